@@ -1,0 +1,143 @@
+# Discover Weekly: the commands people type. `make run` and `make test` set up everything they need.
+#
+#   make run [DATA=path] [WAREHOUSE=path] [WEEK=YYYY-Www]   run the weekly DAG through Airflow
+#   make test                                                the test suite
+#   make query USER=<listener> [WEEK=YYYY-Www]               one listener's playlist
+#   make world [SIZE=tiny]                                   (re)generate the sample world
+#   make report [WEEK=YYYY-Www]                              path of the week's HTML report (latest by default)
+#   make evaluate                                            offline evaluation of the sample's last full week
+#   make lastfm [LASTFM=path]                                ALS vs most-popular on the real Last.fm 2k data
+#   make airflow [AIRFLOW_PORT=8080]                         a real Airflow (API server, scheduler, DAG processor) on 127.0.0.1
+#   make lint | make clean
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON_BOOT ?= $(shell command -v python3.11 || command -v python3)
+VENV := $(CURDIR)/.venv
+PY := $(VENV)/bin/python
+REQ_HASH := $(shell cat requirements.txt constraints.txt | sha256sum | cut -c1-16)
+STAMP := $(VENV)/.installed-$(REQ_HASH)
+
+export DW_PROJECT_ROOT := $(CURDIR)
+export DW_PYTHON := $(PY)
+export PYTHONPATH := $(CURDIR)
+export PATH := $(VENV)/bin:$(PATH)
+DW_AIRFLOW_HOME ?= $(CURDIR)/.airflow
+export AIRFLOW_HOME := $(DW_AIRFLOW_HOME)
+export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+export AIRFLOW__CORE__UNIT_TEST_MODE := False
+export AIRFLOW__LOGGING__LOGGING_LEVEL := WARNING
+export AIRFLOW_CONN_SPARK_DEFAULT ?= {"conn_type": "spark", "host": "local[2]"}
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+ifneq ($(strip $(DATA)),)
+export DW_DATA := $(abspath $(DATA))
+endif
+ifneq ($(strip $(WAREHOUSE)),)
+export DW_WAREHOUSE := $(abspath $(WAREHOUSE))
+endif
+# `USER` is also the login name in every shell: only a USER given on the command line is a listener.
+LISTENER := $(if $(filter command line,$(origin USER)),$(USER),)
+
+.PHONY: help setup java-check airflow-init world run test lint query report evaluate lastfm airflow clean
+
+help:
+	@sed -n '/^$$/q;s/^# \{0,1\}//p' Makefile
+
+# --- set-up -----------------------------------------------------------------------------
+
+$(STAMP): requirements.txt constraints.txt
+	@test -n "$(PYTHON_BOOT)" || { echo "error: Python 3.11 is needed (python3.11 or python3 on PATH)"; exit 1; }
+	@$(PYTHON_BOOT) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' || \
+	  { echo "error: $(PYTHON_BOOT) is not Python 3.11"; exit 1; }
+	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
+	@echo ">> installing pinned requirements into .venv (once per change of requirements.txt)"
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -c constraints.txt
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+setup: $(STAMP) java-check
+
+java-check:
+	@command -v java >/dev/null || { echo "error: Java 17 or newer is needed by Spark; install a JDK (e.g. apt-get install openjdk-17-jre-headless)"; exit 1; }
+	@v=$$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1); \
+	  if [ -z "$$v" ] || [ "$$v" -lt 17 ]; then echo "error: Spark 4 needs Java 17 or newer; found '$$(java -version 2>&1 | head -1)'"; exit 1; fi
+
+$(AIRFLOW_HOME)/airflow.db: $(STAMP)
+	@mkdir -p $(AIRFLOW_HOME)
+	@echo ">> preparing the Airflow metadata database (SQLite) in $(AIRFLOW_HOME)"
+	airflow db migrate >/dev/null
+
+airflow-init: $(AIRFLOW_HOME)/airflow.db
+
+# --- the pipeline -----------------------------------------------------------------------
+
+world: setup
+	$(PY) -m jobs.generate_world $(if $(filter tiny,$(SIZE)),--tiny,)
+
+run: setup airflow-init
+	@$(PY) -m jobs.generate_world --if-missing
+	@week="$(WEEK)"; \
+	  if [ -z "$$week" ]; then week=$$($(PY) -m jobs.common.runinfo publish-week); fi; \
+	  date=$$($(PY) -m jobs.common.runinfo logical-date "$$week"); \
+	  echo ">> running DAG discover_weekly for $$week through Airflow (logical date $$date)"; \
+	  start=$$(date +%s); \
+	  airflow dags test discover_weekly "$$date" > $(AIRFLOW_HOME)/last_run.log 2>&1 || \
+	    { tail -n 60 $(AIRFLOW_HOME)/last_run.log; echo "error: the DAG run failed; full log: $(AIRFLOW_HOME)/last_run.log"; exit 1; }; \
+	  echo ">> DAG run finished in $$(( $$(date +%s) - start )) s (log: $(AIRFLOW_HOME)/last_run.log)"; \
+	  $(PY) -m jobs.common.runinfo summary "$$week"; \
+	  $(PY) -m jobs.query --week "$$week" $(if $(LISTENER),--user $(LISTENER),)
+
+query: setup
+	@$(PY) -m jobs.query $(if $(LISTENER),--user $(LISTENER),) $(if $(WEEK),--week $(WEEK),)
+
+report: setup
+	@$(PY) -m jobs.report --path-only $(if $(WEEK),--week $(WEEK),)
+
+# Build the week before the sample's publish week through the DAG (data before it only),
+# then score its playlists against that week's first-time plays (ingested by `make run`).
+evaluate: setup airflow-init
+	@week=$$($(PY) -m jobs.common.runinfo publish-week); prev=$$($(PY) -m jobs.common.runinfo previous-week "$$week"); \
+	  $(PY) -m jobs.report --path-only --week "$$week" >/dev/null 2>&1 || $(MAKE) --no-print-directory run; \
+	  date=$$($(PY) -m jobs.common.runinfo logical-date "$$prev"); \
+	  echo ">> running DAG discover_weekly for $$prev (logical date $$date)"; \
+	  airflow dags test discover_weekly "$$date" > $(AIRFLOW_HOME)/last_eval_run.log 2>&1 || \
+	    { tail -n 40 $(AIRFLOW_HOME)/last_eval_run.log; echo "error: the DAG run for $$prev failed"; exit 1; }; \
+	  $(PY) -m jobs.evaluate --week "$$prev"; \
+	  $(PY) -m jobs.report --week "$$week"
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# A real Airflow on this machine: API server + UI, scheduler (LocalExecutor) and DAG processor,
+# all on 127.0.0.1, with the project's DAGs and the SQLite database in $(AIRFLOW_HOME).
+# Local mode: every visitor is an admin (no password). Ctrl-C stops all three.
+AIRFLOW_PORT ?= 8080
+airflow: setup airflow-init
+	@echo ">> Airflow UI and REST API: http://127.0.0.1:$(AIRFLOW_PORT)/  (local mode: no login needed, every visitor is admin)"
+	@echo ">> trigger a week: curl -X POST http://127.0.0.1:$(AIRFLOW_PORT)/api/v2/dags/discover_weekly/dagRuns -H 'Content-Type: application/json' -d '{\"logical_date\": null, \"conf\": {\"week\": \"2026-W47\"}}'"
+	@export AIRFLOW__CORE__EXECUTOR=LocalExecutor AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=True \
+	  AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT=$(AIRFLOW_PORT) \
+	  AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:$(AIRFLOW_PORT)/execution/ \
+	  AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=10 AIRFLOW__CORE__PARALLELISM=4; \
+	  trap "trap - INT TERM EXIT; kill 0 2>/dev/null; sleep 3; kill -9 0" INT TERM EXIT; \
+	  airflow api-server > $(AIRFLOW_HOME)/api-server.log 2>&1 & \
+	  airflow scheduler > $(AIRFLOW_HOME)/scheduler.log 2>&1 & \
+	  airflow dag-processor > $(AIRFLOW_HOME)/dag-processor.log 2>&1 & \
+	  echo ">> logs: $(AIRFLOW_HOME)/{api-server,scheduler,dag-processor}.log"; wait
+
+LASTFM ?= $(abspath $(CURDIR)/../shared/data/lastfm-2k)
+lastfm: setup
+	@mkdir -p build
+	$(PY) -m bench.lastfm_als --data $(LASTFM) --out build/lastfm_als.json
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+clean:
+	rm -rf build .airflow data/warehouse data/checkpoints .pytest_cache

@@ -1,0 +1,1 @@
+"""Benchmarks and quality checks on real data; never part of `make test`."""

@@ -1,0 +1,141 @@
+"""discover_weekly: every Monday 06:00 UTC, publish 30 unheard songs per active listener.
+
+Wiring only: each task runs a job from ``jobs/`` (runnable alone, see its docstring).
+Spark jobs go through ``spark-submit`` via the Spark provider's SparkSubmitOperator, so
+the ``spark_default`` connection alone decides where they run (``local[2]`` by default,
+a ``spark://``, YARN or Kubernetes master on a cluster). The project's code is shipped to
+executors as ``build/pipeline.zip`` (``--py-files``), rebuilt by the ``package_code`` task.
+
+Trigger a given week by hand (the ``week`` param wins over the logical date)::
+
+    airflow dags trigger discover_weekly -c '{"week": "2026-W47"}'
+    airflow dags test discover_weekly 2026-11-16T06:00:00+00:00
+
+Flow::
+
+    resolve_week, package_code -> ingest -> als --------------+
+    resolve_week -> audio_features --+-> audio_train -> audio_infer -+-> merge -> validate -> report
+                               als --+                               |
+    resolve_week -> crawl -> culture --------------------------------+
+
+``merge`` leaves the table out of sight; ``validate`` checks every rule and only then
+publishes the week. An audio or culture branch that produced nothing lets the merge
+run with what exists (it says so in its metrics); a missing ALS output fails it.
+
+The audio tasks (spectrograms and attributes, CNN training, inference) run as their own
+processes so the Airflow worker never imports TensorFlow or librosa.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pendulum
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.providers.standard.operators.bash import BashOperator
+from airflow.sdk import DAG, Param, task
+
+ROOT = Path(os.environ.get("DW_PROJECT_ROOT") or Path(__file__).resolve().parents[1])
+PYTHON = os.environ.get("DW_PYTHON") or sys.executable
+SPARK_CONN = os.environ.get("DW_SPARK_CONN_ID", "spark_default")
+DRIVER_MEMORY = os.environ.get("DW_SPARK_DRIVER_MEMORY", "4g")
+EXECUTOR_MEMORY = os.environ.get("DW_SPARK_EXECUTOR_MEMORY", "2g")
+# Mondays 06:00 UTC; DW_SCHEDULE=none turns the schedule off (a sandbox that only takes manual runs)
+SCHEDULE = os.environ.get("DW_SCHEDULE", "0 6 * * 1")
+
+# Passed to every job process (the worker's own environment is inherited on top).
+JOB_ENV = {
+    "DW_PROJECT_ROOT": str(ROOT),
+    "PYSPARK_PYTHON": PYTHON,
+    "PYSPARK_DRIVER_PYTHON": PYTHON,
+    "PYTHONPATH": str(ROOT),
+}
+
+WEEK = "{{ ti.xcom_pull(task_ids='resolve_week') }}"
+
+with DAG(
+    dag_id="discover_weekly",
+    description="Weekly 30-song playlists of unheard tracks for every active listener",
+    schedule=None if SCHEDULE.lower() == "none" else SCHEDULE,
+    start_date=pendulum.datetime(2026, 1, 5, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args={
+        "owner": "recsys",
+        "retries": int(os.environ.get("DW_TASK_RETRIES", "2")),
+        "retry_delay": timedelta(minutes=2),
+        "retry_exponential_backoff": True,
+        "execution_timeout": timedelta(hours=2),
+    },
+    params={
+        "week": Param(
+            None,
+            type=["null", "string"],
+            pattern=r"^\d{4}-W\d{2}$",
+            description="ISO week to build, e.g. 2026-W47; empty = the week of the logical date",
+        ),
+    },
+    tags=["recsys", "discover-weekly"],
+    doc_md=__doc__,
+) as dag:
+
+    @task
+    def resolve_week(params: dict | None = None, dag_run=None) -> str:  # noqa: ANN001 - Airflow injects it
+        """The run's ISO week: the ``week`` param, else the week of the logical date."""
+        from jobs.common.weeks import resolve_week as resolve
+
+        when = None
+        if dag_run is not None:
+            when = dag_run.logical_date or dag_run.run_after
+        return resolve((params or {}).get("week"), when)
+
+    @task
+    def package_code() -> str:
+        """Zip jobs/ and schemas/ for --py-files; returns the zip's path."""
+        from jobs.common.package import build_zip
+
+        return str(build_zip(ROOT))
+
+    week = resolve_week()
+    code = package_code()
+
+    spark_common = {
+        "conn_id": SPARK_CONN,
+        "py_files": "{{ ti.xcom_pull(task_ids='package_code') }}",
+        "application_args": ["--week", WEEK],
+        "env_vars": JOB_ENV,
+        "driver_memory": DRIVER_MEMORY,
+        "executor_memory": EXECUTOR_MEMORY,
+    }
+    ingest = SparkSubmitOperator(
+        task_id="ingest", application=str(ROOT / "jobs" / "ingest.py"), name="dw-ingest", **spark_common
+    )
+    als = SparkSubmitOperator(task_id="als", application=str(ROOT / "jobs" / "als.py"), name="dw-als", **spark_common)
+
+    def job(task_id: str, command: str) -> BashOperator:
+        """A non-Spark job in its own process: ``python -m jobs.<command> --week W``."""
+        return BashOperator(
+            task_id=task_id,
+            bash_command=f"{PYTHON} -m jobs.{command} --week {WEEK}",
+            cwd=str(ROOT),
+            env=JOB_ENV,
+            append_env=True,
+        )
+
+    merge = job("merge", "merge")
+    validate = job("validate", "validate")
+    report = job("report", "report")
+    audio_features = job("audio_features", "audio_features --quiet")
+    audio_train = job("audio_train", "audio_cnn train")
+    audio_infer = job("audio_infer", "audio_cnn infer")
+    crawl = job("crawl", "crawl")
+    culture = job("culture", "culture")
+
+    [week, code] >> ingest >> als
+    week >> audio_features
+    [als, audio_features] >> audio_train >> audio_infer
+    week >> crawl >> culture
+    [als, audio_infer, culture] >> merge >> validate >> report

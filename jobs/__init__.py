@@ -1,0 +1,1 @@
+"""Discover Weekly jobs: each module is one job, runnable alone with ``python -m jobs.<name> --help``."""

@@ -1,0 +1,291 @@
+"""ALS: implicit-feedback matrix factorisation (Hu, Koren, Volinsky 2008) with Spark MLlib.
+
+Reads ``<warehouse>/plays/`` and, for run week ``W`` with cutoff ``C`` (Monday 00:00 UTC):
+
+1. counts each listener's plays of each track in the window ``[C - window_weeks, C)``
+   (plays shorter than ``als.min_ms_played`` are skips and do not count; an optional
+   recency decay halves a play's weight every ``decay_half_life_days``);
+2. turns counts into ratings ``r = log(1 + weight / eps)`` so that Spark's implicit
+   confidence ``c = 1 + alpha * r`` is ``1 + alpha * log(1 + plays / eps)``;
+3. fits ``ALS(implicitPrefs=True)`` with rank, regParam, alpha, iterations and seed from
+   ``conf/``, a checkpoint directory set;
+4. evaluates the same recipe offline: fitted on the window ending a week earlier, it
+   ranks each listener's unheard tracks and is scored on the first-time plays of the
+   last week (precision@k, recall@k, NDCG@k, mean percentile rank), beside a
+   most-popular baseline on the same holdout.
+
+Writes (each a ``week=YYYY-Www`` partition, swapped in atomically): ``play_counts``,
+``user_factors``, ``item_factors``, ``als_metrics``, and ``run_metrics/.../als.json``.
+
+Run alone::
+
+    python -m jobs.als --week 2026-W47
+    spark-submit --py-files build/pipeline.zip jobs/als.py --week 2026-W47
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # started as a file by spark-submit: make `jobs` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+import pandas as pd
+
+from jobs.common.atomic import write_json_atomic
+from jobs.common.cli import week_job, with_spark
+from jobs.common.config import AlsConf, Config
+from jobs.common.io import write_week_table
+from jobs.common.metrics import (
+    as_matrix,
+    ndcg_at_k,
+    percentile_ranks,
+    precision_at_k,
+    recall_at_k,
+    top_k_masked,
+)
+from jobs.common.paths import table_dir, week_dir
+from jobs.common.weeks import cutoff as week_cutoff
+
+log = logging.getLogger("als")
+
+
+class AlsError(RuntimeError):
+    """The ALS job cannot run on the data it was given."""
+
+
+# ----------------------------------------------------------------------------- transforms
+
+
+def window_counts(plays: Any, start: dt.datetime, end: dt.datetime, min_ms: int, half_life_days: float) -> Any:
+    """Counted plays per ``(user_id, track_id)`` in ``[start, end)``: ``plays`` and decayed ``weight``.
+
+    A play counts when ``ms_played >= min_ms``. With ``half_life_days > 0`` a play's
+    weight is ``0.5 ** (age_days / half_life_days)``, its age measured back from ``end``.
+    """
+    from pyspark.sql import functions as F
+
+    counted = plays.filter(
+        (F.col("played_at") >= F.lit(start)) & (F.col("played_at") < F.lit(end)) & (F.col("ms_played") >= min_ms)
+    )
+    if half_life_days > 0:
+        age_days = (F.lit(end).cast("double") - F.col("played_at").cast("double")) / 86400.0
+        w = F.pow(F.lit(0.5), age_days / half_life_days)
+    else:
+        w = F.lit(1.0)
+    return counted.groupBy("user_id", "track_id").agg(F.count("*").alias("plays"), F.sum(w).alias("weight"))
+
+
+def with_rating(counts: Any, eps: float) -> Any:
+    """Add ``rating = log(1 + weight / eps)``; ALS turns it into confidence ``1 + alpha * rating``."""
+    from pyspark.sql import functions as F
+
+    return counts.withColumn("rating", F.log1p(F.col("weight") / eps))
+
+
+def index_ids(df: Any, column: str, index: str) -> Any:
+    """Dense 0-based integer ``index`` for each distinct ``column`` value, in sorted id order."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    ids = df.select(column).distinct()
+    return ids.withColumn(index, (F.row_number().over(Window.orderBy(column)) - 1).cast("int"))
+
+
+def fit_als(counts: Any, conf: AlsConf) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fit ALS on window counts; returns user and item factors as pandas (id, vector)."""
+    from pyspark.ml.recommendation import ALS
+    from pyspark.sql import functions as F
+
+    users = index_ids(counts, "user_id", "u").cache()
+    items = index_ids(counts, "track_id", "i").cache()
+    ratings = with_rating(counts, conf.eps).join(users, "user_id").join(items, "track_id").select("u", "i", "rating")
+    als = ALS(
+        rank=conf.rank,
+        maxIter=conf.max_iter,
+        regParam=conf.reg_param,
+        alpha=conf.alpha,
+        implicitPrefs=True,
+        seed=conf.seed,
+        userCol="u",
+        itemCol="i",
+        ratingCol="rating",
+        numUserBlocks=conf.num_blocks,
+        numItemBlocks=conf.num_blocks,
+        checkpointInterval=conf.checkpoint_interval,
+        coldStartStrategy="drop",
+    )
+    model = als.fit(ratings)
+    uf = model.userFactors.join(users, F.col("id") == F.col("u")).select("user_id", F.col("features").alias("vector"))
+    itf = model.itemFactors.join(items, F.col("id") == F.col("i")).select("track_id", F.col("features").alias("vector"))
+    user_pd = uf.toPandas().sort_values("user_id", ignore_index=True)
+    item_pd = itf.toPandas().sort_values("track_id", ignore_index=True)
+    users.unpersist()
+    items.unpersist()
+    return user_pd, item_pd
+
+
+def evaluate_holdout(
+    user_factors: pd.DataFrame,
+    item_factors: pd.DataFrame,
+    seen: pd.DataFrame,
+    holdout: pd.DataFrame,
+    popularity: pd.Series,
+    k: int,
+) -> dict[str, dict[str, float]]:
+    """Score ALS and most-popular on a holdout of first-time plays.
+
+    ``seen`` (user_id, track_id) are excluded from every ranking; ``holdout``
+    (user_id, track_id) are the relevant items; ``popularity`` is plays per track_id.
+    Only users with a vector and at least one holdout item are scored; holdout items
+    without a vector stay in the truth (they count as misses for every model).
+    """
+    item_ids = item_factors["track_id"].to_numpy()
+    item_index = {t: i for i, t in enumerate(item_ids)}
+    V = as_matrix(item_factors["vector"])
+    users = user_factors[user_factors["user_id"].isin(holdout["user_id"])].reset_index(drop=True)
+    U = as_matrix(users["vector"])
+    n_items = len(item_ids)
+    pop = popularity.reindex(item_ids).fillna(0).to_numpy(dtype=np.float64)
+    seen_by_user = seen.groupby("user_id")["track_id"].agg(set).to_dict()
+    truth_by_user = holdout.groupby("user_id")["track_id"].agg(set).to_dict()
+
+    results: dict[str, dict[str, list]] = {m: {"recs": [], "truth": [], "pr": []} for m in ("als", "most_popular")}
+    block = 1024
+    for start in range(0, len(users), block):
+        ids = users["user_id"].iloc[start : start + block].tolist()
+        scores = U[start : start + block] @ V.T if n_items else np.zeros((len(ids), 0))
+        exclude = np.zeros((len(ids), n_items), dtype=bool)
+        for r, uid in enumerate(ids):
+            cols = [item_index[t] for t in seen_by_user.get(uid, ()) if t in item_index]
+            exclude[r, cols] = True
+        pop_scores = np.broadcast_to(pop, scores.shape)
+        for model, s in (("als", scores), ("most_popular", pop_scores)):
+            recs = top_k_masked(s, exclude, k)
+            for r, uid in enumerate(ids):
+                truth_ids = truth_by_user[uid]
+                truth = {item_index.get(t, -1 - j) for j, t in enumerate(sorted(truth_ids))}
+                results[model]["recs"].append(recs[r])
+                results[model]["truth"].append(truth)
+                targets = [t for t in truth if t >= 0]
+                results[model]["pr"] += percentile_ranks(s[r], ~exclude[r], targets)
+    out: dict[str, dict[str, float]] = {}
+    for model, res in results.items():
+        out[model] = {
+            f"precision@{k}": precision_at_k(res["recs"], res["truth"], k),
+            f"recall@{k}": recall_at_k(res["recs"], res["truth"], k),
+            f"ndcg@{k}": ndcg_at_k(res["recs"], res["truth"], k),
+            "mean_percentile_rank": float(np.mean(res["pr"])) if res["pr"] else float("nan"),
+            "users": float(len(res["recs"])),
+            "holdout_pairs": float(sum(len(t) for t in res["truth"])),
+        }
+    return out
+
+
+# ----------------------------------------------------------------------------- job
+
+
+def run(spark: Any, config: Config, week: str) -> dict[str, Any]:
+    """Fit, evaluate and write the ALS tables for ``week``; returns the run's metrics."""
+    from pyspark.sql import functions as F
+
+    t0 = time.perf_counter()
+    conf = config.als
+    cut = week_cutoff(week)
+    start = cut - dt.timedelta(weeks=conf.window_weeks)
+    eval_cut = cut - dt.timedelta(weeks=1)
+    plays_dir = table_dir(config.paths.warehouse, "plays")
+    if not plays_dir.exists():
+        raise AlsError(f"{plays_dir}: no plays table; run the ingest job for {week} first")
+    ckpt = config.paths.checkpoints / "als" / week
+    ckpt.mkdir(parents=True, exist_ok=True)
+    spark.sparkContext.setCheckpointDir(str(ckpt))
+
+    plays = spark.read.parquet(str(plays_dir)).filter(F.col("played_at") < F.lit(cut)).cache()
+
+    # offline evaluation: the same recipe, one week earlier, scored on last week's first plays
+    eval_counts = window_counts(
+        plays, start - dt.timedelta(weeks=1), eval_cut, conf.min_ms_played, conf.decay_half_life_days
+    ).cache()
+    eval_metrics: dict[str, dict[str, float]] = {}
+    t_eval = time.perf_counter()
+    if eval_counts.limit(1).count():
+        holdout_all = window_counts(plays, eval_cut, cut, conf.min_ms_played, 0).select("user_id", "track_id")
+        history = plays.filter(F.col("played_at") < F.lit(eval_cut)).select("user_id", "track_id").distinct()
+        holdout = holdout_all.join(history, ["user_id", "track_id"], "left_anti")
+        holdout_pd = holdout.toPandas()
+        rng = np.random.default_rng(conf.seed)
+        eval_users = sorted(holdout_pd["user_id"].unique())
+        if len(eval_users) > conf.eval_max_users:
+            eval_users = sorted(rng.choice(eval_users, conf.eval_max_users, replace=False))
+        holdout_pd = holdout_pd[holdout_pd["user_id"].isin(eval_users)]
+        users_df = spark.createDataFrame(pd.DataFrame({"user_id": eval_users}, dtype=str)) if eval_users else None
+        seen_pd = (
+            history.join(users_df, "user_id").toPandas()
+            if users_df is not None
+            else pd.DataFrame(columns=["user_id", "track_id"])
+        )
+        popularity = (
+            eval_counts.groupBy("track_id").agg(F.sum("plays").alias("n")).toPandas().set_index("track_id")["n"]
+        )
+        u_eval, i_eval = fit_als(eval_counts, conf)
+        eval_metrics = evaluate_holdout(u_eval, i_eval, seen_pd, holdout_pd, popularity, conf.eval_k)
+    eval_seconds = time.perf_counter() - t_eval
+    eval_counts.unpersist()
+
+    counts = window_counts(plays, start, cut, conf.min_ms_played, conf.decay_half_life_days).cache()
+    if counts.limit(1).count() == 0:
+        raise AlsError(f"no counted plays between {start:%Y-%m-%d} and {cut:%Y-%m-%d} in {plays_dir}")
+    t_fit = time.perf_counter()
+    user_f, item_f = fit_als(counts, conf)
+    fit_seconds = time.perf_counter() - t_fit
+    counts_pd = counts.toPandas().sort_values(["user_id", "track_id"], ignore_index=True)
+    item_plays = counts_pd.groupby("track_id")["plays"].sum()
+    item_f["plays"] = item_f["track_id"].map(item_plays).fillna(0).astype("int64")
+
+    warehouse = config.paths.warehouse
+    write_week_table(counts_pd, warehouse, "play_counts", week)
+    write_week_table(user_f, warehouse, "user_factors", week)
+    write_week_table(item_f, warehouse, "item_factors", week)
+    rows = [
+        {"model": m, "metric": name, "value": float(v)} for m, vals in eval_metrics.items() for name, v in vals.items()
+    ]
+    write_week_table(pd.DataFrame(rows, columns=["model", "metric", "value"]), warehouse, "als_metrics", week)
+    counts.unpersist()
+    plays.unpersist()
+
+    metrics = {
+        "week": week,
+        "window": [start.isoformat(), cut.isoformat()],
+        "users": len(user_f),
+        "tracks": len(item_f),
+        "pairs": len(counts_pd),
+        "rank": conf.rank,
+        "max_iter": conf.max_iter,
+        "fit_seconds": round(fit_seconds, 2),
+        "eval_seconds": round(eval_seconds, 2),
+        "evaluation": eval_metrics,
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+    write_json_atomic(week_dir(warehouse, "run_metrics", week) / "als.json", metrics)
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    return week_job(
+        "als",
+        "Fit implicit ALS on the play window before a week.",
+        lambda config, week, _: with_spark(config, f"als-{week}", lambda spark: run(spark, config, week)),
+        argv,
+        errors=(AlsError,),
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

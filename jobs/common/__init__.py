@@ -1,0 +1,1 @@
+"""Small helpers shared by the jobs: configuration, weeks and paths, atomic writes, metrics."""

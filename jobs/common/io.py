@@ -1,0 +1,37 @@
+"""Writing a pandas frame as one ``week=W`` partition of a table, atomically.
+
+The frame's columns are cast to the table's Arrow schema from :mod:`schemas.tables`
+(a missing or mistyped column fails here, before anything is visible), written to a
+staging directory and swapped in with :func:`jobs.common.atomic.publish_dir`.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from jobs.common.atomic import publish_dir, staging_dir
+from jobs.common.paths import week_dir
+from schemas.tables import arrow_schema
+
+
+def write_week_table(frame: pd.DataFrame, warehouse: Path, name: str, week: str) -> Path:
+    """Replace the ``week`` partition of table ``name`` with ``frame``; returns the partition path."""
+    schema = arrow_schema(name)
+    target = week_dir(warehouse, name, week)
+    stage = staging_dir(target)
+    try:
+        missing = [c for c in schema.names if c not in frame.columns]
+        if missing:
+            raise ValueError(f"{name}: frame lacks columns {missing}")
+        table = pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+        pq.write_table(table, stage / "part-0.parquet", compression="zstd")
+        publish_dir(stage, target)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    return target

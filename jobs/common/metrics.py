@@ -1,0 +1,130 @@
+"""Ranking metrics and top-K selection as plain numpy functions.
+
+The same definitions serve the ALS job's holdout metrics, the merge job and the
+benchmarks. ``recs`` is one ranked array of item indices per user; ``truth`` is one
+set of relevant item indices per user (users with an empty truth are skipped).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+
+def as_matrix(vectors: Any) -> np.ndarray:
+    """Stack a column (pandas Series or list) of equal-length vectors into a float32 matrix."""
+    values = vectors.to_numpy() if hasattr(vectors, "to_numpy") else list(vectors)
+    if len(values) == 0:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.stack(values).astype(np.float32)
+
+
+def _pairs(recs: Sequence[np.ndarray], truth: Sequence[set[int]]) -> list[tuple[np.ndarray, set[int]]]:
+    if len(recs) != len(truth):
+        raise ValueError(f"recs has {len(recs)} users but truth has {len(truth)}")
+    return [(np.asarray(r), t) for r, t in zip(recs, truth, strict=True) if t]
+
+
+def precision_at_k(recs: Sequence[np.ndarray], truth: Sequence[set[int]], k: int) -> float:
+    """Mean over users of |top-k ∩ relevant| / k."""
+    pairs = _pairs(recs, truth)
+    if not pairs:
+        return float("nan")
+    return float(np.mean([len(set(r[:k].tolist()) & t) / k for r, t in pairs]))
+
+
+def recall_at_k(recs: Sequence[np.ndarray], truth: Sequence[set[int]], k: int) -> float:
+    """Mean over users of |top-k ∩ relevant| / min(k, |relevant|) (capped so 1.0 is reachable)."""
+    pairs = _pairs(recs, truth)
+    if not pairs:
+        return float("nan")
+    return float(np.mean([len(set(r[:k].tolist()) & t) / min(k, len(t)) for r, t in pairs]))
+
+
+def ndcg_at_k(recs: Sequence[np.ndarray], truth: Sequence[set[int]], k: int) -> float:
+    """Mean binary NDCG@k: DCG = sum 1/log2(rank+1) over hits, divided by the ideal DCG."""
+    pairs = _pairs(recs, truth)
+    if not pairs:
+        return float("nan")
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    scores = []
+    for r, t in pairs:
+        gains = np.array([1.0 if i in t else 0.0 for i in r[:k].tolist()])
+        dcg = float((gains * discounts[: len(gains)]).sum())
+        idcg = float(discounts[: min(k, len(t))].sum())
+        scores.append(dcg / idcg)
+    return float(np.mean(scores))
+
+
+def percentile_ranks(scores: np.ndarray, candidates: np.ndarray, targets: Sequence[int]) -> list[float]:
+    """Percentile rank (0 = top, 1 = bottom) of each target among the candidate items.
+
+    ``scores`` holds one user's score per item; ``candidates`` is a boolean mask of the
+    items that user could be recommended (targets included). Ties count half.
+    """
+    cand_scores = scores[candidates]
+    n = len(cand_scores)
+    out = []
+    for t in targets:
+        s = scores[t]
+        above = float((cand_scores > s).sum())
+        ties = float((cand_scores == s).sum()) - 1.0
+        out.append((above + ties / 2) / max(n - 1, 1))
+    return out
+
+
+def top_k_masked(scores: np.ndarray, exclude: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k best scores per row, best first, skipping ``exclude`` (bool, same shape).
+
+    Ties are broken by the lower index, so the result is deterministic.
+    """
+    scores = np.where(exclude, -np.inf, scores)
+    n_rows, n_cols = scores.shape
+    k = min(k, n_cols)
+    if k == 0:
+        return np.zeros((n_rows, 0), dtype=np.int64)
+    # the k-th best value per row; everything above it is in, ties at it go by index
+    kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1 : k]
+    above = scores > kth
+    equal = scores == kth
+    need = k - above.sum(axis=1, keepdims=True)
+    chosen = above | (equal & (np.cumsum(equal, axis=1) <= need))
+    idx = np.nonzero(chosen)[1].reshape(n_rows, k)
+    rows = np.arange(n_rows)[:, None]
+    order = np.lexsort((idx, -scores[rows, idx]), axis=1)
+    return idx[rows, order]
+
+
+def auc(scores: np.ndarray, positives: np.ndarray) -> float:
+    """Area under the ROC curve: the chance a random positive outscores a random negative (ties half)."""
+    pos = scores[positives]
+    neg = scores[~positives]
+    if len(pos) == 0 or len(neg) == 0:
+        return float("nan")
+    order = np.argsort(np.concatenate([pos, neg]), kind="stable")
+    ranks = np.empty(len(order))
+    values = np.concatenate([pos, neg])[order]
+    # average ranks over ties
+    i = 0
+    while i < len(values):
+        j = i
+        while j + 1 < len(values) and values[j + 1] == values[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    rank_sum = ranks[: len(pos)].sum()
+    return float((rank_sum - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+
+
+def average_precision(ranked: np.ndarray, relevant: set[int]) -> float:
+    """Average precision of a full ranking: mean of precision@i at each relevant item's rank i."""
+    if not relevant:
+        return float("nan")
+    hits, total = 0, 0.0
+    for i, item in enumerate(ranked.tolist(), start=1):
+        if item in relevant:
+            hits += 1
+            total += hits / i
+    return total / len(relevant)

@@ -1,0 +1,249 @@
+"""Offline evaluation by time: week W's playlists, built only from data before W, scored
+against what listeners actually played for the first time during W.
+
+Reads the week-``W`` tables a DAG run for ``W`` wrote (factors, track and audio vectors,
+cultural tables) and the plays of week ``W`` itself from ``plays`` (present once a later
+week has been ingested). For every listener with a personal playlist it builds five
+rankings with the same diversity rules and the same ``k``:
+
+* ``blend``: the published recipe (:func:`jobs.merge.recommend_block` with ``merge.w_*``);
+* ``als``: ALS alone (no audio, no culture, no never-played tracks);
+* ``audio``: the CNN's vectors alone, for every track with audio, played or not;
+* ``culture``: tracks by artists culturally similar to the listener's favourites;
+* ``most_popular``: the window's most played unheard tracks.
+
+Truth: the (listener, track) pairs first played in ``W`` (counted plays; never played
+before). Metrics per ranking: precision@k, recall@k, NDCG@k, mean percentile rank of
+the truth among all unheard tracks (0 = top), catalog coverage, novelty
+(mean popularity rank of the recommended tracks, 1 = most popular), share of new
+releases, and the cold-start hit rate (share of the truth pairs on tracks nobody had
+played before ``W`` that the ranking recommended). Writes ``offline_eval/week=W/`` and
+``run_metrics/week=W/offline_eval.json``.
+
+Run (after the DAG ran for ``W`` and for a later week)::
+
+    python -m jobs.evaluate --week 2026-W46
+    make evaluate                     # the sample's last full week, building it if needed
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import sys
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from jobs.common.atomic import write_json_atomic
+from jobs.common.cli import week_job
+from jobs.common.config import Config
+from jobs.common.io import write_week_table
+from jobs.common.metrics import as_matrix, ndcg_at_k, percentile_ranks, precision_at_k, recall_at_k
+from jobs.common.paths import table_dir, week_dir
+from jobs.common.weeks import cutoff as week_cutoff
+from jobs.merge import (
+    Inputs,
+    blend_from_conf,
+    blend_scores,
+    pick_diverse,
+    playlists,
+    prepare_inputs,
+    read_week_table,
+)
+
+log = logging.getLogger("evaluate")
+
+
+class EvaluationError(RuntimeError):
+    """The week cannot be evaluated yet."""
+
+
+def first_plays(warehouse: Any, week: str, min_ms: int) -> pd.DataFrame:
+    """(user_id, track_id) counted plays in week ``W`` whose pair was never played before ``W``."""
+    start = week_cutoff(week)
+    end = start + dt.timedelta(weeks=1)
+    dataset = ds.dataset(table_dir(warehouse, "plays"), format="parquet", partitioning="hive")
+    ts = pa.timestamp("us", tz="UTC")
+    during = dataset.to_table(
+        columns=["user_id", "track_id", "ms_played"],
+        filter=(ds.field("played_at") >= pa.scalar(start, type=ts)) & (ds.field("played_at") < pa.scalar(end, type=ts)),
+    ).to_pandas()
+    during = during[during["ms_played"] >= min_ms][["user_id", "track_id"]].drop_duplicates()
+    if during.empty:
+        raise EvaluationError(f"no plays in {week} in the warehouse yet; ingest a later week first")
+    before = dataset.to_table(columns=["user_id", "track_id"], filter=ds.field("played_at") < pa.scalar(start, type=ts))
+    before = before.to_pandas().drop_duplicates()
+    merged = during.merge(before, on=["user_id", "track_id"], how="left", indicator=True)
+    return merged[merged["_merge"] == "left_only"][["user_id", "track_id"]].reset_index(drop=True)
+
+
+def audio_only(inputs: Inputs, audio: pd.DataFrame, k: int, cap: int) -> dict[str, list[int]]:
+    """Per listener, the unheard tracks nearest to the user vector by the CNN's vectors alone."""
+    items = inputs.items
+    index = {t: i for i, t in enumerate(items.track_ids)}
+    audio = audio[audio["track_id"].isin(index)]
+    cols = audio["track_id"].map(index).to_numpy()
+    V = as_matrix(audio["vector"])
+    out = {}
+    for uid, u in zip(inputs.users["user_id"], as_matrix(inputs.users["vector"]), strict=True):
+        scores = np.full(len(items.track_ids), -np.inf)
+        scores[cols] = V @ u
+        scores[inputs.heard_by_user.get(uid, np.zeros(0, dtype=np.int64))] = -np.inf
+        order = np.lexsort((np.arange(len(scores)), -scores))
+        order = order[np.isfinite(scores[order])]
+        out[uid] = pick_diverse(order, items.artist_idx, items.song_key, k, cap)
+    return out
+
+
+def most_popular(inputs: Inputs, k: int, cap: int) -> dict[str, list[int]]:
+    items = inputs.items
+    order = np.lexsort((np.arange(len(items.track_ids)), -items.popularity))
+    out = {}
+    for uid in inputs.users["user_id"]:
+        unheard = np.ones(len(items.track_ids), dtype=bool)
+        unheard[inputs.heard_by_user.get(uid, np.zeros(0, dtype=np.int64))] = False
+        out[uid] = pick_diverse(order[unheard[order]], items.artist_idx, items.song_key, k, cap)
+    return out
+
+
+def mean_percentile_rank(scorer: Any, inputs: Inputs, truth: dict[str, set[int]]) -> float:
+    """Mean percentile rank (0 = top) of each truth item among the listener's unheard items.
+
+    ``scorer(user_id, user_vector)`` gives a score per item; items a ranking does not
+    propose score ``-inf`` and share the bottom places (ties count half).
+    """
+    ranks: list[float] = []
+    users = inputs.users.set_index("user_id")["vector"]
+    for uid, rel in truth.items():
+        if uid not in users.index:
+            continue
+        scores = np.asarray(scorer(uid, np.asarray(users[uid], dtype=np.float32)), dtype=np.float64)
+        candidates = np.ones(len(scores), dtype=bool)
+        candidates[inputs.heard_by_user.get(uid, np.zeros(0, dtype=np.int64))] = False
+        scores = np.where(np.isfinite(scores), scores, -1e18)
+        ranks += percentile_ranks(scores, candidates, sorted(rel))
+    return float(np.mean(ranks)) if ranks else float("nan")
+
+
+def score_lists(
+    lists: dict[str, list[int]], truth: dict[str, set[int]], inputs: Inputs, k: int, cold_truth: set[tuple[str, int]]
+) -> dict[str, float]:
+    """The evaluation's metrics for one ranking (see the module docstring)."""
+    items = inputs.items
+    users = sorted(u for u in lists if truth.get(u))
+    recs = [np.array(lists[u]) for u in users]
+    rel = [truth[u] for u in users]
+    pop_rank = np.empty(len(items.track_ids))
+    pop_rank[np.lexsort((np.arange(len(items.track_ids)), -items.popularity))] = np.arange(1, len(items.track_ids) + 1)
+    recommended = [i for u in lists for i in lists[u]]
+    new = items.is_new if items.is_new is not None else np.zeros(len(items.track_ids), dtype=bool)
+    cold_hits = sum(1 for u, i in cold_truth if i in set(lists.get(u, [])))
+    return {
+        f"precision@{k}": precision_at_k(recs, rel, k),
+        f"recall@{k}": recall_at_k(recs, rel, k),
+        f"ndcg@{k}": ndcg_at_k(recs, rel, k),
+        "catalog_coverage": len(set(recommended)) / max(len(items.track_ids), 1),
+        "novelty_mean_popularity_rank": float(pop_rank[recommended].mean()) if recommended else float("nan"),
+        "new_release_share": float(new[recommended].mean()) if recommended else 0.0,
+        "cold_start_hit_rate": cold_hits / len(cold_truth) if cold_truth else float("nan"),
+        "users": float(len(users)),
+    }
+
+
+def run(config: Config, week: str) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    warehouse = config.paths.warehouse
+    conf = config.merge
+    inputs = prepare_inputs(config, week)
+    truth_pairs = first_plays(warehouse, week, config.als.min_ms_played)
+    index = {t: i for i, t in enumerate(inputs.items.track_ids)}
+    truth_pairs = truth_pairs[truth_pairs["track_id"].isin(index)]
+    truth: dict[str, set[int]] = {}
+    for u, t in zip(truth_pairs["user_id"], truth_pairs["track_id"], strict=True):
+        truth.setdefault(u, set()).add(index[t])
+    cold = inputs.items.cold()
+    cold_truth = {(u, i) for u, items in truth.items() for i in items if cold[i]}
+    blend = blend_from_conf(conf)
+    no_cold = dataclasses.replace(blend, w_audio=0.0, w_culture=0.0, cold_slots=0)
+    culture_only = dataclasses.replace(blend, w_als=0.0, w_audio=0.0, w_culture=1.0, cold_slots=0)
+    rankings = {
+        "blend": {u: [i for i, *_ in p] for u, p in playlists(inputs, blend).items()},
+        "als": {u: [i for i, *_ in p] for u, p in playlists(inputs, no_cold).items()},
+        "culture": {
+            u: [i for i, _, src, _ in p if src == "culture"] for u, p in playlists(inputs, culture_only).items()
+        },
+        "most_popular": most_popular(inputs, conf.k, conf.artist_cap),
+    }
+    audio = read_week_table(warehouse, "audio_vectors", week, required=False)
+    if audio is not None:
+        rankings["audio"] = audio_only(inputs, audio, conf.k, conf.artist_cap)
+    results = {name: score_lists(lists, truth, inputs, conf.k, cold_truth) for name, lists in rankings.items()}
+    empty_i, empty_f = np.zeros(0, dtype=np.int64), np.zeros(0)
+
+    def blended(variant: Any) -> Any:
+        def scorer(uid: str, u: np.ndarray) -> np.ndarray:
+            score, _ = blend_scores(
+                u,
+                inputs.heard_by_user.get(uid, empty_i),
+                inputs.top_artists.get(uid, empty_i),
+                inputs.shares.get(uid, empty_f),
+                inputs.items,
+                variant,
+            )
+            return score + 1e-9 * inputs.items.popularity  # popularity breaks ties
+
+        return scorer
+
+    scorers = {
+        "blend": blended(blend),
+        "als": blended(no_cold),
+        "culture": blended(culture_only),
+        "most_popular": lambda uid, u: inputs.items.popularity.astype(np.float64),
+    }
+    if audio is not None:
+        a_index = {t: i for i, t in enumerate(inputs.items.track_ids)}
+        a = audio[audio["track_id"].isin(a_index)]
+        a_cols, a_vecs = a["track_id"].map(a_index).to_numpy(), as_matrix(a["vector"])
+
+        def audio_scorer(uid: str, u: np.ndarray) -> np.ndarray:
+            out = np.full(len(inputs.items.track_ids), -np.inf)
+            out[a_cols] = a_vecs @ u
+            return out
+
+        scorers["audio"] = audio_scorer
+    for name, scorer in scorers.items():
+        if name in results:
+            results[name]["mean_percentile_rank"] = mean_percentile_rank(scorer, inputs, truth)
+    rows = [{"model": m, "metric": k, "value": float(v)} for m, vals in results.items() for k, v in vals.items()]
+    write_week_table(pd.DataFrame(rows), warehouse, "offline_eval", week)
+    metrics = {
+        "week": week,
+        "truth_pairs": len(truth_pairs),
+        "listeners_with_truth": len(truth),
+        "cold_truth_pairs": len(cold_truth),
+        "results": results,
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+    write_json_atomic(week_dir(warehouse, "run_metrics", week) / "offline_eval.json", metrics)
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    return week_job(
+        "evaluate",
+        "Score week W's playlists against W's first-time plays.",
+        lambda config, week, _: run(config, week),
+        argv,
+        errors=(EvaluationError,),
+        show=lambda m: print(pd.DataFrame(m["results"]).T.to_string(float_format=lambda v: f"{v:.4f}")),
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,567 @@
+"""Merge: the week's Discover Weekly table, ``merge.k`` songs per eligible listener.
+
+Reads, for run week ``W``: ``user_factors``, ``item_factors``, ``play_counts``,
+``track_vectors`` (ALS and audio vectors), ``cultural_terms`` and ``artist_similarity``
+(``week=W``; the last three may be missing: the merge then runs with what exists and
+says so), every play before ``W``'s cutoff (what a listener has heard, skips included)
+and the catalog. Candidates come from three sources on one scale
+(:func:`blend_scores`): ALS (user vector times item vector), audio (the same product
+with the CNN's vectors of tracks nobody has played, new releases among them) and
+culture (artists similar to the listener's most-played ones). The blend, weighted by
+``merge.w_*``, picks ``merge.k`` tracks the listener never played, at most
+``merge.artist_cap`` per artist, one version of a song, at most ``merge.cold_slots``
+unplayed tracks; popular tracks fill only where the sources run short. Listeners with
+fewer than ``merge.min_plays`` counted plays get a flagged ``fallback`` list (or are
+skipped, ``merge.thin_history``). Each row says why it was chosen and by which source.
+
+The table is left, out of readers' sight, in ``discover_weekly/_pending-week=W/`` with
+its list of eligible listeners; the ``validate`` job (:mod:`jobs.validate`) checks it
+and only then swaps it in as ``week=W``, so a rerun replaces the week and a failed
+check leaves the old one. Counts and timings go to ``run_metrics/week=W/merge.json``.
+
+This is a numpy job, not a Spark one: at this size scoring all tracks for a block of
+listeners in memory is faster than any shuffle. :func:`recommend_block` is pure and works
+on one block of listeners, so it can run inside ``mapInPandas`` when listeners outgrow
+one machine.
+
+Run alone::
+
+    python -m jobs.merge --week 2026-W47
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from jobs.common.atomic import publish_dir, staging_dir, write_json_atomic
+from jobs.common.catalog import read_catalog
+from jobs.common.cli import week_job
+from jobs.common.config import Config
+from jobs.common.metrics import as_matrix
+from jobs.common.paths import table_dir, week_dir
+from jobs.common.weeks import cutoff as week_cutoff
+from schemas.tables import arrow_schema
+
+log = logging.getLogger("merge")
+
+
+class MergeError(RuntimeError):
+    """Inputs are missing, or the table failed its checks and was not published."""
+
+
+@dataclass(frozen=True)
+class Items:
+    """Every recommendable track, aligned by index: ALS tracks and audio-only (cold) tracks."""
+
+    track_ids: np.ndarray  # str
+    artist_idx: np.ndarray  # int, index into artist_names
+    song_key: np.ndarray  # int: same value = same song (title + artist)
+    vectors: np.ndarray  # float32 (n_items, rank), all in the ALS space
+    popularity: np.ndarray  # plays in the window (0 for cold tracks)
+    artist_names: np.ndarray  # str
+    titles: np.ndarray | None = None  # str
+    is_cold: np.ndarray | None = None  # bool: nobody has played it (vector from audio)
+    is_new: np.ndarray | None = None  # bool: released in the last merge.new_release_days
+    artist_terms: np.ndarray | None = None  # str per artist: a few cultural terms, "" when none
+    artist_neighbours: dict[int, tuple[np.ndarray, np.ndarray]] | None = None  # artist -> (neighbours, sims)
+
+    def cold(self) -> np.ndarray:
+        return self.is_cold if self.is_cold is not None else np.zeros(len(self.track_ids), dtype=bool)
+
+
+@dataclass(frozen=True)
+class Blend:
+    """How the sources are weighed and how many cold-start places a playlist may give."""
+
+    k: int = 30
+    artist_cap: int = 2
+    w_als: float = 1.0
+    w_audio: float = 0.9
+    w_culture: float = 0.1
+    cold_slots: int = 5
+    min_cold_score: float = 0.5
+    top_artists: int = 5
+
+
+def build_items(
+    track_vectors: pd.DataFrame,
+    plays: pd.Series,
+    tracks: pd.DataFrame,
+    artists: pd.DataFrame,
+    new_since: Any = None,
+    terms: pd.DataFrame | None = None,
+    similarity: pd.DataFrame | None = None,
+    released_before: Any = None,
+) -> Items:
+    """Align track vectors (``source`` als or audio) with the catalog and the cultural tables.
+
+    ``plays`` is counted plays per track_id in the window; ``new_since`` a date from which
+    a release counts as new; ``terms``/``similarity`` the cultural tables (may be empty);
+    tracks released on or after ``released_before`` (the week's Monday) are left out.
+    """
+    f = track_vectors.merge(tracks[["track_id", "title", "artist_id", "release_date"]], on="track_id", how="inner")
+    if released_before is not None:  # a track that is not out yet is never recommended
+        out = pd.to_datetime(f["release_date"]).isna() | (
+            pd.to_datetime(f["release_date"]) < pd.Timestamp(released_before)
+        )
+        f = f[out.to_numpy()]
+    f = f.sort_values("track_id", ignore_index=True)
+    names = artists.set_index("artist_id")["name"]
+    artist_ids = np.array(sorted(set(f["artist_id"]) | set(names.index)))
+    a_index = {a: i for i, a in enumerate(artist_ids)}
+    song = f["artist_id"] + "\x00" + f["title"].str.lower().str.strip()
+    is_new = np.zeros(len(f), dtype=bool)
+    if new_since is not None:
+        is_new = (pd.to_datetime(f["release_date"]) >= pd.Timestamp(new_since)).fillna(False).to_numpy()
+    artist_terms = np.array([""] * len(artist_ids), dtype=object)
+    if terms is not None and len(terms):
+        top = terms[terms["term_type"].isin(["adj", "np"])].sort_values(
+            ["artist_id", "score", "term_type", "term"], ascending=[True, False, True, True]
+        )
+        for a, g in top.groupby("artist_id"):
+            if a in a_index:
+                artist_terms[a_index[a]] = ", ".join(list(dict.fromkeys(g["term"]))[:3])
+    neighbours: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    if similarity is not None and len(similarity):
+        sim = similarity[similarity["artist_id"].isin(a_index) & similarity["neighbor_id"].isin(a_index)]
+        for a, g in sim.groupby("artist_id"):
+            neighbours[a_index[a]] = (
+                g["neighbor_id"].map(a_index).to_numpy(dtype=np.int64),
+                g["similarity"].to_numpy(dtype=np.float64),
+            )
+    return Items(
+        track_ids=f["track_id"].to_numpy(dtype=object),
+        artist_idx=f["artist_id"].map(a_index).to_numpy(dtype=np.int64),
+        song_key=pd.factorize(song)[0],
+        vectors=as_matrix(f["vector"]),
+        popularity=f["track_id"].map(plays).fillna(0).to_numpy(dtype=np.float64),
+        artist_names=names.reindex(artist_ids).fillna("an artist you play").to_numpy(dtype=object),
+        titles=f["title"].to_numpy(dtype=object),
+        is_cold=(f["source"] == "audio").to_numpy(),
+        is_new=is_new,
+        artist_terms=artist_terms,
+        artist_neighbours=neighbours,
+    )
+
+
+def pick_diverse(
+    order: np.ndarray,
+    artist_idx: np.ndarray,
+    song_key: np.ndarray,
+    k: int,
+    cap: int,
+    taken: list[int] | None = None,
+    cold: np.ndarray | None = None,
+    cold_slots: int | None = None,
+) -> list[int]:
+    """Walk ``order`` (best first) and keep items until ``k``: at most ``cap`` per artist, one per song,
+    and at most ``cold_slots`` items flagged in ``cold``. ``taken`` items count against the caps."""
+    chosen = list(taken or [])
+    per_artist: dict[int, int] = {}
+    songs: set[int] = set()
+    n_cold = 0
+    for i in chosen:
+        per_artist[artist_idx[i]] = per_artist.get(artist_idx[i], 0) + 1
+        songs.add(song_key[i])
+        n_cold += int(cold is not None and cold[i])
+    for i in order:
+        if len(chosen) >= k:
+            break
+        a = artist_idx[i]
+        if per_artist.get(a, 0) >= cap or song_key[i] in songs or i in chosen:
+            continue
+        is_cold = cold is not None and cold[i]
+        if is_cold and cold_slots is not None and n_cold >= cold_slots:
+            continue
+        chosen.append(int(i))
+        per_artist[a] = per_artist.get(a, 0) + 1
+        songs.add(song_key[i])
+        n_cold += int(is_cold)
+    return chosen
+
+
+def blend_scores(
+    user_vec: np.ndarray,
+    heard: np.ndarray,
+    top_artists: np.ndarray,
+    artist_shares: np.ndarray,
+    items: Items,
+    blend: Blend,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One listener's blended score per item and the source that contributed most (0 als, 1 audio, 2 culture).
+
+    Scores share one scale: ALS and audio vectors live in the same space, so both dot
+    products are divided by the listener's best ALS score; the culture score (similarity
+    of the item's artist to the listener's most-played artists, weighted by their share
+    of plays) is divided by its maximum. Heard items and items no source proposes get -inf.
+    """
+    n = len(items.track_ids)
+    cold = items.cold()
+    dots = items.vectors @ user_vec
+    unheard = np.ones(n, dtype=bool)
+    unheard[heard] = False
+    warm_best = dots[~cold & unheard].max(initial=0.0)
+    scale = warm_best if warm_best > 0 else 1.0
+    als = np.where(~cold & (dots > 0), dots / scale, 0.0)
+    audio = np.where(cold & (dots > 0), dots / scale, 0.0)
+    culture = np.zeros(n)
+    if items.artist_neighbours and len(top_artists):
+        pref = np.zeros(len(items.artist_names))
+        for a, share in zip(top_artists, artist_shares, strict=True):
+            nbrs, sims = items.artist_neighbours.get(int(a), (np.zeros(0, np.int64), np.zeros(0)))
+            np.add.at(pref, nbrs, share * sims)
+        pref[top_artists] = 0.0  # ALS already covers the listener's own artists
+        if pref.max() > 0:
+            culture = pref[items.artist_idx] / pref.max()
+    parts = np.stack([blend.w_als * als, blend.w_audio * audio, blend.w_culture * culture])
+    score = parts.sum(axis=0)
+    score = np.where(unheard & (score > 0), score, -np.inf)
+    return score, parts.argmax(axis=0)
+
+
+SOURCES = ("als", "audio", "culture")
+
+
+def recommend_block(
+    user_vecs: np.ndarray,
+    heard: list[np.ndarray],
+    top_played: list[np.ndarray],
+    items: Items,
+    k: int,
+    cap: int,
+    top_artists: list[np.ndarray] | None = None,
+    artist_shares: list[np.ndarray] | None = None,
+    blend: Blend | None = None,
+) -> list[list[tuple[int, float, str, str]]]:
+    """Playlists for a block of listeners: per listener a list of ``(item, score, source, reason)``.
+
+    ``heard`` holds per listener the item indices ever played (never recommended);
+    ``top_played`` their most-played item indices, best first (for explanations);
+    ``top_artists``/``artist_shares`` their most-played artists and play shares (for the
+    culture source). Items are ranked by :func:`blend_scores`; at most ``blend.cold_slots``
+    places go to tracks nobody has played, and only when their score reaches
+    ``blend.min_cold_score``. Where the sources propose fewer than ``k`` tracks the most
+    popular unheard ones fill the rest. A playlist is shorter than ``k`` only when the
+    catalog runs out of unheard tracks the caps allow.
+    """
+    blend = blend or Blend(k=k, artist_cap=cap)
+    n_items = len(items.track_ids)
+    cold = items.cold()
+    pop_order = np.lexsort((np.arange(n_items), -items.popularity))
+    normed = items.vectors / np.maximum(np.linalg.norm(items.vectors, axis=1, keepdims=True), 1e-9)
+    out = []
+    for r in range(len(user_vecs)):
+        tops = top_artists[r] if top_artists is not None else np.zeros(0, np.int64)
+        shares = artist_shares[r] if artist_shares is not None else np.zeros(0)
+        score, source = blend_scores(user_vecs[r], heard[r], tops, shares, items, blend)
+        eligible = np.isfinite(score) & (~cold | (score >= blend.w_audio * blend.min_cold_score))
+        order = np.lexsort((np.arange(n_items), -score))
+        order = order[eligible[order]]
+        chosen = pick_diverse(order, items.artist_idx, items.song_key, k, cap, cold=cold, cold_slots=blend.cold_slots)
+        n_blend = len(chosen)
+        if len(chosen) < k:
+            unheard = np.ones(n_items, dtype=bool)
+            unheard[heard[r]] = False
+            fill = pop_order[unheard[pop_order] & ~cold[pop_order]]
+            chosen = pick_diverse(fill, items.artist_idx, items.song_key, k, cap, taken=chosen)
+        rows = []
+        for pos, i in enumerate(chosen):
+            if pos < n_blend:
+                src = SOURCES[int(source[i])]
+                rows.append((i, float(score[i]), src, _explain(i, src, top_played[r], normed, items)))
+            else:
+                rows.append((i, 0.0, "popular", "Popular with listeners this week"))
+        out.append(rows)
+    return out
+
+
+def _explain(item: int, source: str, anchors: np.ndarray, normed: np.ndarray, items: Items) -> str:
+    """A reason in a listener's words, from the listener's own most-played tracks."""
+    artist = items.artist_idx[item]
+    if source == "culture" and items.artist_terms is not None and items.artist_terms[artist]:
+        return f"Fans describe it as {items.artist_terms[artist]}"
+    if len(anchors) == 0:
+        return "Picked for your taste"
+    sims = normed[anchors] @ normed[item]
+    anchor = anchors[int(np.argmax(sims))]
+    name = items.artist_names[items.artist_idx[anchor]]
+    if source in ("audio", "culture") and items.titles is not None:
+        prefix = "New release that sounds like" if items.is_new is not None and items.is_new[item] else "Sounds like"
+        return f"{prefix} {items.titles[anchor]} by {name}"
+    if items.artist_idx[anchor] == artist:
+        return f"More from {name}, whom you play"
+    return f"Because you play {name}"
+
+
+# ----------------------------------------------------------------------------- job
+
+
+def read_week_table(warehouse: Path, name: str, week: str, required: bool = True) -> pd.DataFrame | None:
+    path = week_dir(warehouse, name, week)
+    if not path.exists():
+        if required:
+            raise MergeError(f"{path}: missing; run the job that writes {name} for {week} first")
+        return None
+    return pq.read_table(path).to_pandas()
+
+
+def read_plays(warehouse: Path, week: str) -> pd.DataFrame:
+    """Every play before the week's cutoff (skips included): user_id, track_id, played_at."""
+    plays = table_dir(warehouse, "plays")
+    if not plays.exists():
+        raise MergeError(f"{plays}: missing; run the ingest job for {week} first")
+    dataset = ds.dataset(plays, format="parquet", partitioning="hive", exclude_invalid_files=True)
+    cut = pa.scalar(week_cutoff(week), type=pa.timestamp("us", tz="UTC"))
+    return dataset.to_table(
+        columns=["user_id", "track_id", "played_at"], filter=ds.field("played_at") < cut
+    ).to_pandas()
+
+
+def read_heard(warehouse: Path, week: str) -> pd.DataFrame:
+    """Distinct (user_id, track_id) played before the week's cutoff, skips included."""
+    return read_plays(warehouse, week)[["user_id", "track_id"]].drop_duplicates(ignore_index=True)
+
+
+def pending_dir(warehouse: Path, week: str) -> Path:
+    """Where the merge leaves the week's table for the validate task (hidden from readers)."""
+    return table_dir(warehouse, "discover_weekly") / f"_pending-week={week}"
+
+
+@dataclass
+class Inputs:
+    """Everything the blend needs for one week, aligned to item and artist indices."""
+
+    items: Items
+    users: pd.DataFrame  # listeners with a personal playlist: user_id, vector
+    active: set[str]  # listeners with any play in the window
+    heard: pd.DataFrame  # (user_id, track_id) ever played before the week
+    heard_by_user: dict[str, np.ndarray]
+    top_by_user: dict[str, np.ndarray]
+    top_artists: dict[str, np.ndarray]
+    shares: dict[str, np.ndarray]
+    tracks: pd.DataFrame
+    notes: list[str]
+
+
+def prepare_inputs(config: Config, week: str) -> Inputs:
+    """Read the week's tables and index them for :func:`recommend_block` (nothing written)."""
+    import datetime as dt
+
+    warehouse = config.paths.warehouse
+    conf = config.merge
+    tracks, artists = read_catalog(config.paths.data)
+    user_f = read_week_table(warehouse, "user_factors", week).sort_values("user_id", ignore_index=True)
+    item_f = read_week_table(warehouse, "item_factors", week)
+    counts = read_week_table(warehouse, "play_counts", week)
+    vectors = read_week_table(warehouse, "track_vectors", week, required=False)
+    notes = []
+    if vectors is None:
+        notes.append("no track_vectors (audio branch produced nothing): merging without audio candidates")
+        vectors = item_f[["track_id", "vector"]].assign(source="als")
+    terms = read_week_table(warehouse, "cultural_terms", week, required=False)
+    similarity = read_week_table(warehouse, "artist_similarity", week, required=False)
+    if similarity is None or similarity.empty:
+        notes.append("no artist_similarity (culture branch produced nothing): merging without culture candidates")
+    for note in notes:
+        log.warning("%s", note)
+    plays = read_plays(warehouse, week)
+    heard = plays[["user_id", "track_id"]].drop_duplicates(ignore_index=True)
+    cut = week_cutoff(week)
+    window_start = cut - dt.timedelta(weeks=config.als.window_weeks)
+    active = set(plays.loc[plays["played_at"] >= pd.Timestamp(window_start), "user_id"])
+    new_since = (cut - dt.timedelta(days=conf.new_release_days)).date()
+    items = build_items(
+        vectors, item_f.set_index("track_id")["plays"], tracks, artists, new_since, terms, similarity, cut.date()
+    )
+    index = pd.Series(np.arange(len(items.track_ids)), index=items.track_ids)
+    artist_index = pd.Series(
+        np.arange(len(items.artist_names)), index=sorted(set(tracks["artist_id"]) | set(artists["artist_id"]))
+    )
+
+    per_user = counts.groupby("user_id")["plays"].sum()
+    personal = set(per_user[per_user >= conf.min_plays].index)
+    users = user_f[user_f["user_id"].isin(personal)].reset_index(drop=True)
+    heard_idx = heard.assign(i=heard["track_id"].map(index)).dropna(subset=["i"])
+    heard_by_user = {u: np.sort(g.to_numpy(dtype=np.int64)) for u, g in heard_idx.groupby("user_id")["i"]}
+    top = counts.assign(i=counts["track_id"].map(index)).dropna(subset=["i"])
+    top = top.sort_values(["user_id", "plays", "track_id"], ascending=[True, False, True])
+    top_by_user = {u: g.to_numpy(dtype=np.int64)[:20] for u, g in top.groupby("user_id", sort=False)["i"]}
+    artist_of = tracks.set_index("track_id")["artist_id"]
+    by_artist = counts.assign(a=counts["track_id"].map(artist_of).map(artist_index)).dropna(subset=["a"])
+    by_artist = by_artist.groupby(["user_id", "a"])["plays"].sum().reset_index()
+    by_artist = by_artist.sort_values(["user_id", "plays", "a"], ascending=[True, False, True])
+    top_artists, shares = {}, {}
+    for u, g in by_artist.groupby("user_id", sort=False):
+        g = g.head(conf.top_artists)
+        top_artists[u] = g["a"].to_numpy(dtype=np.int64)
+        shares[u] = (g["plays"] / g["plays"].sum()).to_numpy(dtype=np.float64)
+    return Inputs(items, users, active, heard, heard_by_user, top_by_user, top_artists, shares, tracks, notes)
+
+
+def blend_from_conf(conf: Any) -> Blend:
+    return Blend(
+        conf.k,
+        conf.artist_cap,
+        conf.w_als,
+        conf.w_audio,
+        conf.w_culture,
+        conf.cold_slots,
+        conf.min_cold_score,
+        conf.top_artists,
+    )
+
+
+def playlists(inputs: Inputs, blend: Blend, user_ids: list[str] | None = None) -> dict[str, list[tuple]]:
+    """Blended playlists ``user_id -> [(item, score, source, reason)]`` for personal listeners."""
+    users = inputs.users if user_ids is None else inputs.users[inputs.users["user_id"].isin(user_ids)]
+    users = users.reset_index(drop=True)
+    empty_i, empty_f = np.zeros(0, dtype=np.int64), np.zeros(0)
+    U = as_matrix(users["vector"])
+    out: dict[str, list[tuple]] = {}
+    block = 2048
+    for start in range(0, len(users), block):
+        ids = users["user_id"].iloc[start : start + block].tolist()
+        lists = recommend_block(
+            U[start : start + block],
+            [inputs.heard_by_user.get(u, empty_i) for u in ids],
+            [inputs.top_by_user.get(u, empty_i) for u in ids],
+            inputs.items,
+            blend.k,
+            blend.artist_cap,
+            [inputs.top_artists.get(u, empty_i) for u in ids],
+            [inputs.shares.get(u, empty_f) for u in ids],
+            blend,
+        )
+        out.update(zip(ids, lists, strict=True))
+    return out
+
+
+def build_table(config: Config, week: str) -> tuple[pd.DataFrame, dict[str, Any], set[str]]:
+    """Compute the week's playlists (nothing written); returns the table, counts and eligible listeners."""
+    conf = config.merge
+    inp = prepare_inputs(config, week)
+    items, users, active, tracks = inp.items, inp.users, inp.active, inp.tracks
+    heard_by_user = inp.heard_by_user
+    artist_of = tracks.set_index("track_id")["artist_id"]
+    thin = sorted(active - set(users["user_id"]))
+    empty_i = np.zeros(0, dtype=np.int64)
+    rows: list[tuple] = []
+    short: list[str] = []
+    for uid, playlist in playlists(inp, blend_from_conf(conf)).items():
+        if len(playlist) < conf.k:
+            short.append(uid)
+            continue
+        rows += [(uid, pos, items.track_ids[i], sc, src, why) for pos, (i, sc, src, why) in enumerate(playlist, 1)]
+    fallback_users = thin if conf.thin_history == "fallback" else []
+    if fallback_users:
+        cold = items.cold()
+        pop_order = np.lexsort((np.arange(len(items.track_ids)), -items.popularity))
+        pop_order = pop_order[~cold[pop_order]]
+        for uid in fallback_users:
+            unheard = np.ones(len(items.track_ids), dtype=bool)
+            unheard[heard_by_user.get(uid, empty_i)] = False
+            chosen = pick_diverse(
+                pop_order[unheard[pop_order]], items.artist_idx, items.song_key, conf.k, conf.artist_cap
+            )
+            if len(chosen) < conf.k:
+                short.append(uid)
+                continue
+            rows += [
+                (
+                    uid,
+                    pos,
+                    items.track_ids[i],
+                    float(items.popularity[i]) / max(float(items.popularity.max()), 1.0),
+                    "fallback",
+                    "Starter pick while we learn your taste: popular with listeners this week",
+                )
+                for pos, i in enumerate(chosen, 1)
+            ]
+    table = pd.DataFrame(rows, columns=["user_id", "position", "track_id", "score", "source", "reason"])
+    table["artist_id"] = table["track_id"].map(artist_of)
+    table["week"] = week
+    table["position"] = table["position"].astype("int32")
+    from schemas.tables import table as contract
+
+    table = table[contract("discover_weekly").names].sort_values(["user_id", "position"], ignore_index=True)
+    eligible = (set(users["user_id"]) | set(fallback_users)) - set(short)
+    cold_ids = set(items.track_ids[items.cold()])
+    counts_out = {
+        "listeners_active": len(active),
+        "personal": len(set(users["user_id"]) - set(short)),
+        "fallback": len(set(fallback_users) - set(short)),
+        "skipped_thin_history": len(thin) if conf.thin_history == "skip" else 0,
+        "skipped_too_few_unheard_tracks": len(short),
+        "eligible": len(eligible),
+        "rows": len(table),
+        "sources": table["source"].value_counts().sort_index().to_dict(),
+        "cold_start_rows": int(table["track_id"].isin(cold_ids).sum()),
+        "catalog_tracks": len(tracks),
+        "distinct_tracks_recommended": int(table["track_id"].nunique()),
+        "catalog_coverage": round(table["track_id"].nunique() / max(len(tracks), 1), 4),
+        "notes": inp.notes,
+    }
+    return table, counts_out, eligible
+
+
+def write_pending(table: pd.DataFrame, eligible: set[str], warehouse: Path, week: str) -> Path:
+    """Leave the table and its eligible listeners for the validate task, atomically, out of readers' sight."""
+    target = pending_dir(warehouse, week)
+    stage = staging_dir(target)
+    try:
+        schema = arrow_schema("discover_weekly")
+        (stage / "table").mkdir()
+        pq.write_table(
+            pa.Table.from_pandas(table[schema.names], schema=schema, preserve_index=False),
+            stage / "table" / "part-0.parquet",
+            compression="zstd",
+        )
+        pq.write_table(pa.table({"user_id": sorted(eligible)}), stage / "eligible.parquet")
+        publish_dir(stage, target)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    return target
+
+
+def run(config: Config, week: str) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    table, counts, eligible = build_table(config, week)
+    path = write_pending(table, eligible, config.paths.warehouse, week)
+    seconds = time.perf_counter() - t0
+    counts.update(
+        {
+            "week": week,
+            "pending": str(path),
+            "seconds": round(seconds, 2),
+            "users_per_second": round(counts["eligible"] / max(seconds, 1e-9), 1),
+        }
+    )
+    write_json_atomic(week_dir(config.paths.warehouse, "run_metrics", week) / "merge.json", counts)
+    return counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    return week_job(
+        "merge",
+        "Blend the week's playlists and leave them for validation.",
+        lambda config, week, _: run(config, week),
+        argv,
+        errors=(MergeError,),
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""Query: print one listener's Discover Weekly playlist with titles and artists (DuckDB).
+
+Reads ``<warehouse>/discover_weekly/week=W/`` and the catalog. The listener id and the
+week are passed to DuckDB as bound parameters, never pasted into the SQL text. Without
+``--week`` the latest published week is shown; without ``--user`` the first listener
+of that week.
+
+Run alone::
+
+    python -m jobs.query --user u000042 [--week 2026-W47] [--format csv]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from jobs.common.catalog import read_catalog
+from jobs.common.config import load_config
+from jobs.common.paths import table_dir, week_dir
+from jobs.common.weeks import parse_week
+
+
+class QueryError(RuntimeError):
+    """The requested week or listener is not in the table."""
+
+
+def published_weeks(warehouse: Path) -> list[str]:
+    root = table_dir(warehouse, "discover_weekly")
+    if not root.exists():
+        return []
+    return sorted(p.name.split("=", 1)[1] for p in root.iterdir() if p.name.startswith("week=") and p.is_dir())
+
+
+def playlist(warehouse: Path, data: Path, user: str | None, week: str | None) -> tuple[str, str, pd.DataFrame]:
+    """(week, user, rows) for the listener's playlist, joined to titles and artist names."""
+    weeks = published_weeks(warehouse)
+    if not weeks:
+        raise QueryError(f"{table_dir(warehouse, 'discover_weekly')}: no published week yet; run `make run` first")
+    week = week or weeks[-1]
+    parse_week(week)
+    if week not in weeks:
+        raise QueryError(f"week {week} is not published; published: {', '.join(weeks)}")
+    tracks, artists = read_catalog(data)
+    con = duckdb.connect()
+    con.register("tracks", tracks[["track_id", "title", "album"]])
+    con.register("artists", artists)
+    files = str(week_dir(warehouse, "discover_weekly", week) / "*.parquet")
+    if user is None:
+        user = con.execute("SELECT min(user_id) FROM read_parquet(?)", [files]).fetchone()[0]
+    rows = con.execute(
+        """
+        SELECT d.position, t.title, a.name AS artist, d.source, round(d.score, 3) AS score, d.reason
+        FROM read_parquet(?) d JOIN tracks t USING (track_id) JOIN artists a ON a.artist_id = d.artist_id
+        WHERE d.user_id = ?
+        ORDER BY d.position
+        """,
+        [files, user],
+    ).df()
+    if rows.empty:
+        raise QueryError(f"listener {user!r} has no playlist in week {week}")
+    return week, user, rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Show one listener's Discover Weekly playlist.")
+    parser.add_argument("--user", help="listener id (default: the first listener of the week)")
+    parser.add_argument("--week", help="ISO week, e.g. 2026-W47 (default: the latest published)")
+    parser.add_argument("--format", choices=["table", "csv"], default="table")
+    parser.add_argument("--conf", help="configuration file (default conf/pipeline.yaml)")
+    args = parser.parse_args(argv)
+    config = load_config(args.conf)
+    try:
+        week, user, rows = playlist(config.paths.warehouse, config.paths.data, args.user or None, args.week or None)
+    except (QueryError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.format == "csv":
+        rows.to_csv(sys.stdout, index=False)
+        return 0
+    print(f"Discover Weekly {week} for {user} ({week_dir(config.paths.warehouse, 'discover_weekly', week)})")
+    with pd.option_context("display.max_colwidth", 60, "display.width", 200):
+        print(rows.to_string(index=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,226 @@
+"""Report: one self-contained HTML page per published week, next to the table.
+
+Reads what the run itself wrote for week ``W``: ``run_metrics/week=W/*.json`` (stage
+timings, ingest reasons, ALS and cold-start metrics, merge counts), ``als_metrics``,
+``offline_eval`` (the latest evaluated week up to ``W``, when one exists), the published
+``discover_weekly`` partition, ``item_factors`` (popularity) and the catalog; and writes
+``<warehouse>/reports/week=W/report.html`` with every plot embedded as a PNG (no file or
+network needed to view it): metrics beside baselines, score distributions by source,
+catalog coverage, popularity of what was recommended, stage timings, quarantined rows
+by reason, and a few example playlists with their reasons.
+
+Run alone::
+
+    python -m jobs.report --week 2026-W47      # prints the report's path
+    make report
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from jobs.common.atomic import write_text_atomic
+from jobs.common.catalog import read_catalog
+from jobs.common.config import Config, load_config
+from jobs.common.paths import table_dir, week_dir
+
+
+def _png(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return f'<img alt="plot" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+
+
+def _read(warehouse: Path, name: str, week: str) -> pd.DataFrame | None:
+    path = week_dir(warehouse, name, week)
+    return pq.read_table(path).to_pandas() if path.exists() else None
+
+
+def _metrics(warehouse: Path, week: str) -> dict[str, Any]:
+    folder = week_dir(warehouse, "run_metrics", week)
+    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))} if folder.exists() else {}
+
+
+def latest_evaluated_week(warehouse: Path, week: str) -> str | None:
+    root = table_dir(warehouse, "offline_eval")
+    if not root.exists():
+        return None
+    weeks = sorted(p.name[5:] for p in root.iterdir() if p.name.startswith("week=") and p.name[5:] <= week)
+    return weeks[-1] if weeks else None
+
+
+def bar(values: dict[str, float], title: str, xlabel: str = "") -> str:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 0.4 * len(values) + 1))
+    ax.barh(list(values), list(values.values()), color="#4c72b0")
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.invert_yaxis()
+    return _png(fig)
+
+
+def grouped(frame: pd.DataFrame, title: str) -> str:
+    """Bars of metric (rows) by model (columns)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    frame.plot.bar(ax=ax, rot=0)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def build(config: Config, week: str) -> str:
+    """The report's HTML text."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    warehouse = config.paths.warehouse
+    table = _read(warehouse, "discover_weekly", week)
+    if table is None:
+        raise SystemExit(f"error: {week_dir(warehouse, 'discover_weekly', week)} is not published; run the DAG first")
+    runs = _metrics(warehouse, week)
+    tracks, artists = read_catalog(config.paths.data)
+    parts = [
+        f"<h1>Discover Weekly {html.escape(week)}</h1>",
+        f"<p>{table['user_id'].nunique()} playlists, {len(table)} rows, "
+        f"{table['track_id'].nunique()} distinct tracks of {len(tracks)} in the catalog.</p>",
+    ]
+
+    als = _read(warehouse, "als_metrics", week)
+    if als is not None and len(als):
+        pivot = als.pivot(index="metric", columns="model", values="value")
+        pivot = pivot.drop(index=[m for m in ("users", "holdout_pairs") if m in pivot.index])
+        parts += [
+            "<h2>ALS against most-popular (holdout: last week's first-time plays)</h2>",
+            grouped(pivot, "ALS vs most popular"),
+            pivot.to_html(float_format="%.4f"),
+        ]
+    eval_week = latest_evaluated_week(warehouse, week)
+    if eval_week:
+        ev = _read(warehouse, "offline_eval", eval_week)
+        pivot = ev.pivot(index="metric", columns="model", values="value")
+        shown = [m for m in pivot.index if m.startswith(("precision", "recall", "ndcg"))]
+        parts += [
+            f"<h2>Offline evaluation of {html.escape(eval_week)}: blend against each source</h2>",
+            grouped(pivot.loc[shown], f"Playlists for {eval_week} vs first-time plays in {eval_week}"),
+            pivot.to_html(float_format="%.4f"),
+        ]
+    cold = runs.get("audio_cnn", {}).get("cold_start", {}).get("metrics")
+    if cold:
+        parts += [
+            "<h2>Audio cold start (15% of played tracks held out)</h2>",
+            pd.DataFrame(cold).T.to_html(float_format="%.4f"),
+        ]
+
+    fig, ax = plt.subplots(figsize=(7, 3))
+    blended = table[table["source"].isin(["als", "audio", "culture"])]
+    for source, g in blended.groupby("source"):
+        ax.hist(g["score"], bins=40, alpha=0.6, label=f"{source} ({len(g)})")
+    ax.set_title("Blended scores by source (fallback and popular fills are scored by popularity)")
+    ax.legend(fontsize=8)
+    parts += ["<h2>Score distributions</h2>", _png(fig)]
+
+    items = _read(warehouse, "item_factors", week)
+    if items is not None:
+        rank = items.sort_values(["plays", "track_id"], ascending=[False, True]).reset_index(drop=True)
+        rank = pd.Series(range(1, len(rank) + 1), index=rank["track_id"])
+        rec_rank = table["track_id"].map(rank).dropna()
+        fig, ax = plt.subplots(figsize=(7, 3))
+        ax.hist(rec_rank, bins=50, color="#55a868")
+        ax.set_title(
+            f"Popularity rank of recommended tracks (1 = most played; {table['track_id'].isin(rank.index).mean():.0%} have plays)"
+        )
+        parts += ["<h2>Popularity of what was recommended</h2>", _png(fig)]
+    coverage = table.groupby("source")["track_id"].nunique().to_dict()
+    coverage["all sources"] = table["track_id"].nunique()
+    parts += [
+        "<h2>Catalog coverage</h2>",
+        bar({k: v / len(tracks) for k, v in coverage.items()}, "Share of the catalog recommended to someone"),
+    ]
+    timings = {name: m["seconds"] for name, m in runs.items() if isinstance(m, dict) and "seconds" in m}
+    if timings:
+        parts += ["<h2>Stage timings</h2>", bar(timings, "Seconds per job", "s")]
+    reasons = runs.get("ingest", {}).get("reasons")
+    if reasons:
+        parts += ["<h2>Quarantined input rows</h2>", bar(reasons, "Rows by reason")]
+
+    names = artists.set_index("artist_id")["name"]
+    titles = tracks.set_index("track_id")["title"]
+    parts.append("<h2>Example playlists</h2>")
+    examples = sorted(table["user_id"].unique())[:3]
+    for user in examples:
+        rows = table[table["user_id"] == user].sort_values("position")
+        show = pd.DataFrame(
+            {
+                "#": rows["position"],
+                "title": rows["track_id"].map(titles),
+                "artist": rows["artist_id"].map(names),
+                "source": rows["source"],
+                "reason": rows["reason"],
+            }
+        )
+        parts += [f"<h3>{html.escape(user)}</h3>", show.to_html(index=False)]
+    style = (
+        "body{font-family:sans-serif;max-width:960px;margin:2em auto;color:#222}"
+        "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:2px 6px}"
+        "img{max-width:100%}"
+    )
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Discover Weekly {html.escape(week)}</title>"
+        f"<style>{style}</style></head><body>{''.join(parts)}</body></html>\n"
+    )
+
+
+def report_path(config: Config, week: str) -> Path:
+    return week_dir(config.paths.warehouse, "reports", week) / "report.html"
+
+
+def run(config: Config, week: str) -> Path:
+    path = report_path(config, week)
+    write_text_atomic(path, build(config, week))
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Write the week's HTML report and print its path.")
+    parser.add_argument("--week", help="ISO week (default: the latest published)")
+    parser.add_argument("--conf", help="configuration file (default conf/pipeline.yaml)")
+    parser.add_argument("--path-only", action="store_true", help="print the existing report's path, build nothing")
+    args = parser.parse_args(argv)
+    config = load_config(args.conf)
+    week = args.week
+    if not week:
+        from jobs.query import published_weeks
+
+        weeks = published_weeks(config.paths.warehouse)
+        if not weeks:
+            print("error: no published week; run `make run` first", file=sys.stderr)
+            return 2
+        week = weeks[-1]
+    path = report_path(config, week) if args.path_only else run(config, week)
+    if not path.exists():
+        print(f"error: {path} does not exist; run `python -m jobs.report --week {week}`", file=sys.stderr)
+        return 2
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

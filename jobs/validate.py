@@ -1,0 +1,162 @@
+"""Validate: check the week's pending Discover Weekly table, then publish it.
+
+Reads ``discover_weekly/_pending-week=W/`` (written by :mod:`jobs.merge`: the table and
+its eligible listeners), every play before the week (``plays``) and ``track_vectors``,
+and checks every rule the published table promises (:func:`check_playlists`): the
+schema, exactly ``merge.k`` rows per eligible listener and no one else, positions
+1..k, no duplicate track in a playlist, nothing the listener already played, at most
+``merge.artist_cap`` per artist, at most ``merge.cold_slots`` never-played tracks, and
+no empty reason. Only when all hold is the table swapped in atomically as
+``discover_weekly/week=W/``; otherwise the job fails naming the broken rules and the
+previously published week (if any) stays as it was.
+
+Run alone::
+
+    python -m jobs.validate --week 2026-W47
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+import time
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from jobs.common.atomic import publish_dir, write_json_atomic
+from jobs.common.cli import week_job
+from jobs.common.config import Config
+from jobs.common.paths import week_dir
+from schemas.tables import arrow_schema
+
+log = logging.getLogger("validate")
+
+
+class ValidationError(RuntimeError):
+    """The pending table breaks a rule; it was not published."""
+
+
+def check_playlists(
+    table: pd.DataFrame,
+    heard: pd.DataFrame,
+    eligible: set[str],
+    k: int,
+    cap: int,
+    cold_tracks: set[str] | None = None,
+    cold_slots: int | None = None,
+    titles: pd.Series | None = None,
+) -> list[str]:
+    """Every rule the published table must meet; returns the broken ones (empty = publishable).
+
+    ``table`` has the discover_weekly columns; ``heard`` holds (user_id, track_id) pairs
+    ever played before the week; ``cold_tracks`` the tracks nobody has played, of which a
+    playlist may hold at most ``cold_slots``; ``titles`` (track_id -> title) finds two
+    versions of one song (same title and artist) in a playlist.
+    """
+    problems = []
+    from schemas.tables import table as contract
+
+    expected = contract("discover_weekly").names
+    if list(table.columns) != expected:
+        problems.append(f"columns {list(table.columns)} != contract {expected}")
+        return problems
+    for col in ("user_id", "track_id", "artist_id", "source", "reason", "week"):
+        if table[col].isna().any() or (table[col].astype(str) == "").any():
+            problems.append(f"empty values in {col}")
+    sizes = table.groupby("user_id").size()
+    wrong = sizes[sizes != k]
+    if len(wrong):
+        problems.append(f"{len(wrong)} listeners do not have exactly {k} rows, e.g. {wrong.index[0]}={wrong.iloc[0]}")
+    missing = eligible - set(sizes.index)
+    if missing:
+        problems.append(f"{len(missing)} eligible listeners have no playlist, e.g. {sorted(missing)[0]}")
+    extra = set(sizes.index) - eligible
+    if extra:
+        problems.append(f"{len(extra)} listeners are not eligible but have a playlist, e.g. {sorted(extra)[0]}")
+    positions = table.groupby("user_id")["position"].agg(lambda p: sorted(p) == list(range(1, len(p) + 1)))
+    if not positions.all():
+        problems.append(f"positions are not 1..{k} for {int((~positions).sum())} listeners")
+    if table.duplicated(["user_id", "track_id"]).any():
+        problems.append("a track appears twice in one playlist")
+    again = table.merge(heard, on=["user_id", "track_id"], how="inner")
+    if len(again):
+        problems.append(
+            f"{len(again)} rows recommend a track the listener already played, "
+            f"e.g. {again.iloc[0]['user_id']} -> {again.iloc[0]['track_id']}"
+        )
+    per_artist = table.groupby(["user_id", "artist_id"]).size()
+    if (per_artist > cap).any():
+        u, a = per_artist[per_artist > cap].index[0]
+        problems.append(f"more than {cap} tracks by one artist, e.g. {u} has {per_artist.loc[(u, a)]} by {a}")
+    if titles is not None:
+        song = table["artist_id"] + "\x00" + table["track_id"].map(titles).fillna("").str.lower().str.strip()
+        versions = table.assign(song=song).duplicated(["user_id", "song"])
+        if versions.any():
+            row = table[versions].iloc[0]
+            problems.append(f"two versions of one song in a playlist, e.g. {row['user_id']} -> {row['track_id']}")
+    if cold_tracks is not None and cold_slots is not None:
+        per_user_cold = table[table["track_id"].isin(cold_tracks)].groupby("user_id").size()
+        if (per_user_cold > cold_slots).any():
+            u = per_user_cold[per_user_cold > cold_slots].index[0]
+            problems.append(f"more than {cold_slots} never-played tracks in a playlist, e.g. {u}")
+    return problems
+
+
+def run(config: Config, week: str) -> dict[str, Any]:
+    from jobs.merge import pending_dir, read_heard
+
+    t0 = time.perf_counter()
+    warehouse = config.paths.warehouse
+    pending = pending_dir(warehouse, week)
+    if not (pending / "table").exists():
+        raise ValidationError(f"{pending}: nothing to validate; run the merge job for {week} first")
+    problems = []
+    schema = pq.read_schema(next((pending / "table").glob("*.parquet"))).remove_metadata()
+    if not schema.equals(arrow_schema("discover_weekly")):
+        problems.append(f"schema {schema} differs from the contract {arrow_schema('discover_weekly')}")
+    table = pq.read_table(pending / "table").to_pandas()
+    table["week"] = week
+    eligible = set(pq.read_table(pending / "eligible.parquet").column("user_id").to_pylist())
+    vectors_dir = week_dir(warehouse, "track_vectors", week)
+    cold = None
+    if vectors_dir.exists():
+        v = pq.read_table(vectors_dir, columns=["track_id", "source"]).to_pandas()
+        cold = set(v.loc[v["source"] == "audio", "track_id"])
+    conf = config.merge
+    from jobs.common.catalog import read_catalog_table
+
+    titles = read_catalog_table(config.paths.data, "tracks").set_index("track_id")["title"]
+    problems += check_playlists(
+        table, read_heard(warehouse, week), eligible, conf.k, conf.artist_cap, cold, conf.cold_slots, titles
+    )
+    if problems:
+        raise ValidationError(f"discover_weekly {week} was not published: " + "; ".join(problems))
+    target = week_dir(warehouse, "discover_weekly", week)
+    publish_dir(pending / "table", target)
+    shutil.rmtree(pending)
+    metrics = {
+        "week": week,
+        "rows": len(table),
+        "listeners": len(eligible),
+        "path": str(target),
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+    write_json_atomic(week_dir(warehouse, "run_metrics", week) / "validate.json", metrics)
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    return week_job(
+        "validate",
+        "Check the pending Discover Weekly table and publish it.",
+        lambda config, week, _: run(config, week),
+        argv,
+        errors=(ValidationError,),
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,322 @@
+"""The pipeline's tables: columns, types, nullability and one line of meaning each.
+
+Types are written in a small vocabulary (``string``, ``int32``, ``int64``, ``float32``,
+``float64``, ``bool``, ``date``, ``timestamp`` (UTC, microseconds), ``list<float32>``, ``binary``)
+and mapped to Arrow by :func:`arrow_schema` and to Spark by :func:`spark_schema`, so a
+change of contract is one edit here. Partition columns are part of the contract too:
+they are listed in ``partition_by`` and live in the directory names, not in the files.
+
+Print every contract with ``python -m schemas.tables``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    nullable: bool
+    doc: str
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    doc: str
+    columns: tuple[Column, ...]
+    partition_by: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def data_columns(self) -> list[Column]:
+        """Columns stored inside the files (partition columns live in the path)."""
+        return [c for c in self.columns if c.name not in self.partition_by]
+
+
+def _t(name: str, doc: str, *cols: tuple[str, str, bool, str], partition_by: tuple[str, ...] = ()) -> Table:
+    return Table(name, doc, tuple(Column(*c) for c in cols), partition_by)
+
+
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in [
+        _t(
+            "raw_plays",
+            "Input contract for raw/plays/*.csv|.jsonl|.json|.parquet (optionally .gz); every field arrives as text.",
+            ("user_id", "string", True, "listener id, opaque"),
+            ("track_id", "string", True, "track id, must exist in the catalog"),
+            ("played_at", "string", True, "when the play started: ISO-8601 (UTC if no offset) or epoch milliseconds"),
+            ("ms_played", "string", True, "milliseconds listened, a non-negative integer"),
+        ),
+        _t(
+            "tracks",
+            "Input contract for catalog/tracks.*: one row per track.",
+            ("track_id", "string", False, "track id"),
+            ("title", "string", False, "song title"),
+            ("artist_id", "string", False, "performing artist, a key of artists"),
+            ("album", "string", True, "album title"),
+            ("release_date", "date", True, "first release date"),
+            ("duration_ms", "int64", True, "track length in milliseconds"),
+            ("audio_path", "string", True, "audio file, relative to the data root; empty when there is no audio"),
+        ),
+        _t(
+            "artists",
+            "Input contract for catalog/artists.*: one row per artist.",
+            ("artist_id", "string", False, "artist id"),
+            ("name", "string", False, "display name"),
+        ),
+        _t(
+            "plays",
+            "Validated, de-duplicated play events, partitioned by UTC day.",
+            ("user_id", "string", False, "listener id"),
+            ("track_id", "string", False, "track id, present in the catalog"),
+            ("played_at", "timestamp", False, "when the play started, UTC"),
+            ("ms_played", "int64", False, "milliseconds listened"),
+            ("day", "date", False, "UTC day of played_at (partition)"),
+            partition_by=("day",),
+        ),
+        _t(
+            "quarantine",
+            "Raw rows that failed validation, with where they came from and why; one partition per run week.",
+            ("source_file", "string", False, "file the row was read from"),
+            ("line", "int64", True, "1-based line (CSV/JSON lines, header included) or row (Parquet) in that file"),
+            ("reason", "string", False, "why the row was rejected, e.g. bad_played_at, unknown_track_id"),
+            ("raw", "string", True, "the row as read, for inspection and replay"),
+            ("week", "string", False, "run week (partition)"),
+            partition_by=("week",),
+        ),
+        _t(
+            "play_counts",
+            "Per listener and track, plays in the ALS window before the run week (skips excluded).",
+            ("user_id", "string", False, "listener id"),
+            ("track_id", "string", False, "track id"),
+            ("plays", "int64", False, "counted plays (ms_played >= als.min_ms_played) in the window"),
+            ("weight", "float64", False, "plays with recency decay applied (equals plays when decay is off)"),
+            ("week", "string", False, "run week (partition)"),
+            partition_by=("week",),
+        ),
+        _t(
+            "user_factors",
+            "ALS latent vectors of listeners, fitted on the window before the run week.",
+            ("user_id", "string", False, "listener id"),
+            ("vector", "list<float32>", False, "latent vector, length als.rank"),
+            ("week", "string", False, "run week (partition)"),
+            partition_by=("week",),
+        ),
+        _t(
+            "item_factors",
+            "ALS latent vectors of tracks, fitted on the window before the run week.",
+            ("track_id", "string", False, "track id"),
+            ("vector", "list<float32>", False, "latent vector, length als.rank"),
+            ("plays", "int64", False, "counted plays of the track in the window"),
+            ("week", "string", False, "run week (partition)"),
+            partition_by=("week",),
+        ),
+        _t(
+            "als_metrics",
+            "Offline metrics of ALS and baselines on the holdout of the last week's first-time plays.",
+            ("model", "string", False, "als or most_popular"),
+            ("metric", "string", False, "precision@k, recall@k, ndcg@k, mean_percentile_rank, users, ..."),
+            ("value", "float64", False, "metric value"),
+            ("week", "string", False, "run week (partition)"),
+            partition_by=("week",),
+        ),
+        _t(
+            "spectrograms",
+            "Log-mel spectrogram of each track's clip (the middle audio.window_seconds), for the audio CNN.",
+            ("track_id", "string", False, "track id"),
+            ("n_mels", "int32", False, "mel bands (rows)"),
+            ("n_frames", "int32", False, "frames (columns), hop audio.hop_length at audio.sample_rate"),
+            ("mel", "binary", False, "dB values as little-endian float16, row-major (n_mels, n_frames)"),
+            ("week", "string", False, "run week (partition)"),
+            partition_by=("week",),
+        ),
+        _t(
+            "audio_attributes",
+            "Musical attributes estimated from each track's clip, each with a confidence in 0..1.",
+            ("track_id", "string", False, "track id"),
+            ("tempo_bpm", "float64", False, "tempo in beats per minute"),
+            ("tempo_confidence", "float64", False, "how clearly the beat period stands out"),
+            ("key", "string", False, "tonic pitch class, C..B"),
+            ("key_confidence", "float64", False, "margin of the best key profile over the next"),
+            ("mode", "string", False, "major or minor"),
+            ("mode_confidence", "float64", False, "margin of the chosen mode over the other"),
+            ("loudness_db", "float64", False, "RMS level in dB full scale"),
+            ("loudness_confidence", "float64", False, "how far above silence the clip is"),
+            ("time_signature", "int32", False, "beats per bar: 3 or 4"),
+            ("time_signature_confidence", "float64", False, "accent contrast of the chosen meter over the other"),
+            ("week", "string", False, "run week (partition)"),
+            partition_by=("week",),
+        ),
+        _t(
+            "audio_rejects",
+            "Tracks whose audio could not be used, with the reason; they get no audio vector.",
+            ("track_id", "string", False, "track id"),
+            ("audio_path", "string", True, "the file that was tried (null when the catalog has none)"),
+            ("reason", "string", False, "no_audio, missing_file, unreadable:<error>, silent, too_short, ..."),
+            ("week", "string", False, "run week (partition)"),
+            partition_by=("week",),
+        ),
+        _t(
+            "track_vectors",
+            "One latent vector per track in the ALS space: the ALS vector where the track has plays, else the audio CNN's.",
+            ("track_id", "string", False, "track id"),
+            (
+                "vector",
+                "list<float32>",
+                False,
+                "latent vector, length als.rank; audio vectors scaled to the median ALS norm",
+            ),
+            ("source", "string", False, "als or audio"),
+            ("week", "string", False, "run week (partition)"),
+            partition_by=("week",),
+        ),
+        _t(
+            "audio_vectors",
+            "The audio CNN's prediction for every track with audio, played or not, scaled to the median ALS norm.",
+            ("track_id", "string", False, "track id"),
+            ("vector", "list<float32>", False, "predicted latent vector, length als.rank"),
+            ("week", "string", False, "run week (partition)"),
+            partition_by=("week",),
+        ),
+        _t(
+            "offline_eval",
+            "Playlists built from data before the week, scored against the week's first-time plays.",
+            ("model", "string", False, "blend, als, audio, culture or most_popular"),
+            ("metric", "string", False, "precision@k, recall@k, ndcg@k, mean_percentile_rank, coverage, ..."),
+            ("value", "float64", False, "metric value"),
+            ("week", "string", False, "the evaluated week (partition)"),
+            partition_by=("week",),
+        ),
+        _t(
+            "pages",
+            "Every URL the crawler tried in the run week, with its outcome; text only for usable pages.",
+            ("url", "string", False, "normalised URL as queued"),
+            ("final_url", "string", True, "URL after redirects"),
+            ("status", "int32", True, "HTTP status (200 for a file read); null when no response"),
+            ("fetched_at", "timestamp", True, "when it was fetched (null when it was not)"),
+            ("content_type", "string", True, "media type of the response"),
+            ("title", "string", True, "HTML title"),
+            ("text", "string", True, "main text, boilerplate removed; null unless outcome is ok or not_modified"),
+            ("content_hash", "string", True, "sha256 of the text"),
+            ("etag", "string", True, "ETag, for the next conditional GET"),
+            ("last_modified", "string", True, "Last-Modified, for the next conditional GET"),
+            (
+                "outcome",
+                "string",
+                False,
+                "ok, not_modified, robots_disallowed, not_allowed_host, private_address, "
+                "http_4xx, http_5xx, timeout, too_large, redirect_loop, not_html, ...",
+            ),
+            ("links", "string", True, "JSON list of the page's resolved links"),
+            ("week", "string", False, "run week (partition)"),
+            partition_by=("week",),
+        ),
+        _t(
+            "cultural_terms",
+            "Each artist's top terms from what is written about it (tf near mentions x idf across artists).",
+            ("artist_id", "string", False, "artist id"),
+            ("term", "string", False, "lemmatised, lower-cased term"),
+            ("term_type", "string", False, "np (noun phrase), adj (adjective) or n2 (bigram)"),
+            ("score", "float64", False, "tf-idf normalised to 0..1 per artist and term type"),
+            ("week", "string", False, "run week (partition)"),
+            partition_by=("week",),
+        ),
+        _t(
+            "artist_similarity",
+            "Nearest artists by cosine similarity of their cultural term vectors.",
+            ("artist_id", "string", False, "artist id"),
+            ("neighbor_id", "string", False, "a similar artist"),
+            ("similarity", "float64", False, "cosine similarity, 0..1"),
+            ("week", "string", False, "run week (partition)"),
+            partition_by=("week",),
+        ),
+        _t(
+            "discover_weekly",
+            "The published playlists: k songs per eligible listener, never played before, by position.",
+            ("user_id", "string", False, "listener id"),
+            ("position", "int32", False, "1..k, 1 is the best"),
+            ("track_id", "string", False, "recommended track"),
+            ("artist_id", "string", False, "its artist"),
+            ("score", "float64", False, "blended score the position was ranked by (higher is better)"),
+            ("source", "string", False, "which model chose the track: als or popular"),
+            ("reason", "string", False, "why, in words a listener understands"),
+            ("week", "string", False, "ISO week the playlist is published for (partition)"),
+            partition_by=("week",),
+        ),
+    ]
+}
+
+
+def table(name: str) -> Table:
+    """The contract of table ``name``; raises KeyError naming the known tables."""
+    try:
+        return TABLES[name]
+    except KeyError:
+        raise KeyError(f"no table {name!r}; known: {sorted(TABLES)}") from None
+
+
+_ARROW = {
+    "string": pa.string(),
+    "int32": pa.int32(),
+    "int64": pa.int64(),
+    "float32": pa.float32(),
+    "float64": pa.float64(),
+    "bool": pa.bool_(),
+    "date": pa.date32(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+    "list<float32>": pa.list_(pa.float32()),
+    "binary": pa.binary(),
+}
+
+
+def arrow_schema(name: str, include_partitions: bool = False) -> pa.Schema:
+    """Arrow schema of a table (data columns only unless ``include_partitions``)."""
+    t = table(name)
+    cols = t.columns if include_partitions else t.data_columns
+    return pa.schema([pa.field(c.name, _ARROW[c.type], nullable=c.nullable) for c in cols])
+
+
+def spark_schema(name: str, include_partitions: bool = False) -> Any:
+    """Spark ``StructType`` of a table; pyspark is imported only when this is called."""
+    from pyspark.sql import types as T
+
+    spark_types = {
+        "string": T.StringType(),
+        "int32": T.IntegerType(),
+        "int64": T.LongType(),
+        "float32": T.FloatType(),
+        "float64": T.DoubleType(),
+        "bool": T.BooleanType(),
+        "date": T.DateType(),
+        "timestamp": T.TimestampType(),
+        "list<float32>": T.ArrayType(T.FloatType(), containsNull=False),
+        "binary": T.BinaryType(),
+    }
+    t = table(name)
+    cols = t.columns if include_partitions else t.data_columns
+    return T.StructType([T.StructField(c.name, spark_types[c.type], nullable=c.nullable) for c in cols])
+
+
+def describe() -> str:
+    """All contracts as markdown, for the docs."""
+    lines = []
+    for t in TABLES.values():
+        part = f" (partitioned by {', '.join(t.partition_by)})" if t.partition_by else ""
+        lines += [f"### {t.name}{part}", "", t.doc, "", "| column | type | null | meaning |", "|---|---|---|---|"]
+        lines += [f"| {c.name} | {c.type} | {'yes' if c.nullable else 'no'} | {c.doc} |" for c in t.columns]
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(describe())

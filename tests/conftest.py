@@ -1,0 +1,56 @@
+"""Shared fixtures: one local Spark session per test run, and the tiny sample world."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DW_PROJECT_ROOT", str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+logging.getLogger("py4j").setLevel(logging.WARNING)  # its shutdown message outlives pytest's capture
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """A local[1] session with one shuffle partition: small, quick and deterministic."""
+    from pyspark.sql import SparkSession
+
+    from jobs.common.config import load_config
+    from jobs.common.spark import session_conf
+
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    builder = SparkSession.builder.master("local[1]").appName("tests").config("spark.driver.memory", "2g")
+    for key, value in session_conf(load_config(environ={})).items():
+        builder = builder.config(key, value)
+    session = builder.config("spark.sql.shuffle.partitions", "1").getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def tiny_world(tmp_path_factory) -> Path:
+    """The tiny sample world (the size the end-to-end tests use), generated once."""
+    from jobs.common.config import build_config
+    from jobs.generate_world import TINY, generate
+
+    out = tmp_path_factory.mktemp("world") / "sample"
+    conf = build_config({"world": TINY}).world
+    generate(conf, out)
+    return out
+
+
+def make_config(data: Path, warehouse: Path, **sections):
+    """A validated Config for tests, pointing at the given data and warehouse."""
+    from jobs.common.config import build_config
+
+    raw = {"paths": {"data": str(data), "warehouse": str(warehouse), "checkpoints": str(warehouse / "_ckpt")}}
+    for name, values in sections.items():
+        raw.setdefault(name, {}).update(values)
+    return build_config(raw)

@@ -1,0 +1,119 @@
+"""The DAG file parses cleanly, cheaply, and wires the jobs as documented."""
+
+import datetime as dt
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.airflow_env import ROOT
+
+
+@pytest.fixture(scope="module")
+def dagbag(tmp_path_factory):
+    home = tmp_path_factory.mktemp("airflow_home")
+    os.environ["AIRFLOW_HOME"] = str(home)
+    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+    os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
+    os.environ.pop("DW_TASK_RETRIES", None)
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(ROOT / "dags"))
+
+
+def test_dagbag_has_no_import_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert list(dagbag.dags) == ["discover_weekly"]
+
+
+def test_dag_structure(dagbag):
+    dag = dagbag.dags["discover_weekly"]
+    assert {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks} == {
+        "resolve_week": [],
+        "package_code": [],
+        "ingest": ["package_code", "resolve_week"],
+        "als": ["ingest"],
+        "merge": ["als", "audio_infer", "culture"],
+        "validate": ["merge"],
+        "report": ["validate"],
+        "audio_features": ["resolve_week"],
+        "audio_train": ["als", "audio_features"],
+        "audio_infer": ["audio_train"],
+        "crawl": ["resolve_week"],
+        "culture": ["crawl"],
+    }
+    assert dag.catchup is False
+    assert dag.max_active_runs == 1
+    assert dag.schedule == "0 6 * * 1"  # Mondays 06:00, in the DAG's UTC timezone
+    assert str(dag.timezone) in ("UTC", "Timezone('UTC')")
+    assert "week" in dag.params
+    for task in dag.tasks:
+        assert task.retries == 2, task.task_id
+
+
+def test_spark_jobs_go_through_spark_submit(dagbag):
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
+    dag = dagbag.dags["discover_weekly"]
+    for task_id, script in (("ingest", "jobs/ingest.py"), ("als", "jobs/als.py")):
+        task = dag.get_task(task_id)
+        assert isinstance(task, SparkSubmitOperator)
+        assert task.application == str(ROOT / script)
+        assert task._conn_id == "spark_default"
+        assert "--week" in task.application_args
+
+
+def test_tensorflow_jobs_run_in_their_own_processes(dagbag):
+    from airflow.providers.standard.operators.bash import BashOperator
+
+    dag = dagbag.dags["discover_weekly"]
+    for task_id, module in (
+        ("audio_features", "jobs.audio_features"),
+        ("audio_train", "jobs.audio_cnn train"),
+        ("audio_infer", "jobs.audio_cnn infer"),
+        ("merge", "jobs.merge"),
+    ):
+        task = dag.get_task(task_id)
+        assert isinstance(task, BashOperator)
+        assert f"-m {module}" in task.bash_command
+
+
+def test_week_param_rejects_malformed_weeks(dagbag):
+    from airflow.sdk.exceptions import ParamValidationError
+
+    param = dagbag.dags["discover_weekly"].params.get_param("week")
+    assert param.resolve("2026-W47") == "2026-W47"
+    assert param.resolve(None) is None
+    with pytest.raises(ParamValidationError):
+        param.resolve("next monday")
+
+
+def test_dag_file_does_not_import_heavy_libraries():
+    code = (
+        "import importlib.util, sys;"
+        f"spec = importlib.util.spec_from_file_location('d', r'{ROOT / 'dags' / 'discover_weekly.py'}');"
+        "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m);"
+        "heavy = [n for n in ('pyspark', 'pandas', 'tensorflow', 'spacy', 'librosa', 'numpy') if n in sys.modules];"
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"},
+    )
+    assert out.stdout.strip().splitlines()[-1:] in ([], [""])
+
+
+def test_resolve_week_task_uses_param_then_logical_date(dagbag):
+    from types import SimpleNamespace
+
+    resolve = dagbag.dags["discover_weekly"].get_task("resolve_week").python_callable
+    monday = dt.datetime(2026, 11, 16, 6, tzinfo=dt.UTC)
+    scheduled = SimpleNamespace(logical_date=monday, run_after=monday)
+    manual = SimpleNamespace(logical_date=None, run_after=dt.datetime(2026, 11, 25, 9, tzinfo=dt.UTC))
+    assert resolve(params={"week": "2026-W40"}, dag_run=scheduled) == "2026-W40"
+    assert resolve(params={"week": None}, dag_run=scheduled) == "2026-W47"
+    assert resolve(params={}, dag_run=manual) == "2026-W48"

@@ -1,0 +1,179 @@
+"""The whole DAG through Airflow on the tiny world: the published table keeps every promise,
+and a rerun of the week replaces it with identical rows."""
+
+import subprocess
+import sys
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from jobs.common.catalog import read_catalog
+from schemas.tables import arrow_schema
+from tests.airflow_env import ROOT, airflow_env
+
+WEEK = "2026-W47"
+LOGICAL_DATE = "2026-11-16T06:00:00+00:00"
+
+pytestmark = pytest.mark.slow
+
+
+def _airflow(env, *args, timeout=900):
+    proc = subprocess.run(
+        [sys.executable, "-m", "airflow", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-80:])
+        pytest.fail(f"airflow {' '.join(args)} failed ({proc.returncode}):\n{tail}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def runs(tiny_world, tmp_path_factory):
+    """Run the DAG twice for the same week; keep a copy of the first table."""
+    base = tmp_path_factory.mktemp("e2e")
+    env = airflow_env(base / "airflow", tiny_world, base / "warehouse")
+    _airflow(env, "db", "migrate")
+    _airflow(env, "dags", "test", "discover_weekly", LOGICAL_DATE)
+    part = base / "warehouse" / "discover_weekly" / f"week={WEEK}"
+    first = pq.read_table(part).to_pandas()
+    first_schema = pq.read_schema(next(part.glob("*.parquet")))
+    _airflow(env, "dags", "test", "discover_weekly", LOGICAL_DATE)
+    second = pq.read_table(part).to_pandas()
+    return {
+        "first": first,
+        "second": second,
+        "schema": first_schema,
+        "warehouse": base / "warehouse",
+        "data": tiny_world,
+    }
+
+
+def test_every_eligible_listener_gets_30_distinct_unheard_tracks(runs):
+    table = runs["first"]
+    warehouse = runs["warehouse"]
+    plays = pq.read_table(warehouse / "plays").to_pandas()
+    window = plays[plays["played_at"] >= pd.Timestamp("2026-09-21", tz="UTC")]
+    assert set(table["user_id"]) == set(window["user_id"]) and table["user_id"].nunique() > 50
+    assert (table.groupby("user_id").size() == 30).all()
+    assert (table.groupby("user_id")["track_id"].nunique() == 30).all()
+    assert (table.groupby("user_id")["position"].apply(sorted).apply(lambda p: p == list(range(1, 31)))).all()
+    # nothing the listener ever played, in any raw file, skips included
+    heard = plays[["user_id", "track_id"]].drop_duplicates()
+    assert table.merge(heard, on=["user_id", "track_id"]).empty
+    assert table.groupby(["user_id", "artist_id"]).size().max() <= 2
+    tracks, _ = read_catalog(runs["data"])
+    assert (table["track_id"].map(tracks.set_index("track_id")["artist_id"]) == table["artist_id"]).all()
+    assert (table["reason"].str.len() > 0).all()
+    assert set(table["source"]) <= {"als", "audio", "culture", "popular", "fallback"}
+    # listeners with fewer than 3 counted plays get the flagged fallback list, and only they
+    counts = pq.read_table(warehouse / "play_counts" / f"week={WEEK}").to_pandas().groupby("user_id")["plays"].sum()
+    fallback = set(table.loc[table["source"] == "fallback", "user_id"])
+    assert fallback == set(table["user_id"]) - set(counts[counts >= 3].index)
+
+
+def test_new_releases_appear_in_playlists(runs):
+    truth = pd.read_csv(runs["data"] / "truth" / "track_attributes.csv")
+    new = set(truth.loc[truth["is_new_release"], "track_id"])
+    table = runs["first"]
+    picked = table[table["track_id"].isin(new)]
+    assert len(picked) > 0 and (picked["source"] == "audio").all()
+    assert picked["reason"].str.startswith("New release that sounds like").all()
+    never_played = set(
+        pq.read_table(runs["warehouse"] / "track_vectors" / f"week={WEEK}")
+        .to_pandas()
+        .query("source == 'audio'")["track_id"]
+    )
+    assert table[table["track_id"].isin(never_played)].groupby("user_id").size().max() <= 5
+
+
+def test_published_schema_is_the_contract(runs):
+    assert runs["schema"].remove_metadata().equals(arrow_schema("discover_weekly"))
+
+
+def test_rerun_replaces_the_week_with_identical_rows(runs):
+    key = ["user_id", "position"]
+    first = runs["first"].sort_values(key, ignore_index=True)
+    second = runs["second"].sort_values(key, ignore_index=True)
+    pd.testing.assert_frame_equal(first, second)
+    part = runs["warehouse"] / "discover_weekly" / f"week={WEEK}"
+    assert [p.name for p in part.iterdir()] == ["part-0.parquet"]
+    assert not [p for p in part.parent.iterdir() if p.name.startswith("_")]
+
+
+def test_run_metrics_show_als_beating_popularity(runs):
+    metrics = pq.read_table(runs["warehouse"] / "als_metrics" / f"week={WEEK}").to_pandas()
+    value = metrics.set_index(["model", "metric"])["value"]
+    assert value[("als", "recall@30")] > value[("most_popular", "recall@30")]
+    quarantine = pq.read_table(runs["warehouse"] / "quarantine" / f"week={WEEK}").to_pandas()
+    injected = pd.read_csv(runs["data"] / "truth" / "injected_bad_rows.csv")
+    assert len(quarantine) == int((injected["kind"] != "duplicate").sum())
+
+
+def test_query_prints_the_playlist_with_titles(runs):
+    env = airflow_env(runs["warehouse"].parent / "airflow", runs["data"], runs["warehouse"])
+    user = runs["first"]["user_id"].min()
+    out = subprocess.run(
+        [sys.executable, "-m", "jobs.query", "--user", user, "--week", WEEK, "--format", "csv"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rows = pd.read_csv(__import__("io").StringIO(out))
+    tracks, artists = read_catalog(runs["data"])
+    expected = runs["first"][runs["first"]["user_id"] == user].sort_values("position")
+    titles = expected["track_id"].map(tracks.set_index("track_id")["title"]).tolist()
+    names = expected["artist_id"].map(artists.set_index("artist_id")["name"]).tolist()
+    assert rows["position"].tolist() == list(range(1, 31))
+    assert rows["title"].tolist() == titles
+    assert rows["artist"].tolist() == names
+    bad = subprocess.run(
+        [sys.executable, "-m", "jobs.query", "--user", "x' OR '1'='1", "--week", WEEK],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "has no playlist" in bad.stderr
+
+
+def test_new_releases_get_audio_vectors_in_the_als_space(runs):
+    warehouse, data = runs["warehouse"], runs["data"]
+    vectors = pq.read_table(warehouse / "track_vectors" / f"week={WEEK}").to_pandas()
+    truth = pd.read_csv(data / "truth" / "track_attributes.csv")
+    tracks, _ = read_catalog(data)
+    new = set(truth.loc[truth["is_new_release"], "track_id"]) & set(
+        tracks.loc[tracks["audio_path"].notna(), "track_id"]
+    )
+    by_source = vectors.set_index("track_id")["source"]
+    assert new and all(by_source.get(t) == "audio" for t in new)
+    items = pq.read_table(warehouse / "item_factors" / f"week={WEEK}").to_pandas()
+    assert set(by_source[by_source == "als"].index) == set(items["track_id"])
+    assert vectors["vector"].map(len).nunique() == 1  # one space, one rank
+    attributes = pq.read_table(warehouse / "audio_attributes" / f"week={WEEK}").to_pandas()
+    assert set(attributes["time_signature"]) <= {3, 4} and attributes["tempo_bpm"].between(30, 300).all()
+    rejects = pq.read_table(warehouse / "audio_rejects" / f"week={WEEK}").to_pandas()
+    assert set(rejects["track_id"]) == set(tracks.loc[tracks["audio_path"].isna(), "track_id"])
+    model = warehouse / "models" / "audio_cnn" / f"week={WEEK}"
+    assert (model / "model.keras").exists() and (model / "preprocessing.json").exists()
+
+
+def test_the_run_writes_a_self_contained_report(runs):
+    report = runs["warehouse"] / "reports" / f"week={WEEK}" / "report.html"
+    text = report.read_text()
+    assert text.count("data:image/png;base64,") >= 4  # plots are embedded, nothing to fetch
+    for section in (
+        "ALS against most-popular",
+        "Score distributions",
+        "Catalog coverage",
+        "Stage timings",
+        "Example playlists",
+        "Quarantined input rows",
+    ):
+        assert section in text
+    metrics = pq.read_table(runs["warehouse"] / "als_metrics" / f"week={WEEK}").to_pandas()
+    recall = metrics.set_index(["model", "metric"])["value"][("als", "recall@30")]
+    assert f"{recall:.4f}" in text  # the numbers come from the run itself
+    assert 'src="http' not in text

@@ -1,0 +1,94 @@
+"""The sample world is deterministic and carries the signal later jobs learn from."""
+
+import hashlib
+import json
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+
+from jobs.common.config import build_config
+from jobs.generate_world import GENRES, TINY, build_world, generate
+
+
+def _digest(root):
+    h = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        h.update(str(path.relative_to(root)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def test_same_seed_same_world_byte_for_byte(tmp_path):
+    conf = build_config({"world": {**TINY, "users": 30, "tracks": 60, "clip_seconds": 1.0}}).world
+    generate(conf, tmp_path / "a")
+    generate(conf, tmp_path / "b")
+    assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
+    other = build_config({"world": {**TINY, "users": 30, "tracks": 60, "clip_seconds": 1.0, "seed": 8}}).world
+    generate(other, tmp_path / "c", with_audio=False, with_web=False)
+    assert (tmp_path / "a" / "catalog" / "tracks.csv").read_bytes() != (
+        tmp_path / "c" / "catalog" / "tracks.csv"
+    ).read_bytes()
+
+
+def test_tiny_world_has_every_part(tiny_world):
+    manifest = json.loads((tiny_world / "world.json").read_text())
+    assert manifest["publish_week"] == "2026-W47"
+    assert {p.suffix for p in (tiny_world / "raw" / "plays").iterdir()} == {".csv", ".jsonl", ".parquet"}
+    tracks = pd.read_csv(tiny_world / "catalog" / "tracks.csv", keep_default_na=False)
+    with_audio = tracks[tracks["audio_path"] != ""]
+    assert all((tiny_world / p).exists() for p in with_audio["audio_path"])
+    assert (tiny_world / "web" / "robots.txt").read_text().startswith("User-agent: *")
+    assert len(list((tiny_world / "web" / "artists").glob("*.html"))) == TINY["artists"]
+    assert manifest["injected_bad_rows"]  # the raw logs carry some bad rows on purpose
+
+
+def test_new_releases_are_unplayed_and_from_the_last_week():
+    conf = build_config({"world": TINY}).world
+    world = build_world(conf)
+    truth = world["truth"]["track_attributes"]
+    new = set(truth.loc[truth["is_new_release"], "track_id"])
+    assert len(new) == TINY["new_releases"]
+    assert not new & set(world["plays"]["track_id"])
+    tracks = world["tracks"].set_index("track_id")
+    dates = pd.to_datetime(tracks.loc[sorted(new), "release_date"])
+    assert (dates >= pd.Timestamp("2026-11-09")).all() and (dates < pd.Timestamp("2026-11-16")).all()
+
+
+def test_plays_follow_tastes_and_popularity_is_skewed():
+    conf = build_config({"world": {**TINY, "users": 200}}).world
+    world = build_world(conf)
+    plays = world["plays"]
+    genre = dict(zip(world["truth"]["track_attributes"]["track_id"], world["truth"]["track_attributes"]["genre"]))
+    tastes = world["truth"]["user_tastes"].set_index("user_id")
+    top_genre = tastes.idxmax(axis=1)
+    share_in_top = (plays["track_id"].map(genre) == plays["user_id"].map(top_genre)).mean()
+    assert share_in_top > 0.4  # 12 genres: by chance it would be about 1/12
+    per_track = plays["track_id"].value_counts()
+    top_decile = per_track.iloc[: max(1, len(per_track) // 10)].sum() / per_track.sum()
+    assert top_decile > 0.25  # a Zipf-like head
+    per_user = plays["user_id"].value_counts()
+    assert per_user.max() > 5 * per_user.median()  # heavy and light listeners
+    weeks = pd.to_datetime(plays["played_at"]).dt.isocalendar().week.nunique()
+    assert weeks == 8
+
+
+def test_audio_depends_on_genre(tiny_world):
+    """Clips of a fast and a slow genre differ in onset rate, a crude tempo proxy."""
+    truth = pd.read_csv(tiny_world / "truth" / "track_attributes.csv")
+    tracks = pd.read_csv(tiny_world / "catalog" / "tracks.csv", keep_default_na=False).set_index("track_id")
+
+    def onset_rate(track_id):
+        y, sr = sf.read(tiny_world / tracks.loc[track_id, "audio_path"])
+        frame = 512
+        energy = np.array([np.sum(y[i : i + frame] ** 2) for i in range(0, len(y) - frame, frame)])
+        rises = np.diff(energy) > energy.mean()
+        return rises.sum() / (len(y) / sr)
+
+    fast = [g.name for g in GENRES if g.bpm[0] >= 150]
+    slow = [g.name for g in GENRES if g.bpm[1] <= 100 and g.drums != "none"]
+    has_audio = truth["track_id"].isin(tracks.index[tracks["audio_path"] != ""])
+    fast_ids = truth[truth["genre"].isin(fast) & has_audio]["track_id"].head(5)
+    slow_ids = truth[truth["genre"].isin(slow) & has_audio]["track_id"].head(5)
+    assert len(fast_ids) and len(slow_ids)
+    assert np.mean([onset_rate(t) for t in fast_ids]) > np.mean([onset_rate(t) for t in slow_ids])

@@ -1,0 +1,238 @@
+"""Ingest: known answers for each validation rule, each raw format, and the bad-share limit."""
+
+import datetime as dt
+import gzip
+import json
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from jobs import ingest
+from tests.conftest import make_config
+
+UTC = dt.UTC
+START = dt.datetime(2008, 10, 7, tzinfo=UTC)
+CUT = dt.datetime(2026, 11, 16, tzinfo=UTC)
+
+
+def _rows(spark, records):
+    cols = ["source_file", "line", "raw", "user_id", "track_id", "played_at", "ms_played", "error"]
+    return spark.createDataFrame(
+        pd.DataFrame(records, columns=cols).astype(object).where(lambda d: d.notna(), None),
+        "source_file string, line long, raw string, user_id string, track_id string, "
+        "played_at string, ms_played string, error string",
+    )
+
+
+def test_validate_gives_each_bad_row_its_reason(spark):
+    tracks = spark.createDataFrame(pd.DataFrame({"track_id": ["t1", "t2"]}))
+    records = [
+        ("f", 2, "", "u1", "t1", "2026-11-10T10:00:00Z", "200000", None),  # good, ISO
+        ("f", 3, "", "u1", "t2", "1762768800000", "1000", None),  # good, epoch ms
+        ("f", 4, "", "", "t1", "2026-11-10T10:00:00Z", "1", None),  # missing user
+        ("f", 5, "", "u1", None, "2026-11-10T10:00:00Z", "1", None),  # missing track
+        ("f", 6, "", "u1", "t1", "yesterday", "1", None),  # bad time
+        ("f", 7, "", "u1", "t1", "2001-01-01T00:00:00Z", "1", None),  # before the service
+        ("f", 8, "", "u1", "t1", "2026-11-10T10:00:00Z", "ten", None),  # bad ms
+        ("f", 9, "", "u1", "t1", "2026-11-10T10:00:00Z", "-5", None),  # negative ms
+        ("f", 10, "", "u1", "t1", "2026-11-10T10:00:00Z", "999999999", None),  # absurd ms
+        ("f", 11, "", "u1", "t9", "2026-11-10T10:00:00Z", "1", None),  # unknown track
+        ("f", 12, "", "u1", "t1", "2026-11-17T10:00:00Z", "1", None),  # a later week's
+        ("f", 13, "", None, None, None, None, "malformed_csv"),  # parse error wins
+        ("f", 14, "", " u2 ", "t1", "2026-11-10 10:00:00+01:00", "5.0", None),  # trimmed, offset, 5.0
+        ("f", 15, "", "u1", "t1", "2099-01-01T00:00:00Z", "1", None),  # far in the future
+        ("f", 16, "caf\ufffd,t1", "caf\ufffd", "t1", "2026-11-10T10:00:00Z", "1", None),  # not UTF-8
+    ]
+    out = ingest.validate(_rows(spark, records), tracks, START, CUT, 86_400_000).toPandas().sort_values("line")
+    assert out["reason"].tolist() == [
+        None,
+        None,
+        "missing_user_id",
+        "missing_track_id",
+        "bad_played_at",
+        "played_before_service_start",
+        "bad_ms_played",
+        "negative_ms_played",
+        "absurd_ms_played",
+        "unknown_track_id",
+        "after_cutoff",
+        "malformed_csv",
+        None,
+        "played_in_future",
+        "bad_encoding",
+    ]
+    good = out[out["reason"].isna()].set_index("line")
+    assert good.loc[3, "played_at_ts"] == pd.Timestamp("2025-11-10 10:00:00")  # epoch ms 1762768800000
+    assert good.loc[14, "user_id"] == "u2"
+    assert good.loc[14, "played_at_ts"] == pd.Timestamp("2026-11-10 09:00:00")  # +01:00 -> UTC
+    assert good.loc[14, "ms"] == 5
+
+
+def test_deduplicate_keeps_one_event_with_the_longest_listen(spark):
+    df = spark.createDataFrame(
+        [
+            ("u1", "t1", dt.datetime(2026, 11, 1, 10), 100),
+            ("u1", "t1", dt.datetime(2026, 11, 1, 10), 300),
+            ("u1", "t1", dt.datetime(2026, 11, 1, 11), 50),
+        ],
+        "user_id string, track_id string, played_at_ts timestamp, ms long",
+    )
+    out = ingest.deduplicate(df).orderBy("played_at").toPandas()
+    assert out["ms_played"].tolist() == [300, 50]
+
+
+def test_bad_share_problem_names_files_and_reasons():
+    assert ingest.bad_share_problem({"bad_played_at": 1}, 100, 0.05, {"a.csv": {"bad_played_at": 1}}) is None
+    msg = ingest.bad_share_problem(
+        {"bad_played_at": 8, "missing_user_id": 2},
+        100,
+        0.05,
+        {"file:/x/a.csv": {"bad_played_at": 8}, "file:/x/b.jsonl": {"missing_user_id": 2}},
+    )
+    assert "10 of 100 raw rows (10.0%)" in msg and "limit of 5.0%" in msg
+    assert "file:/x/a.csv: bad_played_at=8" in msg and "file:/x/b.jsonl: missing_user_id=2" in msg
+
+
+def _write_catalog(root):
+    cat = root / "catalog"
+    cat.mkdir(parents=True)
+    pd.DataFrame({"artist_id": ["a1"], "name": ["Artist"]}).to_csv(cat / "artists.csv", index=False)
+    pd.DataFrame(
+        {
+            "track_id": ["t1", "t2", "t3"],
+            "title": ["A", "B", "C"],
+            "artist_id": ["a1"] * 3,
+            "album": ["x"] * 3,
+            "release_date": ["2020-01-01"] * 3,
+            "duration_ms": [200000] * 3,
+            "audio_path": [""] * 3,
+        }
+    ).to_csv(cat / "tracks.csv", index=False)
+
+
+def _ms(*ymdh):
+    return int(dt.datetime(*ymdh, tzinfo=UTC).timestamp() * 1000)
+
+
+def _raw_world(root):
+    """Three formats, a BOM, CRLF, gzip, a reordered header and a few bad rows, with known answers."""
+    _write_catalog(root)
+    raw = root / "raw" / "plays"
+    raw.mkdir(parents=True)
+    (raw / "2026-11-09.csv").write_bytes(
+        "\ufeffuser_id,track_id,played_at,ms_played\r\n"
+        "u1,t1,2026-11-09T08:00:00Z,200000\r\n"
+        "u1,t1,2026-11-09T08:00:00Z,200000\r\n"  # exact duplicate
+        "u2,t2,2026-11-09T09:00:00Z\r\n"  # a field short
+        "u2,t3,2026-11-09T10:00:00Z,150000\r\n".encode()
+    )
+    (raw / "2026-11-10.csv.gz").write_bytes(
+        gzip.compress(b"track_id,user_id,ms_played,played_at\nt2,u3,90000,2026-11-10T12:00:00Z\n")
+    )
+    (raw / "2026-11-11.jsonl").write_text(
+        json.dumps({"user_id": "u1", "track_id": "t2", "played_at": _ms(2026, 11, 11, 12), "ms_played": 180000})
+        + "\n"
+        + "{not json\n\n"
+        + json.dumps({"user_id": "u4", "track_id": "t1", "played_at": "2026-11-11T13:00:00Z", "ms_played": -3})
+        + "\n"
+    )
+    pq.write_table(
+        pa.table(
+            {
+                "user_id": ["u5", "u5"],
+                "track_id": ["t3", "t404"],
+                "played_at": [_ms(2026, 11, 12, 12)] * 2,
+                "ms_played": [100000, 100000],
+            }
+        ),
+        raw / "2026-11-12.parquet",
+    )
+    pq.write_table(pa.table({"listener": ["u6"], "song": ["t1"]}), raw / "2026-11-13.parquet")
+    (raw / "notes.txt").write_text("not a log\n")
+
+
+def test_run_ingests_every_format_and_quarantines_with_file_and_line(spark, tmp_path):
+    _raw_world(tmp_path / "data")
+    config = make_config(tmp_path / "data", tmp_path / "wh", ingest={"max_bad_share": 1.0})
+    metrics = ingest.run(spark, config, "2026-W47")
+
+    plays = pq.read_table(tmp_path / "wh" / "plays").to_pandas().sort_values(["played_at", "user_id"])
+    got = [(r.user_id, r.track_id, r.played_at.isoformat(), r.ms_played, str(r.day)) for r in plays.itertuples()]
+    assert got == [
+        ("u1", "t1", "2026-11-09T08:00:00+00:00", 200000, "2026-11-09"),
+        ("u2", "t3", "2026-11-09T10:00:00+00:00", 150000, "2026-11-09"),
+        ("u3", "t2", "2026-11-10T12:00:00+00:00", 90000, "2026-11-10"),
+        ("u1", "t2", "2026-11-11T12:00:00+00:00", 180000, "2026-11-11"),
+        ("u5", "t3", "2026-11-12T12:00:00+00:00", 100000, "2026-11-12"),
+    ]
+    q = pq.read_table(tmp_path / "wh" / "quarantine" / "week=2026-W47").to_pandas()
+    q["file"] = q["source_file"].str.rsplit("/", n=1).str[-1]
+    assert sorted(zip(q["file"], q["line"].astype("Int64").tolist(), q["reason"])) == sorted(
+        [
+            ("2026-11-09.csv", 4, "malformed_csv"),
+            ("2026-11-11.jsonl", 2, "malformed_json"),
+            ("2026-11-11.jsonl", 4, "negative_ms_played"),
+            ("2026-11-12.parquet", 2, "unknown_track_id"),
+            ("2026-11-13.parquet", pd.NA, "missing_columns:user_id+track_id+played_at+ms_played"),
+        ]
+    )
+    assert metrics["duplicates_dropped"] == 1
+    assert metrics["quarantined"] == 5
+    assert metrics["skipped_files"] and metrics["skipped_files"][0].endswith("notes.txt")
+
+
+def test_too_many_bad_rows_fail_the_run_without_publishing_plays(spark, tmp_path):
+    _raw_world(tmp_path / "data")
+    config = make_config(tmp_path / "data", tmp_path / "wh", ingest={"max_bad_share": 0.1})
+    with pytest.raises(
+        ingest.IngestError,
+        match=r"(?s)above the limit of 10\.0%.*2026-11-11\.jsonl: malformed_json=1, negative_ms_played=1",
+    ):
+        ingest.run(spark, config, "2026-W47")
+    assert not (tmp_path / "wh" / "plays").exists()
+    assert (tmp_path / "wh" / "quarantine" / "week=2026-W47").exists()  # kept for inspection
+
+
+def test_latin1_empty_and_crlf_files_end_as_the_rules_say(spark, tmp_path):
+    data = tmp_path / "data"
+    _write_catalog(data)
+    raw = data / "raw" / "plays"
+    raw.mkdir(parents=True)
+    (raw / "2026-11-09.csv").write_bytes(
+        "user_id,track_id,played_at,ms_played\r\nJos\u00e9,t1,2026-11-09T08:00:00Z,200000\r\nu1,t2,2026-11-09T09:00:00Z,1000\r\n".encode(
+            "latin-1"
+        )
+    )
+    (raw / "2026-11-10.csv").write_bytes(b"")
+    (raw / "2026-11-11.jsonl").write_bytes(b"")
+    metrics = ingest.run(spark, make_config(data, tmp_path / "wh", ingest={"max_bad_share": 1.0}), "2026-W47")
+    q = pq.read_table(tmp_path / "wh" / "quarantine" / "week=2026-W47").to_pandas()
+    assert q[["line", "reason"]].to_dict("records") == [{"line": 2, "reason": "bad_encoding"}]
+    plays = pq.read_table(tmp_path / "wh" / "plays").to_pandas()
+    assert plays[["user_id", "track_id", "ms_played"]].to_dict("records") == [
+        {"user_id": "u1", "track_id": "t2", "ms_played": 1000}
+    ]
+    assert metrics["raw_rows"] == 2
+
+
+def test_missing_raw_directory_is_a_clear_error(tmp_path):
+    with pytest.raises(ingest.IngestError, match="does not exist"):
+        ingest.list_raw_files(tmp_path / "nope")
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt"),
+    [
+        ("a.csv", "csv"),
+        ("a.CSV.gz", "csv"),
+        ("a.jsonl", "json"),
+        ("a.json.gz", "json"),
+        ("a.parquet", "parquet"),
+        ("a.parquet.gz", None),
+        ("a.txt", None),
+    ],
+)
+def test_classify_file_names(name, fmt, tmp_path):
+    assert ingest.classify(tmp_path / name) == fmt

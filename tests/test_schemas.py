@@ -1,0 +1,49 @@
+import pyarrow as pa
+from pyspark.sql import types as T
+
+from schemas.tables import TABLES, arrow_schema, describe, spark_schema, table
+
+
+def test_every_table_maps_to_matching_arrow_and_spark_schemas():
+    spark_to_arrow = {
+        T.StringType(): pa.string(),
+        T.IntegerType(): pa.int32(),
+        T.LongType(): pa.int64(),
+        T.FloatType(): pa.float32(),
+        T.DoubleType(): pa.float64(),
+        T.DateType(): pa.date32(),
+        T.TimestampType(): pa.timestamp("us", tz="UTC"),
+        T.BooleanType(): pa.bool_(),
+        T.ArrayType(T.FloatType(), False): pa.list_(pa.float32()),
+        T.BinaryType(): pa.binary(),
+    }
+    for name in TABLES:
+        a = arrow_schema(name, include_partitions=True)
+        s = spark_schema(name, include_partitions=True)
+        assert a.names == [f.name for f in s.fields] == table(name).names
+        for af, sf in zip(a, s.fields):
+            assert spark_to_arrow[sf.dataType] == af.type, (name, af.name)
+            assert af.nullable == sf.nullable
+
+
+def test_partition_columns_live_in_the_path_not_in_the_files():
+    assert "week" not in arrow_schema("discover_weekly").names
+    assert "week" in arrow_schema("discover_weekly", include_partitions=True).names
+    assert table("plays").partition_by == ("day",)
+
+
+def test_the_published_table_has_the_promised_columns():
+    assert table("discover_weekly").names == [
+        "user_id",
+        "position",
+        "track_id",
+        "artist_id",
+        "score",
+        "source",
+        "reason",
+        "week",
+    ]
+    for t in TABLES.values():
+        for c in t.columns:
+            assert c.doc, f"{t.name}.{c.name} has no meaning written down"
+    assert "| user_id | string | no |" in describe()
