@@ -36,6 +36,7 @@ import shutil
 import sys
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,23 @@ class Items:
 
     def cold(self) -> np.ndarray:
         return self.is_cold if self.is_cold is not None else np.zeros(len(self.track_ids), dtype=bool)
+
+    @cached_property
+    def normed(self) -> np.ndarray:
+        """Item vectors scaled to unit length (for "sounds like" explanations)."""
+        return self.vectors / np.maximum(np.linalg.norm(self.vectors, axis=1, keepdims=True), 1e-9)
+
+    @cached_property
+    def popularity_order(self) -> np.ndarray:
+        """Item indices by popularity, most played first (ties by index)."""
+        return np.lexsort((np.arange(len(self.track_ids)), -self.popularity))
+
+    @cached_property
+    def items_by_artist(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(items, starts)``: item indices grouped by artist; artist ``a``'s are ``items[starts[a]:starts[a + 1]]``."""
+        order = np.argsort(self.artist_idx, kind="stable")
+        starts = np.searchsorted(self.artist_idx[order], np.arange(len(self.artist_names) + 1))
+        return order, starts
 
 
 @dataclass(frozen=True)
@@ -192,6 +210,68 @@ def pick_diverse(
     return chosen
 
 
+SOURCES = ("als", "audio", "culture")
+
+
+def culture_preference(top_artists: np.ndarray, artist_shares: np.ndarray, items: Items) -> np.ndarray:
+    """One listener's 0..1 preference per artist: similarity to their most-played artists, by play share.
+
+    The listener's own top artists get 0 (ALS already covers them); all zeros when the
+    cultural tables are empty or none of the top artists has neighbours.
+    """
+    pref = np.zeros(len(items.artist_names))
+    if not items.artist_neighbours or not len(top_artists):
+        return pref
+    for a, share in zip(top_artists, artist_shares, strict=True):
+        nbrs, sims = items.artist_neighbours.get(int(a), (np.zeros(0, np.int64), np.zeros(0)))
+        np.add.at(pref, nbrs, share * sims)
+    pref[top_artists] = 0.0
+    best = pref.max(initial=0.0)
+    return pref / best if best > 0 else pref
+
+
+def blend_block(
+    user_vecs: np.ndarray,
+    heard: list[np.ndarray],
+    top_artists: list[np.ndarray],
+    artist_shares: list[np.ndarray],
+    items: Items,
+    blend: Blend,
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Blended scores ``(listeners, items)`` (float32) for a block of listeners, and each one's culture preference.
+
+    Scores share one scale: ALS and audio vectors live in the same space, so both dot
+    products are divided by the listener's best ALS score among unheard tracks; the culture
+    score (:func:`culture_preference` of the item's artist) is 0..1. Heard items and items
+    no source proposes get -inf. One matrix product per block; the culture part is added
+    only where it is non-zero (the items of a few dozen artists per listener).
+    """
+    n, b = len(items.track_ids), len(user_vecs)
+    cold = items.cold()
+    score = np.asarray(user_vecs, dtype=np.float32) @ items.vectors.T  # (b, n)
+    rows = np.repeat(np.arange(b), [len(h) for h in heard])
+    cols = np.concatenate(heard).astype(np.int64) if b else np.zeros(0, np.int64)
+    score[rows, cols] = -np.inf
+    warm = score[:, ~cold] if cold.any() else score
+    best = warm.max(axis=1, initial=0.0) if n else np.zeros(b, np.float32)
+    scale = np.where(best > 0, best, 1.0).astype(np.float32)
+    np.maximum(score, 0.0, out=score)
+    score *= np.where(cold, blend.w_audio, blend.w_als).astype(np.float32)
+    score /= scale[:, None]
+    prefs = []
+    by_artist, starts = items.items_by_artist
+    for r in range(b):
+        pref = culture_preference(top_artists[r], artist_shares[r], items)
+        prefs.append(pref)
+        if blend.w_culture and pref.any():
+            arts = np.flatnonzero(pref)
+            idx = np.concatenate([by_artist[starts[a] : starts[a + 1]] for a in arts])
+            score[r, idx] += (blend.w_culture * pref[items.artist_idx[idx]]).astype(np.float32)
+    score[rows, cols] = -np.inf
+    score[score <= 0] = -np.inf
+    return score, prefs
+
+
 def blend_scores(
     user_vec: np.ndarray,
     heard: np.ndarray,
@@ -200,38 +280,35 @@ def blend_scores(
     items: Items,
     blend: Blend,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One listener's blended score per item and the source that contributed most (0 als, 1 audio, 2 culture).
+    """One listener's blended score per item (:func:`blend_block`) and the source that contributed most
+    (0 als, 1 audio, 2 culture)."""
+    score, prefs = blend_block(user_vec[None, :], [heard], [top_artists], [artist_shares], items, blend)
+    return score[0], source_of(np.arange(len(items.track_ids)), score[0], prefs[0], items, blend)
 
-    Scores share one scale: ALS and audio vectors live in the same space, so both dot
-    products are divided by the listener's best ALS score; the culture score (similarity
-    of the item's artist to the listener's most-played artists, weighted by their share
-    of plays) is divided by its maximum. Heard items and items no source proposes get -inf.
+
+def source_of(idx: np.ndarray, score: np.ndarray, pref: np.ndarray, items: Items, blend: Blend) -> np.ndarray:
+    """Which source contributed most to the blended ``score`` of items ``idx`` (0 als, 1 audio, 2 culture)."""
+    culture = blend.w_culture * pref[items.artist_idx[idx]]
+    model = np.where(items.cold()[idx], 1, 0)
+    return np.where(culture > score[idx] - culture, 2, model)
+
+
+def ranked(score: np.ndarray, depth: int) -> tuple[np.ndarray, bool]:
+    """Items with a finite score, best first (ties by index), at least the best ``depth`` of them.
+
+    Sorting every item is the cost of a large catalog; only items scoring at least the
+    ``depth``-th best score are sorted (ties at that score included, so the order is a
+    prefix of the full order). Returns the order and whether it is the complete one.
     """
-    n = len(items.track_ids)
-    cold = items.cold()
-    dots = items.vectors @ user_vec
-    unheard = np.ones(n, dtype=bool)
-    unheard[heard] = False
-    warm_best = dots[~cold & unheard].max(initial=0.0)
-    scale = warm_best if warm_best > 0 else 1.0
-    als = np.where(~cold & (dots > 0), dots / scale, 0.0)
-    audio = np.where(cold & (dots > 0), dots / scale, 0.0)
-    culture = np.zeros(n)
-    if items.artist_neighbours and len(top_artists):
-        pref = np.zeros(len(items.artist_names))
-        for a, share in zip(top_artists, artist_shares, strict=True):
-            nbrs, sims = items.artist_neighbours.get(int(a), (np.zeros(0, np.int64), np.zeros(0)))
-            np.add.at(pref, nbrs, share * sims)
-        pref[top_artists] = 0.0  # ALS already covers the listener's own artists
-        if pref.max() > 0:
-            culture = pref[items.artist_idx] / pref.max()
-    parts = np.stack([blend.w_als * als, blend.w_audio * audio, blend.w_culture * culture])
-    score = parts.sum(axis=0)
-    score = np.where(unheard & (score > 0), score, -np.inf)
-    return score, parts.argmax(axis=0)
-
-
-SOURCES = ("als", "audio", "culture")
+    n = len(score)
+    if n > depth:
+        threshold = score[np.argpartition(score, n - depth)[n - depth :]].min()
+        cand = np.flatnonzero(score >= threshold) if np.isfinite(threshold) else np.flatnonzero(np.isfinite(score))
+    else:
+        cand = np.flatnonzero(np.isfinite(score))
+    cand = cand[np.isfinite(score[cand])]
+    order = cand[np.lexsort((cand, -score[cand]))]
+    return order, n <= depth or not np.isfinite(threshold)
 
 
 def recommend_block(
@@ -250,51 +327,62 @@ def recommend_block(
     ``heard`` holds per listener the item indices ever played (never recommended);
     ``top_played`` their most-played item indices, best first (for explanations);
     ``top_artists``/``artist_shares`` their most-played artists and play shares (for the
-    culture source). Items are ranked by :func:`blend_scores`; at most ``blend.cold_slots``
+    culture source). Items are ranked by :func:`blend_block`; at most ``blend.cold_slots``
     places go to tracks nobody has played, and only when their score reaches
     ``blend.min_cold_score``. Where the sources propose fewer than ``k`` tracks the most
     popular unheard ones fill the rest. A playlist is shorter than ``k`` only when the
     catalog runs out of unheard tracks the caps allow.
     """
     blend = blend or Blend(k=k, artist_cap=cap)
-    n_items = len(items.track_ids)
+    n_items, b = len(items.track_ids), len(user_vecs)
+    none = [np.zeros(0, np.int64)] * b
+    tops_all = top_artists if top_artists is not None else none
+    shares_all = artist_shares if artist_shares is not None else [np.zeros(0)] * b
     cold = items.cold()
-    pop_order = np.lexsort((np.arange(n_items), -items.popularity))
-    normed = items.vectors / np.maximum(np.linalg.norm(items.vectors, axis=1, keepdims=True), 1e-9)
+    scores, prefs = blend_block(user_vecs, heard, tops_all, shares_all, items, blend)
+    if cold.any():  # a never-played track only when its score reaches the threshold
+        cold_cols = np.flatnonzero(cold)
+        sub = scores[:, cold_cols]
+        sub[sub < blend.w_audio * blend.min_cold_score] = -np.inf
+        scores[:, cold_cols] = sub
+    depth = 10 * k + 100  # enough for the artist cap and cold slots almost always; else the full order
     out = []
-    for r in range(len(user_vecs)):
-        tops = top_artists[r] if top_artists is not None else np.zeros(0, np.int64)
-        shares = artist_shares[r] if artist_shares is not None else np.zeros(0)
-        score, source = blend_scores(user_vecs[r], heard[r], tops, shares, items, blend)
-        eligible = np.isfinite(score) & (~cold | (score >= blend.w_audio * blend.min_cold_score))
-        order = np.lexsort((np.arange(n_items), -score))
-        order = order[eligible[order]]
+    for r in range(b):
+        score = scores[r]
+        order, complete = ranked(score, depth)
         chosen = pick_diverse(order, items.artist_idx, items.song_key, k, cap, cold=cold, cold_slots=blend.cold_slots)
+        if len(chosen) < k and not complete:
+            order, _ = ranked(score, n_items)
+            chosen = pick_diverse(
+                order, items.artist_idx, items.song_key, k, cap, cold=cold, cold_slots=blend.cold_slots
+            )
         n_blend = len(chosen)
         if len(chosen) < k:
             unheard = np.ones(n_items, dtype=bool)
             unheard[heard[r]] = False
+            pop_order = items.popularity_order
             fill = pop_order[unheard[pop_order] & ~cold[pop_order]]
             chosen = pick_diverse(fill, items.artist_idx, items.song_key, k, cap, taken=chosen)
+        sources = source_of(np.array(chosen[:n_blend], dtype=np.int64), score, prefs[r], items, blend)
         rows = []
         for pos, i in enumerate(chosen):
             if pos < n_blend:
-                src = SOURCES[int(source[i])]
-                rows.append((i, float(score[i]), src, _explain(i, src, top_played[r], normed, items)))
+                src = SOURCES[int(sources[pos])]
+                rows.append((i, float(score[i]), src, _explain(i, src, top_played[r], items)))
             else:
                 rows.append((i, 0.0, "popular", "Popular with listeners this week"))
         out.append(rows)
     return out
 
 
-def _explain(item: int, source: str, anchors: np.ndarray, normed: np.ndarray, items: Items) -> str:
+def _explain(item: int, source: str, anchors: np.ndarray, items: Items) -> str:
     """A reason in a listener's words, from the listener's own most-played tracks."""
     artist = items.artist_idx[item]
     if source == "culture" and items.artist_terms is not None and items.artist_terms[artist]:
         return f"Fans describe it as {items.artist_terms[artist]}"
     if len(anchors) == 0:
         return "Picked for your taste"
-    sims = normed[anchors] @ normed[item]
+    sims = items.normed[anchors] @ items.normed[item]
     anchor = anchors[int(np.argmax(sims))]
     name = items.artist_names[items.artist_idx[anchor]]
     if source in ("audio", "culture") and items.titles is not None:
@@ -430,7 +518,7 @@ def playlists(inputs: Inputs, blend: Blend, user_ids: list[str] | None = None) -
     empty_i, empty_f = np.zeros(0, dtype=np.int64), np.zeros(0)
     U = as_matrix(users["vector"])
     out: dict[str, list[tuple]] = {}
-    block = 2048
+    block = max(16, min(2048, (1 << 24) // max(len(inputs.items.track_ids), 1)))  # ~64 MB of scores a block
     for start in range(0, len(users), block):
         ids = users["user_id"].iloc[start : start + block].tolist()
         lists = recommend_block(

@@ -97,6 +97,32 @@ def top_k_masked(scores: np.ndarray, exclude: np.ndarray, k: int) -> np.ndarray:
     return idx[rows, order]
 
 
+def top_k_dot(U: np.ndarray, V: np.ndarray, k: int, block_cells: int = 1 << 23) -> tuple[np.ndarray, np.ndarray]:
+    """For every row of ``U``, the ``k`` columns of ``V`` with the largest dot product, best first.
+
+    Exact, in blocks of rows sized so a block's scores hold about ``block_cells`` numbers (one
+    matrix product and one partial sort per block, memory bounded whatever the size). Returns
+    ``(indices, scores)``, both ``(len(U), min(k, len(V)))``; equal scores go by lower index
+    within the k kept.
+    """
+    n = len(V)
+    k = min(k, n)
+    idx_out = np.zeros((len(U), k), dtype=np.int64)
+    val_out = np.zeros((len(U), k), dtype=np.float32)
+    if k == 0:
+        return idx_out, val_out
+    step = max(1, block_cells // max(n, 1))
+    Vt = np.ascontiguousarray(np.asarray(V, dtype=np.float32).T)
+    for start in range(0, len(U), step):
+        scores = np.asarray(U[start : start + step], dtype=np.float32) @ Vt
+        part = np.argpartition(scores, n - k, axis=1)[:, n - k :] if k < n else np.tile(np.arange(n), (len(scores), 1))
+        vals = np.take_along_axis(scores, part, axis=1)
+        order = np.lexsort((part, -vals), axis=1)
+        idx_out[start : start + step] = np.take_along_axis(part, order, axis=1)
+        val_out[start : start + step] = np.take_along_axis(vals, order, axis=1)
+    return idx_out, val_out
+
+
 def auc(scores: np.ndarray, positives: np.ndarray) -> float:
     """Area under the ROC curve: the chance a random positive outscores a random negative (ties half)."""
     pos = scores[positives]
