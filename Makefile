@@ -7,6 +7,7 @@
 #   make report [WEEK=YYYY-Www]                              path of the week's HTML report (latest by default)
 #   make evaluate                                            offline evaluation of the sample's last full week
 #   make lastfm [LASTFM=path]                                ALS vs most-popular on the real Last.fm 2k data
+#   make bench [BENCH_ARGS=...]                              every benchmark -> build/bench/bench.json, docs/BENCHMARKS.md
 #   make airflow [AIRFLOW_PORT=8080]                         a real Airflow (API server, scheduler, DAG processor) on 127.0.0.1
 #   make lint | make clean
 
@@ -42,7 +43,7 @@ endif
 # `USER` is also the login name in every shell: only a USER given on the command line is a listener.
 LISTENER := $(if $(filter command line,$(origin USER)),$(USER),)
 
-.PHONY: help setup java-check airflow-init world run test lint query report evaluate lastfm airflow clean
+.PHONY: help setup java-check airflow-init world run test lint query report evaluate lastfm airflow bench bench-setup clean
 
 help:
 	@sed -n '/^$$/q;s/^# \{0,1\}//p' Makefile
@@ -110,25 +111,27 @@ evaluate: setup airflow-init
 	  $(PY) -m jobs.evaluate --week "$$prev"; \
 	  $(PY) -m jobs.report --week "$$week"
 
-test: setup
+test: setup bench-setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # A real Airflow on this machine: API server + UI, scheduler (LocalExecutor) and DAG processor,
-# all on 127.0.0.1, with the project's DAGs and the SQLite database in $(AIRFLOW_HOME).
-# Local mode: every visitor is an admin (no password). Ctrl-C stops all three.
+# all on 127.0.0.1, with the project's DAGs and the metadata database of $(AIRFLOW_HOME)
+# (SQLite unless AIRFLOW__DATABASE__SQL_ALCHEMY_CONN says otherwise). Local mode: every visitor is
+# an admin (no password). Ctrl-C stops all of it (bin/airflow-local).
 AIRFLOW_PORT ?= 8080
 airflow: setup airflow-init
 	@echo ">> Airflow UI and REST API: http://127.0.0.1:$(AIRFLOW_PORT)/  (local mode: no login needed, every visitor is admin)"
 	@echo ">> trigger a week: curl -X POST http://127.0.0.1:$(AIRFLOW_PORT)/api/v2/dags/discover_weekly/dagRuns -H 'Content-Type: application/json' -d '{\"logical_date\": null, \"conf\": {\"week\": \"2026-W47\"}}'"
-	@export AIRFLOW__CORE__EXECUTOR=LocalExecutor AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=True \
-	  AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT=$(AIRFLOW_PORT) \
-	  AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:$(AIRFLOW_PORT)/execution/ \
-	  AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=10 AIRFLOW__CORE__PARALLELISM=4; \
-	  trap "trap - INT TERM EXIT; kill 0 2>/dev/null; sleep 3; kill -9 0" INT TERM EXIT; \
-	  airflow api-server > $(AIRFLOW_HOME)/api-server.log 2>&1 & \
-	  airflow scheduler > $(AIRFLOW_HOME)/scheduler.log 2>&1 & \
-	  airflow dag-processor > $(AIRFLOW_HOME)/dag-processor.log 2>&1 & \
-	  echo ">> logs: $(AIRFLOW_HOME)/{api-server,scheduler,dag-processor}.log"; wait
+	@bin/airflow-local $(AIRFLOW_PORT)
+
+# Benchmarks (about an hour on 2 cores). implicit and py-spy are benchmark-only dependencies.
+BENCH_STAMP := $(VENV)/.bench-$(shell cat requirements-bench.txt | sha256sum | cut -c1-16)
+$(BENCH_STAMP): $(STAMP) requirements-bench.txt
+	$(PY) -m pip install --quiet -r requirements-bench.txt -c constraints.txt
+	@touch $@
+bench-setup: $(BENCH_STAMP)
+bench: setup airflow-init bench-setup
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 LASTFM ?= $(abspath $(CURDIR)/../shared/data/lastfm-2k)
 lastfm: setup

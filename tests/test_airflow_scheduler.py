@@ -46,6 +46,12 @@ def _wait(check, timeout, what):
     pytest.fail(f"timed out waiting for {what} (last: {last})")
 
 
+def _session_processes(sid: int) -> list[str]:
+    """Live (not zombie) processes of the session `make airflow` was started in."""
+    listing = subprocess.run(["ps", "-o", "pid=,stat=,args=", "-g", str(sid)], capture_output=True, text=True)
+    return [line for line in listing.stdout.splitlines() if "Z" not in line.split()[1]]
+
+
 def test_make_airflow_runs_a_week_triggered_through_the_rest_api(tiny_world, tmp_path):
     port = _free_port()
     env = {
@@ -96,17 +102,20 @@ def test_make_airflow_runs_a_week_triggered_through_the_rest_api(tiny_world, tmp
         assert (table.groupby("user_id").size() == 30).all() and table["user_id"].nunique() > 50
         assert (tmp_path / "wh" / "reports" / f"week={WEEK}" / "report.html").exists()
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)  # what Ctrl-C does: make's trap stops all three services
+        os.killpg(proc.pid, signal.SIGTERM)  # what Ctrl-C does: bin/airflow-local stops all it started
         try:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        time.sleep(4)
-        listing = subprocess.run(["ps", "-o", "pid=,stat=,args=", "-g", str(proc.pid)], capture_output=True, text=True)
-        leftovers = [line for line in listing.stdout.splitlines() if "Z" not in line.split()[1]]
+        leftovers = _session_processes(proc.pid)
+        for _ in range(20):  # processes that got SIGKILL may take a moment to be reaped
+            if not leftovers:
+                break
+            time.sleep(0.5)
+            leftovers = _session_processes(proc.pid)
         if leftovers:  # never leave executor workers behind, even if the assertion below fails
-            os.killpg(proc.pid, signal.SIGKILL)
+            subprocess.run(["pkill", "-KILL", "-s", str(proc.pid)], check=False)
         assert leftovers == [], f"processes left running after stop: {leftovers}"
     with socket.socket() as s:  # stopped: nothing listens any more
         assert s.connect_ex(("127.0.0.1", port)) != 0
