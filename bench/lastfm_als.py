@@ -24,9 +24,9 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from bench.als_implicit import load_lastfm, split
 from jobs.als import evaluate_holdout, fit_als
 from jobs.common.config import PROJECT_ROOT, AlsConf, load_config
 
@@ -34,17 +34,10 @@ DEFAULT_DATA = PROJECT_ROOT.parent / "shared" / "data" / "lastfm-2k"
 
 
 def load_pairs(data: Path) -> pd.DataFrame:
-    path = data / "user_artists.dat"
-    if not path.exists():
-        raise SystemExit(f"error: {path} not found (the Last.fm 2k data set); pass --data")
-    df = pd.read_csv(path, sep="\t", dtype={"userID": str, "artistID": str, "weight": "int64"})
-    return df.rename(columns={"userID": "user_id", "artistID": "track_id", "weight": "plays"})
-
-
-def split(pairs: pd.DataFrame, seed: int, test_share: float = 0.2) -> tuple[pd.DataFrame, pd.DataFrame]:
-    rng = np.random.default_rng(seed)
-    test = rng.random(len(pairs)) < test_share
-    return pairs[~test].reset_index(drop=True), pairs[test].reset_index(drop=True)
+    try:
+        return load_lastfm(data)
+    except FileNotFoundError as exc:
+        raise SystemExit(f"error: {exc}; pass --data") from exc
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,26 +46,33 @@ def tree_rss(root: int) -> int:
     return total
 
 
+def measure(argv: list[str], env: dict[str, str] | None = None, log: Path | None = None) -> dict[str, object]:
+    """Run ``argv`` (stdout and stderr to ``log`` when given); its exit code, wall time and peak tree RSS."""
+    start = time.perf_counter()
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(log.open("w")) if log else None
+        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT if out else None)
+        peak = 0
+        while proc.poll() is None:
+            peak = max(peak, tree_rss(proc.pid))
+            time.sleep(0.2)
+    return {
+        "command": " ".join(argv),
+        "exit": proc.returncode,
+        "wall_seconds": round(time.perf_counter() - start, 1),
+        "peak_tree_rss_gib": round(peak / 2**30, 2),
+    }
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] == ["--"]:
         argv = argv[1:]
     if not argv:
         print(__doc__, file=sys.stderr)
         return 2
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv)
-    peak = 0
-    while proc.poll() is None:
-        peak = max(peak, tree_rss(proc.pid))
-        time.sleep(0.2)
-    result = {
-        "command": " ".join(argv),
-        "exit": proc.returncode,
-        "wall_seconds": round(time.perf_counter() - start, 1),
-        "peak_tree_rss_gib": round(peak / 2**30, 2),
-    }
+    result = measure(argv)
     print(json.dumps(result), file=sys.stderr)
-    return proc.returncode
+    return int(result["exit"])  # type: ignore[call-overload]
 
 
 if __name__ == "__main__":

@@ -98,10 +98,11 @@ def index_ids(df: Any, column: str, index: str) -> Any:
     return ids.withColumn(index, (F.row_number().over(Window.orderBy(column)) - 1).cast("int"))
 
 
-def fit_als(counts: Any, conf: AlsConf) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Fit ALS on window counts; returns user and item factors as pandas (id, vector)."""
+def fit_model(counts: Any, conf: AlsConf) -> tuple[Any, Any, Any]:
+    """Fit ``ALS(implicitPrefs=True)`` on window counts: the model and the cached id indices (users, items).
+
+    The caller unpersists the indices (:func:`fit_als` does it for you)."""
     from pyspark.ml.recommendation import ALS
-    from pyspark.sql import functions as F
 
     users = index_ids(counts, "user_id", "u").cache()
     items = index_ids(counts, "track_id", "i").cache()
@@ -121,7 +122,14 @@ def fit_als(counts: Any, conf: AlsConf) -> tuple[pd.DataFrame, pd.DataFrame]:
         checkpointInterval=conf.checkpoint_interval,
         coldStartStrategy="drop",
     )
-    model = als.fit(ratings)
+    return als.fit(ratings), users, items
+
+
+def fit_als(counts: Any, conf: AlsConf) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fit ALS on window counts; returns user and item factors as pandas (id, vector)."""
+    from pyspark.sql import functions as F
+
+    model, users, items = fit_model(counts, conf)
     uf = model.userFactors.join(users, F.col("id") == F.col("u")).select("user_id", F.col("features").alias("vector"))
     itf = model.itemFactors.join(items, F.col("id") == F.col("i")).select("track_id", F.col("features").alias("vector"))
     user_pd = uf.toPandas().sort_values("user_id", ignore_index=True)

@@ -499,6 +499,11 @@ def build_world(conf: WorldConf) -> dict[str, object]:
     audio_path = np.array([f"audio/{t}.flac" for t in track_ids], dtype=object)
     no_audio = rng.choice(n_total, max(1, n_total // 200), replace=False)
     audio_path[no_audio] = ""
+    if 0 < conf.audio_tracks < conf.tracks:  # large worlds: clips for a sample of the played catalog
+        keep = np.zeros(n_total, dtype=bool)
+        keep[rng.choice(conf.tracks, conf.audio_tracks, replace=False)] = True
+        keep[conf.tracks :] = True  # every new release has audio: that is the cold-start path
+        audio_path[~keep] = ""
     tracks = pd.DataFrame(
         {
             "track_id": track_ids,
@@ -728,8 +733,10 @@ def write_audio(world: dict[str, object], conf: WorldConf, out: Path, seed: int)
     return written
 
 
-def write_web(world: dict[str, object], out: Path, seed: int) -> int:
-    """A small site about the artists: index, artist bios, album reviews, genre lists, robots.txt."""
+def write_web(world: dict[str, object], out: Path, seed: int, n_artists: int = 0) -> int:
+    """A small site about the artists: index, artist bios, album reviews, genre lists, robots.txt.
+
+    ``n_artists > 0`` writes pages about a seeded sample of that many artists only."""
     rng = np.random.default_rng(seed + 1)
     artists: pd.DataFrame = world["artists"]  # type: ignore[assignment]
     tracks: pd.DataFrame = world["tracks"]  # type: ignore[assignment]
@@ -737,7 +744,12 @@ def write_web(world: dict[str, object], out: Path, seed: int) -> int:
     for sub in ("artists", "reviews", "lists", "private"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     slugs = [f"{a.lower()}" for a in artists["artist_id"]]
-    by_genre = {g: np.flatnonzero(genre_of == g) for g in range(len(GENRES))}
+    covered = np.ones(len(artists), dtype=bool)
+    if 0 < n_artists < len(artists):  # large worlds: pages about a sample of the artists
+        covered[:] = False
+        covered[rng.choice(len(artists), n_artists, replace=False)] = True
+    by_genre = {g: np.flatnonzero((genre_of == g) & covered) for g in range(len(GENRES))}
+    first_album = tracks.drop_duplicates("artist_id").set_index("artist_id")["album"]
 
     def page(title: str, body: str, depth: int = 1) -> str:
         """A whole HTML page; links written ``@/path`` become relative to the page's folder."""
@@ -770,18 +782,21 @@ def write_web(world: dict[str, object], out: Path, seed: int) -> int:
         return out_s
 
     pages = 0
+    pool = np.flatnonzero(covered)
     for i, row in enumerate(artists.itertuples(index=False)):
+        if not covered[i]:
+            continue
         g = GENRES[genre_of[i]]
         peers = [j for j in by_genre[genre_of[i]] if j != i]
         links = list(rng.choice(peers, min(3, len(peers)), replace=False)) if peers else []
-        links.append(int(rng.integers(0, len(artists))))
+        links.append(int(pool[rng.integers(0, len(pool))]))
         link_html = " ".join(
             f'<a href="@/artists/{slugs[j]}.html">{html.escape(artists["name"].iloc[j])}</a>' for j in links if j != i
         )
         body = "".join(f"<p>{html.escape(s)}</p>" for s in sentences(g, row.name, 6))
         body += f'<p>Related artists: {link_html}</p><p><a href="@/reviews/{slugs[i]}-1.html">Review</a></p>'
         (out / "artists" / f"{slugs[i]}.html").write_text(page(f"{row.name} - biography", body), encoding="utf-8")
-        album = tracks.loc[tracks["artist_id"] == row.artist_id, "album"].iloc[0]
+        album = first_album[row.artist_id]
         body = f"<p>Review of {html.escape(album)}.</p>" + "".join(
             f"<p>{html.escape(s)}</p>" for s in sentences(g, row.name, 5)
         )
@@ -834,7 +849,7 @@ def generate(conf: WorldConf, out: Path, with_audio: bool = True, with_web: bool
             frame.to_csv(stage / "truth" / f"{name}.csv", index=False, lineterminator="\n")
         bad.to_csv(stage / "truth" / "injected_bad_rows.csv", index=False, lineterminator="\n")
         clips = write_audio(world, conf, stage / "audio", conf.seed) if with_audio else 0
-        pages = write_web(world, stage / "web", conf.seed) if with_web else 0
+        pages = write_web(world, stage / "web", conf.seed, conf.web_artists) if with_web else 0
         manifest = {
             "generator_version": GENERATOR_VERSION,
             "seed": conf.seed,
@@ -844,6 +859,8 @@ def generate(conf: WorldConf, out: Path, with_audio: bool = True, with_web: bool
                 "tracks": conf.tracks,
                 "new_releases": conf.new_releases,
                 "weeks": conf.weeks,
+                "audio_tracks": conf.audio_tracks,
+                "web_artists": conf.web_artists,
             },
             "play_events": len(world["plays"]),  # type: ignore[arg-type]
             "raw_rows": len(raw),
@@ -883,7 +900,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--conf", help="configuration file (default conf/pipeline.yaml)")
     parser.add_argument("--out", type=Path, help="where to write the world (default paths.data)")
     parser.add_argument("--tiny", action="store_true", help="the small world the tests use")
-    for name in ("seed", "users", "artists", "tracks", "new_releases", "weeks"):
+    for name in ("seed", "users", "artists", "tracks", "new_releases", "weeks", "audio_tracks", "web_artists"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, dest=name)
     parser.add_argument("--plays-per-user-week", type=float, dest="plays_per_user_week")
     parser.add_argument("--clip-seconds", type=float, dest="clip_seconds")

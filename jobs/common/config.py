@@ -156,6 +156,8 @@ class WorldConf:
     clip_seconds: float = 8.0
     end: str = "2026-11-16"
     bad_row_share: float = 0.003
+    audio_tracks: int = 0  # clips for this many played tracks (seeded sample) + every new release; 0 = all
+    web_artists: int = 0  # web pages about this many artists (seeded sample); 0 = all
 
 
 @dataclass(frozen=True)
@@ -190,6 +192,8 @@ _RULES: dict[tuple[str, str], Any] = {
     ("merge", "w_als"): lambda v: None if v >= 0 else "must be >= 0",
     ("merge", "w_audio"): lambda v: None if v >= 0 else "must be >= 0",
     ("merge", "w_culture"): lambda v: None if v >= 0 else "must be >= 0",
+    ("world", "audio_tracks"): lambda v: None if v >= 0 else "must be >= 0 (0 = every track)",
+    ("world", "web_artists"): lambda v: None if v >= 0 else "must be >= 0 (0 = every artist)",
     ("audio", "sample_rate"): lambda v: None if v >= 8000 else "must be >= 8000",
     ("audio", "window_seconds"): lambda v: None if v > 0 else "must be > 0",
     ("audio", "n_mels"): lambda v: None if 8 <= v <= 512 else "must be between 8 and 512",

@@ -1,0 +1,438 @@
+"""``make bench``: every benchmark, medians over repeated runs, as JSON and as ``docs/BENCHMARKS.md``.
+
+What runs (``--smoke`` runs the same harness on a world of ~25,000 events, once each):
+
+* ``make_run``: the whole ``make run`` on the sample world, wall time and peak RSS of its process tree;
+* ``scale``: worlds of ~1, 3 and 10 million play events, each a whole DAG run through Airflow
+  (:mod:`bench.scale`): wall, peak memory and seconds per stage, and implicit's fit on the
+  same week's matrix beside Spark's;
+* ``als_vs_implicit``: Spark ALS against implicit on the same split, fit time and precision@10
+  (:mod:`bench.als_implicit`), on Last.fm 2k and on the 1M world;
+* ``top_k``: ``recommendForAllUsers`` against the project's blocked top-K, same output (:mod:`bench.topk`);
+* ``spectrograms`` (clips/s), ``spacy`` (words/s) and ``merge`` (listeners/s): the real jobs, on
+  the sample world's data and warehouse.
+
+Writes ``--out`` (default ``build/bench/bench.json``) and ``--md`` (default ``docs/BENCHMARKS.md``;
+the smoke run writes next to its JSON instead). Run alone::
+
+    python -m bench.run                 # everything (about an hour on 2 cores)
+    python -m bench.run --smoke         # the harness on a tiny world (what `make test` runs)
+    python -m bench.run --only spectrograms spacy merge
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from bench.peak_memory import measure
+from jobs.common.config import PROJECT_ROOT, Config, build_config
+
+SECTIONS = ("make_run", "scale", "als_vs_implicit", "top_k", "spectrograms", "spacy", "merge")
+TARGETS = {
+    "10m_week_minutes": 30.0,
+    "10m_week_peak_gib": 12.0,
+    "als_fit_vs_implicit": 3.0,
+    "top_k_speedup": 5.0,
+}
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as fh:
+        for line in fh:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as fh:
+        mem_kib = int(next(line for line in fh if line.startswith("MemTotal")).split()[1])
+    java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()
+    import numpy
+    import pyspark
+
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem_kib / 2**20, 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "java": java[0] if java else "unknown",
+        "spark": pyspark.__version__,
+        "numpy": numpy.__version__,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
+def _config(data: Path, warehouse: Path, **sections: dict[str, Any]) -> Config:
+    raw: dict[str, Any] = {
+        "paths": {"data": str(data), "warehouse": str(warehouse), "checkpoints": str(warehouse / "_checkpoints")}
+    }
+    raw.update(sections)
+    return build_config(raw)
+
+
+def _median_of(runs: list[dict[str, Any]], key: str) -> float:
+    return round(statistics.median(float(r[key]) for r in runs), 2)
+
+
+# ----------------------------------------------------------------------------- sections
+
+
+def bench_make_run(log_dir: Path) -> dict[str, Any]:
+    result = measure(["make", "--no-print-directory", "run"], None, log_dir / "make_run.log")
+    if result["exit"] != 0:
+        raise RuntimeError(f"make run failed; see {log_dir / 'make_run.log'}")
+    return result
+
+
+def bench_spectrograms(world: Path, work: Path, week: str, clips: int, repeats: int) -> dict[str, Any]:
+    """The audio job (process pool, all cores) on the first ``clips`` tracks with audio."""
+    from jobs import audio_features
+    from jobs.common.catalog import read_catalog_table
+
+    data = work / "data"
+    shutil.rmtree(work, ignore_errors=True)
+    (data / "catalog").mkdir(parents=True)
+    tracks = read_catalog_table(world, "tracks").dropna(subset=["audio_path"]).sort_values("track_id").head(clips)
+    tracks.to_csv(data / "catalog" / "tracks.csv", index=False)
+    shutil.copy(world / "catalog" / "artists.csv", data / "catalog" / "artists.csv")
+    (data / "audio").symlink_to((world / "audio").resolve())
+    runs = [audio_features.run(_config(data, work / "warehouse"), week) for _ in range(repeats)]
+    shutil.rmtree(work, ignore_errors=True)
+    return {
+        "clips": len(tracks),
+        "clip_seconds": round(float(tracks["duration_ms"].min()) / 1000, 1),
+        "workers": runs[0]["workers"],
+        "clips_per_second_median": _median_of(runs, "clips_per_second"),
+        "clips_per_second_per_core_median": _median_of(runs, "clips_per_second_per_core"),
+        "all": [r["clips_per_second"] for r in runs],
+        "repeats": repeats,
+    }
+
+
+def bench_spacy(world: Path, warehouse: Path, work: Path, week: str, repeats: int) -> dict[str, Any]:
+    """The culture job (spaCy en_core_web_sm, nlp.pipe) on the week's crawled pages."""
+    from jobs import culture
+
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(warehouse / "pages" / f"week={week}", work / "pages" / f"week={week}")
+    runs = [culture.run(_config(world, work), week) for _ in range(repeats)]
+    shutil.rmtree(work, ignore_errors=True)
+    return {
+        "pages": runs[0]["pages"],
+        "words": runs[0]["words"],
+        "words_per_second_median": _median_of(runs, "words_per_second"),
+        "all": [r["words_per_second"] for r in runs],
+        "repeats": repeats,
+    }
+
+
+def bench_merge(world: Path, warehouse: Path, week: str, repeats: int) -> dict[str, Any]:
+    """The merge's computation (read inputs, blend, build the table; nothing written)."""
+    from jobs.merge import build_table
+
+    config = _config(world, warehouse)
+    seconds, counts = [], {}
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        _, counts, _ = build_table(config, week)
+        seconds.append(time.perf_counter() - t0)
+    med = statistics.median(seconds)
+    return {
+        "listeners": counts["eligible"],
+        "seconds_median": round(med, 3),
+        "listeners_per_second": round(counts["eligible"] / med, 1),
+        "all": [round(s, 3) for s in seconds],
+        "repeats": repeats,
+    }
+
+
+def _play_counts(warehouse: Path, week: str) -> pd.DataFrame:
+    return pq.read_table(warehouse / "play_counts" / f"week={week}").to_pandas()
+
+
+def implicit_at_scale(run: dict[str, Any]) -> dict[str, Any]:
+    """implicit's fit on the week's whole matrix (the one the DAG's ALS fitted), beside Spark's fit time."""
+    from bench.als_implicit import confidence_matrix, fit_implicit
+
+    conf = build_config({}).als
+    matrix, _, _ = confidence_matrix(_play_counts(Path(run["warehouse"]), run["week"]), conf)
+    cg = fit_implicit(matrix, conf, use_cg=True)[2]
+    chol = fit_implicit(matrix, conf, use_cg=False)[2]
+    spark = float(run["als_fit_seconds"])
+    return {
+        "spark_fit_seconds": round(spark, 2),
+        "implicit_cg_seconds": round(cg, 2),
+        "implicit_cholesky_seconds": round(chol, 2),
+        "spark_over_cg": round(spark / cg, 2),
+        "spark_over_cholesky": round(spark / chol, 2),
+    }
+
+
+def _spark(name: str, checkpoints: Path) -> Any:
+    from jobs.common.spark import build_spark
+
+    spark = build_spark(build_config({}), name)
+    spark.sparkContext.setCheckpointDir(str(checkpoints))
+    return spark
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def markdown(result: dict[str, Any]) -> str:
+    m = result["machine"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Measured by `make bench` (`python -m bench.run{' --smoke' if result['smoke'] else ''}`) on {m['date']}: "
+        f"{m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}, Spark {m['spark']} "
+        f"(`local[2]`), {m['java']}. Times are medians of {result['repeats']} run(s) unless a row says otherwise; "
+        "whole-DAG runs are single runs. The raw numbers are in `build/bench/bench.json`.",
+        "",
+    ]
+    scale = result.get("scale")
+    if scale:
+        lines += [
+            "## Scale: one whole week through Airflow (`airflow dags test`)",
+            "",
+            "| world | play events | listeners | tracks | DAG wall | peak RSS (tree) | ingest | ALS (fit) | merge | "
+            "validate | audio feat. | CNN | crawl | culture | implicit fit cg / cholesky |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in scale:
+            s = r["stage_seconds"]
+            imp = r.get("implicit", {})
+
+            def sec(name: str, stages: dict[str, Any] = s) -> str:
+                v = stages.get(name)
+                return "-" if v is None else f"{v:.0f} s" if v >= 10 else f"{v:.1f} s"
+
+            lines.append(
+                f"| {r['size']} | {r['play_events']:,} | {r['world']['users']:,} | {r['world']['tracks']:,} | "
+                f"{r['dag_wall_seconds'] / 60:.1f} min | {r['peak_tree_rss_gib']:.2f} GiB | {sec('ingest')} | "
+                f"{sec('als')} ({r['als_fit_seconds']:.0f} s) | {sec('merge')} | {sec('validate')} | "
+                f"{sec('audio_features')} | {sec('audio_cnn')} | {sec('crawl')} | {sec('culture')} | "
+                f"{imp.get('implicit_cg_seconds', '-')} s / {imp.get('implicit_cholesky_seconds', '-')} s |"
+            )
+        lines += [""]
+    for key, title in (("als_vs_implicit", "Spark ALS against implicit (same matrix, settings and split)"),):
+        if result.get(key):
+            lines += [
+                f"## {title}",
+                "",
+                "| data | pairs | rank / iters / reg / alpha | Spark fit | implicit cg | implicit cholesky | "
+                "Spark / cg | Spark / cholesky | p@10 Spark | p@10 implicit cg | p@10 implicit chol. | p@10 popular |",
+                "|---|---|---|---|---|---|---|---|---|---|---|---|",
+            ]
+            for name, r in result[key].items():
+                st, f, p = r["settings"], r["fit_seconds_median"], r["precision@10"]
+                lines.append(
+                    f"| {name} | {r['train_pairs']:,} | {st['rank']} / {st['iterations']} / {st['reg_param']} / "
+                    f"{st['alpha']} | {f['spark']:.2f} s | {f['implicit_cg']:.2f} s | {f['implicit_cholesky']:.2f} s | "
+                    f"{r['spark_over_implicit_cg']}x | {r['spark_over_implicit_cholesky']}x | {p['spark']:.4f} | "
+                    f"{p['implicit_cg']:.4f} | {p['implicit_cholesky']:.4f} | {p['most_popular']:.4f} |"
+                )
+            lines += [""]
+    if result.get("top_k"):
+        lines += [
+            "## Top-K for every listener: `recommendForAllUsers` against the blocked numpy top-K",
+            "",
+            "| data | listeners x items | k | Spark | numpy | speed-up | same top-K set | mean overlap |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for name, r in result["top_k"].items():
+            s = r["seconds_median"]
+            lines.append(
+                f"| {name} | {r['users']:,} x {r['items']:,} | {r['k']} | {s['spark']:.2f} s | {s['numpy']:.2f} s | "
+                f"{r['speedup']}x | {r['same_top_k_share']:.2%} | {r['mean_overlap']:.2%} |"
+            )
+        lines += [""]
+    micro = [
+        ("spectrograms", "Spectrograms + attributes", "clips_per_second_median", "clips/s", "clips"),
+        ("spacy", "spaCy extraction", "words_per_second_median", "words/s", "words"),
+        ("merge", "Merge (blend, 30 per listener)", "listeners_per_second", "listeners/s", "listeners"),
+    ]
+    if any(result.get(k) for k, *_ in micro) or result.get("make_run"):
+        lines += ["## Stages and the whole `make run`", "", "| what | rate / time | on |", "|---|---|---|"]
+        for key, title, field, unit, size in micro:
+            if result.get(key):
+                lines.append(f"| {title} | {result[key][field]:,} {unit} | {result[key][size]:,} {size} |")
+        if result.get("make_run"):
+            r = result["make_run"]
+            lines.append(
+                f"| `make run` (whole, venv ready) | {r['wall_seconds'] / 60:.1f} min, peak {r['peak_tree_rss_gib']} GiB "
+                "| sample world (single run) |"
+            )
+        lines += [""]
+    if result.get("targets"):
+        lines += ["## Targets", "", "| target | measured | met |", "|---|---|---|"]
+        for t in result["targets"]:
+            lines.append(f"| {t['target']} | {t['measured']} | {'yes' if t['met'] else '**no**'} |")
+        lines += [""]
+    return "\n".join(lines) + "\n"
+
+
+def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    big = next((r for r in result.get("scale") or [] if r["size"] == "10m"), None)
+    if big:
+        out.append(
+            {
+                "target": f"10M-event week, raw logs to published table, < {TARGETS['10m_week_minutes']:.0f} min",
+                "measured": f"{big['dag_wall_seconds'] / 60:.1f} min",
+                "met": big["dag_wall_seconds"] / 60 < TARGETS["10m_week_minutes"],
+            }
+        )
+        out.append(
+            {
+                "target": f"10M-event week peak memory < {TARGETS['10m_week_peak_gib']:.0f} GiB",
+                "measured": f"{big['peak_tree_rss_gib']:.2f} GiB",
+                "met": big["peak_tree_rss_gib"] < TARGETS["10m_week_peak_gib"],
+            }
+        )
+    for name, r in (result.get("als_vs_implicit") or {}).items():
+        ratio = r["spark_over_implicit_cholesky"]
+        p = r["precision@10"]
+        out.append(
+            {
+                "target": f"Spark ALS fit within {TARGETS['als_fit_vs_implicit']:.0f}x implicit's, p@10 at least equal ({name})",
+                "measured": f"{ratio}x implicit cholesky ({r['spark_over_implicit_cg']}x cg); "
+                f"p@10 {p['spark']:.4f} vs {p['implicit_cholesky']:.4f} / {p['implicit_cg']:.4f}",
+                "met": ratio <= TARGETS["als_fit_vs_implicit"]
+                and p["spark"] >= min(p["implicit_cholesky"], p["implicit_cg"]),
+            }
+        )
+    for name, r in (result.get("top_k") or {}).items():
+        out.append(
+            {
+                "target": f"top-K >= {TARGETS['top_k_speedup']:.0f}x faster than recommendForAllUsers ({name})",
+                "measured": f"{r['speedup']}x, same set for {r['same_top_k_share']:.2%} of listeners",
+                "met": r["speedup"] >= TARGETS["top_k_speedup"],
+            }
+        )
+    return out
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bench import scale as scale_bench
+    from bench.als_implicit import LASTFM_SETTINGS, compare, load_lastfm
+    from bench.topk import compare as compare_topk
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="the whole harness on a tiny world, once each")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run these sections only")
+    parser.add_argument("--sizes", nargs="+", choices=sorted(scale_bench.SIZES), help="scale worlds to run")
+    parser.add_argument("--repeats", type=int, help="runs per micro-benchmark (default 3; smoke 1)")
+    parser.add_argument("--root", type=Path, help="worlds and work files (default data/bench)")
+    parser.add_argument("--lastfm", type=Path, default=PROJECT_ROOT.parent / "shared" / "data" / "lastfm-2k")
+    parser.add_argument("--out", type=Path, help="JSON result (default build/bench/bench.json)")
+    parser.add_argument("--md", type=Path, help="markdown table (default docs/BENCHMARKS.md)")
+    args = parser.parse_args(argv)
+
+    root = args.root or PROJECT_ROOT / "data" / "bench"
+    out = args.out or PROJECT_ROOT / "build" / "bench" / ("smoke.json" if args.smoke else "bench.json")
+    md = args.md or (out.with_suffix(".md") if args.smoke else PROJECT_ROOT / "docs" / "BENCHMARKS.md")
+    repeats = args.repeats or (1 if args.smoke else 3)
+    sizes = args.sizes or (["smoke"] if args.smoke else ["1m", "3m", "10m"])
+    sections = set(args.only or SECTIONS) - ({"make_run"} if args.smoke else set())
+    root.mkdir(parents=True, exist_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result: dict[str, Any] = {"smoke": args.smoke, "repeats": repeats, "machine": machine()}
+    t_all = time.perf_counter()
+
+    def step(name: str) -> bool:
+        if name in sections:
+            print(f">> bench: {name} ({time.perf_counter() - t_all:.0f} s in)", flush=True)
+            return True
+        return False
+
+    if step("make_run"):
+        result["make_run"] = bench_make_run(out.parent)
+    runs: list[dict[str, Any]] = []
+    if "scale" in sections or (args.smoke and sections & {"spectrograms", "spacy", "merge", "top_k"}):
+        for size in sizes:
+            print(f">> bench: scale {size}", flush=True)
+            run = scale_bench.run_week(size, root, scale_bench.SMOKE_ENV if size == "smoke" else None)
+            run["implicit"] = implicit_at_scale(run)
+            runs.append(run)
+        result["scale"] = runs
+
+    # the micro-benchmarks run on the sample world after `make run`, or on the smoke world
+    if args.smoke:
+        world, warehouse, week = (
+            Path(runs[0]["warehouse"]).parents[1] / "world",
+            Path(runs[0]["warehouse"]),
+            runs[0]["week"],
+        )
+    else:
+        cfg = build_config({})
+        world, warehouse = cfg.paths.data, cfg.paths.warehouse
+        week = json.loads((world / "world.json").read_text())["publish_week"] if (world / "world.json").exists() else ""
+    if step("spectrograms"):
+        result["spectrograms"] = bench_spectrograms(
+            world, root / "_spectrograms", week, 16 if args.smoke else 200, repeats
+        )
+    if step("spacy"):
+        result["spacy"] = bench_spacy(world, warehouse, root / "_spacy", week, repeats)
+    if step("merge"):
+        result["merge"] = bench_merge(world, warehouse, week, repeats)
+
+    if step("als_vs_implicit"):
+        spark = _spark("bench-als-implicit", root / "_checkpoints")
+        try:
+            result["als_vs_implicit"] = {}
+            if not args.smoke and (args.lastfm / "user_artists.dat").exists():
+                result["als_vs_implicit"]["Last.fm 2k"] = compare(
+                    spark, load_lastfm(args.lastfm), LASTFM_SETTINGS, repeats
+                )
+            for run in runs[:1]:
+                counts = _play_counts(Path(run["warehouse"]), run["week"])[["user_id", "track_id", "plays"]]
+                result["als_vs_implicit"][f"world {run['size']}"] = compare(
+                    spark, counts, build_config({}).als, repeats
+                )
+        finally:
+            spark.stop()
+    if step("top_k"):
+        spark = _spark("bench-topk", root / "_checkpoints")
+        try:
+            result["top_k"] = {
+                f"world {run['size']}": compare_topk(
+                    spark,
+                    _play_counts(Path(run["warehouse"]), run["week"]),
+                    build_config({}).als,
+                    30,
+                    root / "_topk",
+                    repeats,
+                )
+                for run in runs[:2]
+            }
+        finally:
+            spark.stop()
+
+    result["targets"] = targets(result)
+    result["seconds"] = round(time.perf_counter() - t_all, 1)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    md.parent.mkdir(parents=True, exist_ok=True)
+    md.write_text(markdown(result))
+    print(f">> bench: done in {result['seconds']:.0f} s: {out} and {md}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
