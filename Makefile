@@ -68,12 +68,17 @@ java-check:
 	@v=$$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1); \
 	  if [ -z "$$v" ] || [ "$$v" -lt 17 ]; then echo "error: Spark 4 needs Java 17 or newer; found '$$(java -version 2>&1 | head -1)'"; exit 1; fi
 
-$(AIRFLOW_HOME)/airflow.db: $(STAMP)
+# Migrated once per installed Airflow and metadata database (SQLite in AIRFLOW_HOME unless
+# AIRFLOW__DATABASE__SQL_ALCHEMY_CONN names another one, e.g. PostgreSQL).
+DB_URL := $(AIRFLOW__DATABASE__SQL_ALCHEMY_CONN)
+DB_STAMP := $(AIRFLOW_HOME)/.migrated-$(shell printf '%s' '$(DB_URL)' | sha256sum | cut -c1-12)
+$(DB_STAMP): $(STAMP)
 	@mkdir -p $(AIRFLOW_HOME)
-	@echo ">> preparing the Airflow metadata database (SQLite) in $(AIRFLOW_HOME)"
+	@echo ">> preparing the Airflow metadata database ($(if $(DB_URL),$(firstword $(subst :, ,$(DB_URL))),SQLite in $(AIRFLOW_HOME)))"
 	airflow db migrate >/dev/null
+	@touch $@
 
-airflow-init: $(AIRFLOW_HOME)/airflow.db
+airflow-init: $(DB_STAMP)
 
 # --- the pipeline -----------------------------------------------------------------------
 

@@ -98,7 +98,7 @@ def index_ids(df: Any, column: str, index: str) -> Any:
     return ids.withColumn(index, (F.row_number().over(Window.orderBy(column)) - 1).cast("int"))
 
 
-def fit_model(counts: Any, conf: AlsConf) -> tuple[Any, Any, Any]:
+def fit_model(counts: Any, conf: AlsConf, intermediate_storage: str | None = None) -> tuple[Any, Any, Any]:
     """Fit ``ALS(implicitPrefs=True)`` on window counts: the model and the cached id indices (users, items).
 
     The caller unpersists the indices (:func:`fit_als` does it for you)."""
@@ -122,6 +122,8 @@ def fit_model(counts: Any, conf: AlsConf) -> tuple[Any, Any, Any]:
         checkpointInterval=conf.checkpoint_interval,
         coldStartStrategy="drop",
     )
+    if intermediate_storage:
+        als.setIntermediateStorageLevel(intermediate_storage)
     return als.fit(ratings), users, items
 
 

@@ -241,23 +241,32 @@ def blend_block(
     """Blended scores ``(listeners, items)`` (float32) for a block of listeners, and each one's culture preference.
 
     Scores share one scale: ALS and audio vectors live in the same space, so both dot
-    products are divided by the listener's best ALS score among unheard tracks; the culture
-    score (:func:`culture_preference` of the item's artist) is 0..1. Heard items and items
-    no source proposes get -inf. One matrix product per block; the culture part is added
-    only where it is non-zero (the items of a few dozen artists per listener).
+    products (negative ones count as 0) are divided by the listener's best ALS score among
+    unheard tracks; the culture score (:func:`culture_preference` of the item's artist) is
+    0..1. Heard items score -inf; items no source proposes score 0. The cost is one matrix
+    product and three passes over the block; the culture part is added only where it is
+    non-zero (the items of a few dozen artists per listener).
     """
     n, b = len(items.track_ids), len(user_vecs)
     cold = items.cold()
+    cold_cols = np.flatnonzero(cold)
     score = np.asarray(user_vecs, dtype=np.float32) @ items.vectors.T  # (b, n)
     rows = np.repeat(np.arange(b), [len(h) for h in heard])
     cols = np.concatenate(heard).astype(np.int64) if b else np.zeros(0, np.int64)
     score[rows, cols] = -np.inf
-    warm = score[:, ~cold] if cold.any() else score
-    best = warm.max(axis=1, initial=0.0) if n else np.zeros(b, np.float32)
+    saved = score[:, cold_cols]  # the best *warm* unheard score sets the scale
+    score[:, cold_cols] = -np.inf
+    best = score.max(axis=1, initial=0.0) if n else np.zeros(b, np.float32)
+    score[:, cold_cols] = saved
     scale = np.where(best > 0, best, 1.0).astype(np.float32)
     np.maximum(score, 0.0, out=score)
-    score *= np.where(cold, blend.w_audio, blend.w_als).astype(np.float32)
-    score /= scale[:, None]
+    if blend.w_als == blend.w_audio or (blend.w_als > 0 and len(cold_cols)):
+        if blend.w_als != blend.w_audio:
+            score[:, cold_cols] *= np.float32(blend.w_audio / blend.w_als)
+        score *= (blend.w_als / scale)[:, None].astype(np.float32)
+    else:
+        score *= np.where(cold, blend.w_audio, blend.w_als).astype(np.float32)
+        score /= scale[:, None]
     prefs = []
     by_artist, starts = items.items_by_artist
     for r in range(b):
@@ -268,7 +277,6 @@ def blend_block(
             idx = np.concatenate([by_artist[starts[a] : starts[a + 1]] for a in arts])
             score[r, idx] += (blend.w_culture * pref[items.artist_idx[idx]]).astype(np.float32)
     score[rows, cols] = -np.inf
-    score[score <= 0] = -np.inf
     return score, prefs
 
 
@@ -280,35 +288,54 @@ def blend_scores(
     items: Items,
     blend: Blend,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One listener's blended score per item (:func:`blend_block`) and the source that contributed most
-    (0 als, 1 audio, 2 culture)."""
+    """One listener's blended score per item (:func:`blend_block`; -inf for heard items and items no
+    source proposes) and the source that contributed most (0 als, 1 audio, 2 culture)."""
     score, prefs = blend_block(user_vec[None, :], [heard], [top_artists], [artist_shares], items, blend)
-    return score[0], source_of(np.arange(len(items.track_ids)), score[0], prefs[0], items, blend)
+    score = np.where(score[0] > 0, score[0], -np.inf)
+    return score, source_of(np.arange(len(items.track_ids)), score, prefs[0], items, blend)
 
 
 def source_of(idx: np.ndarray, score: np.ndarray, pref: np.ndarray, items: Items, blend: Blend) -> np.ndarray:
     """Which source contributed most to the blended ``score`` of items ``idx`` (0 als, 1 audio, 2 culture)."""
     culture = blend.w_culture * pref[items.artist_idx[idx]]
     model = np.where(items.cold()[idx], 1, 0)
-    return np.where(culture > score[idx] - culture, 2, model)
+    s = score[idx]
+    return np.where(np.isfinite(s) & (culture > s - culture), 2, model)
 
 
-def ranked(score: np.ndarray, depth: int) -> tuple[np.ndarray, bool]:
-    """Items with a finite score, best first (ties by index), at least the best ``depth`` of them.
+def ranked(score: np.ndarray, depth: int, floor: float = 0.0) -> tuple[np.ndarray, bool]:
+    """Items scoring above 0, best first (ties by index): at least the best ``depth`` of them.
 
-    Sorting every item is the cost of a large catalog; only items scoring at least the
-    ``depth``-th best score are sorted (ties at that score included, so the order is a
-    prefix of the full order). Returns the order and whether it is the complete one.
+    Sorting every item is the cost of a large catalog, so only items scoring at least the
+    ``depth``-th best score are sorted (ties at that score included: the order is always a
+    prefix of the full order). ``floor`` is a guess at a score no higher than the
+    ``depth``-th best (see :func:`score_floors`): when enough items reach it, only those are
+    looked at. Returns the order and whether it holds every item above 0.
     """
+    if floor > 0:
+        cand = np.flatnonzero(score >= floor)
+        if len(cand) >= depth:  # the guess was low enough: the depth best are all in cand
+            sub, _ = ranked(score[cand], depth)
+            return cand[sub], False
     n = len(score)
-    if n > depth:
-        threshold = score[np.argpartition(score, n - depth)[n - depth :]].min()
-        cand = np.flatnonzero(score >= threshold) if np.isfinite(threshold) else np.flatnonzero(np.isfinite(score))
-    else:
-        cand = np.flatnonzero(np.isfinite(score))
-    cand = cand[np.isfinite(score[cand])]
-    order = cand[np.lexsort((cand, -score[cand]))]
-    return order, n <= depth or not np.isfinite(threshold)
+    threshold = score[np.argpartition(score, n - depth)[n - depth :]].min() if n > depth else 0.0
+    complete = not threshold > 0
+    cand = np.flatnonzero(score > 0) if complete else np.flatnonzero(score >= threshold)
+    return cand[np.lexsort((cand, -score[cand]))], complete
+
+
+def score_floors(scores: np.ndarray, depth: int, sample: int = 4096) -> np.ndarray:
+    """Per row, a score that about ``3 * depth`` items reach: a high quantile of a fixed sample of columns.
+
+    Only a guess, which :func:`ranked` checks; 0 (no guess) where the catalog is small.
+    """
+    b, n = scores.shape
+    if n < 8 * depth or n <= sample:
+        return np.zeros(b, dtype=np.float32)
+    cols = np.linspace(0, n - 1, sample).astype(np.int64)
+    q = min(sample - 1, int(3 * depth * sample / n) + 16)
+    part = np.partition(scores[:, cols], sample - 1 - q, axis=1)
+    return part[:, sample - 1 - q]
 
 
 def recommend_block(
@@ -346,10 +373,11 @@ def recommend_block(
         sub[sub < blend.w_audio * blend.min_cold_score] = -np.inf
         scores[:, cold_cols] = sub
     depth = 10 * k + 100  # enough for the artist cap and cold slots almost always; else the full order
+    floors = score_floors(scores, depth)
     out = []
     for r in range(b):
         score = scores[r]
-        order, complete = ranked(score, depth)
+        order, complete = ranked(score, depth, floors[r])
         chosen = pick_diverse(order, items.artist_idx, items.song_key, k, cap, cold=cold, cold_slots=blend.cold_slots)
         if len(chosen) < k and not complete:
             order, _ = ranked(score, n_items)
@@ -363,34 +391,42 @@ def recommend_block(
             pop_order = items.popularity_order
             fill = pop_order[unheard[pop_order] & ~cold[pop_order]]
             chosen = pick_diverse(fill, items.artist_idx, items.song_key, k, cap, taken=chosen)
-        sources = source_of(np.array(chosen[:n_blend], dtype=np.int64), score, prefs[r], items, blend)
-        rows = []
-        for pos, i in enumerate(chosen):
-            if pos < n_blend:
-                src = SOURCES[int(sources[pos])]
-                rows.append((i, float(score[i]), src, _explain(i, src, top_played[r], items)))
-            else:
-                rows.append((i, 0.0, "popular", "Popular with listeners this week"))
+        picked = np.array(chosen[:n_blend], dtype=np.int64)
+        sources = [SOURCES[int(s)] for s in source_of(picked, score, prefs[r], items, blend)]
+        reasons = explain(picked, sources, top_played[r], items)
+        rows = [(int(i), float(score[i]), src, why) for i, src, why in zip(picked, sources, reasons, strict=True)]
+        rows += [(i, 0.0, "popular", "Popular with listeners this week") for i in chosen[n_blend:]]
         out.append(rows)
     return out
 
 
-def _explain(item: int, source: str, anchors: np.ndarray, items: Items) -> str:
-    """A reason in a listener's words, from the listener's own most-played tracks."""
-    artist = items.artist_idx[item]
-    if source == "culture" and items.artist_terms is not None and items.artist_terms[artist]:
-        return f"Fans describe it as {items.artist_terms[artist]}"
-    if len(anchors) == 0:
-        return "Picked for your taste"
-    sims = items.normed[anchors] @ items.normed[item]
-    anchor = anchors[int(np.argmax(sims))]
-    name = items.artist_names[items.artist_idx[anchor]]
-    if source in ("audio", "culture") and items.titles is not None:
-        prefix = "New release that sounds like" if items.is_new is not None and items.is_new[item] else "Sounds like"
-        return f"{prefix} {items.titles[anchor]} by {name}"
-    if items.artist_idx[anchor] == artist:
-        return f"More from {name}, whom you play"
-    return f"Because you play {name}"
+def explain(picked: np.ndarray, sources: list[str], anchors: np.ndarray, items: Items) -> list[str]:
+    """A reason in a listener's words for each picked item, from the listener's own most-played tracks
+    (the anchor whose vector is closest to the item's)."""
+    if len(anchors) and len(picked):
+        closest = anchors[np.argmax(items.normed[anchors] @ items.normed[picked].T, axis=0)]
+    else:
+        closest = np.full(len(picked), -1)
+    reasons = []
+    for item, source, anchor in zip(picked, sources, closest, strict=True):
+        artist = items.artist_idx[item]
+        if source == "culture" and items.artist_terms is not None and items.artist_terms[artist]:
+            reasons.append(f"Fans describe it as {items.artist_terms[artist]}")
+            continue
+        if anchor < 0:
+            reasons.append("Picked for your taste")
+            continue
+        name = items.artist_names[items.artist_idx[anchor]]
+        if source in ("audio", "culture") and items.titles is not None:
+            new = items.is_new is not None and items.is_new[item]
+            reasons.append(
+                f"{'New release that sounds like' if new else 'Sounds like'} {items.titles[anchor]} by {name}"
+            )
+        elif items.artist_idx[anchor] == artist:
+            reasons.append(f"More from {name}, whom you play")
+        else:
+            reasons.append(f"Because you play {name}")
+    return reasons
 
 
 # ----------------------------------------------------------------------------- job

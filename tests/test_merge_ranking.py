@@ -1,9 +1,10 @@
 """The merge's fast ranking equals the plain one: a full sort per listener over every item."""
 
 import numpy as np
+import pytest
 
 from jobs.common.metrics import top_k_dot
-from jobs.merge import Blend, Items, pick_diverse, ranked, recommend_block
+from jobs.merge import Blend, Items, pick_diverse, ranked, recommend_block, score_floors
 
 
 def _world(n_items=600, n_artists=40, rank=8, seed=3):
@@ -55,10 +56,14 @@ def _plain(items, u, heard, tops, shares, blend):
     return pick_diverse(order, items.artist_idx, items.song_key, blend.k, blend.artist_cap, cold=cold, cold_slots=3)
 
 
-def test_recommend_block_matches_a_full_sort_of_every_item():
-    items, users, heard, tops, shares = _world()
-    blend = Blend(k=30, artist_cap=2, w_culture=0.3, cold_slots=3, min_cold_score=0.3)
-    lists = recommend_block(users, heard, [np.zeros(0, int)] * len(users), items, 30, 2, tops, shares, blend)
+@pytest.mark.parametrize(
+    ("n_items", "k"),
+    [(600, 30), (9000, 5)],  # the second is large enough for the sampled score floors to be used
+)
+def test_recommend_block_matches_a_full_sort_of_every_item(n_items, k):
+    items, users, heard, tops, shares = _world(n_items=n_items)
+    blend = Blend(k=k, artist_cap=2, w_culture=0.3, cold_slots=3, min_cold_score=0.3)
+    lists = recommend_block(users, heard, [np.zeros(0, int)] * len(users), items, k, 2, tops, shares, blend)
     for r, playlist in enumerate(lists):
         expected = _plain(items, users[r], heard[r], tops[r], shares[r], blend)
         got = [i for i, *_ in playlist][: len(expected)]
@@ -67,15 +72,27 @@ def test_recommend_block_matches_a_full_sort_of_every_item():
 
 def test_ranked_is_a_prefix_of_the_full_order_even_with_ties():
     rng = np.random.default_rng(0)
-    score = rng.integers(0, 20, 5000).astype(np.float32)  # many ties
+    score = rng.integers(-3, 20, 5000).astype(np.float32)  # many ties; 0 and below: not proposed
     score[rng.random(5000) < 0.3] = -np.inf
     full = np.lexsort((np.arange(5000), -score))
-    full = full[np.isfinite(score[full])]
+    full = full[score[full] > 0]
     order, complete = ranked(score, 50)
     assert not complete and len(order) >= 50
     assert (order == full[: len(order)]).all()
+    for floor in (15.0, 19.0, 25.0):  # a low enough guess narrows the sort; a too high one is ignored
+        order, complete = ranked(score, 50, floor)
+        assert not complete and len(order) >= 50 and (order == full[: len(order)]).all()
     order, complete = ranked(score, 10_000)
     assert complete and (order == full).all()
+
+
+def test_score_floors_are_reached_by_enough_items_of_a_large_catalog():
+    rng = np.random.default_rng(2)
+    scores = rng.normal(size=(20, 50_000)).astype(np.float32)
+    floors = score_floors(scores, 400)
+    reached = (scores >= floors[:, None]).sum(axis=1)
+    assert (reached >= 400).all() and (reached < 5_000).all()
+    assert (score_floors(scores[:, :1000], 400) == 0).all()  # small catalog: no guess
 
 
 def test_top_k_dot_equals_a_brute_force_sort():
