@@ -58,6 +58,7 @@ def confidence_matrix(train: pd.DataFrame, conf: AlsConf) -> tuple[Any, np.ndarr
 def fit_implicit(matrix: Any, conf: AlsConf, use_cg: bool) -> tuple[np.ndarray, np.ndarray, float]:
     """implicit's CPU ALS on a confidence matrix; (user factors, item factors, fit seconds)."""
     from implicit.cpu.als import AlternatingLeastSquares
+    from threadpoolctl import threadpool_limits
 
     model = AlternatingLeastSquares(
         factors=conf.rank,
@@ -69,9 +70,11 @@ def fit_implicit(matrix: Any, conf: AlsConf, use_cg: bool) -> tuple[np.ndarray, 
         calculate_training_loss=False,
         random_state=conf.seed,
     )
-    t0 = time.perf_counter()
-    model.fit(matrix, show_progress=False)
-    return model.user_factors, model.item_factors, time.perf_counter() - t0
+    with threadpool_limits(1, "blas"):  # implicit parallelises over rows itself (its documented advice)
+        t0 = time.perf_counter()
+        model.fit(matrix, show_progress=False)
+        seconds = time.perf_counter() - t0
+    return model.user_factors, model.item_factors, seconds
 
 
 def _frames(ids: np.ndarray, column: str, factors: np.ndarray) -> pd.DataFrame:

@@ -40,7 +40,17 @@ import pyarrow.parquet as pq
 from bench.peak_memory import measure
 from jobs.common.config import PROJECT_ROOT, Config, build_config
 
-SECTIONS = ("make_run", "scale", "als_vs_implicit", "top_k", "spectrograms", "spacy", "merge")
+SECTIONS = (
+    "make_run",
+    "scale",
+    "als_vs_implicit",
+    "als_tuning",
+    "als_profile",
+    "top_k",
+    "spectrograms",
+    "spacy",
+    "merge",
+)
 TARGETS = {
     "10m_week_minutes": 30.0,
     "10m_week_peak_gib": 12.0,
@@ -246,6 +256,38 @@ def markdown(result: dict[str, Any]) -> str:
                     f"{p['implicit_cg']:.4f} | {p['implicit_cholesky']:.4f} | {p['most_popular']:.4f} |"
                 )
             lines += [""]
+    if result.get("als_tuning"):
+        t = result["als_tuning"]
+        base = t["variants"]["project settings"]["seconds_median"]
+        lines += [
+            f"## Spark ALS knobs, one at a time ({t['data']}, {t['pairs']:,} pairs; native BLAS found: "
+            f"{'yes' if t['native_blas'] else 'no, Java BLAS'})",
+            "",
+            "| variant | fit | vs project settings |",
+            "|---|---|---|",
+        ]
+        for name, v in t["variants"].items():
+            lines.append(f"| {name} | {v['seconds_median']:.2f} s | {v['seconds_median'] / base:.2f}x |")
+        lines += [""]
+    if result.get("als_profile"):
+        p = result["als_profile"]
+        lines += [
+            f"## Where a Spark ALS fit spends its time ({p['data']}, Spark event log, one fit)",
+            "",
+            f"Fit wall {p['fit_wall_seconds']:.1f} s on 2 cores = {2 * p['fit_wall_seconds']:.1f} core-seconds; "
+            f"tasks ran {p['task_run_seconds']:.1f} s ({p['task_cpu_seconds']:.1f} s on CPU, {p['gc_seconds']:.1f} s "
+            f"in GC) in {p['jobs']} jobs. The rest is the driver planning and scheduling jobs and stages.",
+            "",
+            "| stage | stages | tasks | wall | task run | task CPU | GC | shuffle |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for st in p["stages"][:8]:
+            lines.append(
+                f"| `{st['stage']}` | {st.get('stages', 0):.0f} | {st.get('tasks', 0):.0f} | {st.get('wall_s', 0):.1f} s | "
+                f"{st.get('run_s', 0):.1f} s | {st.get('cpu_s', 0):.1f} s | {st.get('gc_s', 0):.1f} s | "
+                f"{st.get('shuffle_mb', 0):.0f} MB |"
+            )
+        lines += [""]
     if result.get("top_k"):
         lines += [
             "## Top-K for every listener: `recommendForAllUsers` against the blocked numpy top-K",
@@ -408,6 +450,22 @@ def main(argv: list[str] | None = None) -> int:
                 )
         finally:
             spark.stop()
+    if step("als_tuning"):
+        from bench.als_tuning import run as tune
+
+        run = runs[0]
+        result["als_tuning"] = tune(
+            _play_counts(Path(run["warehouse"]), run["week"]), build_config({}).als, root / "_checkpoints", repeats
+        )
+        result["als_tuning"]["data"] = f"world {run['size']}"
+    if step("als_profile"):
+        from bench.als_profile import profile
+
+        run = runs[0]
+        result["als_profile"] = profile(
+            _play_counts(Path(run["warehouse"]), run["week"]), build_config({}).als, root / "_als_profile"
+        )
+        result["als_profile"]["data"] = f"world {run['size']}"
     if step("top_k"):
         spark = _spark("bench-topk", root / "_checkpoints")
         try:
