@@ -319,6 +319,8 @@ def markdown(result: dict[str, Any]) -> str:
                 "| sample world (single run) |"
             )
         lines += [""]
+    for error in result.get("errors", []):
+        lines += [f"**Failed:** {error}", ""]
     if result.get("targets"):
         lines += ["## Targets", "", "| target | measured | met |", "|---|---|---|"]
         for t in result["targets"]:
@@ -410,7 +412,12 @@ def main(argv: list[str] | None = None) -> int:
     if "scale" in sections or (args.smoke and sections & {"spectrograms", "spacy", "merge", "top_k"}):
         for size in sizes:
             print(f">> bench: scale {size}", flush=True)
-            run = scale_bench.run_week(size, root, scale_bench.SMOKE_ENV if size == "smoke" else None)
+            try:
+                run = scale_bench.run_week(size, root, scale_bench.SMOKE_ENV if size == "smoke" else None)
+            except RuntimeError as exc:  # keep the other sizes' numbers; the error is in the result
+                result.setdefault("errors", []).append(f"scale {size}: {exc}")
+                print(f">> bench: scale {size} FAILED: {exc}", flush=True)
+                continue
             run["implicit"] = implicit_at_scale(run)
             runs.append(run)
         result["scale"] = runs
@@ -484,6 +491,8 @@ def main(argv: list[str] | None = None) -> int:
             spark.stop()
 
     result["targets"] = targets(result)
+    if args.smoke and result.get("errors"):
+        raise SystemExit(f"bench smoke failed: {result['errors']}")
     result["seconds"] = round(time.perf_counter() - t_all, 1)
     out.write_text(json.dumps(result, indent=2) + "\n")
     md.parent.mkdir(parents=True, exist_ok=True)
