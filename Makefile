@@ -70,8 +70,9 @@ java-check:
 
 # Migrated once per installed Airflow and metadata database (SQLite in AIRFLOW_HOME unless
 # AIRFLOW__DATABASE__SQL_ALCHEMY_CONN names another one, e.g. PostgreSQL).
+# SQLite: the database file itself is the target (deleting it means "migrate again").
 DB_URL := $(AIRFLOW__DATABASE__SQL_ALCHEMY_CONN)
-DB_STAMP := $(AIRFLOW_HOME)/.migrated-$(shell printf '%s' '$(DB_URL)' | sha256sum | cut -c1-12)
+DB_STAMP := $(if $(DB_URL),$(AIRFLOW_HOME)/.migrated-$(shell printf '%s' '$(DB_URL)' | sha256sum | cut -c1-12),$(AIRFLOW_HOME)/airflow.db)
 $(DB_STAMP): $(STAMP)
 	@mkdir -p $(AIRFLOW_HOME)
 	@echo ">> preparing the Airflow metadata database ($(if $(DB_URL),$(firstword $(subst :, ,$(DB_URL))),SQLite in $(AIRFLOW_HOME)))"
@@ -129,7 +130,7 @@ airflow: setup airflow-init
 	@echo ">> trigger a week: curl -X POST http://127.0.0.1:$(AIRFLOW_PORT)/api/v2/dags/discover_weekly/dagRuns -H 'Content-Type: application/json' -d '{\"logical_date\": null, \"conf\": {\"week\": \"2026-W47\"}}'"
 	@bin/airflow-local $(AIRFLOW_PORT)
 
-# Benchmarks (about an hour on 2 cores). implicit and py-spy are benchmark-only dependencies.
+# Benchmarks (about an hour on 2 cores). implicit is a benchmark-only dependency.
 BENCH_STAMP := $(VENV)/.bench-$(shell cat requirements-bench.txt | sha256sum | cut -c1-16)
 $(BENCH_STAMP): $(STAMP) requirements-bench.txt
 	$(PY) -m pip install --quiet -r requirements-bench.txt -c constraints.txt

@@ -31,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -319,7 +320,7 @@ def markdown(result: dict[str, Any]) -> str:
                 "| sample world (single run) |"
             )
         lines += [""]
-    for error in result.get("errors", []):
+    for error in result.get("errors") or []:
         lines += [f"**Failed:** {error}", ""]
     if result.get("targets"):
         lines += ["## Targets", "", "| target | measured | met |", "|---|---|---|"]
@@ -397,33 +398,58 @@ def main(argv: list[str] | None = None) -> int:
     sections = set(args.only or SECTIONS) - ({"make_run"} if args.smoke else set())
     root.mkdir(parents=True, exist_ok=True)
     out.parent.mkdir(parents=True, exist_ok=True)
-    result: dict[str, Any] = {"smoke": args.smoke, "repeats": repeats, "machine": machine()}
+    # a partial run (--only) updates its sections of the last full result and keeps the rest
+    previous = json.loads(out.read_text()) if args.only and out.exists() else {}
+    result: dict[str, Any] = {**previous, "smoke": args.smoke, "repeats": repeats, "machine": machine(), "errors": []}
     t_all = time.perf_counter()
 
-    def step(name: str) -> bool:
-        if name in sections:
-            print(f">> bench: {name} ({time.perf_counter() - t_all:.0f} s in)", flush=True)
-            return True
-        return False
+    def save() -> None:
+        result["targets"] = targets(result)
+        result["seconds"] = round(time.perf_counter() - t_all, 1)
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        md.parent.mkdir(parents=True, exist_ok=True)
+        md.write_text(markdown(result))
 
-    if step("make_run"):
-        result["make_run"] = bench_make_run(out.parent)
-    runs: list[dict[str, Any]] = []
-    if "scale" in sections or (args.smoke and sections & {"spectrograms", "spacy", "merge", "top_k"}):
+    def section(name: str, compute: Any) -> None:
+        """Run one section; a failure is recorded (and printed) and the others still run."""
+        if name not in sections:
+            return
+        print(f">> bench: {name} ({time.perf_counter() - t_all:.0f} s in)", flush=True)
+        try:
+            result[name] = compute()
+        except Exception as exc:  # noqa: BLE001 - an hour of other numbers is worth keeping
+            traceback.print_exc()
+            result["errors"].append(f"{name}: {type(exc).__name__}: {exc}")
+        save()
+
+    def scale_runs() -> list[dict[str, Any]]:
+        runs = []
         for size in sizes:
             print(f">> bench: scale {size}", flush=True)
             try:
                 run = scale_bench.run_week(size, root, scale_bench.SMOKE_ENV if size == "smoke" else None)
-            except RuntimeError as exc:  # keep the other sizes' numbers; the error is in the result
-                result.setdefault("errors", []).append(f"scale {size}: {exc}")
-                print(f">> bench: scale {size} FAILED: {exc}", flush=True)
+                run["implicit"] = implicit_at_scale(run)
+            except Exception as exc:  # noqa: BLE001 - keep the other sizes' numbers
+                traceback.print_exc()
+                result["errors"].append(f"scale {size}: {type(exc).__name__}: {exc}")
                 continue
-            run["implicit"] = implicit_at_scale(run)
             runs.append(run)
-        result["scale"] = runs
+            result["scale"] = runs
+            save()
+        return runs
 
-    # the micro-benchmarks run on the sample world after `make run`, or on the smoke world
-    if args.smoke:
+    section("make_run", lambda: bench_make_run(out.parent))
+    # the world runs feed the ALS and top-K sections; reuse the last ones when only those are asked for
+    wanted = [r for r in result.get("scale") or [] if r["size"] in sizes and Path(r["warehouse"]).exists()]
+    if "scale" in sections:
+        section("scale", scale_runs)
+        wanted = result.get("scale") or []
+    elif sections & {"als_vs_implicit", "als_tuning", "als_profile", "top_k"} and not wanted:
+        wanted = scale_runs()
+    runs = wanted
+
+    # the stage benchmarks run on the sample world after `make run`, or on the smoke world
+    if args.smoke and runs:
         world, warehouse, week = (
             Path(runs[0]["warehouse"]).parents[1] / "world",
             Path(runs[0]["warehouse"]),
@@ -433,50 +459,42 @@ def main(argv: list[str] | None = None) -> int:
         cfg = build_config({})
         world, warehouse = cfg.paths.data, cfg.paths.warehouse
         week = json.loads((world / "world.json").read_text())["publish_week"] if (world / "world.json").exists() else ""
-    if step("spectrograms"):
-        result["spectrograms"] = bench_spectrograms(
-            world, root / "_spectrograms", week, 16 if args.smoke else 200, repeats
-        )
-    if step("spacy"):
-        result["spacy"] = bench_spacy(world, warehouse, root / "_spacy", week, repeats)
-    if step("merge"):
-        result["merge"] = bench_merge(world, warehouse, week, repeats)
+    clips = 16 if args.smoke else 200
+    section("spectrograms", lambda: bench_spectrograms(world, root / "_spectrograms", week, clips, repeats))
+    section("spacy", lambda: bench_spacy(world, warehouse, root / "_spacy", week, repeats))
+    section("merge", lambda: bench_merge(world, warehouse, week, repeats))
 
-    if step("als_vs_implicit"):
+    def als_vs_implicit() -> dict[str, Any]:
         spark = _spark("bench-als-implicit", root / "_checkpoints")
         try:
-            result["als_vs_implicit"] = {}
+            found: dict[str, Any] = {}
             if not args.smoke and (args.lastfm / "user_artists.dat").exists():
-                result["als_vs_implicit"]["Last.fm 2k"] = compare(
-                    spark, load_lastfm(args.lastfm), LASTFM_SETTINGS, repeats
-                )
+                found["Last.fm 2k"] = compare(spark, load_lastfm(args.lastfm), LASTFM_SETTINGS, repeats)
             for run in runs[:1]:
                 counts = _play_counts(Path(run["warehouse"]), run["week"])[["user_id", "track_id", "plays"]]
-                result["als_vs_implicit"][f"world {run['size']}"] = compare(
-                    spark, counts, build_config({}).als, repeats
-                )
+                found[f"world {run['size']}"] = compare(spark, counts, build_config({}).als, repeats)
+            return found
         finally:
             spark.stop()
-    if step("als_tuning"):
+
+    def als_tuning() -> dict[str, Any]:
         from bench.als_tuning import run as tune
 
         run = runs[0]
-        result["als_tuning"] = tune(
-            _play_counts(Path(run["warehouse"]), run["week"]), build_config({}).als, root / "_checkpoints", repeats
-        )
-        result["als_tuning"]["data"] = f"world {run['size']}"
-    if step("als_profile"):
+        tuned = tune(_play_counts(Path(run["warehouse"]), run["week"]), build_config({}).als, root / "_ckpt", repeats)
+        return {**tuned, "data": f"world {run['size']}"}
+
+    def als_profile() -> dict[str, Any]:
         from bench.als_profile import profile
 
         run = runs[0]
-        result["als_profile"] = profile(
-            _play_counts(Path(run["warehouse"]), run["week"]), build_config({}).als, root / "_als_profile"
-        )
-        result["als_profile"]["data"] = f"world {run['size']}"
-    if step("top_k"):
+        found = profile(_play_counts(Path(run["warehouse"]), run["week"]), build_config({}).als, root / "_profile")
+        return {**found, "data": f"world {run['size']}"}
+
+    def top_k() -> dict[str, Any]:
         spark = _spark("bench-topk", root / "_checkpoints")
         try:
-            result["top_k"] = {
+            return {
                 f"world {run['size']}": compare_topk(
                     spark,
                     _play_counts(Path(run["warehouse"]), run["week"]),
@@ -490,14 +508,15 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             spark.stop()
 
-    result["targets"] = targets(result)
-    if args.smoke and result.get("errors"):
-        raise SystemExit(f"bench smoke failed: {result['errors']}")
-    result["seconds"] = round(time.perf_counter() - t_all, 1)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    md.parent.mkdir(parents=True, exist_ok=True)
-    md.write_text(markdown(result))
+    section("als_vs_implicit", als_vs_implicit)
+    section("als_tuning", als_tuning)
+    section("als_profile", als_profile)
+    section("top_k", top_k)
+    save()
     print(f">> bench: done in {result['seconds']:.0f} s: {out} and {md}")
+    if result["errors"]:
+        print(">> bench: FAILED sections: " + "; ".join(result["errors"]), file=sys.stderr)
+        return 1
     return 0
 
 

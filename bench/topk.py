@@ -33,6 +33,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from bench.als_implicit import SPARK_CORES
 from jobs.als import fit_model
 from jobs.common.config import AlsConf
 from jobs.common.metrics import as_matrix, top_k_dot
@@ -42,7 +43,10 @@ def numpy_top_k(model: Any, k: int, out: Path) -> dict[int, np.ndarray]:
     """Collect the factors, rank every item for every user, write ``(u, items, scores)``; returns u -> items."""
     users = model.userFactors.toPandas().sort_values("id", ignore_index=True)
     items = model.itemFactors.toPandas().sort_values("id", ignore_index=True)
-    idx, vals = top_k_dot(as_matrix(users["features"]), as_matrix(items["features"]), k)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(SPARK_CORES):  # the matrix products get as many cores as Spark's local[2]
+        idx, vals = top_k_dot(as_matrix(users["features"]), as_matrix(items["features"]), k)
     item_ids = items["id"].to_numpy()[idx]
     table = pa.table(
         {

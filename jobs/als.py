@@ -129,9 +129,13 @@ def fit_model(counts: Any, conf: AlsConf, intermediate_storage: str | None = Non
 
 def fit_als(counts: Any, conf: AlsConf) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Fit ALS on window counts; returns user and item factors as pandas (id, vector)."""
+    return factors_of(*fit_model(counts, conf))
+
+
+def factors_of(model: Any, users: Any, items: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A fitted model's user and item factors as pandas (id, vector), sorted by id; unpersists the indices."""
     from pyspark.sql import functions as F
 
-    model, users, items = fit_model(counts, conf)
     uf = model.userFactors.join(users, F.col("id") == F.col("u")).select("user_id", F.col("features").alias("vector"))
     itf = model.itemFactors.join(items, F.col("id") == F.col("i")).select("track_id", F.col("features").alias("vector"))
     user_pd = uf.toPandas().sort_values("user_id", ignore_index=True)

@@ -787,8 +787,9 @@ def write_web(world: dict[str, object], out: Path, seed: int, n_artists: int = 0
         if not covered[i]:
             continue
         g = GENRES[genre_of[i]]
-        peers = [j for j in by_genre[genre_of[i]] if j != i]
-        links = list(rng.choice(peers, min(3, len(peers)), replace=False)) if peers else []
+        same = by_genre[genre_of[i]]
+        peers = same[same != i]
+        links = [int(j) for j in rng.choice(peers, min(3, len(peers)), replace=False)] if len(peers) else []
         links.append(int(pool[rng.integers(0, len(pool))]))
         link_html = " ".join(
             f'<a href="@/artists/{slugs[j]}.html">{html.escape(artists["name"].iloc[j])}</a>' for j in links if j != i
@@ -796,7 +797,7 @@ def write_web(world: dict[str, object], out: Path, seed: int, n_artists: int = 0
         body = "".join(f"<p>{html.escape(s)}</p>" for s in sentences(g, row.name, 6))
         body += f'<p>Related artists: {link_html}</p><p><a href="@/reviews/{slugs[i]}-1.html">Review</a></p>'
         (out / "artists" / f"{slugs[i]}.html").write_text(page(f"{row.name} - biography", body), encoding="utf-8")
-        album = first_album[row.artist_id]
+        album = first_album.get(row.artist_id, "Early Recordings")  # a large world can leave an artist no tracks
         body = f"<p>Review of {html.escape(album)}.</p>" + "".join(
             f"<p>{html.escape(s)}</p>" for s in sentences(g, row.name, 5)
         )
