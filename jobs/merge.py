@@ -50,7 +50,7 @@ from jobs.common.atomic import publish_dir, staging_dir, write_json_atomic
 from jobs.common.catalog import read_catalog
 from jobs.common.cli import week_job
 from jobs.common.config import Config
-from jobs.common.metrics import as_matrix
+from jobs.common.metrics import as_matrix, score_floors
 from jobs.common.paths import table_dir, week_dir
 from jobs.common.weeks import cutoff as week_cutoff
 from schemas.tables import arrow_schema
@@ -322,20 +322,6 @@ def ranked(score: np.ndarray, depth: int, floor: float = 0.0) -> tuple[np.ndarra
     complete = not threshold > 0
     cand = np.flatnonzero(score > 0) if complete else np.flatnonzero(score >= threshold)
     return cand[np.lexsort((cand, -score[cand]))], complete
-
-
-def score_floors(scores: np.ndarray, depth: int, sample: int = 4096) -> np.ndarray:
-    """Per row, a score that about ``3 * depth`` items reach: a high quantile of a fixed sample of columns.
-
-    Only a guess, which :func:`ranked` checks; 0 (no guess) where the catalog is small.
-    """
-    b, n = scores.shape
-    if n < 8 * depth or n <= sample:
-        return np.zeros(b, dtype=np.float32)
-    cols = np.linspace(0, n - 1, sample).astype(np.int64)
-    q = min(sample - 1, int(3 * depth * sample / n) + 16)
-    part = np.partition(scores[:, cols], sample - 1 - q, axis=1)
-    return part[:, sample - 1 - q]
 
 
 def recommend_block(

@@ -103,5 +103,8 @@ def test_top_k_dot_equals_a_brute_force_sort():
     expected = np.argsort(-full, axis=1, kind="stable")[:, :10]
     assert (idx == expected).all()
     assert np.allclose(vals, np.take_along_axis(full, expected, axis=1))
+    big = rng.normal(size=(9000, 6)).astype(np.float32)  # large enough for the sampled floors
+    idx, _ = top_k_dot(U[:50], big, 30)
+    assert (idx == np.argsort(-(U[:50] @ big.T), axis=1, kind="stable")[:, :30]).all()
     idx, _ = top_k_dot(U[:2], V[:5], 10)  # k larger than the catalog: everything, best first
     assert idx.shape == (2, 5) and (idx == np.argsort(-(U[:2] @ V[:5].T), axis=1, kind="stable")).all()

@@ -97,11 +97,27 @@ def top_k_masked(scores: np.ndarray, exclude: np.ndarray, k: int) -> np.ndarray:
     return idx[rows, order]
 
 
+def score_floors(scores: np.ndarray, depth: int, sample: int = 4096) -> np.ndarray:
+    """Per row, a score that about ``3 * depth`` items reach: a high quantile of a fixed sample of columns.
+
+    Only a guess, which the caller checks (enough items must reach it, else it looks at all);
+    0 means no guess (a catalog too small for sampling to pay).
+    """
+    b, n = scores.shape
+    if n < 8 * depth or n <= sample:
+        return np.zeros(b, dtype=np.float32)
+    cols = np.linspace(0, n - 1, sample).astype(np.int64)
+    q = min(sample - 1, int(3 * depth * sample / n) + 16)
+    part = np.partition(scores[:, cols], sample - 1 - q, axis=1)
+    return part[:, sample - 1 - q]
+
+
 def top_k_dot(U: np.ndarray, V: np.ndarray, k: int, block_cells: int = 1 << 23) -> tuple[np.ndarray, np.ndarray]:
     """For every row of ``U``, the ``k`` columns of ``V`` with the largest dot product, best first.
 
     Exact, in blocks of rows sized so a block's scores hold about ``block_cells`` numbers (one
-    matrix product and one partial sort per block, memory bounded whatever the size). Returns
+    matrix product per block, memory bounded whatever the size); per row only the items that
+    reach a sampled score floor (:func:`score_floors`) are partially sorted. Returns
     ``(indices, scores)``, both ``(len(U), min(k, len(V)))``; equal scores go by lower index
     within the k kept.
     """
@@ -115,11 +131,20 @@ def top_k_dot(U: np.ndarray, V: np.ndarray, k: int, block_cells: int = 1 << 23) 
     Vt = np.ascontiguousarray(np.asarray(V, dtype=np.float32).T)
     for start in range(0, len(U), step):
         scores = np.asarray(U[start : start + step], dtype=np.float32) @ Vt
-        part = np.argpartition(scores, n - k, axis=1)[:, n - k :] if k < n else np.tile(np.arange(n), (len(scores), 1))
-        vals = np.take_along_axis(scores, part, axis=1)
-        order = np.lexsort((part, -vals), axis=1)
-        idx_out[start : start + step] = np.take_along_axis(part, order, axis=1)
-        val_out[start : start + step] = np.take_along_axis(vals, order, axis=1)
+        floors = score_floors(scores, k)
+        for r, row in enumerate(scores):
+            # the row's k best: among the items reaching its sampled floor when enough do (a few
+            # hundred instead of the whole catalog), else among all
+            cand = np.flatnonzero(row >= floors[r]) if floors[r] != 0 else None
+            if cand is None or len(cand) < k:
+                cand = np.arange(n)
+            vals = row[cand]
+            if k < len(cand):
+                keep = np.argpartition(vals, len(cand) - k)[len(cand) - k :]
+                cand, vals = cand[keep], vals[keep]
+            order = np.lexsort((cand, -vals))
+            idx_out[start + r] = cand[order]
+            val_out[start + r] = vals[order]
     return idx_out, val_out
 
 
