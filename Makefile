@@ -7,7 +7,7 @@
 #   make report [WEEK=YYYY-Www]                              path of the week's HTML report (latest by default)
 #   make evaluate                                            offline evaluation of the sample's last full week
 #   make lastfm [LASTFM=path]                                ALS vs most-popular on the real Last.fm 2k data
-#   make bench [BENCH_ARGS=...]                              every benchmark -> build/bench/bench.json, docs/BENCHMARKS.md
+#   make bench [BENCH_ARGS=...]                              every benchmark -> docs/bench.json, docs/BENCHMARKS.md
 #   make airflow [AIRFLOW_PORT=8080]                         a real Airflow (API server, scheduler, DAG processor) on 127.0.0.1
 #   make lint | make clean
 
@@ -130,7 +130,7 @@ airflow: setup airflow-init
 	@echo ">> trigger a week: curl -X POST http://127.0.0.1:$(AIRFLOW_PORT)/api/v2/dags/discover_weekly/dagRuns -H 'Content-Type: application/json' -d '{\"logical_date\": null, \"conf\": {\"week\": \"2026-W47\"}}'"
 	@bin/airflow-local $(AIRFLOW_PORT)
 
-# Benchmarks (about an hour on 2 cores). implicit is a benchmark-only dependency.
+# Benchmarks (45 min on 2 cores). implicit is a benchmark-only dependency.
 BENCH_STAMP := $(VENV)/.bench-$(shell cat requirements-bench.txt | sha256sum | cut -c1-16)
 $(BENCH_STAMP): $(STAMP) requirements-bench.txt
 	$(PY) -m pip install --quiet -r requirements-bench.txt -c constraints.txt

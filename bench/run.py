@@ -12,10 +12,11 @@ What runs (``--smoke`` runs the same harness on a world of ~25,000 events, once 
 * ``spectrograms`` (clips/s), ``spacy`` (words/s) and ``merge`` (listeners/s): the real jobs, on
   the sample world's data and warehouse.
 
-Writes ``--out`` (default ``build/bench/bench.json``) and ``--md`` (default ``docs/BENCHMARKS.md``;
-the smoke run writes next to its JSON instead). Run alone::
+Writes ``--out`` (default ``docs/bench.json``) and ``--md`` (default ``docs/BENCHMARKS.md``; the
+smoke run writes ``build/bench/smoke.json`` and ``.md``). ``--render`` rewrites the markdown from
+the JSON. Run alone::
 
-    python -m bench.run                 # everything (about an hour on 2 cores)
+    python -m bench.run                 # everything (45 min on 2 cores)
     python -m bench.run --smoke         # the harness on a tiny world (what `make test` runs)
     python -m bench.run --only spectrograms spacy merge
 """
@@ -124,7 +125,6 @@ def bench_spectrograms(world: Path, work: Path, week: str, clips: int, repeats: 
     shutil.rmtree(work, ignore_errors=True)
     return {
         "clips": len(tracks),
-        "clip_seconds": round(float(tracks["duration_ms"].min()) / 1000, 1),
         "workers": runs[0]["workers"],
         "clips_per_second_median": _median_of(runs, "clips_per_second"),
         "clips_per_second_per_core_median": _median_of(runs, "clips_per_second_per_core"),
@@ -211,7 +211,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"Measured by `make bench` (`python -m bench.run{' --smoke' if result['smoke'] else ''}`) on {m['date']}: "
         f"{m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}, Spark {m['spark']} "
         f"(`local[2]`), {m['java']}. Times are medians of {result['repeats']} run(s) unless a row says otherwise; "
-        "whole-DAG runs are single runs. The raw numbers are in `build/bench/bench.json`.",
+        "whole-DAG runs are single runs. The raw numbers are in `docs/bench.json`; what they mean, "
+        "and what was changed because of them, is in the README (Performance at scale).",
         "",
     ]
     scale = result.get("scale")
@@ -386,16 +387,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, help="runs per micro-benchmark (default 3; smoke 1)")
     parser.add_argument("--root", type=Path, help="worlds and work files (default data/bench)")
     parser.add_argument("--lastfm", type=Path, default=PROJECT_ROOT.parent / "shared" / "data" / "lastfm-2k")
-    parser.add_argument("--out", type=Path, help="JSON result (default build/bench/bench.json)")
+    parser.add_argument("--out", type=Path, help="JSON result (default docs/bench.json)")
     parser.add_argument("--md", type=Path, help="markdown table (default docs/BENCHMARKS.md)")
+    parser.add_argument("--render", action="store_true", help="only rewrite the markdown from the JSON result")
     args = parser.parse_args(argv)
 
     root = args.root or PROJECT_ROOT / "data" / "bench"
-    out = args.out or PROJECT_ROOT / "build" / "bench" / ("smoke.json" if args.smoke else "bench.json")
+    out = args.out or (
+        PROJECT_ROOT / "build" / "bench" / "smoke.json" if args.smoke else PROJECT_ROOT / "docs" / "bench.json"
+    )
     md = args.md or (out.with_suffix(".md") if args.smoke else PROJECT_ROOT / "docs" / "BENCHMARKS.md")
     repeats = args.repeats or (1 if args.smoke else 3)
     sizes = args.sizes or (["smoke"] if args.smoke else ["1m", "3m", "10m"])
     sections = set(args.only or SECTIONS) - ({"make_run"} if args.smoke else set())
+    if args.render:
+        md.write_text(markdown(json.loads(out.read_text())))
+        print(f">> bench: {md} rewritten from {out}")
+        return 0
     root.mkdir(parents=True, exist_ok=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     # a partial run (--only) updates its sections of the last full result and keeps the rest
@@ -438,7 +446,9 @@ def main(argv: list[str] | None = None) -> int:
             save()
         return runs
 
-    section("make_run", lambda: bench_make_run(out.parent))
+    logs = PROJECT_ROOT / "build" / "bench"
+    logs.mkdir(parents=True, exist_ok=True)
+    section("make_run", lambda: bench_make_run(logs))
     # the world runs feed the ALS and top-K sections; reuse the last ones when only those are asked for
     wanted = [r for r in result.get("scale") or [] if r["size"] in sizes and Path(r["warehouse"]).exists()]
     if "scale" in sections:
