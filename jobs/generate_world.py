@@ -894,6 +894,16 @@ TINY = {
 }
 
 
+def generator_version_of(folder: Path) -> int | None:
+    """The generator version recorded in ``folder/world.json``; None when this generator did not write it."""
+    manifest = folder / "world.json"
+    try:
+        version = json.loads(manifest.read_text()).get("generator_version")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return version if isinstance(version, int) else None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -909,17 +919,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-audio", action="store_true")
     parser.add_argument("--no-web", action="store_true")
     parser.add_argument("--if-missing", action="store_true", help="do nothing when the world already exists")
+    parser.add_argument(
+        "--force", action="store_true", help="replace the folder even when it holds data this generator did not write"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
     config = load_config(args.conf)
     out = args.out or config.paths.data
-    manifest_path = out / "world.json"
-    if args.if_missing and manifest_path.exists():
-        version = json.loads(manifest_path.read_text()).get("generator_version")
-        if version == GENERATOR_VERSION:
-            log.info("world already at %s; leaving it", out)
-            return 0
+    version = generator_version_of(out)
+    if args.if_missing and version == GENERATOR_VERSION:
+        log.info("world already at %s; leaving it", out)
+        return 0
+    if version is None and out.exists() and any(out.iterdir()) and not args.force:
+        log.error(
+            "refusing to replace %s: it holds data this generator did not write (no world.json with a "
+            "generator_version); pass --force to replace it, or --out an empty folder",
+            out,
+        )
+        return 2
+    if version is not None and version != GENERATOR_VERSION:
         log.info("world at %s was made by generator version %s; regenerating", out, version)
     values = {**config.world.__dict__, **(TINY if args.tiny else {})}
     values.update({k: v for k, v in vars(args).items() if k in values and v is not None})

@@ -92,3 +92,50 @@ def test_audio_depends_on_genre(tiny_world):
     slow_ids = truth[truth["genre"].isin(slow) & has_audio]["track_id"].head(5)
     assert len(fast_ids) and len(slow_ids)
     assert np.mean([onset_rate(t) for t in fast_ids]) > np.mean([onset_rate(t) for t in slow_ids])
+
+
+def _user_data(root):
+    """A folder of the user's own data: no world.json, so nothing the generator wrote."""
+    (root / "catalog").mkdir(parents=True)
+    (root / "catalog" / "tracks.csv").write_text("track_id,title,artist_id\nt1,Song,a1\n")
+    return _digest(root)
+
+
+def test_generator_refuses_to_replace_data_it_did_not_write(tmp_path):
+    from jobs.generate_world import main
+
+    user = tmp_path / "mine"
+    before = _user_data(user)
+    for flags in ([], ["--if-missing"]):
+        assert main(["--out", str(user), "--tiny", "--no-audio", "--no-web", *flags]) == 2
+        assert _digest(user) == before
+    # an empty folder, or one it wrote itself, is fine
+    assert main(["--out", str(tmp_path / "empty"), "--tiny", "--no-audio", "--no-web", "--users", "20"]) == 0
+    assert json.loads((tmp_path / "empty" / "world.json").read_text())["generator_version"] >= 1
+
+
+def test_make_run_with_data_never_generates_into_it(tmp_path):
+    """`make run DATA=path` reads the user's folder; a folder without raw/plays/ is an error, untouched."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    user = tmp_path / "mine"
+    before = _user_data(user)
+    home = tmp_path / "airflow"
+    home.mkdir()
+    (home / "airflow.db").touch()  # the metadata database counts as prepared: no migration in this test
+    env = {**os.environ, "DW_AIRFLOW_HOME": str(home)}
+    done = subprocess.run(
+        ["make", "--no-print-directory", "run", f"DATA={user}", "WEEK=2026-W47"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode != 0
+    assert "must hold raw/plays/ and catalog/" in done.stdout + done.stderr
+    assert _digest(user) == before
+    assert not (user / "world.json").exists()
