@@ -248,7 +248,7 @@ TABLES: dict[str, Table] = {
             ("track_id", "string", False, "recommended track"),
             ("artist_id", "string", False, "its artist"),
             ("score", "float64", False, "blended score the position was ranked by (higher is better)"),
-            ("source", "string", False, "which source chose the track: als, audio, culture, popular (fill) or fallback (thin history)"),
+            ("source", "string", False, "als, audio, culture, popular (fill) or fallback (thin history)"),
             ("reason", "string", False, "why, in words a listener understands"),
             ("week", "string", False, "ISO week the playlist is published for (partition)"),
             partition_by=("week",),
