@@ -86,21 +86,28 @@ def list_raw_files(raw_dir: Path) -> tuple[dict[str, list[str]], list[str]]:
 def read_text_lines(spark: Any, files: list[str]) -> Any:
     """``source_file, line, value`` for text files; ``line`` is 1-based within each file.
 
-    Each file is read as one split (a large ``maxPartitionBytes``; gzip never splits), so
-    the row ids Spark hands out are consecutive within a file and the line number is the
-    id minus the file's first id.
+    Spark may split a large file into several byte ranges read by different tasks. Row ids
+    (``monotonically_increasing_id``) are consecutive within a range, so a row's line is its
+    offset in its range plus the lines of the file's earlier ranges; the ranges (a handful
+    per file) are counted once and broadcast back. Gzip files are never split.
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    spark.conf.set("spark.sql.files.maxPartitionBytes", str(1 << 40))
     df = spark.read.text(files).select(
         F.col("_metadata.file_path").alias("source_file"),
+        F.col("_metadata.file_block_start").alias("_block"),
         F.monotonically_increasing_id().alias("_id"),
         F.regexp_replace(F.regexp_replace("value", "^\ufeff", ""), "\r$", "").alias("value"),
     )
-    first = F.min("_id").over(Window.partitionBy("source_file"))
-    return df.select("source_file", (F.col("_id") - first + 1).alias("line"), "value")
+    earlier = Window.partitionBy("source_file").orderBy("_block").rowsBetween(Window.unboundedPreceding, -1)
+    blocks = (
+        df.groupBy("source_file", "_block")
+        .agg(F.min("_id").alias("_first"), F.count(F.lit(1)).alias("_n"))
+        .select("source_file", "_block", "_first", F.coalesce(F.sum("_n").over(earlier), F.lit(0)).alias("_before"))
+    )
+    line = F.col("_id") - F.col("_first") + F.col("_before") + 1
+    return df.join(F.broadcast(blocks), ["source_file", "_block"]).select("source_file", line.alias("line"), "value")
 
 
 def parse_csv(lines: Any) -> Any:
@@ -293,7 +300,7 @@ def run(spark: Any, config: Config, week: str) -> dict[str, Any]:
     from pyspark.sql import functions as F
 
     from jobs.common.catalog import read_catalog_table
-    from schemas.tables import spark_schema
+    from schemas.tables import conform_spark, spark_schema
 
     t0 = time.perf_counter()
     cut = week_cutoff(week)
@@ -362,6 +369,7 @@ def run(spark: Any, config: Config, week: str) -> dict[str, Any]:
             [(p, None, e, None) for p, e in sorted(file_errors.items())], spark_schema("quarantine")
         )
         quarantine = quarantine.unionByName(extra)
+    quarantine = conform_spark(quarantine, "quarantine", include_partitions=False)
     q_target = week_dir(warehouse, "quarantine", week)
     q_stage = staging_dir(q_target)
     (
@@ -392,7 +400,7 @@ def run(spark: Any, config: Config, week: str) -> dict[str, Any]:
         raise IngestError(problem)
 
     plays = deduplicate(checked.filter(F.col("reason").isNull()))
-    plays = plays.withColumn("day", F.to_date("played_at")).select(*[c.name for c in _plays_columns()])
+    plays = conform_spark(plays.withColumn("day", F.to_date("played_at")), "plays")
     plays = plays.cache()
     kept = plays.count()
     metrics["duplicates_dropped"] = good - kept
@@ -418,12 +426,6 @@ def run(spark: Any, config: Config, week: str) -> dict[str, Any]:
     checked.unpersist()
     plays.unpersist()
     return metrics
-
-
-def _plays_columns() -> list[Any]:
-    from schemas.tables import table
-
-    return list(table("plays").columns)
 
 
 def _flatten(spark_out: Path, dest: Path) -> None:

@@ -135,7 +135,13 @@ TABLES: dict[str, Table] = {
             "Log-mel spectrogram of each track's clip (the middle audio.window_seconds), for the audio CNN.",
             ("track_id", "string", False, "track id"),
             ("n_mels", "int32", False, "mel bands (rows)"),
-            ("n_frames", "int32", False, "frames (columns), hop audio.hop_length at audio.sample_rate"),
+            (
+                "n_frames",
+                "int32",
+                False,
+                "frames (columns): always the whole window, 1 + window samples // audio.hop_length",
+            ),
+            ("valid_frames", "int32", False, "frames of real audio; the rest, to n_frames, is padding at -100 dB"),
             ("mel", "binary", False, "dB values as little-endian float16, row-major (n_mels, n_frames)"),
             ("week", "string", False, "run week (partition)"),
             partition_by=("week",),
@@ -162,7 +168,13 @@ TABLES: dict[str, Table] = {
             "Tracks whose audio could not be used, with the reason; they get no audio vector.",
             ("track_id", "string", False, "track id"),
             ("audio_path", "string", True, "the file that was tried (null when the catalog has none)"),
-            ("reason", "string", False, "no_audio, missing_file, unreadable:<error>, silent, too_short, ..."),
+            (
+                "reason",
+                "string",
+                False,
+                "no_audio, missing_file, empty_file, unreadable, corrupt, corrupt:non_finite_samples, too_short, "
+                "silent, crashed_worker or failed:<error>",
+            ),
             ("week", "string", False, "run week (partition)"),
             partition_by=("week",),
         ),
@@ -305,6 +317,35 @@ def spark_schema(name: str, include_partitions: bool = False) -> Any:
     t = table(name)
     cols = t.columns if include_partitions else t.data_columns
     return T.StructType([T.StructField(c.name, spark_types[c.type], nullable=c.nullable) for c in cols])
+
+
+def conform_spark(df: Any, name: str, include_partitions: bool = True) -> Any:
+    """``df`` as the table's contract: its columns in order, cast to their types, NOT NULL kept.
+
+    Spark's Parquet writer copies each column's nullability into the files, and it marks
+    every computed column nullable. Wrapping a required column in ``coalesce(column,
+    constant)`` is how Spark learns it cannot be null, so pyarrow and DuckDB readers see
+    the contract. Call it only on rows already validated: the constant would stand in
+    for a null, and validation has turned every row with a missing required field into
+    a quarantined one before this point.
+    """
+    import datetime as dt
+
+    from pyspark.sql import functions as F
+
+    never_used = {
+        "string": F.lit(""),
+        "date": F.lit(dt.date(1970, 1, 1)),
+        "timestamp": F.lit(dt.datetime(1970, 1, 1, tzinfo=dt.UTC)),
+    }
+    out = []
+    t = table(name)
+    for c, field in zip(t.columns if include_partitions else t.data_columns, spark_schema(name, include_partitions)):
+        col = F.col(c.name).cast(field.dataType)
+        if not c.nullable:
+            col = F.coalesce(col, never_used.get(c.type, F.lit(0).cast(field.dataType)))
+        out.append(col.alias(c.name))
+    return df.select(*out)
 
 
 def describe() -> str:

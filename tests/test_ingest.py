@@ -180,6 +180,13 @@ def test_run_ingests_every_format_and_quarantines_with_file_and_line(spark, tmp_
     )
     assert metrics["duplicates_dropped"] == 1
     assert metrics["quarantined"] == 5
+    # the files carry the contract: names, order, types and NOT NULL (what pyarrow/DuckDB readers see)
+    from schemas.tables import arrow_schema
+
+    day = next((tmp_path / "wh" / "plays").glob("day=*"))
+    assert pq.read_schema(next(day.glob("*.parquet"))).remove_metadata() == arrow_schema("plays")
+    q_file = next((tmp_path / "wh" / "quarantine" / "week=2026-W47").glob("*.parquet"))
+    assert pq.read_schema(q_file).remove_metadata() == arrow_schema("quarantine")
     assert metrics["skipped_files"] and metrics["skipped_files"][0].endswith("notes.txt")
 
 
@@ -236,3 +243,27 @@ def test_missing_raw_directory_is_a_clear_error(tmp_path):
 )
 def test_classify_file_names(name, fmt, tmp_path):
     assert ingest.classify(tmp_path / name) == fmt
+
+
+def test_line_numbers_stay_right_when_spark_splits_a_big_file(spark, tmp_path):
+    """A file read as several byte ranges (small maxPartitionBytes here) still numbers every line from 1."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    n = 40_000  # ~1.3 MB per file: about 20 ranges of 64 KiB each
+    (raw / "a.csv").write_text("".join(f"row {i:07d} padding-padding\n" for i in range(1, n + 1)))
+    (raw / "b.jsonl").write_text("".join(f'{{"n": {i}, "pad": "xxxxxxxxxxxx"}}\n' for i in range(1, n // 2 + 1)))
+    old = spark.conf.get("spark.sql.files.maxPartitionBytes")
+    spark.conf.set("spark.sql.files.maxPartitionBytes", str(64 * 1024))
+    try:
+        lines = ingest.read_text_lines(spark, [str(raw / "a.csv"), str(raw / "b.jsonl")])
+        assert lines.rdd.getNumPartitions() > 10
+        got = lines.toPandas()
+    finally:
+        spark.conf.set("spark.sql.files.maxPartitionBytes", old)
+    got["file"] = got["source_file"].str.rsplit("/", n=1).str[-1]
+    a = got[got["file"] == "a.csv"]
+    assert len(a) == n
+    assert (a["value"].str.slice(4, 11).astype(int) == a["line"]).all()
+    b = got[got["file"] == "b.jsonl"]
+    assert len(b) == n // 2
+    assert (b["value"].str.extract(r'"n": (\d+)')[0].astype(int) == b["line"]).all()
