@@ -158,7 +158,7 @@ def bench_merge(world: Path, warehouse: Path, week: str, repeats: int) -> dict[s
     seconds, counts = [], {}
     for _ in range(repeats):
         t0 = time.perf_counter()
-        _, counts, _ = build_table(config, week)
+        _, counts, _, _ = build_table(config, week)
         seconds.append(time.perf_counter() - t0)
     med = statistics.median(seconds)
     return {

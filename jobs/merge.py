@@ -31,11 +31,12 @@ Run alone::
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -444,6 +445,15 @@ def read_heard(warehouse: Path, week: str) -> pd.DataFrame:
     return read_plays(warehouse, week)[["user_id", "track_id"]].drop_duplicates(ignore_index=True)
 
 
+_EXCLUDED = pa.schema([pa.field("user_id", pa.string(), False), pa.field("reason", pa.string(), False)])
+
+
+def active_listeners(plays: pd.DataFrame, cut: dt.datetime, window_weeks: int) -> set[str]:
+    """Listeners with any play (skips included) in the ``window_weeks`` before ``cut``: who is owed a list."""
+    window_start = pd.Timestamp(cut - dt.timedelta(weeks=window_weeks))
+    return set(plays.loc[(plays["played_at"] >= window_start) & (plays["played_at"] < pd.Timestamp(cut)), "user_id"])
+
+
 def pending_dir(warehouse: Path, week: str) -> Path:
     """Where the merge leaves the week's table for the validate task (hidden from readers)."""
     return table_dir(warehouse, "discover_weekly") / f"_pending-week={week}"
@@ -467,7 +477,6 @@ class Inputs:
 
 def prepare_inputs(config: Config, week: str) -> Inputs:
     """Read the week's tables and index them for :func:`recommend_block` (nothing written)."""
-    import datetime as dt
 
     warehouse = config.paths.warehouse
     conf = config.merge
@@ -489,8 +498,7 @@ def prepare_inputs(config: Config, week: str) -> Inputs:
     plays = read_plays(warehouse, week)
     heard = plays[["user_id", "track_id"]].drop_duplicates(ignore_index=True)
     cut = week_cutoff(week)
-    window_start = cut - dt.timedelta(weeks=config.als.window_weeks)
-    active = set(plays.loc[plays["played_at"] >= pd.Timestamp(window_start), "user_id"])
+    active = active_listeners(plays, cut, config.als.window_weeks)
     new_since = (cut - dt.timedelta(days=conf.new_release_days)).date()
     items = build_items(
         vectors, item_f.set_index("track_id")["plays"], tracks, artists, new_since, terms, similarity, cut.date()
@@ -521,16 +529,8 @@ def prepare_inputs(config: Config, week: str) -> Inputs:
 
 
 def blend_from_conf(conf: Any) -> Blend:
-    return Blend(
-        conf.k,
-        conf.artist_cap,
-        conf.w_als,
-        conf.w_audio,
-        conf.w_culture,
-        conf.cold_slots,
-        conf.min_cold_score,
-        conf.top_artists,
-    )
+    """The ``merge`` section of the configuration as a :class:`Blend` (every field by name)."""
+    return Blend(**{f.name: getattr(conf, f.name) for f in fields(Blend)})
 
 
 def playlists(inputs: Inputs, blend: Blend, user_ids: list[str] | None = None) -> dict[str, list[tuple]]:
@@ -558,8 +558,13 @@ def playlists(inputs: Inputs, blend: Blend, user_ids: list[str] | None = None) -
     return out
 
 
-def build_table(config: Config, week: str) -> tuple[pd.DataFrame, dict[str, Any], set[str]]:
-    """Compute the week's playlists (nothing written); returns the table, counts and eligible listeners."""
+def build_table(config: Config, week: str) -> tuple[pd.DataFrame, dict[str, Any], set[str], dict[str, str]]:
+    """Compute the week's playlists (nothing written).
+
+    Returns the table, counts, the eligible listeners (those with a playlist) and the
+    active listeners left out, each with why (``thin_history`` when configured to skip,
+    ``too_few_unheard_tracks``), so validation can account for every active listener.
+    """
     conf = config.merge
     inp = prepare_inputs(config, week)
     items, users, active, tracks = inp.items, inp.users, inp.active, inp.tracks
@@ -607,6 +612,9 @@ def build_table(config: Config, week: str) -> tuple[pd.DataFrame, dict[str, Any]
 
     table = table[contract("discover_weekly").names].sort_values(["user_id", "position"], ignore_index=True)
     eligible = (set(users["user_id"]) | set(fallback_users)) - set(short)
+    excluded = {u: "thin_history" for u in thin if conf.thin_history == "skip"} | dict.fromkeys(
+        short, "too_few_unheard_tracks"
+    )
     cold_ids = set(items.track_ids[items.cold()])
     counts_out = {
         "listeners_active": len(active),
@@ -623,10 +631,12 @@ def build_table(config: Config, week: str) -> tuple[pd.DataFrame, dict[str, Any]
         "catalog_coverage": round(table["track_id"].nunique() / max(len(tracks), 1), 4),
         "notes": inp.notes,
     }
-    return table, counts_out, eligible
+    return table, counts_out, eligible, excluded
 
 
-def write_pending(table: pd.DataFrame, eligible: set[str], warehouse: Path, week: str) -> Path:
+def write_pending(
+    table: pd.DataFrame, eligible: set[str], warehouse: Path, week: str, excluded: dict[str, str] | None = None
+) -> Path:
     """Leave the table and its eligible listeners for the validate task, atomically, out of readers' sight."""
     target = pending_dir(warehouse, week)
     stage = staging_dir(target)
@@ -639,6 +649,11 @@ def write_pending(table: pd.DataFrame, eligible: set[str], warehouse: Path, week
             compression="zstd",
         )
         pq.write_table(pa.table({"user_id": sorted(eligible)}), stage / "eligible.parquet")
+        left_out = sorted((excluded or {}).items())
+        pq.write_table(
+            pa.table({"user_id": [u for u, _ in left_out], "reason": [r for _, r in left_out]}, schema=_EXCLUDED),
+            stage / "excluded.parquet",
+        )
         publish_dir(stage, target)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
@@ -648,8 +663,8 @@ def write_pending(table: pd.DataFrame, eligible: set[str], warehouse: Path, week
 
 def run(config: Config, week: str) -> dict[str, Any]:
     t0 = time.perf_counter()
-    table, counts, eligible = build_table(config, week)
-    path = write_pending(table, eligible, config.paths.warehouse, week)
+    table, counts, eligible, excluded = build_table(config, week)
+    path = write_pending(table, eligible, config.paths.warehouse, week, excluded)
     seconds = time.perf_counter() - t0
     counts.update(
         {

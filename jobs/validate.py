@@ -3,8 +3,10 @@
 Reads ``discover_weekly/_pending-week=W/`` (written by :mod:`jobs.merge`: the table and
 its eligible listeners), every play before the week (``plays``) and ``track_vectors``,
 and checks every rule the published table promises (:func:`check_playlists`): the
-schema, exactly ``merge.k`` rows per eligible listener and no one else, positions
-1..k, no duplicate track in a playlist, nothing the listener already played, at most
+schema, exactly ``merge.k`` rows per eligible listener and no one else, every listener
+active in the window either in the table or left out by the merge for a stated reason
+(:func:`check_coverage`, with the active listeners recomputed from ``plays``), each
+track's artist as in the catalog, known ``source`` values, positions 1..k, no duplicate track in a playlist, nothing the listener already played, at most
 ``merge.artist_cap`` per artist, at most ``merge.cold_slots`` never-played tracks, and
 no empty reason. Only when all hold is the table swapped in atomically as
 ``discover_weekly/week=W/``; otherwise the job fails naming the broken rules and the
@@ -33,6 +35,7 @@ from jobs.common.paths import week_dir
 from schemas.tables import arrow_schema
 
 log = logging.getLogger("validate")
+SOURCES = {"als", "audio", "culture", "popular", "fallback"}
 
 
 class ValidationError(RuntimeError):
@@ -47,14 +50,15 @@ def check_playlists(
     cap: int,
     cold_tracks: set[str] | None = None,
     cold_slots: int | None = None,
-    titles: pd.Series | None = None,
+    catalog: pd.DataFrame | None = None,
 ) -> list[str]:
     """Every rule the published table must meet; returns the broken ones (empty = publishable).
 
     ``table`` has the discover_weekly columns; ``heard`` holds (user_id, track_id) pairs
     ever played before the week; ``cold_tracks`` the tracks nobody has played, of which a
-    playlist may hold at most ``cold_slots``; ``titles`` (track_id -> title) finds two
-    versions of one song (same title and artist) in a playlist.
+    playlist may hold at most ``cold_slots``; ``catalog`` (indexed by track_id, with
+    ``title`` and ``artist_id``) is the truth for each track's artist, which the artist
+    cap and the check for two versions of one song (same title and artist) use.
     """
     problems = []
     from schemas.tables import table as contract
@@ -64,8 +68,20 @@ def check_playlists(
         problems.append(f"columns {list(table.columns)} != contract {expected}")
         return problems
     for col in ("user_id", "track_id", "artist_id", "source", "reason", "week"):
-        if table[col].isna().any() or (table[col].astype(str) == "").any():
+        if table[col].isna().any() or (table[col].astype(str).str.strip() == "").any():
             problems.append(f"empty values in {col}")
+    unknown_sources = set(table["source"].dropna()) - SOURCES
+    if unknown_sources:
+        problems.append(f"unknown source values {sorted(unknown_sources)} (allowed: {sorted(SOURCES)})")
+    if catalog is not None:
+        artist = table["track_id"].map(catalog["artist_id"])
+        if artist.isna().any():
+            problems.append(f"tracks not in the catalog, e.g. {table.loc[artist.isna(), 'track_id'].iloc[0]}")
+        elif (artist != table["artist_id"]).any():
+            row = table[artist != table["artist_id"]].iloc[0]
+            problems.append(f"artist_id differs from the catalog, e.g. {row['track_id']} -> {row['artist_id']}")
+        else:
+            table = table.assign(artist_id=artist)
     sizes = table.groupby("user_id").size()
     wrong = sizes[sizes != k]
     if len(wrong):
@@ -91,8 +107,8 @@ def check_playlists(
     if (per_artist > cap).any():
         u, a = per_artist[per_artist > cap].index[0]
         problems.append(f"more than {cap} tracks by one artist, e.g. {u} has {per_artist.loc[(u, a)]} by {a}")
-    if titles is not None:
-        song = table["artist_id"] + "\x00" + table["track_id"].map(titles).fillna("").str.lower().str.strip()
+    if catalog is not None:
+        song = table["artist_id"] + "\x00" + table["track_id"].map(catalog["title"]).fillna("").str.lower().str.strip()
         versions = table.assign(song=song).duplicated(["user_id", "song"])
         if versions.any():
             row = table[versions].iloc[0]
@@ -105,8 +121,33 @@ def check_playlists(
     return problems
 
 
+def check_coverage(active: set[str], eligible: set[str], excluded: dict[str, str], thin_history: str) -> list[str]:
+    """Every listener active in the window has a playlist or a stated reason for none.
+
+    ``active`` is computed here from the plays, not taken from the merge; ``eligible`` and
+    ``excluded`` (user_id -> reason) are what the merge says it did.
+    """
+    problems = []
+    allowed = {"too_few_unheard_tracks"} | ({"thin_history"} if thin_history == "skip" else set())
+    inactive = eligible - active
+    if inactive:
+        problems.append(f"{len(inactive)} listeners with a playlist had no play in the window, e.g. {min(inactive)}")
+    unaccounted = active - eligible - set(excluded)
+    if unaccounted:
+        problems.append(f"{len(unaccounted)} active listeners have no playlist and no reason, e.g. {min(unaccounted)}")
+    bad = {u: r for u, r in excluded.items() if r not in allowed}
+    if bad:
+        u = min(bad)
+        problems.append(f"{len(bad)} listeners left out for '{bad[u]}' (allowed: {sorted(allowed)}), e.g. {u}")
+    both = eligible & set(excluded)
+    if both:
+        problems.append(f"{len(both)} listeners are both in the table and left out, e.g. {min(both)}")
+    return problems
+
+
 def run(config: Config, week: str) -> dict[str, Any]:
-    from jobs.merge import pending_dir, read_heard
+    from jobs.common.weeks import cutoff as week_cutoff
+    from jobs.merge import active_listeners, pending_dir, read_plays
 
     t0 = time.perf_counter()
     warehouse = config.paths.warehouse
@@ -120,6 +161,17 @@ def run(config: Config, week: str) -> dict[str, Any]:
     table = pq.read_table(pending / "table").to_pandas()
     table["week"] = week
     eligible = set(pq.read_table(pending / "eligible.parquet").column("user_id").to_pylist())
+    excluded_file = pending / "excluded.parquet"
+    excluded = (
+        pq.read_table(excluded_file).to_pandas()
+        if excluded_file.exists()
+        else pd.DataFrame(columns=["user_id", "reason"])
+    )
+    plays = read_plays(warehouse, week)
+    active = active_listeners(plays, week_cutoff(week), config.als.window_weeks)
+    problems += check_coverage(
+        active, eligible, dict(zip(excluded["user_id"], excluded["reason"])), config.merge.thin_history
+    )
     vectors_dir = week_dir(warehouse, "track_vectors", week)
     cold = None
     if vectors_dir.exists():
@@ -128,10 +180,9 @@ def run(config: Config, week: str) -> dict[str, Any]:
     conf = config.merge
     from jobs.common.catalog import read_catalog_table
 
-    titles = read_catalog_table(config.paths.data, "tracks").set_index("track_id")["title"]
-    problems += check_playlists(
-        table, read_heard(warehouse, week), eligible, conf.k, conf.artist_cap, cold, conf.cold_slots, titles
-    )
+    catalog = read_catalog_table(config.paths.data, "tracks").set_index("track_id")[["title", "artist_id"]]
+    heard = plays[["user_id", "track_id"]].drop_duplicates(ignore_index=True)
+    problems += check_playlists(table, heard, eligible, conf.k, conf.artist_cap, cold, conf.cold_slots, catalog)
     if problems:
         raise ValidationError(f"discover_weekly {week} was not published: " + "; ".join(problems))
     target = week_dir(warehouse, "discover_weekly", week)
@@ -141,6 +192,8 @@ def run(config: Config, week: str) -> dict[str, Any]:
         "week": week,
         "rows": len(table),
         "listeners": len(eligible),
+        "active_listeners": len(active),
+        "left_out": excluded["reason"].value_counts().sort_index().to_dict(),
         "path": str(target),
         "seconds": round(time.perf_counter() - t0, 2),
     }

@@ -38,11 +38,13 @@ def runs(tiny_world, tmp_path_factory):
     part = base / "warehouse" / "discover_weekly" / f"week={WEEK}"
     first = pq.read_table(part).to_pandas()
     first_schema = pq.read_schema(next(part.glob("*.parquet")))
+    first_inode = (part / "part-0.parquet").stat().st_ino
     _airflow(env, "dags", "test", "discover_weekly", LOGICAL_DATE)
     second = pq.read_table(part).to_pandas()
     return {
         "first": first,
         "second": second,
+        "inodes": (first_inode, (part / "part-0.parquet").stat().st_ino),
         "schema": first_schema,
         "warehouse": base / "warehouse",
         "data": tiny_world,
@@ -64,7 +66,10 @@ def test_every_eligible_listener_gets_30_distinct_unheard_tracks(runs):
     assert table.groupby(["user_id", "artist_id"]).size().max() <= 2
     tracks, _ = read_catalog(runs["data"])
     assert (table["track_id"].map(tracks.set_index("track_id")["artist_id"]) == table["artist_id"]).all()
-    assert (table["reason"].str.len() > 0).all()
+    assert (table["reason"].str.strip().str.len() > 0).all()
+    # one version of a song: no two rows of a listener with the same artist and title
+    song = table["artist_id"] + "\x00" + table["track_id"].map(tracks.set_index("track_id")["title"]).str.lower()
+    assert not table.assign(song=song).duplicated(["user_id", "song"]).any()
     assert set(table["source"]) <= {"als", "audio", "culture", "popular", "fallback"}
     # listeners with fewer than 3 counted plays get the flagged fallback list, and only they
     counts = pq.read_table(warehouse / "play_counts" / f"week={WEEK}").to_pandas().groupby("user_id")["plays"].sum()
@@ -96,6 +101,8 @@ def test_rerun_replaces_the_week_with_identical_rows(runs):
     first = runs["first"].sort_values(key, ignore_index=True)
     second = runs["second"].sort_values(key, ignore_index=True)
     pd.testing.assert_frame_equal(first, second)
+    before, after = runs["inodes"]
+    assert before != after, "the rerun must write and swap in a new partition, not leave the old one"
     part = runs["warehouse"] / "discover_weekly" / f"week={WEEK}"
     assert [p.name for p in part.iterdir()] == ["part-0.parquet"]
     assert not [p for p in part.parent.iterdir() if p.name.startswith("_")]

@@ -144,10 +144,25 @@ def _good(k=3):
     return _table([("u1", p, f"t{p}", f"a{p}", 1.0 - p / 10, "als", "Because you play X") for p in range(1, k + 1)])
 
 
+CATALOG = pd.DataFrame(
+    [
+        ("t1", "One", "a1"),
+        ("t2", "Two", "a2"),
+        ("t3", "Three", "a3"),
+        ("t4", "Four", "a1"),
+        ("t5", "Five", "a1"),
+        ("t2v", "two ", "a2"),  # another version of t2
+        ("t99", "Heard", "a3"),
+        ("c1", "C1", "a2"),
+        ("c2", "C2", "a3"),
+    ],
+    columns=["track_id", "title", "artist_id"],
+).set_index("track_id")
+
+
 def test_check_playlists_accepts_a_good_table():
     heard = pd.DataFrame({"user_id": ["u1"], "track_id": ["t99"]})
-    titles = pd.Series({"t1": "One", "t2": "Two", "t3": "Three"})
-    assert check_playlists(_good(), heard, {"u1"}, k=3, cap=2, cold_tracks=set(), cold_slots=0, titles=titles) == []
+    assert check_playlists(_good(), heard, {"u1"}, k=3, cap=2, cold_tracks=set(), cold_slots=0, catalog=CATALOG) == []
 
 
 @pytest.mark.parametrize(
@@ -157,8 +172,12 @@ def test_check_playlists_accepts_a_good_table():
         (lambda t: t.assign(position=[1, 2, 4]), "positions are not 1..3"),
         (lambda t: t.assign(track_id=["t1", "t1", "t3"]), "a track appears twice"),
         (lambda t: t.assign(track_id=["t1", "t2", "t99"]), "already played"),
-        (lambda t: t.assign(artist_id=["a1", "a1", "a1"]), "more than 2 tracks by one artist"),
+        (lambda t: t.assign(track_id=["t1", "t4", "t5"], artist_id="a1"), "more than 2 tracks by one artist"),
         (lambda t: t.assign(reason=["", "x", "y"]), "empty values in reason"),
+        (lambda t: t.assign(reason=["  ", "x", "y"]), "empty values in reason"),
+        (lambda t: t.assign(source=["als", "magic", "als"]), "unknown source values"),
+        (lambda t: t.assign(artist_id=["a1", "a9", "a3"]), "artist_id differs from the catalog"),
+        (lambda t: t.assign(track_id=["t1", "t2", "t404"]), "tracks not in the catalog"),
         (lambda t: t.drop(columns=["reason"]), "columns"),
         (lambda t: t.assign(user_id="u2"), "eligible listeners have no playlist"),
         (lambda t: t.assign(track_id=["t1", "c1", "c2"]), "never-played tracks in a playlist"),
@@ -167,11 +186,34 @@ def test_check_playlists_accepts_a_good_table():
 )
 def test_check_playlists_catches_each_broken_rule(breaks, message):
     heard = pd.DataFrame({"user_id": ["u1"], "track_id": ["t99"]})
-    titles = pd.Series({"t1": "One", "t2": "Two", "t3": "Three", "t2v": "two ", "c1": "C1", "c2": "C2"})
     problems = check_playlists(
-        breaks(_good()), heard, {"u1"}, k=3, cap=2, cold_tracks={"c1", "c2"}, cold_slots=1, titles=titles
+        breaks(_good()), heard, {"u1"}, k=3, cap=2, cold_tracks={"c1", "c2"}, cold_slots=1, catalog=CATALOG
     )
     assert any(message in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("active", "eligible", "excluded", "thin", "message"),
+    [
+        ({"u1", "u2"}, {"u1"}, {}, "fallback", "have no playlist and no reason"),
+        ({"u1"}, {"u1", "u9"}, {}, "fallback", "had no play in the window"),
+        ({"u1", "u2"}, {"u1"}, {"u2": "thin_history"}, "fallback", "left out for 'thin_history'"),
+        ({"u1", "u2"}, {"u1", "u2"}, {"u2": "too_few_unheard_tracks"}, "fallback", "both in the table and left out"),
+    ],
+)
+def test_check_coverage_accounts_for_every_active_listener(active, eligible, excluded, thin, message):
+    from jobs.validate import check_coverage
+
+    problems = check_coverage(active, eligible, excluded, thin)
+    assert any(message in p for p in problems), problems
+
+
+def test_check_coverage_accepts_stated_reasons():
+    from jobs.validate import check_coverage
+
+    left_out = {"u2": "thin_history", "u3": "too_few_unheard_tracks"}
+    assert check_coverage({"u1", "u2", "u3"}, {"u1"}, left_out, "skip") == []
+    assert check_coverage({"u1", "u3"}, {"u1"}, {"u3": "too_few_unheard_tracks"}, "fallback") == []
 
 
 def test_missing_inputs_name_the_job_to_run(tmp_path):
@@ -184,3 +226,121 @@ def test_missing_inputs_name_the_job_to_run(tmp_path):
 
     with pytest.raises(validate.ValidationError, match="nothing to validate"):
         validate.run(make_config(tmp_path, tmp_path), "2026-W47")
+
+
+def _validate_world(tmp_path, table):
+    """A warehouse with plays, an already published week and a pending table for validate.run."""
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tests.conftest import make_config
+
+    data, wh = tmp_path / "data", tmp_path / "wh"
+    (data / "catalog").mkdir(parents=True)
+    CATALOG.reset_index().assign(album="x", release_date="2020-01-01", duration_ms=1, audio_path="").to_csv(
+        data / "catalog" / "tracks.csv", index=False
+    )
+    pd.DataFrame({"artist_id": ["a1", "a2", "a3"], "name": ["A1", "A2", "A3"]}).to_csv(
+        data / "catalog" / "artists.csv", index=False
+    )
+    day = wh / "plays" / "day=2026-11-10"
+    day.mkdir(parents=True)
+    played_at = dt.datetime(2026, 11, 10, 12, tzinfo=dt.UTC)
+    pq.write_table(
+        pa.table({"user_id": ["u1"], "track_id": ["t99"], "played_at": [played_at], "ms_played": [200_000]}),
+        day / "part-0.parquet",
+    )
+    published = wh / "discover_weekly" / "week=2026-W47"
+    published.mkdir(parents=True)
+    (published / "part-0.parquet").write_bytes(b"last good week")
+    merge.write_pending(table.drop(columns=["week"]), {"u1"}, wh, "2026-W47", {})
+    return make_config(data, wh, merge={"k": 3}), published
+
+
+def test_a_failed_check_publishes_nothing_and_keeps_the_last_good_week(tmp_path):
+    from jobs import validate
+
+    bad = _good().assign(track_id=["t1", "t2", "t99"])  # t99 was already played by u1
+    config, published = _validate_world(tmp_path, bad)
+    with pytest.raises(validate.ValidationError, match="already played"):
+        validate.run(config, "2026-W47")
+    assert [p.name for p in published.iterdir()] == ["part-0.parquet"]
+    assert (published / "part-0.parquet").read_bytes() == b"last good week"
+    assert merge.pending_dir(config.paths.warehouse, "2026-W47").exists()  # kept for inspection
+
+
+def test_validate_publishes_a_good_table_in_place_of_the_old_week(tmp_path):
+    import pyarrow.parquet as pq
+
+    from jobs import validate
+
+    config, published = _validate_world(tmp_path, _good())
+    metrics = validate.run(config, "2026-W47")
+    assert metrics["rows"] == 3 and metrics["active_listeners"] == 1
+    got = pq.read_table(published).to_pandas()
+    assert got["track_id"].tolist() == ["t1", "t2", "t3"]
+    assert not merge.pending_dir(config.paths.warehouse, "2026-W47").exists()
+
+
+def test_a_file_schema_off_the_contract_is_not_published(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from jobs import validate
+
+    config, published = _validate_world(tmp_path, _good())
+    part = merge.pending_dir(config.paths.warehouse, "2026-W47") / "table" / "part-0.parquet"
+    t = pq.read_table(part)
+    t = t.set_column(t.schema.get_field_index("position"), "position", t["position"].cast(pa.int64()))
+    pq.write_table(t, part)
+    with pytest.raises(validate.ValidationError, match="differs from the contract"):
+        validate.run(config, "2026-W47")
+    assert (published / "part-0.parquet").read_bytes() == b"last good week"
+
+
+def test_blend_weights_come_from_the_configuration_and_its_environment():
+    from jobs.common.config import load_config
+
+    env = {"DW__MERGE__W_AUDIO": "0.25", "DW__MERGE__W_CULTURE": "0.5", "DW__MERGE__COLD_SLOTS": "2"}
+    blend = merge.blend_from_conf(load_config(environ=env).merge)
+    assert (blend.w_audio, blend.w_culture, blend.cold_slots) == (0.25, 0.5, 2)
+    default = merge.blend_from_conf(load_config(environ={}).merge)
+    assert (default.k, default.artist_cap, default.w_als, default.min_cold_score) == (30, 2, 1.0, 0.5)
+
+
+def test_build_items_keys_versions_drops_unreleased_and_flags_new_releases():
+    import datetime as dt
+
+    vectors = pd.DataFrame(
+        {
+            "track_id": ["s1", "s2", "s3", "s4"],
+            "vector": [np.ones(2, dtype=np.float32)] * 4,
+            "source": ["als", "als", "audio", "audio"],
+        }
+    )
+    tracks = pd.DataFrame(
+        {
+            "track_id": ["s1", "s2", "s3", "s4"],
+            "title": ["Song", " song ", "Fresh", "Tomorrow"],
+            "artist_id": ["a1", "a1", "a2", "a2"],
+            "release_date": pd.to_datetime(["2020-01-01", "2021-01-01", "2026-11-12", "2026-11-17"]).date,
+        }
+    )
+    artists = pd.DataFrame({"artist_id": ["a1", "a2"], "name": ["One", "Two"]})
+    items = merge.build_items(
+        vectors,
+        pd.Series({"s1": 5.0, "s2": 1.0}),
+        tracks,
+        artists,
+        dt.date(2026, 11, 9),
+        None,
+        None,
+        dt.date(2026, 11, 16),
+    )
+    assert items.track_ids.tolist() == ["s1", "s2", "s3"]  # s4 is released after the week's Monday
+    assert items.song_key[0] == items.song_key[1] != items.song_key[2]  # "Song" and " song " are one song
+    assert items.is_new.tolist() == [False, False, True]
+    assert items.is_cold.tolist() == [False, False, True]
+    assert items.popularity.tolist() == [5.0, 1.0, 0.0]

@@ -78,3 +78,21 @@ def test_merge_without_an_als_output_fails_naming_the_missing_path(config, missi
     assert str(path) in str(failure.value) and "missing" in str(failure.value)
     assert not merge.pending_dir(warehouse, WEEK).exists()  # nothing left for validate to publish
     assert not week_dir(warehouse, "run_metrics", WEEK).joinpath("merge.json").exists()
+
+
+def test_thin_history_skip_leaves_them_out_and_validation_accounts_for_them(als_warehouse, tiny_world, tmp_path):
+    warehouse = tmp_path / "warehouse"
+    shutil.copytree(als_warehouse, warehouse)
+    config = make_config(tiny_world, warehouse, merge={"thin_history": "skip", "min_plays": 40})  # some are thin
+    counts = merge.run(config, WEEK)
+    published = validate.run(config, WEEK)
+    assert counts["skipped_thin_history"] > 0 and counts["fallback"] == 0
+    assert published["left_out"].get("thin_history") == counts["skipped_thin_history"]
+    table = pq.read_table(week_dir(warehouse, "discover_weekly", WEEK)).to_pandas()
+    assert "fallback" not in set(table["source"])
+    users = pq.read_table(week_dir(warehouse, "user_factors", WEEK)).to_pandas()
+    assert set(table["user_id"]) <= set(users["user_id"])
+    assert (
+        published["listeners"] + counts["skipped_thin_history"] + counts["skipped_too_few_unheard_tracks"]
+        == (published["active_listeners"])
+    )
