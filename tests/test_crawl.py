@@ -1,6 +1,8 @@
 """The crawler against a real HTTP server on 127.0.0.1, started and stopped by the test."""
 
 import http.server
+import os
+import socket
 import threading
 import time
 from collections import Counter
@@ -18,6 +20,8 @@ class Site(http.server.BaseHTTPRequestHandler):
     hits: ClassVar[Counter] = Counter()
     headers_seen: ClassVar[dict] = {}
     flaky_left: ClassVar[dict] = {"n": 1}
+    robots: ClassVar[dict] = {"mode": "normal"}  # normal, 500, 404, redirect, crawl-delay
+    other: ClassVar[dict] = {"url": None}  # an origin on another port, for the scope tests
 
     def log_message(self, *args):  # keep the test output quiet
         pass
@@ -40,7 +44,18 @@ class Site(http.server.BaseHTTPRequestHandler):
             return f"<html><head><title>{path}</title></head><body><nav>Menu Home</nav><p>{body}</p></body></html>".encode()
 
         port = self.server.server_address[1]
-        if path == "/robots.txt":
+        mode = Site.robots["mode"]
+        if path == "/robots.txt" and mode == "500":
+            self._send(500, b"robots broken")
+        elif path == "/robots.txt" and mode == "404":
+            self._send(404, b"no robots")
+        elif path == "/robots.txt" and mode == "redirect":
+            self._send(301, extra={"Location": "/robots-moved.txt"})
+        elif path == "/robots-moved.txt":
+            self._send(200, b"User-agent: *\nDisallow: /a.html\n", "text/plain")
+        elif path == "/robots.txt" and mode == "crawl-delay":
+            self._send(200, b"User-agent: *\nCrawl-delay: 2\n", "text/plain")
+        elif path == "/robots.txt":
             self._send(200, b"User-agent: *\nDisallow: /private/\n", "text/plain")
         elif path == "/":
             links = [
@@ -66,6 +81,15 @@ class Site(http.server.BaseHTTPRequestHandler):
                 "/A.html?b=2&a=1",
                 "/notes.txt",
                 "mailto:x@example.org",
+                "/slowish.html",
+                "/chunked-big.html",
+                "/image.png",
+                "/latin1-undeclared.html",
+                "/utf16.html",
+                "/chain/0",
+                "/to-private",
+                "/deep1.html",
+                "http://bad-port.example:99999/",
             ]
             self._send(200, page(" ".join(f'<a href="{h}">x</a>' for h in links)))
         elif path in ("/a.html", "/a-copy.html"):
@@ -84,9 +108,46 @@ class Site(http.server.BaseHTTPRequestHandler):
             self._send(302, extra={"Location": "http://169.254.169.254/latest/meta-data"})
         elif path == "/redirect-localhost":
             self._send(302, extra={"Location": f"http://localhost:{port}/a.html"})
-        elif path == "/slow.html":
+        elif path == "/slow.html":  # headers later than the read timeout
             time.sleep(1.5)
             self._send(200, page("too late"))
+        elif path == "/slowish.html":  # headers later than the connect timeout, within the read timeout
+            time.sleep(0.5)
+            self._send(200, page("Worth the wait."))
+        elif path == "/trickle.html":  # headers at once, then one byte every 0.2 s
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", "40")
+            self.end_headers()
+            for _ in range(40):
+                self.wfile.write(b"x")
+                time.sleep(0.2)
+        elif path == "/chunked-big.html":  # no Content-Length: only counting while streaming finds the size
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n")
+            for _ in range(6):
+                chunk = b"<p>" + b"y" * 4000 + b"</p>"
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            self.wfile.write(b"0\r\n\r\n")
+            self.close_connection = True
+        elif path == "/image.png":
+            self._send(200, b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "image/png")
+        elif path == "/latin1-undeclared.html":  # no charset in the header or the page
+            body = "<html><body><p>Mot\u00f6rhead played the caf\u00e9 in Z\u00fcrich.</p></body></html>"
+            self._send(200, body.encode("latin-1"), "text/html")
+        elif path == "/utf16.html":
+            self._send(200, "<p>\u00c9t\u00e9 \u00e0 Montr\u00e9al</p>".encode("utf-16"), "text/html")
+        elif path.startswith("/chain/"):  # a chain of redirects longer than the cap, no loop
+            self._send(302, extra={"Location": f"/chain/{int(path.rsplit('/', 1)[1]) + 1}"})
+        elif path == "/to-private":  # a redirect into a path robots.txt disallows
+            self._send(302, extra={"Location": "/private/secret.html"})
+        elif path in ("/deep1.html", "/deep2.html", "/deep3.html"):
+            n = int(path[5])
+            self._send(200, page(f'Depth {n} <a href="/deep{n + 1}.html">deeper</a> of the site.'))
+        elif path == "/ports.html":
+            other = Site.other["url"]
+            self._send(200, page(f'Another port: <a href="{other}">there</a>, <a href="/to-other">via a redirect</a>.'))
+        elif path == "/to-other":
+            self._send(302, extra={"Location": Site.other["url"]})
         elif path == "/big.html":
             self._send(200, b"<p>" + b"x" * BIG + b"</p>")
         elif path == "/binary.html":
@@ -112,14 +173,20 @@ class Site(http.server.BaseHTTPRequestHandler):
             self._send(404, b"unknown")
 
 
+def _serve(handler):
+    server = QuietServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    return server
+
+
 @pytest.fixture
 def site():
     Site.hits.clear()
     Site.flaky_left["n"] = 1
-    server = QuietServer(("127.0.0.1", 0), Site)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    Site.robots["mode"] = "normal"
+    Site.other["url"] = None
+    server = _serve(Site)
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
@@ -133,8 +200,8 @@ class QuietServer(http.server.ThreadingHTTPServer):
 CONF = CrawlConf(
     allowed_domains=("127.0.0.1", "localhost"),
     delay_seconds=0,
-    connect_timeout_seconds=0.8,
-    read_timeout_seconds=0.8,
+    connect_timeout_seconds=0.3,
+    read_timeout_seconds=1.0,
     max_bytes=BIG // 2,
     max_retries=1,
     backoff_seconds=0.01,
@@ -142,8 +209,8 @@ CONF = CrawlConf(
 )
 
 
-def _crawl(site, conf=CONF, previous=None):
-    rows, counts = crawl.Crawler(conf, [crawl.normalise_url(site + "/")], previous).run()
+def _crawl(site, conf=CONF, previous=None, seed="/"):
+    rows, counts = crawl.Crawler(conf, [crawl.normalise_url(site + seed)], previous).run()
     by_path = {
         r["url"].split(site.split("//")[1], 1)[-1] if site.split("//")[1] in r["url"] else r["url"]: r for r in rows
     }
@@ -160,7 +227,8 @@ def test_every_hostile_page_ends_as_the_rules_say(site):
     assert outcome["/missing.html"] == "http_4xx" and by["/missing.html"]["status"] == 404
     assert outcome["/error.html"] == "http_5xx" and by["/error.html"]["status"] == 500
     assert outcome["/loop1"] == "redirect_loop"
-    assert outcome["/slow.html"] == "timeout"
+    assert outcome["/slow.html"] == "timeout"  # headers after the read timeout (1.0 s)
+    assert outcome["/slowish.html"] == "ok"  # headers after the connect timeout (0.3 s), within the read timeout
     assert outcome["/big.html"] == "too_large"
     assert outcome["/binary.html"] == "binary_content"
     assert outcome["/broken.html"] == "ok" and "Kalo Mira rocks" in by["/broken.html"]["text"]
@@ -179,15 +247,24 @@ def test_every_hostile_page_ends_as_the_rules_say(site):
     assert Site.hits["/private/secret.html"] == 0
     assert Site.hits["/error.html"] == 2
     assert Site.hits["/a.html"] == 1 and counts["duplicate_url"] >= 1
+    assert outcome["/chunked-big.html"] == "too_large"  # chunked, no Content-Length
+    assert outcome["/image.png"] == "not_html" and by["/image.png"]["content_type"] == "image/png"
+    assert by["/latin1-undeclared.html"]["text"] == "Motörhead played the café in Zürich."
+    assert by["/utf16.html"]["text"] == "Été à Montréal"  # byte-order mark
+    assert outcome["/chain/0"] == "too_many_redirects" and Site.hits["/chain/5"] == 1 and Site.hits["/chain/6"] == 0
+    assert outcome["/to-private"] == "redirect_robots_disallowed"
+    assert outcome["/deep1.html"] == outcome["/deep2.html"] == "ok" and "/deep3.html" not in outcome  # max_depth 2
+    assert Site.hits["/deep3.html"] == 0
+    assert "http://bad-port.example:99999/" not in outcome  # a malformed link is skipped, the crawl goes on
     assert "Menu Home" not in by["/a.html"]["text"]  # navigation is boilerplate
     assert by["/a.html"]["title"] == "/a.html"
     assert Site.headers_seen["/a.html"]["User-Agent"].startswith("DiscoverWeeklyBot/")
 
 
 def test_recrawl_sends_conditional_get_and_reuses_the_text(site):
-    rows, _, by = _crawl(site)
+    rows, _, by = _crawl(site, seed="/etag.html")
     previous = {r["url"]: {**r, "links": []} for r in rows if r["outcome"] == "ok"}
-    _, _, again = _crawl(site, previous=previous)
+    _, _, again = _crawl(site, previous=previous, seed="/etag.html")
     assert Site.headers_seen["/etag.html"].get("If-None-Match") == '"v1"'
     assert again["/etag.html"]["outcome"] == "not_modified"
     assert again["/etag.html"]["text"] == by["/etag.html"]["text"]
@@ -249,3 +326,228 @@ def test_an_empty_crawl_writes_an_empty_table(tmp_path):
     import pandas as pd
 
     assert pd.read_parquet(tmp_path / "wh" / "pages" / "week=2026-W47").empty
+
+
+def test_a_trickled_body_ends_at_the_read_deadline(site):
+    # headers at once, then a byte every 0.2 s: each read alone is quick, the whole body is not
+    conf = CrawlConf(allowed_domains=("127.0.0.1",), delay_seconds=0, read_timeout_seconds=1.0, max_retries=0)
+    start = time.monotonic()
+    got = crawl.Crawler(conf, [site + "/"]).fetch(site + "/trickle.html")
+    elapsed = time.monotonic() - start
+    assert got.outcome == "timeout" and got.status == 200
+    assert 0.9 <= elapsed < 2.0  # about read_timeout_seconds, not 40 x 0.2 s
+
+
+def test_the_connect_timeout_bounds_a_connection_nobody_accepts():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    fillers = []
+    try:
+        for _ in range(8):  # fill the accept queue until a connect times out: the next SYN is dropped as well
+            filler = socket.socket()
+            filler.settimeout(0.2)
+            fillers.append(filler)
+            try:
+                filler.connect(listener.getsockname())
+            except TimeoutError:
+                break
+        else:
+            pytest.skip("the accept queue never filled")
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+        conf = CrawlConf(delay_seconds=0, connect_timeout_seconds=0.3, read_timeout_seconds=5.0, max_retries=0)
+        start = time.monotonic()
+        got = crawl.Crawler(conf, [url]).fetch(url)
+        assert got.outcome == "timeout" and time.monotonic() - start < 1.5
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
+
+
+def test_page_and_depth_limits(site):
+    conf = CrawlConf(allowed_domains=("127.0.0.1",), delay_seconds=0, max_pages=3, read_timeout_seconds=1.0)
+    _, counts, by = _crawl(site, conf)
+    requested = sum(n for path, n in Site.hits.items() if path != "/robots.txt")
+    assert requested == 3 and counts["page_limit"] >= 10
+    assert [by[p]["outcome"] for p in ("/", "/a.html", "/a-copy.html")] == ["ok", "ok", "duplicate_content"]
+    assert by["/notes.txt"]["outcome"] == "page_limit"
+    rows, _ = crawl.Crawler(CrawlConf(allowed_domains=("127.0.0.1",), delay_seconds=0, max_depth=0), [site + "/"]).run()
+    assert [r["outcome"] for r in rows] == ["ok"]  # depth 0: the seed alone
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected", "robots_hits"),
+    [
+        ("500", {"/a.html": "robots_disallowed", "/notes.txt": "robots_disallowed"}, 2),  # RFC 9309: disallow all
+        ("404", {"/a.html": "ok", "/notes.txt": "ok"}, 1),  # 4xx: no rules
+        ("redirect", {"/a.html": "robots_disallowed", "/notes.txt": "ok"}, 1),  # the moved file's rules apply
+    ],
+)
+def test_robots_txt_status_and_redirects(site, mode, expected, robots_hits):
+    Site.robots["mode"] = mode
+    rows, _ = crawl.Crawler(CONF, [site + "/a.html", site + "/notes.txt"]).run()
+    assert {r["url"][len(site) :]: r["outcome"] for r in rows} == expected
+    assert Site.hits["/robots.txt"] == robots_hits  # fetched once per site (a 500 is retried once)
+    assert Site.hits["/a.html"] == (expected["/a.html"] == "ok")
+
+
+def test_crawl_delay_from_robots_txt(site):
+    Site.robots["mode"] = "crawl-delay"
+    slept = []
+    crawl.Crawler(CONF, [site + "/a.html", site + "/notes.txt"], sleep=slept.append).run()
+    assert slept and 1.5 < max(slept) <= 2.0  # Crawl-delay: 2 beats delay_seconds = 0
+
+
+class Other(http.server.BaseHTTPRequestHandler):
+    hits: ClassVar[Counter] = Counter()
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        Other.hits[self.path] += 1
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.end_headers()
+        self.wfile.write(b"Redis would answer here.")
+
+
+def test_a_loopback_seed_opens_its_own_origin_not_other_ports(site):
+    Other.hits.clear()
+    other = _serve(Other)
+    try:
+        Site.other["url"] = f"http://127.0.0.1:{other.server_address[1]}/"
+        _, _, by = _crawl(site, seed="/ports.html")
+        assert by["/ports.html"]["outcome"] == "ok"
+        assert by[Site.other["url"]]["outcome"] == "private_address"  # same host, allowed name, another port
+        assert by["/to-other"]["outcome"] == "redirect_private_address"
+        assert not Other.hits
+    finally:
+        other.shutdown()
+        other.server_close()
+
+
+def test_address_rules_after_resolution(monkeypatch):
+    table = {
+        "public.example": ["93.184.216.34"],
+        "cgnat.example": ["100.64.1.2"],  # carrier-grade NAT: not global, not "private" by the old flags
+        "mixed.example": ["93.184.216.34", "10.0.0.7"],
+        "mapped.example": ["::ffff:127.0.0.1"],
+        "nat64.example": ["64:ff9b::a00:1"],  # 10.0.0.1 through NAT64
+        "v6.example": ["2606:2800:220:1::1"],
+    }
+
+    def resolve(host):
+        if host not in table:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return table[host]
+
+    monkeypatch.setattr(crawl, "resolve_host", resolve)
+    conf = CrawlConf(allowed_domains=("example",))
+    crawler = crawl.Crawler(conf, ["http://public.example/"])
+    # every name below is on the allow-list: the refusals come from the address check
+    assert crawler.refusal("http://public.example/x") is None
+    assert crawler.refusal("https://v6.example/") is None
+    for host in ("cgnat", "mixed", "mapped", "nat64"):
+        assert crawler.refusal(f"http://{host}.example/") == "private_address", host
+    assert crawler.refusal("http://gone.example/") == "dns_error"
+    # a seed on a private address opens its origin only
+    seeded = crawl.Crawler(conf, ["http://cgnat.example:8000/"])
+    assert seeded.refusal("http://cgnat.example:8000/a") is None
+    assert seeded.refusal("http://cgnat.example:6379/") == "private_address"
+    assert seeded.refusal("https://cgnat.example:8000/") == "private_address"
+    strict = crawl.Crawler(
+        CrawlConf(allowed_domains=("example",), allow_private_seeds=False), ["http://cgnat.example/"]
+    )
+    assert strict.refusal("http://cgnat.example/") == "private_address"
+
+
+def test_the_connection_goes_to_the_checked_address(site, monkeypatch):
+    # "pinned.test" resolves only through the crawler's checked resolver: a second DNS lookup would fail
+    port = site.rsplit(":", 1)[1]
+    monkeypatch.setattr(crawl, "resolve_host", lambda host: ["127.0.0.1"] if host == "pinned.test" else [])
+    seed = f"http://pinned.test:{port}/a.html"
+    rows, _ = crawl.Crawler(CrawlConf(allowed_domains=("pinned.test",), delay_seconds=0), [seed]).run()
+    assert rows[0]["outcome"] == "ok"
+    assert Site.headers_seen["/a.html"]["Host"] == f"pinned.test:{port}"
+
+
+def test_file_urls_cannot_climb_out_of_the_seed_folder(tmp_path):
+    web = tmp_path / "web"
+    web.mkdir()
+    (tmp_path / "secret.txt").write_text("top secret")
+    (tmp_path / "outdir").mkdir()
+    (tmp_path / "outdir" / "x.html").write_text("<p>top secret too</p>")
+    os.symlink(tmp_path / "secret.txt", web / "link.txt")
+    os.symlink(tmp_path / "outdir", web / "linkdir")
+    (web / "inside.html").write_text("<p>Inside page</p>")
+    os.symlink(web / "inside.html", web / "alias.html")  # a link that stays inside is fine
+    (web / "index.html").write_text(
+        " ".join(
+            f'<a href="{h}">x</a>'
+            for h in ("%2e%2e/secret.txt", "../secret.txt", ".%2E/secret.txt", "link.txt", "linkdir/x.html")
+        )
+        + ' <a href="alias.html">a</a> <p>Index page</p>'
+    )
+    (web / "seeds.txt").write_text("index.html\n")
+    rows, counts = crawl.Crawler(CONF, crawl.read_seeds(web, ())).run()
+    assert counts == {"ok": 2, "not_allowed_host": 4, "duplicate_url": 1}  # the two encodings of ".." are one URL
+    assert {r["url"].rsplit("/", 1)[-1] for r in rows if r["outcome"] == "ok"} == {"index.html", "alias.html"}
+    assert not any("secret" in (r["text"] or "") for r in rows)
+
+
+BOILERPLATE_PAGE = """<!DOCTYPE html><html><head><title>Kalo Mira live</title><style>p { color: red }</style></head>
+<body>
+<div class="cookie-banner">We use cookies to improve your experience. <a href="/privacy">Privacy</a> Accept all.</div>
+<div id="top-menu"><a href="/">Home</a> <a href="/news">News</a> <a href="/shop">Shop</a></div>
+<ul class="breadcrumbs"><li><a href="/">Home</a></li><li><a href="/music">Music</a></li></ul>
+<main>
+  <article class="post-content">
+    <h1>Kalo Mira live in Berlin</h1>
+    <p>Kalo Mira played a hypnotic techno set in a Berlin warehouse.</p>
+    <p>The crowd stayed until dawn; read our <a href="/review">full review</a> of the night.</p>
+    <div class="share-buttons">Share on Facebook. Share by email.</div>
+  </article>
+  <section id="comments"><h2>Comments</h2><p>Great gig!! posted by fan99</p></section>
+</main>
+<div class="sidebar"><h3>Popular now</h3><p>Trending: the synth-pop revival.</p></div>
+<div><h4>More stories</h4><ul>
+  <li><a href="/a">Best albums of the year</a></li><li><a href="/b">Ten drummers to know</a></li>
+  <li><a href="/c">The festival guide</a></li>
+</ul>Also read: <a href="/d">our jazz issue</a> and <a href="/e">the summer playlists</a></div>
+<div class="ad-slot">Buy cheap tickets now!</div>
+<p class="subscribe">Subscribe to our newsletter.</p>
+<div style="display: none">Hidden text.</div>
+</body></html>"""
+
+
+def test_main_text_without_boilerplate_known_answer():
+    title, text, links = crawl.parse_html(BOILERPLATE_PAGE)
+    assert title == "Kalo Mira live"
+    assert text == (
+        "Kalo Mira live in Berlin\n"
+        "Kalo Mira played a hypnotic techno set in a Berlin warehouse.\n"
+        "The crowd stayed until dawn; read our full review of the night."
+    )
+    # every link is still found (navigation is followed, only its text is dropped)
+    assert links == ["/privacy", "/", "/news", "/shop", "/", "/music", "/review", "/a", "/b", "/c", "/d", "/e"]
+
+
+def test_text_survives_deeply_nested_broken_html():
+    _, text, _ = crawl.parse_html("<div>" * 5000 + "Kalo Mira, deep inside." + "<p>still text")
+    assert text == "Kalo Mira, deep inside.\nstill text"
+
+
+def test_encoding_detection_order():
+    cafe = "<p>Caf\u00e9 na\u00efve</p>"
+    assert crawl.detect_encoding(b"\xef\xbb\xbf" + cafe.encode(), "iso-8859-1") == "utf-8-sig"  # BOM first
+    assert crawl.decode(cafe.encode("utf-16"), "utf-8") == cafe
+    assert crawl.detect_encoding(cafe.encode("latin-1"), "iso-8859-1") == "iso-8859-1"  # then the header
+    meta = b'<meta charset="koi8-r"><p>' + "\u041f\u0440\u0438\u0432\u0435\u0442".encode("koi8-r")
+    assert crawl.detect_encoding(meta, None) == "koi8-r"  # then <meta>
+    assert crawl.detect_encoding(cafe.encode(), "no-such-charset") == "utf-8"  # then UTF-8
+    # then charset_normalizer, whose ties go to Windows-1252 (its first guess here is cp1250: "naďve")
+    assert crawl.decode(cafe.encode("cp1252"), None) == cafe
+    russian = "\u042d\u0442\u043e \u043f\u0440\u043e\u0441\u0442\u043e\u0439 \u0442\u0435\u043a\u0441\u0442 \u043e \u043c\u0443\u0437\u044b\u043a\u0435."
+    assert crawl.decode(russian.encode("cp1251"), None) == russian
