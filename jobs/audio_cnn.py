@@ -14,10 +14,16 @@ early stopping on validation loss, and a seed.
   settings, crop length and per-band normalisation), so inference cannot disagree with
   training;
 * ``run_metrics/week=W/audio_cnn.json``: epochs, losses, time, and the cold-start
-  evaluation: 15% of the played tracks are held out as if new, a model is trained
-  without them, and every listener's held-out tracks are ranked by user vector times
-  predicted vector (users folded in without the held-out tracks), scored by AUC,
-  recall@30 and mAP beside a random and a popularity ranking.
+  evaluation (:func:`cold_start_eval`): 15% of the played tracks with audio are held
+  out as if new, ALS is refitted without any of their plays (the ``implicit``
+  library's CPU ALS, the ``als`` section's rank, regularisation, alpha, eps,
+  iterations and seed), a CNN is trained on the refit's vectors of the kept tracks,
+  and every listener of the refit ranks the held-out tracks by user vector times
+  predicted vector, scored by AUC, recall@30 and mAP beside random, artist-popularity
+  (total and mean plays per track) and two references that see the held-out plays.
+
+Spectrograms are stored padded to the whole window; :func:`load_spectrograms` keeps
+only their ``valid_frames``, so crops cut real audio.
 
 ``infer --week W`` loads that model, writes the prediction for every track with audio to
 ``audio_vectors`` (used by the offline evaluation's audio-only ranking) and writes
@@ -52,7 +58,8 @@ import pyarrow.parquet as pq
 
 from jobs.common.atomic import publish_dir, staging_dir, write_json_atomic
 from jobs.common.cli import week_job
-from jobs.common.config import AudioCnnConf, Config
+from jobs.common.config import AlsConf, AudioCnnConf, Config
+from jobs.common.implicit_als import confidence_matrix, fit_implicit
 from jobs.common.io import write_week_table
 from jobs.common.metrics import as_matrix, auc, average_precision, recall_at_k
 from jobs.common.paths import table_dir, week_dir
@@ -68,17 +75,29 @@ class AudioCnnError(RuntimeError):
 
 
 def load_spectrograms(warehouse: Path, week: str) -> dict[str, np.ndarray]:
-    """track_id -> (frames, n_mels) float32 log-mel, time first (the CNN's layout)."""
+    """track_id -> (valid_frames, n_mels) float32 log-mel, time first (the CNN's layout).
+
+    The stored spectrograms are padded to the whole window; only the ``valid_frames``
+    of real audio are kept, so random crops cut real audio (:func:`crop` pads clips
+    shorter than a crop itself). Read in batches, so no padded float32 copy is made.
+    """
     from jobs.audio_features import mel_from_bytes
 
     path = week_dir(warehouse, "spectrograms", week)
     if not path.exists():
         raise AudioCnnError(f"{path}: missing; run the audio_features job for {week} first")
-    table = pq.read_table(path).to_pandas()
-    return {
-        r.track_id: mel_from_bytes(r.mel, r.n_mels, r.n_frames).T.astype(np.float32)
-        for r in table.itertuples(index=False)
-    }
+    dataset = pq.ParquetDataset(path)
+    out: dict[str, np.ndarray] = {}
+    for fragment in dataset.fragments:
+        for batch in fragment.to_batches():
+            cols = batch.to_pydict()
+            valid = cols.get("valid_frames") or cols["n_frames"]  # weeks written before padding have none
+            for track_id, n_mels, n_frames, v, blob in zip(
+                cols["track_id"], cols["n_mels"], cols["n_frames"], valid, cols["mel"], strict=True
+            ):
+                mel = mel_from_bytes(blob, n_mels, n_frames)
+                out[track_id] = np.ascontiguousarray(mel[:, :v].T, dtype=np.float32)
+    return out
 
 
 def band_stats(specs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -285,6 +304,21 @@ def rank_metrics(
     return out
 
 
+def refit_without(
+    counts: pd.DataFrame, held_ids: Any, conf: AlsConf
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """ALS refitted on ``counts`` without any play of ``held_ids``: (user ids, U, item ids, V).
+
+    Same rank, regularisation, alpha, eps, iterations and seed as the week's Spark fit,
+    with the ``implicit`` library (2 threads, exact solves). Listeners whose only plays
+    were of held-out tracks drop out. Nothing here depends on the held-out plays.
+    """
+    kept = counts[~counts["track_id"].isin(set(held_ids))].sort_values(["user_id", "track_id"], ignore_index=True)
+    matrix, users, items = confidence_matrix(kept, conf)
+    U, V, _ = fit_implicit(matrix, conf)
+    return users, np.asarray(U, dtype=np.float32), items, np.asarray(V, dtype=np.float32)
+
+
 def cold_start_eval(
     spec_by_track: dict[str, np.ndarray],
     items: pd.DataFrame,
@@ -292,52 +326,95 @@ def cold_start_eval(
     tracks: pd.DataFrame,
     config: Config,
 ) -> dict[str, Any]:
-    """Hold out a share of the played tracks, train without them, rank them for every listener."""
+    """Hold out a share of the played tracks as if new and rank them for every listener, all in one ALS space.
+
+    1. ``holdout_share`` of the tracks with plays and audio are held out (seeded).
+    2. ALS is refitted without any of their plays (:func:`refit_without`): the week's
+       item vectors saw those plays, so training the CNN on them would leak.
+    3. The CNN is trained on the refit's vectors of the kept tracks and predicts a
+       vector for every held-out track from its audio alone.
+    4. Every listener of the refit ranks the held-out tracks by user vector times
+       scorer vector; AUC, recall@k and mAP against the listener's plays of them.
+
+    Scorers: ``audio_cnn``; ``random``; ``artist_total_popularity`` (plays of the
+    artist's kept tracks, summed) and ``artist_mean_popularity`` (their mean plays per
+    track), real cold-start signals; and two references no cold-start system has:
+    ``track_popularity_oracle`` (the held-out track's own plays) and
+    ``als_fold_in_upper_bound`` (the held-out tracks folded into the refit's space with
+    the ALS item step against its user vectors, from their plays).
+    """
     conf, als = config.audio_cnn, config.als
     rng = np.random.default_rng(conf.seed + 1)
     playable = items[items["track_id"].isin(spec_by_track)].sort_values("track_id", ignore_index=True)
     held = np.zeros(len(playable), dtype=bool)
     held[rng.choice(len(playable), round(len(playable) * conf.holdout_share), replace=False)] = True
     held_ids = playable.loc[held, "track_id"].to_numpy()
+    t0 = time.perf_counter()
+    users, U, item_ids, V = refit_without(counts, held_ids, als)
+    refit_seconds = time.perf_counter() - t0
+    refit_vec = dict(zip(item_ids, V, strict=True))
     kept = playable[~held]
-    train = kept[kept["plays"] >= conf.min_plays]
+    train = kept[(kept["plays"] >= conf.min_plays) & kept["track_id"].isin(refit_vec)]
     if len(train) < 10 or len(held_ids) < 2:
         return {"skipped": f"too few tracks ({len(train)} to train, {len(held_ids)} held out)"}
     model, prep, history = train_model(
-        [spec_by_track[t] for t in train["track_id"]], l2_normalise(as_matrix(train["vector"])), conf, conf.seed
+        [spec_by_track[t] for t in train["track_id"]],
+        l2_normalise(np.stack([refit_vec[t] for t in train["track_id"]])),
+        conf,
+        conf.seed,
     )
     predicted = predict(model, prep, [spec_by_track[t] for t in held_ids])
-    kept_vecs = as_matrix(kept["vector"])
-    users, U = fold_in_users(counts, kept["track_id"].to_numpy(), kept_vecs, als.alpha, als.eps, als.reg_param)
     held_index = {t: i for i, t in enumerate(held_ids)}
-    truth_by_user = counts[counts["track_id"].isin(held_index)].groupby("user_id")["track_id"].agg(set)
+    held_counts = counts[counts["track_id"].isin(held_index)]
+    truth_by_user = held_counts.groupby("user_id")["track_id"].agg(set)
     rows = [(i, {held_index[t] for t in truth_by_user[u]}) for i, u in enumerate(users) if u in truth_by_user.index]
     if not rows:
         return {"skipped": "no listener played a held-out track"}
     sel = np.array([i for i, _ in rows])
     truth = [t for _, t in rows]
+    # the item step of ALS with the refit's user vectors fixed: fold_in_users with the roles swapped
+    swapped = held_counts.rename(columns={"user_id": "track_id", "track_id": "user_id"})
+    folded_ids, folded = fold_in_users(swapped, users, U, als.alpha, als.eps, als.reg_param)
+    true_vecs = np.zeros((len(held_ids), U.shape[1]), dtype=np.float32)
+    for t, v in zip(folded_ids, folded, strict=True):
+        true_vecs[held_index[t]] = v
     artist_of = tracks.set_index("track_id")["artist_id"]
-    artist_plays = kept.assign(artist=kept["track_id"].map(artist_of)).groupby("artist")["plays"].sum()
-    pop = held_ids.astype(object)
-    pop = np.array([artist_plays.get(artist_of.get(t), 0.0) for t in pop], dtype=np.float64)
+    others = items[~items["track_id"].isin(held_index)]
+    by_artist = others.assign(artist=others["track_id"].map(artist_of)).groupby("artist")["plays"]
+    total, mean = by_artist.sum(), by_artist.mean()
+    held_artists = [artist_of.get(t) for t in held_ids]
+    artist_total = np.array([total.get(a, 0.0) for a in held_artists], dtype=np.float64)
+    artist_mean = np.array([mean.get(a, float(others["plays"].mean())) for a in held_artists], dtype=np.float64)
     rand = np.random.default_rng(conf.seed + 2)
-    true_vecs = as_matrix(playable.set_index("track_id").loc[held_ids, "vector"])
     own_plays = playable.set_index("track_id").loc[held_ids, "plays"].to_numpy(dtype=np.float64)
+    n_held = len(held_ids)
     scorers = {
         "audio_cnn": lambda u: u @ predicted.T,
-        "random": lambda u: rand.random((len(u), len(held_ids))),
-        "popularity": lambda u: np.broadcast_to(pop, (len(u), len(held_ids))),
+        "random": lambda u: rand.random((len(u), n_held)),
+        "artist_total_popularity": lambda u: np.broadcast_to(artist_total, (len(u), n_held)),
+        "artist_mean_popularity": lambda u: np.broadcast_to(artist_mean, (len(u), n_held)),
         # references that peek at the held-out tracks' own plays; no cold-start system has these
-        "track_popularity_oracle": lambda u: np.broadcast_to(own_plays, (len(u), len(held_ids))),
-        "als_vectors_upper_bound": lambda u: u @ true_vecs.T,
+        "track_popularity_oracle": lambda u: np.broadcast_to(own_plays, (len(u), n_held)),
+        "als_fold_in_upper_bound": lambda u: u @ true_vecs.T,
     }
     metrics = rank_metrics(U[sel], truth, scorers, conf.eval_k)
     return {
         "held_out_tracks": len(held_ids),
         "train_tracks": len(train),
         "listeners": len(truth),
+        "refit": {
+            "library": "implicit (CPU ALS, exact solves, 2 threads)",
+            "users": len(users),
+            "items": len(item_ids),
+            "seconds": round(refit_seconds, 2),
+        },
         "history": {k: v for k, v in history.items() if k not in ("train_loss", "val_loss")},
-        "popularity_baseline": "plays of the track's artist on the other tracks (no leak of the held-out plays)",
+        "baselines": {
+            "artist_total_popularity": "summed plays of the artist's other (kept) tracks",
+            "artist_mean_popularity": "mean plays per kept track of the artist (all kept tracks' mean if none)",
+            "track_popularity_oracle": "the held-out track's own plays (a leak; reference only)",
+            "als_fold_in_upper_bound": "held-out tracks folded into the refit with their plays (reference only)",
+        },
         "metrics": metrics,
     }
 
@@ -409,17 +486,23 @@ def load_model(warehouse: Path, week: str) -> tuple[Any, dict[str, Any]]:
     return model, prep
 
 
+def check_settings(prep: dict[str, Any], config: Config) -> None:
+    """Refuse to infer when the configured spectrogram settings differ from those the model was trained on."""
+    from jobs.audio_features import Settings
+
+    trained, now = prep.get("spectrogram"), asdict(Settings.from_conf(config.audio))
+    if trained != now:
+        diff = {k: (trained.get(k), v) for k, v in now.items() if trained.get(k) != v} if trained else now
+        raise AudioCnnError(f"spectrogram settings changed since training (setting: (model, config)): {diff}")
+
+
 def run_infer(config: Config, week: str) -> dict[str, Any]:
     t0 = time.perf_counter()
     warehouse = config.paths.warehouse
     model, prep = load_model(warehouse, week)
+    check_settings(prep, config)
     specs = load_spectrograms(warehouse, week)
     items = _read(warehouse, "item_factors", week)
-    expected = {k: v for k, v in prep["spectrogram"].items()}
-    from jobs.audio_features import Settings
-
-    if expected != asdict(Settings.from_conf(config.audio)):
-        raise AudioCnnError(f"spectrogram settings changed since training: model {expected}, config {config.audio}")
     als_ids = set(items["track_id"])
     with_audio = sorted(specs)
     predicted = predict(model, prep, [specs[t] for t in with_audio]) * prep["als_median_norm"]

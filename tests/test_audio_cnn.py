@@ -1,4 +1,7 @@
-"""The audio CNN: its shape, that training learns, crops, the fold-in and the ranking metrics."""
+"""The audio CNN: its shape, training, saving, crops, the ALS refit, the cold-start evaluation and its metrics."""
+
+import json
+from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
@@ -114,3 +117,115 @@ def test_rank_metrics_prefers_the_informed_scorer():
     )
     assert out["good"]["auc"] == 1.0 and out["good"]["map"] == 1.0 and out["good"]["recall@1"] == 1.0
     assert out["bad"]["auc"] < 0.5 and out["bad"]["recall@1"] == 0.0
+
+
+def test_load_spectrograms_keeps_only_the_real_frames(tmp_path):
+    from jobs import audio_features as af
+
+    short = np.full((16, 5), -20.0, dtype=np.float16)
+    full = np.arange(16 * 12, dtype=np.float16).reshape(16, 12)
+    af.write_spectrograms([("a", short), ("b", full)], tmp_path, "2026-W47", frames=12)
+    specs = audio_cnn.load_spectrograms(tmp_path, "2026-W47")
+    assert specs["a"].shape == (5, 16) and specs["a"].dtype == np.float32 and (specs["a"] == -20).all()
+    np.testing.assert_array_equal(specs["b"], full.T.astype(np.float32))
+
+
+def _saved_model(tmp_path, week="2026-W47"):
+    from jobs.audio_features import Settings
+
+    model = audio_cnn.build_model(frames=32, n_mels=16, rank=4, conf=SMALL)
+    target = audio_cnn.model_dir(tmp_path, week)
+    target.mkdir(parents=True)
+    model.save(target / "model.keras")
+    prep = {"crop_frames": 32, "band_mean": [0.0] * 16, "band_std": [1.0] * 16, "pad_value": -1.0}
+    prep["spectrogram"] = asdict(Settings())
+    (target / "preprocessing.json").write_text(json.dumps(prep))
+    return model
+
+
+def test_saved_model_loads_in_safe_mode_and_predicts_the_same(tmp_path):
+    model = _saved_model(tmp_path)
+    loaded, prep = audio_cnn.load_model(tmp_path, "2026-W47")  # keras.saving.load_model(..., safe_mode=True)
+    assert prep["crop_frames"] == 32
+    x = np.random.default_rng(0).normal(size=(5, 32, 16)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_inference_refuses_other_spectrogram_settings(tmp_path):
+    from tests.conftest import make_config
+
+    _saved_model(tmp_path)
+    same = make_config(tmp_path, tmp_path)
+    _, prep = audio_cnn.load_model(tmp_path, "2026-W47")
+    audio_cnn.check_settings(prep, same)  # the settings it was trained with: fine
+    other = make_config(tmp_path, tmp_path, audio={"hop_length": 256})
+    with pytest.raises(audio_cnn.AudioCnnError, match="hop_length"):
+        audio_cnn.run_infer(other, "2026-W47")
+
+
+def _plays(seed=0, users=60, tracks=120, genres=4):
+    """Listeners who mostly play one genre; returns play counts, the genre of each track and artists."""
+    rng = np.random.default_rng(seed)
+    genre = np.arange(tracks) % genres
+    rows = []
+    for u in range(users):
+        liked = u % genres
+        for t in rng.choice(tracks, size=25, replace=False, p=np.where(genre == liked, 9.0, 1.0) / (9 * 30 + 90)):
+            n = int(rng.integers(1, 6))
+            rows.append((f"u{u:03d}", f"t{t:03d}", n, float(n)))
+    counts = pd.DataFrame(rows, columns=["user_id", "track_id", "plays", "weight"])
+    track_ids = [f"t{t:03d}" for t in range(tracks)]
+    artists = pd.DataFrame({"track_id": track_ids, "artist_id": [f"a{t % 12:02d}" for t in range(tracks)]})
+    return counts, genre, track_ids, artists
+
+
+ALS_SMALL = {"rank": 6, "max_iter": 6, "reg_param": 0.1, "alpha": 4.0, "eps": 1.0, "seed": 1}
+
+
+def test_the_refit_does_not_depend_on_the_held_out_plays():
+    from jobs.common.config import AlsConf
+
+    counts, _, _, _ = _plays()
+    conf = AlsConf(**ALS_SMALL)
+    held = ["t005", "t017"]
+    users, U, items, V = audio_cnn.refit_without(counts, held, conf)
+    assert not set(held) & set(items)
+    changed = counts.copy()
+    changed.loc[changed["track_id"] == "t005", "weight"] *= 50  # more plays of a held-out track...
+    extra = pd.DataFrame([("u999", "t017", 9, 9.0)], columns=counts.columns)  # ...and a listener of only one
+    users2, U2, items2, V2 = audio_cnn.refit_without(pd.concat([changed, extra]), held, conf)
+    assert users2.tolist() == users.tolist() and items2.tolist() == items.tolist()
+    np.testing.assert_array_equal(V2, V)
+    np.testing.assert_array_equal(U2, U)
+    # and the held-out plays do matter to a fit that sees them
+    _, _, _, V_all = audio_cnn.refit_without(changed, [], conf)
+    assert not np.allclose(V_all[[i for i, t in enumerate(sorted(changed["track_id"].unique())) if t not in held]], V)
+
+
+def test_cold_start_eval_the_cnn_beats_random_in_one_als_space(tmp_path):
+    from tests.conftest import make_config
+
+    counts, genre, track_ids, artists = _plays()
+    rng = np.random.default_rng(1)
+    pattern = rng.normal(size=(4, 16))
+    specs = {
+        t: (pattern[g][None, :] + 0.5 * rng.normal(size=(48, 16))).astype(np.float32) for t, g in zip(track_ids, genre)
+    }
+    totals = counts.groupby("track_id")["plays"].sum()
+    items = pd.DataFrame({"track_id": totals.index, "plays": totals.to_numpy(), "vector": [np.zeros(6)] * len(totals)})
+    cnn = {k: list(v) if isinstance(v, tuple) else v for k, v in SMALL.__dict__.items()}
+    cnn.update({"min_plays": 1, "holdout_share": 0.2, "eval_k": 10, "max_epochs": 15})
+    config = make_config(tmp_path, tmp_path, als=ALS_SMALL, audio_cnn=cnn)
+    out = audio_cnn.cold_start_eval(specs, items, counts, artists, config)
+    m = out["metrics"]
+    assert set(m) == {
+        "audio_cnn",
+        "random",
+        "artist_total_popularity",
+        "artist_mean_popularity",
+        "track_popularity_oracle",
+        "als_fold_in_upper_bound",
+    }
+    assert out["held_out_tracks"] == 24 and out["listeners"] > 40
+    assert m["audio_cnn"]["auc"] > m["random"]["auc"] + 0.15
+    assert m["als_fold_in_upper_bound"]["auc"] > m["random"]["auc"] + 0.15

@@ -1,4 +1,6 @@
-"""Audio attributes on signals made here with known answers, and the rejects table."""
+"""Audio attributes on signals made here with known answers, padding to the window, and the rejects table."""
+
+import os
 
 import numpy as np
 import pandas as pd
@@ -38,11 +40,11 @@ def progression(triads, seconds_each=1.5):
     return np.concatenate([chord([note(m) for m in tri], seconds_each) for tri in triads]).astype(np.float32) * 0.2
 
 
-def test_click_track_at_120_bpm_reads_120():
-    y = click_track(120)
-    tempo, conf = af.attributes(y, S)["tempo_bpm"], af.attributes(y, S)["tempo_confidence"]
-    assert tempo == pytest.approx(120, abs=2)
-    assert 0 < conf <= 1
+@pytest.mark.parametrize("bpm", [120, 90, 140])
+def test_click_track_reads_its_tempo(bpm):
+    a = af.attributes(click_track(bpm), S)
+    assert a["tempo_bpm"] == pytest.approx(bpm, abs=2)
+    assert 0 < a["tempo_confidence"] <= 1
 
 
 def test_c_major_progression_reads_c_major():
@@ -60,9 +62,10 @@ def test_a_minor_progression_reads_a_minor():
     assert (a["key"], a["mode"]) == ("A", "minor")
 
 
-def test_waltz_reads_three_four_and_a_march_four_four():
-    waltz = click_track(120, seconds=16, accents=(1.0, 0.3, 0.3))
-    march = click_track(120, seconds=16, accents=(1.0, 0.3, 0.3, 0.3))
+@pytest.mark.parametrize("bpm", [120, 90])
+def test_waltz_reads_three_four_and_a_march_four_four(bpm):
+    waltz = click_track(bpm, seconds=16, accents=(1.0, 0.3, 0.3))
+    march = click_track(bpm, seconds=16, accents=(1.0, 0.3, 0.3, 0.3))
     assert af.attributes(waltz, S)["time_signature"] == 3
     assert af.attributes(march, S)["time_signature"] == 4
 
@@ -91,16 +94,23 @@ def test_load_clip_takes_the_middle_window(tmp_path):
     assert np.allclose(clip, 0.5, atol=1e-3)
 
 
-def test_bad_files_end_in_the_rejects_table_with_reasons(tmp_path):
+def test_pad_to_window_pads_the_end_with_the_floor_and_counts_real_frames():
+    mel = np.zeros((4, 3), dtype=np.float16)
+    padded, valid = af.pad_to_window(mel, 5)
+    assert padded.dtype == np.float16 and padded.shape == (4, 5) and valid == 3
+    assert (padded[:, :3] == 0).all() and (padded[:, 3:] == af.FLOOR_DB).all()
+    assert af.pad_to_window(np.zeros((4, 9), dtype=np.float16), 5)[0].shape == (4, 5)
+
+
+def write_world(tmp_path, files, workers=2):
+    """A data root with ``files`` (name -> writer(path) or None for a missing file; "" for no path) and its config."""
     data = tmp_path / "data"
     (data / "audio").mkdir(parents=True)
     (data / "catalog").mkdir()
-    sf.write(data / "audio" / "good.wav", click_track(120, seconds=4), SR)
-    sf.write(data / "audio" / "silent.wav", np.zeros(SR * 4, dtype=np.float32), SR)
-    sf.write(data / "audio" / "short.wav", click_track(120, seconds=0.3), SR)
-    (data / "audio" / "corrupt.flac").write_bytes(b"fLaC" + bytes(range(256)) * 10)
-    (data / "audio" / "empty.wav").write_bytes(b"")
-    names = ["good.wav", "silent.wav", "short.wav", "corrupt.flac", "empty.wav", "gone.wav", ""]
+    for name, writer in files.items():
+        if name and writer is not None:
+            writer(data / "audio" / name)
+    names = list(files)
     ids = [f"t{i}" for i in range(len(names))]
     pd.DataFrame({"artist_id": ["a1"], "name": ["A"]}).to_csv(data / "catalog" / "artists.csv", index=False)
     pd.DataFrame(
@@ -114,19 +124,129 @@ def test_bad_files_end_in_the_rejects_table_with_reasons(tmp_path):
             "audio_path": [f"audio/{n}" if n else "" for n in names],
         }
     ).to_csv(data / "catalog" / "tracks.csv", index=False)
-    config = make_config(data, tmp_path / "wh", audio={"workers": 2})
+    return make_config(data, tmp_path / "wh", audio={"workers": workers})
+
+
+def read_week(tmp_path, table):
+    return pq.read_table(tmp_path / "wh" / table / "week=2026-W47").to_pandas()
+
+
+def test_short_clips_are_padded_to_the_window_and_long_ones_cut_from_the_middle(tmp_path):
+    rng = np.random.default_rng(0)
+    edge = (0.05 * rng.standard_normal(5 * SR)).astype(np.float32)  # noise in the first and last 5 s
+    middle = (0.3 * np.sin(2 * np.pi * 440 * np.arange(30 * SR) / SR)).astype(np.float32)  # a pure tone between
+    files = {
+        "short.wav": lambda p: sf.write(p, click_track(120, seconds=3), SR, subtype="FLOAT"),
+        "long.wav": lambda p: sf.write(p, np.concatenate([edge, middle, edge]), SR, subtype="FLOAT"),
+    }
+    config = write_world(tmp_path, files)
     metrics = af.run(config, "2026-W47")
-    rejects = pq.read_table(tmp_path / "wh" / "audio_rejects" / "week=2026-W47").to_pandas()
-    reasons = dict(zip(rejects["track_id"], rejects["reason"]))
-    assert reasons["t1"] == "silent"
-    assert reasons["t2"] == "too_short"
-    assert reasons["t3"].startswith("unreadable:")
-    assert reasons["t4"].startswith("unreadable:")
-    assert reasons["t5"] == "missing_file"
-    assert reasons["t6"] == "no_audio"
-    assert "t0" not in reasons
-    specs = pq.read_table(tmp_path / "wh" / "spectrograms" / "week=2026-W47").to_pandas()
-    assert specs["track_id"].tolist() == ["t0"]
-    attrs = pq.read_table(tmp_path / "wh" / "audio_attributes" / "week=2026-W47").to_pandas()
-    assert attrs["track_id"].tolist() == ["t0"]
-    assert metrics["spectrograms"] == 1 and sum(metrics["rejects"].values()) == 6
+    specs = read_week(tmp_path, "spectrograms").set_index("track_id")
+    window = 1 + 30 * SR // 512
+    assert S.window_frames == window == 1292
+    assert (specs["n_frames"] == window).all() and (specs["n_mels"] == 128).all()
+    short = af.mel_from_bytes(specs.loc["t0", "mel"], 128, window)
+    assert specs.loc["t0", "valid_frames"] == 1 + 3 * SR // 512 == 130
+    np.testing.assert_array_equal(short[:, :130], af.log_mel(click_track(120, seconds=3), S))
+    assert (short[:, 130:] == -100).all()
+    long = af.mel_from_bytes(specs.loc["t1", "mel"], 128, window)
+    assert specs.loc["t1", "valid_frames"] == window
+    np.testing.assert_array_equal(long, af.log_mel(middle, S))  # exactly the middle 30 s: the tone, no noise
+    assert metrics["padded_to_window"] == 1 and metrics["window_frames"] == window
+
+
+def _truncated_flac(path):
+    sf.write(path, click_track(120, seconds=4), SR)
+    blob = path.read_bytes()
+    path.write_bytes(blob[: len(blob) // 2])  # the header still says 4 s
+
+
+def _nan_wav(path):
+    y = click_track(120, seconds=4)
+    y[1000:1010] = np.nan
+    sf.write(path, y, SR, subtype="FLOAT")
+
+
+def test_bad_files_end_in_the_rejects_table_with_exact_reasons(tmp_path):
+    files = {
+        "good.wav": lambda p: sf.write(p, click_track(120, seconds=4), SR),
+        "silent.wav": lambda p: sf.write(p, np.zeros(SR * 4, dtype=np.float32), SR),
+        "short.wav": lambda p: sf.write(p, click_track(120, seconds=0.3), SR),
+        "garbage.flac": lambda p: p.write_bytes(b"fLaC" + bytes(range(256)) * 10),
+        "text.wav": lambda p: p.write_text("not audio at all\n" * 50),
+        "empty.wav": lambda p: p.write_bytes(b""),
+        "no_frames.wav": lambda p: sf.write(p, np.zeros(0, dtype=np.float32), SR),
+        "truncated.flac": _truncated_flac,
+        "nan.wav": _nan_wav,
+        "gone.wav": None,
+        "": None,
+    }
+    config = write_world(tmp_path, files)
+    metrics = af.run(config, "2026-W47")
+    rejects = read_week(tmp_path, "audio_rejects")
+    assert dict(zip(rejects["track_id"], rejects["reason"])) == {
+        "t1": "silent",
+        "t2": "too_short",
+        "t3": "unreadable",
+        "t4": "unreadable",
+        "t5": "empty_file",
+        "t6": "empty_file",
+        "t7": "corrupt",
+        "t8": "corrupt:non_finite_samples",
+        "t9": "missing_file",
+        "t10": "no_audio",
+    }
+    assert rejects.loc[rejects["track_id"] == "t10", "audio_path"].isna().all()
+    assert read_week(tmp_path, "spectrograms")["track_id"].tolist() == ["t0"]
+    assert read_week(tmp_path, "audio_attributes")["track_id"].tolist() == ["t0"]
+    assert metrics["spectrograms"] == 1 and sum(metrics["rejects"].values()) == 10
+
+
+def test_a_clip_that_kills_its_worker_is_rejected_and_the_run_goes_on(tmp_path, monkeypatch):
+    real_load = af.load_clip
+
+    def load_or_die(path, settings):
+        if path.name == "crash.wav":
+            os._exit(1)  # a decoder crash: the worker process dies without a word
+        return real_load(path, settings)
+
+    # the pool forks its workers, so they see this module attribute as patched here
+    monkeypatch.setattr(af, "load_clip", load_or_die)
+    files = {f"ok{i}.wav": lambda p: sf.write(p, click_track(120, seconds=2), SR) for i in range(5)}
+    files["crash.wav"] = lambda p: sf.write(p, click_track(120, seconds=2), SR)
+    files.update({f"ok{i}.wav": lambda p: sf.write(p, click_track(120, seconds=2), SR) for i in range(5, 8)})
+    config = write_world(tmp_path, files)
+    metrics = af.run(config, "2026-W47")
+    rejects = read_week(tmp_path, "audio_rejects")
+    assert dict(zip(rejects["track_id"], rejects["reason"])) == {"t5": "crashed_worker"}
+    assert read_week(tmp_path, "spectrograms")["track_id"].tolist() == sorted(f"t{i}" for i in range(9) if i != 5)
+    assert metrics["rejects"] == {"crashed_worker": 1}
+
+
+def test_accuracy_vs_truth_counts_right_octave_and_three_two_answers():
+    attrs = pd.DataFrame(
+        {
+            "track_id": ["a", "b", "c", "d"],
+            "tempo_bpm": [100.0, 200.0, 150.0, 101.0],
+            "tempo_confidence": [0.9, 0.2, 0.1, 0.8],
+            "key": ["C", "C", "D", "E"],
+            "key_confidence": [0.9, 0.9, 0.1, 0.9],
+            "mode": ["major", "minor", "major", "minor"],
+            "time_signature": [4, 3, 4, 4],
+            "time_signature_confidence": [0.5, 0.5, 0.5, 0.5],
+        }
+    )
+    truth = pd.DataFrame(
+        {
+            "track_id": ["a", "b", "c", "d"],
+            "bpm": [100.0, 100.0, 100.0, 100.0],
+            "key": ["C", "C", "C", "E"],
+            "mode": ["major", "minor", "major", "minor"],
+            "time_signature": ["4/4", "3/4", "3/4", "4/4"],
+        }
+    )
+    acc = af.accuracy_vs_truth(attrs, truth)
+    assert acc["tracks"] == 4
+    assert acc["tempo_within_4pct"] == 0.5 and acc["tempo_octave_errors"] == 0.25 and acc["tempo_3_2_errors"] == 0.25
+    assert acc["key_and_mode"] == 0.75 and acc["time_signature"] == 0.75
+    assert acc["mean_confidence_right_wrong"]["tempo"] == [0.85, 0.15]
