@@ -43,7 +43,7 @@ endif
 # `USER` is also the login name in every shell: only a USER given on the command line is a listener.
 LISTENER := $(if $(filter command line,$(origin USER)),$(USER),)
 
-.PHONY: help setup java-check airflow-init world run test lint query report evaluate lastfm airflow bench bench-setup clean
+.PHONY: help setup java-check airflow-init world run test lint query report evaluate lastfm airflow bench clean
 
 help:
 	@sed -n '/^$$/q;s/^# \{0,1\}//p' Makefile
@@ -124,7 +124,7 @@ evaluate: setup airflow-init
 	  $(PY) -m jobs.evaluate --week "$$prev"; \
 	  $(PY) -m jobs.report --week "$$week"
 
-test: setup bench-setup
+test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # A real Airflow on this machine: API server + UI, scheduler (LocalExecutor) and DAG processor,
@@ -137,13 +137,8 @@ airflow: setup airflow-init
 	@echo ">> trigger a week: curl -X POST http://127.0.0.1:$(AIRFLOW_PORT)/api/v2/dags/discover_weekly/dagRuns -H 'Content-Type: application/json' -d '{\"logical_date\": null, \"conf\": {\"week\": \"2026-W47\"}}'"
 	@bin/airflow-local $(AIRFLOW_PORT)
 
-# Benchmarks (45 min on 2 cores). implicit is a benchmark-only dependency.
-BENCH_STAMP := $(VENV)/.bench-$(shell cat requirements-bench.txt | sha256sum | cut -c1-16)
-$(BENCH_STAMP): $(STAMP) requirements-bench.txt
-	$(PY) -m pip install --quiet -r requirements-bench.txt -c constraints.txt
-	@touch $@
-bench-setup: $(BENCH_STAMP)
-bench: setup airflow-init bench-setup
+# Benchmarks (45 min on 2 cores).
+bench: setup airflow-init
 	$(PY) -m bench.run $(BENCH_ARGS)
 
 LASTFM ?= $(abspath $(CURDIR)/../shared/data/lastfm-2k)

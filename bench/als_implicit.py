@@ -17,8 +17,8 @@ each row's number of ratings (ALS-WR), implicit does not; implicit by default so
 with 3 conjugate-gradient steps (``use_cg``), Spark with an exact Cholesky solve. implicit is
 therefore timed both ways (``cg`` and ``cholesky``, the solver Spark uses).
 
-implicit is a benchmark-only dependency (``requirements-bench.txt``), never used by the
-pipeline. Run alone::
+The implicit side is :mod:`jobs.common.implicit_als`, which the pipeline also uses for the
+audio CNN's cold-start evaluation. Run alone::
 
     python -m bench.als_implicit --data ../shared/data/lastfm-2k      # Last.fm 2k
 """
@@ -39,6 +39,7 @@ import pandas as pd
 
 from jobs.als import evaluate_holdout, factors_of, fit_model
 from jobs.common.config import AlsConf
+from jobs.common.implicit_als import confidence_matrix, fit_implicit
 
 SPARK_CORES = 2  # the pipeline's Spark master is local[2]
 
@@ -48,40 +49,6 @@ def split(pairs: pd.DataFrame, seed: int, test_share: float = 0.2) -> tuple[pd.D
     rng = np.random.default_rng(seed)
     test = rng.random(len(pairs)) < test_share
     return pairs[~test].reset_index(drop=True), pairs[test].reset_index(drop=True)
-
-
-def confidence_matrix(train: pd.DataFrame, conf: AlsConf) -> tuple[Any, np.ndarray, np.ndarray]:
-    """CSR users x items of ``1 + alpha * log(1 + plays / eps)``, with the sorted user and item ids."""
-    from scipy.sparse import csr_matrix
-
-    users, u = np.unique(train["user_id"].to_numpy(dtype=str), return_inverse=True)
-    items, i = np.unique(train["track_id"].to_numpy(dtype=str), return_inverse=True)
-    conf_values = 1.0 + conf.alpha * np.log1p(train["plays"].to_numpy(dtype=np.float64) / conf.eps)
-    matrix = csr_matrix((conf_values.astype(np.float32), (u, i)), shape=(len(users), len(items)))
-    return matrix, users, items
-
-
-def fit_implicit(matrix: Any, conf: AlsConf, use_cg: bool) -> tuple[np.ndarray, np.ndarray, float]:
-    """implicit's CPU ALS on a confidence matrix; (user factors, item factors, fit seconds)."""
-    from implicit.cpu.als import AlternatingLeastSquares
-    from threadpoolctl import threadpool_limits
-
-    model = AlternatingLeastSquares(
-        factors=conf.rank,
-        regularization=conf.reg_param,
-        alpha=1.0,  # the matrix already holds the confidence
-        iterations=conf.max_iter,
-        use_cg=use_cg,
-        use_native=True,
-        calculate_training_loss=False,
-        random_state=conf.seed,
-        num_threads=SPARK_CORES,  # as many threads as Spark's local[2] has cores
-    )
-    with threadpool_limits(1, "blas"):  # implicit parallelises over rows itself (its documented advice)
-        t0 = time.perf_counter()
-        model.fit(matrix, show_progress=False)
-        seconds = time.perf_counter() - t0
-    return model.user_factors, model.item_factors, seconds
 
 
 def _frames(ids: np.ndarray, column: str, factors: np.ndarray) -> pd.DataFrame:
@@ -117,8 +84,8 @@ def compare(spark: Any, pairs: pd.DataFrame, conf: AlsConf, repeats: int, k: int
     for name, use_cg in (("implicit_cg", True), ("implicit_cholesky", False)):
         for _ in range(repeats):  # implicit: build the confidence matrix, fit
             t0 = time.perf_counter()
-            matrix, user_ids, item_ids = confidence_matrix(train, conf)
-            uf, itf, seconds = fit_implicit(matrix, conf, use_cg)
+            matrix, user_ids, item_ids = confidence_matrix(train, conf, column="plays")
+            uf, itf, seconds = fit_implicit(matrix, conf, use_cg, threads=SPARK_CORES)
             runs[name].append(time.perf_counter() - t0)
             fit_only[name].append(seconds)
         quality[name] = evaluate_holdout(

@@ -176,10 +176,10 @@ def _play_counts(warehouse: Path, week: str) -> pd.DataFrame:
 
 def implicit_at_scale(run: dict[str, Any]) -> dict[str, Any]:
     """implicit's fit on the week's whole matrix (the one the DAG's ALS fitted), beside Spark's fit time."""
-    from bench.als_implicit import confidence_matrix, fit_implicit
+    from jobs.common.implicit_als import confidence_matrix, fit_implicit
 
     conf = build_config({}).als
-    matrix, _, _ = confidence_matrix(_play_counts(Path(run["warehouse"]), run["week"]), conf)
+    matrix, _, _ = confidence_matrix(_play_counts(Path(run["warehouse"]), run["week"]), conf, column="plays")
     cg = fit_implicit(matrix, conf, use_cg=True)[2]
     chol = fit_implicit(matrix, conf, use_cg=False)[2]
     spark = float(run["als_fit_seconds"])

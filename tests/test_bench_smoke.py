@@ -12,7 +12,6 @@ import pytest
 from tests.airflow_env import ROOT
 
 pytestmark = pytest.mark.slow
-pytest.importorskip("implicit", reason="benchmark-only dependency: `make test` installs requirements-bench.txt")
 
 
 def test_bench_smoke_runs_every_section_and_writes_json_and_markdown(tmp_path):
