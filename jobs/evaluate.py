@@ -13,8 +13,11 @@ rankings with the same diversity rules and the same ``k``:
 * ``most_popular``: the window's most played unheard tracks.
 
 Truth: the (listener, track) pairs first played in ``W`` (counted plays; never played
-before). Metrics per ranking: precision@k, recall@k, NDCG@k, mean percentile rank of
-the truth among all unheard tracks (0 = top), catalog coverage, novelty
+before), on tracks the week could recommend (with a vector, released before ``W``); the
+rest cannot be hit by any ranking and are left out of every one alike. Metrics per ranking: precision@k, recall@k, NDCG@k, mean percentile rank of
+the truth among all unheard tracks by the ranking's score (0 = top; for the blend, its
+blended score over the whole catalog: the cold-start threshold and slot cap shape only
+the 30 places, not this rank), catalog coverage, novelty
 (mean popularity rank of the recommended tracks, 1 = most popular), share of new
 releases, and the cold-start hit rate (share of the truth pairs on tracks nobody had
 played before ``W`` that the ranking recommended). Writes ``offline_eval/week=W/`` and
