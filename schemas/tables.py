@@ -226,8 +226,9 @@ TABLES: dict[str, Table] = {
                 "outcome",
                 "string",
                 False,
-                "ok, not_modified, robots_disallowed, not_allowed_host, private_address, "
-                "http_4xx, http_5xx, timeout, too_large, redirect_loop, not_html, ...",
+                "ok, not_modified, duplicate_content, robots_disallowed, not_allowed_host, private_address, "
+                "dns_error, page_limit, http_4xx, http_5xx, timeout, connection_error, too_large, not_html, "
+                "binary_content, redirect_loop, too_many_redirects, redirect_<refusal>, ...",
             ),
             ("links", "string", True, "JSON list of the page's resolved links"),
             ("week", "string", False, "run week (partition)"),
