@@ -155,7 +155,7 @@ def _l2_pooling_layer() -> Any:
 
 
 def build_model(frames: int, n_mels: int, rank: int, conf: AudioCnnConf) -> Any:
-    """Conv1D over time (mel bands as channels) -> global mean/max/L2 pooling -> dense -> rank outputs."""
+    """Conv1D over time (mel bands as channels) -> global mean/max/L2 pooling -> dense layers -> rank outputs."""
     import keras
     from keras import layers
 
@@ -171,8 +171,9 @@ def build_model(frames: int, n_mels: int, rank: int, conf: AudioCnnConf) -> Any:
     peak = layers.GlobalMaxPooling1D(name="max_pool")(x)
     l2 = l2_pooling(name="l2_pool")(x)
     x = layers.Concatenate(name="temporal_pooling")([mean, peak, l2])
-    x = layers.Dense(conf.dense_units, activation="relu", name="dense")(x)
-    x = layers.Dropout(conf.dropout, name="dropout")(x)
+    for i, units in enumerate(conf.dense_units):
+        x = layers.Dense(units, activation="relu", name=f"dense{i + 1}")(x)
+        x = layers.Dropout(conf.dropout, name=f"dropout{i + 1}")(x)
     outputs = layers.Dense(rank, name="latent")(x)
     model = keras.Model(inputs, outputs, name="audio_to_als")
     model.compile(optimizer=keras.optimizers.Adam(conf.learning_rate), loss="mse")

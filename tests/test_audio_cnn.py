@@ -14,7 +14,7 @@ from jobs.common.metrics import auc, average_precision
 SMALL = AudioCnnConf(
     filters=(8, 8),
     pools=(2, 1),
-    dense_units=16,
+    dense_units=(16,),
     crop_frames=32,
     max_epochs=25,
     patience=25,
@@ -39,14 +39,17 @@ def test_network_shape_and_pooling_layers():
         "max_pool",
         "l2_pool",
         "temporal_pooling",
-        "dense",
-        "dropout",
+        "dense1",
+        "dropout1",
+        "dense2",
+        "dropout2",
         "latent",
     ):
         assert name in names
     assert model.get_layer("conv1").kernel.shape == (4, 128, 64)  # 1-D over time, mel bands as channels
     pooled = model.get_layer("temporal_pooling").output.shape
     assert pooled[-1] == 3 * 128  # mean, max and L2 of the last conv layer's 128 filters
+    assert [model.get_layer(f"dense{i}").units for i in (1, 2)] == [256, 128]
 
 
 def _toy_data(n=80, frames=60, n_mels=16, rank=4, seed=0):

@@ -104,7 +104,7 @@ class AudioCnnConf:
     filters: tuple[int, ...] = (64, 128, 128)
     pools: tuple[int, ...] = (4, 2, 1)
     kernel_size: int = 4
-    dense_units: int = 256
+    dense_units: tuple[int, ...] = (256, 128)
     dropout: float = 0.3
     learning_rate: float = 0.001
     batch_size: int = 64
@@ -290,6 +290,8 @@ def _env_overrides(environ: dict[str, str]) -> dict[str, dict[str, Any]]:
 def _check_cross(config: Config) -> None:
     if len(config.audio_cnn.filters) != len(config.audio_cnn.pools):
         raise ConfigError("audio_cnn.filters and audio_cnn.pools must have the same length")
+    if not config.audio_cnn.dense_units or min(config.audio_cnn.dense_units) < 1:
+        raise ConfigError("audio_cnn.dense_units must list at least one positive layer width")
 
 
 def build_config(raw: dict[str, Any], overrides: dict[str, dict[str, Any]] | None = None) -> Config:

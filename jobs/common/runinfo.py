@@ -53,7 +53,7 @@ def summary(warehouse: Path, week: str) -> str:
                 lines.append(f"    {model:>12}: {shown}")
         else:
             lines.append(
-                f"  merge: {m['eligible']} playlists x 30, sources {m['sources']}, "
+                f"  merge: {m['eligible']} playlists x {m['rows'] // max(m['eligible'], 1)}, sources {m['sources']}, "
                 f"catalog coverage {m['catalog_coverage']:.1%} ({m['seconds']} s)"
             )
     return "\n".join(lines)
