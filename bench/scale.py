@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.peak_memory import measure
+from jobs.common.airflow_env import airflow_env
 from jobs.common.config import PROJECT_ROOT, build_config
 from jobs.common.runinfo import logical_date
 
@@ -68,26 +68,7 @@ def ensure_world(size: str, root: Path) -> tuple[Path, dict[str, Any]]:
 
 
 def dag_env(world: Path, work: Path, airflow_home: Path, extra: dict[str, str]) -> dict[str, str]:
-    venv_bin = str(Path(sys.executable).parent)
-    env = dict(os.environ)
-    env.update(
-        {
-            "AIRFLOW_HOME": str(airflow_home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW_CONN_SPARK_DEFAULT": '{"conn_type": "spark", "host": "local[2]"}',
-            "DW_PROJECT_ROOT": str(PROJECT_ROOT),
-            "DW_PYTHON": sys.executable,
-            "DW_DATA": str(world),
-            "DW_WAREHOUSE": str(work / "warehouse"),
-            "DW__PATHS__CHECKPOINTS": str(work / "checkpoints"),
-            "PYTHONPATH": str(PROJECT_ROOT),
-            "PATH": venv_bin + os.pathsep + env.get("PATH", ""),
-            **BENCH_ENV,
-            **extra,
-        }
-    )
-    return env
+    return airflow_env(airflow_home, world, work / "warehouse", work / "checkpoints", {**BENCH_ENV, **extra})
 
 
 def run_week(size: str, root: Path, extra_env: dict[str, str] | None = None) -> dict[str, Any]:
