@@ -6,7 +6,7 @@
 #   make world [SIZE=tiny]                                   (re)generate the sample world
 #   make report [WEEK=YYYY-Www]                              path of the week's HTML report (latest by default)
 #   make evaluate                                            offline evaluation of the sample's last full week
-#   make lastfm [LASTFM=path]                                ALS vs most-popular on the real Last.fm 2k data
+#   make lastfm [LASTFM=path]                                ALS vs most-popular on the real Last.fm 2k data -> docs/lastfm.json
 #   make bench [BENCH_ARGS=...]                              every benchmark -> docs/bench.json, docs/BENCHMARKS.md
 #   make airflow [AIRFLOW_PORT=8080]                         a real Airflow (API server, scheduler, DAG processor) on 127.0.0.1
 #   make lint | make clean
@@ -122,6 +122,8 @@ evaluate: setup airflow-init
 	  airflow dags test discover_weekly "$$date" > $(AIRFLOW_HOME)/last_eval_run.log 2>&1 || \
 	    { tail -n 40 $(AIRFLOW_HOME)/last_eval_run.log; echo "error: the DAG run for $$prev failed"; exit 1; }; \
 	  $(PY) -m jobs.evaluate --week "$$prev"; \
+	  cp "$${DW_WAREHOUSE:-$(CURDIR)/data/warehouse}/run_metrics/week=$$prev/offline_eval.json" docs/evaluation.json; \
+	  echo ">> results also in docs/evaluation.json"; \
 	  $(PY) -m jobs.report --week "$$week"
 
 test: setup
@@ -143,8 +145,7 @@ bench: setup airflow-init
 
 LASTFM ?= $(abspath $(CURDIR)/../shared/data/lastfm-2k)
 lastfm: setup
-	@mkdir -p build
-	$(PY) -m bench.lastfm_als --data $(LASTFM) --out build/lastfm_als.json
+	$(PY) -m bench.lastfm_als --data $(LASTFM) --out docs/lastfm.json
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -13,7 +13,7 @@ reg 0.1, alpha 1). Writes the result as JSON to ``--out`` (default stdout).
 
 Run::
 
-    make lastfm            # or: python -m bench.lastfm_als --data ../shared/data/lastfm-2k
+    make lastfm            # writes docs/lastfm.json; or: python -m bench.lastfm_als --data ../shared/data/lastfm-2k
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         users, items, train[["user_id", "track_id"]], test[["user_id", "track_id"]], popularity, args.k
     )
     result = {
-        "data": str(args.data),
+        "data": args.data.name,
         "pairs": len(pairs),
         "train_pairs": len(train),
         "test_pairs": len(test),
