@@ -161,21 +161,30 @@ def parse_csv(lines: Any) -> Any:
 
 
 def parse_json(lines: Any) -> Any:
-    """Parse JSON lines; a line that is not a JSON object gets ``error = malformed_json``."""
+    """Parse JSON lines; a line that is not a JSON object gets ``error = malformed_json``.
+
+    Keys are matched case-insensitively, as CSV headers and Parquet columns are: the exact
+    name first, else the first key that equals it ignoring case. Values of any JSON type
+    come back as their text (``180000``, ``2026-11-09T08:00:00Z``) for validation.
+    """
     from pyspark.sql import functions as F
 
-    schema = ", ".join(f"`{f}` STRING" for f in FIELDS) + ", `_corrupt` STRING"
-    parsed = F.from_json("value", schema, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt"})
+    parsed = F.from_json("value", "map<string,string>", {"mode": "PERMISSIVE"})
     rows = lines.filter(F.trim("value") != "").select(
         "source_file", "line", F.col("value").alias("raw"), parsed.alias("p")
     )
     is_object = F.trim("raw").startswith("{")
-    bad = F.col("p").isNull() | F.col("p._corrupt").isNotNull() | ~is_object
+    bad = F.col("p").isNull() | ~is_object
+
+    def field(name: str) -> Any:
+        any_case = F.map_values(F.map_filter("p", lambda k, _v: F.lower(k) == F.lit(name)))
+        return F.coalesce(F.col("p")[name], F.get(any_case, 0)).alias(name)
+
     return rows.select(
         "source_file",
         "line",
         "raw",
-        *[F.col(f"p.{f}").alias(f) for f in FIELDS],
+        *[F.when(~bad, field(f)).alias(f) for f in FIELDS],
         F.when(bad, F.lit("malformed_json")).alias("error"),
     )
 

@@ -137,6 +137,8 @@ def _raw_world(root):
         + "{not json\n\n"
         + json.dumps({"user_id": "u4", "track_id": "t1", "played_at": "2026-11-11T13:00:00Z", "ms_played": -3})
         + "\n"
+        + json.dumps({"USER_ID": "u6", "Track_Id": "t3", "played_AT": "2026-11-11T14:00:00Z", "MS_PLAYED": 95000})
+        + "\n"
     )
     pq.write_table(
         pa.table(
@@ -165,6 +167,7 @@ def test_run_ingests_every_format_and_quarantines_with_file_and_line(spark, tmp_
         ("u2", "t3", "2026-11-09T10:00:00+00:00", 150000, "2026-11-09"),
         ("u3", "t2", "2026-11-10T12:00:00+00:00", 90000, "2026-11-10"),
         ("u1", "t2", "2026-11-11T12:00:00+00:00", 180000, "2026-11-11"),
+        ("u6", "t3", "2026-11-11T14:00:00+00:00", 95000, "2026-11-11"),  # JSON keys in any case
         ("u5", "t3", "2026-11-12T12:00:00+00:00", 100000, "2026-11-12"),
     ]
     q = pq.read_table(tmp_path / "wh" / "quarantine" / "week=2026-W47").to_pandas()
