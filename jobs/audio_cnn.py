@@ -350,13 +350,16 @@ def cold_start_eval(
     held = np.zeros(len(playable), dtype=bool)
     held[rng.choice(len(playable), round(len(playable) * conf.holdout_share), replace=False)] = True
     held_ids = playable.loc[held, "track_id"].to_numpy()
+    kept = playable[~held]
+    enough = kept[kept["plays"] >= conf.min_plays]
+    if len(enough) < 10 or len(held_ids) < 2:  # checked before the refit, which needs plays to fit
+        return {"skipped": f"too few tracks ({len(enough)} to train, {len(held_ids)} held out)"}
     t0 = time.perf_counter()
     users, U, item_ids, V = refit_without(counts, held_ids, als)
     refit_seconds = time.perf_counter() - t0
     refit_vec = dict(zip(item_ids, V, strict=True))
-    kept = playable[~held]
-    train = kept[(kept["plays"] >= conf.min_plays) & kept["track_id"].isin(refit_vec)]
-    if len(train) < 10 or len(held_ids) < 2:
+    train = enough[enough["track_id"].isin(refit_vec)]
+    if len(train) < 10:
         return {"skipped": f"too few tracks ({len(train)} to train, {len(held_ids)} held out)"}
     model, prep, history = train_model(
         [spec_by_track[t] for t in train["track_id"]],

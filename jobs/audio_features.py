@@ -42,8 +42,10 @@ Run alone (shows progress)::
 from __future__ import annotations
 
 import logging
+import math
 import multiprocessing
 import os
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -359,33 +361,57 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
 
 
-def _crashed(task: tuple[str, str, dict[str, Any]]) -> dict[str, Any]:
-    return {"track_id": task[0], "reason": "crashed_worker"}
+def _in_worker(task: tuple[str, str, dict[str, Any]], timeout: float) -> dict[str, Any]:
+    """:func:`process_clip` under a hard time limit, in a pool worker only.
+
+    ``SIGALRM`` keeps its default action (end the process), so even a decoder stuck in C
+    code stops; the pool then sees a dead worker and the clip is retried alone.
+    """
+    signal.alarm(max(1, math.ceil(timeout)))
+    try:
+        return process_clip(task)
+    finally:
+        signal.alarm(0)
 
 
-def _alone(task: tuple[str, str, dict[str, Any]]) -> dict[str, Any]:
-    """``process_clip`` in a process of its own; a worker that dies gives a ``crashed_worker`` reject."""
+def _alone(task: tuple[str, str, dict[str, Any]], timeout: float) -> dict[str, Any]:
+    """``process_clip`` in a process of its own; a worker that dies is a ``crashed_worker`` reject,
+    one that ran out of time a ``timed_out`` one."""
+    t0 = time.perf_counter()
     with _pool(1) as pool:
         try:
-            return pool.submit(process_clip, task).result()
+            return pool.submit(_in_worker, task, timeout).result()
         except BrokenProcessPool:
-            log.warning("%s: %s killed its worker process; rejected as crashed_worker", task[0], task[1])
-            return _crashed(task)
+            reason = "timed_out" if time.perf_counter() - t0 >= timeout else "crashed_worker"
+            log.warning("%s: %s ended its worker process; rejected as %s", task[0], task[1], reason)
+            return {"track_id": task[0], "reason": reason}
 
 
-def process_all(tasks: list[tuple[str, str, dict[str, Any]]], workers: int) -> Iterator[dict[str, Any]]:
+def warm_up(settings: Settings) -> None:
+    """Run the DSP once on a made-up signal in this process, before any worker starts.
+
+    librosa's numba functions compile (and write their on-disk cache) once, here, and the
+    forked workers inherit them; concurrent first compiles can corrupt that cache. No file
+    is read, so no bad input can crash the parent.
+    """
+    sr = settings.sample_rate
+    t = np.arange(int(3 * sr)) / sr
+    y = (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + (np.floor(t * 2) % 2))).astype(np.float32)
+    log_mel(y, settings)
+    attributes(y, settings)
+
+
+def process_all(
+    tasks: list[tuple[str, str, dict[str, Any]]], workers: int, timeout: float = 120.0
+) -> Iterator[dict[str, Any]]:
     """:func:`process_clip` of every task, in completion order, over a pool that survives crashes.
 
-    The first clip runs alone first: librosa's numba functions compile (and write their
-    on-disk cache) once, in one process, before the workers start; concurrent compiles
-    on a fresh install can corrupt that cache. At most ``2 * workers`` clips are in
-    flight, so when a worker dies (``BrokenProcessPool``) the suspects are known: each
-    of them is retried alone (:func:`_alone`) and the pool restarts for the rest.
+    At most ``2 * workers`` clips are in flight, so when a worker dies (``BrokenProcessPool``:
+    a decoder crash, or a clip over ``timeout`` seconds) the suspects are known: each of
+    them is retried alone (:func:`_alone`) and the pool restarts for the rest. Call
+    :func:`warm_up` first.
     """
-    if not tasks:
-        return
-    yield _alone(tasks[0])
-    pending = list(reversed(tasks[1:]))  # pop() from the end keeps catalog order
+    pending = list(reversed(tasks))  # pop() from the end keeps catalog order
     while pending:
         suspects: list[tuple[str, str, dict[str, Any]]] = []
         with _pool(workers) as pool:
@@ -394,7 +420,7 @@ def process_all(tasks: list[tuple[str, str, dict[str, Any]]], workers: int) -> I
                 try:
                     while pending and len(inflight) < 2 * workers:
                         task = pending.pop()
-                        inflight[pool.submit(process_clip, task)] = task
+                        inflight[pool.submit(_in_worker, task, timeout)] = task
                 except BrokenProcessPool:
                     suspects.append(task)
                     break
@@ -409,7 +435,7 @@ def process_all(tasks: list[tuple[str, str, dict[str, Any]]], workers: int) -> I
         if suspects:
             log.warning("a worker process died; retrying the %d clips in flight one by one", len(suspects))
         for task in sorted(suspects, key=lambda t: t[0]):
-            yield _alone(task)
+            yield _alone(task, timeout)
 
 
 # ----------------------------------------------------------------------------- outputs
@@ -420,8 +446,9 @@ def write_spectrograms(
 ) -> Path:
     """The ``spectrograms`` partition: each mel padded to ``frames`` (float16, zstd), ``batch`` rows at a time.
 
-    Written as row groups of ``batch`` clips so the padded copies of only one batch are
-    ever in memory (1,500 padded 30 s windows would be ~0.5 GB).
+    Written as row groups of ``batch`` clips, so padded copies exist for one batch at a
+    time; the unpadded spectrograms (``mels``) are all in memory, which for clips as long
+    as the window is the same ~0.33 MB each.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -514,7 +541,8 @@ def run(config: Config, week: str, progress: bool = False) -> dict[str, Any]:
     mels: list[tuple[str, np.ndarray]] = []
     attr_rows = []
     t_dsp = time.perf_counter()
-    for done, result in enumerate(process_all(tasks, workers), start=1):
+    warm_up(settings)
+    for done, result in enumerate(process_all(tasks, workers, config.audio.clip_timeout_seconds), start=1):
         if "reason" in result:
             rejects.append(
                 {"track_id": result["track_id"], "audio_path": paths[result["track_id"]], "reason": result["reason"]}

@@ -200,6 +200,8 @@ def normalise_url(url: str) -> str:
     parts = urllib.parse.urlsplit(url.strip())
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
+    if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in host):
+        raise ValueError(f"control character or space in the host of {url!r}")
     if ":" in host:
         host = f"[{host}]"
     port = parts.port
@@ -237,22 +239,32 @@ def is_public_address(address: str) -> bool:
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.ipv4_mapped is not None:
             ip = ip.ipv4_mapped
+        elif ip.sixtofour is not None:
+            ip = ip.sixtofour
         elif ip in _NAT64:
             ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return ip.is_global and not ip.is_multicast
+        elif ip.is_site_local or ip.is_reserved:
+            return False
+    return ip.is_global and not ip.is_multicast and not ip.is_reserved
 
 
 def read_seeds(web_dir: Path, extra: tuple[str, ...]) -> list[str]:
     """Seed URLs from ``web/seeds.txt`` (relative lines are files under ``web_dir``) plus ``extra``."""
-    seeds = list(extra)
+    seeds = [(s, "crawl.seeds") for s in extra]
     path = web_dir / "seeds.txt"
     if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             line = line.strip()
             if not line or line.startswith("#"):
                 continue
-            seeds.append(line if "://" in line else (web_dir / line).resolve().as_uri())
-    return [normalise_url(s) for s in seeds]
+            seeds.append((line if "://" in line else (web_dir / line).resolve().as_uri(), f"{path}:{number}"))
+    out = []
+    for seed, where in seeds:
+        try:
+            out.append(normalise_url(seed))
+        except ValueError as exc:
+            log.warning("%s: skipping seed %r: %s", where, seed, exc)
+    return out
 
 
 def _file_path(url: str, parent: bool = False) -> Path | None:
@@ -263,7 +275,9 @@ def _file_path(url: str, parent: bool = False) -> Path | None:
         return None
     try:
         path = Path(urllib.request.url2pathname(parts.path))
-        return (path.parent if parent else path).resolve()
+        if parent and not (parts.path.endswith("/") or path.is_dir()):
+            path = path.parent  # a file seed's folder; a folder seed is its own root
+        return path.resolve()
     except (OSError, ValueError, RuntimeError):
         return None
 
@@ -297,6 +311,7 @@ class _TreeBuilder(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: v or "" for k, v in attrs}
+        self._in_title = False  # a title holds text only: a tag ends one left unclosed
         if tag == "a" and a.get("href"):
             self.links.append(a["href"])
         if tag == "title":
@@ -742,8 +757,9 @@ class Crawler:
         scheme, host, port = origin_of(url)
         tls = self._tls_context() if scheme == "https" else None
         addresses = self.addresses[host] or []
-        conn = _PinnedConnection(host, port or 80, addresses, self.conf.connect_timeout_seconds, tls)
+        conn = None
         try:
+            conn = _PinnedConnection(host, port or 80, addresses, self.conf.connect_timeout_seconds, tls)
             conn.connect()
             conn.start_deadline(self.conf.read_timeout_seconds)
             target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -755,13 +771,15 @@ class Crawler:
                 **headers,
             }
             conn.request("GET", target, headers=request_headers)
-            return self._read(url, conn.getresponse())
+            with conn.getresponse() as resp:
+                return self._read(url, resp)
         except TimeoutError:
             return Fetched(url, url, None, None, outcome="timeout")
         except (OSError, http.client.HTTPException, ValueError):
             return Fetched(url, url, None, None, outcome="connection_error")
         finally:
-            conn.close()
+            if conn is not None:
+                conn.close()
 
     def _read(self, url: str, resp: http.client.HTTPResponse) -> Fetched:
         status = resp.status
@@ -872,15 +890,15 @@ class Crawler:
                 "etag": None,
                 "last_modified": None,
             }
+            if fetched_pages >= self.conf.max_pages:
+                record({**base, "outcome": "page_limit"})
+                continue
             refusal = self.refusal(url)
             if refusal:
                 record({**base, "outcome": refusal})
                 continue
             if not self.allowed_by_robots(url):
                 record({**base, "outcome": "robots_disallowed"})
-                continue
-            if fetched_pages >= self.conf.max_pages:
-                record({**base, "outcome": "page_limit"})
                 continue
             fetched_pages += 1
             got = self.fetch(url)

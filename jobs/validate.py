@@ -193,7 +193,7 @@ def run(config: Config, week: str) -> dict[str, Any]:
         "rows": len(table),
         "listeners": len(eligible),
         "active_listeners": len(active),
-        "left_out": excluded["reason"].value_counts().sort_index().to_dict(),
+        "left_out": {str(k): int(v) for k, v in excluded["reason"].value_counts().sort_index().items()},
         "path": str(target),
         "seconds": round(time.perf_counter() - t0, 2),
     }

@@ -102,7 +102,7 @@ def test_pad_to_window_pads_the_end_with_the_floor_and_counts_real_frames():
     assert af.pad_to_window(np.zeros((4, 9), dtype=np.float16), 5)[0].shape == (4, 5)
 
 
-def write_world(tmp_path, files, workers=2):
+def write_world(tmp_path, files, workers=2, **audio):
     """A data root with ``files`` (name -> writer(path) or None for a missing file; "" for no path) and its config."""
     data = tmp_path / "data"
     (data / "audio").mkdir(parents=True)
@@ -124,7 +124,7 @@ def write_world(tmp_path, files, workers=2):
             "audio_path": [f"audio/{n}" if n else "" for n in names],
         }
     ).to_csv(data / "catalog" / "tracks.csv", index=False)
-    return make_config(data, tmp_path / "wh", audio={"workers": workers})
+    return make_config(data, tmp_path / "wh", audio={"workers": workers, **audio})
 
 
 def read_week(tmp_path, table):
@@ -221,6 +221,29 @@ def test_a_clip_that_kills_its_worker_is_rejected_and_the_run_goes_on(tmp_path, 
     assert dict(zip(rejects["track_id"], rejects["reason"])) == {"t5": "crashed_worker"}
     assert read_week(tmp_path, "spectrograms")["track_id"].tolist() == sorted(f"t{i}" for i in range(9) if i != 5)
     assert metrics["rejects"] == {"crashed_worker": 1}
+
+
+def test_a_clip_that_hangs_is_stopped_at_the_time_limit_and_rejected(tmp_path, monkeypatch):
+    import time
+
+    real_load = af.load_clip
+
+    def load_or_hang(path, settings):
+        if path.name == "hang.wav":
+            time.sleep(600)  # a decoder stuck on one file
+        return real_load(path, settings)
+
+    monkeypatch.setattr(af, "load_clip", load_or_hang)
+    files = {f"ok{i}.wav": lambda p: sf.write(p, click_track(120, seconds=2), SR) for i in range(3)}
+    files["hang.wav"] = lambda p: sf.write(p, click_track(120, seconds=2), SR)
+    config = write_world(tmp_path, files, clip_timeout_seconds=2)
+    t0 = time.perf_counter()
+    metrics = af.run(config, "2026-W47")
+    assert time.perf_counter() - t0 < 60
+    rejects = read_week(tmp_path, "audio_rejects")
+    assert dict(zip(rejects["track_id"], rejects["reason"])) == {"t3": "timed_out"}
+    assert read_week(tmp_path, "spectrograms")["track_id"].tolist() == ["t0", "t1", "t2"]
+    assert metrics["rejects"] == {"timed_out": 1}
 
 
 def test_accuracy_vs_truth_counts_right_octave_and_three_two_answers():

@@ -551,3 +551,31 @@ def test_encoding_detection_order():
     assert crawl.decode(cafe.encode("cp1252"), None) == cafe
     russian = "\u042d\u0442\u043e \u043f\u0440\u043e\u0441\u0442\u043e\u0439 \u0442\u0435\u043a\u0441\u0442 \u043e \u043c\u0443\u0437\u044b\u043a\u0435."
     assert crawl.decode(russian.encode("cp1251"), None) == russian
+
+
+def test_hostile_urls_and_seeds_never_stop_the_crawl(tmp_path):
+    """A NUL in a link's host is no URL at all; a bad seeds.txt line is skipped with its line named."""
+    with pytest.raises(ValueError):
+        crawl.normalise_url("http://93.184.215.14\x00.example.com/p")
+    web = tmp_path / "web"
+    web.mkdir()
+    (web / "a.html").write_text("<html><title>A</title><p>x</p></html>")
+    (web / "seeds.txt").write_text("http://h:99999/\nhttp://[::1\na.html\n")
+    assert crawl.read_seeds(web, ()) == [(web / "a.html").resolve().as_uri()]
+
+
+@pytest.mark.parametrize("address", ["::7f00:1", "fec0::1", "2002:7f00:1::", "2002:a00:1::", "240.0.0.1"])
+def test_reserved_site_local_and_6to4_private_addresses_are_not_public(address):
+    assert not crawl.is_public_address(address)
+
+
+def test_a_folder_seed_is_its_own_root(tmp_path):
+    web = tmp_path / "data" / "web"
+    web.mkdir(parents=True)
+    assert crawl._file_path(web.as_uri() + "/", parent=True) == web.resolve()
+    assert crawl._file_path((web / "index.html").as_uri(), parent=True) == web.resolve()
+
+
+def test_an_unclosed_title_does_not_swallow_the_page():
+    title, text, _ = crawl.parse_html("<html><head><title>Kalo Mira<body><p>The whole article.</p></body></html>")
+    assert title == "Kalo Mira" and "The whole article." in text

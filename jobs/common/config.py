@@ -95,6 +95,7 @@ class AudioConf:
     n_fft: int = 2048
     min_seconds: float = 1.0
     workers: int = 0
+    clip_timeout_seconds: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -199,6 +200,7 @@ _RULES: dict[tuple[str, str], Any] = {
     ("audio", "n_mels"): lambda v: None if 8 <= v <= 512 else "must be between 8 and 512",
     ("audio", "hop_length"): lambda v: None if v >= 1 else "must be >= 1",
     ("audio", "workers"): lambda v: None if v >= 0 else "must be >= 0 (0 = all cores)",
+    ("audio", "clip_timeout_seconds"): lambda v: None if v >= 1 else "must be >= 1",
     ("audio_cnn", "holdout_share"): lambda v: None if 0 < v < 1 else "must be between 0 and 1",
     ("audio_cnn", "validation_share"): lambda v: None if 0 < v < 1 else "must be between 0 and 1",
     ("audio_cnn", "crop_frames"): lambda v: None if v >= 8 else "must be >= 8",
