@@ -19,8 +19,8 @@ Files that cannot be used are skipped and written with a reason to ``audio_rejec
 frames), ``unreadable`` (not an audio format the decoder knows), ``corrupt`` (the header
 parses but decoding fails or stops short), ``corrupt:non_finite_samples`` (NaN or
 infinite samples), ``too_short`` (under ``audio.min_seconds``), ``silent`` (below -70
-dBFS), ``crashed_worker`` (decoding it killed the worker process twice) and
-``failed:<error>`` (anything else). One bad file never fails the run. All three tables
+dBFS), ``crashed_worker`` (decoding it killed the worker process twice), ``timed_out``
+(over ``audio.clip_timeout_seconds``, twice) and ``failed:<error>`` (anything else). One bad file never fails the run. All three tables
 are ``week=W`` partitions swapped in atomically; counts, throughput and, when
 ``<data>/truth/track_attributes.csv`` exists (the sample world), the attributes'
 ``accuracy_vs_truth`` go to ``run_metrics/week=W/audio_features.json``.
@@ -32,7 +32,9 @@ JVM and Arrow round trips for nothing on one machine. On a cluster the same
 :func:`process_clip` (which never raises) could be wrapped in ``mapInPandas`` over the
 catalog; that is not done here. If a worker process dies (a decoder crash), the pool is
 restarted for the remaining files and the clips that were in flight are retried one by
-one; the one that kills its worker again is rejected as ``crashed_worker``.
+one; the one that kills its worker again is rejected as ``crashed_worker``. A clip that
+takes longer than ``audio.clip_timeout_seconds`` ends its worker the same way (``SIGALRM``,
+so even a decoder stuck in C code stops) and is rejected as ``timed_out``.
 
 Run alone (shows progress)::
 

@@ -173,7 +173,7 @@ TABLES: dict[str, Table] = {
                 "string",
                 False,
                 "no_audio, missing_file, empty_file, unreadable, corrupt, corrupt:non_finite_samples, too_short, "
-                "silent, crashed_worker or failed:<error>",
+                "silent, crashed_worker, timed_out or failed:<error>",
             ),
             ("week", "string", False, "run week (partition)"),
             partition_by=("week",),
