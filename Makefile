@@ -121,8 +121,7 @@ evaluate: setup airflow-init
 	  echo ">> running DAG discover_weekly for $$prev (logical date $$date)"; \
 	  airflow dags test discover_weekly "$$date" > $(AIRFLOW_HOME)/last_eval_run.log 2>&1 || \
 	    { tail -n 40 $(AIRFLOW_HOME)/last_eval_run.log; echo "error: the DAG run for $$prev failed"; exit 1; }; \
-	  $(PY) -m jobs.evaluate --week "$$prev"; \
-	  cp "$${DW_WAREHOUSE:-$(CURDIR)/data/warehouse}/run_metrics/week=$$prev/offline_eval.json" docs/evaluation.json; \
+	  $(PY) -m jobs.evaluate --week "$$prev" --out docs/evaluation.json; \
 	  echo ">> results also in docs/evaluation.json"; \
 	  $(PY) -m jobs.report --week "$$week"
 

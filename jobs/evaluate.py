@@ -25,7 +25,7 @@ played before ``W`` that the ranking recommended). Writes ``offline_eval/week=W/
 
 Run (after the DAG ran for ``W`` and for a later week)::
 
-    python -m jobs.evaluate --week 2026-W46
+    python -m jobs.evaluate --week 2026-W46 [--out docs/evaluation.json]
     make evaluate                     # the sample's last full week, building it if needed
 """
 
@@ -36,6 +36,7 @@ import datetime as dt
 import logging
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -237,13 +238,21 @@ def run(config: Config, week: str) -> dict[str, Any]:
     return metrics
 
 
+def _run_and_copy(config: Config, week: str, out: Path | None) -> dict[str, Any]:
+    metrics = run(config, week)
+    if out is not None:
+        write_json_atomic(out, metrics)
+    return metrics
+
+
 def main(argv: list[str] | None = None) -> int:
     return week_job(
         "evaluate",
         "Score week W's playlists against W's first-time plays.",
-        lambda config, week, _: run(config, week),
+        lambda config, week, args: _run_and_copy(config, week, args.out),
         argv,
         errors=(EvaluationError,),
+        add_arguments=lambda p: p.add_argument("--out", type=Path, help="also write the metrics JSON here"),
         show=lambda m: print(pd.DataFrame(m["results"]).T.to_string(float_format=lambda v: f"{v:.4f}")),
     )
 

@@ -440,9 +440,14 @@ def read_plays(warehouse: Path, week: str) -> pd.DataFrame:
     ).to_pandas()
 
 
+def heard_pairs(plays: pd.DataFrame) -> pd.DataFrame:
+    """Distinct (user_id, track_id) of ``plays``: what each listener has heard, skips included."""
+    return plays[["user_id", "track_id"]].drop_duplicates(ignore_index=True)
+
+
 def read_heard(warehouse: Path, week: str) -> pd.DataFrame:
     """Distinct (user_id, track_id) played before the week's cutoff, skips included."""
-    return read_plays(warehouse, week)[["user_id", "track_id"]].drop_duplicates(ignore_index=True)
+    return heard_pairs(read_plays(warehouse, week))
 
 
 _EXCLUDED = pa.schema([pa.field("user_id", pa.string(), False), pa.field("reason", pa.string(), False)])
@@ -477,7 +482,6 @@ class Inputs:
 
 def prepare_inputs(config: Config, week: str) -> Inputs:
     """Read the week's tables and index them for :func:`recommend_block` (nothing written)."""
-
     warehouse = config.paths.warehouse
     conf = config.merge
     tracks, artists = read_catalog(config.paths.data)
@@ -496,7 +500,7 @@ def prepare_inputs(config: Config, week: str) -> Inputs:
     for note in notes:
         log.warning("%s", note)
     plays = read_plays(warehouse, week)
-    heard = plays[["user_id", "track_id"]].drop_duplicates(ignore_index=True)
+    heard = heard_pairs(plays)
     cut = week_cutoff(week)
     active = active_listeners(plays, cut, config.als.window_weeks)
     new_since = (cut - dt.timedelta(days=conf.new_release_days)).date()
@@ -637,7 +641,8 @@ def build_table(config: Config, week: str) -> tuple[pd.DataFrame, dict[str, Any]
 def write_pending(
     table: pd.DataFrame, eligible: set[str], warehouse: Path, week: str, excluded: dict[str, str] | None = None
 ) -> Path:
-    """Leave the table and its eligible listeners for the validate task, atomically, out of readers' sight."""
+    """Leave the table, its eligible listeners and the active listeners left out (with why) for the
+    validate task, atomically, out of readers' sight."""
     target = pending_dir(warehouse, week)
     stage = staging_dir(target)
     try:

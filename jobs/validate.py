@@ -1,12 +1,14 @@
 """Validate: check the week's pending Discover Weekly table, then publish it.
 
-Reads ``discover_weekly/_pending-week=W/`` (written by :mod:`jobs.merge`: the table and
-its eligible listeners), every play before the week (``plays``) and ``track_vectors``,
-and checks every rule the published table promises (:func:`check_playlists`): the
-schema, exactly ``merge.k`` rows per eligible listener and no one else, every listener
-active in the window either in the table or left out by the merge for a stated reason
-(:func:`check_coverage`, with the active listeners recomputed from ``plays``), each
-track's artist as in the catalog, known ``source`` values, positions 1..k, no duplicate track in a playlist, nothing the listener already played, at most
+Reads ``discover_weekly/_pending-week=W/`` (written by :mod:`jobs.merge`: the table, its
+eligible listeners and the active listeners it left out), every play before the week
+(``plays``), ``track_vectors`` and the catalog, and checks every rule the published table
+promises (:func:`check_playlists`): the schema, exactly ``merge.k`` rows per eligible
+listener and no one else, every listener active in the window either in the table or
+left out by the merge for a stated reason (:func:`check_coverage`, with the active
+listeners recomputed from ``plays``), each track's artist as in the catalog, known
+``source`` values, positions 1..k, no duplicate track in a playlist, nothing the
+listener already played, at most
 ``merge.artist_cap`` per artist, at most ``merge.cold_slots`` never-played tracks, and
 no empty reason. Only when all hold is the table swapped in atomically as
 ``discover_weekly/week=W/``; otherwise the job fails naming the broken rules and the
@@ -147,7 +149,7 @@ def check_coverage(active: set[str], eligible: set[str], excluded: dict[str, str
 
 def run(config: Config, week: str) -> dict[str, Any]:
     from jobs.common.weeks import cutoff as week_cutoff
-    from jobs.merge import active_listeners, pending_dir, read_plays
+    from jobs.merge import active_listeners, heard_pairs, pending_dir, read_plays
 
     t0 = time.perf_counter()
     warehouse = config.paths.warehouse
@@ -181,8 +183,9 @@ def run(config: Config, week: str) -> dict[str, Any]:
     from jobs.common.catalog import read_catalog_table
 
     catalog = read_catalog_table(config.paths.data, "tracks").set_index("track_id")[["title", "artist_id"]]
-    heard = plays[["user_id", "track_id"]].drop_duplicates(ignore_index=True)
-    problems += check_playlists(table, heard, eligible, conf.k, conf.artist_cap, cold, conf.cold_slots, catalog)
+    problems += check_playlists(
+        table, heard_pairs(plays), eligible, conf.k, conf.artist_cap, cold, conf.cold_slots, catalog
+    )
     if problems:
         raise ValidationError(f"discover_weekly {week} was not published: " + "; ".join(problems))
     target = week_dir(warehouse, "discover_weekly", week)
