@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import fcntl
 import json
 import os
 import shutil
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -54,19 +58,30 @@ def _exchange(a: Path, b: Path) -> bool:
 
 
 def publish_dir(staged: Path, target: Path) -> None:
-    """Move the finished directory ``staged`` to ``target``, replacing any old one atomically."""
+    """Move the finished directory ``staged`` to ``target``, replacing any old one atomically.
+
+    ``staged`` must exist: it is checked before the live ``target`` is touched, so a
+    missing replacement can never leave the table without its partition. On the fallback
+    path (no ``renameat2``) a failed second rename puts the old partition back.
+    """
     staged, target = Path(staged), Path(target)
+    if not staged.is_dir():
+        raise FileNotFoundError(f"{staged}: nothing to publish as {target} (the staged folder is missing)")
     target.parent.mkdir(parents=True, exist_ok=True)
     if not target.exists():
         os.rename(staged, target)
         return
     if _exchange(staged, target):
-        shutil.rmtree(staged)  # `staged` now holds the old contents
+        shutil.rmtree(staged, ignore_errors=True)  # `staged` now holds the old contents
         return
     old = target.parent / f"_old-{target.name}-{uuid.uuid4().hex[:12]}"
     os.rename(target, old)
-    os.rename(staged, target)
-    shutil.rmtree(old)
+    try:
+        os.rename(staged, target)
+    except BaseException:
+        os.rename(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -83,11 +98,61 @@ def write_json_atomic(path: Path, obj: Any) -> None:
 
 
 def clean_stale_staging(parent: Path) -> int:
-    """Remove staging leftovers of killed writers under ``parent``; returns how many."""
+    """Tidy the leftovers of killed writers under ``parent``; returns how many were handled.
+
+    ``_staging-*`` folders are unfinished output and are removed. An ``_old-<name>-<id>``
+    folder is a live partition that a fallback publish moved aside: when ``<name>`` is
+    missing (the writer died between its two renames) it is put back, never deleted.
+    """
     parent = Path(parent)
     if not parent.exists():
         return 0
-    stale = [p for p in parent.iterdir() if p.name.startswith(("_staging-", "_old-"))]
-    for p in stale:
-        shutil.rmtree(p, ignore_errors=True)
-    return len(stale)
+    handled = 0
+    for p in sorted(parent.iterdir()):
+        if p.name.startswith("_staging-"):
+            shutil.rmtree(p, ignore_errors=True)
+            handled += 1
+        elif p.name.startswith("_old-"):
+            live = parent / p.name[len("_old-") :].rsplit("-", 1)[0]
+            if live.exists():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                os.rename(p, live)
+            handled += 1
+    return handled
+
+
+class LockTimeoutError(RuntimeError):
+    """Another writer holds the lock of the output this one wants to publish."""
+
+
+@contextmanager
+def exclusive_lock(lock_file: Path, timeout: float, what: str) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``lock_file`` (created if missing) for the block.
+
+    Waits up to ``timeout`` seconds for another holder, then raises
+    :class:`LockTimeoutError` naming ``what`` and the holder's pid. The kernel drops the
+    lock when its process dies, so a killed writer never leaves the output locked.
+    """
+    lock_file = Path(lock_file)
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                    raise LockTimeoutError(
+                        f"{what} is being written by another run (pid {holder}, lock {lock_file}); "
+                        f"waited {timeout:g} s. Wait for it to finish, then rerun."
+                    ) from None
+                time.sleep(0.05)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock

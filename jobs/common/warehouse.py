@@ -1,0 +1,188 @@
+"""The warehouse: the one place that knows where tables live and how they are read and written.
+
+Layout under the warehouse root (contracts in :mod:`schemas.tables`)::
+
+    <table>/week=YYYY-Www/part-0.parquet   a weekly table's partition
+    plays/day=YYYY-MM-DD/*.parquet         the ingested plays, by day
+    run_metrics/week=YYYY-Www/<job>.json   each job's counts and timings
+    <table>/_staging-*, _old-*, _lock-*    a writer's unfinished output and locks (readers skip ``_``)
+
+Every job reads and writes through a :class:`Warehouse`:
+
+* :meth:`Warehouse.read` / :meth:`Warehouse.read_optional`: one missing-table rule. A
+  required input that is missing raises :class:`MissingInputError` naming the path and
+  the job that writes it; an optional one is ``None``.
+* :meth:`Warehouse.write`: a pandas frame cast to the table's contract, published as one
+  partition.
+* :meth:`Warehouse.staged`: the staged-then-published context manager every writer uses.
+  It holds an exclusive lock on the target (a second writer of the same partition waits,
+  then fails clearly), yields an empty hidden folder, and swaps it in atomically only when
+  the block ends without an error; on any error the folder is removed and the old
+  partition stays.
+* :meth:`Warehouse.weeks`: the weeks a table holds. :meth:`Warehouse.plays_before`: every
+  play before a cutoff. :meth:`Warehouse.write_metrics` / :meth:`Warehouse.read_metrics`:
+  the run metrics.
+
+It is plain local-file-system code (pyarrow for Parquet); Spark jobs write their
+DataFrames into the folder :meth:`Warehouse.staged` yields.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from jobs.common.atomic import exclusive_lock, publish_dir, staging_dir, write_json_atomic
+from jobs.common.weeks import parse_week
+
+# Which job writes each table: named in the error when a reader finds it missing.
+WRITERS = {
+    "plays": "ingest",
+    "quarantine": "ingest",
+    "play_counts": "als",
+    "user_factors": "als",
+    "item_factors": "als",
+    "als_metrics": "als",
+    "spectrograms": "audio_features",
+    "audio_attributes": "audio_features",
+    "audio_rejects": "audio_features",
+    "track_vectors": "audio_cnn infer",
+    "pages": "crawl",
+    "cultural_terms": "culture",
+    "artist_similarity": "culture",
+    "discover_weekly": "merge and validate",
+    "offline_eval": "evaluate",
+}
+
+# How long a writer waits for another writer of the same output before it gives up.
+LOCK_TIMEOUT_S = 600.0
+
+
+class MissingInputError(RuntimeError):
+    """A table a job needs is not in the warehouse; the message says which job writes it."""
+
+
+@dataclass(frozen=True)
+class Warehouse:
+    """The warehouse rooted at ``root`` (``paths.warehouse`` in the configuration)."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    # --- paths ------------------------------------------------------------------------
+    def table_dir(self, name: str) -> Path:
+        """Root folder of table ``name``."""
+        return self.root / name
+
+    def partition(self, name: str, week: str) -> Path:
+        """The ``week=YYYY-Www`` partition of a weekly table (the week is checked)."""
+        parse_week(week)
+        return self.table_dir(name) / f"week={week}"
+
+    def weeks(self, name: str, before: str | None = None, until: str | None = None) -> list[str]:
+        """Sorted weeks table ``name`` holds, optionally only those ``< before`` / ``<= until``."""
+        root = self.table_dir(name)
+        if not root.is_dir():
+            return []
+        found = sorted(p.name[len("week=") :] for p in root.iterdir() if p.name.startswith("week=") and p.is_dir())
+        return [w for w in found if (before is None or w < before) and (until is None or w <= until)]
+
+    def has(self, name: str, week: str) -> bool:
+        return self.partition(name, week).is_dir()
+
+    # --- reading ----------------------------------------------------------------------
+    def missing(self, name: str, week: str | None = None) -> MissingInputError:
+        """The error for a missing input: its path and the job to run first."""
+        path = self.partition(name, week) if week else self.table_dir(name)
+        writer = WRITERS.get(name, f"job that writes {name}")
+        when = f" for {week}" if week else ""
+        return MissingInputError(f"{path}: missing; run the {writer} job{when} first")
+
+    def read(self, name: str, week: str, columns: list[str] | None = None) -> pd.DataFrame:
+        """Partition ``week`` of table ``name``; :class:`MissingInputError` when it is missing."""
+        frame = self.read_optional(name, week, columns)
+        if frame is None:
+            raise self.missing(name, week)
+        return frame
+
+    def read_optional(self, name: str, week: str, columns: list[str] | None = None) -> pd.DataFrame | None:
+        """Partition ``week`` of table ``name``, or ``None`` when the table has no such week."""
+        path = self.partition(name, week)
+        if not path.is_dir():
+            return None
+        return pq.read_table(path, columns=columns).to_pandas()
+
+    def plays_before(
+        self, cutoff: dt.datetime, columns: tuple[str, ...] = ("user_id", "track_id", "played_at")
+    ) -> pd.DataFrame:
+        """Every ingested play strictly before ``cutoff`` (skips included)."""
+        plays = self.table_dir("plays")
+        if not plays.is_dir():
+            raise MissingInputError(f"{plays}: missing; run the ingest job first")
+        dataset = ds.dataset(plays, format="parquet", partitioning="hive", exclude_invalid_files=True)
+        cut = pa.scalar(cutoff, type=pa.timestamp("us", tz="UTC"))
+        return dataset.to_table(columns=list(columns), filter=ds.field("played_at") < cut).to_pandas()
+
+    # --- writing ----------------------------------------------------------------------
+    @contextmanager
+    def staged(self, target: Path, lock_timeout: float = LOCK_TIMEOUT_S) -> Iterator[Path]:
+        """Write into the yielded folder; it replaces ``target`` atomically when the block succeeds.
+
+        One writer at a time per target: a second one waits up to ``lock_timeout`` seconds
+        and then fails naming the holder. On an error the staged folder is removed and the
+        old ``target`` (if any) is untouched.
+        """
+        target = Path(target)
+        lock = target.parent / f"_lock-{target.name}"
+        with exclusive_lock(lock, lock_timeout, str(target)):
+            stage = staging_dir(target)
+            try:
+                yield stage
+                publish_dir(stage, target)
+            except BaseException:
+                shutil.rmtree(stage, ignore_errors=True)
+                raise
+
+    def write(self, name: str, week: str, frame: pd.DataFrame) -> Path:
+        """Replace partition ``week`` of table ``name`` with ``frame`` cast to its contract."""
+        from schemas.tables import arrow_schema
+
+        schema = arrow_schema(name)
+        missing = [c for c in schema.names if c not in frame.columns]
+        if missing:
+            raise ValueError(f"{name}: frame lacks columns {missing}")
+        table = pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+        target = self.partition(name, week)
+        with self.staged(target) as stage:
+            pq.write_table(table, stage / "part-0.parquet", compression="zstd")
+        return target
+
+    # --- run metrics ------------------------------------------------------------------
+    def metrics_file(self, job: str, week: str) -> Path:
+        """``run_metrics/week=W/<job>.json``."""
+        return self.partition("run_metrics", week) / f"{job}.json"
+
+    def write_metrics(self, job: str, week: str, metrics: dict[str, Any]) -> Path:
+        path = self.metrics_file(job, week)
+        write_json_atomic(path, metrics)
+        return path
+
+    def read_metrics(self, week: str) -> dict[str, dict[str, Any]]:
+        """Every job's metrics of ``week`` by job name (empty when none were written)."""
+        folder = self.partition("run_metrics", week)
+        if not folder.is_dir():
+            return {}
+        return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
