@@ -89,7 +89,7 @@ TABLES: dict[str, Table] = {
             "Raw rows that failed validation, with where they came from and why; one partition per run week.",
             ("source_file", "string", False, "file the row was read from"),
             ("line", "int64", True, "1-based line (CSV/JSON lines, header included) or row (Parquet) in that file"),
-            ("reason", "string", False, "why the row was rejected, e.g. bad_played_at, unknown_track_id"),
+            ("reason", "string", False, "a schemas.vocab.QUARANTINE_REASONS value, e.g. bad_played_at"),
             ("raw", "string", True, "the row as read, for inspection and replay"),
             ("week", "string", False, "run week (partition)"),
             partition_by=("week",),
@@ -172,8 +172,7 @@ TABLES: dict[str, Table] = {
                 "reason",
                 "string",
                 False,
-                "no_audio, missing_file, empty_file, unreadable, corrupt, corrupt:non_finite_samples, too_short, "
-                "silent, crashed_worker, timed_out or failed:<error>",
+                "a schemas.vocab.AUDIO_REJECT_REASONS value, e.g. missing_file, too_short, failed:<error>",
             ),
             ("week", "string", False, "run week (partition)"),
             partition_by=("week",),
@@ -226,9 +225,7 @@ TABLES: dict[str, Table] = {
                 "outcome",
                 "string",
                 False,
-                "ok, not_modified, duplicate_content, robots_disallowed, not_allowed_host, private_address, "
-                "dns_error, page_limit, http_4xx, http_5xx, timeout, connection_error, too_large, not_html, "
-                "binary_content, redirect_loop, too_many_redirects, redirect_<refusal>, ...",
+                "a schemas.vocab.CRAWL_OUTCOMES value, e.g. ok, not_modified, robots_disallowed",
             ),
             ("links", "string", True, "JSON list of the page's resolved links"),
             ("week", "string", False, "run week (partition)"),
@@ -261,10 +258,23 @@ TABLES: dict[str, Table] = {
             ("track_id", "string", False, "recommended track"),
             ("artist_id", "string", False, "its artist"),
             ("score", "float64", False, "blended score the position was ranked by (higher is better)"),
-            ("source", "string", False, "als, audio, culture, popular (fill) or fallback (thin history)"),
+            ("source", "string", False, "a schemas.vocab.PLAYLIST_SOURCES value"),
             ("reason", "string", False, "why, in words a listener understands"),
             ("week", "string", False, "ISO week the playlist is published for (partition)"),
             partition_by=("week",),
+        ),
+        # The pending week (discover_weekly/_pending-week=W/, written by merge, read by validate):
+        # besides `table/` (the discover_weekly contract) it holds these two files.
+        _t(
+            "pending_eligible",
+            "eligible.parquet of a pending week: every listener the pending table must hold a playlist for.",
+            ("user_id", "string", False, "listener id"),
+        ),
+        _t(
+            "pending_excluded",
+            "excluded.parquet of a pending week: active listeners the merge left out, each with why.",
+            ("user_id", "string", False, "listener id"),
+            ("reason", "string", False, "a schemas.vocab.EXCLUSION_REASONS value"),
         ),
     ]
 }

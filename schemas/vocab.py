@@ -1,0 +1,169 @@
+"""Closed vocabularies: every value a coded column of the warehouse may take, with its meaning.
+
+One place for the words the jobs write and the checks and docs read: the ``source`` of a
+playlist row, why an active listener has no playlist, why an audio file was rejected,
+what happened to a crawled URL and why an ingested row was quarantined. A value that
+carries a detail has a prefix form (``failed:<error>``); :func:`is_known` accepts both.
+
+The lists in ARCHITECTURE.md are generated from here (``python -m schemas.vocab --write
+ARCHITECTURE.md``) and a test fails when they drift.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+# --- discover_weekly.source ---------------------------------------------------------------
+ALS = "als"
+AUDIO = "audio"
+CULTURE = "culture"
+POPULAR = "popular"
+FALLBACK = "fallback"
+
+# The scored sources of the blend, in the order the merge codes them (0, 1, 2).
+BLEND_SOURCES: tuple[str, ...] = (ALS, AUDIO, CULTURE)
+
+PLAYLIST_SOURCES: dict[str, str] = {
+    ALS: "collaborative filtering: the listener's ALS vector times the track's",
+    AUDIO: "a track nobody has played yet, placed by the audio CNN's vector",
+    CULTURE: "an artist the culture job finds similar to the listener's most played ones",
+    POPULAR: "popular with listeners this week, filling a list the sources left short",
+    FALLBACK: "a flagged starter list for a listener with too little history (merge.thin_history = fallback)",
+}
+
+# --- why an active listener has no playlist (the pending folder's excluded.parquet) -------
+THIN_HISTORY = "thin_history"
+TOO_FEW_UNHEARD = "too_few_unheard_tracks"
+
+EXCLUSION_REASONS: dict[str, str] = {
+    THIN_HISTORY: "fewer than merge.min_plays counted plays and merge.thin_history = skip",
+    TOO_FEW_UNHEARD: "the catalog holds fewer than merge.k tracks the listener has not played",
+}
+
+# --- audio_rejects.reason -------------------------------------------------------------------
+NO_AUDIO = "no_audio"
+MISSING_FILE = "missing_file"
+EMPTY_FILE = "empty_file"
+UNREADABLE = "unreadable"
+CORRUPT = "corrupt"
+CORRUPT_NON_FINITE = "corrupt:non_finite_samples"
+TOO_SHORT = "too_short"
+SILENT = "silent"
+CRASHED_WORKER = "crashed_worker"
+TIMED_OUT = "timed_out"
+FAILED = "failed:"
+
+AUDIO_REJECT_REASONS: dict[str, str] = {
+    NO_AUDIO: "the catalog has no audio path for the track",
+    MISSING_FILE: "the path names no file",
+    EMPTY_FILE: "0 bytes or 0 frames",
+    UNREADABLE: "not an audio format the decoder knows",
+    CORRUPT: "the header parses but decoding fails or stops short",
+    CORRUPT_NON_FINITE: "NaN or infinite samples",
+    TOO_SHORT: "shorter than audio.min_seconds",
+    SILENT: "quieter than -70 dBFS",
+    CRASHED_WORKER: "decoding it killed the worker process twice",
+    TIMED_OUT: "over audio.clip_timeout_seconds, twice",
+    FAILED + "<error>": "anything else, with the exception's name",
+}
+
+# --- pages.outcome --------------------------------------------------------------------------
+CRAWL_OUTCOMES: dict[str, str] = {
+    "ok": "fetched, HTML, main text extracted",
+    "not_modified": "unchanged since last week (304); last week's text is kept",
+    "duplicate_content": "the same main text as an earlier page of this run; kept without text",
+    "robots_disallowed": "robots.txt forbids the path (a 5xx robots.txt forbids the host)",
+    "not_allowed_host": "the host is outside the seeds' hosts",
+    "private_address": "the name resolves to a non-global address, off its seed's own origin",
+    "dns_error": "the name does not resolve",
+    "unsupported_scheme": "neither http(s) nor file under a seed folder",
+    "page_limit": "crawl.max_pages reached before this URL",
+    "http_4xx": "a client error status (4xx)",
+    "http_5xx": "a server error status (5xx), after crawl.max_retries retries",
+    "timeout": "no complete response within the read deadline",
+    "connection_error": "the connection failed or broke",
+    "too_large": "over crawl.max_bytes",
+    "not_html": "a content type other than HTML",
+    "binary_content": "the body is not text whatever its header says",
+    "redirect_loop": "a redirect back to a URL of the same chain",
+    "too_many_redirects": "over crawl.max_redirects hops",
+    "bad_redirect": "a redirect without a usable Location",
+    "redirect_<outcome>": "a redirect hop refused by one of the rules above, e.g. redirect_robots_disallowed",
+}
+
+# --- quarantine.reason ------------------------------------------------------------------------
+QUARANTINE_REASONS: dict[str, str] = {
+    "bad_encoding": "the line is not valid in the file's encoding",
+    "missing_user_id": "no user id",
+    "missing_track_id": "no track id",
+    "bad_played_at": "played_at is neither epoch milliseconds nor an ISO-8601 time",
+    "played_before_service_start": "played before ingest.service_start",
+    "bad_ms_played": "ms_played is not a whole number",
+    "negative_ms_played": "ms_played below 0",
+    "absurd_ms_played": "ms_played above ingest.max_ms_played",
+    "unknown_track_id": "the track is not in the catalog",
+    "played_in_future": "more than ingest.max_future_days after the run's cutoff",
+    "missing_columns:<cols>": "a whole file without a required column",
+    "unreadable_parquet:<error>": "a whole Parquet file that cannot be read",
+}
+
+VOCABULARIES: dict[str, tuple[str, dict[str, str]]] = {
+    "playlist_sources": ("`discover_weekly.source`", PLAYLIST_SOURCES),
+    "exclusion_reasons": (
+        "why an active listener has no playlist (`excluded.parquet` of the pending week)",
+        EXCLUSION_REASONS,
+    ),
+    "audio_reject_reasons": ("`audio_rejects.reason`", AUDIO_REJECT_REASONS),
+    "crawl_outcomes": ("`pages.outcome`", CRAWL_OUTCOMES),
+    "quarantine_reasons": ("`quarantine.reason`", QUARANTINE_REASONS),
+}
+
+
+def _pattern(value: str) -> re.Pattern[str]:
+    """``http_<status>`` -> ``http_.+``; plain values match themselves."""
+    parts = re.split(r"<[^>]+>", value)
+    return re.compile(".+".join(re.escape(p) for p in parts) + "$")
+
+
+def is_known(vocabulary: dict[str, str], value: str) -> bool:
+    """Whether ``value`` is one of ``vocabulary``'s words, detail forms included."""
+    return value in vocabulary or any(_pattern(v).match(value) for v in vocabulary if "<" in v)
+
+
+BEGIN, END = "<!-- vocab:begin (python -m schemas.vocab --write ARCHITECTURE.md) -->", "<!-- vocab:end -->"
+
+
+def markdown() -> str:
+    """Every vocabulary as Markdown lists."""
+    out = []
+    for title, values in VOCABULARIES.values():
+        out.append(f"**{title[0].upper()}{title[1:]}**\n")
+        out += [f"- `{value}`: {meaning}" for value, meaning in values.items()]
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def render_into(text: str) -> str:
+    """``text`` with the block between the vocab markers replaced by :func:`markdown`."""
+    head, sep, rest = text.partition(BEGIN)
+    if not sep or END not in rest:
+        raise ValueError(f"markers {BEGIN!r} ... {END!r} not found")
+    return head + BEGIN + "\n" + markdown() + END + rest.split(END, 1)[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Print the vocabularies, or rewrite their block in a Markdown file.")
+    parser.add_argument("--write", type=Path, help="Markdown file holding the vocab markers")
+    args = parser.parse_args(argv)
+    if args.write:
+        args.write.write_text(render_into(args.write.read_text(encoding="utf-8")), encoding="utf-8")
+    else:
+        sys.stdout.write(markdown())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
