@@ -1,15 +1,40 @@
 """The command line every weekly job shares: ``--week`` (required), ``--conf``, logging,
-and exit codes (0 done, 2 a known failure whose message names what to fix)."""
+timing, the run metrics, and exit codes.
+
+Exit codes: 0 done; 2 an expected failure (bad configuration, catalog or week, a missing
+input, another run holding the output, or the job's own error), printed as one line that
+names what to fix; anything else is a bug and keeps its traceback.
+
+When the job's ``run`` returns a dict and ``metrics`` names a file, that dict plus the
+job's wall time (``seconds``) is written to ``run_metrics/week=W/<metrics>.json``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
-from jobs.common.config import Config, load_config
+from jobs.common.atomic import LockTimeoutError
+from jobs.common.catalog import CatalogError
+from jobs.common.config import Config, ConfigError, load_config
+from jobs.common.warehouse import MissingInputError, Warehouse
+from jobs.common.weeks import parse_week
+
+# Failures every job can meet that are not bugs: one line, exit code 2.
+EXPECTED_ERRORS: tuple[type[Exception], ...] = (ConfigError, CatalogError, MissingInputError, LockTimeoutError)
+
+
+def iso_week(value: str) -> str:
+    """argparse type for ``--week``: a bad value is a usage error (exit 2) saying why."""
+    try:
+        parse_week(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
 
 
 def week_job(
@@ -20,10 +45,11 @@ def week_job(
     errors: tuple[type[Exception], ...] = (),
     add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
     show: Callable[[Any], None] | None = None,
+    metrics: str | Callable[[argparse.Namespace], str] | None = None,
 ) -> int:
-    """Parse the arguments, run ``run(config, week, args)`` and log (or ``show``) its result."""
+    """Parse the arguments, run ``run(config, week, args)``, time it, record and log (or ``show``) its result."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--week", required=True, help="ISO week, e.g. 2026-W47")
+    parser.add_argument("--week", required=True, type=iso_week, help="ISO week, e.g. 2026-W47")
     parser.add_argument("--conf", help="configuration file (default conf/pipeline.yaml)")
     if add_arguments:
         add_arguments(parser)
@@ -31,10 +57,16 @@ def week_job(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     log = logging.getLogger(name)
     try:
-        result = run(load_config(args.conf), args.week, args)
-    except errors as exc:
+        config = load_config(args.conf)
+        t0 = time.perf_counter()
+        result = run(config, args.week, args)
+    except (*EXPECTED_ERRORS, *errors) as exc:
         log.error("%s", exc)
         return 2
+    if metrics is not None and isinstance(result, dict):
+        result = {**result, "seconds": round(time.perf_counter() - t0, 2)}
+        file = metrics(args) if callable(metrics) else metrics
+        Warehouse(config.paths.warehouse).write_metrics(file, args.week, result)
     if show:
         show(result)
     else:

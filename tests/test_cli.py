@@ -1,0 +1,59 @@
+"""The shared job command line: expected failures are one line and exit code 2, a bug keeps
+its traceback, and a job's result is recorded as its run metrics with its wall time."""
+
+import json
+
+import pytest
+
+from jobs.common.catalog import CatalogError
+from jobs.common.cli import week_job
+from jobs.common.warehouse import MissingInputError
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("DW__PATHS__WAREHOUSE", str(tmp_path / "wh"))
+    monkeypatch.setenv("DW__PATHS__DATA", str(tmp_path / "data"))
+    return tmp_path
+
+
+@pytest.mark.parametrize("week", ["2026-47", "2026-W54", ""])
+def test_a_bad_week_is_a_usage_error(env, week, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        week_job("x", "x", lambda c, w, a: {}, ["--week", week])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "--week" in err and ("ISO week" in err or "does not exist" in err)
+
+
+@pytest.mark.parametrize(
+    "error", [CatalogError("tracks.csv line 3: blank artist_id"), MissingInputError("plays: missing; run the ingest job")]
+)
+def test_expected_errors_are_one_line_and_exit_2(env, error, caplog):
+    def run(config, week, args):
+        raise error
+
+    assert week_job("x", "x", run, ["--week", "2026-W47"]) == 2
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [str(error)]
+    assert all(r.exc_info is None for r in caplog.records)
+
+
+def test_a_bad_setting_is_one_line_and_exit_2(env, monkeypatch, caplog):
+    monkeypatch.setenv("DW__ALS__RANK", "many")
+    assert week_job("x", "x", lambda c, w, a: {}, ["--week", "2026-W47"]) == 2
+    (message,) = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert "als.rank" in message
+
+
+def test_a_bug_keeps_its_traceback(env):
+    def run(config, week, args):
+        raise KeyError("a bug")
+
+    with pytest.raises(KeyError, match="a bug"):
+        week_job("x", "x", run, ["--week", "2026-W47"])
+
+
+def test_the_result_is_recorded_as_run_metrics_with_its_time(env):
+    assert week_job("x", "x", lambda c, w, a: {"rows": 3}, ["--week", "2026-W47"], metrics="merge") == 0
+    written = json.loads((env / "wh" / "run_metrics" / "week=2026-W47" / "merge.json").read_text())
+    assert written["rows"] == 3 and isinstance(written["seconds"], float)
