@@ -27,7 +27,8 @@ def test_a_bad_week_is_a_usage_error(env, week, capsys):
 
 
 @pytest.mark.parametrize(
-    "error", [CatalogError("tracks.csv line 3: blank artist_id"), MissingInputError("plays: missing; run the ingest job")]
+    "error",
+    [CatalogError("tracks.csv line 3: blank artist_id"), MissingInputError("plays: missing; run the ingest job")],
 )
 def test_expected_errors_are_one_line_and_exit_2(env, error, caplog):
     def run(config, week, args):
