@@ -156,3 +156,27 @@ def exclusive_lock(lock_file: Path, timeout: float, what: str) -> Iterator[None]
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+# How long a writer waits for another writer of the same output before it gives up.
+LOCK_TIMEOUT_S = 600.0
+
+
+@contextmanager
+def staged(target: Path, lock_timeout: float = LOCK_TIMEOUT_S) -> Iterator[Path]:
+    """Write into the yielded folder; it replaces ``target`` atomically when the block succeeds.
+
+    One writer at a time per target (a lock file ``_lock-<name>`` beside it): a second one
+    waits up to ``lock_timeout`` seconds and then fails naming the holder. On an error the
+    staged folder is removed and the old ``target`` (if any) is untouched.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(target.parent / f"_lock-{target.name}", lock_timeout, str(target)):
+        stage = staging_dir(target)
+        try:
+            yield stage
+            publish_dir(stage, target)
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise

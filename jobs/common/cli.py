@@ -48,7 +48,7 @@ def week_job(
     metrics: str | Callable[[argparse.Namespace], str] | None = None,
 ) -> int:
     """Parse the arguments, run ``run(config, week, args)``, time it, record and log (or ``show``) its result."""
-    parser = argparse.ArgumentParser(description=description)
+    parser = argparse.ArgumentParser(prog=f"python -m jobs.{name}", description=description)
     parser.add_argument("--week", required=True, type=iso_week, help="ISO week, e.g. 2026-W47")
     parser.add_argument("--conf", help="configuration file (default conf/pipeline.yaml)")
     if add_arguments:

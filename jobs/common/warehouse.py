@@ -31,9 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +41,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from jobs.common.atomic import exclusive_lock, publish_dir, staging_dir, write_json_atomic
+from jobs.common.atomic import LOCK_TIMEOUT_S, staged, write_json_atomic
 from jobs.common.weeks import parse_week
 
 # Which job writes each table: named in the error when a reader finds it missing.
@@ -64,9 +62,6 @@ WRITERS = {
     "discover_weekly": "merge and validate",
     "offline_eval": "evaluate",
 }
-
-# How long a writer waits for another writer of the same output before it gives up.
-LOCK_TIMEOUT_S = 600.0
 
 
 class MissingInputError(RuntimeError):
@@ -137,24 +132,9 @@ class Warehouse:
         return dataset.to_table(columns=list(columns), filter=ds.field("played_at") < cut).to_pandas()
 
     # --- writing ----------------------------------------------------------------------
-    @contextmanager
-    def staged(self, target: Path, lock_timeout: float = LOCK_TIMEOUT_S) -> Iterator[Path]:
-        """Write into the yielded folder; it replaces ``target`` atomically when the block succeeds.
-
-        One writer at a time per target: a second one waits up to ``lock_timeout`` seconds
-        and then fails naming the holder. On an error the staged folder is removed and the
-        old ``target`` (if any) is untouched.
-        """
-        target = Path(target)
-        lock = target.parent / f"_lock-{target.name}"
-        with exclusive_lock(lock, lock_timeout, str(target)):
-            stage = staging_dir(target)
-            try:
-                yield stage
-                publish_dir(stage, target)
-            except BaseException:
-                shutil.rmtree(stage, ignore_errors=True)
-                raise
+    def staged(self, target: Path, lock_timeout: float = LOCK_TIMEOUT_S) -> AbstractContextManager[Path]:
+        """:func:`jobs.common.atomic.staged`: write into the yielded folder, published on success."""
+        return staged(target, lock_timeout)
 
     def write(self, name: str, week: str, frame: pd.DataFrame) -> Path:
         """Replace partition ``week`` of table ``name`` with ``frame`` cast to its contract."""
