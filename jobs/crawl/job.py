@@ -69,7 +69,7 @@ def run(config: Config, week: str) -> dict[str, Any]:
         log.warning("the crawl fetched no usable page: %s", counts)
     from schemas.tables import table
 
-    columns = table("pages").names[:-1]
+    columns = [c.name for c in table("pages").data_columns]  # the partition column lives in the path
     frame = pd.DataFrame(rows).reindex(columns=columns)
     frame["status"] = frame["status"].astype("Int32")
     frame["fetched_at"] = pd.to_datetime(frame["fetched_at"], utc=True)
