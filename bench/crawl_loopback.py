@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 
 from jobs.common.config import PROJECT_ROOT, CrawlConf
-from jobs.crawl import Crawler, normalise_url
+from jobs.crawl.crawler import Crawler
+from jobs.crawl.urls import normalise_url
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):

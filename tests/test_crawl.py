@@ -10,8 +10,12 @@ from typing import ClassVar
 
 import pytest
 
-from jobs import crawl
 from jobs.common.config import CrawlConf
+from jobs.crawl import job as crawl_job
+from jobs.crawl.crawler import Crawler
+from jobs.crawl.encodings import decode, detect_encoding
+from jobs.crawl.html_text import parse_html
+from jobs.crawl.urls import file_path, is_public_address, normalise_url, read_seeds
 
 BIG = 20_000
 
@@ -210,7 +214,7 @@ CONF = CrawlConf(
 
 
 def _crawl(site, conf=CONF, previous=None, seed="/"):
-    rows, counts = crawl.Crawler(conf, [crawl.normalise_url(site + seed)], previous).run()
+    rows, counts = Crawler(conf, [normalise_url(site + seed)], previous).run()
     by_path = {
         r["url"].split(site.split("//")[1], 1)[-1] if site.split("//")[1] in r["url"] else r["url"]: r for r in rows
     }
@@ -286,7 +290,7 @@ def test_private_addresses_are_refused_unless_a_seed_is_there(site):
     strict = CrawlConf(allowed_domains=("127.0.0.1",), allow_private_seeds=False, connect_timeout_seconds=0.5)
     _, counts, _ = _crawl(site, strict)
     assert counts == {"private_address": 1} and Site.hits["/"] == 0
-    assert crawl.Crawler(CONF, ["http://example.org/"]).refusal("http://10.0.0.1/") == "not_allowed_host"
+    assert Crawler(CONF, ["http://example.org/"]).refusal("http://10.0.0.1/") == "not_allowed_host"
 
 
 def test_file_seeds_obey_robots_and_stay_in_their_folder(tmp_path):
@@ -300,8 +304,8 @@ def test_file_seeds_obey_robots_and_stay_in_their_folder(tmp_path):
     (tmp_path / "outside.html").write_text("<p>outside</p>")
     (web / "robots.txt").write_text("User-agent: *\nDisallow: /private/\n")
     (web / "seeds.txt").write_text("index.html\n")
-    seeds = crawl.read_seeds(web, ())
-    rows, _ = crawl.Crawler(CONF, seeds).run()
+    seeds = read_seeds(web, ())
+    rows, _ = Crawler(CONF, seeds).run()
     outcome = {r["url"].rsplit("/", 1)[-1]: r["outcome"] for r in rows}
     assert outcome == {
         "index.html": "ok",
@@ -312,16 +316,16 @@ def test_file_seeds_obey_robots_and_stay_in_their_folder(tmp_path):
 
 
 def test_normalise_url():
-    assert crawl.normalise_url("HTTP://Example.ORG:80/a/../b?z=1&a=2#frag") == "http://example.org/a/../b?a=2&z=1"
-    assert crawl.normalise_url("https://example.org") == "https://example.org/"
-    assert crawl.normalise_url("https://example.org:8443/x") == "https://example.org:8443/x"
+    assert normalise_url("HTTP://Example.ORG:80/a/../b?z=1&a=2#frag") == "http://example.org/a/../b?a=2&z=1"
+    assert normalise_url("https://example.org") == "https://example.org/"
+    assert normalise_url("https://example.org:8443/x") == "https://example.org:8443/x"
 
 
 def test_an_empty_crawl_writes_an_empty_table(tmp_path):
     from tests.conftest import make_config
 
     (tmp_path / "data" / "web").mkdir(parents=True)
-    metrics = crawl.run(make_config(tmp_path / "data", tmp_path / "wh"), "2026-W47")
+    metrics = crawl_job.run(make_config(tmp_path / "data", tmp_path / "wh"), "2026-W47")
     assert metrics["rows"] == 0
     import pandas as pd
 
@@ -332,7 +336,7 @@ def test_a_trickled_body_ends_at_the_read_deadline(site):
     # headers at once, then a byte every 0.2 s: each read alone is quick, the whole body is not
     conf = CrawlConf(allowed_domains=("127.0.0.1",), delay_seconds=0, read_timeout_seconds=1.0, max_retries=0)
     start = time.monotonic()
-    got = crawl.Crawler(conf, [site + "/"]).fetch(site + "/trickle.html")
+    got = Crawler(conf, [site + "/"]).fetch(site + "/trickle.html")
     elapsed = time.monotonic() - start
     assert got.outcome == "timeout" and got.status == 200
     assert 0.9 <= elapsed < 2.0  # about read_timeout_seconds, not 40 x 0.2 s
@@ -357,7 +361,7 @@ def test_the_connect_timeout_bounds_a_connection_nobody_accepts():
         url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
         conf = CrawlConf(delay_seconds=0, connect_timeout_seconds=0.3, read_timeout_seconds=5.0, max_retries=0)
         start = time.monotonic()
-        got = crawl.Crawler(conf, [url]).fetch(url)
+        got = Crawler(conf, [url]).fetch(url)
         assert got.outcome == "timeout" and time.monotonic() - start < 1.5
     finally:
         for filler in fillers:
@@ -372,7 +376,7 @@ def test_page_and_depth_limits(site):
     assert requested == 3 and counts["page_limit"] >= 10
     assert [by[p]["outcome"] for p in ("/", "/a.html", "/a-copy.html")] == ["ok", "ok", "duplicate_content"]
     assert by["/notes.txt"]["outcome"] == "page_limit"
-    rows, _ = crawl.Crawler(CrawlConf(allowed_domains=("127.0.0.1",), delay_seconds=0, max_depth=0), [site + "/"]).run()
+    rows, _ = Crawler(CrawlConf(allowed_domains=("127.0.0.1",), delay_seconds=0, max_depth=0), [site + "/"]).run()
     assert [r["outcome"] for r in rows] == ["ok"]  # depth 0: the seed alone
 
 
@@ -386,7 +390,7 @@ def test_page_and_depth_limits(site):
 )
 def test_robots_txt_status_and_redirects(site, mode, expected, robots_hits):
     Site.robots["mode"] = mode
-    rows, _ = crawl.Crawler(CONF, [site + "/a.html", site + "/notes.txt"]).run()
+    rows, _ = Crawler(CONF, [site + "/a.html", site + "/notes.txt"]).run()
     assert {r["url"][len(site) :]: r["outcome"] for r in rows} == expected
     assert Site.hits["/robots.txt"] == robots_hits  # fetched once per site (a 500 is retried once)
     assert Site.hits["/a.html"] == (expected["/a.html"] == "ok")
@@ -395,7 +399,7 @@ def test_robots_txt_status_and_redirects(site, mode, expected, robots_hits):
 def test_crawl_delay_from_robots_txt(site):
     Site.robots["mode"] = "crawl-delay"
     slept = []
-    crawl.Crawler(CONF, [site + "/a.html", site + "/notes.txt"], sleep=slept.append).run()
+    Crawler(CONF, [site + "/a.html", site + "/notes.txt"], sleep=slept.append).run()
     assert slept and 1.5 < max(slept) <= 2.0  # Crawl-delay: 2 beats delay_seconds = 0
 
 
@@ -443,9 +447,9 @@ def test_address_rules_after_resolution(monkeypatch):
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
         return table[host]
 
-    monkeypatch.setattr(crawl, "resolve_host", resolve)
+    monkeypatch.setattr("jobs.crawl.crawler.resolve_host", resolve)
     conf = CrawlConf(allowed_domains=("example",))
-    crawler = crawl.Crawler(conf, ["http://public.example/"])
+    crawler = Crawler(conf, ["http://public.example/"])
     # every name below is on the allow-list: the refusals come from the address check
     assert crawler.refusal("http://public.example/x") is None
     assert crawler.refusal("https://v6.example/") is None
@@ -453,22 +457,20 @@ def test_address_rules_after_resolution(monkeypatch):
         assert crawler.refusal(f"http://{host}.example/") == "private_address", host
     assert crawler.refusal("http://gone.example/") == "dns_error"
     # a seed on a private address opens its origin only
-    seeded = crawl.Crawler(conf, ["http://cgnat.example:8000/"])
+    seeded = Crawler(conf, ["http://cgnat.example:8000/"])
     assert seeded.refusal("http://cgnat.example:8000/a") is None
     assert seeded.refusal("http://cgnat.example:6379/") == "private_address"
     assert seeded.refusal("https://cgnat.example:8000/") == "private_address"
-    strict = crawl.Crawler(
-        CrawlConf(allowed_domains=("example",), allow_private_seeds=False), ["http://cgnat.example/"]
-    )
+    strict = Crawler(CrawlConf(allowed_domains=("example",), allow_private_seeds=False), ["http://cgnat.example/"])
     assert strict.refusal("http://cgnat.example/") == "private_address"
 
 
 def test_the_connection_goes_to_the_checked_address(site, monkeypatch):
     # "pinned.test" resolves only through the crawler's checked resolver: a second DNS lookup would fail
     port = site.rsplit(":", 1)[1]
-    monkeypatch.setattr(crawl, "resolve_host", lambda host: ["127.0.0.1"] if host == "pinned.test" else [])
+    monkeypatch.setattr("jobs.crawl.crawler.resolve_host", lambda host: ["127.0.0.1"] if host == "pinned.test" else [])
     seed = f"http://pinned.test:{port}/a.html"
-    rows, _ = crawl.Crawler(CrawlConf(allowed_domains=("pinned.test",), delay_seconds=0), [seed]).run()
+    rows, _ = Crawler(CrawlConf(allowed_domains=("pinned.test",), delay_seconds=0), [seed]).run()
     assert rows[0]["outcome"] == "ok"
     assert Site.headers_seen["/a.html"]["Host"] == f"pinned.test:{port}"
 
@@ -491,7 +493,7 @@ def test_file_urls_cannot_climb_out_of_the_seed_folder(tmp_path):
         + ' <a href="alias.html">a</a> <p>Index page</p>'
     )
     (web / "seeds.txt").write_text("index.html\n")
-    rows, counts = crawl.Crawler(CONF, crawl.read_seeds(web, ())).run()
+    rows, counts = Crawler(CONF, read_seeds(web, ())).run()
     assert counts == {"ok": 2, "not_allowed_host": 4, "duplicate_url": 1}  # the two encodings of ".." are one URL
     assert {r["url"].rsplit("/", 1)[-1] for r in rows if r["outcome"] == "ok"} == {"index.html", "alias.html"}
     assert not any("secret" in (r["text"] or "") for r in rows)
@@ -523,7 +525,7 @@ BOILERPLATE_PAGE = """<!DOCTYPE html><html><head><title>Kalo Mira live</title><s
 
 
 def test_main_text_without_boilerplate_known_answer():
-    title, text, links = crawl.parse_html(BOILERPLATE_PAGE)
+    title, text, links = parse_html(BOILERPLATE_PAGE)
     assert title == "Kalo Mira live"
     assert text == (
         "Kalo Mira live in Berlin\n"
@@ -535,47 +537,47 @@ def test_main_text_without_boilerplate_known_answer():
 
 
 def test_text_survives_deeply_nested_broken_html():
-    _, text, _ = crawl.parse_html("<div>" * 5000 + "Kalo Mira, deep inside." + "<p>still text")
+    _, text, _ = parse_html("<div>" * 5000 + "Kalo Mira, deep inside." + "<p>still text")
     assert text == "Kalo Mira, deep inside.\nstill text"
 
 
 def test_encoding_detection_order():
     cafe = "<p>Caf\u00e9 na\u00efve</p>"
-    assert crawl.detect_encoding(b"\xef\xbb\xbf" + cafe.encode(), "iso-8859-1") == "utf-8-sig"  # BOM first
-    assert crawl.decode(cafe.encode("utf-16"), "utf-8") == cafe
-    assert crawl.detect_encoding(cafe.encode("latin-1"), "iso-8859-1") == "iso-8859-1"  # then the header
+    assert detect_encoding(b"\xef\xbb\xbf" + cafe.encode(), "iso-8859-1") == "utf-8-sig"  # BOM first
+    assert decode(cafe.encode("utf-16"), "utf-8") == cafe
+    assert detect_encoding(cafe.encode("latin-1"), "iso-8859-1") == "iso-8859-1"  # then the header
     meta = b'<meta charset="koi8-r"><p>' + "\u041f\u0440\u0438\u0432\u0435\u0442".encode("koi8-r")
-    assert crawl.detect_encoding(meta, None) == "koi8-r"  # then <meta>
-    assert crawl.detect_encoding(cafe.encode(), "no-such-charset") == "utf-8"  # then UTF-8
+    assert detect_encoding(meta, None) == "koi8-r"  # then <meta>
+    assert detect_encoding(cafe.encode(), "no-such-charset") == "utf-8"  # then UTF-8
     # then charset_normalizer, whose ties go to Windows-1252 (its first guess here is cp1250: "naďve")
-    assert crawl.decode(cafe.encode("cp1252"), None) == cafe
+    assert decode(cafe.encode("cp1252"), None) == cafe
     russian = "\u042d\u0442\u043e \u043f\u0440\u043e\u0441\u0442\u043e\u0439 \u0442\u0435\u043a\u0441\u0442 \u043e \u043c\u0443\u0437\u044b\u043a\u0435."
-    assert crawl.decode(russian.encode("cp1251"), None) == russian
+    assert decode(russian.encode("cp1251"), None) == russian
 
 
 def test_hostile_urls_and_seeds_never_stop_the_crawl(tmp_path):
     """A NUL in a link's host is no URL at all; a bad seeds.txt line is skipped with its line named."""
     with pytest.raises(ValueError):
-        crawl.normalise_url("http://93.184.215.14\x00.example.com/p")
+        normalise_url("http://93.184.215.14\x00.example.com/p")
     web = tmp_path / "web"
     web.mkdir()
     (web / "a.html").write_text("<html><title>A</title><p>x</p></html>")
     (web / "seeds.txt").write_text("http://h:99999/\nhttp://[::1\na.html\n")
-    assert crawl.read_seeds(web, ()) == [(web / "a.html").resolve().as_uri()]
+    assert read_seeds(web, ()) == [(web / "a.html").resolve().as_uri()]
 
 
 @pytest.mark.parametrize("address", ["::7f00:1", "fec0::1", "2002:7f00:1::", "2002:a00:1::", "240.0.0.1"])
 def test_reserved_site_local_and_6to4_private_addresses_are_not_public(address):
-    assert not crawl.is_public_address(address)
+    assert not is_public_address(address)
 
 
 def test_a_folder_seed_is_its_own_root(tmp_path):
     web = tmp_path / "data" / "web"
     web.mkdir(parents=True)
-    assert crawl._file_path(web.as_uri() + "/", parent=True) == web.resolve()
-    assert crawl._file_path((web / "index.html").as_uri(), parent=True) == web.resolve()
+    assert file_path(web.as_uri() + "/", parent=True) == web.resolve()
+    assert file_path((web / "index.html").as_uri(), parent=True) == web.resolve()
 
 
 def test_an_unclosed_title_does_not_swallow_the_page():
-    title, text, _ = crawl.parse_html("<html><head><title>Kalo Mira<body><p>The whole article.</p></body></html>")
+    title, text, _ = parse_html("<html><head><title>Kalo Mira<body><p>The whole article.</p></body></html>")
     assert title == "Kalo Mira" and "The whole article." in text

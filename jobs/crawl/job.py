@@ -1,0 +1,95 @@
+"""The crawl job: crawl the seed sites into the week's ``pages`` table.
+
+Starts from the seeds in ``<data>/web/seeds.txt`` (``http(s)://`` and ``file://`` URLs;
+relative lines are files under ``<data>/web/``) plus ``crawl.seeds``, and writes the
+``pages`` table (``week=W``): ``url, final_url, status, fetched_at, content_type, title,
+text, content_hash, etag, last_modified, outcome, links``, one row per URL tried, with
+counts per outcome in ``run_metrics/week=W/crawl.json``. It reads the previous week's
+``pages`` partition (for conditional GETs) and nothing else of the warehouse. The rules
+the crawl keeps are in ``jobs.crawl.crawler``.
+
+Outcomes: ``ok``, ``not_modified``, ``duplicate_content``, ``robots_disallowed``,
+``not_allowed_host``, ``private_address``, ``dns_error``, ``unsupported_scheme``,
+``page_limit``, ``http_4xx``, ``http_5xx``, ``timeout``, ``connection_error``,
+``too_large``, ``not_html``, ``binary_content``, ``redirect_loop``,
+``too_many_redirects``, ``bad_redirect`` and ``redirect_<refusal>`` for a redirect hop
+refused by the crawler's rules (e.g. ``redirect_robots_disallowed``).
+
+A crawl that finds nothing writes an empty table and a warning; it never fails the run.
+
+Run alone::
+
+    python -m jobs.crawl --week 2026-W47
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from jobs.common.cli import week_job
+from jobs.common.config import Config
+from jobs.common.io import write_week_table
+from jobs.common.paths import table_dir, week_dir
+from jobs.crawl.crawler import Crawler
+from jobs.crawl.urls import read_seeds
+
+log = logging.getLogger("crawl")
+
+
+def previous_pages(warehouse: Path, week: str) -> dict[str, dict[str, Any]]:
+    """The latest earlier week's pages by URL, for conditional GETs."""
+    root = table_dir(warehouse, "pages")
+    if not root.exists():
+        return {}
+    weeks = sorted(p.name[5:] for p in root.iterdir() if p.name.startswith("week=") and p.name[5:] < week)
+    if not weeks:
+        return {}
+    frame = pd.read_parquet(root / f"week={weeks[-1]}")
+    frame = frame[frame["outcome"].isin(["ok", "not_modified"])]
+    return {
+        r["url"]: {**r, "links": json.loads(r["links"]) if r.get("links") else []} for r in frame.to_dict("records")
+    }
+
+
+def run(config: Config, week: str) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    web_dir = config.paths.data / "web"
+    seeds = read_seeds(web_dir, config.crawl.seeds)
+    crawler = Crawler(config.crawl, seeds, previous_pages(config.paths.warehouse, week))
+    rows, counts = crawler.run() if seeds else ([], {})
+    if not seeds:
+        log.warning("no seeds (%s/seeds.txt missing and crawl.seeds empty): writing an empty pages table", web_dir)
+    elif not counts.get("ok") and not counts.get("not_modified"):
+        log.warning("the crawl fetched no usable page: %s", counts)
+    from schemas.tables import table
+
+    columns = [c.name for c in table("pages").data_columns]  # the partition column lives in the path
+    frame = pd.DataFrame(rows).reindex(columns=columns)
+    frame["status"] = frame["status"].astype("Int32")
+    frame["fetched_at"] = pd.to_datetime(frame["fetched_at"], utc=True)
+    write_week_table(frame, config.paths.warehouse, "pages", week)
+    seconds = time.perf_counter() - t0
+    metrics = {
+        "week": week,
+        "seeds": len(seeds),
+        "outcomes": dict(sorted(counts.items())),
+        "rows": len(frame),
+        "seconds": round(seconds, 2),
+        "pages_per_second": round(sum(counts.get(k, 0) for k in ("ok", "duplicate_content")) / max(seconds, 1e-9), 1),
+    }
+    from jobs.common.atomic import write_json_atomic
+
+    write_json_atomic(week_dir(config.paths.warehouse, "run_metrics", week) / "crawl.json", metrics)
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    return week_job(
+        "crawl", "Crawl the seed sites politely into the pages table.", lambda config, week, _: run(config, week), argv
+    )
