@@ -47,13 +47,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
-from jobs.common.atomic import write_json_atomic
 from jobs.common.cli import week_job
 from jobs.common.config import Config, CultureConf
-from jobs.common.io import write_week_table
-from jobs.common.paths import week_dir
+from jobs.common.warehouse import Warehouse
+from schemas.vocab import USABLE_PAGE_OUTCOMES
 
 log = logging.getLogger("culture")
 
@@ -205,10 +203,11 @@ def run(config: Config, week: str) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     conf = config.culture
-    warehouse = config.paths.warehouse
-    path = week_dir(warehouse, "pages", week)
-    pages = pq.read_table(path).to_pandas() if path.exists() else pd.DataFrame(columns=["text", "outcome"])
-    texts = [t for t in pages.loc[pages["outcome"].isin(["ok", "not_modified"]), "text"].dropna() if t.strip()]
+    wh = Warehouse(config.paths.warehouse)
+    pages = wh.read_optional("pages", week, ["text", "outcome"])
+    if pages is None:
+        pages = pd.DataFrame(columns=["text", "outcome"])
+    texts = [t for t in pages.loc[pages["outcome"].isin(USABLE_PAGE_OUTCOMES), "text"].dropna() if t.strip()]
     artists = read_catalog_table(config.paths.data, "artists")
     words = sum(len(t.split()) for t in texts)
     if texts:
@@ -217,14 +216,14 @@ def run(config: Config, week: str) -> dict[str, Any]:
         t_nlp = time.perf_counter()
         counts = terms_near_mentions(list(nlp.pipe(texts, batch_size=conf.batch_size)), matcher, conf)
     else:
-        log.warning("no page text for %s (%s): writing empty cultural tables", week, path)
+        log.warning("no page text for %s (%s): writing empty cultural tables", week, wh.partition("pages", week))
         t_nlp = time.perf_counter()
         counts = {}
     nlp_seconds = time.perf_counter() - t_nlp
     terms = weigh_terms(counts, conf.top_k, conf.min_term_count)
     sims = similarity(terms, conf.neighbours)
-    write_week_table(terms, warehouse, "cultural_terms", week)
-    write_week_table(sims, warehouse, "artist_similarity", week)
+    wh.write("cultural_terms", week, terms)
+    wh.write("artist_similarity", week, sims)
     metrics = {
         "week": week,
         "pages": len(texts),
@@ -240,7 +239,6 @@ def run(config: Config, week: str) -> dict[str, Any]:
         precision = neighbour_genre_precision(sims, pd.read_csv(truth, dtype=str))
         metrics["neighbour_genre_precision_at_5"] = precision
         log.info("cultural neighbours sharing the artist's genre (precision@5): %s", precision)
-    write_json_atomic(week_dir(warehouse, "run_metrics", week) / "culture.json", metrics)
     return metrics
 
 
@@ -250,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         "Cultural terms and artist similarity from crawled pages.",
         lambda config, week, _: run(config, week),
         argv,
+        metrics="culture",
     )
 
 

@@ -71,6 +71,12 @@ AUDIO_REJECT_REASONS: dict[str, str] = {
 }
 
 # --- pages.outcome --------------------------------------------------------------------------
+# A hop the crawler is following: its own state, never written to ``pages``.
+REDIRECT_HOP = "redirect"
+
+# Pages whose text the culture job reads (and the next crawl revalidates).
+USABLE_PAGE_OUTCOMES: tuple[str, ...] = ("ok", "not_modified")
+
 CRAWL_OUTCOMES: dict[str, str] = {
     "ok": "fetched, HTML, main text extracted",
     "not_modified": "unchanged since last week (304); last week's text is kept",

@@ -27,3 +27,20 @@ def test_architecture_lists_are_generated_from_the_vocabularies():
     for _, values in vocab.VOCABULARIES.values():
         for value in values:
             assert f"- `{value}`:" in text
+
+
+def _literals(pattern, *globs):
+    import re
+
+    found = set()
+    for g in globs:
+        for path in ROOT.glob(g):
+            found |= {re.sub(r"\{[^}]*\}", "x", m) for m in re.findall(pattern, path.read_text(encoding="utf-8"))}
+    return found
+
+
+def test_every_crawl_outcome_the_code_writes_is_in_the_vocabulary():
+    written = _literals(r"""outcome["']?\s*[:=]\s*f?"([^"]+)\"""", "jobs/crawl/*.py")
+    assert len(written) >= 8  # the pattern still finds the crawler's outcomes
+    unknown = {w for w in written if not vocab.is_known(vocab.CRAWL_OUTCOMES, w)}
+    assert unknown <= {vocab.REDIRECT_HOP}, unknown

@@ -72,6 +72,7 @@ from jobs.crawl.urls import (
     origin_of,
     resolve_host,
 )
+from schemas.vocab import REDIRECT_HOP
 
 KEEP_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
 REDIRECT_CODES = (301, 302, 303, 307, 308)
@@ -182,7 +183,7 @@ class Crawler:
         current = robots_url
         for _ in range(MAX_ROBOTS_REDIRECTS + 1):
             got = self._with_retries(current, {})
-            if got.outcome != "redirect":
+            if got.outcome != REDIRECT_HOP:
                 break
             try:
                 target = normalise_url(urllib.parse.urljoin(current, got.location or ""))
@@ -275,7 +276,7 @@ class Crawler:
     def _read(self, url: str, resp: http.client.HTTPResponse) -> Fetched:
         status = resp.status
         if status in REDIRECT_CODES:
-            return Fetched(url, url, status, None, outcome="redirect", location=resp.getheader("Location"))
+            return Fetched(url, url, status, None, outcome=REDIRECT_HOP, location=resp.getheader("Location"))
         if status == 304:
             return Fetched(url, url, 304, None, outcome="not_modified")
         if not 200 <= status < 300:
@@ -322,7 +323,7 @@ class Crawler:
         current, seen = url, [url]
         for _ in range(self.conf.max_redirects + 1):
             got = self._with_retries(current, headers if current == url else {})
-            if got.outcome != "redirect":
+            if got.outcome != REDIRECT_HOP:
                 got.url, got.redirects = url, seen[1:]
                 return got
             try:

@@ -27,31 +27,27 @@ from __future__ import annotations
 import json
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from jobs.common.cli import week_job
 from jobs.common.config import Config
-from jobs.common.io import write_week_table
-from jobs.common.paths import table_dir, week_dir
+from jobs.common.warehouse import Warehouse
 from jobs.crawl.crawler import Crawler
 from jobs.crawl.urls import read_seeds
+from schemas.vocab import USABLE_PAGE_OUTCOMES
 
 log = logging.getLogger("crawl")
 
 
-def previous_pages(warehouse: Path, week: str) -> dict[str, dict[str, Any]]:
-    """The latest earlier week's pages by URL, for conditional GETs."""
-    root = table_dir(warehouse, "pages")
-    if not root.exists():
-        return {}
-    weeks = sorted(p.name[5:] for p in root.iterdir() if p.name.startswith("week=") and p.name[5:] < week)
+def previous_pages(wh: Warehouse, week: str) -> dict[str, dict[str, Any]]:
+    """The latest earlier week's usable pages by URL, for conditional GETs."""
+    weeks = wh.weeks("pages", before=week)
     if not weeks:
         return {}
-    frame = pd.read_parquet(root / f"week={weeks[-1]}")
-    frame = frame[frame["outcome"].isin(["ok", "not_modified"])]
+    frame = wh.read("pages", weeks[-1])
+    frame = frame[frame["outcome"].isin(USABLE_PAGE_OUTCOMES)]
     return {
         r["url"]: {**r, "links": json.loads(r["links"]) if r.get("links") else []} for r in frame.to_dict("records")
     }
@@ -61,7 +57,8 @@ def run(config: Config, week: str) -> dict[str, Any]:
     t0 = time.perf_counter()
     web_dir = config.paths.data / "web"
     seeds = read_seeds(web_dir, config.crawl.seeds)
-    crawler = Crawler(config.crawl, seeds, previous_pages(config.paths.warehouse, week))
+    wh = Warehouse(config.paths.warehouse)
+    crawler = Crawler(config.crawl, seeds, previous_pages(wh, week))
     rows, counts = crawler.run() if seeds else ([], {})
     if not seeds:
         log.warning("no seeds (%s/seeds.txt missing and crawl.seeds empty): writing an empty pages table", web_dir)
@@ -73,7 +70,7 @@ def run(config: Config, week: str) -> dict[str, Any]:
     frame = pd.DataFrame(rows).reindex(columns=columns)
     frame["status"] = frame["status"].astype("Int32")
     frame["fetched_at"] = pd.to_datetime(frame["fetched_at"], utc=True)
-    write_week_table(frame, config.paths.warehouse, "pages", week)
+    wh.write("pages", week, frame)
     seconds = time.perf_counter() - t0
     metrics = {
         "week": week,
@@ -83,13 +80,14 @@ def run(config: Config, week: str) -> dict[str, Any]:
         "seconds": round(seconds, 2),
         "pages_per_second": round(sum(counts.get(k, 0) for k in ("ok", "duplicate_content")) / max(seconds, 1e-9), 1),
     }
-    from jobs.common.atomic import write_json_atomic
-
-    write_json_atomic(week_dir(config.paths.warehouse, "run_metrics", week) / "crawl.json", metrics)
     return metrics
 
 
 def main(argv: list[str] | None = None) -> int:
     return week_job(
-        "crawl", "Crawl the seed sites politely into the pages table.", lambda config, week, _: run(config, week), argv
+        "crawl",
+        "Crawl the seed sites politely into the pages table.",
+        lambda config, week, _: run(config, week),
+        argv,
+        metrics="crawl",
     )
