@@ -1,5 +1,7 @@
 import os
 
+import pytest
+
 from jobs.common.atomic import clean_stale_staging, publish_dir, staging_dir, write_json_atomic
 
 
@@ -33,3 +35,24 @@ def test_json_is_written_whole(tmp_path):
     write_json_atomic(path, {"b": 1, "a": 2})
     assert path.read_text() == '{\n  "a": 2,\n  "b": 1\n}\n'
     assert [p.name for p in path.parent.iterdir()] == ["metrics.json"]
+
+
+def test_a_failed_text_write_leaves_no_temp_file_and_the_old_file(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from jobs.common.atomic import write_text_atomic
+
+    path = tmp_path / "r" / "report.html"
+    write_text_atomic(path, "old")
+    real = Path.write_text
+
+    def full_disk(self, *args, **kwargs):
+        real(self, "half", encoding="utf-8")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        write_text_atomic(path, "new")
+    monkeypatch.undo()
+    assert [p.name for p in path.parent.iterdir()] == ["report.html"]
+    assert path.read_text() == "old"
