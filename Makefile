@@ -95,14 +95,18 @@ else
 	@test -d "$(DW_DATA)/raw/plays" && test -d "$(DW_DATA)/catalog" || \
 	  { echo "error: DATA=$(DATA) must hold raw/plays/ and catalog/ (see 'Input contract' in README.md)"; exit 1; }
 endif
-	@week="$(WEEK)"; \
+	@exec 9>"$(AIRFLOW_HOME)/.run.lock"; \
+	  flock -n 9 || { echo "error: another 'make run' is using $(AIRFLOW_HOME) (see $(AIRFLOW_HOME)/last_run.log); wait for it, or give this one its own DW_AIRFLOW_HOME=<folder>"; exit 1; }; \
+	  week="$(WEEK)"; \
 	  if [ -z "$$week" ]; then week=$$($(PY) -m jobs.common.runinfo publish-week); fi; \
 	  date=$$($(PY) -m jobs.common.runinfo logical-date "$$week"); \
+	  mkdir -p $(AIRFLOW_HOME)/runs; log=$(AIRFLOW_HOME)/runs/$$week-$$(date -u +%Y%m%dT%H%M%SZ).log; \
+	  ln -sfn "$$log" $(AIRFLOW_HOME)/last_run.log; \
 	  echo ">> running DAG discover_weekly for $$week through Airflow (logical date $$date)"; \
 	  start=$$(date +%s); \
-	  airflow dags test discover_weekly "$$date" > $(AIRFLOW_HOME)/last_run.log 2>&1 || \
-	    { tail -n 60 $(AIRFLOW_HOME)/last_run.log; echo "error: the DAG run failed; full log: $(AIRFLOW_HOME)/last_run.log"; exit 1; }; \
-	  echo ">> DAG run finished in $$(( $$(date +%s) - start )) s (log: $(AIRFLOW_HOME)/last_run.log)"; \
+	  airflow dags test discover_weekly "$$date" > "$$log" 2>&1 || \
+	    { tail -n 60 "$$log"; echo "error: the DAG run failed; full log: $$log"; exit 1; }; \
+	  echo ">> DAG run finished in $$(( $$(date +%s) - start )) s (log: $$log)"; \
 	  $(PY) -m jobs.common.runinfo summary "$$week"; \
 	  $(PY) -m jobs.query --week "$$week" $(if $(LISTENER),--user $(LISTENER),)
 
