@@ -102,6 +102,8 @@ CRAWL_OUTCOMES: dict[str, str] = {
 
 # --- quarantine.reason ------------------------------------------------------------------------
 QUARANTINE_REASONS: dict[str, str] = {
+    "malformed_csv": "a CSV line that does not parse into the header's columns",
+    "malformed_json": "a JSON line that is not an object",
     "bad_encoding": "the line is not valid in the file's encoding",
     "missing_user_id": "no user id",
     "missing_track_id": "no track id",
