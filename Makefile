@@ -104,10 +104,10 @@ endif
 	    { tail -n 60 $(AIRFLOW_HOME)/last_run.log; echo "error: the DAG run failed; full log: $(AIRFLOW_HOME)/last_run.log"; exit 1; }; \
 	  echo ">> DAG run finished in $$(( $$(date +%s) - start )) s (log: $(AIRFLOW_HOME)/last_run.log)"; \
 	  $(PY) -m jobs.common.runinfo summary "$$week"; \
-	  $(PY) -m jobs.query --week "$$week" $(if $(LISTENER),--user $(LISTENER),)
+	  $(PY) -m jobs.tools.query --week "$$week" $(if $(LISTENER),--user $(LISTENER),)
 
 query: setup
-	@$(PY) -m jobs.query $(if $(LISTENER),--user $(LISTENER),) $(if $(WEEK),--week $(WEEK),)
+	@$(PY) -m jobs.tools.query $(if $(LISTENER),--user $(LISTENER),) $(if $(WEEK),--week $(WEEK),)
 
 report: setup
 	@$(PY) -m jobs.report --path-only $(if $(WEEK),--week $(WEEK),)
