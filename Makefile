@@ -84,13 +84,13 @@ airflow-init: $(DB_STAMP)
 # --- the pipeline -----------------------------------------------------------------------
 
 world: setup
-	$(PY) -m jobs.generate_world $(if $(filter tiny,$(SIZE)),--tiny,)
+	$(PY) -m jobs.tools.world $(if $(filter tiny,$(SIZE)),--tiny,)
 
 # The sample world is generated only for the default data folder: DATA=path is the user's own
-# data and is read, never written (generate_world also refuses to replace data it did not write).
+# data and is read, never written (jobs.tools.world also refuses to replace data it did not write).
 run: setup airflow-init
 ifeq ($(strip $(DATA)),)
-	@$(PY) -m jobs.generate_world --if-missing
+	@$(PY) -m jobs.tools.world --if-missing
 else
 	@test -d "$(DW_DATA)/raw/plays" && test -d "$(DW_DATA)/catalog" || \
 	  { echo "error: DATA=$(DATA) must hold raw/plays/ and catalog/ (see 'Input contract' in README.md)"; exit 1; }
