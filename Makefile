@@ -84,13 +84,13 @@ airflow-init: $(DB_STAMP)
 # --- the pipeline -----------------------------------------------------------------------
 
 world: setup
-	$(PY) -m jobs.generate_world $(if $(filter tiny,$(SIZE)),--tiny,)
+	$(PY) -m jobs.tools.world $(if $(filter tiny,$(SIZE)),--tiny,)
 
 # The sample world is generated only for the default data folder: DATA=path is the user's own
-# data and is read, never written (generate_world also refuses to replace data it did not write).
+# data and is read, never written (jobs.tools.world also refuses to replace data it did not write).
 run: setup airflow-init
 ifeq ($(strip $(DATA)),)
-	@$(PY) -m jobs.generate_world --if-missing
+	@$(PY) -m jobs.tools.world --if-missing
 else
 	@test -d "$(DW_DATA)/raw/plays" && test -d "$(DW_DATA)/catalog" || \
 	  { echo "error: DATA=$(DATA) must hold raw/plays/ and catalog/ (see 'Input contract' in README.md)"; exit 1; }
@@ -108,10 +108,10 @@ endif
 	    { tail -n 60 "$$log"; echo "error: the DAG run failed; full log: $$log"; exit 1; }; \
 	  echo ">> DAG run finished in $$(( $$(date +%s) - start )) s (log: $$log)"; \
 	  $(PY) -m jobs.common.runinfo summary "$$week"; \
-	  $(PY) -m jobs.query --week "$$week" $(if $(LISTENER),--user $(LISTENER),)
+	  $(PY) -m jobs.tools.query --week "$$week" $(if $(LISTENER),--user $(LISTENER),)
 
 query: setup
-	@$(PY) -m jobs.query $(if $(LISTENER),--user $(LISTENER),) $(if $(WEEK),--week $(WEEK),)
+	@$(PY) -m jobs.tools.query $(if $(LISTENER),--user $(LISTENER),) $(if $(WEEK),--week $(WEEK),)
 
 report: setup
 	@$(PY) -m jobs.report --path-only $(if $(WEEK),--week $(WEEK),)

@@ -49,7 +49,7 @@ def world_settings(size: str) -> dict[str, Any]:
 
 def ensure_world(size: str, root: Path) -> tuple[Path, dict[str, Any]]:
     """The world for ``size`` under ``root``; generated unless a matching one is there."""
-    from jobs.generate_world import GENERATOR_VERSION, generate
+    from jobs.tools.world.cli import GENERATOR_VERSION, generate
 
     out = root / size / "world"
     settings = world_settings(size)

@@ -33,6 +33,7 @@ from jobs.common.atomic import write_text_atomic
 from jobs.common.catalog import read_catalog
 from jobs.common.config import Config, load_config
 from jobs.common.paths import table_dir, week_dir
+from jobs.common.published import published_weeks
 
 
 def _png(fig: Any) -> str:
@@ -207,8 +208,6 @@ def main(argv: list[str] | None = None) -> int:
     config = load_config(args.conf)
     week = args.week
     if not week:
-        from jobs.query import published_weeks
-
         weeks = published_weeks(config.paths.warehouse)
         if not weeks:
             print("error: no published week; run `make run` first", file=sys.stderr)

@@ -38,7 +38,7 @@ def spark():
 def tiny_world(tmp_path_factory) -> Path:
     """The tiny sample world (the size the end-to-end tests use), generated once."""
     from jobs.common.config import build_config
-    from jobs.generate_world import TINY, generate
+    from jobs.tools.world.cli import TINY, generate
 
     out = tmp_path_factory.mktemp("world") / "sample"
     conf = build_config({"world": TINY}).world

@@ -121,7 +121,7 @@ def test_query_prints_the_playlist_with_titles(runs):
     env = airflow_env(runs["warehouse"].parent / "airflow", runs["data"], runs["warehouse"])
     user = runs["first"]["user_id"].min()
     out = subprocess.run(
-        [sys.executable, "-m", "jobs.query", "--user", user, "--week", WEEK, "--format", "csv"],
+        [sys.executable, "-m", "jobs.tools.query", "--user", user, "--week", WEEK, "--format", "csv"],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -137,7 +137,7 @@ def test_query_prints_the_playlist_with_titles(runs):
     assert rows["title"].tolist() == titles
     assert rows["artist"].tolist() == names
     bad = subprocess.run(
-        [sys.executable, "-m", "jobs.query", "--user", "x' OR '1'='1", "--week", WEEK],
+        [sys.executable, "-m", "jobs.tools.query", "--user", "x' OR '1'='1", "--week", WEEK],
         env=env,
         cwd=ROOT,
         capture_output=True,

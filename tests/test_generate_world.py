@@ -8,7 +8,9 @@ import pandas as pd
 import soundfile as sf
 
 from jobs.common.config import build_config
-from jobs.generate_world import GENRES, TINY, build_world, generate
+from jobs.tools.world.cli import TINY, generate
+from jobs.tools.world.genres import GENRES
+from jobs.tools.world.model import build_world
 
 
 def _digest(root):
@@ -46,11 +48,11 @@ def test_tiny_world_has_every_part(tiny_world):
 def test_new_releases_are_unplayed_and_from_the_last_week():
     conf = build_config({"world": TINY}).world
     world = build_world(conf)
-    truth = world["truth"]["track_attributes"]
+    truth = world.truth["track_attributes"]
     new = set(truth.loc[truth["is_new_release"], "track_id"])
     assert len(new) == TINY["new_releases"]
-    assert not new & set(world["plays"]["track_id"])
-    tracks = world["tracks"].set_index("track_id")
+    assert not new & set(world.plays["track_id"])
+    tracks = world.tracks.set_index("track_id")
     dates = pd.to_datetime(tracks.loc[sorted(new), "release_date"])
     assert (dates >= pd.Timestamp("2026-11-09")).all() and (dates < pd.Timestamp("2026-11-16")).all()
 
@@ -58,9 +60,9 @@ def test_new_releases_are_unplayed_and_from_the_last_week():
 def test_plays_follow_tastes_and_popularity_is_skewed():
     conf = build_config({"world": {**TINY, "users": 200}}).world
     world = build_world(conf)
-    plays = world["plays"]
-    genre = dict(zip(world["truth"]["track_attributes"]["track_id"], world["truth"]["track_attributes"]["genre"]))
-    tastes = world["truth"]["user_tastes"].set_index("user_id")
+    plays = world.plays
+    genre = dict(zip(world.truth["track_attributes"]["track_id"], world.truth["track_attributes"]["genre"]))
+    tastes = world.truth["user_tastes"].set_index("user_id")
     top_genre = tastes.idxmax(axis=1)
     share_in_top = (plays["track_id"].map(genre) == plays["user_id"].map(top_genre)).mean()
     assert share_in_top > 0.4  # 12 genres: by chance it would be about 1/12
@@ -102,7 +104,7 @@ def _user_data(root):
 
 
 def test_generator_refuses_to_replace_data_it_did_not_write(tmp_path):
-    from jobs.generate_world import main
+    from jobs.tools.world.cli import main
 
     user = tmp_path / "mine"
     before = _user_data(user)

@@ -7,7 +7,7 @@ of that week.
 
 Run alone::
 
-    python -m jobs.query --user u000042 [--week 2026-W47] [--format csv]
+    python -m jobs.tools.query --user u000042 [--week 2026-W47] [--format csv]
 """
 
 from __future__ import annotations
@@ -22,18 +22,12 @@ import pandas as pd
 from jobs.common.catalog import read_catalog
 from jobs.common.config import load_config
 from jobs.common.paths import table_dir, week_dir
+from jobs.common.published import published_weeks
 from jobs.common.weeks import parse_week
 
 
 class QueryError(RuntimeError):
     """The requested week or listener is not in the table."""
-
-
-def published_weeks(warehouse: Path) -> list[str]:
-    root = table_dir(warehouse, "discover_weekly")
-    if not root.exists():
-        return []
-    return sorted(p.name.split("=", 1)[1] for p in root.iterdir() if p.name.startswith("week=") and p.is_dir())
 
 
 def playlist(warehouse: Path, data: Path, user: str | None, week: str | None) -> tuple[str, str, pd.DataFrame]:
