@@ -21,19 +21,16 @@ import argparse
 import base64
 import html
 import io
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow.parquet as pq
 
 from jobs.common.atomic import write_text_atomic
 from jobs.common.catalog import read_catalog
 from jobs.common.config import Config, load_config
-from jobs.common.paths import table_dir, week_dir
-from jobs.common.published import published_weeks
+from jobs.common.warehouse import Warehouse
 
 
 def _png(fig: Any) -> str:
@@ -45,21 +42,9 @@ def _png(fig: Any) -> str:
     return f'<img alt="plot" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
 
 
-def _read(warehouse: Path, name: str, week: str) -> pd.DataFrame | None:
-    path = week_dir(warehouse, name, week)
-    return pq.read_table(path).to_pandas() if path.exists() else None
-
-
-def _metrics(warehouse: Path, week: str) -> dict[str, Any]:
-    folder = week_dir(warehouse, "run_metrics", week)
-    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))} if folder.exists() else {}
-
-
-def latest_evaluated_week(warehouse: Path, week: str) -> str | None:
-    root = table_dir(warehouse, "offline_eval")
-    if not root.exists():
-        return None
-    weeks = sorted(p.name[5:] for p in root.iterdir() if p.name.startswith("week=") and p.name[5:] <= week)
+def latest_evaluated_week(wh: Warehouse, week: str) -> str | None:
+    """The latest week up to ``week`` that has an offline evaluation."""
+    weeks = wh.weeks("offline_eval", until=week)
     return weeks[-1] if weeks else None
 
 
@@ -92,11 +77,11 @@ def build(config: Config, week: str) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    warehouse = config.paths.warehouse
-    table = _read(warehouse, "discover_weekly", week)
+    wh = Warehouse(config.paths.warehouse)
+    table = wh.read_optional("discover_weekly", week)
     if table is None:
-        raise SystemExit(f"error: {week_dir(warehouse, 'discover_weekly', week)} is not published; run the DAG first")
-    runs = _metrics(warehouse, week)
+        raise SystemExit(f"error: {wh.partition('discover_weekly', week)} is not published; run the DAG first")
+    runs = wh.read_metrics(week)
     tracks, artists = read_catalog(config.paths.data)
     parts = [
         f"<h1>Discover Weekly {html.escape(week)}</h1>",
@@ -104,7 +89,7 @@ def build(config: Config, week: str) -> str:
         f"{table['track_id'].nunique()} distinct tracks of {len(tracks)} in the catalog.</p>",
     ]
 
-    als = _read(warehouse, "als_metrics", week)
+    als = wh.read_optional("als_metrics", week)
     if als is not None and len(als):
         pivot = als.pivot(index="metric", columns="model", values="value")
         pivot = pivot.drop(index=[m for m in ("users", "holdout_pairs") if m in pivot.index])
@@ -113,9 +98,9 @@ def build(config: Config, week: str) -> str:
             grouped(pivot, "ALS vs most popular"),
             pivot.to_html(float_format="%.4f"),
         ]
-    eval_week = latest_evaluated_week(warehouse, week)
+    eval_week = latest_evaluated_week(wh, week)
     if eval_week:
-        ev = _read(warehouse, "offline_eval", eval_week)
+        ev = wh.read_optional("offline_eval", eval_week)
         pivot = ev.pivot(index="metric", columns="model", values="value")
         shown = [m for m in pivot.index if m.startswith(("precision", "recall", "ndcg"))]
         parts += [
@@ -138,7 +123,7 @@ def build(config: Config, week: str) -> str:
     ax.legend(fontsize=8)
     parts += ["<h2>Score distributions</h2>", _png(fig)]
 
-    items = _read(warehouse, "item_factors", week)
+    items = wh.read_optional("item_factors", week)
     if items is not None:
         rank = items.sort_values(["plays", "track_id"], ascending=[False, True]).reset_index(drop=True)
         rank = pd.Series(range(1, len(rank) + 1), index=rank["track_id"])
@@ -190,7 +175,7 @@ def build(config: Config, week: str) -> str:
 
 
 def report_path(config: Config, week: str) -> Path:
-    return week_dir(config.paths.warehouse, "reports", week) / "report.html"
+    return Warehouse(config.paths.warehouse).partition("reports", week) / "report.html"
 
 
 def run(config: Config, week: str) -> Path:
@@ -208,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     config = load_config(args.conf)
     week = args.week
     if not week:
-        weeks = published_weeks(config.paths.warehouse)
+        weeks = Warehouse(config.paths.warehouse).weeks("discover_weekly")
         if not weeks:
             print("error: no published week; run `make run` first", file=sys.stderr)
             return 2

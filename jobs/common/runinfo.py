@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from jobs.common.config import load_config
-from jobs.common.paths import week_dir
+from jobs.common.warehouse import Warehouse
 from jobs.common.weeks import parse_week, shift, week_start
 
 
@@ -29,16 +29,16 @@ def logical_date(week: str) -> str:
 
 
 def summary(warehouse: Path, week: str) -> str:
-    table = week_dir(warehouse, "discover_weekly", week)
+    wh = Warehouse(warehouse)
+    table = wh.partition("discover_weekly", week)
     if not table.exists():
         raise SystemExit(f"error: {table} was not published")
     lines = [f"Discover Weekly {week} published at {table}"]
-    metrics_dir = week_dir(warehouse, "run_metrics", week)
+    runs = wh.read_metrics(week)
     for stage in ("ingest", "als", "merge"):
-        path = metrics_dir / f"{stage}.json"
-        if not path.exists():
+        if stage not in runs:
             continue
-        m = json.loads(path.read_text())
+        m = runs[stage]
         if stage == "ingest":
             lines.append(
                 f"  ingest: {m['plays_written']} plays kept, {m['quarantined']} rows quarantined "

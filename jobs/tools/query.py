@@ -21,8 +21,7 @@ import pandas as pd
 
 from jobs.common.catalog import read_catalog
 from jobs.common.config import load_config
-from jobs.common.paths import table_dir, week_dir
-from jobs.common.published import published_weeks
+from jobs.common.warehouse import Warehouse
 from jobs.common.weeks import parse_week
 
 
@@ -32,9 +31,10 @@ class QueryError(RuntimeError):
 
 def playlist(warehouse: Path, data: Path, user: str | None, week: str | None) -> tuple[str, str, pd.DataFrame]:
     """(week, user, rows) for the listener's playlist, joined to titles and artist names."""
-    weeks = published_weeks(warehouse)
+    wh = Warehouse(warehouse)
+    weeks = wh.weeks("discover_weekly")
     if not weeks:
-        raise QueryError(f"{table_dir(warehouse, 'discover_weekly')}: no published week yet; run `make run` first")
+        raise QueryError(f"{wh.table_dir('discover_weekly')}: no published week yet; run `make run` first")
     week = week or weeks[-1]
     parse_week(week)
     if week not in weeks:
@@ -43,7 +43,7 @@ def playlist(warehouse: Path, data: Path, user: str | None, week: str | None) ->
     con = duckdb.connect()
     con.register("tracks", tracks[["track_id", "title", "album"]])
     con.register("artists", artists)
-    files = str(week_dir(warehouse, "discover_weekly", week) / "*.parquet")
+    files = str(wh.partition("discover_weekly", week) / "*.parquet")
     if user is None:
         user = con.execute("SELECT min(user_id) FROM read_parquet(?)", [files]).fetchone()[0]
     rows = con.execute(
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.format == "csv":
         rows.to_csv(sys.stdout, index=False)
         return 0
-    print(f"Discover Weekly {week} for {user} ({week_dir(config.paths.warehouse, 'discover_weekly', week)})")
+    print(f"Discover Weekly {week} for {user} ({Warehouse(config.paths.warehouse).partition('discover_weekly', week)})")
     with pd.option_context("display.max_colwidth", 60, "display.width", 200):
         print(rows.to_string(index=False))
     return 0

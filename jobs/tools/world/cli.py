@@ -13,13 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 
-from jobs.common.atomic import publish_dir, staging_dir
+from jobs.common.atomic import staged
 from jobs.common.config import WorldConf, build_config, load_config
 from jobs.common.weeks import week_of
 from jobs.tools.world.audio import write_audio
@@ -38,8 +37,7 @@ def generate(conf: WorldConf, out: Path, with_audio: bool = True, with_web: bool
     t0 = time.perf_counter()
     world = build_world(conf)
     rng = np.random.default_rng(conf.seed + 99)
-    stage = staging_dir(out)
-    try:
+    with staged(out) as stage:
         (stage / "catalog").mkdir()
         world.artists.to_csv(stage / "catalog" / "artists.csv", index=False, lineterminator="\n")
         world.tracks.to_csv(stage / "catalog" / "tracks.csv", index=False, lineterminator="\n")
@@ -75,10 +73,6 @@ def generate(conf: WorldConf, out: Path, with_audio: bool = True, with_web: bool
             "genres": [g.name for g in GENRES],
         }
         (stage / "world.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        publish_dir(stage, out)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
     manifest["seconds"] = round(time.perf_counter() - t0, 1)
     return manifest
 
