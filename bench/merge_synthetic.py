@@ -4,7 +4,8 @@
 neighbours per artist, listeners with 50 heard tracks and five top artists, the blend's
 default weights; blocks sized as the merge sizes them. Prints milliseconds per listener
 and a digest of the chosen tracks, so two versions of the merge can be compared on the
-same input (``--module`` loads ``jobs/merge.py`` from any file, e.g. an older commit's)::
+same input (``--module`` loads ``Items``, ``Blend`` and ``recommend_block`` from one file
+instead, e.g. an older commit's single-file ``jobs/merge.py``)::
 
     python -m bench.merge_synthetic --listeners 300
     git show d900519:jobs/merge.py > /tmp/merge_old.py
@@ -18,32 +19,44 @@ import argparse
 import cProfile
 import hashlib
 import importlib.util
+import inspect
 import pstats
 import sys
 import time
 from pathlib import Path
-from types import ModuleType
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 
 
-def load(path: Path | None) -> ModuleType:
+def load(path: Path | None) -> SimpleNamespace:
+    """``Items``, ``Blend`` and ``recommend_block``: the current library's, or those of one file."""
     if path is None:
-        from jobs import merge
+        from jobs.common.recsys.items import Items
+        from jobs.common.recsys.playlists import recommend_block
+        from jobs.common.recsys.scoring import Blend
 
-        return merge
+        return SimpleNamespace(Items=Items, Blend=Blend, recommend_block=recommend_block)
     spec = importlib.util.spec_from_file_location("merge_under_test", path)
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     sys.modules["merge_under_test"] = module
     spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
+    return SimpleNamespace(Items=module.Items, Blend=module.Blend, recommend_block=module.recommend_block)
+
+
+def recommend(m: SimpleNamespace, *args: Any, blend: Any, tops: Any, shares: Any) -> list:
+    """``m.recommend_block`` called as its version takes ``k`` and the artist cap (older ones: positionally)."""
+    if "k" in inspect.signature(m.recommend_block).parameters:
+        return m.recommend_block(*args, blend.k, blend.artist_cap, tops, shares, blend)
+    return m.recommend_block(*args, blend, tops, shares)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--listeners", type=int, default=300)
     parser.add_argument("--tracks", type=int, default=100_000)
-    parser.add_argument("--module", type=Path, help="a jobs/merge.py to load instead of the current one")
+    parser.add_argument("--module", type=Path, help="a file with Items, Blend, recommend_block (an old jobs/merge.py)")
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args(argv)
     m = load(args.module)
@@ -69,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     heard = [np.sort(rng.choice(n, 50, replace=False)) for _ in range(nu)]
     tops = [rng.choice(n_artists, 5, replace=False) for _ in range(nu)]
     shares = [np.full(5, 0.2) for _ in range(nu)]
+    blend = m.Blend(k=30, artist_cap=2)
     block = max(16, min(2048, (1 << 24) // n))
     profiler = cProfile.Profile() if args.profile else None
     t0 = time.perf_counter()
@@ -77,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     out = []
     for s in range(0, nu, block):
         sl = slice(s, s + block)
-        out += m.recommend_block(
-            users[sl], heard[sl], [h[:20] for h in heard[sl]], items, 30, 2, tops[sl], shares[sl], m.Blend()
+        out += recommend(
+            m, users[sl], heard[sl], [h[:20] for h in heard[sl]], items, blend=blend, tops=tops[sl], shares=shares[sl]
         )
     if profiler:
         profiler.disable()

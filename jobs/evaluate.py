@@ -6,7 +6,8 @@ cultural tables) and the plays of week ``W`` itself from ``plays`` (present once
 week has been ingested). For every listener with a personal playlist it builds five
 rankings with the same diversity rules and the same ``k``:
 
-* ``blend``: the published recipe (:func:`jobs.merge.recommend_block` with ``merge.w_*``);
+* ``blend``: the published recipe (:func:`jobs.common.recsys.playlists.recommend_block`, as
+  the merge job runs it, with ``merge.w_*``);
 * ``als``: ALS alone (no audio, no culture, no never-played tracks);
 * ``audio``: the CNN's vectors alone, for every track with audio, played or not;
 * ``culture``: tracks by artists culturally similar to the listener's favourites;
@@ -47,19 +48,14 @@ import pyarrow.dataset as ds
 from jobs.common.atomic import write_json_atomic
 from jobs.common.cli import week_job
 from jobs.common.config import Config
-from jobs.common.io import write_week_table
+from jobs.common.io import read_week_table, write_week_table
 from jobs.common.metrics import as_matrix, ndcg_at_k, percentile_ranks, precision_at_k, recall_at_k
 from jobs.common.paths import table_dir, week_dir
+from jobs.common.recsys.diversity import pick_diverse
+from jobs.common.recsys.inputs import Inputs, prepare_inputs
+from jobs.common.recsys.playlists import playlists
+from jobs.common.recsys.scoring import blend_from_conf, blend_scores
 from jobs.common.weeks import cutoff as week_cutoff
-from jobs.merge import (
-    Inputs,
-    blend_from_conf,
-    blend_scores,
-    pick_diverse,
-    playlists,
-    prepare_inputs,
-    read_week_table,
-)
 
 log = logging.getLogger("evaluate")
 

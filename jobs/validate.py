@@ -33,7 +33,9 @@ import pyarrow.parquet as pq
 from jobs.common.atomic import publish_dir, write_json_atomic
 from jobs.common.cli import week_job
 from jobs.common.config import Config
-from jobs.common.paths import week_dir
+from jobs.common.history import active_listeners, heard_pairs, read_plays
+from jobs.common.paths import pending_dir, week_dir
+from jobs.common.weeks import cutoff as week_cutoff
 from schemas.tables import arrow_schema
 
 log = logging.getLogger("validate")
@@ -148,9 +150,6 @@ def check_coverage(active: set[str], eligible: set[str], excluded: dict[str, str
 
 
 def run(config: Config, week: str) -> dict[str, Any]:
-    from jobs.common.weeks import cutoff as week_cutoff
-    from jobs.merge import active_listeners, heard_pairs, pending_dir, read_plays
-
     t0 = time.perf_counter()
     warehouse = config.paths.warehouse
     pending = pending_dir(warehouse, week)

@@ -9,7 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs import evaluate
-from jobs.merge import Inputs, Items
+from jobs.common.recsys.inputs import Inputs
+from jobs.common.recsys.items import Items
 
 UTC = dt.UTC
 

@@ -5,7 +5,13 @@ import pandas as pd
 import pytest
 
 from jobs import merge
-from jobs.merge import Blend, Items, blend_scores, pick_diverse, recommend_block
+from jobs.common.history import read_heard
+from jobs.common.io import MissingTableError, read_week_table
+from jobs.common.paths import pending_dir
+from jobs.common.recsys.diversity import pick_diverse
+from jobs.common.recsys.items import Items, build_items
+from jobs.common.recsys.playlists import recommend_block
+from jobs.common.recsys.scoring import Blend, blend_from_conf, blend_scores
 from jobs.validate import check_playlists
 
 
@@ -33,7 +39,11 @@ def test_recommend_block_ranks_unheard_tracks_and_explains_them():
     # one dimension: the user's vector is [1], track scores are their values
     items = _items([[0.9], [0.8], [0.7], [0.6], [0.5], [0.1]], artists=[0, 0, 0, 1, 2, 3])
     lists = recommend_block(
-        np.array([[1.0]], np.float32), heard=[np.array([1])], top_played=[np.array([1])], items=items, k=4, cap=2
+        np.array([[1.0]], np.float32),
+        heard=[np.array([1])],
+        top_played=[np.array([1])],
+        items=items,
+        blend=Blend(k=4, artist_cap=2),
     )
     got = [(i, round(s, 3), src) for i, s, src, _ in lists[0]]
     # t1 heard; t0 ok; t2 ok (artist 0 now at cap 2); t3, t4 next; scores divided by the best unheard (0.9)
@@ -43,17 +53,27 @@ def test_recommend_block_ranks_unheard_tracks_and_explains_them():
     assert reasons[2] == "Because you play Artist 0"
 
 
+def test_recommend_block_takes_k_and_the_artist_cap_from_the_blend():
+    items = _items([[0.9], [0.8], [0.7], [0.6], [0.5]], artists=[0, 0, 1, 1, 2])
+    none = [np.zeros(0, int)]
+    lists = recommend_block(np.array([[1.0]], np.float32), none, none, items, Blend(k=2, artist_cap=1))
+    assert [i for i, *_ in lists[0]] == [0, 2]  # one per artist, two in all
+    lists = recommend_block(np.array([[1.0]], np.float32), none, none, items, Blend(k=3, artist_cap=2))
+    assert [i for i, *_ in lists[0]] == [0, 1, 2]
+
+
 def test_popular_tracks_fill_only_where_als_runs_short():
     # ALS predicts a positive preference for two unheard tracks only; popularity fills the third place
     items = _items([[1.0], [0.5], [0.2], [-0.1], [-0.3]], artists=[0, 1, 2, 3, 4], popularity=[90, 1, 2, 5, 70])
-    lists = recommend_block(np.array([[1.0]], np.float32), [np.array([0])], [np.array([0])], items, k=3, cap=2)
+    three = Blend(k=3, artist_cap=2)
+    lists = recommend_block(np.array([[1.0]], np.float32), [np.array([0])], [np.array([0])], items, three)
     assert [(i, src) for i, _, src, _ in lists[0]] == [(1, "als"), (2, "als"), (4, "popular")]
     assert lists[0][2][3] == "Popular with listeners this week"
     # enough positive ALS scores: no fill
-    lists = recommend_block(np.array([[1.0]], np.float32), [np.array([], int)], [np.array([], int)], items, k=3, cap=2)
+    lists = recommend_block(np.array([[1.0]], np.float32), [np.array([], int)], [np.array([], int)], items, three)
     assert [src for _, _, src, _ in lists[0]] == ["als"] * 3
     # the catalog runs out of unheard tracks: a short list, which the merge skips and counts
-    lists = recommend_block(np.array([[1.0]], np.float32), [np.array([0, 1, 2])], [np.array([0])], items, k=3, cap=2)
+    lists = recommend_block(np.array([[1.0]], np.float32), [np.array([0, 1, 2])], [np.array([0])], items, three)
     assert [i for i, *_ in lists[0]] == [4, 3]
 
 
@@ -78,18 +98,14 @@ def _blend_items(cold, new=None, neighbours=None, terms=None):
 def test_blend_puts_als_and_audio_on_one_scale_and_caps_cold_slots():
     items = _blend_items(cold=[False, True, True, False, False, False], new=[False, True, False, False, False, False])
     blend = Blend(k=4, artist_cap=2, w_audio=1.0, cold_slots=1, min_cold_score=0.5)
-    lists = recommend_block(
-        np.array([[1.0]], np.float32), [np.array([], int)], [np.array([0])], items, 4, 2, blend=blend
-    )
+    lists = recommend_block(np.array([[1.0]], np.float32), [np.array([], int)], [np.array([0])], items, blend)
     got = [(i, src) for i, _, src, _ in lists[0]]
     # t1 and t2 are never played (audio); only one cold slot, so t2 waits and t3, t4 follow
     assert got == [(0, "als"), (1, "audio"), (3, "als"), (4, "als")]
     assert lists[0][1][3] == "New release that sounds like Song 0 by Artist 0"
     # below min_cold_score a never-played track is not proposed at all
     strict = Blend(k=4, artist_cap=2, w_audio=1.0, cold_slots=5, min_cold_score=0.95)
-    lists = recommend_block(
-        np.array([[1.0]], np.float32), [np.array([], int)], [np.array([0])], items, 4, 2, blend=strict
-    )
+    lists = recommend_block(np.array([[1.0]], np.float32), [np.array([], int)], [np.array([0])], items, strict)
     assert [i for i, *_ in lists[0]] == [0, 3, 4, 5]
 
 
@@ -102,22 +118,18 @@ def test_culture_source_brings_artists_similar_to_the_listeners_favourites():
         [np.array([0])],
         [np.array([0])],
         items,
-        3,
-        2,
+        Blend(k=3, w_culture=0.0),
         top_artists=[np.array([0])],
         artist_shares=[np.array([1.0])],
-        blend=Blend(k=3, w_culture=0.0),
     )
     boosted = recommend_block(
         user,
         [np.array([0])],
         [np.array([0])],
         items,
-        3,
-        2,
+        Blend(k=3, w_culture=2.0),
         top_artists=[np.array([0])],
         artist_shares=[np.array([1.0])],
-        blend=Blend(k=3, w_culture=2.0),
     )
     assert 5 not in [i for i, *_ in plain[0]]
     first = boosted[0][0]
@@ -217,15 +229,21 @@ def test_check_coverage_accepts_stated_reasons():
 
 
 def test_missing_inputs_name_the_job_to_run(tmp_path):
-    with pytest.raises(merge.MergeError, match="run the job that writes user_factors"):
-        merge.read_week_table(tmp_path, "user_factors", "2026-W47")
-    with pytest.raises(merge.MergeError, match="run the ingest job"):
-        merge.read_heard(tmp_path, "2026-W47")
+    with pytest.raises(MissingTableError, match="run the job that writes user_factors"):
+        read_week_table(tmp_path, "user_factors", "2026-W47")
+    with pytest.raises(MissingTableError, match="run the ingest job"):
+        read_heard(tmp_path, "2026-W47")
     from jobs import validate
     from tests.conftest import make_config
 
     with pytest.raises(validate.ValidationError, match="nothing to validate"):
         validate.run(make_config(tmp_path, tmp_path), "2026-W47")
+
+
+def test_the_merge_job_fails_naming_the_missing_input(tmp_path):
+    config, _ = _validate_world(tmp_path, _good())  # a catalog and plays, but no ALS output
+    with pytest.raises(merge.MergeError, match="run the job that writes user_factors"):
+        merge.run(config, "2026-W47")
 
 
 def _validate_world(tmp_path, table):
@@ -268,7 +286,7 @@ def test_a_failed_check_publishes_nothing_and_keeps_the_last_good_week(tmp_path)
         validate.run(config, "2026-W47")
     assert [p.name for p in published.iterdir()] == ["part-0.parquet"]
     assert (published / "part-0.parquet").read_bytes() == b"last good week"
-    assert merge.pending_dir(config.paths.warehouse, "2026-W47").exists()  # kept for inspection
+    assert pending_dir(config.paths.warehouse, "2026-W47").exists()  # kept for inspection
 
 
 def test_validate_publishes_a_good_table_in_place_of_the_old_week(tmp_path):
@@ -281,7 +299,7 @@ def test_validate_publishes_a_good_table_in_place_of_the_old_week(tmp_path):
     assert metrics["rows"] == 3 and metrics["active_listeners"] == 1
     got = pq.read_table(published).to_pandas()
     assert got["track_id"].tolist() == ["t1", "t2", "t3"]
-    assert not merge.pending_dir(config.paths.warehouse, "2026-W47").exists()
+    assert not pending_dir(config.paths.warehouse, "2026-W47").exists()
 
 
 def test_a_file_schema_off_the_contract_is_not_published(tmp_path):
@@ -291,7 +309,7 @@ def test_a_file_schema_off_the_contract_is_not_published(tmp_path):
     from jobs import validate
 
     config, published = _validate_world(tmp_path, _good())
-    part = merge.pending_dir(config.paths.warehouse, "2026-W47") / "table" / "part-0.parquet"
+    part = pending_dir(config.paths.warehouse, "2026-W47") / "table" / "part-0.parquet"
     t = pq.read_table(part)
     t = t.set_column(t.schema.get_field_index("position"), "position", t["position"].cast(pa.int64()))
     pq.write_table(t, part)
@@ -304,9 +322,9 @@ def test_blend_weights_come_from_the_configuration_and_its_environment():
     from jobs.common.config import load_config
 
     env = {"DW__MERGE__W_AUDIO": "0.25", "DW__MERGE__W_CULTURE": "0.5", "DW__MERGE__COLD_SLOTS": "2"}
-    blend = merge.blend_from_conf(load_config(environ=env).merge)
+    blend = blend_from_conf(load_config(environ=env).merge)
     assert (blend.w_audio, blend.w_culture, blend.cold_slots) == (0.25, 0.5, 2)
-    default = merge.blend_from_conf(load_config(environ={}).merge)
+    default = blend_from_conf(load_config(environ={}).merge)
     assert (default.k, default.artist_cap, default.w_als, default.min_cold_score) == (30, 2, 1.0, 0.5)
 
 
@@ -329,7 +347,7 @@ def test_build_items_keys_versions_drops_unreleased_and_flags_new_releases():
         }
     )
     artists = pd.DataFrame({"artist_id": ["a1", "a2"], "name": ["One", "Two"]})
-    items = merge.build_items(
+    items = build_items(
         vectors,
         pd.Series({"s1": 5.0, "s2": 1.0}),
         tracks,

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs import als, ingest, merge, validate
-from jobs.common.paths import week_dir
+from jobs.common.paths import pending_dir, week_dir
 from jobs.common.weeks import cutoff
 from tests.conftest import make_config
 
@@ -76,7 +76,7 @@ def test_merge_without_an_als_output_fails_naming_the_missing_path(config, missi
     with pytest.raises(merge.MergeError) as failure:
         merge.run(config, WEEK)
     assert str(path) in str(failure.value) and "missing" in str(failure.value)
-    assert not merge.pending_dir(warehouse, WEEK).exists()  # nothing left for validate to publish
+    assert not pending_dir(warehouse, WEEK).exists()  # nothing left for validate to publish
     assert not week_dir(warehouse, "run_metrics", WEEK).joinpath("merge.json").exists()
 
 

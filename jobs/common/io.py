@@ -1,8 +1,10 @@
-"""Writing a pandas frame as one ``week=W`` partition of a table, atomically.
+"""Reading and writing one ``week=W`` partition of a table as a pandas frame.
 
-The frame's columns are cast to the table's Arrow schema from :mod:`schemas.tables`
-(a missing or mistyped column fails here, before anything is visible), written to a
-staging directory and swapped in with :func:`jobs.common.atomic.publish_dir`.
+:func:`read_week_table` reads a partition and, when a required one is not there, fails
+with :class:`MissingTableError` naming the job that writes it. :func:`write_week_table`
+casts the frame's columns to the table's Arrow schema from :mod:`schemas.tables` (a
+missing or mistyped column fails here, before anything is visible), writes them to a
+staging directory and swaps them in with :func:`jobs.common.atomic.publish_dir`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,20 @@ import pyarrow.parquet as pq
 from jobs.common.atomic import publish_dir, staging_dir
 from jobs.common.paths import week_dir
 from schemas.tables import arrow_schema
+
+
+class MissingTableError(RuntimeError):
+    """A table a job reads is not in the warehouse; the message names the path and what writes it."""
+
+
+def read_week_table(warehouse: Path, name: str, week: str, required: bool = True) -> pd.DataFrame | None:
+    """The ``week`` partition of table ``name``; ``None`` when it is missing and not ``required``."""
+    path = week_dir(warehouse, name, week)
+    if not path.exists():
+        if required:
+            raise MissingTableError(f"{path}: missing; run the job that writes {name} for {week} first")
+        return None
+    return pq.read_table(path).to_pandas()
 
 
 def write_week_table(frame: pd.DataFrame, warehouse: Path, name: str, week: str) -> Path:

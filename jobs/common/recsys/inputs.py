@@ -1,0 +1,96 @@
+"""Inputs: everything the blend needs for one week, read from the warehouse and indexed.
+
+:func:`prepare_inputs` reads, for week ``W``: ``user_factors``, ``item_factors``,
+``play_counts`` (required), ``track_vectors``, ``cultural_terms`` and
+``artist_similarity`` (may be missing: the blend then runs without audio or culture
+candidates and says so in ``notes``), every play before ``W``'s cutoff and the catalog;
+it builds the :class:`~jobs.common.recsys.items.Items` and, per listener, the heard items,
+most-played items and most-played artists with their play shares. A missing required
+table raises :class:`~jobs.common.io.MissingTableError`. Nothing is written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from jobs.common.catalog import read_catalog
+from jobs.common.config import Config
+from jobs.common.history import active_listeners, heard_pairs, read_plays
+from jobs.common.io import read_week_table
+from jobs.common.recsys.items import Items, build_items
+from jobs.common.weeks import cutoff as week_cutoff
+
+log = logging.getLogger("merge")  # the merge's inputs: its log lines keep the job's name
+
+
+@dataclass
+class Inputs:
+    """Everything the blend needs for one week, aligned to item and artist indices."""
+
+    items: Items
+    users: pd.DataFrame  # listeners with a personal playlist: user_id, vector
+    active: set[str]  # listeners with any play in the window
+    heard: pd.DataFrame  # (user_id, track_id) ever played before the week
+    heard_by_user: dict[str, np.ndarray]
+    top_by_user: dict[str, np.ndarray]
+    top_artists: dict[str, np.ndarray]
+    shares: dict[str, np.ndarray]
+    tracks: pd.DataFrame
+    notes: list[str]
+
+
+def prepare_inputs(config: Config, week: str) -> Inputs:
+    """Read the week's tables and index them for :func:`recommend_block` (nothing written)."""
+    warehouse = config.paths.warehouse
+    conf = config.merge
+    tracks, artists = read_catalog(config.paths.data)
+    user_f = read_week_table(warehouse, "user_factors", week).sort_values("user_id", ignore_index=True)
+    item_f = read_week_table(warehouse, "item_factors", week)
+    counts = read_week_table(warehouse, "play_counts", week)
+    vectors = read_week_table(warehouse, "track_vectors", week, required=False)
+    notes = []
+    if vectors is None:
+        notes.append("no track_vectors (audio branch produced nothing): merging without audio candidates")
+        vectors = item_f[["track_id", "vector"]].assign(source="als")
+    terms = read_week_table(warehouse, "cultural_terms", week, required=False)
+    similarity = read_week_table(warehouse, "artist_similarity", week, required=False)
+    if similarity is None or similarity.empty:
+        notes.append("no artist_similarity (culture branch produced nothing): merging without culture candidates")
+    for note in notes:
+        log.warning("%s", note)
+    plays = read_plays(warehouse, week)
+    heard = heard_pairs(plays)
+    cut = week_cutoff(week)
+    active = active_listeners(plays, cut, config.als.window_weeks)
+    new_since = (cut - dt.timedelta(days=conf.new_release_days)).date()
+    items = build_items(
+        vectors, item_f.set_index("track_id")["plays"], tracks, artists, new_since, terms, similarity, cut.date()
+    )
+    index = pd.Series(np.arange(len(items.track_ids)), index=items.track_ids)
+    artist_index = pd.Series(
+        np.arange(len(items.artist_names)), index=sorted(set(tracks["artist_id"]) | set(artists["artist_id"]))
+    )
+
+    per_user = counts.groupby("user_id")["plays"].sum()
+    personal = set(per_user[per_user >= conf.min_plays].index)
+    users = user_f[user_f["user_id"].isin(personal)].reset_index(drop=True)
+    heard_idx = heard.assign(i=heard["track_id"].map(index)).dropna(subset=["i"])
+    heard_by_user = {u: np.sort(g.to_numpy(dtype=np.int64)) for u, g in heard_idx.groupby("user_id")["i"]}
+    top = counts.assign(i=counts["track_id"].map(index)).dropna(subset=["i"])
+    top = top.sort_values(["user_id", "plays", "track_id"], ascending=[True, False, True])
+    top_by_user = {u: g.to_numpy(dtype=np.int64)[:20] for u, g in top.groupby("user_id", sort=False)["i"]}
+    artist_of = tracks.set_index("track_id")["artist_id"]
+    by_artist = counts.assign(a=counts["track_id"].map(artist_of).map(artist_index)).dropna(subset=["a"])
+    by_artist = by_artist.groupby(["user_id", "a"])["plays"].sum().reset_index()
+    by_artist = by_artist.sort_values(["user_id", "plays", "a"], ascending=[True, False, True])
+    top_artists, shares = {}, {}
+    for u, g in by_artist.groupby("user_id", sort=False):
+        g = g.head(conf.top_artists)
+        top_artists[u] = g["a"].to_numpy(dtype=np.int64)
+        shares[u] = (g["plays"] / g["plays"].sum()).to_numpy(dtype=np.float64)
+    return Inputs(items, users, active, heard, heard_by_user, top_by_user, top_artists, shares, tracks, notes)

@@ -1,0 +1,105 @@
+"""Playlists: the blended ranking turned into ``k`` diverse, explained picks per listener.
+
+:func:`recommend_block` is pure and works on one block of listeners (so it can run inside
+``mapInPandas`` when listeners outgrow one machine): scores from
+:mod:`jobs.common.recsys.scoring`, the diversity rules of
+:mod:`jobs.common.recsys.diversity`, popular unheard tracks where the sources run short,
+and a reason per pick (:mod:`jobs.common.recsys.explanations`). :func:`playlists` runs it
+over every personal listener of a week's :class:`~jobs.common.recsys.inputs.Inputs`, in
+blocks of about 64 MB of scores. Nothing is read or written.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from jobs.common.metrics import as_matrix, score_floors
+from jobs.common.recsys.diversity import pick_diverse
+from jobs.common.recsys.explanations import explain
+from jobs.common.recsys.inputs import Inputs
+from jobs.common.recsys.items import Items
+from jobs.common.recsys.scoring import SOURCES, Blend, blend_block, ranked, source_of
+
+
+def recommend_block(
+    user_vecs: np.ndarray,
+    heard: list[np.ndarray],
+    top_played: list[np.ndarray],
+    items: Items,
+    blend: Blend,
+    top_artists: list[np.ndarray] | None = None,
+    artist_shares: list[np.ndarray] | None = None,
+) -> list[list[tuple[int, float, str, str]]]:
+    """Playlists for a block of listeners: per listener a list of ``(item, score, source, reason)``.
+
+    ``heard`` holds per listener the item indices ever played (never recommended);
+    ``top_played`` their most-played item indices, best first (for explanations);
+    ``top_artists``/``artist_shares`` their most-played artists and play shares (for the
+    culture source). Items are ranked by :func:`blend_block`; a playlist holds ``blend.k``
+    of them, at most ``blend.artist_cap`` per artist; at most ``blend.cold_slots`` places go
+    to tracks nobody has played, and only when their score reaches ``blend.min_cold_score``.
+    Where the sources propose fewer than ``k`` tracks the most popular unheard ones fill the
+    rest. A playlist is shorter than ``k`` only when the catalog runs out of unheard tracks
+    the caps allow.
+    """
+    k, cap = blend.k, blend.artist_cap
+    n_items, b = len(items.track_ids), len(user_vecs)
+    none = [np.zeros(0, np.int64)] * b
+    tops_all = top_artists if top_artists is not None else none
+    shares_all = artist_shares if artist_shares is not None else [np.zeros(0)] * b
+    cold = items.cold()
+    scores, prefs = blend_block(user_vecs, heard, tops_all, shares_all, items, blend)
+    if cold.any():  # a never-played track only when its score reaches the threshold
+        cold_cols = np.flatnonzero(cold)
+        sub = scores[:, cold_cols]
+        sub[sub < blend.w_audio * blend.min_cold_score] = -np.inf
+        scores[:, cold_cols] = sub
+    depth = 10 * k + 100  # enough for the artist cap and cold slots almost always; else the full order
+    floors = score_floors(scores, depth)
+    out = []
+    for r in range(b):
+        score = scores[r]
+        order, complete = ranked(score, depth, floors[r])
+        chosen = pick_diverse(order, items.artist_idx, items.song_key, k, cap, cold=cold, cold_slots=blend.cold_slots)
+        if len(chosen) < k and not complete:
+            order, _ = ranked(score, n_items)
+            chosen = pick_diverse(
+                order, items.artist_idx, items.song_key, k, cap, cold=cold, cold_slots=blend.cold_slots
+            )
+        n_blend = len(chosen)
+        if len(chosen) < k:
+            unheard = np.ones(n_items, dtype=bool)
+            unheard[heard[r]] = False
+            pop_order = items.popularity_order
+            fill = pop_order[unheard[pop_order] & ~cold[pop_order]]
+            chosen = pick_diverse(fill, items.artist_idx, items.song_key, k, cap, taken=chosen)
+        picked = np.array(chosen[:n_blend], dtype=np.int64)
+        sources = [SOURCES[int(s)] for s in source_of(picked, score, prefs[r], items, blend)]
+        reasons = explain(picked, sources, top_played[r], items)
+        rows = [(int(i), float(score[i]), src, why) for i, src, why in zip(picked, sources, reasons, strict=True)]
+        rows += [(i, 0.0, "popular", "Popular with listeners this week") for i in chosen[n_blend:]]
+        out.append(rows)
+    return out
+
+
+def playlists(inputs: Inputs, blend: Blend, user_ids: list[str] | None = None) -> dict[str, list[tuple]]:
+    """Blended playlists ``user_id -> [(item, score, source, reason)]`` for personal listeners."""
+    users = inputs.users if user_ids is None else inputs.users[inputs.users["user_id"].isin(user_ids)]
+    users = users.reset_index(drop=True)
+    empty_i, empty_f = np.zeros(0, dtype=np.int64), np.zeros(0)
+    U = as_matrix(users["vector"])
+    out: dict[str, list[tuple]] = {}
+    block = max(16, min(2048, (1 << 24) // max(len(inputs.items.track_ids), 1)))  # ~64 MB of scores a block
+    for start in range(0, len(users), block):
+        ids = users["user_id"].iloc[start : start + block].tolist()
+        lists = recommend_block(
+            U[start : start + block],
+            [inputs.heard_by_user.get(u, empty_i) for u in ids],
+            [inputs.top_by_user.get(u, empty_i) for u in ids],
+            inputs.items,
+            blend,
+            [inputs.top_artists.get(u, empty_i) for u in ids],
+            [inputs.shares.get(u, empty_f) for u in ids],
+        )
+        out.update(zip(ids, lists, strict=True))
+    return out

@@ -1,0 +1,180 @@
+"""The merge job: read the week's inputs, blend the playlists, leave the table for validation.
+
+:func:`build_table` assembles the table with the recommender library
+(:mod:`jobs.common.recsys`) and the flagged ``fallback`` lists of listeners with a thin
+history; :func:`write_pending` leaves it in ``discover_weekly/_pending-week=W/`` with its
+eligible listeners and the active listeners left out; :func:`run` does both and writes
+``run_metrics/week=W/merge.json``. See :mod:`jobs.merge` for what is read and written.
+
+Run alone::
+
+    python -m jobs.merge --week 2026-W47
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from jobs.common.atomic import publish_dir, staging_dir, write_json_atomic
+from jobs.common.cli import week_job
+from jobs.common.config import Config
+from jobs.common.io import MissingTableError
+from jobs.common.paths import pending_dir, week_dir
+from jobs.common.recsys.diversity import pick_diverse
+from jobs.common.recsys.inputs import prepare_inputs
+from jobs.common.recsys.playlists import playlists
+from jobs.common.recsys.scoring import blend_from_conf
+from schemas.tables import arrow_schema
+
+
+class MergeError(RuntimeError):
+    """The week's inputs are missing: the message names the table and the job that writes it.
+
+    The merge only leaves its table pending; checking it and publishing it is the validate
+    job's (:mod:`jobs.validate`).
+    """
+
+
+def build_table(config: Config, week: str) -> tuple[pd.DataFrame, dict[str, Any], set[str], dict[str, str]]:
+    """Compute the week's playlists (nothing written).
+
+    Returns the table, counts, the eligible listeners (those with a playlist) and the
+    active listeners left out, each with why (``thin_history`` when configured to skip,
+    ``too_few_unheard_tracks``), so validation can account for every active listener.
+    """
+    conf = config.merge
+    try:
+        inp = prepare_inputs(config, week)
+    except MissingTableError as exc:
+        raise MergeError(str(exc)) from exc
+    items, users, active, tracks = inp.items, inp.users, inp.active, inp.tracks
+    heard_by_user = inp.heard_by_user
+    artist_of = tracks.set_index("track_id")["artist_id"]
+    thin = sorted(active - set(users["user_id"]))
+    empty_i = np.zeros(0, dtype=np.int64)
+    rows: list[tuple] = []
+    short: list[str] = []
+    for uid, playlist in playlists(inp, blend_from_conf(conf)).items():
+        if len(playlist) < conf.k:
+            short.append(uid)
+            continue
+        rows += [(uid, pos, items.track_ids[i], sc, src, why) for pos, (i, sc, src, why) in enumerate(playlist, 1)]
+    fallback_users = thin if conf.thin_history == "fallback" else []
+    if fallback_users:
+        cold = items.cold()
+        pop_order = np.lexsort((np.arange(len(items.track_ids)), -items.popularity))
+        pop_order = pop_order[~cold[pop_order]]
+        for uid in fallback_users:
+            unheard = np.ones(len(items.track_ids), dtype=bool)
+            unheard[heard_by_user.get(uid, empty_i)] = False
+            chosen = pick_diverse(
+                pop_order[unheard[pop_order]], items.artist_idx, items.song_key, conf.k, conf.artist_cap
+            )
+            if len(chosen) < conf.k:
+                short.append(uid)
+                continue
+            rows += [
+                (
+                    uid,
+                    pos,
+                    items.track_ids[i],
+                    float(items.popularity[i]) / max(float(items.popularity.max()), 1.0),
+                    "fallback",
+                    "Starter pick while we learn your taste: popular with listeners this week",
+                )
+                for pos, i in enumerate(chosen, 1)
+            ]
+    table = pd.DataFrame(rows, columns=["user_id", "position", "track_id", "score", "source", "reason"])
+    table["artist_id"] = table["track_id"].map(artist_of)
+    table["week"] = week
+    table["position"] = table["position"].astype("int32")
+    from schemas.tables import table as contract
+
+    table = table[contract("discover_weekly").names].sort_values(["user_id", "position"], ignore_index=True)
+    eligible = (set(users["user_id"]) | set(fallback_users)) - set(short)
+    excluded = {u: "thin_history" for u in thin if conf.thin_history == "skip"} | dict.fromkeys(
+        short, "too_few_unheard_tracks"
+    )
+    cold_ids = set(items.track_ids[items.cold()])
+    counts_out = {
+        "listeners_active": len(active),
+        "personal": len(set(users["user_id"]) - set(short)),
+        "fallback": len(set(fallback_users) - set(short)),
+        "skipped_thin_history": len(thin) if conf.thin_history == "skip" else 0,
+        "skipped_too_few_unheard_tracks": len(short),
+        "eligible": len(eligible),
+        "rows": len(table),
+        "sources": table["source"].value_counts().sort_index().to_dict(),
+        "cold_start_rows": int(table["track_id"].isin(cold_ids).sum()),
+        "catalog_tracks": len(tracks),
+        "distinct_tracks_recommended": int(table["track_id"].nunique()),
+        "catalog_coverage": round(table["track_id"].nunique() / max(len(tracks), 1), 4),
+        "notes": inp.notes,
+    }
+    return table, counts_out, eligible, excluded
+
+
+_EXCLUDED = pa.schema([pa.field("user_id", pa.string(), False), pa.field("reason", pa.string(), False)])
+
+
+def write_pending(
+    table: pd.DataFrame, eligible: set[str], warehouse: Path, week: str, excluded: dict[str, str] | None = None
+) -> Path:
+    """Leave the table, its eligible listeners and the active listeners left out (with why) for the
+    validate task, atomically, out of readers' sight."""
+    target = pending_dir(warehouse, week)
+    stage = staging_dir(target)
+    try:
+        schema = arrow_schema("discover_weekly")
+        (stage / "table").mkdir()
+        pq.write_table(
+            pa.Table.from_pandas(table[schema.names], schema=schema, preserve_index=False),
+            stage / "table" / "part-0.parquet",
+            compression="zstd",
+        )
+        pq.write_table(pa.table({"user_id": sorted(eligible)}), stage / "eligible.parquet")
+        left_out = sorted((excluded or {}).items())
+        pq.write_table(
+            pa.table({"user_id": [u for u, _ in left_out], "reason": [r for _, r in left_out]}, schema=_EXCLUDED),
+            stage / "excluded.parquet",
+        )
+        publish_dir(stage, target)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    return target
+
+
+def run(config: Config, week: str) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    table, counts, eligible, excluded = build_table(config, week)
+    path = write_pending(table, eligible, config.paths.warehouse, week, excluded)
+    seconds = time.perf_counter() - t0
+    counts.update(
+        {
+            "week": week,
+            "pending": str(path),
+            "seconds": round(seconds, 2),
+            "users_per_second": round(counts["eligible"] / max(seconds, 1e-9), 1),
+        }
+    )
+    write_json_atomic(week_dir(config.paths.warehouse, "run_metrics", week) / "merge.json", counts)
+    return counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    return week_job(
+        "merge",
+        "Blend the week's playlists and leave them for validation.",
+        lambda config, week, _: run(config, week),
+        argv,
+        errors=(MergeError,),
+    )
