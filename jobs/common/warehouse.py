@@ -19,8 +19,10 @@ Every job reads and writes through a :class:`Warehouse`:
   then fails clearly), yields an empty hidden folder, and swaps it in atomically only when
   the block ends without an error; on any error the folder is removed and the old
   partition stays.
-* :meth:`Warehouse.weeks`: the weeks a table holds. :meth:`Warehouse.plays_before`: every
-  play before a cutoff. :meth:`Warehouse.write_metrics` / :meth:`Warehouse.read_metrics`:
+* :meth:`Warehouse.weeks`: the weeks a table holds. :meth:`Warehouse.plays_before` /
+  :meth:`Warehouse.plays_before_week`: every play before a cutoff; :func:`heard_pairs` and
+  :func:`active_listeners` turn them into what each listener has heard and who is owed a
+  playlist. :meth:`Warehouse.pending`: the week's table waiting for validation. :meth:`Warehouse.write_metrics` / :meth:`Warehouse.read_metrics`:
   the run metrics.
 
 It is plain local-file-system code (pyarrow for Parquet); Spark jobs write their
@@ -42,7 +44,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from jobs.common.atomic import LOCK_TIMEOUT_S, staged, write_json_atomic
-from jobs.common.weeks import parse_week
+from jobs.common.weeks import cutoff, parse_week
 
 # Which job writes each table: named in the error when a reader finds it missing.
 WRITERS = {
@@ -98,6 +100,11 @@ class Warehouse:
     def has(self, name: str, week: str) -> bool:
         return self.partition(name, week).is_dir()
 
+    def pending(self, week: str) -> Path:
+        """Where the merge leaves the week's Discover Weekly table for the validate job (hidden from readers)."""
+        parse_week(week)
+        return self.table_dir("discover_weekly") / f"_pending-week={week}"
+
     # --- reading ----------------------------------------------------------------------
     def missing(self, name: str, week: str | None = None) -> MissingInputError:
         """The error for a missing input: its path and the job to run first."""
@@ -119,6 +126,10 @@ class Warehouse:
         if not path.is_dir():
             return None
         return pq.read_table(path, columns=columns).to_pandas()
+
+    def plays_before_week(self, week: str) -> pd.DataFrame:
+        """Every play before ``week``'s cutoff (skips included): user_id, track_id, played_at."""
+        return self.plays_before(cutoff(week))
 
     def plays_before(
         self, cutoff: dt.datetime, columns: tuple[str, ...] = ("user_id", "track_id", "played_at")
@@ -166,3 +177,15 @@ class Warehouse:
         if not folder.is_dir():
             return {}
         return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+
+
+# --- pure transforms of plays -------------------------------------------------------------
+def heard_pairs(plays: pd.DataFrame) -> pd.DataFrame:
+    """Distinct (user_id, track_id) of ``plays``: what each listener has heard, skips included."""
+    return plays[["user_id", "track_id"]].drop_duplicates(ignore_index=True)
+
+
+def active_listeners(plays: pd.DataFrame, cut: dt.datetime, window_weeks: int) -> set[str]:
+    """Listeners with any play (skips included) in the ``window_weeks`` before ``cut``: who is owed a list."""
+    window_start = pd.Timestamp(cut - dt.timedelta(weeks=window_weeks))
+    return set(plays.loc[(plays["played_at"] >= window_start) & (plays["played_at"] < pd.Timestamp(cut)), "user_id"])

@@ -13,7 +13,6 @@ Run alone::
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -23,15 +22,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from jobs.common.atomic import publish_dir, staging_dir, write_json_atomic
 from jobs.common.cli import week_job
 from jobs.common.config import Config
-from jobs.common.io import MissingTableError
-from jobs.common.paths import pending_dir, week_dir
 from jobs.common.recsys.diversity import pick_diverse
 from jobs.common.recsys.inputs import prepare_inputs
 from jobs.common.recsys.playlists import playlists
 from jobs.common.recsys.scoring import blend_from_conf
+from jobs.common.warehouse import MissingInputError, Warehouse
+from schemas import vocab
 from schemas.tables import arrow_schema
 
 
@@ -53,7 +51,7 @@ def build_table(config: Config, week: str) -> tuple[pd.DataFrame, dict[str, Any]
     conf = config.merge
     try:
         inp = prepare_inputs(config, week)
-    except MissingTableError as exc:
+    except MissingInputError as exc:
         raise MergeError(str(exc)) from exc
     items, users, active, tracks = inp.items, inp.users, inp.active, inp.tracks
     heard_by_user = inp.heard_by_user
@@ -87,7 +85,7 @@ def build_table(config: Config, week: str) -> tuple[pd.DataFrame, dict[str, Any]
                     pos,
                     items.track_ids[i],
                     float(items.popularity[i]) / max(float(items.popularity.max()), 1.0),
-                    "fallback",
+                    vocab.FALLBACK,
                     "Starter pick while we learn your taste: popular with listeners this week",
                 )
                 for pos, i in enumerate(chosen, 1)
@@ -100,8 +98,8 @@ def build_table(config: Config, week: str) -> tuple[pd.DataFrame, dict[str, Any]
 
     table = table[contract("discover_weekly").names].sort_values(["user_id", "position"], ignore_index=True)
     eligible = (set(users["user_id"]) | set(fallback_users)) - set(short)
-    excluded = {u: "thin_history" for u in thin if conf.thin_history == "skip"} | dict.fromkeys(
-        short, "too_few_unheard_tracks"
+    excluded = {u: vocab.THIN_HISTORY for u in thin if conf.thin_history == "skip"} | dict.fromkeys(
+        short, vocab.TOO_FEW_UNHEARD
     )
     cold_ids = set(items.track_ids[items.cold()])
     counts_out = {
@@ -122,17 +120,16 @@ def build_table(config: Config, week: str) -> tuple[pd.DataFrame, dict[str, Any]
     return table, counts_out, eligible, excluded
 
 
-_EXCLUDED = pa.schema([pa.field("user_id", pa.string(), False), pa.field("reason", pa.string(), False)])
-
-
 def write_pending(
     table: pd.DataFrame, eligible: set[str], warehouse: Path, week: str, excluded: dict[str, str] | None = None
 ) -> Path:
     """Leave the table, its eligible listeners and the active listeners left out (with why) for the
-    validate task, atomically, out of readers' sight."""
-    target = pending_dir(warehouse, week)
-    stage = staging_dir(target)
-    try:
+    validate task, atomically, out of readers' sight (contracts: ``discover_weekly``,
+    ``pending_eligible``, ``pending_excluded`` in :mod:`schemas.tables`)."""
+    wh = Warehouse(warehouse)
+    target = wh.pending(week)
+    left_out = sorted((excluded or {}).items())
+    with wh.staged(target) as stage:
         schema = arrow_schema("discover_weekly")
         (stage / "table").mkdir()
         pq.write_table(
@@ -140,16 +137,17 @@ def write_pending(
             stage / "table" / "part-0.parquet",
             compression="zstd",
         )
-        pq.write_table(pa.table({"user_id": sorted(eligible)}), stage / "eligible.parquet")
-        left_out = sorted((excluded or {}).items())
         pq.write_table(
-            pa.table({"user_id": [u for u, _ in left_out], "reason": [r for _, r in left_out]}, schema=_EXCLUDED),
+            pa.table({"user_id": sorted(eligible)}, schema=arrow_schema("pending_eligible")),
+            stage / "eligible.parquet",
+        )
+        pq.write_table(
+            pa.table(
+                {"user_id": [u for u, _ in left_out], "reason": [r for _, r in left_out]},
+                schema=arrow_schema("pending_excluded"),
+            ),
             stage / "excluded.parquet",
         )
-        publish_dir(stage, target)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
     return target
 
 
@@ -166,7 +164,6 @@ def run(config: Config, week: str) -> dict[str, Any]:
             "users_per_second": round(counts["eligible"] / max(seconds, 1e-9), 1),
         }
     )
-    write_json_atomic(week_dir(config.paths.warehouse, "run_metrics", week) / "merge.json", counts)
     return counts
 
 
@@ -177,4 +174,5 @@ def main(argv: list[str] | None = None) -> int:
         lambda config, week, _: run(config, week),
         argv,
         errors=(MergeError,),
+        metrics="merge",
     )

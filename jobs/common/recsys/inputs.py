@@ -6,7 +6,7 @@
 candidates and says so in ``notes``), every play before ``W``'s cutoff and the catalog;
 it builds the :class:`~jobs.common.recsys.items.Items` and, per listener, the heard items,
 most-played items and most-played artists with their play shares. A missing required
-table raises :class:`~jobs.common.io.MissingTableError`. Nothing is written.
+table raises :class:`~jobs.common.warehouse.MissingInputError`. Nothing is written.
 """
 
 from __future__ import annotations
@@ -20,9 +20,8 @@ import pandas as pd
 
 from jobs.common.catalog import read_catalog
 from jobs.common.config import Config
-from jobs.common.history import active_listeners, heard_pairs, read_plays
-from jobs.common.io import read_week_table
 from jobs.common.recsys.items import Items, build_items
+from jobs.common.warehouse import Warehouse, active_listeners, heard_pairs
 from jobs.common.weeks import cutoff as week_cutoff
 
 log = logging.getLogger("merge")  # the merge's inputs: its log lines keep the job's name
@@ -46,24 +45,24 @@ class Inputs:
 
 def prepare_inputs(config: Config, week: str) -> Inputs:
     """Read the week's tables and index them for :func:`recommend_block` (nothing written)."""
-    warehouse = config.paths.warehouse
+    wh = Warehouse(config.paths.warehouse)
     conf = config.merge
     tracks, artists = read_catalog(config.paths.data)
-    user_f = read_week_table(warehouse, "user_factors", week).sort_values("user_id", ignore_index=True)
-    item_f = read_week_table(warehouse, "item_factors", week)
-    counts = read_week_table(warehouse, "play_counts", week)
-    vectors = read_week_table(warehouse, "track_vectors", week, required=False)
+    user_f = wh.read("user_factors", week).sort_values("user_id", ignore_index=True)
+    item_f = wh.read("item_factors", week)
+    counts = wh.read("play_counts", week)
+    vectors = wh.read_optional("track_vectors", week)
     notes = []
     if vectors is None:
         notes.append("no track_vectors (audio branch produced nothing): merging without audio candidates")
         vectors = item_f[["track_id", "vector"]].assign(source="als")
-    terms = read_week_table(warehouse, "cultural_terms", week, required=False)
-    similarity = read_week_table(warehouse, "artist_similarity", week, required=False)
+    terms = wh.read_optional("cultural_terms", week)
+    similarity = wh.read_optional("artist_similarity", week)
     if similarity is None or similarity.empty:
         notes.append("no artist_similarity (culture branch produced nothing): merging without culture candidates")
     for note in notes:
         log.warning("%s", note)
-    plays = read_plays(warehouse, week)
+    plays = wh.plays_before_week(week)
     heard = heard_pairs(plays)
     cut = week_cutoff(week)
     active = active_listeners(plays, cut, config.als.window_weeks)
