@@ -30,7 +30,6 @@ import json
 import statistics
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -141,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     spark = build_spark(config, "bench-als-implicit")
     spark.sparkContext.setCheckpointDir(str(config.paths.checkpoints / "bench"))
     try:
-        result = compare(spark, load_lastfm(args.data), replace(LASTFM_SETTINGS), args.repeats)
+        result = compare(spark, load_lastfm(args.data), LASTFM_SETTINGS.model_copy(), args.repeats)
     finally:
         spark.stop()
     print(json.dumps(result, indent=2))

@@ -18,7 +18,6 @@ import json
 import statistics
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -82,8 +81,8 @@ def run(counts_pd: pd.DataFrame, conf: AlsConf, checkpoints: Path, repeats: int)
             for name, change in VARIANTS.items():
                 if bool(change.get("kryo")) != kryo:
                     continue
-                fields = {k: v for k, v in change.items() if k in AlsConf.__dataclass_fields__}
-                variant = replace(conf, **fields)
+                fields = {k: v for k, v in change.items() if k in AlsConf.model_fields}
+                variant = conf.model_copy(update=fields)
                 seconds = [fit_seconds(spark, counts, variant, change.get("storage")) for _ in range(repeats)]
                 out["variants"][name] = {"seconds_median": round(statistics.median(seconds), 2), "all": seconds}
                 print(f"{name}: {statistics.median(seconds):.2f} s", flush=True)

@@ -24,6 +24,11 @@ run with what exists (it says so in its metrics); a missing ALS output fails it.
 
 The audio tasks (spectrograms and attributes, CNN training, inference) run as their own
 processes so the Airflow worker never imports TensorFlow or librosa.
+
+Settings come from the project configuration, loaded when this file is parsed (see
+``jobs/common/config.py``): Spark driver and executor memory from ``spark``, task retries
+and their first delay from ``dag`` (e.g. ``DW__DAG__RETRIES=0``, ``DW__SPARK__DRIVER_MEMORY=8g``).
+An invalid configuration is an import error of this DAG, naming the key.
 """
 
 from __future__ import annotations
@@ -39,10 +44,13 @@ from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG, Param, task
 
 ROOT = Path(os.environ.get("DW_PROJECT_ROOT") or Path(__file__).resolve().parents[1])
+if str(ROOT) not in sys.path:  # the scheduler puts dags/ on the path, not the project
+    sys.path.insert(0, str(ROOT))
+from jobs.common.config import load_config  # noqa: E402 - needs ROOT on the path; pydantic + yaml only
+
+CONFIG = load_config()
 PYTHON = os.environ.get("DW_PYTHON") or sys.executable
 SPARK_CONN = os.environ.get("DW_SPARK_CONN_ID", "spark_default")
-DRIVER_MEMORY = os.environ.get("DW_SPARK_DRIVER_MEMORY", "4g")
-EXECUTOR_MEMORY = os.environ.get("DW_SPARK_EXECUTOR_MEMORY", "2g")
 # Mondays 06:00 UTC; DW_SCHEDULE=none turns the schedule off (a sandbox that only takes manual runs)
 SCHEDULE = os.environ.get("DW_SCHEDULE", "0 6 * * 1")
 
@@ -65,8 +73,8 @@ with DAG(
     max_active_runs=1,
     default_args={
         "owner": "recsys",
-        "retries": int(os.environ.get("DW_TASK_RETRIES", "2")),
-        "retry_delay": timedelta(minutes=2),
+        "retries": CONFIG.dag.retries,
+        "retry_delay": timedelta(minutes=CONFIG.dag.retry_delay_minutes),
         "retry_exponential_backoff": True,
         "execution_timeout": timedelta(hours=2),
     },
@@ -107,8 +115,8 @@ with DAG(
         "py_files": "{{ ti.xcom_pull(task_ids='package_code') }}",
         "application_args": ["--week", WEEK],
         "env_vars": JOB_ENV,
-        "driver_memory": DRIVER_MEMORY,
-        "executor_memory": EXECUTOR_MEMORY,
+        "driver_memory": CONFIG.spark.driver_memory,
+        "executor_memory": CONFIG.spark.executor_memory,
     }
     ingest = SparkSubmitOperator(
         task_id="ingest", application=str(ROOT / "jobs" / "ingest.py"), name="dw-ingest", **spark_common

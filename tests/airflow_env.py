@@ -12,4 +12,4 @@ __all__ = ["ROOT", "airflow_env"]
 
 def airflow_env(home: Path, data: Path, warehouse: Path) -> dict[str, str]:
     """A full process environment: Airflow (SQLite under ``home``), local Spark, the given data."""
-    return _airflow_env(home, data, warehouse, extra={"DW_TASK_RETRIES": "0", "DW_SPARK_DRIVER_MEMORY": "2g"})
+    return _airflow_env(home, data, warehouse, extra={"DW__DAG__RETRIES": "0", "DW__SPARK__DRIVER_MEMORY": "2g"})

@@ -60,9 +60,9 @@ def test_make_airflow_runs_a_week_triggered_through_the_rest_api(tiny_world, tmp
         "DW_DATA": str(tiny_world),
         "DW_WAREHOUSE": str(tmp_path / "wh"),
         "DW__PATHS__CHECKPOINTS": str(tmp_path / "ckpt"),
-        "DW_TASK_RETRIES": "0",
+        "DW__DAG__RETRIES": "0",
         "DW_SCHEDULE": "none",
-        "DW_SPARK_DRIVER_MEMORY": "1g",
+        "DW__SPARK__DRIVER_MEMORY": "1g",
     }
     env.pop("AIRFLOW_HOME", None)
     proc = subprocess.Popen(

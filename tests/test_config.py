@@ -1,8 +1,19 @@
+import json
 from pathlib import Path
 
 import pytest
+import yaml
+from pydantic import ValidationError
 
-from jobs.common.config import PROJECT_ROOT, ConfigError, build_config, load_config
+from jobs.common.config import (
+    PROJECT_ROOT,
+    SECTIONS,
+    AlsConf,
+    ConfigError,
+    build_config,
+    describe,
+    load_config,
+)
 
 
 def test_shipped_config_loads_and_anchors_paths_at_the_project_root():
@@ -51,3 +62,102 @@ def test_missing_and_broken_files_are_clear_errors(tmp_path):
 def test_relative_paths_resolve_against_the_project_root():
     config = build_config({"paths": {"data": "elsewhere/x"}})
     assert config.paths.data == PROJECT_ROOT / Path("elsewhere/x")
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        # a wrong type, named with the value given
+        ({"audio_cnn": {"evaluate": "yes"}}, "audio_cnn.evaluate: expected true/false, got 'yes'"),
+        ({"als": {"alpha": "2.5"}}, "als.alpha: expected a number, got '2.5'"),
+        ({"audio_cnn": {"filters": [64, "x"]}}, "audio_cnn.filters[1]: expected an integer, got 'x'"),
+        ({"als": 3}, "als: expected a mapping of keys, got 3"),
+        # an out-of-range value, with the range and what the key means
+        ({"audio": {"n_mels": 4}}, "audio.n_mels=4: must be between 8 and 512 -- mel bands"),
+        ({"dag": {"retries": -1}}, "dag.retries=-1: must be >= 0"),
+        ({"culture": {"window": "page"}}, "culture.window='page': must be 'sentence' or 'tokens'"),
+        ({"spark": {"driver_memory": "lots"}}, "spark.driver_memory='lots': must be a JVM memory size"),
+        ({"ingest": {"service_start": "2008-13-01"}}, "ingest.service_start='2008-13-01': must be an ISO date"),
+        # an unknown key in a new section
+        ({"dag": {"retry": 1}}, "unknown key dag.retry; known: ['retries', 'retry_delay_minutes']"),
+        # cross-field rules
+        (
+            {"audio_cnn": {"pools": [2, 1]}},
+            "audio_cnn.pools=[2, 1]: must have one entry per layer of audio_cnn.filters (3)",
+        ),
+        ({"audio_cnn": {"dense_units": []}}, "audio_cnn.dense_units=[]: must not be empty"),
+        ({"audio_cnn": {"dense_units": [16, 0]}}, "audio_cnn.dense_units[1]=0: must be >= 1"),
+    ],
+)
+def test_pydantic_errors_name_the_key_and_what_is_wrong(raw, message):
+    with pytest.raises(ConfigError) as caught:
+        build_config(raw)
+    assert message in str(caught.value)
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(ConfigError) as caught:
+        build_config({"als": {"rank": 0}, "merge": {"k": 2.5}})
+    assert "als.rank=0: must be >= 1" in str(caught.value)
+    assert "merge.k: expected an integer, got 2.5" in str(caught.value)
+
+
+def test_environment_overrides_win_over_the_file_key_by_key(tmp_path):
+    conf = tmp_path / "site.yaml"
+    conf.write_text("als:\n  rank: 16\n  alpha: 4.0\nworld:\n  end: 2026-11-23\n")
+    env = {"DW__ALS__RANK": "64", "DW__SPARK__DRIVER_MEMORY": "8g", "DW__DAG__RETRIES": "0"}
+    env |= {"DW__CRAWL__SEEDS": "[http://a.test/, http://b.test/]", "DW__AUDIO_CNN__EVALUATE": "false"}
+    config = load_config(conf, environ=env)
+    assert (config.als.rank, config.als.alpha) == (64, 4.0)
+    assert config.world.end == "2026-11-23"  # an unquoted YAML date is kept as ISO text
+    assert config.spark.driver_memory == "8g" and config.dag.retries == 0
+    assert config.crawl.seeds == ("http://a.test/", "http://b.test/")
+    assert config.audio_cnn.evaluate is False
+    with pytest.raises(ConfigError, match=r"site\.yaml: dag\.retries: expected an integer, got 'often'"):
+        load_config(conf, environ={"DW__DAG__RETRIES": "often"})
+    with pytest.raises(ConfigError, match=r"unknown key spark\.driver_mem"):
+        load_config(conf, environ={"DW__SPARK__DRIVER_MEM": "8g"})
+
+
+def test_models_are_frozen_and_copied_with_changes():
+    config = build_config({})
+    with pytest.raises(ValidationError):
+        config.als.rank = 3
+    changed = config.als.model_copy(update={"rank": 3})
+    assert (changed.rank, config.als.rank) == (3, 32)
+    assert AlsConf(rank=3) == changed
+    with pytest.raises(ValidationError):
+        AlsConf(rank=0)
+
+
+def test_the_shipped_configuration_resolves_to_the_values_recorded_before_pydantic():
+    """The sample week depends on every one of them: same value, same type (8.0 is not 8)."""
+    recorded = json.loads((Path(__file__).parent / "config_snapshot.json").read_text())
+    now = load_config(environ={}).model_dump()
+    for section, values in recorded.items():
+        for key, value in values.items():
+            got = now[section][key]
+            got = str(got.relative_to(PROJECT_ROOT)) if isinstance(got, Path) else got
+            got = list(got) if isinstance(got, tuple) else got
+            assert (got, type(got)) == (value, type(value)), f"{section}.{key}"
+    # the settings added since: the DAG's, with the values it hard-coded before
+    assert (now["spark"]["executor_memory"], now["dag"]) == ("2g", {"retries": 2, "retry_delay_minutes": 2.0})
+
+
+def test_defaults_are_stated_once_the_shipped_file_only_overrides():
+    raw = yaml.safe_load((PROJECT_ROOT / "conf" / "pipeline.yaml").read_text()) or {}
+    defaults = build_config({})
+    restated = [
+        f"{s}.{k}" for s, values in raw.items() for k in values if build_config({s: {k: values[k]}}) == defaults
+    ]
+    assert restated == [], "conf/pipeline.yaml restates defaults; they live in jobs/common/config.py"
+
+
+def test_every_setting_is_documented_and_the_description_reads_back():
+    for section, model in SECTIONS.items():
+        for key, field in model.model_fields.items():
+            assert field.description, f"{section}.{key} has no description"
+    config = load_config(environ={"DW__ALS__RANK": "7"})
+    text = describe(config)
+    assert "  rank: 7" in text and "# latent factors" in text
+    assert build_config(yaml.safe_load(text)) == config

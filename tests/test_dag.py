@@ -1,9 +1,11 @@
 """The DAG file parses cleanly, cheaply, and wires the jobs as documented."""
 
 import datetime as dt
+import importlib.util
 import os
 import subprocess
 import sys
+from unittest import mock
 
 import pytest
 
@@ -16,7 +18,8 @@ def dagbag(tmp_path_factory):
     os.environ["AIRFLOW_HOME"] = str(home)
     os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
     os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
-    os.environ.pop("DW_TASK_RETRIES", None)
+    for name in [n for n in os.environ if n.startswith("DW__")]:
+        os.environ.pop(name)  # the shipped configuration, not the caller's overrides
     from airflow.dag_processing.dagbag import DagBag
 
     return DagBag(dag_folder=str(ROOT / "dags"))
@@ -62,6 +65,33 @@ def test_spark_jobs_go_through_spark_submit(dagbag):
         assert task.application == str(ROOT / script)
         assert task._conn_id == "spark_default"
         assert "--week" in task.application_args
+        assert (task._driver_memory, task._executor_memory) == ("4g", "2g")  # the config's defaults
+
+
+def _dag_with(env: dict[str, str]):
+    """dags/discover_weekly.py imported afresh under ``env`` (on top of the environment, DW__ keys cleared)."""
+    with mock.patch.dict(os.environ):
+        for name in [n for n in os.environ if n.startswith("DW__")]:
+            os.environ.pop(name)
+        os.environ.update(env)
+        spec = importlib.util.spec_from_file_location("discover_weekly_env", ROOT / "dags" / "discover_weekly.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return module.dag
+
+
+def test_memory_and_retries_come_from_the_configuration(dagbag):
+    env = {"DW__SPARK__DRIVER_MEMORY": "3g", "DW__SPARK__EXECUTOR_MEMORY": "5g", "DW__DAG__RETRIES": "4"}
+    dag = _dag_with({**env, "DW__DAG__RETRY_DELAY_MINUTES": "0.5"})
+    for task_id in ("ingest", "als"):
+        task = dag.get_task(task_id)
+        assert (task._driver_memory, task._executor_memory) == ("3g", "5g")
+    for task in dag.tasks:
+        assert (task.retries, task.retry_delay) == (4, dt.timedelta(seconds=30)), task.task_id
+    from jobs.common.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"dag\.retries=-1: must be >= 0"):
+        _dag_with({"DW__DAG__RETRIES": "-1"})
 
 
 def test_tensorflow_jobs_run_in_their_own_processes(dagbag):

@@ -26,9 +26,10 @@ pytestmark = pytest.mark.slow
 
 
 def _shipped_dag():
-    """dags/discover_weekly.py imported afresh with DW_TASK_RETRIES unset (its default policy)."""
+    """dags/discover_weekly.py imported afresh without DW__DAG__* overrides (the configured default policy)."""
     with mock.patch.dict(os.environ):
-        os.environ.pop("DW_TASK_RETRIES", None)
+        for name in [n for n in os.environ if n.startswith("DW__DAG__")]:
+            os.environ.pop(name)
         spec = importlib.util.spec_from_file_location("discover_weekly_shipped", ROOT / "dags" / "discover_weekly.py")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
@@ -64,7 +65,7 @@ def runs(tmp_path_factory):
     tries.mkdir()
     shipped = _shipped_dag().default_args
     env = airflow_env(base / "airflow", base / "data", base / "warehouse")
-    env.pop("DW_TASK_RETRIES")  # the shipped default, not the end-to-end tests' 0
+    env.pop("DW__DAG__RETRIES")  # the shipped default, not the end-to-end tests' 0
     env["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "tests" / "dags")
     env["DW_TEST_RETRY_DIR"] = str(tries)
     env["DW_TEST_RETRY_ARGS"] = json.dumps(

@@ -1,25 +1,43 @@
-"""Typed configuration: ``conf/pipeline.yaml`` plus environment overrides.
+"""Typed configuration: the models below (every setting, its default and its meaning) plus overrides.
 
-Reads the YAML file named by ``--conf``, ``$DW_CONF`` or ``conf/pipeline.yaml`` and
-applies overrides from the environment, ``DW__<SECTION>__<KEY>=value`` (values parsed
-as YAML scalars), plus the shortcuts ``DW_DATA`` and ``DW_WAREHOUSE`` for the two paths
-people change most. Everything is validated on load: unknown sections or keys, wrong
-types and out-of-range values raise :class:`ConfigError` naming the key.
+Defaults are stated once, here. Overrides come, later winning, from the YAML file named by
+``--conf``, ``$DW_CONF`` or ``conf/pipeline.yaml`` (only what a deployment changes), then
+from the environment: ``DW__<SECTION>__<KEY>=value`` (values parsed as YAML scalars, so
+``7``, ``2.5``, ``false`` and ``[a, b]`` are typed), plus the shortcuts ``DW_DATA`` and
+``DW_WAREHOUSE`` for the two paths people change most. Everything is validated on load by
+pydantic: unknown sections or keys, wrong types and out-of-range values raise
+:class:`ConfigError` naming the key as ``section.key``, e.g. ``als.rank=0: must be >= 1``.
 
-Relative paths are resolved against the project root, so jobs behave the same
-whatever directory they are started from.
+Relative paths are resolved against the project root, so jobs behave the same whatever
+directory they are started from. Print every resolved setting with its meaning::
+
+    python -m jobs.common.config [--conf FILE]
 """
 
 from __future__ import annotations
 
-import dataclasses
+import argparse
 import datetime as dt
 import os
-from dataclasses import dataclass, field
+import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 # Under spark-submit this module may be imported from a zip (--py-files), so the root can
 # be given explicitly; the DAG and the Makefile always set it.
@@ -31,246 +49,287 @@ class ConfigError(ValueError):
     """A configuration file or override is invalid."""
 
 
-@dataclass(frozen=True)
-class Paths:
-    data: Path = Path("data/sample")
-    warehouse: Path = Path("data/warehouse")
-    checkpoints: Path = Path("data/checkpoints")
+def _anchor(path: Path) -> Path:
+    return path if path.is_absolute() else PROJECT_ROOT / path
 
 
-@dataclass(frozen=True)
-class SparkConf:
-    master: str = "local[2]"
-    driver_memory: str = "4g"
-    shuffle_partitions: int = 8
-    log_level: str = "WARN"
-
-
-@dataclass(frozen=True)
-class IngestConf:
-    max_bad_share: float = 0.05
-    service_start: str = "2008-10-07"
-    max_ms_played: int = 86_400_000
-    max_future_days: int = 366
-
-
-@dataclass(frozen=True)
-class AlsConf:
-    window_weeks: int = 8
-    decay_half_life_days: float = 0.0
-    min_ms_played: int = 30_000
-    rank: int = 32
-    reg_param: float = 0.1
-    alpha: float = 8.0
-    eps: float = 1.0
-    max_iter: int = 12
-    seed: int = 42
-    num_blocks: int = 2
-    checkpoint_interval: int = 5
-    eval_k: int = 30
-    eval_max_users: int = 5000
-
-
-@dataclass(frozen=True)
-class MergeConf:
-    k: int = 30
-    artist_cap: int = 2
-    min_plays: int = 3
-    thin_history: str = "fallback"
-    w_als: float = 1.0
-    w_audio: float = 0.9
-    w_culture: float = 0.1
-    cold_slots: int = 5
-    min_cold_score: float = 0.5
-    top_artists: int = 5
-    new_release_days: int = 14
-
-
-@dataclass(frozen=True)
-class AudioConf:
-    sample_rate: int = 22_050
-    window_seconds: float = 30.0
-    n_mels: int = 128
-    hop_length: int = 512
-    n_fft: int = 2048
-    min_seconds: float = 1.0
-    workers: int = 0
-    clip_timeout_seconds: float = 120.0
-
-
-@dataclass(frozen=True)
-class AudioCnnConf:
-    min_plays: int = 5
-    crop_frames: int = 128
-    filters: tuple[int, ...] = (64, 128, 128)
-    pools: tuple[int, ...] = (4, 2, 1)
-    kernel_size: int = 4
-    dense_units: tuple[int, ...] = (256, 128)
-    dropout: float = 0.3
-    learning_rate: float = 0.001
-    batch_size: int = 64
-    max_epochs: int = 40
-    patience: int = 5
-    validation_share: float = 0.1
-    seed: int = 11
-    evaluate: bool = True
-    holdout_share: float = 0.15
-    eval_k: int = 30
-
-
-@dataclass(frozen=True)
-class CrawlConf:
-    seeds: tuple[str, ...] = ()
-    allowed_domains: tuple[str, ...] = ()
-    allow_private_seeds: bool = True
-    user_agent: str = "DiscoverWeeklyBot/0.1 (+https://example.org/discover-weekly-bot)"
-    delay_seconds: float = 1.0
-    connect_timeout_seconds: float = 5.0
-    read_timeout_seconds: float = 10.0
-    max_bytes: int = 2_000_000
-    max_pages: int = 2000
-    max_depth: int = 4
-    max_redirects: int = 5
-    max_retries: int = 2
-    backoff_seconds: float = 0.5
-
-
-@dataclass(frozen=True)
-class CultureConf:
-    window: str = "sentence"
-    window_tokens: int = 12
-    top_k: int = 20
-    neighbours: int = 10
-    batch_size: int = 64
-    min_term_count: int = 1
-
-
-@dataclass(frozen=True)
-class WorldConf:
-    seed: int = 7
-    users: int = 1500
-    artists: int = 120
-    tracks: int = 1500
-    new_releases: int = 40
-    weeks: int = 8
-    plays_per_user_week: float = 14.0
-    clip_seconds: float = 8.0
-    end: str = "2026-11-16"
-    bad_row_share: float = 0.003
-    audio_tracks: int = 0  # clips for this many played tracks (seeded sample) + every new release; 0 = all
-    web_artists: int = 0  # web pages about this many artists (seeded sample); 0 = all
-
-
-@dataclass(frozen=True)
-class Config:
-    paths: Paths = field(default_factory=Paths)
-    spark: SparkConf = field(default_factory=SparkConf)
-    ingest: IngestConf = field(default_factory=IngestConf)
-    als: AlsConf = field(default_factory=AlsConf)
-    merge: MergeConf = field(default_factory=MergeConf)
-    audio: AudioConf = field(default_factory=AudioConf)
-    audio_cnn: AudioCnnConf = field(default_factory=AudioCnnConf)
-    crawl: CrawlConf = field(default_factory=CrawlConf)
-    culture: CultureConf = field(default_factory=CultureConf)
-    world: WorldConf = field(default_factory=WorldConf)
-
-
-# (section, key) -> check returning an error message or None
-_RULES: dict[tuple[str, str], Any] = {
-    ("ingest", "max_bad_share"): lambda v: None if 0 <= v <= 1 else "must be between 0 and 1",
-    ("als", "rank"): lambda v: None if v >= 1 else "must be >= 1",
-    ("als", "window_weeks"): lambda v: None if v >= 1 else "must be >= 1",
-    ("als", "max_iter"): lambda v: None if v >= 1 else "must be >= 1",
-    ("als", "alpha"): lambda v: None if v >= 0 else "must be >= 0",
-    ("als", "eps"): lambda v: None if v > 0 else "must be > 0",
-    ("als", "reg_param"): lambda v: None if v >= 0 else "must be >= 0",
-    ("als", "num_blocks"): lambda v: None if v >= 1 else "must be >= 1",
-    ("als", "decay_half_life_days"): lambda v: None if v >= 0 else "must be >= 0 (0 = no decay)",
-    ("merge", "k"): lambda v: None if v >= 1 else "must be >= 1",
-    ("merge", "artist_cap"): lambda v: None if v >= 1 else "must be >= 1",
-    ("merge", "thin_history"): lambda v: None if v in ("fallback", "skip") else "must be fallback or skip",
-    ("merge", "cold_slots"): lambda v: None if v >= 0 else "must be >= 0",
-    ("merge", "w_als"): lambda v: None if v >= 0 else "must be >= 0",
-    ("merge", "w_audio"): lambda v: None if v >= 0 else "must be >= 0",
-    ("merge", "w_culture"): lambda v: None if v >= 0 else "must be >= 0",
-    ("world", "audio_tracks"): lambda v: None if v >= 0 else "must be >= 0 (0 = every track)",
-    ("world", "web_artists"): lambda v: None if v >= 0 else "must be >= 0 (0 = every artist)",
-    ("audio", "sample_rate"): lambda v: None if v >= 8000 else "must be >= 8000",
-    ("audio", "window_seconds"): lambda v: None if v > 0 else "must be > 0",
-    ("audio", "n_mels"): lambda v: None if 8 <= v <= 512 else "must be between 8 and 512",
-    ("audio", "hop_length"): lambda v: None if v >= 1 else "must be >= 1",
-    ("audio", "workers"): lambda v: None if v >= 0 else "must be >= 0 (0 = all cores)",
-    ("audio", "clip_timeout_seconds"): lambda v: None if v >= 1 else "must be >= 1",
-    ("audio_cnn", "holdout_share"): lambda v: None if 0 < v < 1 else "must be between 0 and 1",
-    ("audio_cnn", "validation_share"): lambda v: None if 0 < v < 1 else "must be between 0 and 1",
-    ("audio_cnn", "crop_frames"): lambda v: None if v >= 8 else "must be >= 8",
-    ("audio_cnn", "max_epochs"): lambda v: None if v >= 1 else "must be >= 1",
-    ("crawl", "delay_seconds"): lambda v: None if v >= 0 else "must be >= 0",
-    ("crawl", "max_bytes"): lambda v: None if v >= 1024 else "must be >= 1024",
-    ("crawl", "max_pages"): lambda v: None if v >= 1 else "must be >= 1",
-    ("crawl", "max_redirects"): lambda v: None if v >= 0 else "must be >= 0",
-    ("crawl", "connect_timeout_seconds"): lambda v: None if v > 0 else "must be > 0",
-    ("crawl", "read_timeout_seconds"): lambda v: None if v > 0 else "must be > 0",
-    ("culture", "window"): lambda v: None if v in ("sentence", "tokens") else "must be sentence or tokens",
-    ("culture", "top_k"): lambda v: None if v >= 1 else "must be >= 1",
-    ("world", "users"): lambda v: None if v >= 2 else "must be >= 2",
-    ("world", "artists"): lambda v: None if v >= 12 else "must be >= 12 (one per genre)",
-    ("world", "weeks"): lambda v: None if v >= 2 else "must be >= 2",
-    ("world", "end"): lambda v: None if _is_monday(v) else "must be an ISO date that is a Monday",
-    ("ingest", "service_start"): lambda v: None if _is_date(v) else "must be an ISO date",
-}
-
-
-def _is_date(value: str) -> bool:
+def _iso_date(value: str) -> str:
     try:
         dt.date.fromisoformat(value)
-    except (TypeError, ValueError):
-        return False
-    return True
+    except ValueError:
+        raise ValueError("must be an ISO date") from None
+    return value
 
 
-def _is_monday(value: str) -> bool:
-    return _is_date(value) and dt.date.fromisoformat(value).weekday() == 0
+def _monday(value: str) -> str:
+    try:
+        monday = dt.date.fromisoformat(value).weekday() == 0
+    except ValueError:
+        monday = False
+    if not monday:
+        raise ValueError("must be an ISO date that is a Monday")
+    return value
 
 
-def _coerce(section: str, key: str, value: Any, target: type | str) -> Any:
-    """Check ``value`` against the dataclass field type; ints are accepted for floats."""
-    name = target if isinstance(target, str) else target.__name__
-    where = f"{section}.{key}"
-    if name == "Path":
-        if not isinstance(value, str | Path):
-            raise ConfigError(f"{where}: expected a path, got {value!r}")
-        path = Path(value)
-        return path if path.is_absolute() else PROJECT_ROOT / path
-    if name == "bool":
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true/false, got {value!r}")
-        return value
-    if name == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
-        return value
-    if name == "float":
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
-        return float(value)
-    if name == "tuple[int, ...]":
-        if not isinstance(value, list | tuple) or not all(
-            isinstance(v, int) and not isinstance(v, bool) for v in value
-        ):
-            raise ConfigError(f"{where}: expected a list of integers, got {value!r}")
-        return tuple(value)
-    if name == "tuple[str, ...]":
-        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
-        return tuple(value)
-    if name == "str":
-        if isinstance(value, dt.date):
-            return value.isoformat()
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
-        return value
-    raise ConfigError(f"{where}: unsupported type {name}")
+def _jvm_size(value: str) -> str:
+    if not re.fullmatch(r"\d+([kmgtp]b?)?", value, re.IGNORECASE):
+        raise ValueError("must be a JVM memory size such as 4g or 512m")
+    return value
+
+
+# Types are strict (an integer is never a boolean or a string); a number accepts integers.
+Int = StrictInt
+Num = Annotated[float, Strict()]
+Bool = StrictBool
+Str = StrictStr
+Ints = tuple[StrictInt, ...]  # a YAML list of integers
+Strs = tuple[StrictStr, ...]
+AnchoredPath = Annotated[Path, AfterValidator(_anchor)]
+IsoDate = Annotated[StrictStr, AfterValidator(_iso_date)]
+Monday = Annotated[StrictStr, AfterValidator(_monday)]
+JvmSize = Annotated[StrictStr, AfterValidator(_jvm_size)]
+
+
+class _Section(BaseModel):
+    """One section of the configuration: frozen, every key known, defaults validated too."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dates_as_text(cls, data: Any) -> Any:
+        """YAML reads an unquoted 2026-11-16 as a date; settings hold dates as ISO text."""
+        if isinstance(data, dict):
+            return {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in data.items()}
+        return data
+
+
+class Paths(_Section):
+    data: AnchoredPath = Field(Path("data/sample"), description="input root: raw/plays/, catalog/, audio/, web/")
+    warehouse: AnchoredPath = Field(Path("data/warehouse"), description="every output table lives under here")
+    checkpoints: AnchoredPath = Field(Path("data/checkpoints"), description="Spark checkpoints (ALS lineage)")
+
+
+class SparkConf(_Section):
+    master: Str = Field("local[2]", description="when a job runs with plain python; spark-submit passes its own")
+    driver_memory: JvmSize = Field("4g", description="spark-submit --driver-memory (the DAG); plain python: the same")
+    executor_memory: JvmSize = Field("2g", description="spark-submit --executor-memory (the DAG; cluster masters)")
+    shuffle_partitions: Int = Field(8, ge=1, description="spark.sql.shuffle.partitions")
+    log_level: Literal["ALL", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF", "TRACE"] = Field(
+        "WARN", description="the SparkContext's log level"
+    )
+
+
+class DagConf(_Section):
+    """How the Airflow DAG runs its tasks; read when dags/discover_weekly.py is parsed."""
+
+    retries: Int = Field(2, ge=0, description="tries after a failed one, per task (0 = fail at once)")
+    retry_delay_minutes: Num = Field(2.0, gt=0, description="wait before the first retry; doubles for each next one")
+
+
+class IngestConf(_Section):
+    max_bad_share: Num = Field(0.05, ge=0, le=1, description="fail the run above this share of quarantined raw rows")
+    service_start: IsoDate = Field("2008-10-07", description="plays before this date are impossible")
+    max_ms_played: Int = Field(86_400_000, ge=1, description="a single play longer than this (24 h) is absurd")
+    max_future_days: Int = Field(366, ge=0, description="plays this many days after the week are bad")
+
+
+class AlsConf(_Section):
+    window_weeks: Int = Field(8, ge=1, description="weeks of history before the target week that feed the model")
+    decay_half_life_days: Num = Field(
+        0.0, ge=0, description="0 = no recency decay; else a play's weight halves every N days"
+    )
+    min_ms_played: Int = Field(30_000, ge=0, description="shorter plays are skips: kept, not counted as plays")
+    rank: Int = Field(32, ge=1, description="latent factors")
+    reg_param: Num = Field(0.1, ge=0, description="L2 regularisation")
+    alpha: Num = Field(8.0, ge=0, description="confidence c = 1 + alpha * log(1 + plays / eps)")
+    eps: Num = Field(1.0, gt=0, description="see alpha")
+    max_iter: Int = Field(12, ge=1, description="alternating least squares iterations")
+    seed: Int = Field(42, description="random seed of the factor initialisation")
+    num_blocks: Int = Field(2, ge=1, description="user and item blocks")
+    checkpoint_interval: Int = Field(5, description="checkpoint the lineage every N iterations")
+    eval_k: Int = Field(30, ge=1, description="cut-off of the holdout metrics")
+    eval_max_users: Int = Field(5000, ge=1, description="users sampled (seeded) for the holdout metrics")
+
+
+class MergeConf(_Section):
+    k: Int = Field(30, ge=1, description="songs per playlist")
+    artist_cap: Int = Field(2, ge=1, description="at most this many songs by one artist")
+    min_plays: Int = Field(3, ge=0, description="counted plays in the window for a personal playlist")
+    thin_history: Literal["fallback", "skip"] = Field(
+        "fallback", description="listeners below min_plays: a flagged popular list (fallback) or none (skip)"
+    )
+    w_als: Num = Field(1.0, ge=0, description="blend weight; ALS and audio scores share the ALS scale")
+    w_audio: Num = Field(0.9, ge=0, description="blend weight of the audio (CNN) score")
+    w_culture: Num = Field(0.1, ge=0, description="blend weight of the 0..1 similarity to the listener's top artists")
+    cold_slots: Int = Field(5, ge=0, description="at most this many tracks nobody has played yet per playlist")
+    min_cold_score: Num = Field(0.5, description="cold tracks need this share of the best ALS score as audio score")
+    top_artists: Int = Field(5, ge=0, description="a listener's most-played artists that seed the culture source")
+    new_release_days: Int = Field(14, ge=0, description="released this many days before the week: a new release")
+
+
+class AudioConf(_Section):
+    sample_rate: Int = Field(22_050, ge=8000, description="Hz; clips are resampled to it")
+    window_seconds: Num = Field(30.0, gt=0, description="the middle of each file; shorter clips are padded (-100 dB)")
+    n_mels: Int = Field(128, ge=8, le=512, description="mel bands")
+    hop_length: Int = Field(512, ge=1, description="samples between spectrogram frames")
+    n_fft: Int = Field(2048, ge=1, description="FFT window in samples")
+    min_seconds: Num = Field(1.0, ge=0, description="shorter clips are rejected as too_short")
+    workers: Int = Field(0, ge=0, description="processes for spectrograms; 0 = all cores")
+    clip_timeout_seconds: Num = Field(
+        120.0, ge=1, description="a clip taking longer ends its worker and is rejected (timed_out)"
+    )
+
+
+class AudioCnnConf(_Section):
+    min_plays: Int = Field(5, ge=0, description="tracks with fewer plays in the window are not training targets")
+    crop_frames: Int = Field(128, ge=8, description="random crops (128 frames x 512 / 22050 Hz ~ 3 s)")
+    filters: Ints = Field((64, 128, 128), min_length=1, description="Conv1D filters per layer, mel bands as channels")
+    pools: Ints = Field((4, 2, 1), description="max pooling after each conv layer (1 = none)")
+    kernel_size: Int = Field(4, ge=1, description="Conv1D kernel in frames")
+    dense_units: tuple[Annotated[StrictInt, Field(ge=1)], ...] = Field(
+        (256, 128), min_length=1, description="dense layers after the temporal pooling, each followed by dropout"
+    )
+    dropout: Num = Field(0.3, ge=0, lt=1, description="dropout after each dense layer")
+    learning_rate: Num = Field(0.001, gt=0, description="Adam learning rate")
+    batch_size: Int = Field(64, ge=1, description="crops per training batch")
+    max_epochs: Int = Field(40, ge=1, description="upper bound; early stopping usually ends sooner")
+    patience: Int = Field(5, ge=0, description="early stopping on validation loss")
+    validation_share: Num = Field(0.1, gt=0, lt=1, description="split by track")
+    seed: Int = Field(11, description="random seed of crops, split and weights")
+    evaluate: Bool = Field(True, description="cold-start evaluation each run (trains a second model)")
+    holdout_share: Num = Field(0.15, gt=0, lt=1, description="tracks held out by the cold-start evaluation")
+    eval_k: Int = Field(30, ge=1, description="cut-off of the cold-start metrics")
+
+    @field_validator("pools")
+    @classmethod
+    def _one_pool_per_filter(cls, pools: tuple[int, ...], info: ValidationInfo) -> tuple[int, ...]:
+        filters = info.data.get("filters")
+        if filters is not None and len(filters) != len(pools):
+            raise ValueError(f"must have one entry per layer of audio_cnn.filters ({len(filters)})")
+        return pools
+
+
+class CrawlConf(_Section):
+    seeds: Strs = Field((), description="extra seed URLs; <data>/web/seeds.txt is always read")
+    allowed_domains: Strs = Field((), description="hosts to crawl (and their subdomains); empty = the seeds' hosts")
+    allow_private_seeds: Bool = Field(True, description="a loopback/private seed may be crawled, on its own origin")
+    user_agent: Str = Field("DiscoverWeeklyBot/0.1 (+https://example.org/discover-weekly-bot)", description="sent")
+    delay_seconds: Num = Field(1.0, ge=0, description="between two requests to one host (file:// has none)")
+    connect_timeout_seconds: Num = Field(5.0, gt=0, description="per connection")
+    read_timeout_seconds: Num = Field(10.0, gt=0, description="deadline for the whole response, after the connect")
+    max_bytes: Int = Field(2_000_000, ge=1024, description="per page")
+    max_pages: Int = Field(2000, ge=1, description="per run")
+    max_depth: Int = Field(4, ge=0, description="link hops from a seed")
+    max_redirects: Int = Field(5, ge=0, description="per request")
+    max_retries: Int = Field(2, ge=0, description="for 5xx and timeouts, with exponential backoff")
+    backoff_seconds: Num = Field(0.5, ge=0, description="first backoff; doubles each retry")
+
+
+class CultureConf(_Section):
+    window: Literal["sentence", "tokens"] = Field(
+        "sentence", description="terms come from the sentence of a mention, or from +-window_tokens (tokens)"
+    )
+    window_tokens: Int = Field(12, ge=1, description="see window")
+    top_k: Int = Field(20, ge=1, description="terms kept per artist and term type")
+    neighbours: Int = Field(10, ge=1, description="similar artists kept per artist")
+    batch_size: Int = Field(64, ge=1, description="documents per nlp.pipe batch")
+    min_term_count: Int = Field(1, ge=1, description="rarer terms are dropped")
+
+
+class WorldConf(_Section):
+    """The generated sample world (jobs/generate_world.py)."""
+
+    seed: Int = Field(7, description="one seed for the whole world")
+    users: Int = Field(1500, ge=2, description="listeners")
+    artists: Int = Field(120, ge=12, description="at least one per genre")
+    tracks: Int = Field(1500, ge=1, description="tracks with a play history (new releases come on top)")
+    new_releases: Int = Field(40, ge=0, description="tracks released during the last week, unplayed")
+    weeks: Int = Field(8, ge=2, description="weeks of plays")
+    plays_per_user_week: Num = Field(14.0, gt=0, description="mean; heavy and light listeners spread around it")
+    clip_seconds: Num = Field(8.0, gt=0, description="length of each generated audio clip")
+    end: Monday = Field("2026-11-16", description="plays stop before it; the first week to publish is its ISO week")
+    bad_row_share: Num = Field(0.003, ge=0, le=1, description="malformed rows mixed into the raw logs on purpose")
+    audio_tracks: Int = Field(
+        0, ge=0, description="clips for a seeded sample of this many played tracks (+ new releases); 0 = every track"
+    )
+    web_artists: Int = Field(
+        0, ge=0, description="web pages about a seeded sample of this many artists; 0 = every artist"
+    )
+
+
+class Config(BaseModel):
+    """The whole configuration: one frozen model per section."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    paths: Paths = Field(default_factory=Paths)
+    spark: SparkConf = Field(default_factory=SparkConf)
+    dag: DagConf = Field(default_factory=DagConf)
+    ingest: IngestConf = Field(default_factory=IngestConf)
+    als: AlsConf = Field(default_factory=AlsConf)
+    merge: MergeConf = Field(default_factory=MergeConf)
+    audio: AudioConf = Field(default_factory=AudioConf)
+    audio_cnn: AudioCnnConf = Field(default_factory=AudioCnnConf)
+    crawl: CrawlConf = Field(default_factory=CrawlConf)
+    culture: CultureConf = Field(default_factory=CultureConf)
+    world: WorldConf = Field(default_factory=WorldConf)
+
+
+SECTIONS: dict[str, type[_Section]] = {name: f.annotation for name, f in Config.model_fields.items()}
+
+_EXPECTED = {
+    "int_type": "an integer",
+    "float_type": "a number",
+    "bool_type": "true/false",
+    "string_type": "a string",
+    "tuple_type": "a list",
+    "path_type": "a path",
+    "model_type": "a mapping of keys",
+}
+_BOUNDS = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+
+
+def _range(section: str, key: str) -> str | None:
+    """``must be between 0 and 1`` / ``must be >= 1`` from the field's declared bounds."""
+    field = SECTIONS[section].model_fields.get(key)
+    found = {name: getattr(m, name) for m in (field.metadata if field else []) for name in _BOUNDS if hasattr(m, name)}
+    low = [(op, v) for op, v in found.items() if op in ("ge", "gt")]
+    high = [(op, v) for op, v in found.items() if op in ("le", "lt")]
+    if low and high:
+        return f"must be between {low[0][1]} and {high[0][1]}"
+    if low or high:
+        op, value = (low or high)[0]
+        return f"must be {_BOUNDS[op]} {value}"
+    return None
+
+
+def _message(error: dict[str, Any]) -> str:
+    """One pydantic error as ``section.key=value: what is wrong``."""
+    loc, kind, value = error["loc"], error["type"], error.get("input")
+    section = str(loc[0])
+    where = section + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc[1:])
+    if kind == "extra_forbidden":
+        if len(loc) == 1:
+            return f"unknown section {section!r}; known: {sorted(SECTIONS)}"
+        return f"unknown key {where}; known: {sorted(SECTIONS[section].model_fields)}"
+    if kind in _EXPECTED:
+        return f"{where}: expected {_EXPECTED[kind]}, got {value!r}"
+    ctx = error.get("ctx") or {}
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        bounded = _range(section, str(loc[1])) if len(loc) == 2 else None
+        problem = bounded or "must be " + " ".join(f"{_BOUNDS[k]} {v}" for k, v in ctx.items() if k in _BOUNDS)
+    elif kind == "too_short":
+        problem = "must not be empty" if ctx.get("min_length") == 1 else f"needs {ctx.get('min_length')} entries"
+    elif kind == "literal_error":
+        problem = f"must be {ctx.get('expected')}"
+    elif kind == "value_error":
+        problem = str(ctx.get("error"))
+    else:
+        problem = error["msg"]
+    field = SECTIONS[section].model_fields.get(str(loc[1])) if section in SECTIONS and len(loc) == 2 else None
+    hint = f" -- {field.description}" if field is not None and field.description else ""
+    return f"{where}={value!r}: {problem}{hint}"
 
 
 def _env_overrides(environ: dict[str, str]) -> dict[str, dict[str, Any]]:
@@ -289,50 +348,23 @@ def _env_overrides(environ: dict[str, str]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _check_cross(config: Config) -> None:
-    if len(config.audio_cnn.filters) != len(config.audio_cnn.pools):
-        raise ConfigError("audio_cnn.filters and audio_cnn.pools must have the same length")
-    if not config.audio_cnn.dense_units or min(config.audio_cnn.dense_units) < 1:
-        raise ConfigError("audio_cnn.dense_units must list at least one positive layer width")
-
-
 def build_config(raw: dict[str, Any], overrides: dict[str, dict[str, Any]] | None = None) -> Config:
-    """Validate a parsed YAML mapping (plus overrides) into a :class:`Config`."""
+    """Validate a parsed YAML mapping (plus overrides, key by key) into a :class:`Config`."""
     if not isinstance(raw, dict):
         raise ConfigError("the configuration must be a mapping of sections")
-    merged: dict[str, dict[str, Any]] = {}
+    merged: dict[str, Any] = {}
     for source in (raw, overrides or {}):
         for section, values in source.items():
             if values is None:
                 continue
-            if not isinstance(values, dict):
-                raise ConfigError(f"{section}: expected a mapping of keys")
-            merged.setdefault(section, {}).update(values)
-
-    sections = {f.name: f for f in dataclasses.fields(Config)}
-    built: dict[str, Any] = {}
-    for section, values in merged.items():
-        if section not in sections:
-            raise ConfigError(f"unknown section {section!r}; known: {sorted(sections)}")
-        cls = sections[section].default_factory  # type: ignore[misc]
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        kwargs = {}
-        for key, value in values.items():
-            if key not in fields:
-                raise ConfigError(f"unknown key {section}.{key}; known: {sorted(fields)}")
-            kwargs[key] = _coerce(section, key, value, fields[key].type)
-            rule = _RULES.get((section, key))
-            if rule is not None and (problem := rule(kwargs[key])):
-                raise ConfigError(f"{section}.{key}={value!r}: {problem}")
-        built[section] = cls(**kwargs)
-    config = Config(**built)
-    # Defaults for paths are relative too: anchor them at the project root.
-    paths = config.paths
-    anchored = Paths(
-        **{f.name: _coerce("paths", f.name, getattr(paths, f.name), "Path") for f in dataclasses.fields(paths)}
-    )
-    _check_cross(config)
-    return dataclasses.replace(config, paths=anchored)
+            if isinstance(values, dict) and isinstance(merged.get(section), dict):
+                merged[section] = {**merged[section], **values}
+            else:
+                merged[section] = values
+    try:
+        return Config.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError("; ".join(_message(e) for e in exc.errors())) from None
 
 
 def load_config(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Config:
@@ -349,3 +381,28 @@ def load_config(path: str | Path | None = None, environ: dict[str, str] | None =
         return build_config(raw, _env_overrides(env))
     except ConfigError as exc:
         raise ConfigError(f"{conf_path}: {exc}") from None
+
+
+def describe(config: Config) -> str:
+    """Every setting as YAML, each with its meaning as a comment (the reference for conf/pipeline.yaml)."""
+    lines = []
+    for section, model in SECTIONS.items():
+        lines.append(f"{section}:")
+        for key, field in model.model_fields.items():
+            value = getattr(getattr(config, section), key)
+            value = list(value) if isinstance(value, tuple) else str(value) if isinstance(value, Path) else value
+            text = yaml.safe_dump({key: value}, default_flow_style=True, width=1000).strip()[1:-1]
+            lines.append(f"  {text:<40} # {field.description}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Print the resolved configuration, every setting with its meaning.")
+    parser.add_argument("--conf", help="configuration file (default conf/pipeline.yaml)")
+    args = parser.parse_args(argv)
+    print(describe(load_config(args.conf)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
