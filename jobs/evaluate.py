@@ -32,11 +32,9 @@ Run (after the DAG ran for ``W`` and for a later week)::
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import logging
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -48,13 +46,12 @@ import pyarrow.dataset as ds
 from jobs.common.atomic import write_json_atomic
 from jobs.common.cli import week_job
 from jobs.common.config import Config
-from jobs.common.io import read_week_table, write_week_table
 from jobs.common.metrics import as_matrix, ndcg_at_k, percentile_ranks, precision_at_k, recall_at_k
-from jobs.common.paths import table_dir, week_dir
 from jobs.common.recsys.diversity import pick_diverse
 from jobs.common.recsys.inputs import Inputs, prepare_inputs
 from jobs.common.recsys.playlists import playlists
-from jobs.common.recsys.scoring import blend_from_conf, blend_scores
+from jobs.common.recsys.scoring import blend_scores
+from jobs.common.warehouse import MissingInputError, Warehouse
 from jobs.common.weeks import cutoff as week_cutoff
 
 log = logging.getLogger("evaluate")
@@ -64,11 +61,11 @@ class EvaluationError(RuntimeError):
     """The week cannot be evaluated yet."""
 
 
-def first_plays(warehouse: Any, week: str, min_ms: int) -> pd.DataFrame:
+def first_plays(wh: Warehouse, week: str, min_ms: int) -> pd.DataFrame:
     """(user_id, track_id) counted plays in week ``W`` whose pair was never played before ``W``."""
     start = week_cutoff(week)
     end = start + dt.timedelta(weeks=1)
-    dataset = ds.dataset(table_dir(warehouse, "plays"), format="parquet", partitioning="hive")
+    dataset = ds.dataset(wh.table_dir("plays"), format="parquet", partitioning="hive")
     ts = pa.timestamp("us", tz="UTC")
     during = dataset.to_table(
         columns=["user_id", "track_id", "ms_played"],
@@ -157,11 +154,10 @@ def score_lists(
 
 
 def run(config: Config, week: str) -> dict[str, Any]:
-    t0 = time.perf_counter()
-    warehouse = config.paths.warehouse
+    wh = Warehouse(config.paths.warehouse)
     conf = config.merge
     inputs = prepare_inputs(config, week)
-    truth_pairs = first_plays(warehouse, week, config.als.min_ms_played)
+    truth_pairs = first_plays(wh, week, config.als.min_ms_played)
     index = {t: i for i, t in enumerate(inputs.items.track_ids)}
     truth_pairs = truth_pairs[truth_pairs["track_id"].isin(index)]
     truth: dict[str, set[int]] = {}
@@ -169,9 +165,9 @@ def run(config: Config, week: str) -> dict[str, Any]:
         truth.setdefault(u, set()).add(index[t])
     cold = inputs.items.cold()
     cold_truth = {(u, i) for u, items in truth.items() for i in items if cold[i]}
-    blend = blend_from_conf(conf)
-    no_cold = dataclasses.replace(blend, w_audio=0.0, w_culture=0.0, cold_slots=0)
-    culture_only = dataclasses.replace(blend, w_als=0.0, w_audio=0.0, w_culture=1.0, cold_slots=0)
+    blend = conf
+    no_cold = blend.model_copy(update={"w_audio": 0.0, "w_culture": 0.0, "cold_slots": 0})
+    culture_only = blend.model_copy(update={"w_als": 0.0, "w_audio": 0.0, "w_culture": 1.0, "cold_slots": 0})
     rankings = {
         "blend": {u: [i for i, *_ in p] for u, p in playlists(inputs, blend).items()},
         "als": {u: [i for i, *_ in p] for u, p in playlists(inputs, no_cold).items()},
@@ -180,7 +176,7 @@ def run(config: Config, week: str) -> dict[str, Any]:
         },
         "most_popular": most_popular(inputs, conf.k, conf.artist_cap),
     }
-    audio = read_week_table(warehouse, "audio_vectors", week, required=False)
+    audio = wh.read_optional("audio_vectors", week)
     if audio is not None:
         rankings["audio"] = audio_only(inputs, audio, conf.k, conf.artist_cap)
     results = {name: score_lists(lists, truth, inputs, conf.k, cold_truth) for name, lists in rankings.items()}
@@ -221,16 +217,14 @@ def run(config: Config, week: str) -> dict[str, Any]:
         if name in results:
             results[name]["mean_percentile_rank"] = mean_percentile_rank(scorer, inputs, truth)
     rows = [{"model": m, "metric": k, "value": float(v)} for m, vals in results.items() for k, v in vals.items()]
-    write_week_table(pd.DataFrame(rows), warehouse, "offline_eval", week)
+    wh.write("offline_eval", week, pd.DataFrame(rows))
     metrics = {
         "week": week,
         "truth_pairs": len(truth_pairs),
         "listeners_with_truth": len(truth),
         "cold_truth_pairs": len(cold_truth),
         "results": results,
-        "seconds": round(time.perf_counter() - t0, 2),
     }
-    write_json_atomic(week_dir(warehouse, "run_metrics", week) / "offline_eval.json", metrics)
     return metrics
 
 
@@ -247,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
         "Score week W's playlists against W's first-time plays.",
         lambda config, week, args: _run_and_copy(config, week, args.out),
         argv,
-        errors=(EvaluationError,),
+        errors=(EvaluationError, MissingInputError),
+        metrics="offline_eval",
         add_arguments=lambda p: p.add_argument("--out", type=Path, help="also write the metrics JSON here"),
         show=lambda m: print(pd.DataFrame(m["results"]).T.to_string(float_format=lambda v: f"{v:.4f}")),
     )

@@ -10,9 +10,16 @@ listeners recomputed from ``plays``), each track's artist as in the catalog, kno
 ``source`` values, positions 1..k, no duplicate track in a playlist, nothing the
 listener already played, at most
 ``merge.artist_cap`` per artist, at most ``merge.cold_slots`` never-played tracks, and
-no empty reason. Only when all hold is the table swapped in atomically as
-``discover_weekly/week=W/``; otherwise the job fails naming the broken rules and the
-previously published week (if any) stays as it was.
+no empty reason; and the week is not empty and reaches at least
+``publish.min_listener_share`` of the listeners of the last published week. Only when all
+hold is the table swapped in atomically as ``discover_weekly/week=W/``; otherwise the job
+fails naming the broken rules and the previously published week (if any) stays as it was.
+
+One writer per week: the job holds the pending week's lock (the merge takes the same one)
+from its first read to the publish. The pending folder carries the id of the run whose
+merge wrote it (``_run.json``): under Airflow, the job refuses another run's table, and a
+retry after a publish that died before its clean-up finds its run already live and only
+cleans up, so a retry never swaps the old table back.
 
 Run alone::
 
@@ -22,24 +29,23 @@ Run alone::
 from __future__ import annotations
 
 import logging
-import shutil
+import os
 import sys
-import time
 from typing import Any
 
 import pandas as pd
 import pyarrow.parquet as pq
 
-from jobs.common.atomic import publish_dir, write_json_atomic
+from jobs.common.atomic import discard_dir, publish_dir
+from jobs.common.catalog import read_catalog_table
 from jobs.common.cli import week_job
 from jobs.common.config import Config
-from jobs.common.history import active_listeners, heard_pairs, read_plays
-from jobs.common.paths import pending_dir, week_dir
+from jobs.common.warehouse import Warehouse, active_listeners, heard_pairs, read_run_id
 from jobs.common.weeks import cutoff as week_cutoff
+from schemas import vocab
 from schemas.tables import arrow_schema
 
 log = logging.getLogger("validate")
-SOURCES = {"als", "audio", "culture", "popular", "fallback"}
 
 
 class ValidationError(RuntimeError):
@@ -74,9 +80,9 @@ def check_playlists(
     for col in ("user_id", "track_id", "artist_id", "source", "reason", "week"):
         if table[col].isna().any() or (table[col].astype(str).str.strip() == "").any():
             problems.append(f"empty values in {col}")
-    unknown_sources = set(table["source"].dropna()) - SOURCES
+    unknown_sources = set(table["source"].dropna()) - set(vocab.PLAYLIST_SOURCES)
     if unknown_sources:
-        problems.append(f"unknown source values {sorted(unknown_sources)} (allowed: {sorted(SOURCES)})")
+        problems.append(f"unknown source values {sorted(unknown_sources)} (allowed: {sorted(vocab.PLAYLIST_SOURCES)})")
     if catalog is not None:
         artist = table["track_id"].map(catalog["artist_id"])
         if artist.isna().any():
@@ -132,7 +138,7 @@ def check_coverage(active: set[str], eligible: set[str], excluded: dict[str, str
     ``excluded`` (user_id -> reason) are what the merge says it did.
     """
     problems = []
-    allowed = {"too_few_unheard_tracks"} | ({"thin_history"} if thin_history == "skip" else set())
+    allowed = {vocab.TOO_FEW_UNHEARD} | ({vocab.THIN_HISTORY} if thin_history == "skip" else set())
     inactive = eligible - active
     if inactive:
         problems.append(f"{len(inactive)} listeners with a playlist had no play in the window, e.g. {min(inactive)}")
@@ -149,12 +155,54 @@ def check_coverage(active: set[str], eligible: set[str], excluded: dict[str, str
     return problems
 
 
-def run(config: Config, week: str) -> dict[str, Any]:
-    t0 = time.perf_counter()
-    warehouse = config.paths.warehouse
-    pending = pending_dir(warehouse, week)
-    if not (pending / "table").exists():
-        raise ValidationError(f"{pending}: nothing to validate; run the merge job for {week} first")
+def check_size(listeners: int, previous: tuple[str, int] | None, min_share: float) -> list[str]:
+    """An empty week, or one reaching far fewer listeners than the last published one, is refused."""
+    if listeners == 0:
+        return ["the table is empty: no listener has a playlist"]
+    if previous is not None and listeners < min_share * previous[1]:
+        week, before = previous
+        return [
+            f"{listeners} listeners have a playlist, fewer than publish.min_listener_share={min_share:g} "
+            f"of the {before} in {week}, the last published week"
+        ]
+    return []
+
+
+def run(config: Config, week: str, run_id: str | None = None) -> dict[str, Any]:
+    """Check the pending week and publish it; ``run_id`` (default: Airflow's, if any) must match the merge's.
+
+    Holds the pending week's lock throughout, so a merge of the same week waits. A retry
+    after a publish that was interrupted before its clean-up finds its own run already
+    live and only cleans up: publishing is idempotent, keyed by the run.
+    """
+    wh = Warehouse(config.paths.warehouse)
+    pending = wh.pending(week)
+    target = wh.partition("discover_weekly", week)
+    mine = run_id or os.environ.get("AIRFLOW_CTX_DAG_RUN_ID")
+    with wh.lock(pending):
+        staged_run, live_run = read_run_id(pending), read_run_id(target)
+        if staged_run is not None and live_run == staged_run:
+            discard_dir(pending)  # an earlier attempt published it and died before cleaning up
+            log.info("%s already holds run %s's table; removed the leftover pending folder", target, staged_run)
+            return {"week": week, "path": str(target), "run_id": staged_run, "already_published": True}
+        if not (pending / "table").is_dir():
+            if mine is not None and live_run == mine:
+                log.info("%s already holds this run's table (%s); nothing left to do", target, mine)
+                return {"week": week, "path": str(target), "run_id": mine, "already_published": True}
+            raise ValidationError(f"{pending}: nothing to validate; run the merge job for {week} first")
+        if mine is not None and staged_run is not None and staged_run != mine:
+            raise ValidationError(
+                f"{pending} holds run {staged_run}'s table, not this run's ({mine}): another run's merge "
+                f"replaced it; rerun this run's merge"
+            )
+        metrics = _check(config, wh, week, pending)
+        publish_dir(pending / "table", target)
+        discard_dir(pending)
+    return {**metrics, "path": str(target), "run_id": staged_run}
+
+
+def _check(config: Config, wh: Warehouse, week: str, pending: Any) -> dict[str, Any]:
+    """Every rule on the pending week; raises :class:`ValidationError` listing the broken ones."""
     problems = []
     schema = pq.read_schema(next((pending / "table").glob("*.parquet"))).remove_metadata()
     if not schema.equals(arrow_schema("discover_weekly")):
@@ -168,39 +216,32 @@ def run(config: Config, week: str) -> dict[str, Any]:
         if excluded_file.exists()
         else pd.DataFrame(columns=["user_id", "reason"])
     )
-    plays = read_plays(warehouse, week)
+    plays = wh.plays_before_week(week)
     active = active_listeners(plays, week_cutoff(week), config.als.window_weeks)
     problems += check_coverage(
         active, eligible, dict(zip(excluded["user_id"], excluded["reason"])), config.merge.thin_history
     )
-    vectors_dir = week_dir(warehouse, "track_vectors", week)
-    cold = None
-    if vectors_dir.exists():
-        v = pq.read_table(vectors_dir, columns=["track_id", "source"]).to_pandas()
-        cold = set(v.loc[v["source"] == "audio", "track_id"])
+    previous = wh.weeks("discover_weekly", before=week)
+    last = (
+        (previous[-1], wh.read("discover_weekly", previous[-1], ["user_id"])["user_id"].nunique()) if previous else None
+    )
+    problems += check_size(table["user_id"].nunique(), last, config.publish.min_listener_share)
+    vectors = wh.read_optional("track_vectors", week, ["track_id", "source"])
+    cold = set(vectors.loc[vectors["source"] == vocab.AUDIO, "track_id"]) if vectors is not None else None
     conf = config.merge
-    from jobs.common.catalog import read_catalog_table
-
     catalog = read_catalog_table(config.paths.data, "tracks").set_index("track_id")[["title", "artist_id"]]
     problems += check_playlists(
         table, heard_pairs(plays), eligible, conf.k, conf.artist_cap, cold, conf.cold_slots, catalog
     )
     if problems:
         raise ValidationError(f"discover_weekly {week} was not published: " + "; ".join(problems))
-    target = week_dir(warehouse, "discover_weekly", week)
-    publish_dir(pending / "table", target)
-    shutil.rmtree(pending)
-    metrics = {
+    return {
         "week": week,
         "rows": len(table),
         "listeners": len(eligible),
         "active_listeners": len(active),
         "left_out": {str(k): int(v) for k, v in excluded["reason"].value_counts().sort_index().items()},
-        "path": str(target),
-        "seconds": round(time.perf_counter() - t0, 2),
     }
-    write_json_atomic(week_dir(warehouse, "run_metrics", week) / "validate.json", metrics)
-    return metrics
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -210,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         lambda config, week, _: run(config, week),
         argv,
         errors=(ValidationError,),
+        metrics="validate",
     )
 
 

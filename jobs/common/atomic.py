@@ -166,6 +166,25 @@ def exclusive_lock(lock_file: Path, timeout: float, what: str) -> Iterator[None]
 LOCK_TIMEOUT_S = 600.0
 
 
+def lock_file(target: Path) -> Path:
+    """The lock file of ``target``: ``_lock-<name>`` beside it (readers skip ``_`` names)."""
+    return Path(target).parent / f"_lock-{Path(target).name}"
+
+
+def discard_dir(folder: Path) -> None:
+    """Remove ``folder`` so that it is gone at once: one rename out of the way, then the delete.
+
+    A delete interrupted half-way leaves a ``_staging-*`` folder (cleaned later), never a
+    half-emptied ``folder`` that a retry could mistake for a whole one.
+    """
+    folder = Path(folder)
+    if not folder.exists():
+        return
+    trash = folder.parent / f"_staging-discarded-{folder.name}-{uuid.uuid4().hex[:12]}"
+    os.rename(folder, trash)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
 @contextmanager
 def staged(target: Path, lock_timeout: float = LOCK_TIMEOUT_S) -> Iterator[Path]:
     """Write into the yielded folder; it replaces ``target`` atomically when the block succeeds.
@@ -176,7 +195,7 @@ def staged(target: Path, lock_timeout: float = LOCK_TIMEOUT_S) -> Iterator[Path]
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    with exclusive_lock(target.parent / f"_lock-{target.name}", lock_timeout, str(target)):
+    with exclusive_lock(lock_file(target), lock_timeout, str(target)):
         stage = staging_dir(target)
         try:
             yield stage

@@ -168,6 +168,15 @@ class MergeConf(_Section):
     new_release_days: Int = Field(14, ge=0, description="released this many days before the week: a new release")
 
 
+class PublishConf(_Section):
+    min_listener_share: Num = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="refuse a week whose playlists reach fewer listeners than this share of the last published week's",
+    )
+
+
 class AudioConf(_Section):
     sample_rate: Int = Field(22_050, ge=8000, description="Hz; clips are resampled to it")
     window_seconds: Num = Field(30.0, gt=0, description="the middle of each file; shorter clips are padded (-100 dB)")
@@ -269,6 +278,7 @@ class Config(BaseModel):
     ingest: IngestConf = Field(default_factory=IngestConf)
     als: AlsConf = Field(default_factory=AlsConf)
     merge: MergeConf = Field(default_factory=MergeConf)
+    publish: PublishConf = Field(default_factory=PublishConf)
     audio: AudioConf = Field(default_factory=AudioConf)
     audio_cnn: AudioCnnConf = Field(default_factory=AudioCnnConf)
     crawl: CrawlConf = Field(default_factory=CrawlConf)

@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import uuid
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +45,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from jobs.common.atomic import LOCK_TIMEOUT_S, staged, write_json_atomic
+from jobs.common.atomic import LOCK_TIMEOUT_S, exclusive_lock, lock_file, staged, write_json_atomic
 from jobs.common.weeks import cutoff, parse_week
 
 # Which job writes each table: named in the error when a reader finds it missing.
@@ -143,6 +145,10 @@ class Warehouse:
         return dataset.to_table(columns=list(columns), filter=ds.field("played_at") < cut).to_pandas()
 
     # --- writing ----------------------------------------------------------------------
+    def lock(self, target: Path, lock_timeout: float = LOCK_TIMEOUT_S) -> AbstractContextManager[None]:
+        """The lock :meth:`staged` holds on ``target``, for a writer that publishes by other means."""
+        return exclusive_lock(lock_file(target), lock_timeout, str(target))
+
     def staged(self, target: Path, lock_timeout: float = LOCK_TIMEOUT_S) -> AbstractContextManager[Path]:
         """:func:`jobs.common.atomic.staged`: write into the yielded folder, published on success."""
         return staged(target, lock_timeout)
@@ -177,6 +183,25 @@ class Warehouse:
         if not folder.is_dir():
             return {}
         return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+
+
+# --- which run wrote a folder ----------------------------------------------------------------
+RUN_FILE = "_run.json"  # readers skip names starting with "_"
+
+
+def current_run_id() -> str:
+    """This run's id: Airflow's DAG run id when a task runs under Airflow, else a fresh one."""
+    return os.environ.get("AIRFLOW_CTX_DAG_RUN_ID") or f"manual__{uuid.uuid4().hex[:12]}"
+
+
+def write_run_id(folder: Path, run_id: str) -> None:
+    write_json_atomic(Path(folder) / RUN_FILE, {"run_id": run_id})
+
+
+def read_run_id(folder: Path) -> str | None:
+    """The run that wrote ``folder``, or ``None`` (no folder, or written before runs were recorded)."""
+    path = Path(folder) / RUN_FILE
+    return json.loads(path.read_text())["run_id"] if path.is_file() else None
 
 
 # --- pure transforms of plays -------------------------------------------------------------

@@ -27,8 +27,7 @@ from jobs.common.config import Config
 from jobs.common.recsys.diversity import pick_diverse
 from jobs.common.recsys.inputs import prepare_inputs
 from jobs.common.recsys.playlists import playlists
-from jobs.common.recsys.scoring import blend_from_conf
-from jobs.common.warehouse import MissingInputError, Warehouse
+from jobs.common.warehouse import MissingInputError, Warehouse, current_run_id, write_run_id
 from schemas import vocab
 from schemas.tables import arrow_schema
 
@@ -60,7 +59,7 @@ def build_table(config: Config, week: str) -> tuple[pd.DataFrame, dict[str, Any]
     empty_i = np.zeros(0, dtype=np.int64)
     rows: list[tuple] = []
     short: list[str] = []
-    for uid, playlist in playlists(inp, blend_from_conf(conf)).items():
+    for uid, playlist in playlists(inp, conf).items():
         if len(playlist) < conf.k:
             short.append(uid)
             continue
@@ -121,12 +120,20 @@ def build_table(config: Config, week: str) -> tuple[pd.DataFrame, dict[str, Any]
 
 
 def write_pending(
-    table: pd.DataFrame, eligible: set[str], warehouse: Path, week: str, excluded: dict[str, str] | None = None
+    table: pd.DataFrame,
+    eligible: set[str],
+    warehouse: Path,
+    week: str,
+    excluded: dict[str, str] | None = None,
+    run_id: str | None = None,
 ) -> Path:
     """Leave the table, its eligible listeners and the active listeners left out (with why) for the
     validate task, atomically, out of readers' sight (contracts: ``discover_weekly``,
-    ``pending_eligible``, ``pending_excluded`` in :mod:`schemas.tables`)."""
+    ``pending_eligible``, ``pending_excluded`` in :mod:`schemas.tables`). The folder and its
+    table carry the id of the run that wrote them (``_run.json``), so the validate job
+    publishes only its own run's table and a retried publish knows it already happened."""
     wh = Warehouse(warehouse)
+    run_id = run_id or current_run_id()
     target = wh.pending(week)
     left_out = sorted((excluded or {}).items())
     with wh.staged(target) as stage:
@@ -148,6 +155,8 @@ def write_pending(
             ),
             stage / "excluded.parquet",
         )
+        write_run_id(stage / "table", run_id)
+        write_run_id(stage, run_id)
     return target
 
 

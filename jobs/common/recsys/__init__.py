@@ -6,7 +6,7 @@ evaluation (:mod:`jobs.evaluate`) rebuilds the same rankings and its variants wi
 * :mod:`~jobs.common.recsys.items`: :class:`Items`, every recommendable track aligned by
   index (ALS and never-played tracks, artists, songs, popularity, cultural terms and
   similar artists), built from the week's tables by :func:`build_items`.
-* :mod:`~jobs.common.recsys.scoring`: :class:`Blend` (weights, slots, thresholds, from
+* :mod:`~jobs.common.recsys.scoring`: :class:`MergeConf` (weights, slots, thresholds, from
   the ``merge`` configuration), the ALS, audio and culture scores on one scale
   (:func:`blend_block`, :func:`blend_scores`), which source chose an item
   (:func:`source_of`) and the partial sort of the best items (:func:`ranked`).

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from jobs.common.config import MergeConf
 from jobs.common.metrics import as_matrix, score_floors
 from jobs.common.recsys.diversity import pick_diverse
 from jobs.common.recsys.explanations import explain
 from jobs.common.recsys.inputs import Inputs
 from jobs.common.recsys.items import Items
-from jobs.common.recsys.scoring import SOURCES, Blend, blend_block, ranked, source_of
+from jobs.common.recsys.scoring import SOURCES, blend_block, ranked, source_of
 
 
 def recommend_block(
@@ -26,7 +27,7 @@ def recommend_block(
     heard: list[np.ndarray],
     top_played: list[np.ndarray],
     items: Items,
-    blend: Blend,
+    blend: MergeConf,
     top_artists: list[np.ndarray] | None = None,
     artist_shares: list[np.ndarray] | None = None,
 ) -> list[list[tuple[int, float, str, str]]]:
@@ -82,7 +83,7 @@ def recommend_block(
     return out
 
 
-def playlists(inputs: Inputs, blend: Blend, user_ids: list[str] | None = None) -> dict[str, list[tuple]]:
+def playlists(inputs: Inputs, blend: MergeConf, user_ids: list[str] | None = None) -> dict[str, list[tuple]]:
     """Blended playlists ``user_id -> [(item, score, source, reason)]`` for personal listeners."""
     users = inputs.users if user_ids is None else inputs.users[inputs.users["user_id"].isin(user_ids)]
     users = users.reset_index(drop=True)

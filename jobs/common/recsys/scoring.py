@@ -1,7 +1,7 @@
 """Scoring: the three candidate sources blended on one scale, and the ranking of the scores.
 
-:class:`Blend` holds the weights, slots and thresholds (the ``merge`` section of the
-configuration, :func:`blend_from_conf`). :func:`blend_block` scores every item for a block
+The weights, slots and thresholds are the ``merge`` section of the configuration
+(:class:`~jobs.common.config.MergeConf`). :func:`blend_block` scores every item for a block
 of listeners: ALS (user vector times item vector), audio (the same product with the CNN's
 vectors of never-played tracks) and culture (:func:`culture_preference`: artists similar
 to the listener's most-played ones); :func:`source_of` says which source contributed most,
@@ -10,34 +10,14 @@ and :func:`ranked` orders the best items without sorting the whole catalog. Pure
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any
-
 import numpy as np
 
+from jobs.common.config import MergeConf
 from jobs.common.recsys.items import Items
+from schemas.vocab import BLEND_SOURCES
 
-
-@dataclass(frozen=True)
-class Blend:
-    """How the sources are weighed and how many cold-start places a playlist may give."""
-
-    k: int = 30
-    artist_cap: int = 2
-    w_als: float = 1.0
-    w_audio: float = 0.9
-    w_culture: float = 0.1
-    cold_slots: int = 5
-    min_cold_score: float = 0.5
-    top_artists: int = 5
-
-
-def blend_from_conf(conf: Any) -> Blend:
-    """The ``merge`` section of the configuration as a :class:`Blend` (every field by name)."""
-    return Blend(**{f.name: getattr(conf, f.name) for f in fields(Blend)})
-
-
-SOURCES = ("als", "audio", "culture")
+# The scored sources, in the order the blend codes them (0, 1, 2).
+SOURCES = BLEND_SOURCES
 
 
 def culture_preference(top_artists: np.ndarray, artist_shares: np.ndarray, items: Items) -> np.ndarray:
@@ -63,7 +43,7 @@ def blend_block(
     top_artists: list[np.ndarray],
     artist_shares: list[np.ndarray],
     items: Items,
-    blend: Blend,
+    blend: MergeConf,
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """Blended scores ``(listeners, items)`` (float32) for a block of listeners, and each one's culture preference.
 
@@ -113,7 +93,7 @@ def blend_scores(
     top_artists: np.ndarray,
     artist_shares: np.ndarray,
     items: Items,
-    blend: Blend,
+    blend: MergeConf,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One listener's blended score per item (:func:`blend_block`; -inf for heard items and items no
     source proposes) and the source that contributed most (0 als, 1 audio, 2 culture)."""
@@ -122,7 +102,7 @@ def blend_scores(
     return score, source_of(np.arange(len(items.track_ids)), score, prefs[0], items, blend)
 
 
-def source_of(idx: np.ndarray, score: np.ndarray, pref: np.ndarray, items: Items, blend: Blend) -> np.ndarray:
+def source_of(idx: np.ndarray, score: np.ndarray, pref: np.ndarray, items: Items, blend: MergeConf) -> np.ndarray:
     """Which source contributed most to the blended ``score`` of items ``idx`` (0 als, 1 audio, 2 culture)."""
     culture = blend.w_culture * pref[items.artist_idx[idx]]
     model = np.where(items.cold()[idx], 1, 0)

@@ -1,0 +1,121 @@
+"""The validate job's publication under faults: an empty or shrunken week is refused, a
+retried publish keeps the new table, another run's pending table is refused, and two
+validate jobs of one week at once never leave it unpublished (the interleaving is forced
+with events, not sleeps)."""
+
+import hashlib
+import threading
+
+import pandas as pd
+import pytest
+
+from jobs import validate
+from jobs.common import atomic
+from jobs.common.warehouse import Warehouse, read_run_id
+from jobs.merge import job as merge
+from tests.test_merge import _good, _table, _validate_world
+
+WEEK = "2026-W47"
+
+
+def _digest(folder):
+    return hashlib.sha256(b"".join(p.read_bytes() for p in sorted(folder.glob("*.parquet")))).hexdigest()
+
+
+def test_an_empty_week_is_refused_and_the_last_good_week_stays(tmp_path):
+    config, published = _validate_world(tmp_path, _good())
+    merge.write_pending(_table([]).drop(columns=["week"]), set(), config.paths.warehouse, WEEK, {})
+    with pytest.raises(validate.ValidationError, match="the table is empty"):
+        validate.run(config, WEEK)
+    assert (published / "part-0.parquet").read_bytes() == b"last good week"
+
+
+def test_a_week_reaching_far_fewer_listeners_than_the_last_one_is_refused(tmp_path):
+    config, published = _validate_world(tmp_path, _good())
+    wh = Warehouse(config.paths.warehouse)
+    last = pd.concat([_good().assign(user_id=u) for u in ("u1", "u2", "u3")]).drop(columns=["week"])
+    wh.write("discover_weekly", "2026-W46", last)
+    with pytest.raises(
+        validate.ValidationError,
+        match=r"1 listeners have a playlist, fewer than "
+        r"publish.min_listener_share=0.5 of the 3 in 2026-W46",
+    ):
+        validate.run(config, WEEK)
+    assert (published / "part-0.parquet").read_bytes() == b"last good week"
+    lenient = config.model_copy(update={"publish": config.publish.model_copy(update={"min_listener_share": 0.3})})
+    assert validate.run(lenient, WEEK)["listeners"] == 1
+
+
+def test_a_publish_killed_before_its_clean_up_is_finished_by_the_retry(tmp_path, monkeypatch):
+    config, published = _validate_world(tmp_path, _good())
+    wh = Warehouse(config.paths.warehouse)
+    new = _digest(wh.pending(WEEK) / "table")
+
+    def killed(folder):
+        raise KeyboardInterrupt("killed after the swap")
+
+    monkeypatch.setattr(validate, "discard_dir", killed)
+    with pytest.raises(KeyboardInterrupt):
+        validate.run(config, WEEK)
+    assert _digest(published) == new  # the swap happened; the old table now sits in the pending folder
+    monkeypatch.undo()
+    metrics = validate.run(config, WEEK)  # Airflow's retry
+    assert metrics["already_published"] is True
+    assert _digest(published) == new  # not swapped back
+    assert not wh.pending(WEEK).exists()
+
+
+def test_another_runs_pending_table_is_refused(tmp_path):
+    config, published = _validate_world(tmp_path, _good())
+    theirs = read_run_id(Warehouse(config.paths.warehouse).pending(WEEK))
+    with pytest.raises(validate.ValidationError, match=f"holds run {theirs}'s table, not this run's"):
+        validate.run(config, WEEK, run_id="scheduled__2026-11-16T06:00:00+00:00")
+    assert (published / "part-0.parquet").read_bytes() == b"last good week"
+
+
+def test_two_validates_of_one_week_at_once_leave_it_published(tmp_path, monkeypatch):
+    config, published = _validate_world(tmp_path, _good())
+    wh = Warehouse(config.paths.warehouse)
+    new = _digest(wh.pending(WEEK) / "table")
+    inside, release = threading.Event(), threading.Event()
+    real_check = validate._check
+
+    def slow_check(*args):
+        inside.set()
+        assert release.wait(10)
+        return real_check(*args)
+
+    monkeypatch.setattr(validate, "_check", slow_check)
+    results = {}
+
+    def first():
+        results["first"] = validate.run(config, WEEK)
+
+    t = threading.Thread(target=first)
+    t.start()
+    assert inside.wait(10)  # the first holds the week's lock, checking
+    monkeypatch.setattr(validate, "_check", real_check)
+    second = threading.Thread(target=lambda: results.setdefault("second", _catch(lambda: validate.run(config, WEEK))))
+    second.start()
+    release.set()
+    t.join(20)
+    second.join(20)
+    assert results["first"]["rows"] == 3
+    assert isinstance(results["second"], validate.ValidationError)  # it waited, then found nothing pending
+    assert "nothing to validate" in str(results["second"])
+    assert _digest(published) == new
+    assert sorted(p.name for p in published.parent.iterdir() if not p.name.startswith("_lock")) == [f"week={WEEK}"]
+
+
+def test_publish_never_moves_the_live_week_aside_for_a_missing_table(tmp_path):
+    _, published = _validate_world(tmp_path, _good())
+    with pytest.raises(FileNotFoundError):
+        atomic.publish_dir(tmp_path / "gone", published)
+    assert (published / "part-0.parquet").read_bytes() == b"last good week"
+
+
+def _catch(fn):
+    try:
+        return fn()
+    except validate.ValidationError as exc:
+        return exc
