@@ -1,7 +1,8 @@
-# Discover Weekly: the commands people type. `make run` and `make test` set up everything they need.
+# Discover Weekly: the commands people type. `make run`, `make check` and `make test` set up everything they need.
 #
 #   make run [DATA=path] [WAREHOUSE=path] [WEEK=YYYY-Www]   run the weekly DAG through Airflow
-#   make test                                                the test suite
+#   make check                                               lint + the fast tests (not marked slow), under 5 min
+#   make test [PYTEST_ARGS=...]                              the whole test suite (what CI runs), ~21 min
 #   make query USER=<listener> [WEEK=YYYY-Www]               one listener's playlist
 #   make world [SIZE=tiny]                                   (re)generate the sample world
 #   make report [WEEK=YYYY-Www]                              path of the week's HTML report (latest by default)
@@ -43,7 +44,7 @@ endif
 # `USER` is also the login name in every shell: only a USER given on the command line is a listener.
 LISTENER := $(if $(filter command line,$(origin USER)),$(USER),)
 
-.PHONY: help setup java-check airflow-init world run test lint query report evaluate lastfm airflow bench clean
+.PHONY: help setup java-check airflow-init world run check test lint query report evaluate lastfm airflow bench clean
 
 help:
 	@sed -n '/^$$/q;s/^# \{0,1\}//p' Makefile
@@ -129,8 +130,13 @@ evaluate: setup airflow-init
 	  echo ">> results also in docs/evaluation.json"; \
 	  $(PY) -m jobs.report --week "$$week"
 
+# Markers (pyproject.toml): slow, spark, airflow, tf; e.g. make test PYTEST_ARGS='-m "spark and not slow"'.
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# While you work: lint, then every test not marked slow (no DAG run, no world generation).
+check: setup lint
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 # A real Airflow on this machine: API server + UI, scheduler (LocalExecutor) and DAG processor,
 # all on 127.0.0.1, with the project's DAGs and the metadata database of $(AIRFLOW_HOME)

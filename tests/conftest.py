@@ -54,3 +54,26 @@ def make_config(data: Path, warehouse: Path, **sections):
     for name, values in sections.items():
         raw.setdefault(name, {}).update(values)
     return build_config(raw)
+
+
+# Markers follow what a test uses, so `-m` selections (and `make check`) stay honest: a test that
+# uses the `spark` fixture starts Spark; one that uses `tiny_world` waits for a world to be generated;
+# a module that imports `airflow_env` from tests/airflow_env.py runs Airflow in a subprocess.
+MARKER_RULES = (
+    ("spark", lambda item: "spark" in item.fixturenames),
+    ("slow", lambda item: "tiny_world" in item.fixturenames),
+    ("airflow", lambda item: "airflow_env" in vars(item.module)),
+)
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects anything: every collected test is checked
+def pytest_collection_modifyitems(config, items):
+    missing = [
+        f"{item.nodeid}: needs @pytest.mark.{marker}"
+        for item in items
+        if isinstance(item, pytest.Function)
+        for marker, applies in MARKER_RULES
+        if applies(item) and item.get_closest_marker(marker) is None
+    ]
+    if missing:
+        raise pytest.UsageError("tests without the markers they need (see pyproject.toml):\n  " + "\n  ".join(missing))

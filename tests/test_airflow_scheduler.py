@@ -16,7 +16,7 @@ import pytest
 from tests.airflow_env import ROOT
 
 WEEK = "2026-W47"
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.airflow, pytest.mark.spark, pytest.mark.tf]
 
 
 def _free_port() -> int:

@@ -22,6 +22,7 @@ def _plays(spark, rows):
     )
 
 
+@pytest.mark.spark
 def test_window_counts_skip_short_plays_and_plays_outside_the_window(spark):
     rows = [
         ("u1", "t1", dt.datetime(2026, 11, 15, tzinfo=UTC), 200_000),
@@ -35,6 +36,7 @@ def test_window_counts_skip_short_plays_and_plays_outside_the_window(spark):
     assert out.to_dict("records") == [{"user_id": "u1", "track_id": "t1", "plays": 2, "weight": 2.0}]
 
 
+@pytest.mark.spark
 def test_recency_decay_halves_weight_every_half_life(spark):
     rows = [("u1", "t1", END - dt.timedelta(days=7), 60_000), ("u1", "t1", END - dt.timedelta(days=14), 60_000)]
     out = als.window_counts(_plays(spark, rows), END - dt.timedelta(weeks=4), END, 30_000, 7).toPandas()
@@ -42,6 +44,7 @@ def test_recency_decay_halves_weight_every_half_life(spark):
     assert out["weight"].iloc[0] == pytest.approx(0.5 + 0.25)
 
 
+@pytest.mark.spark
 def test_rating_gives_the_hu_koren_volinsky_confidence(spark):
     df = spark.createDataFrame(pd.DataFrame({"weight": [0.0, 1.0, 9.0]}))
     eps = 2.0
@@ -51,12 +54,15 @@ def test_rating_gives_the_hu_koren_volinsky_confidence(spark):
     assert [1 + alpha * r for r in ratings] == pytest.approx([1 + alpha * math.log(1 + w / eps) for w in [0, 1, 9]])
 
 
+@pytest.mark.spark
 def test_index_ids_are_dense_and_sorted(spark):
     df = spark.createDataFrame(pd.DataFrame({"user_id": ["b", "a", "c", "a"]}))
     out = als.index_ids(df, "user_id", "u").orderBy("u").toPandas()
     assert out.to_dict("list") == {"user_id": ["a", "b", "c"], "u": [0, 1, 2]}
 
 
+@pytest.mark.spark
+@pytest.mark.slow
 def test_checkerboard_fit_separates_two_taste_groups(spark):
     """Users 0-5 play tracks 0-5, users 6-11 play 6-11 (one track each left out): the left-out
     track of the user's own block must outscore every track of the other block."""

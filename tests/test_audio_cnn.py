@@ -25,6 +25,7 @@ SMALL = AudioCnnConf(
 )
 
 
+@pytest.mark.tf
 def test_network_shape_and_pooling_layers():
     model = audio_cnn.build_model(frames=64, n_mels=128, rank=32, conf=AudioCnnConf())
     assert model.input_shape == (None, 64, 128)
@@ -64,6 +65,8 @@ def _toy_data(n=80, frames=60, n_mels=16, rank=4, seed=0):
     return specs, targets.astype(np.float32)
 
 
+@pytest.mark.tf
+@pytest.mark.slow
 def test_a_tiny_training_run_lowers_validation_loss():
     specs, targets = _toy_data()
     _, prep, history = audio_cnn.train_model(specs, targets, SMALL, seed=3)
@@ -71,6 +74,7 @@ def test_a_tiny_training_run_lowers_validation_loss():
     assert history["epochs"] >= 1 and len(prep["band_mean"]) == 16
 
 
+@pytest.mark.tf
 def test_training_is_reproducible_with_a_seed():
     specs, targets = _toy_data(n=40)
     conf = AudioCnnConf(**{**SMALL.__dict__, "max_epochs": 3})
@@ -146,6 +150,7 @@ def _saved_model(tmp_path, week="2026-W47"):
     return model
 
 
+@pytest.mark.tf
 def test_saved_model_loads_in_safe_mode_and_predicts_the_same(tmp_path):
     model = _saved_model(tmp_path)
     loaded, prep = audio_cnn.load_model(tmp_path, "2026-W47")  # keras.saving.load_model(..., safe_mode=True)
@@ -154,6 +159,7 @@ def test_saved_model_loads_in_safe_mode_and_predicts_the_same(tmp_path):
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
+@pytest.mark.tf
 def test_inference_refuses_other_spectrogram_settings(tmp_path):
     from tests.conftest import make_config
 
@@ -205,6 +211,8 @@ def test_the_refit_does_not_depend_on_the_held_out_plays():
     assert not np.allclose(V_all[[i for i, t in enumerate(sorted(changed["track_id"].unique())) if t not in held]], V)
 
 
+@pytest.mark.tf
+@pytest.mark.slow
 def test_cold_start_eval_the_cnn_beats_random_in_one_als_space(tmp_path):
     from tests.conftest import make_config
 

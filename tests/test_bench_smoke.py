@@ -11,7 +11,7 @@ import pytest
 
 from tests.airflow_env import ROOT
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.airflow, pytest.mark.spark, pytest.mark.tf]
 
 
 def test_bench_smoke_runs_every_section_and_writes_json_and_markdown(tmp_path):

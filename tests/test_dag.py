@@ -11,6 +11,8 @@ import pytest
 
 from tests.airflow_env import ROOT
 
+pytestmark = pytest.mark.airflow
+
 
 @pytest.fixture(scope="module")
 def dagbag(tmp_path_factory):

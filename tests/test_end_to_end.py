@@ -15,7 +15,7 @@ from tests.airflow_env import ROOT, airflow_env
 WEEK = "2026-W47"
 LOGICAL_DATE = "2026-11-16T06:00:00+00:00"
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.airflow, pytest.mark.spark, pytest.mark.tf]
 
 
 def _airflow(env, *args, timeout=900):

@@ -13,7 +13,7 @@ import pytest
 from tests.airflow_env import ROOT
 
 WEEK = "2026-W47"
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
 
 def _env(data, warehouse):

@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 import soundfile as sf
 
 from jobs.common.config import build_config
@@ -33,6 +34,7 @@ def test_same_seed_same_world_byte_for_byte(tmp_path):
     ).read_bytes()
 
 
+@pytest.mark.slow
 def test_tiny_world_has_every_part(tiny_world):
     manifest = json.loads((tiny_world / "world.json").read_text())
     assert manifest["publish_week"] == "2026-W47"
@@ -75,6 +77,7 @@ def test_plays_follow_tastes_and_popularity_is_skewed():
     assert weeks == 8
 
 
+@pytest.mark.slow
 def test_audio_depends_on_genre(tiny_world):
     """Clips of a fast and a slow genre differ in onset rate, a crude tempo proxy."""
     truth = pd.read_csv(tiny_world / "truth" / "track_attributes.csv")
@@ -116,6 +119,7 @@ def test_generator_refuses_to_replace_data_it_did_not_write(tmp_path):
     assert json.loads((tmp_path / "empty" / "world.json").read_text())["generator_version"] >= 1
 
 
+@pytest.mark.slow
 def test_make_run_with_data_never_generates_into_it(tmp_path):
     """`make run DATA=path` reads the user's folder; a folder without raw/plays/ is an error, untouched."""
     import os

@@ -26,6 +26,7 @@ def _rows(spark, records):
     )
 
 
+@pytest.mark.spark
 def test_validate_gives_each_bad_row_its_reason(spark):
     tracks = spark.createDataFrame(pd.DataFrame({"track_id": ["t1", "t2"]}))
     records = [
@@ -70,6 +71,7 @@ def test_validate_gives_each_bad_row_its_reason(spark):
     assert good.loc[14, "ms"] == 5
 
 
+@pytest.mark.spark
 def test_deduplicate_keeps_one_event_with_the_longest_listen(spark):
     df = spark.createDataFrame(
         [
@@ -155,6 +157,8 @@ def _raw_world(root):
     (raw / "notes.txt").write_text("not a log\n")
 
 
+@pytest.mark.spark
+@pytest.mark.slow
 def test_run_ingests_every_format_and_quarantines_with_file_and_line(spark, tmp_path):
     _raw_world(tmp_path / "data")
     config = make_config(tmp_path / "data", tmp_path / "wh", ingest={"max_bad_share": 1.0})
@@ -193,6 +197,8 @@ def test_run_ingests_every_format_and_quarantines_with_file_and_line(spark, tmp_
     assert metrics["skipped_files"] and metrics["skipped_files"][0].endswith("notes.txt")
 
 
+@pytest.mark.spark
+@pytest.mark.slow
 def test_too_many_bad_rows_fail_the_run_without_publishing_plays(spark, tmp_path):
     _raw_world(tmp_path / "data")
     config = make_config(tmp_path / "data", tmp_path / "wh", ingest={"max_bad_share": 0.1})
@@ -205,6 +211,8 @@ def test_too_many_bad_rows_fail_the_run_without_publishing_plays(spark, tmp_path
     assert (tmp_path / "wh" / "quarantine" / "week=2026-W47").exists()  # kept for inspection
 
 
+@pytest.mark.spark
+@pytest.mark.slow
 def test_latin1_empty_and_crlf_files_end_as_the_rules_say(spark, tmp_path):
     data = tmp_path / "data"
     _write_catalog(data)
@@ -248,6 +256,7 @@ def test_classify_file_names(name, fmt, tmp_path):
     assert ingest.classify(tmp_path / name) == fmt
 
 
+@pytest.mark.spark
 def test_line_numbers_stay_right_when_spark_splits_a_big_file(spark, tmp_path):
     """A file read as several byte ranges (small maxPartitionBytes here) still numbers every line from 1."""
     raw = tmp_path / "raw"

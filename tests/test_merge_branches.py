@@ -19,7 +19,7 @@ from tests.conftest import make_config
 
 WEEK = "2026-W47"
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
 
 @pytest.fixture(scope="module")

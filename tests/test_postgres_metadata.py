@@ -30,7 +30,7 @@ LOGICAL_DATE = "2026-11-16T06:00:00+00:00"
 DATABASE = "airflow_meta"
 ROLE = "airflow"
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.airflow, pytest.mark.spark, pytest.mark.tf]
 
 
 def _server_program(name: str) -> str | None:

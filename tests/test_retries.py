@@ -22,7 +22,7 @@ from tests.airflow_env import ROOT, airflow_env
 
 LOGICAL_DATE = "2026-11-16T06:00:00+00:00"
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.airflow  # the two DAG runs below are slow too; the policy check is not
 
 
 def _shipped_dag():
@@ -100,6 +100,7 @@ def runs(tmp_path_factory):
     }
 
 
+@pytest.mark.slow
 def test_a_transient_failure_is_retried_and_the_run_succeeds(runs):
     proc = runs["procs"]["dw_retry_transient"]
     assert proc.returncode == 0, _tail(proc)
@@ -112,6 +113,7 @@ def test_a_transient_failure_is_retried_and_the_run_succeeds(runs):
     assert (runs["tries"] / "dw_retry_transient.after").exists()
 
 
+@pytest.mark.slow
 def test_a_permanent_failure_is_tried_retries_plus_one_times_then_fails_the_run(runs):
     proc = runs["procs"]["dw_retry_exhausted"]
     assert proc.returncode != 0 and "DagRun failed" in proc.stdout + proc.stderr, _tail(proc)

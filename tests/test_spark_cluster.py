@@ -18,7 +18,7 @@ from jobs.common.package import build_zip
 from tests.airflow_env import ROOT
 
 WEEK = "2026-W47"
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
 
 def _free_port() -> int:
