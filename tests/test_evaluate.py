@@ -11,6 +11,7 @@ import pytest
 from jobs import evaluate
 from jobs.common.recsys.inputs import Inputs
 from jobs.common.recsys.items import Items
+from jobs.common.warehouse import Warehouse
 
 UTC = dt.UTC
 
@@ -35,10 +36,10 @@ def test_truth_is_counted_first_plays_during_the_week(tmp_path):
             ("u2", "t2", "2026-11-24T11:00:00Z", 200_000),  # the week after: not W47
         ],
     )
-    truth = evaluate.first_plays(tmp_path, "2026-W47", 30_000)
+    truth = evaluate.first_plays(Warehouse(tmp_path), "2026-W47", 30_000)
     assert truth.to_dict("records") == [{"user_id": "u1", "track_id": "t2"}]
     with pytest.raises(evaluate.EvaluationError, match="ingest a later week"):
-        evaluate.first_plays(tmp_path, "2026-W49", 30_000)
+        evaluate.first_plays(Warehouse(tmp_path), "2026-W49", 30_000)
 
 
 def test_score_lists_known_answers():
