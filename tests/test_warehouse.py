@@ -133,3 +133,45 @@ def test_weeks_and_metrics(tmp_path):
     wh.write_metrics("als", WEEK, {"rank": 32})
     assert wh.read_metrics(WEEK) == {"als": {"rank": 32}, "merge": {"rows": 3}}
     assert wh.read_metrics("2026-W01") == {}
+
+
+def _day(folder, day, text):
+    (folder / f"day={day}").mkdir(parents=True)
+    (folder / f"day={day}" / "part-0.parquet").write_text(text)
+
+
+def test_staged_partitions_swap_written_ones_drop_named_ones_and_keep_the_rest(tmp_path):
+    wh = Warehouse(tmp_path)
+    root = wh.table_dir("plays")
+    for day in ("2026-11-01", "2026-11-02", "2026-11-03"):
+        _day(root, day, f"old {day}")
+    kept = os.stat(root / "day=2026-11-03" / "part-0.parquet")
+    with wh.staged_partitions("plays", "day", drop=["2026-11-02", "2026-10-01"]) as stage:
+        assert stage.parent == root and "=" not in stage.name  # Spark and pyarrow readers skip it
+        with pytest.raises(LockTimeoutError), wh.staged(root, 0.1):  # one writer of the table at a time
+            pass  # pragma: no cover
+        _day(stage, "2026-11-01", "new 2026-11-01")
+        _day(stage, "2026-11-04", "new 2026-11-04")
+    assert wh.partitions("plays", "day") == ["2026-11-01", "2026-11-03", "2026-11-04"]
+    assert _files(root / "day=2026-11-01") == {"part-0.parquet": "new 2026-11-01"}
+    assert _files(root / "day=2026-11-04") == {"part-0.parquet": "new 2026-11-04"}
+    after = os.stat(root / "day=2026-11-03" / "part-0.parquet")
+    assert (after.st_ino, after.st_mtime_ns) == (kept.st_ino, kept.st_mtime_ns)  # untouched
+    assert sorted(p.name for p in root.iterdir()) == ["day=2026-11-01", "day=2026-11-03", "day=2026-11-04"]
+    assert wh.partitions("nothing", "day") == []
+
+
+def test_a_failed_multi_partition_write_publishes_and_drops_nothing(tmp_path):
+    wh = Warehouse(tmp_path)
+    root = wh.table_dir("plays")
+    _day(root, "2026-11-01", "old")
+    with pytest.raises(RuntimeError, match="boom"), wh.staged_partitions("plays", "day", drop=["2026-11-01"]) as stage:
+        _day(stage, "2026-11-02", "new")
+        raise RuntimeError("boom")
+    assert sorted(p.name for p in root.iterdir()) == ["day=2026-11-01"]
+    assert _files(root / "day=2026-11-01") == {"part-0.parquet": "old"}
+    with pytest.raises(ValueError, match="both written and to be dropped"):
+        with wh.staged_partitions("plays", "day", drop=["2026-11-01"]) as stage:
+            _day(stage, "2026-11-01", "new")
+    assert _files(root / "day=2026-11-01") == {"part-0.parquet": "old"}
+    assert sorted(p.name for p in root.iterdir()) == ["day=2026-11-01"]

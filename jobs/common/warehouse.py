@@ -6,6 +6,7 @@ Layout under the warehouse root (contracts in :mod:`schemas.tables`)::
     plays/day=YYYY-MM-DD/*.parquet         the ingested plays, by day
     run_metrics/week=YYYY-Www/<job>.json   each job's counts and timings
     <table>/_staging-*, _old-*, _lock-*    a writer's unfinished output and locks (readers skip ``_``)
+    _lock-<table>                          the lock of a writer of several partitions of <table>
 
 Every job reads and writes through a :class:`Warehouse`:
 
@@ -19,7 +20,10 @@ Every job reads and writes through a :class:`Warehouse`:
   then fails clearly), yields an empty hidden folder, and swaps it in atomically only when
   the block ends without an error; on any error the folder is removed and the old
   partition stays.
-* :meth:`Warehouse.weeks`: the weeks a table holds. :meth:`Warehouse.plays_before`: every
+* :meth:`Warehouse.staged_partitions`: the same for a writer of several ``column=value``
+  partitions at once (Spark's ``partitionBy``), which can also remove partitions.
+* :meth:`Warehouse.weeks`: the weeks a table holds; :meth:`Warehouse.partitions`: the
+  values of any partition column (plays' days). :meth:`Warehouse.plays_before`: every
   play before a cutoff. :meth:`Warehouse.write_metrics` / :meth:`Warehouse.read_metrics`:
   the run metrics.
 
@@ -32,7 +36,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +104,14 @@ class Warehouse:
         found = sorted(p.name[len("week=") :] for p in root.iterdir() if p.name.startswith("week=") and p.is_dir())
         return [w for w in found if (before is None or w < before) and (until is None or w <= until)]
 
+    def partitions(self, name: str, column: str) -> list[str]:
+        """Sorted values of the ``column=value`` partitions table ``name`` holds (e.g. plays' days)."""
+        root = self.table_dir(name)
+        if not root.is_dir():
+            return []
+        prefix = f"{column}="
+        return sorted(p.name[len(prefix) :] for p in root.iterdir() if p.name.startswith(prefix) and p.is_dir())
+
     def has(self, name: str, week: str) -> bool:
         return self.partition(name, week).is_dir()
 
@@ -155,6 +167,42 @@ class Warehouse:
             except BaseException:
                 shutil.rmtree(stage, ignore_errors=True)
                 raise
+
+    @contextmanager
+    def staged_partitions(
+        self, name: str, column: str, drop: Iterable[str] = (), lock_timeout: float = LOCK_TIMEOUT_S
+    ) -> Iterator[Path]:
+        """Write several ``column=value`` partitions of table ``name`` as sub-folders of the yielded folder.
+
+        Made for Spark's ``write.partitionBy(column)`` into the folder. When the block
+        succeeds each ``column=value`` sub-folder replaces the table's partition of that
+        name (each swap atomic; while they are swapped in, a reader may see some partitions
+        new and others still old), the partitions whose values are in ``drop`` are removed,
+        and every other partition stays as it was. One such writer per table at a time: it
+        holds the lock that :meth:`staged` of the whole table folder takes. When the block
+        fails nothing is published or removed, and the folder is deleted (a failure while
+        the partitions are swapped in keeps those swapped so far; a rerun does the rest).
+        """
+        root = self.table_dir(name)
+        prefix = f"{column}="
+        drop = sorted(set(drop))
+        with exclusive_lock(root.parent / f"_lock-{root.name}", lock_timeout, str(root)):
+            stage = staging_dir(root / column)  # `_staging-<column>-<id>`: no `=`, so Spark skips it too
+            try:
+                yield stage
+                parts = sorted(p.name for p in stage.iterdir() if p.is_dir() and p.name.startswith(prefix))
+                both = sorted(set(parts) & {f"{prefix}{v}" for v in drop})
+                if both:
+                    raise ValueError(f"{root}: {both} both written and to be dropped")
+                for part in parts:
+                    publish_dir(stage / part, root / part)
+                trash = stage / "_dropped"
+                trash.mkdir()
+                for value in drop:
+                    if (root / f"{prefix}{value}").is_dir():
+                        (root / f"{prefix}{value}").rename(trash / f"{prefix}{value}")  # atomic; removed below
+            finally:
+                shutil.rmtree(stage, ignore_errors=True)
 
     def write(self, name: str, week: str, frame: pd.DataFrame) -> Path:
         """Replace partition ``week`` of table ``name`` with ``frame`` cast to its contract."""
