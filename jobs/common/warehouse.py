@@ -47,7 +47,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from jobs.common.atomic import exclusive_lock, publish_dir, staging_dir, write_json_atomic
+from jobs.common.atomic import clean_stale_staging, exclusive_lock, publish_dir, staging_dir, write_json_atomic
 from jobs.common.weeks import parse_week
 
 # Which job writes each table: named in the error when a reader finds it missing.
@@ -179,7 +179,9 @@ class Warehouse:
         name (each swap atomic; while they are swapped in, a reader may see some partitions
         new and others still old), the partitions whose values are in ``drop`` are removed,
         and every other partition stays as it was. One such writer per table at a time: it
-        holds the lock that :meth:`staged` of the whole table folder takes. When the block
+        holds the lock that :meth:`staged` of the whole table folder takes, and first tidies
+        what killed writers left in the table folder (:func:`clean_stale_staging`), so a
+        table written this way is not also written partition by partition. When the block
         fails nothing is published or removed, and the folder is deleted (a failure while
         the partitions are swapped in keeps those swapped so far; a rerun does the rest).
         """
@@ -187,6 +189,7 @@ class Warehouse:
         prefix = f"{column}="
         drop = sorted(set(drop))
         with exclusive_lock(root.parent / f"_lock-{root.name}", lock_timeout, str(root)):
+            clean_stale_staging(root)
             stage = staging_dir(root / column)  # `_staging-<column>-<id>`: no `=`, so Spark skips it too
             try:
                 yield stage
