@@ -38,10 +38,8 @@ if __package__ in (None, ""):  # started as a file by spark-submit: make `jobs` 
 import numpy as np
 import pandas as pd
 
-from jobs.common.atomic import write_json_atomic
 from jobs.common.cli import week_job, with_spark
 from jobs.common.config import AlsConf, Config
-from jobs.common.io import write_week_table
 from jobs.common.metrics import (
     as_matrix,
     ndcg_at_k,
@@ -50,7 +48,7 @@ from jobs.common.metrics import (
     recall_at_k,
     top_k_masked,
 )
-from jobs.common.paths import table_dir, week_dir
+from jobs.common.warehouse import MissingInputError, Warehouse
 from jobs.common.weeks import cutoff as week_cutoff
 
 log = logging.getLogger("als")
@@ -90,12 +88,16 @@ def with_rating(counts: Any, eps: float) -> Any:
 
 
 def index_ids(df: Any, column: str, index: str) -> Any:
-    """Dense 0-based integer ``index`` for each distinct ``column`` value, in sorted id order."""
-    from pyspark.sql import Window
+    """Dense 0-based integer ``index`` for each distinct ``column`` value, in sorted id order.
+
+    MLlib's ``StringIndexer`` (``alphabetAsc``): the distinct ids are gathered per
+    partition, sorted once on the driver and mapped back in parallel.
+    """
+    from pyspark.ml.feature import StringIndexer
     from pyspark.sql import functions as F
 
-    ids = df.select(column).distinct()
-    return ids.withColumn(index, (F.row_number().over(Window.orderBy(column)) - 1).cast("int"))
+    indexer = StringIndexer(inputCol=column, outputCol=index, stringOrderType="alphabetAsc").fit(df)
+    return indexer.transform(df.select(column).distinct()).withColumn(index, F.col(index).cast("int"))
 
 
 def fit_model(counts: Any, conf: AlsConf, intermediate_storage: str | None = None) -> tuple[Any, Any, Any]:
@@ -214,9 +216,10 @@ def run(spark: Any, config: Config, week: str) -> dict[str, Any]:
     cut = week_cutoff(week)
     start = cut - dt.timedelta(weeks=conf.window_weeks)
     eval_cut = cut - dt.timedelta(weeks=1)
-    plays_dir = table_dir(config.paths.warehouse, "plays")
+    wh = Warehouse(config.paths.warehouse)
+    plays_dir = wh.table_dir("plays")
     if not plays_dir.exists():
-        raise AlsError(f"{plays_dir}: no plays table; run the ingest job for {week} first")
+        raise wh.missing("plays")
     ckpt = config.paths.checkpoints / "als" / week
     ckpt.mkdir(parents=True, exist_ok=True)
     spark.sparkContext.setCheckpointDir(str(ckpt))
@@ -263,14 +266,13 @@ def run(spark: Any, config: Config, week: str) -> dict[str, Any]:
     item_plays = counts_pd.groupby("track_id")["plays"].sum()
     item_f["plays"] = item_f["track_id"].map(item_plays).fillna(0).astype("int64")
 
-    warehouse = config.paths.warehouse
-    write_week_table(counts_pd, warehouse, "play_counts", week)
-    write_week_table(user_f, warehouse, "user_factors", week)
-    write_week_table(item_f, warehouse, "item_factors", week)
+    wh.write("play_counts", week, counts_pd)
+    wh.write("user_factors", week, user_f)
+    wh.write("item_factors", week, item_f)
     rows = [
         {"model": m, "metric": name, "value": float(v)} for m, vals in eval_metrics.items() for name, v in vals.items()
     ]
-    write_week_table(pd.DataFrame(rows, columns=["model", "metric", "value"]), warehouse, "als_metrics", week)
+    wh.write("als_metrics", week, pd.DataFrame(rows, columns=["model", "metric", "value"]))
     counts.unpersist()
     plays.unpersist()
 
@@ -287,7 +289,7 @@ def run(spark: Any, config: Config, week: str) -> dict[str, Any]:
         "evaluation": eval_metrics,
         "seconds": round(time.perf_counter() - t0, 2),
     }
-    write_json_atomic(week_dir(warehouse, "run_metrics", week) / "als.json", metrics)
+    wh.write_metrics("als", week, metrics)
     return metrics
 
 
@@ -297,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         "Fit implicit ALS on the play window before a week.",
         lambda config, week, _: with_spark(config, f"als-{week}", lambda spark: run(spark, config, week)),
         argv,
-        errors=(AlsError,),
+        errors=(AlsError, MissingInputError),
     )
 
 

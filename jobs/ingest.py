@@ -5,14 +5,29 @@ and ``.csv.gz``/``.jsonl.gz``), keeps the events before the run week's cutoff (M
 00:00 UTC), validates each row and writes:
 
 * ``<warehouse>/plays/day=YYYY-MM-DD/``: good rows, de-duplicated on
-  ``(user_id, track_id, played_at)``, each day partition swapped in atomically;
+  ``(user_id, track_id, played_at)``, each day partition swapped in atomically, with
+  its content's fingerprint in ``_fingerprint`` (see "Published days" below);
 * ``<warehouse>/quarantine/week=YYYY-Www/``: every rejected row with its file, line,
   reason and raw text;
-* ``<warehouse>/run_metrics/week=YYYY-Www/ingest.json``: counts per reason and per file.
+* ``<warehouse>/run_metrics/week=YYYY-Www/ingest.json``: counts per reason and per file,
+  and the days whose partitions changed or were removed.
 
 When the share of rejected rows passes ``ingest.max_bad_share`` the quarantine is still
 written (so it can be inspected) but no plays are published, and the job fails with a
 message naming the files and their reason counts.
+
+Published days. Each run rebuilds every day before its cutoff from the raw files present
+now, but a day partition is replaced only when its content changed: the fingerprint of
+the day's rows (a count plus two order-free sums of 64-bit row hashes over user, track,
+time and ms played) differs from the one stored with the partition. So rerunning or
+backfilling an older week from unchanged raw files touches no published day, and later
+weeks keep exactly the inputs they were built from. A corrected raw file changes its day
+(listed in ``days_changed``), and a day before the cutoff with no good rows left (its raw
+file deleted) is removed (``days_removed``); either can change the inputs of weeks that
+are already published, which the metrics then say. Days on or after the cutoff are never
+touched.
+
+The raw files are found and read by :mod:`jobs.common.raw_plays`.
 
 Run alone::
 
@@ -23,6 +38,7 @@ Run alone::
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import shutil
 import sys
@@ -33,202 +49,23 @@ from typing import Any
 if __package__ in (None, ""):  # started as a file by spark-submit: make `jobs` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from jobs.common.atomic import clean_stale_staging, publish_dir, staging_dir, write_json_atomic
 from jobs.common.cli import week_job, with_spark
 from jobs.common.config import Config
-from jobs.common.paths import table_dir, week_dir
+from jobs.common.raw_plays import (
+    IngestError,
+    list_raw_files,
+    parse_csv,
+    parse_json,
+    read_parquet_files,
+    read_text_lines,
+)
+from jobs.common.warehouse import Warehouse
 from jobs.common.weeks import cutoff as week_cutoff
 
 log = logging.getLogger("ingest")
 
-FIELDS = ("user_id", "track_id", "played_at", "ms_played")
-TEXT_SUFFIXES = {".csv": "csv", ".jsonl": "json", ".json": "json"}
 MAX_EPOCH_MS = 4_102_444_800_000  # 2100-01-01
-
-
-class IngestError(RuntimeError):
-    """Too much of the input is bad, or the input cannot be read at all."""
-
-
-def classify(path: Path) -> str | None:
-    """``csv``, ``json``, ``parquet`` or None for a file name (``.gz`` allowed on text)."""
-    suffixes = path.suffixes
-    if suffixes and suffixes[-1] == ".gz":
-        suffixes = suffixes[:-1]
-    if not suffixes:
-        return None
-    last = suffixes[-1].lower()
-    if last == ".parquet" and path.suffix != ".gz":
-        return "parquet"
-    return TEXT_SUFFIXES.get(last)
-
-
-def list_raw_files(raw_dir: Path) -> tuple[dict[str, list[str]], list[str]]:
-    """Raw files by format, sorted, plus the names of files that are not play logs."""
-    by_format: dict[str, list[str]] = {"csv": [], "json": [], "parquet": []}
-    skipped = []
-    if not raw_dir.is_dir():
-        raise IngestError(f"{raw_dir}: the raw play log directory does not exist")
-    for path in sorted(p for p in raw_dir.rglob("*") if p.is_file()):
-        if path.name.startswith((".", "_")):
-            continue
-        fmt = classify(path)
-        if fmt is None:
-            skipped.append(str(path))
-        else:
-            by_format[fmt].append(str(path))
-    return by_format, skipped
-
-
-# ----------------------------------------------------------------------------- readers
-
-
-def read_text_lines(spark: Any, files: list[str]) -> Any:
-    """``source_file, line, value`` for text files; ``line`` is 1-based within each file.
-
-    Spark may split a large file into several byte ranges read by different tasks. Row ids
-    (``monotonically_increasing_id``) are consecutive within a range, so a row's line is its
-    offset in its range plus the lines of the file's earlier ranges; the ranges (a handful
-    per file) are counted once and broadcast back. Gzip files are never split.
-    """
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
-    df = spark.read.text(files).select(
-        F.col("_metadata.file_path").alias("source_file"),
-        F.col("_metadata.file_block_start").alias("_block"),
-        F.monotonically_increasing_id().alias("_id"),
-        F.regexp_replace(F.regexp_replace("value", "^\ufeff", ""), "\r$", "").alias("value"),
-    )
-    earlier = Window.partitionBy("source_file").orderBy("_block").rowsBetween(Window.unboundedPreceding, -1)
-    blocks = (
-        df.groupBy("source_file", "_block")
-        .agg(F.min("_id").alias("_first"), F.count(F.lit(1)).alias("_n"))
-        .select("source_file", "_block", "_first", F.coalesce(F.sum("_n").over(earlier), F.lit(0)).alias("_before"))
-    )
-    line = F.col("_id") - F.col("_first") + F.col("_before") + 1
-    return df.join(F.broadcast(blocks), ["source_file", "_block"]).select("source_file", line.alias("line"), "value")
-
-
-def parse_csv(lines: Any) -> Any:
-    """Split CSV lines into the contract's fields, using each file's own header line.
-
-    Returns ``source_file, line, raw, user_id, track_id, played_at, ms_played, error``;
-    ``error`` names what is wrong with a line that cannot be parsed at all.
-    """
-    from pyspark.sql import functions as F
-
-    headers = {r["source_file"]: r["value"] for r in lines.filter("line = 1").collect()}
-    body = lines.filter((F.col("line") > 1) & (F.trim("value") != ""))
-    parts = []
-    for header in sorted(set(headers.values())):
-        names = [h.strip().strip('"').lower() for h in header.split(",")]
-        files = [f for f, h in headers.items() if h == header]
-        rows = body.filter(F.col("source_file").isin(files))
-        missing = [f for f in FIELDS if f not in names]
-        if missing:
-            err = F.lit(f"missing_columns:{'+'.join(missing)}")
-            parts.append(
-                rows.select(
-                    "source_file",
-                    "line",
-                    F.col("value").alias("raw"),
-                    *[F.lit(None).cast("string").alias(f) for f in FIELDS],
-                    err.alias("error"),
-                )
-            )
-            continue
-        schema = ", ".join(f"`c{i}` STRING" for i in range(len(names)))
-        parsed = F.from_csv("value", schema, {"mode": "PERMISSIVE"})
-        n_fields = F.size(F.split("value", ","))
-        wrong_count = (~F.col("value").contains('"')) & (n_fields != len(names))
-        cols = [parsed.getField(f"c{names.index(f)}").alias(f) for f in FIELDS]
-        parts.append(
-            rows.select(
-                "source_file",
-                "line",
-                F.col("value").alias("raw"),
-                *cols,
-                F.when(wrong_count, F.lit("malformed_csv")).alias("error"),
-            )
-        )
-    if not parts:
-        return None
-    out = parts[0]
-    for p in parts[1:]:
-        out = out.unionByName(p)
-    return out
-
-
-def parse_json(lines: Any) -> Any:
-    """Parse JSON lines; a line that is not a JSON object gets ``error = malformed_json``.
-
-    Keys are matched case-insensitively, as CSV headers and Parquet columns are: the exact
-    name first, else the first key that equals it ignoring case. Values of any JSON type
-    come back as their text (``180000``, ``2026-11-09T08:00:00Z``) for validation.
-    """
-    from pyspark.sql import functions as F
-
-    parsed = F.from_json("value", "map<string,string>", {"mode": "PERMISSIVE"})
-    rows = lines.filter(F.trim("value") != "").select(
-        "source_file", "line", F.col("value").alias("raw"), parsed.alias("p")
-    )
-    is_object = F.trim("raw").startswith("{")
-    bad = F.col("p").isNull() | ~is_object
-
-    def field(name: str) -> Any:
-        any_case = F.map_values(F.map_filter("p", lambda k, _v: F.lower(k) == F.lit(name)))
-        return F.coalesce(F.col("p")[name], F.get(any_case, 0)).alias(name)
-
-    return rows.select(
-        "source_file",
-        "line",
-        "raw",
-        *[F.when(~bad, field(f)).alias(f) for f in FIELDS],
-        F.when(bad, F.lit("malformed_json")).alias("error"),
-    )
-
-
-def read_parquet_files(spark: Any, files: list[str]) -> tuple[Any, dict[str, str]]:
-    """Read Parquet files one by one (their schemas may differ); ``line`` is the row index.
-
-    Files that cannot be read or lack a contract column are returned as file-level errors.
-    """
-    from pyspark.sql import functions as F
-
-    parts, errors = [], {}
-    for path in files:
-        try:
-            df = spark.read.parquet(path)
-            cols = {c.lower(): c for c in df.columns}
-            missing = [f for f in FIELDS if f not in cols]
-            if missing:
-                errors[path] = f"missing_columns:{'+'.join(missing)}"
-                continue
-            raw = F.to_json(F.struct(*[F.col(cols[f]).alias(f) for f in FIELDS]))
-            parts.append(
-                df.select(
-                    F.col("_metadata.file_path").alias("source_file"),
-                    (F.col("_metadata.row_index") + 1).alias("line"),
-                    raw.alias("raw"),
-                    *[F.col(cols[f]).cast("string").alias(f) for f in FIELDS],
-                    F.lit(None).cast("string").alias("error"),
-                )
-            )
-        except Exception as exc:  # noqa: BLE001 - an unreadable file is reported, not fatal here
-            errors[path] = f"unreadable_parquet:{type(exc).__name__}"
-    errors = {_as_uri(p): e for p, e in errors.items()}
-    if not parts:
-        return None, errors
-    out = parts[0]
-    for p in parts[1:]:
-        out = out.unionByName(p)
-    return out, errors
-
-
-def _as_uri(path: str) -> str:
-    """A local path spelled the way Spark names files (``file:/abs/path``)."""
-    return path if ":" in path.split("/", 1)[0] else f"file:{Path(path).resolve()}"
+FINGERPRINT = "_fingerprint"  # in each plays/day=D partition: the fingerprint of its rows
 
 
 # ----------------------------------------------------------------------------- transforms
@@ -306,6 +143,7 @@ def bad_share_problem(
 
 def run(spark: Any, config: Config, week: str) -> dict[str, Any]:
     """Ingest everything before ``week``'s cutoff; returns the run's counts."""
+    from pyspark.sql import DataFrame
     from pyspark.sql import functions as F
 
     from jobs.common.catalog import read_catalog_table
@@ -342,9 +180,7 @@ def run(spark: Any, config: Config, week: str) -> dict[str, Any]:
             parts.append(pq_rows)
     if not parts:
         raise IngestError(f"{raw_dir}: no readable play logs (found {sum(map(len, by_format.values()))} files)")
-    rows = parts[0]
-    for p in parts[1:]:
-        rows = rows.unionByName(p)
+    rows = functools.reduce(DataFrame.unionByName, parts)
 
     checked = validate(
         rows, track_ids, service_start, cut, config.ingest.max_ms_played, config.ingest.max_future_days
@@ -368,7 +204,7 @@ def run(spark: Any, config: Config, week: str) -> dict[str, Any]:
         by_file.setdefault(path, {})[err] = 1
         total += 1
 
-    warehouse = config.paths.warehouse
+    wh = Warehouse(config.paths.warehouse)
     # quarantine: always written, even when the run then fails on the bad share
     quarantine = checked.filter(F.col("reason").isNotNull() & (F.col("reason") != "after_cutoff")).select(
         "source_file", F.col("line").cast("long").alias("line"), "reason", "raw"
@@ -379,16 +215,14 @@ def run(spark: Any, config: Config, week: str) -> dict[str, Any]:
         )
         quarantine = quarantine.unionByName(extra)
     quarantine = conform_spark(quarantine, "quarantine", include_partitions=False)
-    q_target = week_dir(warehouse, "quarantine", week)
-    q_stage = staging_dir(q_target)
-    (
-        quarantine.coalesce(1)
-        .sortWithinPartitions("source_file", "line")
-        .write.mode("overwrite")
-        .parquet(str(q_stage / "data"))
-    )
-    _flatten(q_stage / "data", q_stage)
-    publish_dir(q_stage, q_target)
+    with wh.staged(wh.partition("quarantine", week)) as stage:
+        (
+            quarantine.coalesce(1)
+            .sortWithinPartitions("source_file", "line")
+            .write.mode("overwrite")
+            .parquet(str(stage / "data"))
+        )
+        _flatten(stage / "data", stage)
 
     metrics = {
         "week": week,
@@ -405,7 +239,7 @@ def run(spark: Any, config: Config, week: str) -> dict[str, Any]:
     problem = bad_share_problem(counts, total, config.ingest.max_bad_share, by_file)
     if problem:
         metrics["failed"] = problem
-        write_json_atomic(week_dir(warehouse, "run_metrics", week) / "ingest.json", metrics)
+        wh.write_metrics("ingest", week, metrics)
         raise IngestError(problem)
 
     plays = deduplicate(checked.filter(F.col("reason").isNull()))
@@ -415,26 +249,77 @@ def run(spark: Any, config: Config, week: str) -> dict[str, Any]:
     metrics["duplicates_dropped"] = good - kept
     metrics["plays_written"] = kept
 
-    plays_root = table_dir(warehouse, "plays")
-    clean_stale_staging(plays_root)
-    stage = staging_dir(plays_root / "day")
-    (
-        plays.repartition("day")
-        .sortWithinPartitions("day", "played_at", "user_id", "track_id")
-        .write.mode("overwrite")
-        .partitionBy("day")
-        .parquet(str(stage / "data"))
-    )
-    days = sorted(p.name for p in (stage / "data").iterdir() if p.name.startswith("day="))
-    for day in days:
-        publish_dir(stage / "data" / day, plays_root / day)
-    shutil.rmtree(stage, ignore_errors=True)
-    metrics["days"] = len(days)
+    changes = publish_days(plays, wh, cut.date())
+    metrics.update(changes)
     metrics["seconds"] = round(time.perf_counter() - t0, 2)
-    write_json_atomic(week_dir(warehouse, "run_metrics", week) / "ingest.json", metrics)
+    wh.write_metrics("ingest", week, metrics)
     checked.unpersist()
     plays.unpersist()
     return metrics
+
+
+def day_fingerprints(plays: Any) -> dict[str, str]:
+    """The fingerprint of each day's rows of ``plays`` (``day`` and the contract's columns), by ISO day.
+
+    Rows are unique (de-duplicated), so an order-free hash of the set does: the row count
+    and two sums of independent 64-bit row hashes, summed exactly as decimals.
+    """
+    from pyspark.sql import functions as F
+
+    cols = ("user_id", "track_id", "played_at", "ms_played")
+    h1 = F.xxhash64(*cols).cast("decimal(38,0)")
+    h2 = F.xxhash64(F.lit("dw-fingerprint"), *reversed(cols)).cast("decimal(38,0)")
+    rows = plays.groupBy("day").agg(F.count(F.lit(1)).alias("n"), F.sum(h1).alias("h1"), F.sum(h2).alias("h2"))
+    return {r["day"].isoformat(): f"v1 rows={r['n']} xxhash64={r['h1']}/{r['h2']}" for r in rows.collect()}
+
+
+def read_fingerprint(partition: Path) -> str | None:
+    """The stored fingerprint of a day partition, None when it has none (written before fingerprints)."""
+    path = partition / FINGERPRINT
+    return path.read_text(encoding="utf-8").strip() if path.is_file() else None
+
+
+def write_fingerprint(partition: Path, fingerprint: str) -> None:
+    (partition / FINGERPRINT).write_text(fingerprint + "\n", encoding="utf-8")
+
+
+def publish_days(plays: Any, wh: Warehouse, cutoff_day: dt.date) -> dict[str, Any]:
+    """Publish the days of ``plays`` whose content changed and remove emptied days before ``cutoff_day``.
+
+    Returns the counts for the run metrics: ``days`` (days with plays), ``days_changed``
+    (published: new or different content), ``days_removed`` (no rows left) and
+    ``days_unchanged`` (left as they were, files untouched).
+    """
+    from pyspark.sql import functions as F
+
+    root = wh.table_dir("plays")
+    new = day_fingerprints(plays)
+    old = {d: read_fingerprint(root / f"day={d}") for d in wh.partitions("plays", "day")}
+    changed = sorted(d for d, fp in new.items() if old.get(d) != fp)
+    removed = sorted(d for d in old if d < cutoff_day.isoformat() and d not in new)
+    with wh.staged_partitions("plays", "day", drop=removed) as stage:
+        if changed:
+            (
+                plays.filter(F.col("day").isin([dt.date.fromisoformat(d) for d in changed]))
+                .repartition("day")
+                .sortWithinPartitions("day", "played_at", "user_id", "track_id")
+                .write.mode("overwrite")
+                .partitionBy("day")
+                .parquet(str(stage))
+            )
+        for day in changed:
+            write_fingerprint(stage / f"day={day}", new[day])
+    rewritten = [d for d in changed if old.get(d) is not None]
+    if rewritten:
+        log.warning("plays changed on %d published day(s): %s", len(rewritten), ", ".join(rewritten))
+    if removed:
+        log.warning("removed %d day(s) with no plays left in the raw files: %s", len(removed), ", ".join(removed))
+    return {
+        "days": len(new),
+        "days_changed": changed,
+        "days_removed": removed,
+        "days_unchanged": len(new) - len(changed),
+    }
 
 
 def _flatten(spark_out: Path, dest: Path) -> None:

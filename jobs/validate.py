@@ -1,6 +1,6 @@
 """Validate: check the week's pending Discover Weekly table, then publish it.
 
-Reads ``discover_weekly/_pending-week=W/`` (written by :mod:`jobs.merge`: the table, its
+Reads ``discover_weekly/_pending-W/`` (written by :mod:`jobs.merge`: the table, its
 eligible listeners and the active listeners it left out), every play before the week
 (``plays``), ``track_vectors`` and the catalog, and checks every rule the published table
 promises (:func:`check_playlists`): the schema, exactly ``merge.k`` rows per eligible

@@ -263,7 +263,7 @@ TABLES: dict[str, Table] = {
             ("week", "string", False, "ISO week the playlist is published for (partition)"),
             partition_by=("week",),
         ),
-        # The pending week (discover_weekly/_pending-week=W/, written by merge, read by validate):
+        # The pending week (discover_weekly/_pending-W/, written by merge, read by validate):
         # besides `table/` (the discover_weekly contract) it holds these two files.
         _t(
             "pending_eligible",

@@ -62,6 +62,42 @@ def test_index_ids_are_dense_and_sorted(spark):
 
 
 @pytest.mark.spark
+def test_index_ids_match_a_global_sort_on_awkward_ids(spark):
+    """The same 0-based indices as numbering the distinct ids after one global sort (the old
+    single-partition window), on ids whose order is easy to get wrong: case, digits, length,
+    punctuation, accents; spread over several partitions, with repeats."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    ids = [
+        "u10",
+        "u9",
+        "U1",
+        "u1",
+        "u-1",
+        "u_1",
+        "u 1",
+        "a",
+        "aa",
+        "A",
+        "0",
+        "00",
+        "10",
+        "9",
+        "caf\u00e9",
+        "cafe",
+        "\u00fc",
+    ]
+    df = spark.createDataFrame(pd.DataFrame({"user_id": ids * 3}).sample(frac=1.0, random_state=1)).repartition(4)
+    reference = df.select("user_id").distinct()
+    reference = reference.withColumn("u", (F.row_number().over(Window.orderBy("user_id")) - 1).cast("int"))
+    want = reference.toPandas().sort_values("u", ignore_index=True)
+    got = als.index_ids(df, "user_id", "u").toPandas().sort_values("u", ignore_index=True)
+    assert got["u"].tolist() == list(range(len(set(ids))))
+    pd.testing.assert_frame_equal(got, want)
+
+
+@pytest.mark.spark
 @pytest.mark.slow
 def test_checkerboard_fit_separates_two_taste_groups(spark):
     """Users 0-5 play tracks 0-5, users 6-11 play 6-11 (one track each left out): the left-out

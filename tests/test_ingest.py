@@ -3,6 +3,7 @@
 import datetime as dt
 import gzip
 import json
+import os
 
 import pandas as pd
 import pyarrow as pa
@@ -10,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs import ingest
+from jobs.common import raw_plays
 from tests.conftest import make_config
 
 UTC = dt.UTC
@@ -237,7 +239,7 @@ def test_latin1_empty_and_crlf_files_end_as_the_rules_say(spark, tmp_path):
 
 def test_missing_raw_directory_is_a_clear_error(tmp_path):
     with pytest.raises(ingest.IngestError, match="does not exist"):
-        ingest.list_raw_files(tmp_path / "nope")
+        raw_plays.list_raw_files(tmp_path / "nope")
 
 
 @pytest.mark.parametrize(
@@ -253,7 +255,7 @@ def test_missing_raw_directory_is_a_clear_error(tmp_path):
     ],
 )
 def test_classify_file_names(name, fmt, tmp_path):
-    assert ingest.classify(tmp_path / name) == fmt
+    assert raw_plays.classify(tmp_path / name) == fmt
 
 
 @pytest.mark.spark
@@ -267,7 +269,7 @@ def test_line_numbers_stay_right_when_spark_splits_a_big_file(spark, tmp_path):
     old = spark.conf.get("spark.sql.files.maxPartitionBytes")
     spark.conf.set("spark.sql.files.maxPartitionBytes", str(64 * 1024))
     try:
-        lines = ingest.read_text_lines(spark, [str(raw / "a.csv"), str(raw / "b.jsonl")])
+        lines = raw_plays.read_text_lines(spark, [str(raw / "a.csv"), str(raw / "b.jsonl")])
         assert lines.rdd.getNumPartitions() > 10
         got = lines.toPandas()
     finally:
@@ -279,3 +281,77 @@ def test_line_numbers_stay_right_when_spark_splits_a_big_file(spark, tmp_path):
     b = got[got["file"] == "b.jsonl"]
     assert len(b) == n // 2
     assert (b["value"].str.extract(r'"n": (\d+)')[0].astype(int) == b["line"]).all()
+
+
+def _csv_day(raw, day, rows):
+    """One raw CSV file for ``day`` with ``rows`` of (user, track, hour, ms)."""
+    body = "".join(f"{u},{t},{day}T{h:02d}:00:00Z,{ms}\n" for u, t, h, ms in rows)
+    (raw / f"{day}.csv").write_text("user_id,track_id,played_at,ms_played\n" + body)
+
+
+def _stats(root):
+    """(inode, mtime) of every day folder and file under plays/, by relative path."""
+    return {str(p.relative_to(root)): (p.stat().st_ino, p.stat().st_mtime_ns) for p in sorted(root.rglob("*"))}
+
+
+def test_a_backfill_touches_only_days_whose_rows_changed_and_says_which(spark, tmp_path):
+    data, wh = tmp_path / "data", tmp_path / "wh"
+    _write_catalog(data)
+    raw = data / "raw" / "plays"
+    raw.mkdir(parents=True)
+    _csv_day(raw, "2026-11-02", [("u1", "t1", 8, 200000)])  # W45
+    _csv_day(raw, "2026-11-05", [("u1", "t2", 9, 200000), ("u2", "t1", 10, 100000)])  # W45
+    _csv_day(raw, "2026-11-10", [("u2", "t3", 11, 150000)])  # W46: on or after W46's cutoff
+    config = make_config(data, wh, ingest={"max_bad_share": 1.0})
+    first = ingest.run(spark, config, "2026-W47")
+    assert first["days_changed"] == ["2026-11-02", "2026-11-05", "2026-11-10"] and first["days_removed"] == []
+    root = wh / "plays"
+    before = _stats(root)
+    assert "day=2026-11-05/_fingerprint" in before
+
+    # the same raw files: a backfill of the week before republishes nothing
+    again = ingest.run(spark, config, "2026-W46")
+    assert (again["days"], again["days_changed"], again["days_removed"], again["days_unchanged"]) == (2, [], [], 2)
+    assert _stats(root) == before
+
+    # a corrected file changes its day, a deleted one empties its day; the later day stays as it was
+    _csv_day(raw, "2026-11-05", [("u1", "t2", 9, 200000), ("u2", "t1", 10, 120000)])
+    (raw / "2026-11-02.csv").unlink()
+    fixed = ingest.run(spark, config, "2026-W46")
+    assert (fixed["days_changed"], fixed["days_removed"]) == (["2026-11-05"], ["2026-11-02"])
+    after = _stats(root)
+    assert sorted(p.name for p in root.iterdir()) == ["day=2026-11-05", "day=2026-11-10"]
+    assert {k: v for k, v in after.items() if k.startswith("day=2026-11-10")} == {
+        k: v for k, v in before.items() if k.startswith("day=2026-11-10")
+    }
+    assert after["day=2026-11-05"] != before["day=2026-11-05"]
+    plays = pq.read_table(root).to_pandas().sort_values("played_at")
+    assert plays["ms_played"].tolist() == [200000, 120000, 150000]
+    weeks = sorted(p.name for p in (wh / "run_metrics").iterdir())
+    assert weeks == ["week=2026-W46", "week=2026-W47"]
+
+
+def test_a_failed_write_leaves_no_staging_folder_and_publishes_nothing(spark, tmp_path, monkeypatch):
+    _raw_world(tmp_path / "data")
+    config = make_config(tmp_path / "data", tmp_path / "wh", ingest={"max_bad_share": 1.0})
+
+    def boom(*_args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ingest, "_flatten", boom)  # the quarantine step fails
+    with pytest.raises(OSError, match="disk full"):
+        ingest.run(spark, config, "2026-W47")
+    assert _entries(tmp_path / "wh" / "quarantine") == []
+    assert not (tmp_path / "wh" / "plays").exists()
+
+    monkeypatch.undo()
+    monkeypatch.setattr(ingest, "write_fingerprint", boom)  # the plays step fails after Spark wrote
+    with pytest.raises(OSError, match="disk full"):
+        ingest.run(spark, config, "2026-W47")
+    assert _entries(tmp_path / "wh" / "quarantine") == ["week=2026-W47"]
+    assert _entries(tmp_path / "wh" / "plays") == []
+
+
+def _entries(folder):
+    """What a table folder holds besides the writers' lock files (which stay, by design)."""
+    return sorted(n for n in os.listdir(folder) if not n.startswith(".lock-"))

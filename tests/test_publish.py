@@ -104,7 +104,7 @@ def test_two_validates_of_one_week_at_once_leave_it_published(tmp_path, monkeypa
     assert isinstance(results["second"], validate.ValidationError)  # it waited, then found nothing pending
     assert "nothing to validate" in str(results["second"])
     assert _digest(published) == new
-    assert sorted(p.name for p in published.parent.iterdir() if not p.name.startswith("_lock")) == [f"week={WEEK}"]
+    assert sorted(p.name for p in published.parent.iterdir() if not p.name.startswith(".lock")) == [f"week={WEEK}"]
 
 
 def test_publish_never_moves_the_live_week_aside_for_a_missing_table(tmp_path):

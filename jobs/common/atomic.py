@@ -41,11 +41,20 @@ def _libc() -> Any | None:
 _LIBC = _libc()
 
 
+def _hidden(name: str) -> str:
+    """``week=2026-W47`` -> ``week~2026-W47``: a helper folder's name must not hold ``=``.
+
+    Spark skips ``_``-names only when they hold no ``=`` (one that does is read as a
+    partition folder), so staging and moved-aside folders spell ``=`` as ``~``.
+    """
+    return name.replace("=", "~")
+
+
 def staging_dir(target: Path) -> Path:
     """A fresh, empty, hidden directory beside ``target`` to write into."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    path = target.parent / f"_staging-{target.name}-{uuid.uuid4().hex[:12]}"
+    path = target.parent / f"_staging-{_hidden(target.name)}-{uuid.uuid4().hex[:12]}"
     path.mkdir()
     return path
 
@@ -74,7 +83,7 @@ def publish_dir(staged: Path, target: Path) -> None:
     if _exchange(staged, target):
         shutil.rmtree(staged, ignore_errors=True)  # `staged` now holds the old contents
         return
-    old = target.parent / f"_old-{target.name}-{uuid.uuid4().hex[:12]}"
+    old = target.parent / f"_old-{_hidden(target.name)}-{uuid.uuid4().hex[:12]}"
     os.rename(target, old)
     try:
         os.rename(staged, target)
@@ -117,7 +126,7 @@ def clean_stale_staging(parent: Path) -> int:
             shutil.rmtree(p, ignore_errors=True)
             handled += 1
         elif p.name.startswith("_old-"):
-            live = parent / p.name[len("_old-") :].rsplit("-", 1)[0]
+            live = parent / p.name[len("_old-") :].rsplit("-", 1)[0].replace("~", "=")
             if live.exists():
                 shutil.rmtree(p, ignore_errors=True)
             else:
@@ -167,8 +176,8 @@ LOCK_TIMEOUT_S = 600.0
 
 
 def lock_file(target: Path) -> Path:
-    """The lock file of ``target``: ``_lock-<name>`` beside it (readers skip ``_`` names)."""
-    return Path(target).parent / f"_lock-{Path(target).name}"
+    """The lock file of ``target``: ``.lock-<name>`` beside it (every reader skips ``.`` names)."""
+    return Path(target).parent / f".lock-{Path(target).name}"
 
 
 def discard_dir(folder: Path) -> None:
@@ -180,7 +189,7 @@ def discard_dir(folder: Path) -> None:
     folder = Path(folder)
     if not folder.exists():
         return
-    trash = folder.parent / f"_staging-discarded-{folder.name}-{uuid.uuid4().hex[:12]}"
+    trash = folder.parent / f"_staging-discarded-{_hidden(folder.name)}-{uuid.uuid4().hex[:12]}"
     os.rename(folder, trash)
     shutil.rmtree(trash, ignore_errors=True)
 
@@ -189,7 +198,7 @@ def discard_dir(folder: Path) -> None:
 def staged(target: Path, lock_timeout: float = LOCK_TIMEOUT_S) -> Iterator[Path]:
     """Write into the yielded folder; it replaces ``target`` atomically when the block succeeds.
 
-    One writer at a time per target (a lock file ``_lock-<name>`` beside it): a second one
+    One writer at a time per target (a lock file ``.lock-<name>`` beside it): a second one
     waits up to ``lock_timeout`` seconds and then fails naming the holder. On an error the
     staged folder is removed and the old ``target`` (if any) is untouched.
     """

@@ -17,13 +17,3 @@ def week_dir(warehouse: Path, name: str, week: str) -> Path:
     """The ``week=YYYY-Www`` partition of a weekly table."""
     parse_week(week)
     return table_dir(warehouse, name) / f"week={week}"
-
-
-def pending_dir(warehouse: Path, week: str) -> Path:
-    """Where the merge leaves the week's Discover Weekly table for the validate task (hidden from readers)."""
-    return table_dir(warehouse, "discover_weekly") / f"_pending-week={week}"
-
-
-def metrics_file(warehouse: Path, week: str) -> Path:
-    """Human-readable JSON of a run's metrics and counts, beside the tables."""
-    return week_dir(warehouse, "run_metrics", week) / "metrics.json"

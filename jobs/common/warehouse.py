@@ -5,7 +5,10 @@ Layout under the warehouse root (contracts in :mod:`schemas.tables`)::
     <table>/week=YYYY-Www/part-0.parquet   a weekly table's partition
     plays/day=YYYY-MM-DD/*.parquet         the ingested plays, by day
     run_metrics/week=YYYY-Www/<job>.json   each job's counts and timings
-    <table>/_staging-*, _old-*, _lock-*    a writer's unfinished output and locks (readers skip ``_``)
+    <table>/_staging-*, _old-*              a writer's unfinished output (readers skip ``_``; no ``=``
+                                           in these names, which Spark would read as a partition)
+    <table>/.lock-<partition>, .lock-<table>  the lock of a partition's or a whole table's writer
+    discover_weekly/_pending-YYYY-Www/     the merged week waiting for the validate job
 
 Every job reads and writes through a :class:`Warehouse`:
 
@@ -19,10 +22,14 @@ Every job reads and writes through a :class:`Warehouse`:
   then fails clearly), yields an empty hidden folder, and swaps it in atomically only when
   the block ends without an error; on any error the folder is removed and the old
   partition stays.
-* :meth:`Warehouse.weeks`: the weeks a table holds. :meth:`Warehouse.plays_before` /
+* :meth:`Warehouse.staged_partitions`: the same for a writer of several ``column=value``
+  partitions at once (Spark's ``partitionBy``), which can also remove partitions.
+* :meth:`Warehouse.weeks`: the weeks a table holds; :meth:`Warehouse.partitions`: the
+  values of any partition column (plays' days). :meth:`Warehouse.plays_before` /
   :meth:`Warehouse.plays_before_week`: every play before a cutoff; :func:`heard_pairs` and
   :func:`active_listeners` turn them into what each listener has heard and who is owed a
-  playlist. :meth:`Warehouse.pending`: the week's table waiting for validation. :meth:`Warehouse.write_metrics` / :meth:`Warehouse.read_metrics`:
+  playlist. :meth:`Warehouse.pending`: the week's table waiting for validation.
+  :meth:`Warehouse.write_metrics` / :meth:`Warehouse.read_metrics`:
   the run metrics.
 
 It is plain local-file-system code (pyarrow for Parquet); Spark jobs write their
@@ -34,8 +41,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import uuid
-from contextlib import AbstractContextManager
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,7 +54,16 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from jobs.common.atomic import LOCK_TIMEOUT_S, exclusive_lock, lock_file, staged, write_json_atomic
+from jobs.common.atomic import (
+    LOCK_TIMEOUT_S,
+    clean_stale_staging,
+    exclusive_lock,
+    lock_file,
+    publish_dir,
+    staged,
+    staging_dir,
+    write_json_atomic,
+)
 from jobs.common.weeks import cutoff, parse_week
 
 # Which job writes each table: named in the error when a reader finds it missing.
@@ -99,13 +117,21 @@ class Warehouse:
         found = sorted(p.name[len("week=") :] for p in root.iterdir() if p.name.startswith("week=") and p.is_dir())
         return [w for w in found if (before is None or w < before) and (until is None or w <= until)]
 
+    def partitions(self, name: str, column: str) -> list[str]:
+        """Sorted values of the ``column=value`` partitions table ``name`` holds (e.g. plays' days)."""
+        root = self.table_dir(name)
+        if not root.is_dir():
+            return []
+        prefix = f"{column}="
+        return sorted(p.name[len(prefix) :] for p in root.iterdir() if p.name.startswith(prefix) and p.is_dir())
+
     def has(self, name: str, week: str) -> bool:
         return self.partition(name, week).is_dir()
 
     def pending(self, week: str) -> Path:
         """Where the merge leaves the week's Discover Weekly table for the validate job (hidden from readers)."""
         parse_week(week)
-        return self.table_dir("discover_weekly") / f"_pending-week={week}"
+        return self.table_dir("discover_weekly") / f"_pending-{week}"
 
     # --- reading ----------------------------------------------------------------------
     def missing(self, name: str, week: str | None = None) -> MissingInputError:
@@ -152,6 +178,45 @@ class Warehouse:
     def staged(self, target: Path, lock_timeout: float = LOCK_TIMEOUT_S) -> AbstractContextManager[Path]:
         """:func:`jobs.common.atomic.staged`: write into the yielded folder, published on success."""
         return staged(target, lock_timeout)
+
+    @contextmanager
+    def staged_partitions(
+        self, name: str, column: str, drop: Iterable[str] = (), lock_timeout: float = LOCK_TIMEOUT_S
+    ) -> Iterator[Path]:
+        """Write several ``column=value`` partitions of table ``name`` as sub-folders of the yielded folder.
+
+        Made for Spark's ``write.partitionBy(column)`` into the folder. When the block
+        succeeds each ``column=value`` sub-folder replaces the table's partition of that
+        name (each swap atomic; while they are swapped in, a reader may see some partitions
+        new and others still old), the partitions whose values are in ``drop`` are removed,
+        and every other partition stays as it was. One such writer per table at a time: it
+        holds the lock that :meth:`staged` of the whole table folder takes, and first tidies
+        what killed writers left in the table folder (:func:`clean_stale_staging`), so a
+        table written this way is not also written partition by partition. When the block
+        fails nothing is published or removed, and the folder is deleted (a failure while
+        the partitions are swapped in keeps those swapped so far; a rerun does the rest).
+        """
+        root = self.table_dir(name)
+        prefix = f"{column}="
+        drop = sorted(set(drop))
+        with exclusive_lock(lock_file(root), lock_timeout, str(root)):
+            clean_stale_staging(root)
+            stage = staging_dir(root / column)  # `_staging-<column>-<id>`: no `=`, so Spark skips it too
+            try:
+                yield stage
+                parts = sorted(p.name for p in stage.iterdir() if p.is_dir() and p.name.startswith(prefix))
+                both = sorted(set(parts) & {f"{prefix}{v}" for v in drop})
+                if both:
+                    raise ValueError(f"{root}: {both} both written and to be dropped")
+                for part in parts:
+                    publish_dir(stage / part, root / part)
+                trash = stage / "_dropped"
+                trash.mkdir()
+                for value in drop:
+                    if (root / f"{prefix}{value}").is_dir():
+                        (root / f"{prefix}{value}").rename(trash / f"{prefix}{value}")  # atomic; removed below
+            finally:
+                shutil.rmtree(stage, ignore_errors=True)
 
     def write(self, name: str, week: str, frame: pd.DataFrame) -> Path:
         """Replace partition ``week`` of table ``name`` with ``frame`` cast to its contract."""

@@ -14,7 +14,7 @@ unplayed tracks; popular tracks fill only where the sources run short. Listeners
 fewer than ``merge.min_plays`` counted plays get a flagged ``fallback`` list (or are
 skipped, ``merge.thin_history``). Each row says why it was chosen and by which source.
 
-The table is left, out of readers' sight, in ``discover_weekly/_pending-week=W/`` with
+The table is left, out of readers' sight, in ``discover_weekly/_pending-W/`` with
 its list of eligible listeners; the ``validate`` job (:mod:`jobs.validate`) checks it
 and only then swaps it in as ``week=W``, so a rerun replaces the week and a failed
 check leaves the old one. Counts and timings go to ``run_metrics/week=W/merge.json``.

@@ -2,7 +2,7 @@
 
 :func:`build_table` assembles the table with the recommender library
 (:mod:`jobs.common.recsys`) and the flagged ``fallback`` lists of listeners with a thin
-history; :func:`write_pending` leaves it in ``discover_weekly/_pending-week=W/`` with its
+history; :func:`write_pending` leaves it in ``discover_weekly/_pending-W/`` with its
 eligible listeners and the active listeners left out; :func:`run` does both and writes
 ``run_metrics/week=W/merge.json``. See :mod:`jobs.merge` for what is read and written.
 
