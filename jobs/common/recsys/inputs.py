@@ -71,9 +71,7 @@ def prepare_inputs(config: Config, week: str) -> Inputs:
         vectors, item_f.set_index("track_id")["plays"], tracks, artists, new_since, terms, similarity, cut.date()
     )
     index = pd.Series(np.arange(len(items.track_ids)), index=items.track_ids)
-    artist_index = pd.Series(
-        np.arange(len(items.artist_names)), index=sorted(set(tracks["artist_id"]) | set(artists["artist_id"]))
-    )
+    artist_index = pd.Series(np.arange(len(items.artist_ids)), index=items.artist_ids)
 
     per_user = counts.groupby("user_id")["plays"].sum()
     personal = set(per_user[per_user >= conf.min_plays].index)

@@ -34,6 +34,7 @@ class Items:
     is_new: np.ndarray | None = None  # bool: released in the last merge.new_release_days
     artist_terms: np.ndarray | None = None  # str per artist: a few cultural terms, "" when none
     artist_neighbours: dict[int, tuple[np.ndarray, np.ndarray]] | None = None  # artist -> (neighbours, sims)
+    artist_ids: np.ndarray | None = None  # str, sorted: artist index i's id (the one artist index)
 
     def cold(self) -> np.ndarray:
         return self.is_cold if self.is_cold is not None else np.zeros(len(self.track_ids), dtype=bool)
@@ -109,6 +110,7 @@ def build_items(
         vectors=as_matrix(f["vector"]),
         popularity=f["track_id"].map(plays).fillna(0).to_numpy(dtype=np.float64),
         artist_names=names.reindex(artist_ids).fillna("an artist you play").to_numpy(dtype=object),
+        artist_ids=artist_ids,
         titles=f["title"].to_numpy(dtype=object),
         is_cold=(f["source"] == "audio").to_numpy(),
         is_new=is_new,
