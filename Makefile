@@ -5,6 +5,7 @@
 #   make test [PYTEST_ARGS=...]                              the whole test suite (what CI runs), ~21 min
 #   make query USER=<listener> [WEEK=YYYY-Www]               one listener's playlist
 #   make world [SIZE=tiny]                                   (re)generate the sample world
+#   make import FORMAT=f SRC=path DEST=path [FORCE=1]        a real export (spotify, lastfm1k, listenbrainz, movielens) -> DEST for DATA=
 #   make report [WEEK=YYYY-Www]                              path of the week's HTML report (latest by default)
 #   make evaluate                                            offline evaluation of the sample's last full week
 #   make lastfm [LASTFM=path]                                ALS vs most-popular on the real Last.fm 2k data -> docs/lastfm.json
@@ -44,7 +45,7 @@ endif
 # `USER` is also the login name in every shell: only a USER given on the command line is a listener.
 LISTENER := $(if $(filter command line,$(origin USER)),$(USER),)
 
-.PHONY: help setup java-check airflow-init world run check test lint query report evaluate lastfm airflow bench clean
+.PHONY: help setup java-check airflow-init world import run check test lint query report evaluate lastfm airflow bench clean
 
 help:
 	@sed -n '/^$$/q;s/^# \{0,1\}//p' Makefile
@@ -86,6 +87,13 @@ airflow-init: $(DB_STAMP)
 
 world: setup
 	$(PY) -m jobs.tools.world $(if $(filter tiny,$(SIZE)),--tiny,)
+
+# A real listening-data export -> the input contract in DEST (see "Importing real listening
+# data" in README.md); then `make run DATA=DEST WEEK=...` as the import's summary says.
+import: setup
+	@test -n "$(FORMAT)" && test -n "$(SRC)" && test -n "$(DEST)" || \
+	  { echo "usage: make import FORMAT=spotify|lastfm1k|listenbrainz|movielens SRC=path DEST=path [FORCE=1]"; exit 2; }
+	@$(PY) -m jobs.importers "$(FORMAT)" "$(SRC)" "$(DEST)" $(if $(FORCE),--force,)
 
 # The sample world is generated only for the default data folder: DATA=path is the user's own
 # data and is read, never written (jobs.tools.world also refuses to replace data it did not write).
