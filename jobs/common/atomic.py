@@ -22,7 +22,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -195,16 +195,17 @@ def discard_dir(folder: Path) -> None:
 
 
 @contextmanager
-def staged(target: Path, lock_timeout: float = LOCK_TIMEOUT_S) -> Iterator[Path]:
+def staged(target: Path, lock_timeout: float = LOCK_TIMEOUT_S, lock: bool = True) -> Iterator[Path]:
     """Write into the yielded folder; it replaces ``target`` atomically when the block succeeds.
 
     One writer at a time per target (a lock file ``.lock-<name>`` beside it): a second one
-    waits up to ``lock_timeout`` seconds and then fails naming the holder. On an error the
-    staged folder is removed and the old ``target`` (if any) is untouched.
+    waits up to ``lock_timeout`` seconds and then fails naming the holder. ``lock=False``
+    leaves no lock file (for a folder of the user's own, e.g. an import's destination). On
+    an error the staged folder is removed and the old ``target`` (if any) is untouched.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    with exclusive_lock(lock_file(target), lock_timeout, str(target)):
+    with exclusive_lock(lock_file(target), lock_timeout, str(target)) if lock else nullcontext():
         stage = staging_dir(target)
         try:
             yield stage

@@ -24,13 +24,12 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-import shutil
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from jobs.common.atomic import publish_dir, staging_dir
+from jobs.common.atomic import staged
 from jobs.common.weeks import shift, week_of
 from jobs.importers.records import Play, Skipped, derived_artist_id, derived_track_id, format_time
 
@@ -191,8 +190,7 @@ def write_contract(
     if dest.is_dir() and any(dest.iterdir()) and not force:
         raise ImportRefusedError(f"DEST {dest} is not empty; pass --force to replace it (FORCE=1 with make import)")
     collector = Collector(service_start)
-    stage = staging_dir(dest)
-    try:
+    with staged(dest, lock=False) as stage:  # DEST is the user's: no lock file beside it
         plays_dir = stage / "raw" / "plays"
         plays_dir.mkdir(parents=True)
         fh, out, number, in_file = None, None, 0, PLAYS_PER_FILE
@@ -228,8 +226,4 @@ def write_contract(
             "last_play": report["last_play"],
         }
         _write_json(stage / "world.json", world)
-        publish_dir(stage, dest)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
     return report
