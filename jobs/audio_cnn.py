@@ -94,9 +94,8 @@ def load_spectrograms(warehouse: Path, week: str) -> dict[str, np.ndarray]:
     for fragment in dataset.fragments:
         for batch in fragment.to_batches():
             cols = batch.to_pydict()
-            valid = cols.get("valid_frames") or cols["n_frames"]  # weeks written before padding have none
             for track_id, n_mels, n_frames, v, blob in zip(
-                cols["track_id"], cols["n_mels"], cols["n_frames"], valid, cols["mel"], strict=True
+                cols["track_id"], cols["n_mels"], cols["n_frames"], cols["valid_frames"], cols["mel"], strict=True
             ):
                 mel = mel_from_bytes(blob, n_mels, n_frames)
                 out[track_id] = np.ascontiguousarray(mel[:, :v].T, dtype=np.float32)

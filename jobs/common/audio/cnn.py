@@ -9,7 +9,7 @@ validation split by track, early stopping on validation loss, and a seed
 
 Spectrograms here are ``(frames, n_mels)`` float32, time first (the CNN's layout), of
 real audio only; a clip shorter than a crop is padded with the silence floor
-(-100 dB, normalised like the bands). Reads and
+(:data:`~jobs.common.audio.spectrogram.FLOOR_DB`, normalised like the bands). Reads and
 writes no files: the job ``jobs.audio_cnn`` loads the spectrograms and saves the model;
 the cold-start evaluation (:mod:`jobs.common.audio.cold_start`) trains one too.
 """
@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from jobs.common.audio.spectrogram import FLOOR_DB
 from jobs.common.config import AudioCnnConf
 
 # ----------------------------------------------------------------------------- crops
@@ -122,7 +123,7 @@ def train_model(
     val_idx, train_idx = order[:n_val], order[n_val:]
     mean, std = band_stats([specs[i] for i in train_idx])
     norm = [(s - mean) / std for s in specs]
-    pad_value = float(((-100.0 - mean) / std).mean())
+    pad_value = float(((FLOOR_DB - mean) / std).mean())
     frames = conf.crop_frames
     model = build_model(frames, specs[0].shape[1], targets.shape[1], conf)
     x_val = np.stack([crop(norm[i], frames, None, pad_value) for i in val_idx])
