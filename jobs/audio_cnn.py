@@ -49,6 +49,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import sys
 import time
 from dataclasses import asdict
@@ -116,6 +117,24 @@ def model_dir(warehouse: Path, week: str) -> Path:
     return table_dir(warehouse, "models") / "audio_cnn" / f"week={week}"
 
 
+def save_model(model: Any, prep: dict[str, Any], warehouse: Path, week: str) -> Path:
+    """Publish ``model.keras`` and ``preprocessing.json`` as the week's model folder, atomically.
+
+    Written into a staging folder beside it and swapped in; on any failure the staging
+    folder is removed and the week's previous model, if any, stays as it was.
+    """
+    target = model_dir(warehouse, week)
+    stage = staging_dir(target)
+    try:
+        model.save(stage / "model.keras")
+        (stage / "preprocessing.json").write_text(json.dumps(prep, indent=2) + "\n")
+        publish_dir(stage, target)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    return target
+
+
 def run_train(config: Config, week: str) -> dict[str, Any]:
     from jobs.common.catalog import read_catalog_table
 
@@ -137,11 +156,7 @@ def run_train(config: Config, week: str) -> dict[str, Any]:
     prep["spectrogram"] = asdict(Settings.from_conf(config.audio))
     prep["rank"] = int(as_matrix(train["vector"]).shape[1])
     prep["als_median_norm"] = float(np.median(np.linalg.norm(as_matrix(items["vector"]), axis=1)))
-    target = model_dir(warehouse, week)
-    stage = staging_dir(target)
-    model.save(stage / "model.keras")
-    (stage / "preprocessing.json").write_text(json.dumps(prep, indent=2) + "\n")
-    publish_dir(stage, target)
+    target = save_model(model, prep, warehouse, week)
     metrics = {
         "week": week,
         "tracks": len(train),

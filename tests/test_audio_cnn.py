@@ -167,6 +167,56 @@ def test_inference_refuses_other_spectrogram_settings(tmp_path):
         audio_cnn.run_infer(other, "2026-W47")
 
 
+def _training_week(tmp_path, week="2026-W47", n=24, rank=4):
+    """A data root and warehouse with what ``run_train`` reads: spectrograms, item factors, play counts, tracks."""
+    from jobs import audio_features as af
+    from jobs.common.io import write_week_table
+    from tests.conftest import make_config
+
+    specs, targets = _toy_data(n=n, frames=40, rank=rank)
+    ids = [f"t{i:02d}" for i in range(n)]
+    warehouse, data = tmp_path / "wh", tmp_path / "data"
+    af.write_spectrograms([(t, s.T.astype(np.float16)) for t, s in zip(ids, specs)], warehouse, week, frames=40)
+    items = pd.DataFrame({"track_id": ids, "vector": list(targets), "plays": 5})
+    write_week_table(items, warehouse, "item_factors", week)
+    counts = pd.DataFrame({"user_id": "u1", "track_id": ids, "plays": 5, "weight": 5.0})
+    write_week_table(counts, warehouse, "play_counts", week)
+    (data / "catalog").mkdir(parents=True)
+    pd.DataFrame({"track_id": ids, "title": ids, "artist_id": "a1"}).to_csv(
+        data / "catalog" / "tracks.csv", index=False
+    )
+    cnn_conf = {k: list(v) if isinstance(v, tuple) else v for k, v in SMALL.__dict__.items()}
+    cnn_conf.update({"min_plays": 1, "max_epochs": 2, "evaluate": False})
+    return make_config(data, warehouse, audio_cnn=cnn_conf)
+
+
+def test_training_publishes_the_model_and_a_failed_save_leaves_no_staging_folder(tmp_path, monkeypatch):
+    config = _training_week(tmp_path)
+    metrics = audio_cnn.run_train(config, "2026-W47")
+    target = audio_cnn.model_dir(config.paths.warehouse, "2026-W47")
+    assert metrics["model"] == str(target) and metrics["tracks"] == 24
+    assert sorted(p.name for p in target.iterdir()) == ["model.keras", "preprocessing.json"]
+    published = {p.name: p.read_bytes() for p in target.iterdir()}
+
+    real_train = audio_cnn.train_model
+
+    def train_then_fail_to_save(*args, **kwargs):
+        model, prep, history = real_train(*args, **kwargs)
+
+        def save(path):
+            path.write_bytes(b"half a model")
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(model, "save", save)
+        return model, prep, history
+
+    monkeypatch.setattr(audio_cnn, "train_model", train_then_fail_to_save)
+    with pytest.raises(OSError, match="No space left"):
+        audio_cnn.run_train(config, "2026-W47")
+    assert [p.name for p in target.parent.iterdir()] == [target.name]  # no _staging-* left behind
+    assert {p.name: p.read_bytes() for p in target.iterdir()} == published  # the last good model stays
+
+
 def _plays(seed=0, users=60, tracks=120, genres=4):
     """Listeners who mostly play one genre; returns play counts, the genre of each track and artists."""
     rng = np.random.default_rng(seed)
