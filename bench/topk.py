@@ -111,8 +111,8 @@ def compare(spark: Any, counts_pd: pd.DataFrame, conf: AlsConf, k: int, work: Pa
 
 def main(argv: list[str] | None = None) -> int:
     from jobs.common.config import load_config
-    from jobs.common.paths import week_dir
     from jobs.common.spark import build_spark
+    from jobs.common.warehouse import Warehouse
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--week", default="2026-W47")
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
     config = load_config()
-    counts = pq.read_table(week_dir(config.paths.warehouse, "play_counts", args.week)).to_pandas()
+    counts = Warehouse(config.paths.warehouse).read("play_counts", args.week)
     spark = build_spark(config, "bench-topk")
     spark.sparkContext.setCheckpointDir(str(config.paths.checkpoints / "bench"))
     try:

@@ -19,11 +19,10 @@ import sys
 import time
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from jobs.common.config import load_config
 from jobs.common.metrics import as_matrix, top_k_masked
-from jobs.common.paths import week_dir
+from jobs.common.warehouse import Warehouse
 
 
 def exact(U: np.ndarray, V: np.ndarray, k: int) -> np.ndarray:
@@ -59,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--search-k", type=int, default=-1)
     args = parser.parse_args(argv)
     wh = load_config().paths.warehouse
-    U = as_matrix(pq.read_table(week_dir(wh, "user_factors", args.week)).to_pandas()["vector"])
-    V = as_matrix(pq.read_table(week_dir(wh, "item_factors", args.week)).to_pandas()["vector"])
+    U = as_matrix(Warehouse(wh).read("user_factors", args.week)["vector"])
+    V = as_matrix(Warehouse(wh).read("item_factors", args.week)["vector"])
     t0 = time.perf_counter()
     truth = exact(U, V, args.k)
     exact_s = time.perf_counter() - t0

@@ -45,6 +45,7 @@ EXCLUSION_REASONS: dict[str, str] = {
 
 # --- audio_rejects.reason -------------------------------------------------------------------
 NO_AUDIO = "no_audio"
+OUTSIDE_DATA_ROOT = "outside_data_root"
 MISSING_FILE = "missing_file"
 EMPTY_FILE = "empty_file"
 UNREADABLE = "unreadable"
@@ -58,6 +59,7 @@ FAILED = "failed:"
 
 AUDIO_REJECT_REASONS: dict[str, str] = {
     NO_AUDIO: "the catalog has no audio path for the track",
+    OUTSIDE_DATA_ROOT: "the audio path leads outside the data folder (absolute, .. or a link); never read",
     MISSING_FILE: "the path names no file",
     EMPTY_FILE: "0 bytes or 0 frames",
     UNREADABLE: "not an audio format the decoder knows",

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from jobs import audio_cnn
+from jobs.common.audio import cnn, cold_start
 from jobs.common.config import AudioCnnConf
 from jobs.common.metrics import auc, average_precision
 
@@ -27,7 +28,7 @@ SMALL = AudioCnnConf(
 
 @pytest.mark.tf
 def test_network_shape_and_pooling_layers():
-    model = audio_cnn.build_model(frames=64, n_mels=128, rank=32, conf=AudioCnnConf())
+    model = cnn.build_model(frames=64, n_mels=128, rank=32, conf=AudioCnnConf())
     assert model.input_shape == (None, 64, 128)
     assert model.output_shape == (None, 32)
     names = [layer.name for layer in model.layers]
@@ -56,7 +57,7 @@ def test_network_shape_and_pooling_layers():
 def _toy_data(n=80, frames=60, n_mels=16, rank=4, seed=0):
     """Spectrograms whose band energy pattern encodes the target direction."""
     rng = np.random.default_rng(seed)
-    targets = audio_cnn.l2_normalise(rng.normal(size=(n, rank)))
+    targets = cnn.l2_normalise(rng.normal(size=(n, rank)))
     mixing = rng.normal(size=(rank, n_mels))
     specs = []
     for t in targets:
@@ -69,7 +70,7 @@ def _toy_data(n=80, frames=60, n_mels=16, rank=4, seed=0):
 @pytest.mark.slow
 def test_a_tiny_training_run_lowers_validation_loss():
     specs, targets = _toy_data()
-    _, prep, history = audio_cnn.train_model(specs, targets, SMALL, seed=3)
+    _, prep, history = cnn.train_model(specs, targets, SMALL, seed=3)
     assert history["best_val_loss"] < 0.5 * history["initial_val_loss"]
     assert history["epochs"] >= 1 and len(prep["band_mean"]) == 16
 
@@ -78,18 +79,18 @@ def test_a_tiny_training_run_lowers_validation_loss():
 def test_training_is_reproducible_with_a_seed():
     specs, targets = _toy_data(n=40)
     conf = AudioCnnConf(**{**SMALL.__dict__, "max_epochs": 3})
-    _, _, h1 = audio_cnn.train_model(specs, targets, conf, seed=5)
-    _, _, h2 = audio_cnn.train_model(specs, targets, conf, seed=5)
+    _, _, h1 = cnn.train_model(specs, targets, conf, seed=5)
+    _, _, h2 = cnn.train_model(specs, targets, conf, seed=5)
     assert h1["val_loss"] == pytest.approx(h2["val_loss"], rel=1e-5)
 
 
 def test_crops_pad_short_clips_and_cover_long_ones():
     short = np.ones((10, 4), dtype=np.float32)
-    padded = audio_cnn.crop(short, 16, None, pad_value=-9.0)
+    padded = cnn.crop(short, 16, None, pad_value=-9.0)
     assert padded.shape == (16, 4) and (padded[10:] == -9.0).all() and (padded[:10] == 1).all()
     long = np.arange(100 * 4, dtype=np.float32).reshape(100, 4)
-    assert (audio_cnn.crop(long, 20, None, 0.0) == long[40:60]).all()
-    crops = audio_cnn.inference_crops(long, 20, 0.0)
+    assert (cnn.crop(long, 20, None, 0.0) == long[40:60]).all()
+    crops = cnn.inference_crops(long, 20, 0.0)
     assert crops.shape[1:] == (20, 4) and (crops[0] == long[:20]).all() and (crops[-1] == long[80:]).all()
 
 
@@ -98,7 +99,7 @@ def test_fold_in_matches_the_closed_form_alsstep():
     Y = rng.normal(size=(6, 3)).astype(np.float32)
     counts = pd.DataFrame({"user_id": ["u", "u"], "track_id": ["t1", "t4"], "weight": [3.0, 1.0]})
     ids = np.array([f"t{i}" for i in range(6)])
-    users, U = audio_cnn.fold_in_users(counts, ids, Y, alpha=2.0, eps=1.0, reg=0.1)
+    users, U = cold_start.fold_in_users(counts, ids, Y, alpha=2.0, eps=1.0, reg=0.1)
     c = np.ones(6)
     p = np.zeros(6)
     for t, w in ((1, 3.0), (4, 1.0)):
@@ -119,7 +120,7 @@ def test_auc_and_average_precision_known_answers():
 def test_rank_metrics_prefers_the_informed_scorer():
     truth = [{0}, {1}]
     users = np.eye(2, dtype=np.float32)
-    out = audio_cnn.rank_metrics(
+    out = cold_start.rank_metrics(
         users, truth, {"good": lambda u: u @ np.eye(3, 2).T, "bad": lambda u: u @ np.eye(3, 2)[[1, 0, 2]].T}, k=1
     )
     assert out["good"]["auc"] == 1.0 and out["good"]["map"] == 1.0 and out["good"]["recall@1"] == 1.0
@@ -138,14 +139,14 @@ def test_load_spectrograms_keeps_only_the_real_frames(tmp_path):
 
 
 def _saved_model(tmp_path, week="2026-W47"):
-    from jobs.audio_features import Settings
+    from jobs.common.audio.spectrogram import Settings
 
-    model = audio_cnn.build_model(frames=32, n_mels=16, rank=4, conf=SMALL)
+    model = cnn.build_model(frames=32, n_mels=16, rank=4, conf=SMALL)
     target = audio_cnn.model_dir(tmp_path, week)
     target.mkdir(parents=True)
     model.save(target / "model.keras")
     prep = {"crop_frames": 32, "band_mean": [0.0] * 16, "band_std": [1.0] * 16, "pad_value": -1.0}
-    prep["spectrogram"] = asdict(Settings())
+    prep["spectrogram"] = asdict(Settings.from_conf())
     (target / "preprocessing.json").write_text(json.dumps(prep))
     return model
 
@@ -170,6 +171,56 @@ def test_inference_refuses_other_spectrogram_settings(tmp_path):
     other = make_config(tmp_path, tmp_path, audio={"hop_length": 256})
     with pytest.raises(audio_cnn.AudioCnnError, match="hop_length"):
         audio_cnn.run_infer(other, "2026-W47")
+
+
+def _training_week(tmp_path, week="2026-W47", n=24, rank=4):
+    """A data root and warehouse with what ``run_train`` reads: spectrograms, item factors, play counts, tracks."""
+    from jobs import audio_features as af
+    from jobs.common.warehouse import Warehouse
+    from tests.conftest import make_config
+
+    specs, targets = _toy_data(n=n, frames=40, rank=rank)
+    ids = [f"t{i:02d}" for i in range(n)]
+    warehouse, data = tmp_path / "wh", tmp_path / "data"
+    af.write_spectrograms([(t, s.T.astype(np.float16)) for t, s in zip(ids, specs)], warehouse, week, frames=40)
+    items = pd.DataFrame({"track_id": ids, "vector": list(targets), "plays": 5})
+    Warehouse(warehouse).write("item_factors", week, items)
+    counts = pd.DataFrame({"user_id": "u1", "track_id": ids, "plays": 5, "weight": 5.0})
+    Warehouse(warehouse).write("play_counts", week, counts)
+    (data / "catalog").mkdir(parents=True)
+    pd.DataFrame({"track_id": ids, "title": ids, "artist_id": "a1"}).to_csv(
+        data / "catalog" / "tracks.csv", index=False
+    )
+    cnn_conf = {k: list(v) if isinstance(v, tuple) else v for k, v in SMALL.__dict__.items()}
+    cnn_conf.update({"min_plays": 1, "max_epochs": 2, "evaluate": False})
+    return make_config(data, warehouse, audio_cnn=cnn_conf)
+
+
+def test_training_publishes_the_model_and_a_failed_save_leaves_no_staging_folder(tmp_path, monkeypatch):
+    config = _training_week(tmp_path)
+    metrics = audio_cnn.run_train(config, "2026-W47")
+    target = audio_cnn.model_dir(config.paths.warehouse, "2026-W47")
+    assert metrics["model"] == str(target) and metrics["tracks"] == 24
+    assert sorted(p.name for p in target.iterdir()) == ["model.keras", "preprocessing.json"]
+    published = {p.name: p.read_bytes() for p in target.iterdir()}
+
+    real_train = audio_cnn.train_model
+
+    def train_then_fail_to_save(*args, **kwargs):
+        model, prep, history = real_train(*args, **kwargs)
+
+        def save(path):
+            path.write_bytes(b"half a model")
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(model, "save", save)
+        return model, prep, history
+
+    monkeypatch.setattr(audio_cnn, "train_model", train_then_fail_to_save)
+    with pytest.raises(OSError, match="No space left"):
+        audio_cnn.run_train(config, "2026-W47")
+    assert [p.name for p in target.parent.iterdir()] == [target.name]  # no _staging-* left behind
+    assert {p.name: p.read_bytes() for p in target.iterdir()} == published  # the last good model stays
 
 
 def _plays(seed=0, users=60, tracks=120, genres=4):
@@ -197,17 +248,17 @@ def test_the_refit_does_not_depend_on_the_held_out_plays():
     counts, _, _, _ = _plays()
     conf = AlsConf(**ALS_SMALL)
     held = ["t005", "t017"]
-    users, U, items, V = audio_cnn.refit_without(counts, held, conf)
+    users, U, items, V = cold_start.refit_without(counts, held, conf)
     assert not set(held) & set(items)
     changed = counts.copy()
     changed.loc[changed["track_id"] == "t005", "weight"] *= 50  # more plays of a held-out track...
     extra = pd.DataFrame([("u999", "t017", 9, 9.0)], columns=counts.columns)  # ...and a listener of only one
-    users2, U2, items2, V2 = audio_cnn.refit_without(pd.concat([changed, extra]), held, conf)
+    users2, U2, items2, V2 = cold_start.refit_without(pd.concat([changed, extra]), held, conf)
     assert users2.tolist() == users.tolist() and items2.tolist() == items.tolist()
     np.testing.assert_array_equal(V2, V)
     np.testing.assert_array_equal(U2, U)
     # and the held-out plays do matter to a fit that sees them
-    _, _, _, V_all = audio_cnn.refit_without(changed, [], conf)
+    _, _, _, V_all = cold_start.refit_without(changed, [], conf)
     assert not np.allclose(V_all[[i for i, t in enumerate(sorted(changed["track_id"].unique())) if t not in held]], V)
 
 
@@ -224,10 +275,10 @@ def test_cold_start_eval_the_cnn_beats_random_in_one_als_space(tmp_path):
     }
     totals = counts.groupby("track_id")["plays"].sum()
     items = pd.DataFrame({"track_id": totals.index, "plays": totals.to_numpy(), "vector": [np.zeros(6)] * len(totals)})
-    cnn = {k: list(v) if isinstance(v, tuple) else v for k, v in SMALL.__dict__.items()}
-    cnn.update({"min_plays": 1, "holdout_share": 0.2, "eval_k": 10, "max_epochs": 15})
-    config = make_config(tmp_path, tmp_path, als=ALS_SMALL, audio_cnn=cnn)
-    out = audio_cnn.cold_start_eval(specs, items, counts, artists, config)
+    cnn_conf = {k: list(v) if isinstance(v, tuple) else v for k, v in SMALL.__dict__.items()}
+    cnn_conf.update({"min_plays": 1, "holdout_share": 0.2, "eval_k": 10, "max_epochs": 15})
+    config = make_config(tmp_path, tmp_path, als=ALS_SMALL, audio_cnn=cnn_conf)
+    out = cold_start.cold_start_eval(specs, items, counts, artists, config)
     m = out["metrics"]
     assert set(m) == {
         "audio_cnn",

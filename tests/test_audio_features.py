@@ -1,5 +1,6 @@
 """Audio attributes on signals made here with known answers, padding to the window, and the rejects table."""
 
+import dataclasses
 import os
 
 import numpy as np
@@ -9,10 +10,13 @@ import pytest
 import soundfile as sf
 
 from jobs import audio_features as af
+from jobs.common.audio import spectrogram as sg
+from jobs.common.audio import workers as audio_workers
+from jobs.common.audio.attributes import attributes
 from tests.conftest import make_config
 
 SR = 22_050
-S = af.Settings()
+S = sg.Settings.from_conf()
 
 
 def click_track(bpm: float, seconds: float = 12.0, accents: tuple[float, ...] = (1.0,)) -> np.ndarray:
@@ -42,7 +46,7 @@ def progression(triads, seconds_each=1.5):
 
 @pytest.mark.parametrize("bpm", [120, 90, 140])
 def test_click_track_reads_its_tempo(bpm):
-    a = af.attributes(click_track(bpm), S)
+    a = attributes(click_track(bpm), S)
     assert a["tempo_bpm"] == pytest.approx(bpm, abs=2)
     assert 0 < a["tempo_confidence"] <= 1
 
@@ -50,7 +54,7 @@ def test_click_track_reads_its_tempo(bpm):
 def test_c_major_progression_reads_c_major():
     # C - F - G - C, twice
     y = progression([(60, 64, 67), (65, 69, 72), (67, 71, 74), (60, 64, 67)] * 2)
-    a = af.attributes(y, S)
+    a = attributes(y, S)
     assert (a["key"], a["mode"]) == ("C", "major")
     assert a["key_confidence"] > 0
 
@@ -58,7 +62,7 @@ def test_c_major_progression_reads_c_major():
 def test_a_minor_progression_reads_a_minor():
     # Am - Dm - E - Am (harmonic minor: the G# marks the mode)
     y = progression([(57, 60, 64), (62, 65, 69), (64, 68, 71), (57, 60, 64)] * 2)
-    a = af.attributes(y, S)
+    a = attributes(y, S)
     assert (a["key"], a["mode"]) == ("A", "minor")
 
 
@@ -66,40 +70,40 @@ def test_a_minor_progression_reads_a_minor():
 def test_waltz_reads_three_four_and_a_march_four_four(bpm):
     waltz = click_track(bpm, seconds=16, accents=(1.0, 0.3, 0.3))
     march = click_track(bpm, seconds=16, accents=(1.0, 0.3, 0.3, 0.3))
-    assert af.attributes(waltz, S)["time_signature"] == 3
-    assert af.attributes(march, S)["time_signature"] == 4
+    assert attributes(waltz, S)["time_signature"] == 3
+    assert attributes(march, S)["time_signature"] == 4
 
 
 def test_a_copy_6_db_quieter_reads_6_db_quieter():
     y = progression([(60, 64, 67), (65, 69, 72)])
     quiet = y * 10 ** (-6 / 20)
-    assert af.loudness_db(y) - af.loudness_db(quiet) == pytest.approx(6.0, abs=0.05)
-    assert af.attributes(quiet, S)["loudness_db"] == pytest.approx(af.attributes(y, S)["loudness_db"] - 6, abs=0.05)
+    assert sg.loudness_db(y) - sg.loudness_db(quiet) == pytest.approx(6.0, abs=0.05)
+    assert attributes(quiet, S)["loudness_db"] == pytest.approx(attributes(y, S)["loudness_db"] - 6, abs=0.05)
 
 
 def test_log_mel_shape_and_storage_round_trip():
     y = click_track(100, seconds=5)
-    mel = af.log_mel(y, S)
+    mel = sg.log_mel(y, S)
     assert mel.dtype == np.float16
     assert mel.shape == (128, 1 + len(y) // 512)
-    back = af.mel_from_bytes(mel.astype("<f2").tobytes(), *mel.shape)
+    back = sg.mel_from_bytes(mel.astype("<f2").tobytes(), *mel.shape)
     np.testing.assert_array_equal(back, mel)
 
 
 def test_load_clip_takes_the_middle_window(tmp_path):
     y = np.concatenate([np.full(SR * 2, 0.1), np.full(SR * 2, 0.5), np.full(SR * 2, 0.1)]).astype(np.float32)
     sf.write(tmp_path / "x.wav", y, SR)
-    clip = af.load_clip(tmp_path / "x.wav", af.Settings(window_seconds=2.0))
+    clip = sg.load_clip(tmp_path / "x.wav", dataclasses.replace(sg.Settings.from_conf(), window_seconds=2.0))
     assert len(clip) == 2 * SR
     assert np.allclose(clip, 0.5, atol=1e-3)
 
 
 def test_pad_to_window_pads_the_end_with_the_floor_and_counts_real_frames():
     mel = np.zeros((4, 3), dtype=np.float16)
-    padded, valid = af.pad_to_window(mel, 5)
+    padded, valid = sg.pad_to_window(mel, 5)
     assert padded.dtype == np.float16 and padded.shape == (4, 5) and valid == 3
-    assert (padded[:, :3] == 0).all() and (padded[:, 3:] == af.FLOOR_DB).all()
-    assert af.pad_to_window(np.zeros((4, 9), dtype=np.float16), 5)[0].shape == (4, 5)
+    assert (padded[:, :3] == 0).all() and (padded[:, 3:] == sg.FLOOR_DB).all()
+    assert sg.pad_to_window(np.zeros((4, 9), dtype=np.float16), 5)[0].shape == (4, 5)
 
 
 def write_world(tmp_path, files, workers=2, **audio):
@@ -145,13 +149,13 @@ def test_short_clips_are_padded_to_the_window_and_long_ones_cut_from_the_middle(
     window = 1 + 30 * SR // 512
     assert S.window_frames == window == 1292
     assert (specs["n_frames"] == window).all() and (specs["n_mels"] == 128).all()
-    short = af.mel_from_bytes(specs.loc["t0", "mel"], 128, window)
+    short = sg.mel_from_bytes(specs.loc["t0", "mel"], 128, window)
     assert specs.loc["t0", "valid_frames"] == 1 + 3 * SR // 512 == 130
-    np.testing.assert_array_equal(short[:, :130], af.log_mel(click_track(120, seconds=3), S))
+    np.testing.assert_array_equal(short[:, :130], sg.log_mel(click_track(120, seconds=3), S))
     assert (short[:, 130:] == -100).all()
-    long = af.mel_from_bytes(specs.loc["t1", "mel"], 128, window)
+    long = sg.mel_from_bytes(specs.loc["t1", "mel"], 128, window)
     assert specs.loc["t1", "valid_frames"] == window
-    np.testing.assert_array_equal(long, af.log_mel(middle, S))  # exactly the middle 30 s: the tone, no noise
+    np.testing.assert_array_equal(long, sg.log_mel(middle, S))  # exactly the middle 30 s: the tone, no noise
     assert metrics["padded_to_window"] == 1 and metrics["window_frames"] == window
 
 
@@ -203,15 +207,15 @@ def test_bad_files_end_in_the_rejects_table_with_exact_reasons(tmp_path):
 
 
 def test_a_clip_that_kills_its_worker_is_rejected_and_the_run_goes_on(tmp_path, monkeypatch):
-    real_load = af.load_clip
+    real_load = audio_workers.load_clip
 
     def load_or_die(path, settings):
         if path.name == "crash.wav":
             os._exit(1)  # a decoder crash: the worker process dies without a word
         return real_load(path, settings)
 
-    # the pool forks its workers, so they see this module attribute as patched here
-    monkeypatch.setattr(af, "load_clip", load_or_die)
+    # the pool forks its workers, so process_clip there sees this module attribute as patched here
+    monkeypatch.setattr(audio_workers, "load_clip", load_or_die)
     files = {f"ok{i}.wav": lambda p: sf.write(p, click_track(120, seconds=2), SR) for i in range(5)}
     files["crash.wav"] = lambda p: sf.write(p, click_track(120, seconds=2), SR)
     files.update({f"ok{i}.wav": lambda p: sf.write(p, click_track(120, seconds=2), SR) for i in range(5, 8)})
@@ -226,14 +230,14 @@ def test_a_clip_that_kills_its_worker_is_rejected_and_the_run_goes_on(tmp_path, 
 def test_a_clip_that_hangs_is_stopped_at_the_time_limit_and_rejected(tmp_path, monkeypatch):
     import time
 
-    real_load = af.load_clip
+    real_load = audio_workers.load_clip
 
     def load_or_hang(path, settings):
         if path.name == "hang.wav":
             time.sleep(600)  # a decoder stuck on one file
         return real_load(path, settings)
 
-    monkeypatch.setattr(af, "load_clip", load_or_hang)
+    monkeypatch.setattr(audio_workers, "load_clip", load_or_hang)
     files = {f"ok{i}.wav": lambda p: sf.write(p, click_track(120, seconds=2), SR) for i in range(3)}
     files["hang.wav"] = lambda p: sf.write(p, click_track(120, seconds=2), SR)
     config = write_world(tmp_path, files, clip_timeout_seconds=2)

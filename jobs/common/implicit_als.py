@@ -2,7 +2,7 @@
 
 Spark MLlib (:mod:`jobs.als`) is the pipeline's ALS. This fast single-machine ALS serves two
 places that need a second fit quickly: the audio CNN's cold-start evaluation, which refits
-the space without the held-out tracks' plays (:func:`jobs.audio_cnn.refit_without`), and
+the space without the held-out tracks' plays (:func:`jobs.common.audio.cold_start.refit_without`), and
 the Spark-vs-implicit benchmark (:mod:`bench.als_implicit`). Reads and writes nothing.
 """
 

@@ -35,9 +35,8 @@ The package is the thin job; the recommender itself is a library other jobs shar
   (``scoring``), the artist cap, one version of a song and cold slots (``diversity``),
   reasons (``explanations``), playlists for a block of listeners (``playlists``) and the
   week's inputs read and indexed (``inputs``).
-* :mod:`jobs.common.history` (plays before the week, heard pairs, active listeners),
-  :func:`jobs.common.io.read_week_table` and :func:`jobs.common.paths.pending_dir`, which
-  the validate job reads as well.
+* :mod:`jobs.common.warehouse` (the tables, plays before the week, heard pairs, active
+  listeners, the pending folder), which the validate job reads as well.
 
 Run alone::
 

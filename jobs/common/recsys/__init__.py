@@ -18,5 +18,5 @@ evaluation (:mod:`jobs.evaluate`) rebuilds the same rankings and its variants wi
 * :mod:`~jobs.common.recsys.inputs`: :class:`Inputs` and :func:`prepare_inputs`, the
   week's tables read from the warehouse and indexed for the blend.
 
-What a listener has heard and who is active come from :mod:`jobs.common.history`.
+What a listener has heard and who is active come from :mod:`jobs.common.warehouse`.
 """
