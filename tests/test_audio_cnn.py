@@ -219,7 +219,9 @@ def test_training_publishes_the_model_and_a_failed_save_leaves_no_staging_folder
     monkeypatch.setattr(audio_cnn, "train_model", train_then_fail_to_save)
     with pytest.raises(OSError, match="No space left"):
         audio_cnn.run_train(config, "2026-W47")
-    assert [p.name for p in target.parent.iterdir()] == [target.name]  # no _staging-* left behind
+    assert [p.name for p in target.parent.iterdir() if not p.name.startswith(".lock-")] == [
+        target.name
+    ]  # no _staging-*
     assert {p.name: p.read_bytes() for p in target.iterdir()} == published  # the last good model stays
 
 

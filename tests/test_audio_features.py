@@ -277,3 +277,15 @@ def test_accuracy_vs_truth_counts_right_octave_and_three_two_answers():
     assert acc["tempo_within_4pct"] == 0.5 and acc["tempo_octave_errors"] == 0.25 and acc["tempo_3_2_errors"] == 0.25
     assert acc["key_and_mode"] == 0.75 and acc["time_signature"] == 0.75
     assert acc["mean_confidence_right_wrong"]["tempo"] == [0.85, 0.15]
+
+
+def test_audio_paths_must_stay_inside_the_data_folder(tmp_path):
+    data = tmp_path / "data"
+    (data / "audio").mkdir(parents=True)
+    (data / "audio" / "ok.wav").write_bytes(b"x")
+    (tmp_path / "secret.wav").write_bytes(b"x")
+    (data / "audio" / "link.wav").symlink_to(tmp_path / "secret.wav")
+    assert af.inside_data_root(data, "audio/ok.wav") == (data / "audio" / "ok.wav").resolve()
+    assert af.inside_data_root(data, "audio/../audio/ok.wav") == (data / "audio" / "ok.wav").resolve()
+    for escape in ("../secret.wav", "../../x.flac", str(tmp_path / "secret.wav"), "audio/link.wav"):
+        assert af.inside_data_root(data, escape) is None, escape
