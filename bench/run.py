@@ -40,6 +40,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from bench.peak_memory import measure
+from bench.render import markdown, targets
 from jobs.common.config import PROJECT_ROOT, Config, build_config
 
 SECTIONS = (
@@ -53,12 +54,6 @@ SECTIONS = (
     "spacy",
     "merge",
 )
-TARGETS = {
-    "10m_week_minutes": 30.0,
-    "10m_week_peak_gib": 12.0,
-    "als_fit_vs_implicit": 3.0,
-    "top_k_speedup": 5.0,
-}
 
 
 def machine() -> dict[str, Any]:
@@ -198,178 +193,6 @@ def _spark(name: str, checkpoints: Path) -> Any:
     spark = build_spark(build_config({}), name)
     spark.sparkContext.setCheckpointDir(str(checkpoints))
     return spark
-
-
-# ----------------------------------------------------------------------------- report
-
-
-def markdown(result: dict[str, Any]) -> str:
-    m = result["machine"]
-    lines = [
-        "# Benchmarks",
-        "",
-        f"Measured by `make bench` (`python -m bench.run{' --smoke' if result['smoke'] else ''}`) on {m['date']}: "
-        f"{m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}, Spark {m['spark']} "
-        f"(`local[2]`), {m['java']}. Times are medians of {result['repeats']} run(s) unless a row says otherwise; "
-        "whole-DAG runs are single runs. The raw numbers are in `docs/bench.json`; what they mean, "
-        "and what was changed because of them, is in the README (Performance at scale).",
-        "",
-    ]
-    scale = result.get("scale")
-    if scale:
-        lines += [
-            "## Scale: one whole week through Airflow (`airflow dags test`)",
-            "",
-            "| world | play events | listeners | tracks | DAG wall | peak RSS (tree) | ingest | ALS (fit) | merge | "
-            "validate | audio feat. | CNN | crawl | culture | implicit fit cg / cholesky |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-        ]
-        for r in scale:
-            s = r["stage_seconds"]
-            imp = r.get("implicit", {})
-
-            def sec(name: str, stages: dict[str, Any] = s) -> str:
-                v = stages.get(name)
-                return "-" if v is None else f"{v:.0f} s" if v >= 10 else f"{v:.1f} s"
-
-            lines.append(
-                f"| {r['size']} | {r['play_events']:,} | {r['world']['users']:,} | {r['world']['tracks']:,} | "
-                f"{r['dag_wall_seconds'] / 60:.1f} min | {r['peak_tree_rss_gib']:.2f} GiB | {sec('ingest')} | "
-                f"{sec('als')} ({r['als_fit_seconds']:.0f} s) | {sec('merge')} | {sec('validate')} | "
-                f"{sec('audio_features')} | {sec('audio_cnn')} | {sec('crawl')} | {sec('culture')} | "
-                f"{imp.get('implicit_cg_seconds', '-')} s / {imp.get('implicit_cholesky_seconds', '-')} s |"
-            )
-        lines += [""]
-    for key, title in (("als_vs_implicit", "Spark ALS against implicit (same matrix, settings and split)"),):
-        if result.get(key):
-            lines += [
-                f"## {title}",
-                "",
-                "| data | pairs | rank / iters / reg / alpha | Spark fit | implicit cg | implicit cholesky | "
-                "Spark / cg | Spark / cholesky | p@10 Spark | p@10 implicit cg | p@10 implicit chol. | p@10 popular |",
-                "|---|---|---|---|---|---|---|---|---|---|---|---|",
-            ]
-            for name, r in result[key].items():
-                st, f, p = r["settings"], r["fit_seconds_median"], r["precision@10"]
-                lines.append(
-                    f"| {name} | {r['train_pairs']:,} | {st['rank']} / {st['iterations']} / {st['reg_param']} / "
-                    f"{st['alpha']} | {f['spark']:.2f} s | {f['implicit_cg']:.2f} s | {f['implicit_cholesky']:.2f} s | "
-                    f"{r['spark_over_implicit_cg']}x | {r['spark_over_implicit_cholesky']}x | {p['spark']:.4f} | "
-                    f"{p['implicit_cg']:.4f} | {p['implicit_cholesky']:.4f} | {p['most_popular']:.4f} |"
-                )
-            lines += [""]
-    if result.get("als_tuning"):
-        t = result["als_tuning"]
-        base = t["variants"]["project settings"]["seconds_median"]
-        lines += [
-            f"## Spark ALS knobs, one at a time ({t['data']}, {t['pairs']:,} pairs; native BLAS found: "
-            f"{'yes' if t['native_blas'] else 'no, Java BLAS'})",
-            "",
-            "| variant | fit | vs project settings |",
-            "|---|---|---|",
-        ]
-        for name, v in t["variants"].items():
-            lines.append(f"| {name} | {v['seconds_median']:.2f} s | {v['seconds_median'] / base:.2f}x |")
-        lines += [""]
-    if result.get("als_profile"):
-        p = result["als_profile"]
-        lines += [
-            f"## Where a Spark ALS fit spends its time ({p['data']}, Spark event log, one fit)",
-            "",
-            f"Fit wall {p['fit_wall_seconds']:.1f} s on 2 cores = {2 * p['fit_wall_seconds']:.1f} core-seconds; "
-            f"tasks ran {p['task_run_seconds']:.1f} s ({p['task_cpu_seconds']:.1f} s on CPU, {p['gc_seconds']:.1f} s "
-            f"in GC) in {p['jobs']} jobs. The rest is the driver planning and scheduling jobs and stages.",
-            "",
-            "| stage | stages | tasks | wall | task run | task CPU | GC | shuffle |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
-        for st in p["stages"][:8]:
-            lines.append(
-                f"| `{st['stage']}` | {st.get('stages', 0):.0f} | {st.get('tasks', 0):.0f} | {st.get('wall_s', 0):.1f} s | "
-                f"{st.get('run_s', 0):.1f} s | {st.get('cpu_s', 0):.1f} s | {st.get('gc_s', 0):.1f} s | "
-                f"{st.get('shuffle_mb', 0):.0f} MB |"
-            )
-        lines += [""]
-    if result.get("top_k"):
-        lines += [
-            "## Top-K for every listener: `recommendForAllUsers` against the blocked numpy top-K",
-            "",
-            "| data | listeners x items | k | Spark | numpy | speed-up | same top-K set | mean overlap |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
-        for name, r in result["top_k"].items():
-            s = r["seconds_median"]
-            lines.append(
-                f"| {name} | {r['users']:,} x {r['items']:,} | {r['k']} | {s['spark']:.2f} s | {s['numpy']:.2f} s | "
-                f"{r['speedup']}x | {r['same_top_k_share']:.2%} | {r['mean_overlap']:.2%} |"
-            )
-        lines += [""]
-    micro = [
-        ("spectrograms", "Spectrograms + attributes", "clips_per_second_median", "clips/s", "clips"),
-        ("spacy", "spaCy extraction", "words_per_second_median", "words/s", "words"),
-        ("merge", "Merge (blend, 30 per listener)", "listeners_per_second", "listeners/s", "listeners"),
-    ]
-    if any(result.get(k) for k, *_ in micro) or result.get("make_run"):
-        lines += ["## Stages and the whole `make run`", "", "| what | rate / time | on |", "|---|---|---|"]
-        for key, title, field, unit, size in micro:
-            if result.get(key):
-                lines.append(f"| {title} | {result[key][field]:,} {unit} | {result[key][size]:,} {size} |")
-        if result.get("make_run"):
-            r = result["make_run"]
-            lines.append(
-                f"| `make run` (whole, venv ready) | {r['wall_seconds'] / 60:.1f} min, peak {r['peak_tree_rss_gib']} GiB "
-                "| sample world (single run) |"
-            )
-        lines += [""]
-    for error in result.get("errors") or []:
-        lines += [f"**Failed:** {error}", ""]
-    if result.get("targets"):
-        lines += ["## Targets", "", "| target | measured | met |", "|---|---|---|"]
-        for t in result["targets"]:
-            lines.append(f"| {t['target']} | {t['measured']} | {'yes' if t['met'] else '**no**'} |")
-        lines += [""]
-    return "\n".join(lines) + "\n"
-
-
-def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
-    out = []
-    big = next((r for r in result.get("scale") or [] if r["size"] == "10m"), None)
-    if big:
-        out.append(
-            {
-                "target": f"10M-event week, raw logs to published table, < {TARGETS['10m_week_minutes']:.0f} min",
-                "measured": f"{big['dag_wall_seconds'] / 60:.1f} min",
-                "met": big["dag_wall_seconds"] / 60 < TARGETS["10m_week_minutes"],
-            }
-        )
-        out.append(
-            {
-                "target": f"10M-event week peak memory < {TARGETS['10m_week_peak_gib']:.0f} GiB",
-                "measured": f"{big['peak_tree_rss_gib']:.2f} GiB",
-                "met": big["peak_tree_rss_gib"] < TARGETS["10m_week_peak_gib"],
-            }
-        )
-    for name, r in (result.get("als_vs_implicit") or {}).items():
-        ratio = r["spark_over_implicit_cholesky"]
-        p = r["precision@10"]
-        out.append(
-            {
-                "target": f"Spark ALS fit within {TARGETS['als_fit_vs_implicit']:.0f}x implicit's, p@10 at least equal ({name})",
-                "measured": f"{ratio}x implicit cholesky ({r['spark_over_implicit_cg']}x cg); "
-                f"p@10 {p['spark']:.4f} vs {p['implicit_cholesky']:.4f} / {p['implicit_cg']:.4f}",
-                "met": ratio <= TARGETS["als_fit_vs_implicit"]
-                and p["spark"] >= min(p["implicit_cholesky"], p["implicit_cg"]),
-            }
-        )
-    for name, r in (result.get("top_k") or {}).items():
-        out.append(
-            {
-                "target": f"top-K >= {TARGETS['top_k_speedup']:.0f}x faster than recommendForAllUsers ({name})",
-                "measured": f"{r['speedup']}x, same set for {r['same_top_k_share']:.2%} of listeners",
-                "met": r["speedup"] >= TARGETS["top_k_speedup"],
-            }
-        )
-    return out
 
 
 # ----------------------------------------------------------------------------- main
