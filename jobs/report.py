@@ -29,6 +29,7 @@ import pandas as pd
 
 from jobs.common.atomic import write_text_atomic
 from jobs.common.catalog import read_catalog
+from jobs.common.cli import one_line_errors
 from jobs.common.config import Config, load_config
 from jobs.common.warehouse import Warehouse
 
@@ -184,6 +185,7 @@ def run(config: Config, week: str) -> Path:
     return path
 
 
+@one_line_errors(ValueError)
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Write the week's HTML report and print its path.")
     parser.add_argument("--week", help="ISO week (default: the latest published)")

@@ -58,3 +58,23 @@ def test_the_result_is_recorded_as_run_metrics_with_its_time(env):
     assert week_job("x", "x", lambda c, w, a: {"rows": 3}, ["--week", "2026-W47"], metrics="merge") == 0
     written = json.loads((env / "wh" / "run_metrics" / "week=2026-W47" / "merge.json").read_text())
     assert written["rows"] == 3 and isinstance(written["seconds"], float)
+
+
+@pytest.mark.parametrize(
+    ("module", "argv"),
+    [("jobs.tools.query", []), ("jobs.report", []), ("jobs.common.runinfo", ["publish-week"])],
+)
+def test_other_commands_print_one_line_for_a_bad_setting(env, monkeypatch, capsys, module, argv):
+    import importlib
+
+    monkeypatch.setenv("DW__ALS__RANK", "many")
+    assert importlib.import_module(module).main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "als.rank" in err and err.count("\n") == 1
+
+
+def test_runinfo_names_a_bad_week_in_one_line(env, capsys):
+    from jobs.common import runinfo
+
+    assert runinfo.main(["logical-date", "2026-47"]) == 2
+    assert capsys.readouterr().err == "error: week '2026-47' is not an ISO week like 2026-W47\n"

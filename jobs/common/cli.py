@@ -12,8 +12,10 @@ job's wall time (``seconds``) is written to ``run_metrics/week=W/<metrics>.json`
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +28,23 @@ from jobs.common.weeks import parse_week
 
 # Failures every job can meet that are not bugs: one line, exit code 2.
 EXPECTED_ERRORS: tuple[type[Exception], ...] = (ConfigError, CatalogError, MissingInputError, LockTimeoutError)
+
+
+def one_line_errors(*extra: type[Exception]) -> Callable[[Callable[..., int]], Callable[..., int]]:
+    """For a command's ``main``: an expected error (and any of ``extra``) prints one line and exits 2."""
+
+    def wrap(main: Callable[..., int]) -> Callable[..., int]:
+        @functools.wraps(main)
+        def inner(*args: Any, **kwargs: Any) -> int:
+            try:
+                return main(*args, **kwargs)
+            except (*EXPECTED_ERRORS, *extra) as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+
+        return inner
+
+    return wrap
 
 
 def iso_week(value: str) -> str:

@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from jobs.common.cli import one_line_errors
 from jobs.common.config import load_config
 from jobs.common.warehouse import Warehouse
 from jobs.common.weeks import parse_week, shift, week_start
@@ -59,6 +60,7 @@ def summary(warehouse: Path, week: str) -> str:
     return "\n".join(lines)
 
 
+@one_line_errors(ValueError)
 def main(argv: list[str]) -> int:
     config = load_config()
     if argv[:1] == ["publish-week"]:

@@ -20,6 +20,7 @@ import duckdb
 import pandas as pd
 
 from jobs.common.catalog import read_catalog
+from jobs.common.cli import one_line_errors
 from jobs.common.config import load_config
 from jobs.common.warehouse import Warehouse
 from jobs.common.weeks import parse_week
@@ -60,6 +61,7 @@ def playlist(warehouse: Path, data: Path, user: str | None, week: str | None) ->
     return week, user, rows
 
 
+@one_line_errors()
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Show one listener's Discover Weekly playlist.")
     parser.add_argument("--user", help="listener id (default: the first listener of the week)")

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from jobs.common.atomic import staged
+from jobs.common.cli import one_line_errors
 from jobs.common.config import WorldConf, build_config, load_config
 from jobs.common.weeks import week_of
 from jobs.tools.world.audio import write_audio
@@ -98,6 +99,7 @@ def generator_version_of(folder: Path) -> int | None:
     return version if isinstance(version, int) else None
 
 
+@one_line_errors()
 def main(argv: list[str] | None = None) -> int:
     """The command line; returns the exit code (2: refused to replace data this generator did not write)."""
     parser = argparse.ArgumentParser(
