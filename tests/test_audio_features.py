@@ -227,8 +227,22 @@ def test_a_clip_that_kills_its_worker_is_rejected_and_the_run_goes_on(tmp_path, 
     assert metrics["rejects"] == {"crashed_worker": 1}
 
 
-def test_a_clip_that_hangs_is_stopped_at_the_time_limit_and_rejected(tmp_path, monkeypatch):
+class _ParentTimeout(BaseException):
+    """What a SIGALRM handler of the parent raises (Airflow's parse timeout raises one like it)."""
+
+
+def _raise_parent_timeout(signum, frame):
+    raise _ParentTimeout
+
+
+@pytest.mark.parametrize("parent_handler", [False, True], ids=["default", "parent_handles_sigalrm"])
+def test_a_clip_that_hangs_is_stopped_at_the_time_limit_and_rejected(tmp_path, monkeypatch, request, parent_handler):
+    import signal
     import time
+
+    if parent_handler:  # forked workers inherit it; the time limit must still end the worker
+        previous = signal.signal(signal.SIGALRM, _raise_parent_timeout)
+        request.addfinalizer(lambda: signal.signal(signal.SIGALRM, previous))
 
     real_load = audio_workers.load_clip
 

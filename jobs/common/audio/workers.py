@@ -65,9 +65,12 @@ def _pool(workers: int) -> ProcessPoolExecutor:
 def _in_worker(task: tuple[str, str, dict[str, Any]], timeout: float) -> dict[str, Any]:
     """:func:`process_clip` under a hard time limit, in a pool worker only.
 
-    ``SIGALRM`` keeps its default action (end the process), so even a decoder stuck in C
-    code stops; the pool then sees a dead worker and the clip is retried alone.
+    ``SIGALRM`` gets its default action (end the process), so even a decoder stuck in C
+    code stops; the pool then sees a dead worker and the clip is retried alone. It is set
+    here because a forked worker inherits the parent's handler (Airflow's parse timeout
+    installs one that raises instead of ending the process).
     """
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
     signal.alarm(max(1, math.ceil(timeout)))
     try:
         return process_clip(task)
