@@ -16,6 +16,7 @@ the cold-start evaluation (:mod:`jobs.common.audio.cold_start`) trains one too.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -107,10 +108,54 @@ def build_model(frames: int, n_mels: int, rank: int, conf: AudioCnnConf) -> Any:
     return model
 
 
+def random_crop_epochs(
+    specs: list[np.ndarray],
+    targets: np.ndarray,
+    frames: int,
+    batch_size: int,
+    rng: np.random.Generator,
+    pad_value: float,
+) -> Any:
+    """A Keras ``PyDataset`` of ``(crops, targets)`` batches: every epoch, the tracks in a new order, each
+    with a new random crop (:func:`random_crops`), all drawn from ``rng``.
+
+    The crops are drawn when an epoch ends (and once at the start), never in ``__getitem__``,
+    so Keras may read batches in any order or twice (it peeks at the first ones for their
+    shapes) without changing what is drawn: the same seed gives the same batches.
+    """
+    import keras
+
+    class RandomCropEpochs(keras.utils.PyDataset):
+        def __init__(self) -> None:
+            super().__init__()
+            self.on_epoch_end()
+
+        def __len__(self) -> int:
+            return math.ceil(len(specs) / batch_size)
+
+        def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+            batch = slice(index * batch_size, (index + 1) * batch_size)
+            return self.x[batch], self.y[batch]
+
+        def on_epoch_end(self) -> None:
+            order = rng.permutation(len(specs))
+            self.x = random_crops([specs[i] for i in order], frames, rng, pad_value)
+            self.y = targets[order]
+
+    return RandomCropEpochs()
+
+
 def train_model(
     specs: list[np.ndarray], targets: np.ndarray, conf: AudioCnnConf, seed: int
 ) -> tuple[Any, dict[str, Any], dict[str, Any]]:
-    """Train on random crops with a validation split by track; returns model, preprocessing, history."""
+    """Train on random crops with a validation split by track; returns model, preprocessing, history.
+
+    ``model.fit`` over :func:`random_crop_epochs` for at most ``max_epochs``, validated on
+    the centre crop of each validation track, with ``EarlyStopping`` on the validation
+    loss (``patience`` epochs without an improvement of 1e-5) restoring the best epoch's
+    weights. Seeded (Python, NumPy and TensorFlow, deterministic ops): the same seed
+    gives the same weights.
+    """
     import keras
     import tensorflow as tf
 
@@ -129,26 +174,25 @@ def train_model(
     x_val = np.stack([crop(norm[i], frames, None, pad_value) for i in val_idx])
     y_val = targets[val_idx]
     initial_val = float(model.evaluate(x_val, y_val, verbose=0))
-    best, best_weights, waited = initial_val, model.get_weights(), 0
-    history = {"initial_val_loss": initial_val, "train_loss": [], "val_loss": []}
     t0 = time.perf_counter()
-    for _ in range(conf.max_epochs):
-        x_train = random_crops([norm[i] for i in train_idx], frames, rng, pad_value)
-        fit = model.fit(x_train, targets[train_idx], batch_size=conf.batch_size, epochs=1, verbose=0, shuffle=True)
-        val = float(model.evaluate(x_val, y_val, verbose=0))
-        history["train_loss"].append(float(fit.history["loss"][-1]))
-        history["val_loss"].append(val)
-        if val < best - 1e-5:
-            best, best_weights, waited = val, model.get_weights(), 0
-        else:
-            waited += 1
-            if waited >= conf.patience:
-                break
-    model.set_weights(best_weights)
+    train = random_crop_epochs(
+        [norm[i] for i in train_idx], targets[train_idx], frames, conf.batch_size, rng, pad_value
+    )
+    stop = keras.callbacks.EarlyStopping(
+        monitor="val_loss", min_delta=1e-5, patience=conf.patience, restore_best_weights=True
+    )
+    fit = model.fit(
+        train, epochs=conf.max_epochs, validation_data=(x_val, y_val), callbacks=[stop], shuffle=False, verbose=0
+    )
+    history: dict[str, Any] = {
+        "initial_val_loss": initial_val,
+        "train_loss": [float(v) for v in fit.history["loss"]],
+        "val_loss": [float(v) for v in fit.history["val_loss"]],
+    }
     history.update(
         {
             "epochs": len(history["val_loss"]),
-            "best_val_loss": best,
+            "best_val_loss": float(stop.best),
             "train_seconds": round(time.perf_counter() - t0, 2),
             "train_tracks": len(train_idx),
             "val_tracks": len(val_idx),
