@@ -14,8 +14,24 @@ Reads ``<warehouse>/plays/`` and, for run week ``W`` with cutoff ``C`` (Monday 0
    last week (precision@k, recall@k, NDCG@k, mean percentile rank), beside a
    most-popular baseline on the same holdout.
 
-Writes (each a ``week=YYYY-Www`` partition, swapped in atomically): ``play_counts``,
-``user_factors``, ``item_factors``, ``als_metrics``, and ``run_metrics/.../als.json``.
+Writes ``play_counts``, ``user_factors``, ``item_factors`` and ``als_metrics`` (each a
+``week=YYYY-Www`` partition) as ONE fit (:meth:`~jobs.common.warehouse.Warehouse.publish_set`):
+all four are staged first, swapped in together under their four locks and stamped with the
+fit's id (``_fit.json``: fit id, run id, rank, rows), and the manifest
+``als_fit/week=W/manifest.json`` is written last. A failure before that (a full disk while
+staging, a failed swap) leaves the old four and the old manifest; every reader of these
+tables (and of ``track_vectors`` / ``audio_vectors``, stamped with the fit they came from)
+refuses partitions of another fit with one line naming the tables and fit ids (exit 2).
+Then ``run_metrics/.../als.json`` (with the ``fit_id``).
+
+Degenerate weeks: no counted play in the window leaves nothing to factorise, so the job
+fails (``AlsError``, exit 2) and the old fit stays; with any counted play it fits (one
+listener or one play included: the regularised factors are defined). The in-run evaluation
+is skipped, with the reason in ``evaluation`` (``{"skipped": ...}``) and no ``als_metrics``
+rows, when the evaluation window has no counted play, the holdout week has no (first-time)
+play, or no holdout listener was in the evaluation window; a metric with no defined value
+(the mean percentile rank when no holdout track has a vector) is null in ``als.json`` and
+left out of ``als_metrics``.
 
 Run alone::
 
@@ -27,6 +43,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import sys
 import time
 from pathlib import Path
@@ -48,7 +65,7 @@ from jobs.common.metrics import (
     recall_at_k,
     top_k_masked,
 )
-from jobs.common.warehouse import MissingInputError, Warehouse
+from jobs.common.warehouse import MissingInputError, Warehouse, current_run_id
 from jobs.common.weeks import cutoff as week_cutoff
 
 log = logging.getLogger("als")
@@ -207,15 +224,67 @@ def evaluate_holdout(
 # ----------------------------------------------------------------------------- job
 
 
+def holdout_evaluation(plays: Any, conf: AlsConf, start: dt.datetime, cut: dt.datetime) -> dict[str, Any]:
+    """Fit on the window ending a week before ``cut`` and score on the last week's first-time plays.
+
+    Returns the metrics per model (a metric with no defined value is ``None``), or
+    ``{"skipped": reason}`` when there is nothing to fit or to score.
+    """
+    from pyspark.sql import functions as F
+
+    spark = plays.sparkSession
+    eval_cut = cut - dt.timedelta(weeks=1)
+    eval_start = start - dt.timedelta(weeks=1)
+    eval_counts = window_counts(plays, eval_start, eval_cut, conf.min_ms_played, conf.decay_half_life_days).cache()
+    try:
+        if not eval_counts.limit(1).count():
+            return {"skipped": f"no counted plays in the evaluation window {eval_start:%Y-%m-%d}..{eval_cut:%Y-%m-%d}"}
+        holdout_all = window_counts(plays, eval_cut, cut, conf.min_ms_played, 0).select("user_id", "track_id")
+        history = plays.filter(F.col("played_at") < F.lit(eval_cut)).select("user_id", "track_id").distinct()
+        holdout = holdout_all.join(history, ["user_id", "track_id"], "left_anti")
+        holdout_pd = holdout.toPandas()
+        if holdout_pd.empty:
+            what = "first-time plays" if holdout_all.limit(1).count() else "counted plays"
+            return {"skipped": f"no {what} in the holdout week {eval_cut:%Y-%m-%d}..{cut:%Y-%m-%d}"}
+        rng = np.random.default_rng(conf.seed)
+        eval_users = sorted(holdout_pd["user_id"].unique())
+        if len(eval_users) > conf.eval_max_users:
+            eval_users = sorted(rng.choice(eval_users, conf.eval_max_users, replace=False))
+        holdout_pd = holdout_pd[holdout_pd["user_id"].isin(eval_users)]
+        users_df = spark.createDataFrame(pd.DataFrame({"user_id": eval_users}, dtype=str))
+        seen_pd = history.join(users_df, "user_id").toPandas()
+        popularity = (
+            eval_counts.groupBy("track_id").agg(F.sum("plays").alias("n")).toPandas().set_index("track_id")["n"]
+        )
+        u_eval, i_eval = fit_als(eval_counts, conf)
+        if not u_eval["user_id"].isin(holdout_pd["user_id"]).any():
+            return {"skipped": "no listener with first-time plays in the holdout week was in the evaluation window"}
+        scored = evaluate_holdout(u_eval, i_eval, seen_pd, holdout_pd, popularity, conf.eval_k)
+        return {m: {k: v if math.isfinite(v) else None for k, v in vals.items()} for m, vals in scored.items()}
+    finally:
+        eval_counts.unpersist()
+
+
+def metric_rows(evaluation: dict[str, Any]) -> pd.DataFrame:
+    """``als_metrics`` rows of an evaluation: one per model and defined metric (none when it was skipped)."""
+    rows = [
+        {"model": m, "metric": name, "value": float(v)}
+        for m, vals in evaluation.items()
+        if isinstance(vals, dict)
+        for name, v in vals.items()
+        if v is not None
+    ]
+    return pd.DataFrame(rows, columns=["model", "metric", "value"]).astype({"value": "float64"})
+
+
 def run(spark: Any, config: Config, week: str) -> dict[str, Any]:
-    """Fit, evaluate and write the ALS tables for ``week``; returns the run's metrics."""
+    """Fit, evaluate and publish the ALS tables for ``week`` as one fit; returns the run's metrics."""
     from pyspark.sql import functions as F
 
     t0 = time.perf_counter()
     conf = config.als
     cut = week_cutoff(week)
     start = cut - dt.timedelta(weeks=conf.window_weeks)
-    eval_cut = cut - dt.timedelta(weeks=1)
     wh = Warehouse(config.paths.warehouse)
     plays_dir = wh.table_dir("plays")
     if not plays_dir.exists():
@@ -227,38 +296,18 @@ def run(spark: Any, config: Config, week: str) -> dict[str, Any]:
     plays = spark.read.parquet(str(plays_dir)).filter(F.col("played_at") < F.lit(cut)).cache()
 
     # offline evaluation: the same recipe, one week earlier, scored on last week's first plays
-    eval_counts = window_counts(
-        plays, start - dt.timedelta(weeks=1), eval_cut, conf.min_ms_played, conf.decay_half_life_days
-    ).cache()
-    eval_metrics: dict[str, dict[str, float]] = {}
     t_eval = time.perf_counter()
-    if eval_counts.limit(1).count():
-        holdout_all = window_counts(plays, eval_cut, cut, conf.min_ms_played, 0).select("user_id", "track_id")
-        history = plays.filter(F.col("played_at") < F.lit(eval_cut)).select("user_id", "track_id").distinct()
-        holdout = holdout_all.join(history, ["user_id", "track_id"], "left_anti")
-        holdout_pd = holdout.toPandas()
-        rng = np.random.default_rng(conf.seed)
-        eval_users = sorted(holdout_pd["user_id"].unique())
-        if len(eval_users) > conf.eval_max_users:
-            eval_users = sorted(rng.choice(eval_users, conf.eval_max_users, replace=False))
-        holdout_pd = holdout_pd[holdout_pd["user_id"].isin(eval_users)]
-        users_df = spark.createDataFrame(pd.DataFrame({"user_id": eval_users}, dtype=str)) if eval_users else None
-        seen_pd = (
-            history.join(users_df, "user_id").toPandas()
-            if users_df is not None
-            else pd.DataFrame(columns=["user_id", "track_id"])
-        )
-        popularity = (
-            eval_counts.groupBy("track_id").agg(F.sum("plays").alias("n")).toPandas().set_index("track_id")["n"]
-        )
-        u_eval, i_eval = fit_als(eval_counts, conf)
-        eval_metrics = evaluate_holdout(u_eval, i_eval, seen_pd, holdout_pd, popularity, conf.eval_k)
+    evaluation = holdout_evaluation(plays, conf, start, cut)
     eval_seconds = time.perf_counter() - t_eval
-    eval_counts.unpersist()
+    if "skipped" in evaluation:
+        log.warning("evaluation skipped: %s", evaluation["skipped"])
 
     counts = window_counts(plays, start, cut, conf.min_ms_played, conf.decay_half_life_days).cache()
     if counts.limit(1).count() == 0:
-        raise AlsError(f"no counted plays between {start:%Y-%m-%d} and {cut:%Y-%m-%d} in {plays_dir}")
+        raise AlsError(
+            f"no counted plays between {start:%Y-%m-%d} and {cut:%Y-%m-%d} in {plays_dir}: nothing to fit; "
+            f"the week's ALS tables (if any) are left as they were"
+        )
     t_fit = time.perf_counter()
     user_f, item_f = fit_als(counts, conf)
     fit_seconds = time.perf_counter() - t_fit
@@ -266,13 +315,13 @@ def run(spark: Any, config: Config, week: str) -> dict[str, Any]:
     item_plays = counts_pd.groupby("track_id")["plays"].sum()
     item_f["plays"] = item_f["track_id"].map(item_plays).fillna(0).astype("int64")
 
-    wh.write("play_counts", week, counts_pd)
-    wh.write("user_factors", week, user_f)
-    wh.write("item_factors", week, item_f)
-    rows = [
-        {"model": m, "metric": name, "value": float(v)} for m, vals in eval_metrics.items() for name, v in vals.items()
-    ]
-    wh.write("als_metrics", week, pd.DataFrame(rows, columns=["model", "metric", "value"]))
+    tables = {
+        "play_counts": counts_pd,
+        "user_factors": user_f,
+        "item_factors": item_f,
+        "als_metrics": metric_rows(evaluation),
+    }
+    fit = wh.publish_set("als_fit", week, tables, {"run_id": current_run_id(), "rank": conf.rank})
     counts.unpersist()
     plays.unpersist()
 
@@ -284,9 +333,11 @@ def run(spark: Any, config: Config, week: str) -> dict[str, Any]:
         "pairs": len(counts_pd),
         "rank": conf.rank,
         "max_iter": conf.max_iter,
+        "fit_id": fit["fit_id"],
+        "run_id": fit["run_id"],
         "fit_seconds": round(fit_seconds, 2),
         "eval_seconds": round(eval_seconds, 2),
-        "evaluation": eval_metrics,
+        "evaluation": evaluation,
         "seconds": round(time.perf_counter() - t0, 2),
     }
     wh.write_metrics("als", week, metrics)

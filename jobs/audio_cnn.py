@@ -33,7 +33,9 @@ only their ``valid_frames``, so crops cut real audio.
 ``track_vectors`` (``week=W``): the ALS vector for every track that has one
 (``source = als``) and the predicted vector for every other track with audio, new
 releases included (``source = audio``), scaled to the median norm of the ALS item
-vectors so both live on one scale.
+vectors so both live on one scale. Both are stamped with the ALS fit ``item_factors`` came
+from (readers refuse them once the week has another fit), and a model whose output rank
+differs from this week's ALS rank is refused (retrain it first).
 
 Both run as their own processes (the DAG starts them with bash), so the Airflow worker
 never imports TensorFlow.
@@ -64,7 +66,7 @@ from jobs.common.audio.spectrogram import Settings, mel_from_bytes
 from jobs.common.cli import week_job
 from jobs.common.config import Config
 from jobs.common.metrics import as_matrix
-from jobs.common.warehouse import Warehouse
+from jobs.common.warehouse import Warehouse, check_one_rank
 from schemas import vocab
 
 log = logging.getLogger("audio_cnn")
@@ -180,18 +182,26 @@ def run_infer(config: Config, week: str) -> dict[str, Any]:
     wh = Warehouse(warehouse)
     model, prep = load_model(warehouse, week)
     check_settings(prep, config)
+    frames, fit = wh.read_together(week, ["item_factors"])  # checked against the week's ALS fit
+    items = frames["item_factors"]
+    als_rank, model_rank = check_one_rank(week, {"item_factors": items}), int(model.output_shape[-1])
+    if als_rank is not None and model_rank != als_rank:
+        fit_id = f" (fit {fit['fit_id']})" if fit else ""
+        raise AudioCnnError(
+            f"{model_dir(warehouse, week)}: the model predicts rank-{model_rank} vectors, but this week's ALS"
+            f"{fit_id} has rank {als_rank}; retrain it: python -m jobs.audio_cnn train --week {week}"
+        )
     specs = load_spectrograms(warehouse, week)
-    items = wh.read("item_factors", week)
     als_ids = set(items["track_id"])
     with_audio = sorted(specs)
     predicted = predict(model, prep, [specs[t] for t in with_audio]) * prep["als_median_norm"]
     audio = pd.DataFrame({"track_id": with_audio, "vector": list(predicted)})
-    wh.write("audio_vectors", week, audio)
+    wh.write("audio_vectors", week, audio, fit=fit)
     cold = audio[~audio["track_id"].isin(als_ids)]
     frame = pd.concat(
         [items[["track_id", "vector"]].assign(source=vocab.ALS), cold.assign(source=vocab.AUDIO)], ignore_index=True
     ).sort_values("track_id", ignore_index=True)
-    wh.write("track_vectors", week, frame)
+    wh.write("track_vectors", week, frame, fit=fit)
     metrics = {
         "week": week,
         "als": len(als_ids),

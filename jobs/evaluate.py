@@ -3,8 +3,10 @@ against what listeners actually played for the first time during W.
 
 Reads the week-``W`` tables a DAG run for ``W`` wrote (factors, track and audio vectors,
 cultural tables) and the plays of week ``W`` itself from ``plays`` (present once a later
-week has been ingested). For every listener with a personal playlist it builds five
-rankings with the same diversity rules and the same ``k``:
+week has been ingested); the ALS tables and the vectors computed from them must come from
+the week's one ALS fit and share one rank (else one line naming them, exit 2). For every
+listener with a personal playlist it builds five rankings with the same diversity rules
+and the same ``k``:
 
 * ``blend``: the published recipe (:func:`jobs.common.recsys.playlists.recommend_block`, as
   the merge job runs it, with ``merge.w_*``);
@@ -51,7 +53,7 @@ from jobs.common.recsys.diversity import pick_diverse
 from jobs.common.recsys.inputs import Inputs, prepare_inputs
 from jobs.common.recsys.playlists import playlists
 from jobs.common.recsys.scoring import blend_scores
-from jobs.common.warehouse import MissingInputError, Warehouse
+from jobs.common.warehouse import MissingInputError, Warehouse, check_one_rank
 from jobs.common.weeks import cutoff as week_cutoff
 
 log = logging.getLogger("evaluate")
@@ -176,8 +178,9 @@ def run(config: Config, week: str) -> dict[str, Any]:
         },
         "most_popular": most_popular(inputs, conf.k, conf.artist_cap),
     }
-    audio = wh.read_optional("audio_vectors", week)
+    audio = wh.read_optional("audio_vectors", week)  # checked against the week's ALS fit
     if audio is not None:
+        check_one_rank(week, {"user_factors": inputs.users, "audio_vectors": audio})
         rankings["audio"] = audio_only(inputs, audio, conf.k, conf.artist_cap)
     results = {name: score_lists(lists, truth, inputs, conf.k, cold_truth) for name, lists in rankings.items()}
     empty_i, empty_f = np.zeros(0, dtype=np.int64), np.zeros(0)

@@ -4,13 +4,16 @@ live partition (a missing replacement, a failed rename, a writer killed mid-way)
 
 import os
 import threading
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from jobs.common import atomic
 from jobs.common.atomic import LockTimeoutError, clean_stale_staging, publish_dir, staging_dir
-from jobs.common.warehouse import MissingInputError, Warehouse
+from jobs.common.warehouse import InconsistentInputError, MissingInputError, Warehouse, check_one_rank
 
 WEEK = "2026-W47"
 
@@ -195,3 +198,181 @@ def test_spark_reads_a_table_beside_locks_staging_and_pending_folders(tmp_path, 
     assert any(n.startswith(".lock-") for n in names) and any(n.startswith("_staging-") for n in names)
     got = spark.read.parquet(str(wh.table_dir("discover_weekly"))).toPandas()
     assert got[["user_id", "track_id", "week"]].values.tolist() == [["u1", "t1", WEEK]]
+
+
+# --- several partitions published as one; sets of tables (one ALS fit) and their readers -------------------
+def _three_targets(tmp_path):
+    """Two live partitions (old) and one not there yet."""
+    targets = [tmp_path / name / f"week={WEEK}" for name in ("a", "b", "c")]
+    for target in targets[:2]:
+        target.mkdir(parents=True)
+        (target / "part-0.parquet").write_text("old")
+    return targets
+
+
+def _state(targets):
+    return [_files(t) if t.exists() else None for t in targets]
+
+
+def _no_staging(targets):
+    return not [p for t in targets for p in t.parent.iterdir() if p.name.startswith(("_staging-", "_old-"))]
+
+
+@pytest.mark.parametrize("renameat2", [True, False])
+def test_staged_together_publishes_every_folder_or_none(tmp_path, monkeypatch, renameat2):
+    from jobs.common import sets
+
+    if not renameat2:
+        monkeypatch.setattr(sets, "_exchange", lambda a, b: False)  # the three-rename fallback
+    targets = _three_targets(tmp_path)
+    wh = Warehouse(tmp_path)
+    real_swap, calls = sets._swap, []
+
+    def swap_failing_on_the_third(src, dst, exchange):
+        calls.append(dst)
+        if len(calls) == 3:
+            raise OSError(5, "Input/output error")
+        real_swap(src, dst, exchange)
+
+    monkeypatch.setattr(sets, "_swap", swap_failing_on_the_third)
+    with pytest.raises(OSError, match="Input/output"), wh.staged_together(targets) as stages:
+        for stage in stages:
+            (stage / "part-0.parquet").write_text("new")
+    assert _state(targets) == [{"part-0.parquet": "old"}] * 2 + [None]  # the two swapped in were swapped back
+    assert _no_staging(targets)
+
+    monkeypatch.setattr(sets, "_swap", real_swap)
+
+    def last():
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space"), wh.staged_together(targets, last) as stages:
+        for stage in stages:
+            (stage / "part-0.parquet").write_text("new")
+    assert _state(targets) == [{"part-0.parquet": "old"}] * 2 + [None]  # a failed commit undoes every swap
+    assert _no_staging(targets)
+
+    with wh.staged_together(targets, lambda: (tmp_path / "committed").touch()) as stages:
+        for stage in stages:
+            (stage / "part-0.parquet").write_text("new")
+    assert _state(targets) == [{"part-0.parquet": "new"}] * 3 and (tmp_path / "committed").exists()
+    assert _no_staging(targets)
+
+
+def _als_frames(rank=4, users=3, tracks=5, seed=0):
+    rng = np.random.default_rng(seed)
+    u = [f"u{i}" for i in range(users)]
+    t = [f"t{i}" for i in range(tracks)]
+    vec = lambda n: list(rng.normal(size=(n, rank)).astype(np.float32))  # noqa: E731
+    return {
+        "play_counts": pd.DataFrame({"user_id": u[0], "track_id": t, "plays": 2, "weight": 2.0}),
+        "user_factors": pd.DataFrame({"user_id": u, "vector": vec(users)}),
+        "item_factors": pd.DataFrame({"track_id": t, "vector": vec(tracks), "plays": 2}),
+        "als_metrics": pd.DataFrame({"model": ["als"], "metric": ["ndcg@30"], "value": [0.5]}),
+    }
+
+
+def test_a_set_is_stamped_with_its_fit_and_its_manifest_is_written_last(tmp_path):
+    import json
+
+    wh = Warehouse(tmp_path)
+    fit = wh.publish_set("als_fit", WEEK, _als_frames(), {"run_id": "manual__x", "rank": 4})
+    assert fit["tables"] == {"play_counts": 5, "user_factors": 3, "item_factors": 5, "als_metrics": 1}
+    assert json.loads((wh.partition("als_fit", WEEK) / "manifest.json").read_text()) == fit
+    for name, rows in fit["tables"].items():
+        stamp = json.loads((wh.partition(name, WEEK) / "_fit.json").read_text())
+        fields = {"set": "als_fit", "fit_id": fit["fit_id"], "week": WEEK, "run_id": "manual__x", "rank": 4}
+        assert stamp == {**fields, "rows": rows}
+        assert len(wh.read(name, WEEK)) == rows  # the stamp is not read as data
+    frames, read_fit = wh.read_together(WEEK, ["user_factors", "item_factors", "play_counts"], ["track_vectors"])
+    assert read_fit["fit_id"] == fit["fit_id"] and frames["track_vectors"] is None
+
+
+def test_a_failed_set_write_keeps_the_old_set_and_manifest(tmp_path, monkeypatch):
+    from jobs.common import warehouse
+
+    wh = Warehouse(tmp_path)
+    old = wh.publish_set("als_fit", WEEK, _als_frames(seed=0), {"rank": 4})
+    before = {n: wh.read(n, WEEK) for n in old["tables"]}
+    real_write, written = warehouse.pq.write_table, []
+
+    def disk_full_on_the_second(table, where, **kwargs):
+        written.append(where)
+        if len(written) == 2:
+            Path(where).write_bytes(b"half a file")
+            raise OSError(28, "No space left on device")
+        real_write(table, where, **kwargs)
+
+    monkeypatch.setattr(warehouse.pq, "write_table", disk_full_on_the_second)
+    with pytest.raises(OSError, match="No space"):
+        wh.publish_set("als_fit", WEEK, _als_frames(seed=1), {"rank": 4})
+    assert wh.manifest("als_fit", WEEK) == old
+    for name, frame in before.items():
+        pd.testing.assert_frame_equal(wh.read(name, WEEK), frame)
+    assert _no_staging([wh.partition(n, WEEK) for n in old["tables"]])
+
+
+def test_readers_refuse_tables_of_another_fit_naming_the_tables_and_fit_ids(tmp_path):
+    import shutil
+
+    wh = Warehouse(tmp_path)
+    old = wh.publish_set("als_fit", WEEK, _als_frames(seed=0), {"rank": 4})
+    vectors = _als_frames(seed=0)["item_factors"][["track_id", "vector"]].assign(source="als")
+    _, fit = wh.read_together(WEEK, ["item_factors"])
+    wh.write("track_vectors", WEEK, vectors, fit=fit)  # derived from the old fit
+    shutil.copytree(wh.partition("user_factors", WEEK), tmp_path / "old_user_factors")
+    new = wh.publish_set("als_fit", WEEK, _als_frames(seed=1), {"rank": 4})
+
+    with pytest.raises(InconsistentInputError, match=rf"track_vectors {WEEK} is from fit {old['fit_id']}") as err:
+        wh.read_optional("track_vectors", WEEK, ["track_id", "source"])  # as validate reads it
+    assert new["fit_id"] in str(err.value) and "rerun the audio_cnn infer job" in str(err.value)
+
+    # an old partition copied in over the new one
+    shutil.rmtree(wh.partition("user_factors", WEEK))
+    shutil.copytree(tmp_path / "old_user_factors", wh.partition("user_factors", WEEK))
+    with pytest.raises(InconsistentInputError, match=rf"user_factors {WEEK} is from fit {old['fit_id']}") as err:
+        wh.read_together(WEEK, ["user_factors", "item_factors", "play_counts"])
+    assert f"the week's fit is {new['fit_id']}" in str(err.value) and "rerun the als job" in str(err.value)
+    assert isinstance(err.value, MissingInputError)  # an expected error: one line, exit 2
+
+    # a partition written outside the fit (no stamp), or changed after it (other row count)
+    wh.write("user_factors", WEEK, _als_frames(seed=1)["user_factors"])
+    with pytest.raises(InconsistentInputError, match="no fit id, but the week's fit is"):
+        wh.read("user_factors", WEEK)
+    table = pq.read_table(wh.partition("item_factors", WEEK) / "part-0.parquet")
+    pq.write_table(table.slice(0, 2), wh.partition("item_factors", WEEK) / "part-0.parquet")
+    with pytest.raises(InconsistentInputError, match=r"2 rows, but fit .* wrote 5"):
+        wh.read("item_factors", WEEK)
+
+
+def test_read_together_refuses_a_set_republished_between_its_reads(tmp_path, monkeypatch):
+    wh = Warehouse(tmp_path)
+    old = wh.publish_set("als_fit", WEEK, _als_frames(seed=0), {"rank": 4})
+    real_read, new = Warehouse._read, []
+
+    def read_then_republish(self, name, week, columns):
+        out = real_read(self, name, week, columns)
+        if name == "user_factors":  # another run's fit lands between two reads; each read alone is consistent
+            new.append(wh.publish_set("als_fit", WEEK, _als_frames(seed=1), {"rank": 4}))
+        return out
+
+    monkeypatch.setattr(Warehouse, "_read", read_then_republish)
+    with pytest.raises(InconsistentInputError, match="not from one fit") as err:
+        wh.read_together(WEEK, ["user_factors", "item_factors"])
+    assert f"user_factors from fit {old['fit_id']}, item_factors from fit {new[0]['fit_id']}" in str(err.value)
+
+
+def test_tables_written_before_fits_were_recorded_are_read_unchecked(tmp_path):
+    wh = Warehouse(tmp_path)
+    for name, frame in _als_frames().items():
+        wh.write(name, WEEK, frame)  # no stamp, and the week has no manifest
+    frames, fit = wh.read_together(WEEK, ["user_factors", "item_factors", "play_counts"], ["track_vectors"])
+    assert fit is None and len(frames["user_factors"]) == 3
+
+
+def test_check_one_rank_names_each_table_and_its_vector_lengths():
+    frames = _als_frames(rank=4)
+    mixed = pd.concat([frames["item_factors"], _als_frames(rank=8)["item_factors"]], ignore_index=True)
+    assert check_one_rank(WEEK, {"user_factors": frames["user_factors"], "track_vectors": None}) == 4
+    with pytest.raises(InconsistentInputError, match=r"user_factors 4, track_vectors 4/8\) .* rerun audio_cnn infer"):
+        check_one_rank(WEEK, {"user_factors": frames["user_factors"], "track_vectors": mixed})

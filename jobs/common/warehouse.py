@@ -9,6 +9,8 @@ Layout under the warehouse root (contracts in :mod:`schemas.tables`)::
                                            in these names, which Spark would read as a partition)
     <table>/.lock-<partition>, .lock-<table>  the lock of a partition's or a whole table's writer
     discover_weekly/_pending-YYYY-Www/     the merged week waiting for the validate job
+    <table>/week=YYYY-Www/_fit.json        the fit a partition of a set (or derived from one) belongs to
+    als_fit/week=YYYY-Www/manifest.json    the week's ALS fit: its id, run, rank and row counts
 
 Every job reads and writes through a :class:`Warehouse`:
 
@@ -24,6 +26,16 @@ Every job reads and writes through a :class:`Warehouse`:
   partition stays.
 * :meth:`Warehouse.staged_partitions`: the same for a writer of several ``column=value``
   partitions at once (Spark's ``partitionBy``), which can also remove partitions.
+* :meth:`Warehouse.staged_together`: several partitions published as one, all or none;
+  :meth:`Warehouse.publish_set` writes the tables of a set (:data:`SETS`: ALS's four
+  tables) that way, stamps each partition with the fit's id (``_fit.json``) and writes the
+  set's manifest last. Every read of a set's table, or of a table derived from it
+  (:data:`DERIVED`, stamped by ``write(..., fit=)``), checks its stamp against the week's
+  manifest and its row count; :meth:`Warehouse.read_together` also checks that the tables
+  one job reads share a fit, and :func:`check_one_rank` that their vectors share a length.
+  A mismatch raises :class:`InconsistentInputError` naming the tables, the fit ids and the
+  job to rerun. Partitions written before fits were recorded carry no stamp: with no
+  manifest for the week they are read unchecked.
 * :meth:`Warehouse.weeks`: the weeks a table holds; :meth:`Warehouse.partitions`: the
   values of any partition column (plays' days). :meth:`Warehouse.plays_before` /
   :meth:`Warehouse.plays_before_week`: every play before a cutoff; :func:`heard_pairs` and
@@ -43,7 +55,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +76,7 @@ from jobs.common.atomic import (
     staging_dir,
     write_json_atomic,
 )
+from jobs.common.sets import FIT_FILE, MANIFEST, SET_OF, SETS, read_json, staged_together, write_stamp
 from jobs.common.weeks import cutoff, parse_week
 
 # Which job writes each table: named in the error when a reader finds it missing.
@@ -83,11 +96,21 @@ WRITERS = {
     "artist_similarity": "culture",
     "discover_weekly": "merge and validate",
     "offline_eval": "evaluate",
+    "als_fit": "als",
+    "audio_vectors": "audio_cnn infer",
 }
 
 
 class MissingInputError(RuntimeError):
     """A table a job needs is not in the warehouse; the message says which job writes it."""
+
+
+class InconsistentInputError(MissingInputError):
+    """The tables a job reads do not come from one fit (or one rank): the matching partition is missing.
+
+    A kind of missing input, so every job reports it as an expected error (one line, exit 2);
+    the message names the tables, their fit ids and the job to rerun.
+    """
 
 
 @dataclass(frozen=True)
@@ -149,11 +172,89 @@ class Warehouse:
         return frame
 
     def read_optional(self, name: str, week: str, columns: list[str] | None = None) -> pd.DataFrame | None:
-        """Partition ``week`` of table ``name``, or ``None`` when the table has no such week."""
+        """Partition ``week`` of table ``name``, or ``None`` when the table has no such week.
+
+        A table of a set, or derived from one, is checked against the week's fit
+        (:meth:`check_fit`): :class:`InconsistentInputError` when it is from another one.
+        """
+        return self._read(name, week, columns)[0]
+
+    def _read(self, name: str, week: str, columns: list[str] | None) -> tuple[pd.DataFrame | None, dict | None]:
         path = self.partition(name, week)
         if not path.is_dir():
+            return None, None
+        frame = pq.read_table(path, columns=columns).to_pandas()
+        return frame, self.check_fit(name, week, len(frame))
+
+    def read_together(
+        self, week: str, names: Sequence[str], optional: Sequence[str] = ()
+    ) -> tuple[dict[str, pd.DataFrame | None], dict[str, Any] | None]:
+        """Partition ``week`` of each table (``names`` required, ``optional`` may be missing) and their one fit.
+
+        Besides each read's own check, the tables must share one fit id (or all have
+        none), else :class:`InconsistentInputError` naming each table's fit. Returns the
+        frames by name and the fit (``None`` for tables written before fits were recorded).
+        """
+        frames, fits = {}, {}
+        for name in [*names, *optional]:
+            frame, fit = self._read(name, week, None)
+            if frame is None and name in names:
+                raise self.missing(name, week)
+            frames[name] = frame
+            if frame is not None:
+                fits[name] = fit
+        if len({(f or {}).get("fit_id") for f in fits.values()}) > 1:
+            found = ", ".join(f"{n} from fit {(f or {}).get('fit_id', 'none')}" for n, f in fits.items())
+            raise InconsistentInputError(
+                f"{week}: the tables are not from one fit ({found}); rerun the als job for {week}, then the jobs after it"
+            )
+        fit = next(iter(fits.values()), None)
+        return frames, ({k: v for k, v in fit.items() if k != "rows"} if fit else None)
+
+    # --- fits: sets of tables published as one ----------------------------------------
+    def manifest(self, set_name: str, week: str) -> dict[str, Any] | None:
+        """The week's manifest of set ``set_name`` (its fit), or ``None`` when none was completed."""
+        return read_json(self.partition(set_name, week) / MANIFEST)
+
+    def check_fit(self, name: str, week: str, rows: int | None = None) -> dict[str, Any] | None:
+        """The fit partition ``week`` of ``name`` belongs to, checked against the week's manifest.
+
+        Raises :class:`InconsistentInputError` when the partition is from another fit than
+        the manifest names, has no stamp though the week has a manifest (written outside
+        the fit, or copied in), has a stamp but the fit was never completed (no manifest),
+        or holds another number of rows than its fit recorded. ``None``: a table outside
+        every set, or one written before fits were recorded (no stamp, no manifest).
+        """
+        path = self.partition(name, week)
+        stamp = read_json(path / FIT_FILE)
+        set_name = stamp["set"] if stamp else SET_OF.get(name)
+        if set_name is None:
             return None
-        return pq.read_table(path, columns=columns).to_pandas()
+        manifest = self.manifest(set_name, week)
+        where = self.partition(set_name, week) / MANIFEST
+        rerun = f"rerun the {WRITERS.get(name, 'job that writes ' + name)} job for {week}"
+        if stamp is None and manifest is None:
+            return None
+        if stamp is None:
+            raise InconsistentInputError(
+                f"{path}: no fit id, but the week's fit is {manifest['fit_id']} ({where}): "
+                f"written outside the fit or copied in; {rerun}"
+            )
+        if manifest is None:
+            raise InconsistentInputError(
+                f"{path}: from fit {stamp['fit_id']}, which was never completed (no {where}); {rerun}"
+            )
+        if stamp["fit_id"] != manifest["fit_id"]:
+            raise InconsistentInputError(
+                f"{name} {week} is from fit {stamp['fit_id']} (rank {stamp.get('rank')}), but the week's fit is "
+                f"{manifest['fit_id']} (rank {manifest.get('rank')}, {where}): tables of two fits are never read "
+                f"together; {rerun}"
+            )
+        if rows is not None and stamp.get("rows") != rows:
+            raise InconsistentInputError(
+                f"{path}: {rows} rows, but fit {stamp['fit_id']} wrote {stamp.get('rows')}: changed after the fit; {rerun}"
+            )
+        return stamp
 
     def plays_before_week(self, week: str) -> pd.DataFrame:
         """Every play before ``week``'s cutoff (skips included): user_id, track_id, played_at."""
@@ -218,18 +319,44 @@ class Warehouse:
             finally:
                 shutil.rmtree(stage, ignore_errors=True)
 
-    def write(self, name: str, week: str, frame: pd.DataFrame) -> Path:
-        """Replace partition ``week`` of table ``name`` with ``frame`` cast to its contract."""
-        from schemas.tables import arrow_schema
+    def staged_together(
+        self, targets: Sequence[Path], last: Callable[[], None] | None = None, lock_timeout: float = LOCK_TIMEOUT_S
+    ) -> AbstractContextManager[list[Path]]:
+        """:func:`jobs.common.sets.staged_together`: several folders published as one, all or none."""
+        return staged_together(targets, last, lock_timeout)
 
-        schema = arrow_schema(name)
-        missing = [c for c in schema.names if c not in frame.columns]
-        if missing:
-            raise ValueError(f"{name}: frame lacks columns {missing}")
-        table = pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+    def publish_set(
+        self, set_name: str, week: str, frames: dict[str, pd.DataFrame], info: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Publish the week's partitions of every table of ``set_name`` as one fit; returns its manifest.
+
+        Each frame is cast to its contract and written to a staging folder with a
+        ``_fit.json`` stamp (the fit: a fresh ``fit_id``, ``info`` such as the run id and
+        rank, its own row count); all are swapped in together (:meth:`staged_together`),
+        and the manifest (``<set_name>/week=W/manifest.json``: the fit and every table's
+        row count) is written last. Any failure before that leaves the old set and manifest.
+        """
+        if sorted(frames) != sorted(SETS[set_name]):
+            raise ValueError(f"{set_name}: tables {sorted(frames)}, expected {sorted(SETS[set_name])}")
+        tables = {name: _to_contract(name, frame) for name, frame in frames.items()}
+        fit = {"set": set_name, "fit_id": uuid.uuid4().hex[:12], "week": week, **(info or {})}
+        manifest = {**fit, "tables": {name: table.num_rows for name, table in tables.items()}}
+        targets = [self.partition(name, week) for name in tables]
+        last = lambda: write_json_atomic(self.partition(set_name, week) / MANIFEST, manifest)  # noqa: E731
+        with self.staged_together(targets, last) as stages:
+            for table, stage in zip(tables.values(), stages, strict=True):
+                _write_partition(stage, table, fit)
+        return manifest
+
+    def write(self, name: str, week: str, frame: pd.DataFrame, fit: dict[str, Any] | None = None) -> Path:
+        """Replace partition ``week`` of table ``name`` with ``frame`` cast to its contract.
+
+        ``fit``: the fit of the set the table was computed from (:meth:`read_together`), so
+        that readers can check it (a table of :data:`DERIVED`)."""
+        table = _to_contract(name, frame)
         target = self.partition(name, week)
         with self.staged(target) as stage:
-            pq.write_table(table, stage / "part-0.parquet", compression="zstd")
+            _write_partition(stage, table, fit)
         return target
 
     # --- run metrics ------------------------------------------------------------------
@@ -248,6 +375,46 @@ class Warehouse:
         if not folder.is_dir():
             return {}
         return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+
+
+def _to_contract(name: str, frame: pd.DataFrame) -> pa.Table:
+    from schemas.tables import arrow_schema
+
+    schema = arrow_schema(name)
+    missing = [c for c in schema.names if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{name}: frame lacks columns {missing}")
+    return pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+
+
+def _write_partition(folder: Path, table: pa.Table, fit: dict[str, Any] | None) -> None:
+    pq.write_table(table, folder / "part-0.parquet", compression="zstd")
+    if fit is not None:
+        write_stamp(folder, fit, table.num_rows)
+
+
+def check_one_rank(week: str, frames: dict[str, pd.DataFrame | None]) -> int | None:
+    """The one length of the ``vector`` column of every frame (``None`` when none has rows).
+
+    Vectors of one latent space share a rank: :class:`InconsistentInputError` names each
+    table's lengths otherwise, blaming the tables whose lengths differ from the first one's.
+    """
+    lengths = {
+        name: sorted({len(v) for v in frame["vector"]})
+        for name, frame in frames.items()
+        if frame is not None and len(frame)
+    }
+    if not lengths:
+        return None
+    first = next(iter(lengths.values()))
+    if len(first) == 1 and all(v == first for v in lengths.values()):
+        return first[0]
+    found = ", ".join(f"{name} {'/'.join(map(str, v))}" for name, v in lengths.items())
+    odd = [name for name, v in lengths.items() if v != first or len(v) > 1]
+    rerun = ", ".join(dict.fromkeys(WRITERS.get(name, name) for name in odd))
+    raise InconsistentInputError(
+        f"{week}: vectors of different lengths ({found}) are not one latent space; rerun {rerun} for {week}"
+    )
 
 
 # --- which run wrote a folder ----------------------------------------------------------------

@@ -6,7 +6,11 @@
 candidates and says so in ``notes``), every play before ``W``'s cutoff and the catalog;
 it builds the :class:`~jobs.common.recsys.items.Items` and, per listener, the heard items,
 most-played items and most-played artists with their play shares. A missing required
-table raises :class:`~jobs.common.warehouse.MissingInputError`. Nothing is written.
+table raises :class:`~jobs.common.warehouse.MissingInputError`; tables that are not from
+the week's one ALS fit (:meth:`~jobs.common.warehouse.Warehouse.read_together`), or
+vectors of more than one length (``check_one_rank``: e.g. ``track_vectors`` mixing 16-d
+and 32-d ones), raise its subclass ``InconsistentInputError``, naming the tables, their
+fit ids or lengths and the job to rerun. Nothing is written.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import pandas as pd
 from jobs.common.catalog import read_catalog
 from jobs.common.config import Config
 from jobs.common.recsys.items import Items, build_items
-from jobs.common.warehouse import Warehouse, active_listeners, heard_pairs
+from jobs.common.warehouse import Warehouse, active_listeners, check_one_rank, heard_pairs
 from jobs.common.weeks import cutoff as week_cutoff
 
 log = logging.getLogger("merge")  # the merge's inputs: its log lines keep the job's name
@@ -48,10 +52,10 @@ def prepare_inputs(config: Config, week: str) -> Inputs:
     wh = Warehouse(config.paths.warehouse)
     conf = config.merge
     tracks, artists = read_catalog(config.paths.data)
-    user_f = wh.read("user_factors", week).sort_values("user_id", ignore_index=True)
-    item_f = wh.read("item_factors", week)
-    counts = wh.read("play_counts", week)
-    vectors = wh.read_optional("track_vectors", week)
+    frames, _ = wh.read_together(week, ["user_factors", "item_factors", "play_counts"], optional=["track_vectors"])
+    user_f = frames["user_factors"].sort_values("user_id", ignore_index=True)
+    item_f, counts, vectors = frames["item_factors"], frames["play_counts"], frames["track_vectors"]
+    check_one_rank(week, {"user_factors": user_f, "item_factors": item_f, "track_vectors": vectors})
     notes = []
     if vectors is None:
         notes.append("no track_vectors (audio branch produced nothing): merging without audio candidates")
