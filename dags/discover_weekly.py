@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pendulum
@@ -53,6 +53,7 @@ PYTHON = os.environ.get("DW_PYTHON") or sys.executable
 SPARK_CONN = os.environ.get("DW_SPARK_CONN_ID", "spark_default")
 # Mondays 06:00 UTC; DW_SCHEDULE=none turns the schedule off (a sandbox that only takes manual runs)
 SCHEDULE = os.environ.get("DW_SCHEDULE", "0 6 * * 1")
+START = date.fromisoformat(CONFIG.dag.start_date)  # a Monday (validated)
 
 # Passed to every job process (the worker's own environment is inherited on top).
 JOB_ENV = {
@@ -68,8 +69,11 @@ with DAG(
     dag_id="discover_weekly",
     description="Weekly 30-song playlists of unheard tracks for every active listener",
     schedule=None if SCHEDULE.lower() == "none" else SCHEDULE,
-    start_date=pendulum.datetime(2026, 1, 5, tz="UTC"),
+    # Early, so any week since 1970 may be run with its own Monday as the logical date (make run
+    # does); with catchup off the scheduler still creates only the latest Monday's run.
+    start_date=pendulum.datetime(START.year, START.month, START.day, tz="UTC"),
     catchup=False,
+    is_paused_upon_creation=CONFIG.dag.paused_on_creation,
     max_active_runs=1,
     default_args={
         "owner": "recsys",
