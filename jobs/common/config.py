@@ -130,7 +130,7 @@ class DagConf(_Section):
     )
     start_date: Monday = Field(
         "1970-01-05",
-        description="the DAG's start_date (06:00 UTC); early, so any week's Monday is a valid logical date (no catchup)",
+        description="the DAG's start_date (00:00 UTC); early, so any week's Monday is a valid logical date (no catchup)",
     )
 
 
