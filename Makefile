@@ -113,10 +113,10 @@ endif
 	  ln -sfn "$$log" $(AIRFLOW_HOME)/last_run.log; \
 	  echo ">> running DAG discover_weekly for $$week through Airflow (logical date $$date)"; \
 	  start=$$(date +%s); \
-	  airflow dags test discover_weekly "$$date" > "$$log" 2>&1 || \
-	    { tail -n 60 "$$log"; echo "error: the DAG run failed; full log: $$log"; exit 1; }; \
+	  AIRFLOW__LOGGING__LOGGING_LEVEL=INFO airflow dags test discover_weekly "$$date" -c "{\"week\": \"$$week\"}" > "$$log" 2>&1 || \
+	    { $(PY) -m jobs.common.runinfo failed "$$log" || tail -n 60 "$$log"; echo "error: the DAG run failed; full log: $$log"; exit 1; }; \
 	  echo ">> DAG run finished in $$(( $$(date +%s) - start )) s (log: $$log)"; \
-	  $(PY) -m jobs.common.runinfo summary "$$week"; \
+	  $(PY) -m jobs.common.runinfo summary "$$week" || { echo "error: see the DAG run's log: $$log"; exit 1; }; \
 	  $(PY) -m jobs.tools.query --week "$$week" $(if $(LISTENER),--user $(LISTENER),)
 
 query: setup
@@ -130,10 +130,10 @@ report: setup
 evaluate: setup airflow-init
 	@week=$$($(PY) -m jobs.common.runinfo publish-week); prev=$$($(PY) -m jobs.common.runinfo previous-week "$$week"); \
 	  $(PY) -m jobs.report --path-only --week "$$week" >/dev/null 2>&1 || $(MAKE) --no-print-directory run; \
-	  date=$$($(PY) -m jobs.common.runinfo logical-date "$$prev"); \
+	  date=$$($(PY) -m jobs.common.runinfo logical-date "$$prev"); log=$(AIRFLOW_HOME)/last_eval_run.log; \
 	  echo ">> running DAG discover_weekly for $$prev (logical date $$date)"; \
-	  airflow dags test discover_weekly "$$date" > $(AIRFLOW_HOME)/last_eval_run.log 2>&1 || \
-	    { tail -n 40 $(AIRFLOW_HOME)/last_eval_run.log; echo "error: the DAG run for $$prev failed"; exit 1; }; \
+	  AIRFLOW__LOGGING__LOGGING_LEVEL=INFO airflow dags test discover_weekly "$$date" -c "{\"week\": \"$$prev\"}" > "$$log" 2>&1 || \
+	    { $(PY) -m jobs.common.runinfo failed "$$log" || tail -n 40 "$$log"; echo "error: the DAG run for $$prev failed; full log: $$log"; exit 1; }; \
 	  $(PY) -m jobs.evaluate --week "$$prev" --out docs/evaluation.json; \
 	  echo ">> results also in docs/evaluation.json"; \
 	  $(PY) -m jobs.report --week "$$week"
@@ -153,6 +153,7 @@ check: setup lint
 AIRFLOW_PORT ?= 8080
 airflow: setup airflow-init
 	@echo ">> Airflow UI and REST API: http://127.0.0.1:$(AIRFLOW_PORT)/  (local mode: no login needed, every visitor is admin)"
+	@echo ">> a new discover_weekly DAG is created paused (dag.paused_on_creation, default true): no Monday run until 'airflow dags unpause discover_weekly' or the UI's toggle"
 	@echo ">> trigger a week: curl -X POST http://127.0.0.1:$(AIRFLOW_PORT)/api/v2/dags/discover_weekly/dagRuns -H 'Content-Type: application/json' -d '{\"logical_date\": null, \"conf\": {\"week\": \"2026-W47\"}}'"
 	@bin/airflow-local $(AIRFLOW_PORT)
 

@@ -6,10 +6,16 @@ the ``spark_default`` connection alone decides where they run (``local[2]`` by d
 a ``spark://``, YARN or Kubernetes master on a cluster). The project's code is shipped to
 executors as ``build/pipeline.zip`` (``--py-files``), rebuilt by the ``package_code`` task.
 
-Trigger a given week by hand (the ``week`` param wins over the logical date)::
+Trigger a given week by hand (the ``week`` param wins over the logical date; any ISO week,
+1998's too; ``make run WEEK=W`` passes it the same way)::
 
     airflow dags trigger discover_weekly -c '{"week": "2026-W47"}'
-    airflow dags test discover_weekly 2026-11-16T06:00:00+00:00
+    airflow dags test discover_weekly 2026-11-16T06:00:00+00:00 -c '{"week": "2026-W47"}'
+
+``start_date`` is ``dag.start_date`` (1970-01-05) so that any week's Monday is a logical
+date Airflow runs tasks for; ``catchup=False``, so the scheduler still creates only the
+latest Monday's run. A scheduler creates the DAG paused (``dag.paused_on_creation``): the
+Monday schedule starts after ``airflow dags unpause discover_weekly``.
 
 Flow::
 
@@ -19,15 +25,19 @@ Flow::
     resolve_week -> crawl -> culture --------------------------------+
 
 ``merge`` leaves the table out of sight; ``validate`` checks every rule and only then
-publishes the week. An audio or culture branch that produced nothing lets the merge
-run with what exists (it says so in its metrics); a missing ALS output fails it.
+publishes the week. An audio or culture step with too little input (no audio, too few
+tracks with audio and plays, no seeds, no page text) skips: it exits 0 with
+``"skipped": <reason>`` in its run metrics, the steps after it skip too, and the merge
+runs with what exists (it says so in its metrics); a missing ALS output or a corrupt
+input fails the run.
 
 The audio tasks (spectrograms and attributes, CNN training, inference) run as their own
 processes so the Airflow worker never imports TensorFlow or librosa.
 
 Settings come from the project configuration, loaded when this file is parsed (see
 ``jobs/common/config.py``): Spark driver and executor memory from ``spark``, task retries
-and their first delay from ``dag`` (e.g. ``DW__DAG__RETRIES=0``, ``DW__SPARK__DRIVER_MEMORY=8g``).
+and their first delay, the start date and the pause on creation from ``dag`` (e.g.
+``DW__DAG__RETRIES=0``, ``DW__SPARK__DRIVER_MEMORY=8g``).
 An invalid configuration is an import error of this DAG, naming the key.
 """
 
@@ -35,7 +45,7 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pendulum
@@ -53,6 +63,7 @@ PYTHON = os.environ.get("DW_PYTHON") or sys.executable
 SPARK_CONN = os.environ.get("DW_SPARK_CONN_ID", "spark_default")
 # Mondays 06:00 UTC; DW_SCHEDULE=none turns the schedule off (a sandbox that only takes manual runs)
 SCHEDULE = os.environ.get("DW_SCHEDULE", "0 6 * * 1")
+START = date.fromisoformat(CONFIG.dag.start_date)  # a Monday (validated)
 
 # Passed to every job process (the worker's own environment is inherited on top).
 JOB_ENV = {
@@ -68,8 +79,11 @@ with DAG(
     dag_id="discover_weekly",
     description="Weekly 30-song playlists of unheard tracks for every active listener",
     schedule=None if SCHEDULE.lower() == "none" else SCHEDULE,
-    start_date=pendulum.datetime(2026, 1, 5, tz="UTC"),
+    # Early, so any week since 1970 may be run with its own Monday as the logical date (make run
+    # does); with catchup off the scheduler still creates only the latest Monday's run.
+    start_date=pendulum.datetime(START.year, START.month, START.day, tz="UTC"),
     catchup=False,
+    is_paused_upon_creation=CONFIG.dag.paused_on_creation,
     max_active_runs=1,
     default_args={
         "owner": "recsys",

@@ -37,6 +37,13 @@ vectors so both live on one scale. Both are stamped with the ALS fit ``item_fact
 from (readers refuse them once the week has another fit), and a model whose output rank
 differs from this week's ALS rank is refused (retrain it first).
 
+Too little to learn from is not a failure: when fewer than 10 tracks have audio and
+``audio_cnn.min_plays`` plays (real listening data usually has no audio at all), ``train``
+writes ``{"skipped": "only 0 tracks have audio and >= 5 plays; need 10 to train"}`` as its
+metrics and exits 0, ``infer`` then skips as well (``"audio_train skipped: ..."``), and the
+merge runs without audio candidates. A skip removes the step's outputs of an earlier run of
+the same week. Missing input tables or a model that does not fit still fail (exit 2).
+
 Both run as their own processes (the DAG starts them with bash), so the Airflow worker
 never imports TensorFlow.
 
@@ -60,6 +67,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from jobs.common.atomic import discard_dir
 from jobs.common.audio.cnn import l2_normalise, l2_pooling_layer, predict, train_model
 from jobs.common.audio.cold_start import cold_start_eval
 from jobs.common.audio.spectrogram import Settings, mel_from_bytes
@@ -73,7 +81,10 @@ log = logging.getLogger("audio_cnn")
 
 
 class AudioCnnError(RuntimeError):
-    """Missing inputs or too little data to train."""
+    """A missing model or inputs that do not fit it."""
+
+
+MIN_TRAIN_TRACKS = 10  # fewer tracks with audio and enough plays: the week's training is skipped
 
 
 # ----------------------------------------------------------------------------- data
@@ -123,7 +134,23 @@ def save_model(model: Any, prep: dict[str, Any], warehouse: Path, week: str) -> 
     return target
 
 
+def skip(wh: Warehouse, week: str, reason: str, stale: list[Path]) -> dict[str, Any]:
+    """A skipped step's metrics (``{"week", "skipped": reason}``, exit 0): the merge then runs without audio.
+
+    ``stale`` (this step's outputs from an earlier run of the week, if any) are removed,
+    each under its writer's lock, so nothing downstream mistakes them for this run's.
+    """
+    log.warning("skipped: %s", reason)
+    for path in stale:
+        if path.exists():
+            with wh.lock(path):
+                discard_dir(path)
+            log.warning("removed %s, written by an earlier run of %s", path, week)
+    return {"week": week, "skipped": reason}
+
+
 def run_train(config: Config, week: str) -> dict[str, Any]:
+    """Train the week's model; a skip (too few tracks with audio and plays) when there is too little to learn from."""
     from jobs.common.catalog import read_catalog_table
 
     conf = config.audio_cnn
@@ -133,11 +160,12 @@ def run_train(config: Config, week: str) -> dict[str, Any]:
     items = wh.read("item_factors", week)
     counts = wh.read("play_counts", week)
     tracks = read_catalog_table(config.paths.data, "tracks")
-    evaluation = cold_start_eval(specs, items, counts, tracks, config) if conf.evaluate else {}
     train = items[items["track_id"].isin(specs) & (items["plays"] >= conf.min_plays)]
     train = train.sort_values("track_id", ignore_index=True)
-    if len(train) < 10:
-        raise AudioCnnError(f"only {len(train)} tracks have audio and >= {conf.min_plays} plays; need 10 to train")
+    if len(train) < MIN_TRAIN_TRACKS:
+        reason = f"only {len(train)} tracks have audio and >= {conf.min_plays} plays; need {MIN_TRAIN_TRACKS} to train"
+        return skip(wh, week, reason, [model_dir(warehouse, week)])
+    evaluation = cold_start_eval(specs, items, counts, tracks, config) if conf.evaluate else {}
     model, prep, history = train_model(
         [specs[t] for t in train["track_id"]], l2_normalise(as_matrix(train["vector"])), conf, conf.seed
     )
@@ -211,12 +239,27 @@ def run_infer(config: Config, week: str) -> dict[str, Any]:
     return metrics
 
 
+def infer_unless_skipped(config: Config, week: str) -> dict[str, Any]:
+    """:func:`run_infer`, or a skip when the week's training recorded one (its metrics say ``skipped``).
+
+    On a skip the week's ``track_vectors`` and ``audio_vectors`` from an earlier run are
+    removed, so the merge runs without audio candidates and says so.
+    """
+    wh = Warehouse(config.paths.warehouse)
+    trained = wh.metrics_file("audio_cnn", week)
+    reason = json.loads(trained.read_text()).get("skipped") if trained.exists() else None
+    if reason:
+        stale = [wh.partition("track_vectors", week), wh.partition("audio_vectors", week)]
+        return skip(wh, week, f"audio_train skipped: {reason}", stale)
+    return run_infer(config, week)
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     return week_job(
         "audio_cnn",
         "Train the audio CNN or infer track vectors with it.",
-        lambda config, week, args: (run_train if args.command == "train" else run_infer)(config, week),
+        lambda config, week, args: (run_train if args.command == "train" else infer_unless_skipped)(config, week),
         argv,
         errors=(AudioCnnError,),
         add_arguments=lambda p: p.add_argument("command", choices=["train", "infer"]),

@@ -25,7 +25,10 @@ parses but decoding fails or stops short), ``corrupt:non_finite_samples`` (NaN o
 infinite samples), ``too_short`` (under ``audio.min_seconds``), ``silent`` (below -70
 dBFS), ``crashed_worker`` (decoding it killed the worker process twice), ``timed_out``
 (over ``audio.clip_timeout_seconds``, twice) and ``failed:<error>`` (anything else).
-One bad file never fails the run. All three tables are ``week=W`` partitions swapped in
+One bad file never fails the run. A catalog without any ``audio_path`` (real listening
+data usually has none) is a skip, not a failure: the tables are written empty (every track
+in ``audio_rejects`` as ``no_audio``) and the metrics say ``"skipped": "no audio: ..."``;
+the CNN's training then skips too. All three tables are ``week=W`` partitions swapped in
 atomically; counts, throughput and, when ``<data>/truth/track_attributes.csv`` exists
 (the sample world), the attributes' ``accuracy_vs_truth`` go to
 ``run_metrics/week=W/audio_features.json``.
@@ -181,7 +184,8 @@ def run(config: Config, week: str, progress: bool = False) -> dict[str, Any]:
     mels: list[tuple[str, np.ndarray]] = []
     attr_rows = []
     t_dsp = time.perf_counter()
-    warm_up(settings)
+    if tasks:
+        warm_up(settings)
     for done, result in enumerate(process_all(tasks, workers, config.audio.clip_timeout_seconds), start=1):
         if "reason" in result:
             rejects.append(
@@ -215,6 +219,12 @@ def run(config: Config, week: str, progress: bool = False) -> dict[str, Any]:
         "clips_per_second_per_core": round(len(tasks) / max(dsp_seconds, 1e-9) / workers, 2),
         "settings": asdict(settings),
     }
+    if not tasks:  # a skip: nothing to decode (the tables above are written, empty)
+        if set(reasons) <= {vocab.NO_AUDIO}:
+            metrics["skipped"] = f"no audio: none of the catalog's {len(tracks)} tracks has an audio_path"
+        else:
+            metrics["skipped"] = f"no audio clip to decode: rejects {metrics['rejects']}"
+        log.warning("skipped: %s", metrics["skipped"])
     truth_path = config.paths.data / "truth" / "track_attributes.csv"
     if truth_path.exists() and attr_rows:
         metrics["accuracy_vs_truth"] = accuracy_vs_truth(attrs, pd.read_csv(truth_path, dtype={"track_id": str}))

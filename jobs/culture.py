@@ -23,8 +23,11 @@ Overlapping matches (an artist called "Kalo" inside "Kalo Mira") count once, for
 longest name (spaCy's ``filter_spans``); two artists with exactly the same name both
 count.
 
-No pages (an empty crawl) gives empty tables (``cultural_terms`` and
-``artist_similarity``) and a warning. Counts and throughput go to
+No page text (an empty crawl; real listening data usually has no web seeds) is a skip:
+empty tables (``cultural_terms`` and ``artist_similarity``), a warning and
+``"skipped": <reason>`` in the metrics (with the crawl's own reason, read from its run
+metrics, when it skipped: ``"no page text: the crawl skipped (no seeds: ...)"``); the merge
+then runs without culture candidates. Counts and throughput go to
 ``run_metrics/week=W/culture.json``. When ``<data>/truth/artist_genres.csv`` exists (the
 sample world writes it; columns ``artist_id, genre``) it is read for one quality metric
 only, ``neighbour_genre_precision_at_5``: the share of each artist's 5 nearest cultural
@@ -216,7 +219,13 @@ def run(config: Config, week: str) -> dict[str, Any]:
         t_nlp = time.perf_counter()
         counts = terms_near_mentions(list(nlp.pipe(texts, batch_size=conf.batch_size)), matcher, conf)
     else:
-        log.warning("no page text for %s (%s): writing empty cultural tables", week, wh.partition("pages", week))
+        crawl_skipped = wh.read_metrics(week).get("crawl", {}).get("skipped")  # the crawl's own reason
+        skipped = (
+            f"no page text: the crawl skipped ({crawl_skipped})"
+            if crawl_skipped
+            else f"no page text: {len(pages)} pages crawled for {week}, none with usable text"
+        )
+        log.warning("skipped: %s; writing empty cultural tables", skipped)
         t_nlp = time.perf_counter()
         counts = {}
     nlp_seconds = time.perf_counter() - t_nlp
@@ -234,6 +243,8 @@ def run(config: Config, week: str) -> dict[str, Any]:
         "words_per_second": round(words / max(nlp_seconds, 1e-9), 1),
         "seconds": round(time.perf_counter() - t0, 2),
     }
+    if not texts:
+        metrics["skipped"] = skipped
     truth = config.paths.data / "truth" / "artist_genres.csv"
     if truth.exists():
         precision = neighbour_genre_precision(sims, pd.read_csv(truth, dtype=str))

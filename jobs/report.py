@@ -7,7 +7,9 @@ timings, ingest reasons, ALS and cold-start metrics, merge counts), ``als_metric
 ``<warehouse>/reports/week=W/report.html`` with every plot embedded as a PNG (no file or
 network needed to view it): metrics beside baselines, score distributions by source,
 catalog coverage, popularity of what was recommended, stage timings, quarantined rows
-by reason, and a few example playlists with their reasons.
+by reason, the steps that skipped for want of input (``"skipped"`` in their metrics,
+e.g. no audio or no web seeds) with the merge's notes, and a few example playlists with
+their reasons.
 
 Run alone::
 
@@ -71,6 +73,11 @@ def grouped(frame: pd.DataFrame, title: str) -> str:
     return _png(fig)
 
 
+def skips(runs: dict[str, Any]) -> dict[str, str]:
+    """Job -> why it skipped (``"skipped"`` in its run metrics), in run-metrics order."""
+    return {name: str(m["skipped"]) for name, m in runs.items() if isinstance(m, dict) and m.get("skipped")}
+
+
 def build(config: Config, week: str) -> str:
     """The report's HTML text."""
     import matplotlib
@@ -89,6 +96,17 @@ def build(config: Config, week: str) -> str:
         f"<p>{table['user_id'].nunique()} playlists, {len(table)} rows, "
         f"{table['track_id'].nunique()} distinct tracks of {len(tracks)} in the catalog.</p>",
     ]
+    skipped = skips(runs)
+    if skipped:
+        notes = runs.get("merge", {}).get("notes") or []
+        parts += [
+            "<h2>Skipped steps</h2>",
+            "<p>Too little input for these steps this week; the merge ran on what exists.</p>",
+            "<ul>"
+            + "".join(f"<li><b>{html.escape(job)}</b>: {html.escape(why)}</li>" for job, why in skipped.items())
+            + "".join(f"<li>merge: {html.escape(note)}</li>" for note in notes)
+            + "</ul>",
+        ]
 
     als = wh.read_optional("als_metrics", week)
     if als is not None and len(als):

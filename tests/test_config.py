@@ -79,7 +79,10 @@ def test_relative_paths_resolve_against_the_project_root():
         ({"spark": {"driver_memory": "lots"}}, "spark.driver_memory='lots': must be a JVM memory size"),
         ({"ingest": {"service_start": "2008-13-01"}}, "ingest.service_start='2008-13-01': must be an ISO date"),
         # an unknown key in a new section
-        ({"dag": {"retry": 1}}, "unknown key dag.retry; known: ['retries', 'retry_delay_minutes']"),
+        (
+            {"dag": {"retry": 1}},
+            "unknown key dag.retry; known: ['paused_on_creation', 'retries', 'retry_delay_minutes', 'start_date']",
+        ),
         # cross-field rules
         (
             {"audio_cnn": {"pools": [2, 1]}},
@@ -141,7 +144,10 @@ def test_the_shipped_configuration_resolves_to_the_values_recorded_before_pydant
             got = list(got) if isinstance(got, tuple) else got
             assert (got, type(got)) == (value, type(value)), f"{section}.{key}"
     # the settings added since: the DAG's, with the values it hard-coded before
-    assert (now["spark"]["executor_memory"], now["dag"]) == ("2g", {"retries": 2, "retry_delay_minutes": 2.0})
+    assert (now["spark"]["executor_memory"], now["dag"]) == (
+        "2g",
+        {"retries": 2, "retry_delay_minutes": 2.0, "paused_on_creation": True, "start_date": "1970-01-05"},
+    )
 
 
 def test_defaults_are_stated_once_the_shipped_file_only_overrides():

@@ -50,6 +50,9 @@ def test_dag_structure(dagbag):
     }
     assert dag.catchup is False
     assert dag.max_active_runs == 1
+    # early, so any week since 1970 runs under its own Monday as the logical date; paused until unpaused
+    assert dag.start_date == dt.datetime(1970, 1, 5, tzinfo=dt.UTC)
+    assert dag.is_paused_upon_creation is True
     assert dag.schedule == "0 6 * * 1"  # Mondays 06:00, in the DAG's UTC timezone
     assert str(dag.timezone) in ("UTC", "Timezone('UTC')")
     assert "week" in dag.params
@@ -94,6 +97,16 @@ def test_memory_and_retries_come_from_the_configuration(dagbag):
 
     with pytest.raises(ConfigError, match=r"dag\.retries=-1: must be >= 0"):
         _dag_with({"DW__DAG__RETRIES": "-1"})
+
+
+def test_pause_on_creation_and_start_date_come_from_the_configuration(dagbag):
+    dag = _dag_with({"DW__DAG__PAUSED_ON_CREATION": "false", "DW__DAG__START_DATE": "2026-01-05"})
+    assert dag.is_paused_upon_creation is False
+    assert dag.start_date == dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
+    from jobs.common.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"dag\.start_date='2026-01-06': must be an ISO date that is a Monday"):
+        _dag_with({"DW__DAG__START_DATE": "2026-01-06"})
 
 
 def test_tensorflow_jobs_run_in_their_own_processes(dagbag):

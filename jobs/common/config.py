@@ -125,6 +125,13 @@ class DagConf(_Section):
 
     retries: Int = Field(2, ge=0, description="tries after a failed one, per task (0 = fail at once)")
     retry_delay_minutes: Num = Field(2.0, gt=0, description="wait before the first retry; doubles for each next one")
+    paused_on_creation: Bool = Field(
+        True, description="a scheduler (make airflow) creates the DAG paused: no Monday run until it is unpaused"
+    )
+    start_date: Monday = Field(
+        "1970-01-05",
+        description="the DAG's start_date (00:00 UTC); early, so any week's Monday is a valid logical date (no catchup)",
+    )
 
 
 class IngestConf(_Section):

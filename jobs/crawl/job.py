@@ -16,6 +16,8 @@ Outcomes: ``ok``, ``not_modified``, ``duplicate_content``, ``robots_disallowed``
 refused by the crawler's rules (e.g. ``redirect_robots_disallowed``).
 
 A crawl that finds nothing writes an empty table and a warning; it never fails the run.
+Without any seed (real listening data usually has no ``web/`` folder) that is a skip:
+the metrics say ``"skipped": "no seeds: ..."``, and the culture job skips in turn.
 
 Run alone::
 
@@ -60,8 +62,10 @@ def run(config: Config, week: str) -> dict[str, Any]:
     wh = Warehouse(config.paths.warehouse)
     crawler = Crawler(config.crawl, seeds, previous_pages(wh, week))
     rows, counts = crawler.run() if seeds else ([], {})
+    skipped = None
     if not seeds:
-        log.warning("no seeds (%s/seeds.txt missing and crawl.seeds empty): writing an empty pages table", web_dir)
+        skipped = f"no seeds: no usable URL in {web_dir / 'seeds.txt'} or crawl.seeds"
+        log.warning("skipped: %s; writing an empty pages table", skipped)
     elif not counts.get("ok") and not counts.get("not_modified"):
         log.warning("the crawl fetched no usable page: %s", counts)
     from schemas.tables import table
@@ -80,6 +84,8 @@ def run(config: Config, week: str) -> dict[str, Any]:
         "seconds": round(seconds, 2),
         "pages_per_second": round(sum(counts.get(k, 0) for k in ("ok", "duplicate_content")) / max(seconds, 1e-9), 1),
     }
+    if skipped:
+        metrics["skipped"] = skipped
     return metrics
 
 
