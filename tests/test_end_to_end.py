@@ -104,7 +104,9 @@ def test_rerun_replaces_the_week_with_identical_rows(runs):
     before, after = runs["inodes"]
     assert before != after, "the rerun must write and swap in a new partition, not leave the old one"
     part = runs["warehouse"] / "discover_weekly" / f"week={WEEK}"
-    assert [p.name for p in part.iterdir()] == ["part-0.parquet"]
+    # the table and the id of the run that published it (which every reader skips)
+    assert sorted(p.name for p in part.iterdir()) == ["_run.json", "part-0.parquet"]
+    # nothing pending or staged is left beside it (the locks are hidden files)
     assert not [p for p in part.parent.iterdir() if p.name.startswith("_")]
 
 
