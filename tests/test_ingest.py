@@ -269,7 +269,7 @@ def test_line_numbers_stay_right_when_spark_splits_a_big_file(spark, tmp_path):
     old = spark.conf.get("spark.sql.files.maxPartitionBytes")
     spark.conf.set("spark.sql.files.maxPartitionBytes", str(64 * 1024))
     try:
-        lines = raw_plays.read_text_lines(spark, [str(raw / "a.csv"), str(raw / "b.jsonl")])
+        lines = raw_plays.read_text_lines(spark, [str(raw / "a.csv"), str(raw / "b.jsonl")], tmp_path / "links")
         assert lines.rdd.getNumPartitions() > 10
         got = lines.toPandas()
     finally:
@@ -294,6 +294,8 @@ def _stats(root):
     return {str(p.relative_to(root)): (p.stat().st_ino, p.stat().st_mtime_ns) for p in sorted(root.rglob("*"))}
 
 
+@pytest.mark.spark
+@pytest.mark.slow
 def test_a_backfill_touches_only_days_whose_rows_changed_and_says_which(spark, tmp_path):
     data, wh = tmp_path / "data", tmp_path / "wh"
     _write_catalog(data)
@@ -331,6 +333,8 @@ def test_a_backfill_touches_only_days_whose_rows_changed_and_says_which(spark, t
     assert weeks == ["week=2026-W46", "week=2026-W47"]
 
 
+@pytest.mark.spark
+@pytest.mark.slow
 def test_a_failed_write_leaves_no_staging_folder_and_publishes_nothing(spark, tmp_path, monkeypatch):
     _raw_world(tmp_path / "data")
     config = make_config(tmp_path / "data", tmp_path / "wh", ingest={"max_bad_share": 1.0})
