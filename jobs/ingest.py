@@ -1,20 +1,31 @@
 """Ingest: raw play logs (CSV, JSON lines, Parquet; optionally gzip) -> validated ``plays``.
 
-Reads every file under ``<data>/raw/plays/`` (``.csv``, ``.jsonl``/``.json``, ``.parquet``,
-and ``.csv.gz``/``.jsonl.gz``), keeps the events before the run week's cutoff (Monday
-00:00 UTC), validates each row and writes:
+Reads the play logs under ``<data>/raw/plays/``: ``.csv``, ``.jsonl``/``.json``, ``.parquet``
+and ``.csv.gz``/``.jsonl.gz`` files directly there or directly inside a date folder
+(``YYYY-MM-DD/`` or ``day=YYYY-MM-DD/``); names starting with ``.`` or ``_`` and ``.crc``
+files are ignored at every level, as is every other folder (counted in
+``ignored_files``; the rule is :func:`jobs.common.raw_plays.list_raw_files`'s). It keeps
+the events before the run week's cutoff (Monday 00:00 UTC), validates each row and writes:
 
 * ``<warehouse>/plays/day=YYYY-MM-DD/``: good rows, de-duplicated on
   ``(user_id, track_id, played_at)``, each day partition swapped in atomically, with
   its content's fingerprint in ``_fingerprint`` (see "Published days" below);
 * ``<warehouse>/quarantine/week=YYYY-Www/``: every rejected row with its file, line,
   reason and raw text;
-* ``<warehouse>/run_metrics/week=YYYY-Www/ingest.json``: counts per reason and per file,
-  and the days whose partitions changed or were removed.
+* ``<warehouse>/run_metrics/week=YYYY-Www/ingest.json``: counts per reason and per file
+  (by path under ``raw/plays/``), the files ignored or skipped, hints on likely causes
+  (e.g. epoch seconds where milliseconds are due) and the days whose partitions changed
+  or were removed.
+
+While it runs, Spark reads the raw files through symlinks in
+``<warehouse>/quarantine/_raw-links-<week>-*`` (any file name works, no ``.crc`` is
+checked; see :mod:`jobs.common.raw_plays`), removed at the end; a killed run may leave
+one behind, hidden from readers and safe to delete.
 
 When the share of rejected rows passes ``ingest.max_bad_share`` the quarantine is still
 written (so it can be inspected) but no plays are published, and the job fails with a
-message naming the files and their reason counts.
+message naming the files, their reason counts and the setting behind a reason that
+depends on one (e.g. ``ingest.service_start`` for ``played_before_service_start``).
 
 Published days. Each run rebuilds every day before its cutoff from the raw files present
 now, but a day partition is replaced only when its content changed: the fingerprint of
@@ -53,11 +64,14 @@ from jobs.common.cli import week_job, with_spark
 from jobs.common.config import Config
 from jobs.common.raw_plays import (
     IngestError,
+    RawFiles,
+    links_folder,
     list_raw_files,
     parse_csv,
     parse_json,
     read_parquet_files,
     read_text_lines,
+    under_raw_dir,
 )
 from jobs.common.warehouse import Warehouse
 from jobs.common.weeks import cutoff as week_cutoff
@@ -66,6 +80,14 @@ log = logging.getLogger("ingest")
 
 MAX_EPOCH_MS = 4_102_444_800_000  # 2100-01-01
 FINGERPRINT = "_fingerprint"  # in each plays/day=D partition: the fingerprint of its rows
+# ids that mean "no id" (compared lower-cased, after trimming): quarantined as missing_user_id / missing_track_id
+MISSING_IDS = ("", "null", "none", "nan", "n/a", "-")
+# reasons whose outcome a setting decides: named in the hints and in a failure's message
+REASON_SETTINGS = {
+    "played_before_service_start": ("service_start", "YYYY-MM-DD"),
+    "played_in_future": ("max_future_days", "DAYS"),
+    "absurd_ms_played": ("max_ms_played", "MS"),
+}
 
 
 # ----------------------------------------------------------------------------- transforms
@@ -80,7 +102,9 @@ def validate(
     one-column (``track_id``) DataFrame of the catalog. The first failing rule wins.
     Rows at or after ``cutoff`` get reason ``after_cutoff`` (not bad: a later week's) unless
     they lie more than ``max_future_days`` past it (``played_in_future``). Text that is not
-    valid UTF-8 (decoded with replacement characters) is ``bad_encoding``.
+    valid UTF-8 (decoded with replacement characters) is ``bad_encoding``. An id that is
+    empty or one of :data:`MISSING_IDS` (``NULL``, ``None``, ``NaN``, ``N/A``, ``-``, any
+    case) is missing.
     """
     from pyspark.sql import functions as F
 
@@ -100,8 +124,8 @@ def validate(
     reason = (
         F.when(F.col("error").isNotNull(), F.col("error"))
         .when(F.col("raw").contains("\ufffd"), "bad_encoding")
-        .when(F.col("user_id").isNull() | (F.col("user_id") == ""), "missing_user_id")
-        .when(F.col("track_id").isNull() | (F.col("track_id") == ""), "missing_track_id")
+        .when(F.col("user_id").isNull() | F.lower("user_id").isin(*MISSING_IDS), "missing_user_id")
+        .when(F.col("track_id").isNull() | F.lower("track_id").isin(*MISSING_IDS), "missing_track_id")
         .when(F.col("played_at_ts").isNull(), "bad_played_at")
         .when(F.col("played_at_ts") < F.lit(service_start), "played_before_service_start")
         .when(F.col("ms").isNull(), "bad_ms_played")
@@ -123,18 +147,58 @@ def deduplicate(good: Any) -> Any:
     )
 
 
+def looks_like_epoch_seconds(service_start: dt.datetime, cutoff: dt.datetime, max_future_days: int) -> Any:
+    """Whether a row's ``played_at`` is a whole number that, read as epoch seconds, is a time ingest accepts."""
+    from pyspark.sql import functions as F
+
+    text = F.trim("played_at")
+    ms = F.when(text.rlike(r"^\d{1,12}$"), text.cast("long") * 1000)
+    low = int(service_start.timestamp() * 1000)
+    high = int((cutoff + dt.timedelta(days=max_future_days)).timestamp() * 1000)
+    return F.coalesce((ms >= low) & (ms < high), F.lit(False))
+
+
+def hints(counts: dict[str, int], epoch_seconds: dict[str, int], settings: dict[str, Any]) -> list[str]:
+    """What likely caused some of the reasons in ``counts``, and which setting decides them.
+
+    ``epoch_seconds``: per file, the rows quarantined as played_before_service_start whose
+    played_at reads as a valid time in epoch seconds; ``settings``: the ingest section.
+    """
+    out = []
+    if epoch_seconds:
+        n = sum(epoch_seconds.values())
+        files = ", ".join(sorted(epoch_seconds)[:5]) + (", ..." if len(epoch_seconds) > 5 else "")
+        out.append(
+            f"{n} played_at values quarantined as played_before_service_start look like epoch seconds ({files}): "
+            "played_at must be epoch milliseconds or ISO-8601"
+        )
+    for reason, (key, example) in REASON_SETTINGS.items():
+        if counts.get(reason):
+            out.append(
+                f"{reason} depends on ingest.{key} (now {settings[key]}): change it in the configuration "
+                f"or with the environment variable DW__INGEST__{key.upper()}={example}"
+            )
+    return out
+
+
 def bad_share_problem(
-    counts: dict[str, int], total: int, limit: float, by_file: dict[str, dict[str, int]]
+    counts: dict[str, int],
+    total: int,
+    limit: float,
+    by_file: dict[str, dict[str, int]],
+    notes: list[str] | tuple[str, ...] = (),
 ) -> str | None:
-    """The failure message when the quarantined share passes ``limit``, else None."""
+    """The failure message when the quarantined share passes ``limit``, else None; ``notes`` are appended."""
     bad = sum(counts.values())
     if total == 0 or bad / total <= limit:
         return None
     worst = sorted(by_file.items(), key=lambda kv: -sum(kv[1].values()))[:10]
     lines = [f"  {f}: " + ", ".join(f"{r}={n}" for r, n in sorted(c.items())) for f, c in worst]
     return (
-        f"{bad} of {total} raw rows ({bad / total:.1%}) were quarantined, above the limit of {limit:.1%}. "
-        f"Reasons: {dict(sorted(counts.items()))}. Worst files:\n" + "\n".join(lines)
+        f"{bad} of {total} raw rows ({bad / total:.1%}) were quarantined, above the limit of {limit:.1%} "
+        f"(ingest.max_bad_share). Reasons: {dict(sorted(counts.items()))}. Worst files:\n"
+        + "\n".join(lines)
+        + "".join(f"\nHint: {n}" for n in notes)
     )
 
 
@@ -143,6 +207,14 @@ def bad_share_problem(
 
 def run(spark: Any, config: Config, week: str) -> dict[str, Any]:
     """Ingest everything before ``week``'s cutoff; returns the run's counts."""
+    raw_dir = config.paths.data / "raw" / "plays"
+    found = list_raw_files(raw_dir)
+    wh = Warehouse(config.paths.warehouse)
+    with links_folder(wh.table_dir("quarantine"), week) as links:
+        return _ingest(spark, config, week, wh, found, links)
+
+
+def _ingest(spark: Any, config: Config, week: str, wh: Warehouse, found: RawFiles, links: Path) -> dict[str, Any]:
     from pyspark.sql import DataFrame
     from pyspark.sql import functions as F
 
@@ -153,9 +225,8 @@ def run(spark: Any, config: Config, week: str) -> dict[str, Any]:
     cut = week_cutoff(week)
     service_start = dt.datetime.combine(dt.date.fromisoformat(config.ingest.service_start), dt.time(0), tzinfo=dt.UTC)
     raw_dir = config.paths.data / "raw" / "plays"
-    by_format, skipped = list_raw_files(raw_dir)
-    for path in skipped:
-        log.warning("skipping %s: not a play log (.csv, .jsonl, .json, .parquet, optionally .gz)", path)
+    by_format = found.by_format
+    found.log(raw_dir)
 
     tracks = read_catalog_table(config.paths.data, "tracks")
     track_ids = spark.createDataFrame(tracks[["track_id"]].astype(str))
@@ -163,7 +234,7 @@ def run(spark: Any, config: Config, week: str) -> dict[str, Any]:
     parts = []
     text_files = by_format["csv"] + by_format["json"]
     if text_files:
-        lines = read_text_lines(spark, text_files).cache()
+        lines = read_text_lines(spark, text_files, links).cache()
         is_csv = F.lower("source_file").rlike(r"\.csv(\.gz)?$")
         csv_lines = lines.filter(is_csv)
         json_lines = lines.filter(~is_csv)
@@ -175,19 +246,26 @@ def run(spark: Any, config: Config, week: str) -> dict[str, Any]:
             parts.append(parse_json(json_lines))
     file_errors: dict[str, str] = {}
     if by_format["parquet"]:
-        pq_rows, file_errors = read_parquet_files(spark, by_format["parquet"])
+        pq_rows, file_errors = read_parquet_files(spark, by_format["parquet"], links)
         if pq_rows is not None:
             parts.append(pq_rows)
     if not parts:
-        raise IngestError(f"{raw_dir}: no readable play logs (found {sum(map(len, by_format.values()))} files)")
+        raise IngestError(f"{raw_dir}: no readable play logs (found {found.count()} files)")
     rows = functools.reduce(DataFrame.unionByName, parts)
 
-    checked = validate(
-        rows, track_ids, service_start, cut, config.ingest.max_ms_played, config.ingest.max_future_days
-    ).cache()
-    stats = checked.groupBy("source_file", F.coalesce("reason", F.lit("ok")).alias("reason")).count().collect()
+    max_future = config.ingest.max_future_days
+    checked = validate(rows, track_ids, service_start, cut, config.ingest.max_ms_played, max_future).cache()
+    seconds = F.when(
+        F.col("reason") == "played_before_service_start", looks_like_epoch_seconds(service_start, cut, max_future)
+    ).otherwise(False)
+    stats = (
+        checked.groupBy("source_file", F.coalesce("reason", F.lit("ok")).alias("reason"), seconds.alias("seconds"))
+        .count()
+        .collect()
+    )
     by_file: dict[str, dict[str, int]] = {}
     counts: dict[str, int] = {}
+    epoch_seconds: dict[str, int] = {}
     total = after_cutoff = good = 0
     for r in stats:
         if r["reason"] == "after_cutoff":
@@ -197,14 +275,17 @@ def run(spark: Any, config: Config, week: str) -> dict[str, Any]:
         if r["reason"] == "ok":
             good += r["count"]
             continue
-        by_file.setdefault(r["source_file"], {})[r["reason"]] = r["count"]
+        reasons = by_file.setdefault(r["source_file"], {})
+        reasons[r["reason"]] = reasons.get(r["reason"], 0) + r["count"]
         counts[r["reason"]] = counts.get(r["reason"], 0) + r["count"]
+        if r["seconds"]:
+            name = under_raw_dir(r["source_file"], raw_dir)
+            epoch_seconds[name] = epoch_seconds.get(name, 0) + r["count"]
     for path, err in file_errors.items():
         counts[err] = counts.get(err, 0) + 1
         by_file.setdefault(path, {})[err] = 1
         total += 1
 
-    wh = Warehouse(config.paths.warehouse)
     # quarantine: always written, even when the run then fails on the bad share
     quarantine = checked.filter(F.col("reason").isNotNull() & (F.col("reason") != "after_cutoff")).select(
         "source_file", F.col("line").cast("long").alias("line"), "reason", "raw"
@@ -224,6 +305,9 @@ def run(spark: Any, config: Config, week: str) -> dict[str, Any]:
         )
         _flatten(stage / "data", stage)
 
+    notes = hints(counts, epoch_seconds, config.ingest.model_dump())
+    for note in notes:
+        log.warning("%s", note)
     metrics = {
         "week": week,
         "cutoff": cut.isoformat(),
@@ -232,11 +316,13 @@ def run(spark: Any, config: Config, week: str) -> dict[str, Any]:
         "quarantined": sum(counts.values()),
         "after_cutoff": after_cutoff,
         "reasons": dict(sorted(counts.items())),
-        "by_file": {Path(f.replace("file://", "")).name: c for f, c in sorted(by_file.items())},
-        "skipped_files": skipped,
+        "by_file": {under_raw_dir(f, raw_dir): c for f, c in sorted(by_file.items())},
+        "hints": notes,
+        "skipped_files": found.skipped,
+        "ignored_files": len(found.ignored),
         "files": {k: len(v) for k, v in by_format.items()},
     }
-    problem = bad_share_problem(counts, total, config.ingest.max_bad_share, by_file)
+    problem = bad_share_problem(counts, total, config.ingest.max_bad_share, by_file, notes)
     if problem:
         metrics["failed"] = problem
         wh.write_metrics("ingest", week, metrics)

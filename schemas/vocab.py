@@ -107,8 +107,8 @@ QUARANTINE_REASONS: dict[str, str] = {
     "malformed_csv": "a CSV line that does not parse into the header's columns",
     "malformed_json": "a JSON line that is not an object",
     "bad_encoding": "the line is not valid in the file's encoding",
-    "missing_user_id": "no user id",
-    "missing_track_id": "no track id",
+    "missing_user_id": "no user id: empty, or NULL, None, NaN, N/A or - (any case)",
+    "missing_track_id": "no track id: empty, or NULL, None, NaN, N/A or - (any case)",
     "bad_played_at": "played_at is neither epoch milliseconds nor an ISO-8601 time",
     "played_before_service_start": "played before ingest.service_start",
     "bad_ms_played": "ms_played is not a whole number",
@@ -116,8 +116,13 @@ QUARANTINE_REASONS: dict[str, str] = {
     "absurd_ms_played": "ms_played above ingest.max_ms_played",
     "unknown_track_id": "the track is not in the catalog",
     "played_in_future": "more than ingest.max_future_days after the run's cutoff",
+    "ambiguous_columns:<names>": "a file (a JSON line) with two columns (keys) of a field whose names differ only "
+    "in case, e.g. ms_played+MS_PLAYED; a Parquet file with any such pair",
+    "non_scalar_value:<cols>": "a JSON line whose field holds an array or an object",
     "missing_columns:<cols>": "a whole file without a required column",
-    "unreadable_parquet:<error>": "a whole Parquet file that cannot be read",
+    "non_scalar_column:<cols>": "a whole Parquet file whose field is a list, struct or map column",
+    "unreadable_parquet:<error>": "a whole Parquet file that cannot be read; the error is the innermost Java "
+    "(or pyarrow) exception's class, e.g. ArrowInvalid for a file that is not Parquet",
 }
 
 VOCABULARIES: dict[str, tuple[str, dict[str, str]]] = {

@@ -269,7 +269,7 @@ def test_line_numbers_stay_right_when_spark_splits_a_big_file(spark, tmp_path):
     old = spark.conf.get("spark.sql.files.maxPartitionBytes")
     spark.conf.set("spark.sql.files.maxPartitionBytes", str(64 * 1024))
     try:
-        lines = raw_plays.read_text_lines(spark, [str(raw / "a.csv"), str(raw / "b.jsonl")])
+        lines = raw_plays.read_text_lines(spark, [str(raw / "a.csv"), str(raw / "b.jsonl")], tmp_path / "links")
         assert lines.rdd.getNumPartitions() > 10
         got = lines.toPandas()
     finally:
