@@ -19,7 +19,9 @@ def plays(rows):
 
 
 # a: t1 t2 / b: t1 t2 t3 / c: t1 t4; listeners per track: t1 3, t2 2, t3 1, t4 1
-TOY = plays([("a", "t1", 1), ("a", "t2", 2), ("b", "t1", 3), ("b", "t2", 4), ("b", "t3", 5), ("c", "t1", 6), ("c", "t4", 7)])
+TOY = plays(
+    [("a", "t1", 1), ("a", "t2", 2), ("b", "t1", 3), ("b", "t2", 4), ("b", "t3", 5), ("c", "t1", 6), ("c", "t4", 7)]
+)
 
 
 def test_most_popular_on_a_three_listener_history():
@@ -49,7 +51,7 @@ def test_most_popular_recent_counts_only_the_last_weeks():
 
 
 def test_item_knn_neighbours_are_cosine_of_listener_sets():
-    W, users, items = b.knn_similarity(b.counted_pairs(TOY), neighbours=1)
+    W, _, items = b.knn_similarity(b.counted_pairs(TOY), neighbours=1)
     assert items.tolist() == ["t1", "t2", "t3", "t4"]
     dense = W.toarray()
     # each track keeps its one nearest: t1 -> t2 (2 / sqrt(3 * 2)), t2 -> t1, t3 -> t2 (1 / sqrt(2)), t4 -> t1
