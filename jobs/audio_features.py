@@ -154,13 +154,17 @@ def accuracy_vs_truth(attrs: pd.DataFrame, truth: pd.DataFrame) -> dict[str, Any
 
 
 def inside_data_root(data: Path, audio_path: str) -> Path | None:
-    """``audio_path`` (relative to the data folder) resolved, or ``None`` when it leads outside it.
+    """``audio_path`` (relative to the data folder) as a path under it, or ``None`` when it leads outside.
 
-    Absolute paths, ``..`` climbs and symbolic links out of the folder are all refused.
+    The catalog's text is checked, not the folder's layout: an absolute path or one whose
+    ``..`` climbs out of the folder is refused; a link the data's owner placed inside the
+    folder (``audio/`` linked to a disk elsewhere) is followed, as any reader would.
     """
-    root = Path(data).resolve()
-    path = (root / audio_path).resolve()
-    return path if path == root or root in path.parents else None
+    if Path(audio_path).is_absolute():
+        return None
+    root = Path(os.path.abspath(data))
+    path = Path(os.path.normpath(root / audio_path))
+    return path if root in path.parents else None
 
 
 def run(config: Config, week: str, progress: bool = False) -> dict[str, Any]:

@@ -59,7 +59,7 @@ FAILED = "failed:"
 
 AUDIO_REJECT_REASONS: dict[str, str] = {
     NO_AUDIO: "the catalog has no audio path for the track",
-    OUTSIDE_DATA_ROOT: "the audio path leads outside the data folder (absolute, .. or a link); never read",
+    OUTSIDE_DATA_ROOT: "the audio path is absolute or climbs out of the data folder with ..; never read",
     MISSING_FILE: "the path names no file",
     EMPTY_FILE: "0 bytes or 0 frames",
     UNREADABLE: "not an audio format the decoder knows",

@@ -298,8 +298,10 @@ def test_audio_paths_must_stay_inside_the_data_folder(tmp_path):
     (data / "audio").mkdir(parents=True)
     (data / "audio" / "ok.wav").write_bytes(b"x")
     (tmp_path / "secret.wav").write_bytes(b"x")
-    (data / "audio" / "link.wav").symlink_to(tmp_path / "secret.wav")
-    assert af.inside_data_root(data, "audio/ok.wav") == (data / "audio" / "ok.wav").resolve()
-    assert af.inside_data_root(data, "audio/../audio/ok.wav") == (data / "audio" / "ok.wav").resolve()
-    for escape in ("../secret.wav", "../../x.flac", str(tmp_path / "secret.wav"), "audio/link.wav"):
+    (tmp_path / "disk").mkdir()
+    (data / "linked").symlink_to(tmp_path / "disk")  # the owner's own layout: followed
+    assert af.inside_data_root(data, "audio/ok.wav") == data / "audio" / "ok.wav"
+    assert af.inside_data_root(data, "audio/../audio/ok.wav") == data / "audio" / "ok.wav"
+    assert af.inside_data_root(data, "linked/x.wav") == data / "linked" / "x.wav"
+    for escape in ("../secret.wav", "../../x.flac", "audio/../../secret.wav", str(tmp_path / "secret.wav"), "."):
         assert af.inside_data_root(data, escape) is None, escape
