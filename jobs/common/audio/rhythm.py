@@ -30,9 +30,9 @@ COMB_BEATS = 4
 # harmony similarities differ by about a quarter as much as accent autocorrelations: this puts them on one scale
 HARMONY_WEIGHT = 4.0
 # chosen by 5-fold CV on the real clips (bench.real_audio): see docs/BENCHMARKS.md
-TEMPO_PRIOR_BPM = 120.0
+TEMPO_PRIOR_BPM = 140.0
 TEMPO_PRIOR_OCTAVES = 0.75
-METER_THRESHOLD = 0.25
+METER_THRESHOLD = 0.375
 
 
 def onset_envelope(mel_db: np.ndarray, sr: int, hop: int) -> np.ndarray:
