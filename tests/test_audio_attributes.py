@@ -58,6 +58,7 @@ def test_the_meter_decision_reads_4_unless_the_cue_clears_the_threshold():
     assert rhythm.decide_meter(0.5, 0.25) == (3, 0.25)
     assert rhythm.decide_meter(0.1, 0.25)[0] == 4
     assert rhythm.decide_meter(float("nan"), 0.25) == (4, 0.0)
+    assert rhythm.decide_meter(5.0, float("inf")) == (4, 0.0)
     assert platt(0.0, (5.0, 0.0)) == 0.5 and platt(1.0, (5.0, 0.0)) > platt(0.1, (5.0, 0.0))
 
 
