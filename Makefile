@@ -11,6 +11,8 @@
 #   make lastfm [LASTFM=path]                                ALS vs most-popular and item-kNN on the real Last.fm 2k data -> docs/lastfm.json
 #   make eval-real [N=8] [VIA=jobs|airflow] [ML=path]        the pipeline by week on real MovieLens data vs 4 references -> docs/real-data.*
 #   make bench [BENCH_ARGS=...]                              every benchmark -> docs/bench.json, docs/BENCHMARKS.md
+#   make bench-audio [REAL_AUDIO=path]                       audio attributes on real annotated clips -> the same files
+#   make analyze FILES="a.flac b.ogg"                        tempo, key, mode, loudness, meter of any files (JSON lines)
 #   make airflow [AIRFLOW_PORT=8080]                         a real Airflow (API server, scheduler, DAG processor) on 127.0.0.1
 #   make lint | make clean
 
@@ -46,7 +48,7 @@ endif
 # `USER` is also the login name in every shell: only a USER given on the command line is a listener.
 LISTENER := $(if $(filter command line,$(origin USER)),$(USER),)
 
-.PHONY: help setup java-check airflow-init world import run check test lint query report evaluate lastfm eval-real airflow bench clean
+.PHONY: help setup java-check airflow-init world import run check test lint query report evaluate lastfm eval-real airflow bench bench-audio analyze clean
 
 help:
 	@sed -n '/^$$/q;s/^# \{0,1\}//p' Makefile
@@ -161,6 +163,15 @@ airflow: setup airflow-init
 # Benchmarks (45 min on 2 cores).
 bench: setup airflow-init
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+# Audio attributes on ../shared/data/real-audio (held-out CV figures, librosa beside them, ~10 min on 2 cores).
+REAL_AUDIO ?= $(abspath $(CURDIR)/../shared/data/real-audio)
+bench-audio: setup
+	$(PY) -m bench.run --only real_audio --real-audio $(REAL_AUDIO)
+
+analyze: setup
+	@test -n "$(FILES)" || { echo 'usage: make analyze FILES="a.flac b.ogg"'; exit 2; }
+	@$(PY) -m jobs.audio_features --analyze $(FILES)
 
 LASTFM ?= $(abspath $(CURDIR)/../shared/data/lastfm-2k)
 lastfm: setup

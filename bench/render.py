@@ -134,6 +134,10 @@ def markdown(result: dict[str, Any]) -> str:
                 "| sample world (single run) |"
             )
         lines += [""]
+    if result.get("real_audio"):
+        from bench.real_audio import markdown as real_audio_markdown
+
+        lines += real_audio_markdown(result["real_audio"])
     for error in result.get("errors") or []:
         lines += [f"**Failed:** {error}", ""]
     if result.get("targets"):

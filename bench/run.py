@@ -10,7 +10,9 @@ What runs (``--smoke`` runs the same harness on a world of ~25,000 events, once 
   (:mod:`bench.als_implicit`), on Last.fm 2k and on the 1M world;
 * ``top_k``: ``recommendForAllUsers`` against the project's blocked top-K, same output (:mod:`bench.topk`);
 * ``spectrograms`` (clips/s), ``spacy`` (words/s) and ``merge`` (listeners/s): the real jobs, on
-  the sample world's data and warehouse.
+  the sample world's data and warehouse;
+* ``real_audio``: the audio attributes on real annotated recordings (:mod:`bench.real_audio`,
+  ``../shared/data/real-audio``; skipped with a message when absent), held-out accuracy with intervals.
 
 Writes ``--out`` (default ``docs/bench.json``) and ``--md`` (default ``docs/BENCHMARKS.md``; the
 smoke run writes ``build/bench/smoke.json`` and ``.md``). ``--render`` rewrites the markdown from
@@ -53,6 +55,7 @@ SECTIONS = (
     "spectrograms",
     "spacy",
     "merge",
+    "real_audio",
 )
 
 
@@ -210,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, help="runs per micro-benchmark (default 3; smoke 1)")
     parser.add_argument("--root", type=Path, help="worlds and work files (default data/bench)")
     parser.add_argument("--lastfm", type=Path, default=PROJECT_ROOT.parent / "shared" / "data" / "lastfm-2k")
+    parser.add_argument("--real-audio", type=Path, default=PROJECT_ROOT.parent / "shared" / "data" / "real-audio")
     parser.add_argument("--out", type=Path, help="JSON result (default docs/bench.json)")
     parser.add_argument("--md", type=Path, help="markdown table (default docs/BENCHMARKS.md)")
     parser.add_argument("--render", action="store_true", help="only rewrite the markdown from the JSON result")
@@ -296,6 +300,14 @@ def main(argv: list[str] | None = None) -> int:
     section("spectrograms", lambda: bench_spectrograms(world, root / "_spectrograms", week, clips, repeats))
     section("spacy", lambda: bench_spacy(world, warehouse, root / "_spacy", week, repeats))
     section("merge", lambda: bench_merge(world, warehouse, week, repeats))
+
+    def real_audio() -> dict[str, Any]:
+        from bench.real_audio import run as real_audio_run
+
+        # the smoke run: the same harness on the first 12 clips (2 folds), so that it cannot rot
+        return real_audio_run(args.real_audio, limit=12 if args.smoke else None, folds=2 if args.smoke else 5)
+
+    section("real_audio", real_audio)
 
     def als_vs_implicit() -> dict[str, Any]:
         spark = _spark("bench-als-implicit", root / "_checkpoints")

@@ -10,9 +10,10 @@ a mono signal at ``audio.sample_rate`` (22,050 Hz): a window of ``audio.window_s
   defaults): a shorter clip is padded at the end with the silence floor (-100 dB, where
   ``log_mel`` clips) and ``valid_frames`` says how many frames are real audio (the CNN
   reads only those, see ``jobs.audio_cnn.load_spectrograms``);
-* tempo (BPM), key (pitch class), mode (major/minor), loudness (dB RMS, full scale)
-  and time signature (3 or 4 beats per bar), each with a confidence in 0..1
-  (``audio_attributes`` table).
+* tempo (BPM), key (pitch class), mode (major/minor), loudness (integrated loudness,
+  ITU-R BS.1770 LUFS) and time signature (3 or 4 beats per bar), each with a calibrated
+  confidence in 0..1 (``audio_attributes`` table; the estimators and their measured
+  accuracy on real recordings: :mod:`jobs.common.audio.attributes`, docs/BENCHMARKS.md).
 
 The signal processing lives in the library :mod:`jobs.common.audio` (``spectrogram``:
 loading, log-mel, padding; ``attributes``: the estimators; ``workers``: the pool); this
@@ -47,6 +48,16 @@ takes longer than ``audio.clip_timeout_seconds`` ends its worker the same way
 Run alone (shows progress)::
 
     python -m jobs.audio_features --week 2026-W47
+
+Any audio file (its middle ``audio.window_seconds``), through the same per-clip code as
+the weekly job (:func:`~jobs.common.audio.workers.process_clip`; settings from the
+configuration, ``DW_CONF`` applies):
+one JSON line per file on stdout (``file``, ``tempo_bpm``, ``key``, ``mode``,
+``loudness_lufs``, ``time_signature``, each with its ``*_confidence``); a file that cannot
+be used is one JSON line on stderr with its ``error`` (the reject reason), the others are
+still analysed, and the exit code is 1 if any failed (``make analyze FILES=...``)::
+
+    python -m jobs.audio_features --analyze song.flac other.ogg
 """
 
 from __future__ import annotations
@@ -63,7 +74,7 @@ import numpy as np
 import pandas as pd
 
 from jobs.common.audio.spectrogram import Settings, pad_to_window
-from jobs.common.audio.workers import process_all, warm_up
+from jobs.common.audio.workers import process_all, process_clip, warm_up
 from jobs.common.cli import week_job
 from jobs.common.config import Config
 from jobs.common.warehouse import Warehouse
@@ -241,7 +252,31 @@ def _empty_attributes() -> pd.DataFrame:
     return arrow_schema("audio_attributes").empty_table().to_pandas()
 
 
+def analyze(files: list[str], settings: Settings | None = None) -> int:
+    """``--analyze``: each file's attributes as one JSON line (stdout), or its error (stderr); 1 if any failed."""
+    import json
+
+    settings = settings or Settings.from_conf()
+    failed = 0
+    for file in files:
+        result = process_clip((file, file, asdict(settings)))
+        if "reason" in result:
+            failed += 1
+            print(json.dumps({"file": file, "error": result["reason"]}), file=sys.stderr, flush=True)
+        else:
+            print(json.dumps({"file": file, **result["attributes"]}), flush=True)
+    return 1 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] == "--analyze":
+        if len(args) < 2:
+            print("usage: python -m jobs.audio_features --analyze FILE...", file=sys.stderr)
+            return 2
+        from jobs.common.config import load_config
+
+        return analyze(args[1:], Settings.from_conf(load_config().audio))
     return week_job(
         "audio_features",
         "Log-mel spectrograms and audio attributes for every track.",

@@ -1,105 +1,68 @@
-"""Musical attributes of a clip: tempo, key, mode, loudness and time signature, each with a confidence in 0..1.
+"""Musical attributes of a clip: tempo, key, mode, loudness (LUFS) and time signature, each with a confidence in 0..1.
 
 Reads nothing and writes nothing: :func:`attributes` takes a mono signal (a clip from
 :func:`jobs.common.audio.spectrogram.load_clip`) and returns the ``audio_attributes``
-row of its track, less the ``track_id``. ``jobs.audio_features`` calls it for every clip.
+row of its track, less the ``track_id``. ``jobs.audio_features`` calls it for every clip
+(the weekly job and ``--analyze FILE``); ``bench.real_audio`` calls its two halves,
+:func:`clip_features` once per clip and :func:`decide` once per candidate
+:class:`Params`, to choose the parameters by cross-validation on real annotated clips.
+
+The estimators are in :mod:`~jobs.common.audio.rhythm` (tempo, meter) and
+:mod:`~jobs.common.audio.tonality` (key, mode). Loudness is integrated loudness in LUFS
+(ITU-R BS.1770-4, K-weighted and gated, by ``pyloudnorm``).
+
+Confidences are calibrated probabilities of being right: each estimator's margin (how
+far its winner is from the runner-up) goes through a logistic map ``1 / (1 + exp(-(a *
+margin + b)))`` whose ``a, b`` (:data:`CALIBRATION`) were fitted by cross-validation on
+the real clips; the benchmark shows their reliability (confidence bins vs accuracy).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from jobs.common.audio import rhythm, tonality
 from jobs.common.audio.spectrogram import SILENCE_DBFS, Settings, loudness_db
 
-PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
-# Krumhansl-Kessler key profiles
-_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+LOUDNESS_FLOOR_LUFS = -70.0  # BS.1770's absolute gate: a clip with nothing above it reads this
+# Platt maps (a, b) from a margin to P(right), fitted on the real clips (bench.real_audio; docs/BENCHMARKS.md)
+CALIBRATION: dict[str, tuple[float, float]] = {
+    "tempo": (5.086, -1.491),
+    "key": (4.78, -0.22),
+    "mode": (3.067, 0.99),
+    "time_signature": (0.0, 0.949),  # no margin helps: the share of 4s, 0.72
+}
 
 
-def _ac_peak(ac: np.ndarray, lag: float) -> float:
-    """Largest normalised autocorrelation within a frame of ``lag`` (0 beyond the clip)."""
-    c = round(lag)
-    lo, hi = max(1, c - 1), min(len(ac), c + 2)
-    return float(ac[lo:hi].max()) if lo < hi else 0.0
+@dataclass(frozen=True)
+class Params:
+    """The estimators' free parameters; the defaults are the cross-validated choices."""
+
+    tempo_prior_bpm: float = rhythm.TEMPO_PRIOR_BPM
+    tempo_prior_octaves: float = rhythm.TEMPO_PRIOR_OCTAVES
+    key_profile: str = tonality.KEY_PROFILE
+    chroma_gamma: float = tonality.CHROMA_GAMMA
+    meter_threshold: float = rhythm.METER_THRESHOLD
+    calibration: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(CALIBRATION))
 
 
-def _comb(ac: np.ndarray, lag: float, beats: int = 8) -> float:
-    """Periodicity salience of a beat period: the mean autocorrelation peak at 1..``beats`` periods."""
-    vals = [_ac_peak(ac, k * lag) for k in range(1, beats + 1) if k * lag < len(ac) - 2]
-    return float(np.mean(vals)) if vals else 0.0
+def platt(margin: float, ab: tuple[float, float]) -> float:
+    """A margin mapped to a probability by the logistic ``1 / (1 + exp(-(a m + b)))``."""
+    a, b = ab
+    return float(1.0 / (1.0 + np.exp(-(a * margin + b))))
 
 
-def estimate_tempo(onset_env: np.ndarray, sr: int, hop: int) -> tuple[float, float]:
-    """Tempo in BPM and a confidence in 0..1.
+def integrated_loudness(y: np.ndarray, sr: int) -> float:
+    """ITU-R BS.1770 integrated loudness in LUFS (:data:`LOUDNESS_FLOOR_LUFS` when all of it is gated out)."""
+    import pyloudnorm
 
-    librosa's estimate (a tempogram weighted by a prior around 120 BPM) is often an
-    octave or a 3:2 off for slow off-beat and fast syncopated music. Its x2, x1/2, x3/2
-    and x2/3 are candidates too (within 50..210 BPM); the one whose period repeats best
-    in the onset autocorrelation (mean peak at 1..8 periods) wins. Then the period is
-    refined on the autocorrelation peak at four beats, with parabolic interpolation
-    (whole onset frames are about 5 BPM apart near 120 BPM at hop 512).
-
-    Confidence: half for the two estimates agreeing (the prior-weighted one and the
-    periodicity one; on the sample world 91% of agreeing tracks are right against 62%
-    of the others), half for how weak the competing 3:2 period is (one minus the
-    autocorrelation at 1.5 beats).
-    """
-    import librosa
-
-    prior = float(np.atleast_1d(librosa.feature.tempo(onset_envelope=onset_env, sr=sr, hop_length=hop))[0])
-    ac = librosa.autocorrelate(onset_env - onset_env.mean())
-    ac = ac / (ac[0] + 1e-9)
-    fps = sr / hop
-    cands = [c for c in (prior, 2 * prior, prior / 2, 1.5 * prior, prior / 1.5) if 50 <= c <= 210] or [prior]
-    tempo = max(cands, key=lambda c: _comb(ac, 60.0 * fps / c))
-    agree = abs(tempo / prior - 1) < 0.01
-    lag = 60.0 * fps / max(tempo, 1e-6)
-    conf = 0.5 * agree + 0.5 * float(np.clip(1 - max(0.0, _ac_peak(ac, 1.5 * lag)), 0, 1))
-    for beats in (4, 3, 2, 1):
-        centre = round(lag * beats)
-        if centre + 3 < len(ac):
-            break
-    else:
-        return tempo, 0.0
-    lo, hi = max(1, centre - 3), centre + 4
-    peak = lo + int(np.argmax(ac[lo:hi]))
-    if 1 <= peak < len(ac) - 1:
-        a, b, c = ac[peak - 1], ac[peak], ac[peak + 1]
-        denom = a - 2 * b + c
-        offset = 0.5 * (a - c) / denom if denom != 0 else 0.0
-        refined = (peak + float(np.clip(offset, -0.5, 0.5))) / beats
-        tempo = 60.0 * fps / refined
-    return tempo, float(np.clip(conf, 0.0, 1.0))
-
-
-def _margin_confidence(margin: float, scale: float = 0.05) -> float:
-    """A correlation margin mapped to 0..1 without saturating: ``m / (m + scale)`` (0.5 at ``scale``)."""
-    margin = max(margin, 0.0)
-    return margin / (margin + scale)
-
-
-def estimate_key(y: np.ndarray, sr: int, hop: int) -> tuple[str, str, float, float]:
-    """Key, mode and their confidences from the mean chroma matched to Krumhansl-Kessler profiles.
-
-    Key confidence: the margin of the best profile correlation over the best one with
-    another tonic; mode confidence: over the best one of the other mode; each mapped
-    by :func:`_margin_confidence` (never exactly 1).
-    """
-    import librosa
-
-    chroma = librosa.feature.chroma_cqt(y=y, sr=sr, hop_length=hop).mean(axis=1)
-    scores = []
-    for mode, profile in (("major", _MAJOR), ("minor", _MINOR)):
-        for tonic in range(12):
-            scores.append((float(np.corrcoef(chroma, np.roll(profile, tonic))[0, 1]), tonic, mode))
-    scores.sort(reverse=True)
-    best, tonic, mode = scores[0]
-    other_tonic = max(sc for sc, t, _ in scores if t != tonic)
-    other_mode = max(sc for sc, _, m in scores if m != mode)
-    return PITCH_CLASSES[tonic], mode, _margin_confidence(best - other_tonic), _margin_confidence(best - other_mode)
+    if len(y) < int(0.4 * sr) + 1:  # shorter than one gating block
+        return LOUDNESS_FLOOR_LUFS
+    value = pyloudnorm.Meter(sr).integrated_loudness(np.asarray(y, dtype=np.float64))
+    return float(value) if np.isfinite(value) else LOUDNESS_FLOOR_LUFS
 
 
 def loudness_confidence(y: np.ndarray, hop: int) -> float:
@@ -120,56 +83,77 @@ def loudness_confidence(y: np.ndarray, hop: int) -> float:
     return float(np.clip(1 - (q3 - q1) / 30, 0, 1) * above)
 
 
-def estimate_meter(y: np.ndarray, onset_env: np.ndarray, sr: int, hop: int, tempo: float) -> tuple[int, float]:
-    """Beats per bar (3 or 4) and a confidence, from the accent pattern of the beats.
+def clip_features(
+    y: np.ndarray, settings: Settings, mel_db: np.ndarray | None = None, gammas: tuple[float, ...] | None = None
+) -> dict[str, Any]:
+    """Everything the decisions need, computed once per clip: onsets, their autocorrelation and tempo
+    salience, and the harmonic chroma (frames and mean) for each chroma compression in ``gammas``.
 
-    Beats are tracked at the estimated tempo; each beat's strength is the peak RMS
-    around it. For each candidate meter ``m`` and phase, the contrast is how much every
-    m-th beat is louder than the others; the meter whose best phase shows the larger
-    contrast wins.
+    ``mel_db`` is the clip's log-mel spectrogram in dB (:func:`~jobs.common.audio.spectrogram.log_mel`);
+    computed here when not given.
     """
-    import librosa
-
-    _, beats = librosa.beat.beat_track(onset_envelope=onset_env, sr=sr, hop_length=hop, bpm=tempo, trim=False)
-    if len(beats) < 8:
-        return 4, 0.0
-    rms = librosa.feature.rms(y=y, hop_length=hop)[0]
-    strength = np.array([rms[max(0, b - 2) : b + 3].max() for b in beats if b < len(rms)])
-    strength = strength / (strength.mean() + 1e-9)
-
-    def contrast(m: int) -> float:
-        best = 0.0
-        for phase in range(m):
-            on = strength[phase::m]
-            off = np.delete(strength, np.arange(phase, len(strength), m))
-            best = max(best, float(on.mean() - off.mean()))
-        return best
-
-    c3, c4 = contrast(3), contrast(4)
-    meter = 3 if c3 > c4 else 4
-    conf = abs(c3 - c4) / (abs(c3) + abs(c4) + 1e-9)
-    return meter, float(np.clip(conf, 0, 1))
-
-
-def attributes(y: np.ndarray, settings: Settings) -> dict[str, Any]:
-    """Tempo, key, mode, loudness and time signature of a clip, with confidences."""
-    import librosa
+    from jobs.common.audio.spectrogram import log_mel
 
     sr, hop = settings.sample_rate, settings.hop_length
-    onset_env = librosa.onset.onset_strength(y=y, sr=sr, hop_length=hop)
-    tempo, tempo_conf = estimate_tempo(onset_env, sr, hop)
-    key, mode, key_conf, mode_conf = estimate_key(y, sr, hop)
-    meter, meter_conf = estimate_meter(y, onset_env, sr, hop, tempo)
-    loud = loudness_db(y)
+    if mel_db is None:
+        mel_db = log_mel(y, settings)
+    onset = rhythm.onset_envelope(np.asarray(mel_db, dtype=np.float32), sr, hop)
+    ac = rhythm.autocorrelation(onset)
+    fps = sr / hop
+    cqt = tonality.harmonic_cqt(y, sr, hop)
+    chroma = {g: tonality.chroma_frames(cqt, g) for g in (gammas or (tonality.CHROMA_GAMMA,))}
     return {
-        "tempo_bpm": round(tempo, 2),
-        "tempo_confidence": round(tempo_conf, 3),
+        "sr": sr,
+        "hop": hop,
+        "fps": fps,
+        "onset": onset,
+        "level": rhythm.frame_level(mel_db),
+        "ac": ac,
+        "salience": rhythm.tempo_salience(ac, fps),
+        "chroma": chroma,
+        "mean_chroma": {g: c.mean(axis=1) for g, c in chroma.items()},
+    }
+
+
+def decide(features: dict[str, Any], params: Params = Params()) -> dict[str, Any]:
+    """Tempo, key, mode and meter with their margins and calibrated confidences, from :func:`clip_features`."""
+    f = features
+    tempo, tempo_margin = rhythm.decide_tempo(
+        f["salience"], f["ac"], f["fps"], params.tempo_prior_bpm, params.tempo_prior_octaves
+    )
+    key, mode, key_margin, mode_margin = tonality.decide_key(f["mean_chroma"][params.chroma_gamma], params.key_profile)
+    cue = rhythm.meter_cues(f["onset"], f["level"], f["chroma"][params.chroma_gamma], tempo, f["sr"], f["hop"])
+    meter, meter_margin = rhythm.decide_meter(cue, params.meter_threshold)
+    cal = params.calibration
+    return {
+        "tempo_bpm": tempo,
+        "tempo_margin": tempo_margin,
+        "tempo_confidence": platt(tempo_margin, cal["tempo"]),
         "key": key,
-        "key_confidence": round(key_conf, 3),
         "mode": mode,
-        "mode_confidence": round(mode_conf, 3),
-        "loudness_db": round(loud, 2),
-        "loudness_confidence": round(loudness_confidence(y, hop), 3),
+        "key_margin": key_margin,
+        "key_confidence": platt(key_margin, cal["key"]),
+        "mode_margin": mode_margin,
+        "mode_confidence": platt(mode_margin, cal["mode"]),
+        "meter_cue": cue,
         "time_signature": meter,
-        "time_signature_confidence": round(meter_conf, 3),
+        "time_signature_margin": meter_margin,
+        "time_signature_confidence": platt(meter_margin, cal["time_signature"]),
+    }
+
+
+def attributes(y: np.ndarray, settings: Settings, mel_db: np.ndarray | None = None) -> dict[str, Any]:
+    """Tempo, key, mode, loudness and time signature of a clip, with confidences (an ``audio_attributes`` row)."""
+    d = decide(clip_features(y, settings, mel_db))
+    return {
+        "tempo_bpm": round(d["tempo_bpm"], 2),
+        "tempo_confidence": round(d["tempo_confidence"], 3),
+        "key": d["key"],
+        "key_confidence": round(d["key_confidence"], 3),
+        "mode": d["mode"],
+        "mode_confidence": round(d["mode_confidence"], 3),
+        "loudness_lufs": round(integrated_loudness(y, settings.sample_rate), 2),
+        "loudness_confidence": round(loudness_confidence(y, settings.hop_length), 3),
+        "time_signature": int(d["time_signature"]),
+        "time_signature_confidence": round(d["time_signature_confidence"], 3),
     }

@@ -47,8 +47,12 @@ def process_clip(task: tuple[str, str, dict[str, Any]]) -> dict[str, Any]:
     settings = Settings(**settings_dict)
     try:
         y = load_clip(Path(path), settings)
-        mel = log_mel(y, settings)[:, : settings.window_frames]
-        return {"track_id": track_id, "mel": mel, "attributes": attributes(y, settings)}
+        mel = log_mel(y, settings)
+        return {
+            "track_id": track_id,
+            "mel": mel[:, : settings.window_frames],
+            "attributes": attributes(y, settings, mel),
+        }
     except RejectedClipError as exc:
         return {"track_id": track_id, "reason": str(exc)}
     except Exception as exc:  # noqa: BLE001 - one bad file never fails the run
@@ -101,8 +105,7 @@ def warm_up(settings: Settings) -> None:
     sr = settings.sample_rate
     t = np.arange(int(3 * sr)) / sr
     y = (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + (np.floor(t * 2) % 2))).astype(np.float32)
-    log_mel(y, settings)
-    attributes(y, settings)
+    attributes(y, settings, log_mel(y, settings))
 
 
 def process_all(
