@@ -10,7 +10,7 @@
 #   make evaluate                                            offline evaluation of the sample's last full week
 #   make lastfm [LASTFM=path]                                ALS vs most-popular and item-kNN on the real Last.fm 2k data -> docs/lastfm.json
 #   make eval-real [N=8] [VIA=jobs|airflow] [ML=path]        the pipeline by week on real MovieLens data vs 4 references -> docs/real-data.*
-#   make eval-real CONF=conf/tuned.yaml                      the same with a tuned overlay, paired with the defaults -> docs/real-data-tuned.json
+#   make eval-real CONF=conf/tuned.yaml [BEFORE=docs/real-data.json]  the same with a tuned overlay -> docs/real-data-tuned.json
 #   make tune [DATA=path] [WEEK=YYYY-Www] [OUT=conf/tuned.yaml]  choose ALS and blend settings on the weeks before WEEK -> OUT (use: DW_CONF=OUT)
 #   make bench [BENCH_ARGS=...]                              every benchmark -> docs/bench.json, docs/BENCHMARKS.md
 #   make airflow [AIRFLOW_PORT=8080]                         a real Airflow (API server, scheduler, DAG processor) on 127.0.0.1
@@ -174,12 +174,13 @@ lastfm: setup
 ML ?= $(abspath $(CURDIR)/../shared/data/ml-100k-odd)
 N ?= 8
 VIA ?= jobs
-# CONF=file (e.g. make tune's overlay) runs the jobs with it and pairs them with the defaults' run
-# (docs/real-data.json, same weeks): section rolling-eval-tuned, docs/real-data-tuned.json.
+# CONF=file (e.g. make tune's overlay) runs the jobs with it: section rolling-eval-tuned, docs/real-data-tuned.json;
+# BEFORE=docs/real-data.json also pairs them with that earlier run's pipeline (same weeks; runs that kept their rows).
 CONF ?=
+BEFORE ?=
 eval-real: setup
-	$(PY) -m bench.rolling_eval --data $(ML) --weeks $(N) --via $(VIA) --md docs/real-data.md \
-	  $(if $(CONF),--conf $(CONF) --before docs/real-data.json --out docs/real-data-tuned.json --section rolling-eval-tuned,--out docs/real-data.json)
+	$(PY) -m bench.rolling_eval --data $(ML) --weeks $(N) --via $(VIA) --md docs/real-data.md $(if $(BEFORE),--before $(BEFORE),) \
+	  $(if $(CONF),--conf $(CONF) --out docs/real-data-tuned.json --section rolling-eval-tuned,--out docs/real-data.json)
 
 # Time-based tuning on the user's data: ingest the plays before WEEK (the first week to publish with
 # the result; default the data's publish week), then choose als.rank/reg_param/alpha/window_weeks/

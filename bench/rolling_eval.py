@@ -314,7 +314,7 @@ def render(result: dict[str, Any]) -> str:
         "",
         f"Only the {served['units']} listener-weeks the pipeline made a playlist for "
         f"({served['listeners']} listeners; of the {s['units'] - served['units']} others, {inactive} had played "
-        "nothing in the 8 weeks before the week, the window the pipeline serves):",
+        f"nothing in the {result.get('window_weeks', 8)} weeks before the week, the window the pipeline serves):",
         "",
         markdown_tables(served, metrics, result["labels"]),
         "",
@@ -395,8 +395,8 @@ def main(argv: list[str] | None = None) -> int:
         labels["pipeline"] = f"the pipeline (ingest, als, merge, validate; DW_CONF={args.conf})"
     if args.before:  # the earlier run's pipeline, scored on the same listener-weeks: paired with this one
         before = json.loads(args.before.read_text())
-        if before["weeks"] != weeks:
-            raise SystemExit(f"error: {args.before} scored weeks {before['weeks']}, this run {weeks}")
+        if before["weeks"] != weeks or "rows" not in before:
+            raise SystemExit(f"error: {args.before}: weeks {before['weeks']} (this run {weeks}) or no rows kept")
         rows_b = pd.DataFrame(before["rows"]).query("system == 'pipeline'").assign(system="pipeline_before")
         labels["pipeline_before"] = f"the pipeline, {before.get('conf') or 'defaults'} ({args.before.name})"
         frame = pd.concat([frame[frame["system"] == "pipeline"], rows_b, frame[frame["system"] != "pipeline"]])
@@ -410,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
         + (f" CONF={args.conf}" if args.conf else ""),
         "conf": str(args.conf) if args.conf else None,
         "labels": labels,
+        "window_weeks": config.als.window_weeks,
         "via": args.via,
         "ingest": ingest,
         "weeks": weeks,
