@@ -170,3 +170,20 @@ def test_week_truth_is_the_first_plays_of_listeners_with_history():
     assert truth == {"f": {"t030", "t031"}, **crowd, **{f"x{x}": {"d05"} for x in range(5)}}
     assert "f" not in week_truth(plays, "2026-W01", 30_000)  # no history before the first week
     assert shift("2026-W05", 1) == "2026-W06"
+
+
+def test_render_lists_the_chosen_settings_and_each_second_round_fit():
+    from jobs.tools.tune import BLEND_SPACE, FIT_SPACE, render
+
+    base = {k: v[1] if k == "als.rank" else v[0] for k, v in {**FIT_SPACE, **BLEND_SPACE}.items()}
+    long = {**base, "als.window_weeks": 52}
+    rows = [  # best first, as the tune writes them
+        {"setting": {**long, "merge.w_popularity": 2.0}, "precision@30": 0.05, "recall@30": 0.13, "listener_weeks": 9},
+        {"setting": long, "precision@30": 0.04, "recall@30": 0.12, "listener_weeks": 9},
+        {"setting": base, "precision@30": 0.03, "recall@30": 0.11, "listener_weeks": 9},
+    ]
+    report = {"week": "1998-W10", "weeks": ["1998-W08", "1998-W09"], "fits": 3, "seconds": 60.0}
+    text = render({**report, "base": base, "chosen": rows[0]["setting"], "candidates": rows})
+    assert "| `als.window_weeks` | 8 | 52 |" in text and "| `merge.w_popularity` | 0.0 | 2.0 |" in text
+    assert "| {'als.window_weeks': 52} | 0.0400 / 0.1200 | 0.0500 / 0.1300 | 2.0, 1 |" in text
+    assert "| none (defaults) | 0.0300 / 0.1100 | 0.0300 / 0.1100 | 0.0, 1 |" in text
