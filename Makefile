@@ -10,6 +10,8 @@
 #   make evaluate                                            offline evaluation of the sample's last full week
 #   make lastfm [LASTFM=path]                                ALS vs most-popular and item-kNN on the real Last.fm 2k data -> docs/lastfm.json
 #   make eval-real [N=8] [VIA=jobs|airflow] [ML=path]        the pipeline by week on real MovieLens data vs 4 references -> docs/real-data.*
+#   make eval-real CONF=conf/tuned.yaml [BEFORE=docs/real-data.json]  the same with a tuned overlay -> docs/real-data-tuned.json
+#   make tune [DATA=path] [WEEK=YYYY-Www] [OUT=conf/tuned.yaml]  choose ALS and blend settings on the weeks before WEEK -> OUT (use: DW_CONF=OUT)
 #   make bench [BENCH_ARGS=...]                              every benchmark -> docs/bench.json, docs/BENCHMARKS.md
 #   make bench-audio [REAL_AUDIO=path]                       audio attributes on real annotated clips -> the same files
 #   make analyze FILES="a.flac b.ogg"                        tempo, key, mode, loudness, meter of any files (JSON lines)
@@ -48,7 +50,7 @@ endif
 # `USER` is also the login name in every shell: only a USER given on the command line is a listener.
 LISTENER := $(if $(filter command line,$(origin USER)),$(USER),)
 
-.PHONY: help setup java-check airflow-init world import run check test lint query report evaluate lastfm eval-real airflow bench bench-audio analyze clean
+.PHONY: help setup java-check airflow-init world import run check test lint query report evaluate lastfm eval-real tune airflow bench bench-audio analyze clean
 
 help:
 	@sed -n '/^$$/q;s/^# \{0,1\}//p' Makefile
@@ -183,8 +185,24 @@ lastfm: setup
 ML ?= $(abspath $(CURDIR)/../shared/data/ml-100k-odd)
 N ?= 8
 VIA ?= jobs
+# CONF=file (e.g. make tune's overlay) runs the jobs with it: section rolling-eval-tuned, docs/real-data-tuned.json;
+# BEFORE=docs/real-data.json also pairs them with that earlier run's pipeline (same weeks; runs that kept their rows).
+CONF ?=
+BEFORE ?=
 eval-real: setup
-	$(PY) -m bench.rolling_eval --data $(ML) --weeks $(N) --via $(VIA) --out docs/real-data.json --md docs/real-data.md
+	$(PY) -m bench.rolling_eval --data $(ML) --weeks $(N) --via $(VIA) --md docs/real-data.md $(if $(BEFORE),--before $(BEFORE),) \
+	  $(if $(CONF),--conf $(CONF) --out docs/real-data-tuned.json --section rolling-eval-tuned,--out docs/real-data.json)
+
+# Time-based tuning on the user's data: ingest the plays before WEEK (the first week to publish with
+# the result; default the data's publish week), then choose als.rank/reg_param/alpha/window_weeks/
+# decay_half_life_days and merge.w_popularity/min_plays on the 6 weeks before WEEK (jobs/tools/tune.py),
+# and write them as an overlay of the configuration: make run DATA=... DW_CONF=$(OUT).
+OUT ?= conf/tuned.yaml
+tune: setup
+	@week="$(WEEK)"; if [ -z "$$week" ]; then week=$$($(PY) -m jobs.common.runinfo publish-week); fi; \
+	  echo ">> ingesting the plays before $$week"; \
+	  $(PY) -m jobs.ingest --week "$$week" 2>&1 | tail -n 1; \
+	  $(PY) -m jobs.tools.tune --week "$$week" --out $(OUT)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -30,11 +30,14 @@ Metrics (:mod:`bench.realeval`): precision@30, recall@30, NDCG@30 and mean perce
 by), each a mean over listener-weeks with a 95% bootstrap interval resampling listeners
 (a listener's weeks together), and paired intervals of pipeline minus each reference.
 
-Writes ``--out`` (JSON, default ``docs/real-data.json``) and the generated section
-``rolling-eval`` of ``--md`` (default ``docs/real-data.md``). Run::
+Writes ``--out`` (JSON, default ``docs/real-data.json``; every listener-week's scores in
+``rows``) and the generated section ``--section`` (``rolling-eval``) of ``--md`` (default
+``docs/real-data.md``). ``--conf FILE`` runs the jobs with ``DW_CONF=FILE`` (``make tune``'s
+overlay); ``--before JSON`` adds an earlier run's pipeline on the same listener-weeks, paired
+with this one (before and after tuning). Run::
 
-    make eval-real [N=8] [VIA=jobs|airflow]
-    python -m bench.rolling_eval --weeks 8 [--via airflow] [--keep /tmp/re]
+    make eval-real [N=8] [VIA=jobs|airflow] [CONF=conf/tuned.yaml]
+    python -m bench.rolling_eval --weeks 8 [--via airflow] [--keep /tmp/re] [--conf F --before J --section S]
 """
 
 from __future__ import annotations
@@ -122,7 +125,9 @@ def _run(cmd: list[str], env: dict[str, str], log: Path) -> float:
     return time.perf_counter() - t0
 
 
-def pipeline_env(work: Path, data: Path, service_start: str, sets: list[str]) -> dict[str, str]:
+def pipeline_env(
+    work: Path, data: Path, service_start: str, sets: list[str], conf: Path | None = None
+) -> dict[str, str]:
     extra = {"DW__INGEST__SERVICE_START": service_start, "DW__DAG__RETRIES": "0"}
     for item in sets:
         key, _, value = item.partition("=")
@@ -132,6 +137,8 @@ def pipeline_env(work: Path, data: Path, service_start: str, sets: list[str]) ->
         extra[f"DW__{section.upper()}__{name.upper()}"] = value
     env = airflow_env(work / "airflow", data, work / "warehouse", work / "checkpoints", extra)
     env.pop("DW_CONF", None)
+    if conf is not None:  # a configuration file for every job (e.g. make tune's overlay)
+        env["DW_CONF"] = str(conf.resolve())
     return env
 
 
@@ -303,13 +310,13 @@ def render(result: dict[str, Any]) -> str:
         "Mean over listener-weeks [95% bootstrap interval, listeners resampled, "
         f"{result['resamples']} resamples]:",
         "",
-        markdown_tables(s, metrics, LABELS),
+        markdown_tables(s, metrics, result["labels"]),
         "",
         f"Only the {served['units']} listener-weeks the pipeline made a playlist for "
         f"({served['listeners']} listeners; of the {s['units'] - served['units']} others, {inactive} had played "
-        "nothing in the 8 weeks before the week, the window the pipeline serves):",
+        f"nothing in the {result.get('window_weeks', 8)} weeks before the week, the window the pipeline serves):",
         "",
-        markdown_tables(served, metrics, LABELS),
+        markdown_tables(served, metrics, result["labels"]),
         "",
         "| week | listener-weeks | with a pipeline playlist | first-time plays | "
         + " | ".join(f"p@30 {n}" for n in LABELS)
@@ -341,6 +348,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "docs" / "real-data.json")
     parser.add_argument("--md", type=Path, default=PROJECT_ROOT / "docs" / "real-data.md")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temporary one)")
+    parser.add_argument("--conf", type=Path, help="configuration file for the jobs (DW_CONF), e.g. make tune's")
+    parser.add_argument("--before", type=Path, help="an earlier run's JSON: its pipeline rows join as pipeline_before")
+    parser.add_argument("--section", default="rolling-eval", help="the generated section of --md to write")
     args = parser.parse_args(argv)
     ingest = args.ingest or ("weekly" if args.via == "airflow" else "once")
     if not (args.data / "u.data").is_file() and not (args.data / "ratings.csv").is_file():
@@ -353,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     try:
         data = work / "data"
-        env = pipeline_env(work, data, args.service_start, args.set)
+        env = pipeline_env(work, data, args.service_start, args.set, args.conf)
         t = time.perf_counter()
         _run([sys.executable, "-m", "jobs.importers", "movielens", str(args.data), str(data)], env, work / "import.log")
         import_s = time.perf_counter() - t
@@ -380,12 +390,27 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     metrics, paired = metric_names(K), [f"precision@{K}", f"recall@{K}"]
+    own, labels = frame, dict(LABELS)
+    if args.conf:
+        labels["pipeline"] = f"the pipeline (ingest, als, merge, validate; DW_CONF={args.conf})"
+    if args.before:  # the earlier run's pipeline, scored on the same listener-weeks: paired with this one
+        before = json.loads(args.before.read_text())
+        if before["weeks"] != weeks or "rows" not in before:
+            raise SystemExit(f"error: {args.before}: weeks {before['weeks']} (this run {weeks}) or no rows kept")
+        rows_b = pd.DataFrame(before["rows"]).query("system == 'pipeline'").assign(system="pipeline_before")
+        labels["pipeline_before"] = f"the pipeline, {before.get('conf') or 'defaults'} ({args.before.name})"
+        frame = pd.concat([frame[frame["system"] == "pipeline"], rows_b, frame[frame["system"] != "pipeline"]])
     summary = summarise_rows(frame, metrics, paired, "pipeline", args.resamples, args.seed)
     served = frame[frame["unit"].isin(served_units)]
     result = {
         "data": str(args.data.name),
         "provenance": provenance(args.data, plays),
-        "command": f"make eval-real N={args.weeks}" + (f" VIA={args.via}" if args.via != "jobs" else ""),
+        "command": f"make eval-real N={args.weeks}"
+        + (f" VIA={args.via}" if args.via != "jobs" else "")
+        + (f" CONF={args.conf}" if args.conf else ""),
+        "conf": str(args.conf) if args.conf else None,
+        "labels": labels,
+        "window_weeks": config.als.window_weeks,
         "via": args.via,
         "ingest": ingest,
         "weeks": weeks,
@@ -408,11 +433,12 @@ def main(argv: list[str] | None = None) -> int:
         },
         "machine": f"{os.cpu_count()} cores, {platform.system()}",
         "load_average_at_end": [round(x, 1) for x in os.getloadavg()],
+        "rows": own.round(6).to_dict("records"),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    replace_section(args.md, "rolling-eval", render(result))
-    print(markdown_tables(summary, metrics, LABELS))
+    replace_section(args.md, args.section, render(result))
+    print(markdown_tables(summary, metrics, labels))
     print(f">> wall time {result['wall_seconds']}; wrote {args.out} and {args.md}")
     return 0
 

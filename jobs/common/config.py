@@ -169,6 +169,9 @@ class MergeConf(_Section):
     w_als: Num = Field(1.0, ge=0, description="blend weight; ALS and audio scores share the ALS scale")
     w_audio: Num = Field(0.9, ge=0, description="blend weight of the audio (CNN) score")
     w_culture: Num = Field(0.1, ge=0, description="blend weight of the 0..1 similarity to the listener's top artists")
+    w_popularity: Num = Field(
+        0.0, ge=0, description="blend weight of a played track's window plays over the most played one's (0 = none)"
+    )
     cold_slots: Int = Field(5, ge=0, description="at most this many tracks nobody has played yet per playlist")
     min_cold_score: Num = Field(0.5, description="cold tracks need this share of the best ALS score as audio score")
     top_artists: Int = Field(5, ge=0, description="a listener's most-played artists that seed the culture source")

@@ -17,16 +17,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from jobs.common.cli import week_job
 from jobs.common.config import Config
-from jobs.common.recsys.diversity import pick_diverse
 from jobs.common.recsys.inputs import prepare_inputs
-from jobs.common.recsys.playlists import playlists
+from jobs.common.recsys.playlists import fallback_lists, playlists
 from jobs.common.warehouse import MissingInputError, Warehouse, current_run_id, write_run_id
 from schemas import vocab
 from schemas.tables import arrow_schema
@@ -56,7 +54,6 @@ def build_table(config: Config, week: str) -> tuple[pd.DataFrame, dict[str, Any]
     heard_by_user = inp.heard_by_user
     artist_of = tracks.set_index("track_id")["artist_id"]
     thin = sorted(active - set(users["user_id"]))
-    empty_i = np.zeros(0, dtype=np.int64)
     rows: list[tuple] = []
     short: list[str] = []
     for uid, playlist in playlists(inp, conf).items():
@@ -65,30 +62,22 @@ def build_table(config: Config, week: str) -> tuple[pd.DataFrame, dict[str, Any]
             continue
         rows += [(uid, pos, items.track_ids[i], sc, src, why) for pos, (i, sc, src, why) in enumerate(playlist, 1)]
     fallback_users = thin if conf.thin_history == "fallback" else []
-    if fallback_users:
-        cold = items.cold()
-        pop_order = np.lexsort((np.arange(len(items.track_ids)), -items.popularity))
-        pop_order = pop_order[~cold[pop_order]]
-        for uid in fallback_users:
-            unheard = np.ones(len(items.track_ids), dtype=bool)
-            unheard[heard_by_user.get(uid, empty_i)] = False
-            chosen = pick_diverse(
-                pop_order[unheard[pop_order]], items.artist_idx, items.song_key, conf.k, conf.artist_cap
+    top = max(float(items.popularity.max()), 1.0) if len(items.track_ids) else 1.0
+    for uid, chosen in fallback_lists(items, heard_by_user, fallback_users, conf).items():
+        if len(chosen) < conf.k:
+            short.append(uid)
+            continue
+        rows += [
+            (
+                uid,
+                pos,
+                items.track_ids[i],
+                float(items.popularity[i]) / top,
+                vocab.FALLBACK,
+                "Starter pick while we learn your taste: popular with listeners this week",
             )
-            if len(chosen) < conf.k:
-                short.append(uid)
-                continue
-            rows += [
-                (
-                    uid,
-                    pos,
-                    items.track_ids[i],
-                    float(items.popularity[i]) / max(float(items.popularity.max()), 1.0),
-                    vocab.FALLBACK,
-                    "Starter pick while we learn your taste: popular with listeners this week",
-                )
-                for pos, i in enumerate(chosen, 1)
-            ]
+            for pos, i in enumerate(chosen, 1)
+        ]
     table = pd.DataFrame(rows, columns=["user_id", "position", "track_id", "score", "source", "reason"])
     table["artist_id"] = table["track_id"].map(artist_of)
     table["week"] = week

@@ -10,7 +10,9 @@ table raises :class:`~jobs.common.warehouse.MissingInputError`; tables that are 
 the week's one ALS fit (:meth:`~jobs.common.warehouse.Warehouse.read_together`), or
 vectors of more than one length (``check_one_rank``: e.g. ``track_vectors`` mixing 16-d
 and 32-d ones), raise its subclass ``InconsistentInputError``, naming the tables, their
-fit ids or lengths and the job to rerun. Nothing is written.
+fit ids or lengths and the job to rerun. :func:`build_inputs` is the same indexing on frames
+already in memory (pure: the tune, :mod:`jobs.tools.tune`, feeds it fits it never writes).
+Nothing is written.
 """
 
 from __future__ import annotations
@@ -50,23 +52,50 @@ class Inputs:
 def prepare_inputs(config: Config, week: str) -> Inputs:
     """Read the week's tables and index them for :func:`recommend_block` (nothing written)."""
     wh = Warehouse(config.paths.warehouse)
-    conf = config.merge
     tracks, artists = read_catalog(config.paths.data)
     frames, _ = wh.read_together(week, ["user_factors", "item_factors", "play_counts"], optional=["track_vectors"])
-    user_f = frames["user_factors"].sort_values("user_id", ignore_index=True)
-    item_f, counts, vectors = frames["item_factors"], frames["play_counts"], frames["track_vectors"]
+    user_f, item_f, counts, vectors = (
+        frames["user_factors"],
+        frames["item_factors"],
+        frames["play_counts"],
+        frames["track_vectors"],
+    )
     check_one_rank(week, {"user_factors": user_f, "item_factors": item_f, "track_vectors": vectors})
+    terms = wh.read_optional("cultural_terms", week)
+    similarity = wh.read_optional("artist_similarity", week)
+    inputs = build_inputs(
+        config, week, user_f, item_f, counts, wh.plays_before_week(week), tracks, artists, vectors, terms, similarity
+    )
+    for note in inputs.notes:
+        log.warning("%s", note)
+    return inputs
+
+
+def build_inputs(
+    config: Config,
+    week: str,
+    user_f: pd.DataFrame,
+    item_f: pd.DataFrame,
+    counts: pd.DataFrame,
+    plays: pd.DataFrame,
+    tracks: pd.DataFrame,
+    artists: pd.DataFrame,
+    vectors: pd.DataFrame | None = None,
+    terms: pd.DataFrame | None = None,
+    similarity: pd.DataFrame | None = None,
+) -> Inputs:
+    """:func:`prepare_inputs` without the reading: the ALS fit's frames (``user_factors``,
+    ``item_factors`` with ``plays``, ``play_counts``), every play before the week, the catalog
+    and the optional branches' tables, indexed for the blend. Pure (the tune calls it on fits
+    it never writes, :mod:`jobs.tools.tune`)."""
+    conf = config.merge
+    user_f = user_f.sort_values("user_id", ignore_index=True)
     notes = []
     if vectors is None:
         notes.append("no track_vectors (audio branch produced nothing): merging without audio candidates")
         vectors = item_f[["track_id", "vector"]].assign(source="als")
-    terms = wh.read_optional("cultural_terms", week)
-    similarity = wh.read_optional("artist_similarity", week)
     if similarity is None or similarity.empty:
         notes.append("no artist_similarity (culture branch produced nothing): merging without culture candidates")
-    for note in notes:
-        log.warning("%s", note)
-    plays = wh.plays_before_week(week)
     heard = heard_pairs(plays)
     cut = week_cutoff(week)
     active = active_listeners(plays, cut, config.als.window_weeks)

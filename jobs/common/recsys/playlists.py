@@ -6,7 +6,8 @@
 :mod:`jobs.common.recsys.diversity`, popular unheard tracks where the sources run short,
 and a reason per pick (:mod:`jobs.common.recsys.explanations`). :func:`playlists` runs it
 over every personal listener of a week's :class:`~jobs.common.recsys.inputs.Inputs`, in
-blocks of about 64 MB of scores. Nothing is read or written.
+blocks of about 64 MB of scores; :func:`fallback_lists` makes the flagged popular lists of
+listeners with a thin history. Nothing is read or written.
 """
 
 from __future__ import annotations
@@ -103,4 +104,24 @@ def playlists(inputs: Inputs, blend: MergeConf, user_ids: list[str] | None = Non
             [inputs.shares.get(u, empty_f) for u in ids],
         )
         out.update(zip(ids, lists, strict=True))
+    return out
+
+
+def fallback_lists(
+    items: Items, heard_by_user: dict[str, np.ndarray], user_ids: list[str], conf: MergeConf
+) -> dict[str, list[int]]:
+    """The flagged ``fallback`` list of each of ``user_ids`` (listeners with a thin history): the most
+    played tracks of the window they never heard, never-played tracks left out, under the artist cap
+    and one version of a song; up to ``conf.k`` item indices each, best first. Pure."""
+    cold = items.cold()
+    pop_order = np.lexsort((np.arange(len(items.track_ids)), -items.popularity))
+    pop_order = pop_order[~cold[pop_order]]
+    empty_i = np.zeros(0, dtype=np.int64)
+    out = {}
+    for uid in user_ids:
+        unheard = np.ones(len(items.track_ids), dtype=bool)
+        unheard[heard_by_user.get(uid, empty_i)] = False
+        out[uid] = pick_diverse(
+            pop_order[unheard[pop_order]], items.artist_idx, items.song_key, conf.k, conf.artist_cap
+        )
     return out

@@ -50,7 +50,9 @@ def blend_block(
     Scores share one scale: ALS and audio vectors live in the same space, so both dot
     products (negative ones count as 0) are divided by the listener's best ALS score among
     unheard tracks; the culture score (:func:`culture_preference` of the item's artist) is
-    0..1. Heard items score -inf; items no source proposes score 0. The cost is one matrix
+    0..1, and so is the popularity prior (``merge.w_popularity`` times the item's plays in the
+    window over the most played item's; 0 by default). Heard items score -inf; items no
+    source proposes score 0. The cost is one matrix
     product and three passes over the block; the culture part is added only where it is
     non-zero (the items of a few dozen artists per listener).
     """
@@ -74,6 +76,9 @@ def blend_block(
     else:
         score *= np.where(cold, blend.w_audio, blend.w_als).astype(np.float32)
         score /= scale[:, None]
+    top_plays = items.popularity.max(initial=0.0)
+    if blend.w_popularity and top_plays > 0:  # a popularity prior: 0..1, never-played tracks get none
+        score += (blend.w_popularity / top_plays * items.popularity).astype(np.float32)[None, :]
     prefs = []
     by_artist, starts = items.items_by_artist
     for r in range(b):
