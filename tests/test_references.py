@@ -104,3 +104,27 @@ def test_culture_references_put_spacy_beside_tfidf_and_random_over_the_same_arti
     assert block["systems"]["tfidf"]["precision@1"]["mean"] == 1.0
     assert block["systems"]["random"]["precision@1"]["mean"] == pytest.approx(1 / 3)
     assert block["paired"]["spacy - tfidf"]["precision@1"]["high"] == -1.0
+
+
+def test_report_shows_each_headline_beside_its_reference_and_the_verdict():
+    from jobs import report
+    from jobs.common.stats import compare
+    from schemas.metrics import check_references
+
+    rng = np.random.default_rng(0)
+    base = rng.random(50)
+    block = compare(
+        {"als": {"recall@30": base + 0.3, "ndcg@30": base}, "most_popular": {"recall@30": base, "ndcg@30": base + 0.2}},
+        "als",
+    )
+    check_references(block)
+    rows = report.headline_rows([("ALS holdout", block, ("recall@", "ndcg@")), ("missing", None, ("auc",))])
+    assert [(r[0], r[1], r[5]) for r in rows] == [
+        ("ALS holdout (als)", "recall@30", "beats it"),
+        ("ALS holdout (als)", "ndcg@30", "LOSES to it"),
+    ]
+    assert rows[0][2].startswith(f"{np.mean(base + 0.3):.4f} [") and rows[0][4].startswith("+0.3000 [+0.3000")
+    html = report.reference_table(block)
+    assert html.count("<tr>") == 4 and "als minus most_popular" in html and "50 listeners" in html
+    with pytest.raises(ValueError, match="not 'als - <a system>'"):
+        check_references({**block, "paired": {"x - y": {}}})
