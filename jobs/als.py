@@ -11,8 +11,11 @@ Reads ``<warehouse>/plays/`` and, for run week ``W`` with cutoff ``C`` (Monday 0
    ``conf/``, a checkpoint directory set;
 4. evaluates the same recipe offline: fitted on the window ending a week earlier, it
    ranks each listener's unheard tracks and is scored on the first-time plays of the
-   last week (precision@k, recall@k, NDCG@k, mean percentile rank), beside a
-   most-popular baseline on the same holdout.
+   last week (precision@k, recall@k, NDCG@k, mean percentile rank), beside two naive
+   references on the same holdout: most popular all-time (counted plays before the
+   holdout week) and most popular of the 4 weeks before it; ``references`` in the run
+   metrics holds each with its 95% bootstrap interval over listeners and the paired
+   intervals of ALS minus each (:func:`holdout_comparison`).
 
 Writes ``play_counts``, ``user_factors``, ``item_factors`` and ``als_metrics`` (each a
 ``week=YYYY-Www`` partition) as ONE fit (:meth:`~jobs.common.warehouse.Warehouse.publish_set`):
@@ -55,6 +58,7 @@ if __package__ in (None, ""):  # started as a file by spark-submit: make `jobs` 
 import numpy as np
 import pandas as pd
 
+from jobs.common.baselines import RECENT_WEEKS, popularity_scores
 from jobs.common.cli import week_job, with_spark
 from jobs.common.config import AlsConf, Config
 from jobs.common.metrics import (
@@ -65,6 +69,7 @@ from jobs.common.metrics import (
     recall_at_k,
     top_k_masked,
 )
+from jobs.common.stats import compare
 from jobs.common.warehouse import MissingInputError, Warehouse, current_run_id
 from jobs.common.weeks import cutoff as week_cutoff
 
@@ -95,6 +100,14 @@ def window_counts(plays: Any, start: dt.datetime, end: dt.datetime, min_ms: int,
     else:
         w = F.lit(1.0)
     return counted.groupBy("user_id", "track_id").agg(F.count("*").alias("plays"), F.sum(w).alias("weight"))
+
+
+def track_plays(plays: Any, start: dt.datetime, end: dt.datetime, min_ms: int) -> pd.Series:
+    """Counted plays per track in ``[start, end)``, collected as a pandas Series (track_id -> plays)."""
+    from pyspark.sql import functions as F
+
+    counts = window_counts(plays, start, end, min_ms, 0).groupBy("track_id").agg(F.sum("plays").alias("n"))
+    return counts.toPandas().set_index("track_id")["n"].astype(np.float64)
 
 
 def with_rating(counts: Any, eps: float) -> Any:
@@ -164,20 +177,26 @@ def factors_of(model: Any, users: Any, items: Any) -> tuple[pd.DataFrame, pd.Dat
     return user_pd, item_pd
 
 
-def evaluate_holdout(
+def holdout_scores(
     user_factors: pd.DataFrame,
     item_factors: pd.DataFrame,
     seen: pd.DataFrame,
     holdout: pd.DataFrame,
     popularity: pd.Series,
     k: int,
-) -> dict[str, dict[str, float]]:
-    """Score ALS and most-popular on a holdout of first-time plays.
+    recent: pd.Series | None = None,
+) -> dict[str, Any]:
+    """Per-listener scores of ALS and the popularity references on a holdout of first-time plays.
 
     ``seen`` (user_id, track_id) are excluded from every ranking; ``holdout``
-    (user_id, track_id) are the relevant items; ``popularity`` is plays per track_id.
+    (user_id, track_id) are the relevant items; ``popularity`` is plays per track_id (the
+    ``most_popular`` reference) and ``recent`` (optional) plays per track_id in the last weeks
+    (``most_popular_recent``, ties ordered by ``popularity``, :func:`~jobs.common.baselines.popularity_scores`).
     Only users with a vector and at least one holdout item are scored; holdout items
     without a vector stay in the truth (they count as misses for every model).
+    Returns ``users`` (ids, in order), ``pair_users`` (the listener of each percentile
+    rank) and ``values[model][metric]``: precision@k, recall@k and NDCG@k per listener,
+    the percentile rank per (listener, holdout track with a vector).
     """
     item_ids = item_factors["track_id"].to_numpy()
     item_index = {t: i for i, t in enumerate(item_ids)}
@@ -185,11 +204,15 @@ def evaluate_holdout(
     users = user_factors[user_factors["user_id"].isin(holdout["user_id"])].reset_index(drop=True)
     U = as_matrix(users["vector"])
     n_items = len(item_ids)
-    pop = popularity.reindex(item_ids).fillna(0).to_numpy(dtype=np.float64)
+    refs = {"most_popular": popularity_scores(item_ids, popularity)}
+    if recent is not None:
+        refs["most_popular_recent"] = popularity_scores(item_ids, popularity, recent)
     seen_by_user = seen.groupby("user_id")["track_id"].agg(set).to_dict()
     truth_by_user = holdout.groupby("user_id")["track_id"].agg(set).to_dict()
-
-    results: dict[str, dict[str, list]] = {m: {"recs": [], "truth": [], "pr": []} for m in ("als", "most_popular")}
+    names = (f"precision@{k}", f"recall@{k}", f"ndcg@{k}", "percentile_rank")
+    metrics = (precision_at_k, recall_at_k, ndcg_at_k)
+    values: dict[str, dict[str, list[float]]] = {m: {n: [] for n in names} for m in ("als", *refs)}
+    pair_users: list[str] = []
     block = 1024
     for start in range(0, len(users), block):
         ids = users["user_id"].iloc[start : start + block].tolist()
@@ -198,37 +221,80 @@ def evaluate_holdout(
         for r, uid in enumerate(ids):
             cols = [item_index[t] for t in seen_by_user.get(uid, ()) if t in item_index]
             exclude[r, cols] = True
-        pop_scores = np.broadcast_to(pop, scores.shape)
-        for model, s in (("als", scores), ("most_popular", pop_scores)):
-            recs = top_k_masked(s, exclude, k)
-            for r, uid in enumerate(ids):
-                truth_ids = truth_by_user[uid]
-                truth = {item_index.get(t, -1 - j) for j, t in enumerate(sorted(truth_ids))}
-                results[model]["recs"].append(recs[r])
-                results[model]["truth"].append(truth)
-                targets = [t for t in truth if t >= 0]
-                results[model]["pr"] += percentile_ranks(s[r], ~exclude[r], targets)
+        truths = []
+        for uid in ids:
+            truth = {item_index.get(t, -1 - j) for j, t in enumerate(sorted(truth_by_user[uid]))}
+            targets = [t for t in truth if t >= 0]
+            truths.append((truth, targets))
+            pair_users += [uid] * len(targets)
+        systems = {"als": scores, **{m: np.broadcast_to(p, scores.shape) for m, p in refs.items()}}
+        for model, sc in systems.items():
+            recs = top_k_masked(sc, exclude, k)
+            out = values[model]
+            for r, (truth, targets) in enumerate(truths):
+                for name, metric in zip(names, metrics, strict=False):
+                    out[name].append(metric([recs[r]], [truth], k))
+                out["percentile_rank"] += percentile_ranks(sc[r], ~exclude[r], targets)
+    return {
+        "users": users["user_id"].tolist(),
+        "pair_users": pair_users,
+        "values": {m: {n: np.asarray(v, dtype=np.float64) for n, v in vals.items()} for m, vals in values.items()},
+    }
+
+
+def holdout_means(scored: dict[str, Any], k: int) -> dict[str, dict[str, float]]:
+    """The means of :func:`holdout_scores` per model, as ``als_metrics`` stores them."""
     out: dict[str, dict[str, float]] = {}
-    for model, res in results.items():
-        out[model] = {
-            f"precision@{k}": precision_at_k(res["recs"], res["truth"], k),
-            f"recall@{k}": recall_at_k(res["recs"], res["truth"], k),
-            f"ndcg@{k}": ndcg_at_k(res["recs"], res["truth"], k),
-            "mean_percentile_rank": float(np.mean(res["pr"])) if res["pr"] else float("nan"),
-            "users": float(len(res["recs"])),
-            "holdout_pairs": float(sum(len(t) for t in res["truth"])),
-        }
+    n_users = float(len(scored["users"]))
+    for model, vals in scored["values"].items():
+        out[model] = {name: float(np.mean(vals[name])) if n_users else float("nan") for name in list(vals)[:3]}
+        ranks = vals["percentile_rank"]
+        out[model]["mean_percentile_rank"] = float(np.mean(ranks)) if len(ranks) else float("nan")
+        out[model]["users"] = n_users
     return out
+
+
+def evaluate_holdout(
+    user_factors: pd.DataFrame,
+    item_factors: pd.DataFrame,
+    seen: pd.DataFrame,
+    holdout: pd.DataFrame,
+    popularity: pd.Series,
+    k: int,
+    recent: pd.Series | None = None,
+) -> dict[str, dict[str, float]]:
+    """Score ALS and most-popular (and most-popular-recent, given ``recent``) on a holdout of first-time
+    plays: the means of :func:`holdout_scores`, plus ``holdout_pairs`` per model."""
+    scored = holdout_scores(user_factors, item_factors, seen, holdout, popularity, k, recent)
+    out = holdout_means(scored, k)
+    pairs = float(holdout[holdout["user_id"].isin(scored["users"])].drop_duplicates().shape[0])
+    for vals in out.values():
+        vals["holdout_pairs"] = pairs
+    return out
+
+
+def holdout_comparison(scored: dict[str, Any]) -> dict[str, Any]:
+    """ALS beside the popularity references: 95% intervals over listeners and ALS-minus-each paired intervals
+    (:func:`jobs.common.stats.compare`; the percentile rank pooled over pairs, listeners resampled)."""
+    values = {
+        m: {("mean_percentile_rank" if n == "percentile_rank" else n): v for n, v in vals.items()}
+        for m, vals in scored["values"].items()
+    }
+    return compare(values, "als", groups=scored["users"], metric_groups={"mean_percentile_rank": scored["pair_users"]})
 
 
 # ----------------------------------------------------------------------------- job
 
 
-def holdout_evaluation(plays: Any, conf: AlsConf, start: dt.datetime, cut: dt.datetime) -> dict[str, Any]:
+def holdout_evaluation(
+    plays: Any, conf: AlsConf, start: dt.datetime, cut: dt.datetime
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """Fit on the window ending a week before ``cut`` and score on the last week's first-time plays.
 
-    Returns the metrics per model (a metric with no defined value is ``None``), or
-    ``{"skipped": reason}`` when there is nothing to fit or to score.
+    Returns the metrics per model (a metric with no defined value is ``None``) and the
+    comparison block of ALS beside most-popular all-time (the evaluation window) and of the
+    last :data:`~jobs.common.baselines.RECENT_WEEKS` weeks (:func:`holdout_comparison`), or
+    ``({"skipped": reason}, None)`` when there is nothing to fit or to score.
     """
     from pyspark.sql import functions as F
 
@@ -238,14 +304,16 @@ def holdout_evaluation(plays: Any, conf: AlsConf, start: dt.datetime, cut: dt.da
     eval_counts = window_counts(plays, eval_start, eval_cut, conf.min_ms_played, conf.decay_half_life_days).cache()
     try:
         if not eval_counts.limit(1).count():
-            return {"skipped": f"no counted plays in the evaluation window {eval_start:%Y-%m-%d}..{eval_cut:%Y-%m-%d}"}
+            return {
+                "skipped": f"no counted plays in the evaluation window {eval_start:%Y-%m-%d}..{eval_cut:%Y-%m-%d}"
+            }, None
         holdout_all = window_counts(plays, eval_cut, cut, conf.min_ms_played, 0).select("user_id", "track_id")
         history = plays.filter(F.col("played_at") < F.lit(eval_cut)).select("user_id", "track_id").distinct()
         holdout = holdout_all.join(history, ["user_id", "track_id"], "left_anti")
         holdout_pd = holdout.toPandas()
         if holdout_pd.empty:
             what = "first-time plays" if holdout_all.limit(1).count() else "counted plays"
-            return {"skipped": f"no {what} in the holdout week {eval_cut:%Y-%m-%d}..{cut:%Y-%m-%d}"}
+            return {"skipped": f"no {what} in the holdout week {eval_cut:%Y-%m-%d}..{cut:%Y-%m-%d}"}, None
         rng = np.random.default_rng(conf.seed)
         eval_users = sorted(holdout_pd["user_id"].unique())
         if len(eval_users) > conf.eval_max_users:
@@ -253,14 +321,22 @@ def holdout_evaluation(plays: Any, conf: AlsConf, start: dt.datetime, cut: dt.da
         holdout_pd = holdout_pd[holdout_pd["user_id"].isin(eval_users)]
         users_df = spark.createDataFrame(pd.DataFrame({"user_id": eval_users}, dtype=str))
         seen_pd = history.join(users_df, "user_id").toPandas()
-        popularity = (
-            eval_counts.groupBy("track_id").agg(F.sum("plays").alias("n")).toPandas().set_index("track_id")["n"]
-        )
+        # the references: counted plays per track over all history before the holdout, and over its last weeks
+        popularity = track_plays(plays, dt.datetime(1970, 1, 1, tzinfo=dt.UTC), eval_cut, conf.min_ms_played)
+        recent = track_plays(plays, eval_cut - dt.timedelta(weeks=RECENT_WEEKS), eval_cut, conf.min_ms_played)
         u_eval, i_eval = fit_als(eval_counts, conf)
         if not u_eval["user_id"].isin(holdout_pd["user_id"]).any():
-            return {"skipped": "no listener with first-time plays in the holdout week was in the evaluation window"}
-        scored = evaluate_holdout(u_eval, i_eval, seen_pd, holdout_pd, popularity, conf.eval_k)
-        return {m: {k: v if math.isfinite(v) else None for k, v in vals.items()} for m, vals in scored.items()}
+            return {
+                "skipped": "no listener with first-time plays in the holdout week was in the evaluation window"
+            }, None
+        scored = holdout_scores(u_eval, i_eval, seen_pd, holdout_pd, popularity, conf.eval_k, recent)
+        means = holdout_means(scored, conf.eval_k)
+        pairs = float(holdout_pd[holdout_pd["user_id"].isin(scored["users"])].drop_duplicates().shape[0])
+        evaluation = {
+            m: {k: v if math.isfinite(v) else None for k, v in {**vals, "holdout_pairs": pairs}.items()}
+            for m, vals in means.items()
+        }
+        return evaluation, holdout_comparison(scored)
     finally:
         eval_counts.unpersist()
 
@@ -297,7 +373,7 @@ def run(spark: Any, config: Config, week: str) -> dict[str, Any]:
 
     # offline evaluation: the same recipe, one week earlier, scored on last week's first plays
     t_eval = time.perf_counter()
-    evaluation = holdout_evaluation(plays, conf, start, cut)
+    evaluation, references = holdout_evaluation(plays, conf, start, cut)
     eval_seconds = time.perf_counter() - t_eval
     if "skipped" in evaluation:
         log.warning("evaluation skipped: %s", evaluation["skipped"])
@@ -338,6 +414,7 @@ def run(spark: Any, config: Config, week: str) -> dict[str, Any]:
         "fit_seconds": round(fit_seconds, 2),
         "eval_seconds": round(eval_seconds, 2),
         "evaluation": evaluation,
+        **({"references": references} if references else {}),
         "seconds": round(time.perf_counter() - t0, 2),
     }
     wh.write_metrics("als", week, metrics)

@@ -23,7 +23,10 @@ train or infer, write the results).
   iterations and seed), a CNN is trained on the refit's vectors of the kept tracks,
   and every listener of the refit ranks the held-out tracks by user vector times
   predicted vector, scored by AUC, recall@30 and mAP beside random, artist-popularity
-  (total and mean plays per track) and two references that see the held-out plays.
+  (total and mean plays per track) and two references that see the held-out plays; and
+  (``whole_catalog``) the same listeners rank every unplayed track with audio, the CNN
+  beside the artist's mean plays per track and, when ``<data>/truth/track_attributes.csv``
+  exists, a genre oracle, with 95% intervals over listeners and paired differences.
 
 Spectrograms are stored padded to the whole window; :func:`load_spectrograms` keeps
 only their ``valid_frames``, so crops cut real audio.
@@ -149,6 +152,18 @@ def skip(wh: Warehouse, week: str, reason: str, stale: list[Path]) -> dict[str, 
     return {"week": week, "skipped": reason}
 
 
+def true_genres(data: Path) -> pd.Series | None:
+    """track_id -> genre from ``<data>/truth/track_attributes.csv`` (the sample world writes it), else None.
+
+    Read only for the cold-start evaluation's genre-oracle reference; it never changes a model or table.
+    """
+    path = data / "truth" / "track_attributes.csv"
+    if not path.exists():
+        return None
+    truth = pd.read_csv(path, dtype=str, usecols=["track_id", "genre"])
+    return truth.dropna().drop_duplicates("track_id").set_index("track_id")["genre"]
+
+
 def run_train(config: Config, week: str) -> dict[str, Any]:
     """Train the week's model; a skip (too few tracks with audio and plays) when there is too little to learn from."""
     from jobs.common.catalog import read_catalog_table
@@ -165,7 +180,9 @@ def run_train(config: Config, week: str) -> dict[str, Any]:
     if len(train) < MIN_TRAIN_TRACKS:
         reason = f"only {len(train)} tracks have audio and >= {conf.min_plays} plays; need {MIN_TRAIN_TRACKS} to train"
         return skip(wh, week, reason, [model_dir(warehouse, week)])
-    evaluation = cold_start_eval(specs, items, counts, tracks, config) if conf.evaluate else {}
+    evaluation = (
+        cold_start_eval(specs, items, counts, tracks, config, true_genres(config.paths.data)) if conf.evaluate else {}
+    )
     model, prep, history = train_model(
         [specs[t] for t in train["track_id"]], l2_normalise(as_matrix(train["vector"])), conf, conf.seed
     )

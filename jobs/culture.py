@@ -32,7 +32,11 @@ then runs without culture candidates. Counts and throughput go to
 sample world writes it; columns ``artist_id, genre``) it is read for one quality metric
 only, ``neighbour_genre_precision_at_5``: the share of each artist's 5 nearest cultural
 neighbours that share its genre, averaged over the artists that have neighbours (and a
-known genre). It never changes the tables.
+known genre). It never changes the tables. Beside it, under ``references`` (the block of
+:func:`jobs.common.stats.compare`, over the same artists), the same precision of two naive
+systems from :mod:`jobs.common.culture_reference`: plain tf-idf over the text of the pages
+that name each artist (no spaCy) and neighbours drawn at random, each with a 95% bootstrap
+interval over artists, and the paired intervals of spaCy minus each.
 
 Run alone::
 
@@ -51,8 +55,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from jobs.common import culture_reference
 from jobs.common.cli import week_job
 from jobs.common.config import Config, CultureConf
+from jobs.common.stats import compare
 from jobs.common.warehouse import Warehouse
 from schemas.vocab import USABLE_PAGE_OUTCOMES
 
@@ -201,6 +207,33 @@ def neighbour_genre_precision(sims: pd.DataFrame, genres: pd.DataFrame, k: int =
     return round(float(top.groupby("artist_id")["hit"].mean().mean()), 4)
 
 
+def genre_references(
+    sims: pd.DataFrame, texts: list[str], artists: pd.DataFrame, genres: pd.DataFrame, k: int = 5
+) -> dict[str, Any] | None:
+    """spaCy's neighbour-genre precision@k beside plain tf-idf and random neighbours, per artist with intervals.
+
+    The artists scored are those of the headline (:func:`neighbour_genre_precision`): a known
+    genre and at least one cultural neighbour; a reference that finds no neighbour for one of
+    them scores 0 there. None when no artist qualifies.
+    """
+    genre = genres.drop_duplicates("artist_id").set_index("artist_id")["genre"]
+    scored = sorted(a for a in sims["artist_id"].unique() if a in genre.index)
+    if not scored:
+        return None
+    tfidf = culture_reference.tfidf_neighbours(culture_reference.artist_documents(texts, artists), k)
+    values = {
+        "spacy": culture_reference.genre_precision_per_artist(sims, genre, scored, k),
+        "tfidf": culture_reference.genre_precision_per_artist(tfidf, genre, scored, k),
+        "random": culture_reference.random_precision(genre, scored, artists["artist_id"].tolist()),
+    }
+    block = compare({s: {f"precision@{k}": v.to_numpy()} for s, v in values.items()}, "spacy", unit="artist")
+    block["references"] = {
+        "tfidf": "tf x log(N/df) word vectors of the pages naming the artist, cosine (no spaCy)",
+        "random": "expected precision of neighbours drawn at random among the catalog's other artists",
+    }
+    return block
+
+
 def run(config: Config, week: str) -> dict[str, Any]:
     from jobs.common.catalog import read_catalog_table
 
@@ -247,8 +280,12 @@ def run(config: Config, week: str) -> dict[str, Any]:
         metrics["skipped"] = skipped
     truth = config.paths.data / "truth" / "artist_genres.csv"
     if truth.exists():
-        precision = neighbour_genre_precision(sims, pd.read_csv(truth, dtype=str))
+        genres = pd.read_csv(truth, dtype=str)
+        precision = neighbour_genre_precision(sims, genres)
         metrics["neighbour_genre_precision_at_5"] = precision
+        references = genre_references(sims, texts, artists, genres)
+        if references is not None:
+            metrics["references"] = references
         log.info("cultural neighbours sharing the artist's genre (precision@5): %s", precision)
     return metrics
 

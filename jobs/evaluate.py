@@ -13,7 +13,8 @@ and the same ``k``:
 * ``als``: ALS alone (no audio, no culture, no never-played tracks);
 * ``audio``: the CNN's vectors alone, for every track with audio, played or not;
 * ``culture``: tracks by artists culturally similar to the listener's favourites;
-* ``most_popular``: the window's most played unheard tracks.
+* ``most_popular``: the most played unheard tracks over all plays before ``W``;
+* ``most_popular_recent``: the same over the 4 weeks before ``W`` (ties by all plays).
 
 Truth: the (listener, track) pairs first played in ``W`` (counted plays; never played
 before), on tracks the week could recommend (with a vector, released before ``W``); the
@@ -23,8 +24,11 @@ blended score over the whole catalog: the cold-start threshold and slot cap shap
 the 30 places, not this rank), catalog coverage, novelty
 (mean popularity rank of the recommended tracks, 1 = most popular), share of new
 releases, and the cold-start hit rate (share of the truth pairs on tracks nobody had
-played before ``W`` that the ranking recommended). Writes ``offline_eval/week=W/`` and
-``run_metrics/week=W/offline_eval.json``.
+played before ``W`` that the ranking recommended). ``references`` in the metrics puts the
+blend beside every other ranking: precision, recall, NDCG@k per listener and the percentile
+rank per truth pair, each with a 95% bootstrap interval over listeners, and the paired
+interval of blend minus each (:func:`jobs.common.stats.compare`; blend minus ALS is the
+blend's claim). Writes ``offline_eval/week=W/`` and ``run_metrics/week=W/offline_eval.json``.
 
 Run (after the DAG ran for ``W`` and for a later week)::
 
@@ -46,6 +50,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from jobs.common.atomic import write_json_atomic
+from jobs.common.baselines import RECENT_WEEKS, popularity_scores, recent_plays
 from jobs.common.cli import week_job
 from jobs.common.config import Config
 from jobs.common.metrics import as_matrix, ndcg_at_k, percentile_ranks, precision_at_k, recall_at_k
@@ -53,6 +58,7 @@ from jobs.common.recsys.diversity import pick_diverse
 from jobs.common.recsys.inputs import Inputs, prepare_inputs
 from jobs.common.recsys.playlists import playlists
 from jobs.common.recsys.scoring import blend_scores
+from jobs.common.stats import compare
 from jobs.common.warehouse import MissingInputError, Warehouse, check_one_rank
 from jobs.common.weeks import cutoff as week_cutoff
 
@@ -100,9 +106,11 @@ def audio_only(inputs: Inputs, audio: pd.DataFrame, k: int, cap: int) -> dict[st
     return out
 
 
-def most_popular(inputs: Inputs, k: int, cap: int) -> dict[str, list[int]]:
+def most_popular(inputs: Inputs, k: int, cap: int, scores: np.ndarray | None = None) -> dict[str, list[int]]:
+    """Per listener, the unheard tracks by ``scores`` (default: the window's plays), the diversity rules kept."""
     items = inputs.items
-    order = np.lexsort((np.arange(len(items.track_ids)), -items.popularity))
+    scores = items.popularity if scores is None else scores
+    order = np.lexsort((np.arange(len(items.track_ids)), -scores))
     out = {}
     for uid in inputs.users["user_id"]:
         unheard = np.ones(len(items.track_ids), dtype=bool)
@@ -111,23 +119,41 @@ def most_popular(inputs: Inputs, k: int, cap: int) -> dict[str, list[int]]:
     return out
 
 
-def mean_percentile_rank(scorer: Any, inputs: Inputs, truth: dict[str, set[int]]) -> float:
-    """Mean percentile rank (0 = top) of each truth item among the listener's unheard items.
+def percentile_rank_pairs(scorer: Any, inputs: Inputs, truth: dict[str, set[int]]) -> tuple[list[float], list[str]]:
+    """Percentile rank (0 = top) of each truth item among the listener's unheard items, and its listener.
 
     ``scorer(user_id, user_vector)`` gives a score per item; items a ranking does not
     propose score ``-inf`` and share the bottom places (ties count half).
     """
     ranks: list[float] = []
+    owners: list[str] = []
     users = inputs.users.set_index("user_id")["vector"]
-    for uid, rel in truth.items():
+    for uid, rel in sorted(truth.items()):
         if uid not in users.index:
             continue
         scores = np.asarray(scorer(uid, np.asarray(users[uid], dtype=np.float32)), dtype=np.float64)
         candidates = np.ones(len(scores), dtype=bool)
         candidates[inputs.heard_by_user.get(uid, np.zeros(0, dtype=np.int64))] = False
         scores = np.where(np.isfinite(scores), scores, -1e18)
-        ranks += percentile_ranks(scores, candidates, sorted(rel))
+        got = percentile_ranks(scores, candidates, sorted(rel))
+        ranks += got
+        owners += [uid] * len(got)
+    return ranks, owners
+
+
+def mean_percentile_rank(scorer: Any, inputs: Inputs, truth: dict[str, set[int]]) -> float:
+    """Mean of :func:`percentile_rank_pairs` over every truth pair (NaN when there is none)."""
+    ranks, _ = percentile_rank_pairs(scorer, inputs, truth)
     return float(np.mean(ranks)) if ranks else float("nan")
+
+
+def per_listener(lists: dict[str, list[int]], truth: dict[str, set[int]], users: list[str], k: int) -> dict:
+    """precision@k, recall@k and NDCG@k of one ranking for each of ``users`` (no list: no hit)."""
+    recs = [np.array(lists.get(u, []), dtype=np.int64) for u in users]
+    fns = {f"precision@{k}": precision_at_k, f"recall@{k}": recall_at_k, f"ndcg@{k}": ndcg_at_k}
+    return {
+        name: np.array([fn([r], [truth[u]], k) for r, u in zip(recs, users, strict=True)]) for name, fn in fns.items()
+    }
 
 
 def score_lists(
@@ -176,8 +202,19 @@ def run(config: Config, week: str) -> dict[str, Any]:
         "culture": {
             u: [i for i, _, src, _ in p if src == "culture"] for u, p in playlists(inputs, culture_only).items()
         },
-        "most_popular": most_popular(inputs, conf.k, conf.artist_cap),
     }
+    # the naive references: counted plays before the week, all of them and those of its last weeks
+    cut = week_cutoff(week)
+    plays = wh.plays_before(cut, columns=("user_id", "track_id", "played_at", "ms_played"))
+    counted = plays[plays["ms_played"] >= config.als.min_ms_played]
+    all_time = counted.groupby("track_id").size().astype(np.float64)
+    recent = recent_plays(plays, cut, RECENT_WEEKS, config.als.min_ms_played)
+    popular = {
+        "most_popular": popularity_scores(inputs.items.track_ids, all_time),
+        "most_popular_recent": popularity_scores(inputs.items.track_ids, all_time, recent),
+    }
+    for name, pop in popular.items():
+        rankings[name] = most_popular(inputs, conf.k, conf.artist_cap, pop)
     audio = wh.read_optional("audio_vectors", week)  # checked against the week's ALS fit
     if audio is not None:
         check_one_rank(week, {"user_factors": inputs.users, "audio_vectors": audio})
@@ -203,7 +240,7 @@ def run(config: Config, week: str) -> dict[str, Any]:
         "blend": blended(blend),
         "als": blended(no_cold),
         "culture": blended(culture_only),
-        "most_popular": lambda uid, u: inputs.items.popularity.astype(np.float64),
+        **{name: (lambda uid, u, pop=pop: pop) for name, pop in popular.items()},
     }
     if audio is not None:
         a_index = {t: i for i, t in enumerate(inputs.items.track_ids)}
@@ -216,9 +253,20 @@ def run(config: Config, week: str) -> dict[str, Any]:
             return out
 
         scorers["audio"] = audio_scorer
+    units = sorted(u for u in rankings["blend"] if truth.get(u))  # the listeners every comparison shares
+    unit_set = set(units)
+    values: dict[str, dict[str, np.ndarray]] = {}
+    owners: list[str] = []
     for name, scorer in scorers.items():
         if name in results:
-            results[name]["mean_percentile_rank"] = mean_percentile_rank(scorer, inputs, truth)
+            ranks, owners = percentile_rank_pairs(scorer, inputs, truth)
+            results[name]["mean_percentile_rank"] = float(np.mean(ranks)) if ranks else float("nan")
+            keep = np.array([o in unit_set for o in owners], dtype=bool)
+            values[name] = {
+                **per_listener(rankings[name], truth, units, conf.k),
+                "mean_percentile_rank": np.asarray(ranks)[keep],
+            }
+    owners = [o for o in owners if o in unit_set]
     rows = [{"model": m, "metric": k, "value": float(v)} for m, vals in results.items() for k, v in vals.items()]
     wh.write("offline_eval", week, pd.DataFrame(rows))
     metrics = {
@@ -228,6 +276,8 @@ def run(config: Config, week: str) -> dict[str, Any]:
         "cold_truth_pairs": len(cold_truth),
         "results": results,
     }
+    if units:
+        metrics["references"] = compare(values, "blend", groups=units, metric_groups={"mean_percentile_rank": owners})
     return metrics
 
 

@@ -5,7 +5,10 @@ timings, ingest reasons, ALS and cold-start metrics, merge counts), ``als_metric
 ``offline_eval`` (the latest evaluated week up to ``W``, when one exists), the published
 ``discover_weekly`` partition, ``item_factors`` (popularity) and the catalog; and writes
 ``<warehouse>/reports/week=W/report.html`` with every plot embedded as a PNG (no file or
-network needed to view it): metrics beside baselines, score distributions by source,
+network needed to view it): every headline metric beside its naive references with 95%
+intervals and the paired interval of the difference (the ``references`` blocks of the ALS,
+culture, audio CNN and offline-evaluation metrics, :func:`jobs.common.stats.compare`),
+metrics beside baselines, score distributions by source,
 catalog coverage, popularity of what was recommended, stage timings, quarantined rows
 by reason, the steps that skipped for want of input (``"skipped"`` in their metrics,
 e.g. no audio or no web seeds) with the merge's notes, and a few example playlists with
@@ -78,6 +81,76 @@ def skips(runs: dict[str, Any]) -> dict[str, str]:
     return {name: str(m["skipped"]) for name, m in runs.items() if isinstance(m, dict) and m.get("skipped")}
 
 
+def _cell(iv: dict[str, Any], signed: bool = False) -> str:
+    fmt = "{:+.4f}" if signed else "{:.4f}"
+    return f"{fmt.format(iv['mean'])} [{fmt.format(iv['low'])}, {fmt.format(iv['high'])}]"
+
+
+def verdict(diff: dict[str, Any], lower_is_better: bool = False) -> str:
+    """What a paired interval of ``subject - reference`` says at its level."""
+    low, high = (-diff["high"], -diff["low"]) if lower_is_better else (diff["low"], diff["high"])
+    if low > 0:
+        return "beats it"
+    if high < 0:
+        return "LOSES to it"
+    return "no difference shown"
+
+
+def reference_table(block: dict[str, Any]) -> str:
+    """A ``references`` block as HTML: every system's metrics with intervals, then subject minus each."""
+    subject = block["subject"]
+    metrics = list(block["systems"][subject])
+    head = "".join(f"<th>{html.escape(m)}</th>" for m in metrics)
+    rows = []
+    for system, vals in block["systems"].items():
+        name = f"<b>{html.escape(system)}</b>" if system == subject else html.escape(system)
+        cells = "".join(f"<td>{_cell(vals[m])}</td>" if m in vals else "<td></td>" for m in metrics)
+        rows.append(f"<tr><td>{name}</td>{cells}</tr>")
+    for pair, vals in block["paired"].items():
+        cells = "".join(
+            f"<td>{_cell(vals[m], signed=True)} ({verdict(vals[m], 'percentile' in m)})</td>"
+            if m in vals
+            else "<td></td>"
+            for m in metrics
+        )
+        rows.append(f"<tr><td>{html.escape(pair.replace(' - ', ' minus '))}</td>{cells}</tr>")
+    level = f"{block.get('level', 0.95):.0%}"
+    note = (
+        f"<p>{block['units']} {html.escape(block['unit'])}s ({block['groups']} resampled); mean "
+        f"[{level} bootstrap interval, {block.get('resamples')} resamples]; the paired rows are {html.escape(subject)} "
+        "minus the reference on the same units (lower is better for a percentile rank).</p>"
+    )
+    return f"<table><tr><th>system</th>{head}</tr>{''.join(rows)}</table>{note}"
+
+
+def headline_rows(blocks: list[tuple[str, dict[str, Any] | None, tuple[str, ...]]]) -> list[tuple[str, ...]]:
+    """One row per (headline metric, reference): the headline's value, the reference's and their paired
+    difference. ``blocks`` holds (label, references block or None, prefixes of the headline metrics)."""
+    out = []
+    for label, block, prefixes in blocks:
+        if not block:
+            continue
+        subject = block["subject"]
+        for prefix in prefixes:
+            metric = next((m for m in block["systems"][subject] if m.startswith(prefix)), None)
+            if metric is None:
+                continue
+            for pair, vals in block["paired"].items():
+                ref = pair.split(" - ", 1)[1]
+                if metric in vals and metric in block["systems"][ref]:
+                    out.append(
+                        (
+                            f"{label} ({subject})",
+                            metric,
+                            _cell(block["systems"][subject][metric]),
+                            f"{ref}: {_cell(block['systems'][ref][metric])}",
+                            _cell(vals[metric], signed=True),
+                            verdict(vals[metric]),
+                        )
+                    )
+    return out
+
+
 def build(config: Config, week: str) -> str:
     """The report's HTML text."""
     import matplotlib
@@ -108,6 +181,25 @@ def build(config: Config, week: str) -> str:
             + "</ul>",
         ]
 
+    eval_week = latest_evaluated_week(wh, week)
+    eval_refs = wh.read_metrics(eval_week).get("offline_eval", {}).get("references") if eval_week else None
+    cold_start = runs.get("audio_cnn", {}).get("cold_start", {})
+    blocks = [
+        ("ALS holdout", runs.get("als", {}).get("references"), ("recall@", "ndcg@")),
+        (f"offline evaluation of {eval_week}", eval_refs, ("recall@", "ndcg@", "precision@")),
+        ("audio cold start, whole catalog", cold_start.get("whole_catalog"), ("auc", "recall@")),
+        ("cultural neighbours' genre", runs.get("culture", {}).get("references"), ("precision@",)),
+    ]
+    rows = headline_rows(blocks)
+    if rows:
+        cols = ["headline", "metric", "value [95% CI]", "reference [95% CI]", "headline minus reference", "verdict"]
+        parts += [
+            "<h2>Headlines beside their naive references</h2>",
+            "<p>Each headline metric of this run beside what a naive system scores on the same units; the "
+            "difference is the paired bootstrap interval (a claim that the headline beats a reference rests on "
+            "it excluding 0).</p>",
+            pd.DataFrame(rows, columns=cols).to_html(index=False, escape=True),
+        ]
     als = wh.read_optional("als_metrics", week)
     if als is not None and len(als):
         pivot = als.pivot(index="metric", columns="model", values="value")
@@ -117,7 +209,8 @@ def build(config: Config, week: str) -> str:
             grouped(pivot, "ALS vs most popular"),
             pivot.to_html(float_format="%.4f"),
         ]
-    eval_week = latest_evaluated_week(wh, week)
+        if blocks[0][1]:
+            parts.append(reference_table(blocks[0][1]))
     if eval_week:
         ev = wh.read_optional("offline_eval", eval_week)
         pivot = ev.pivot(index="metric", columns="model", values="value")
@@ -127,12 +220,22 @@ def build(config: Config, week: str) -> str:
             grouped(pivot.loc[shown], f"Playlists for {eval_week} vs first-time plays in {eval_week}"),
             pivot.to_html(float_format="%.4f"),
         ]
-    cold = runs.get("audio_cnn", {}).get("cold_start", {}).get("metrics")
+        if eval_refs:
+            parts.append(reference_table(eval_refs))
+    cold = cold_start.get("metrics")
     if cold:
         parts += [
             "<h2>Audio cold start (15% of played tracks held out)</h2>",
+            "<p>Held-out pool: each listener ranks the held-out tracks only.</p>",
             pd.DataFrame(cold).T.to_html(float_format="%.4f"),
         ]
+        if cold_start.get("whole_catalog"):
+            parts += [
+                "<p>Whole catalog: each listener ranks every track with audio they have not played.</p>",
+                reference_table(cold_start["whole_catalog"]),
+            ]
+    if blocks[3][1]:
+        parts += ["<h2>Cultural neighbours sharing the artist's genre</h2>", reference_table(blocks[3][1])]
 
     fig, ax = plt.subplots(figsize=(7, 3))
     blended = table[table["source"].isin(["als", "audio", "culture"])]

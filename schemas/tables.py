@@ -124,7 +124,7 @@ TABLES: dict[str, Table] = {
         _t(
             "als_metrics",
             "Offline metrics of ALS and baselines on the holdout of the last week's first-time plays.",
-            ("model", "string", False, "als or most_popular"),
+            ("model", "string", False, "als, most_popular or most_popular_recent"),
             ("metric", "string", False, "precision@k, recall@k, ndcg@k, mean_percentile_rank, users, ..."),
             ("value", "float64", False, "metric value"),
             ("week", "string", False, "run week (partition)"),
@@ -222,7 +222,7 @@ TABLES: dict[str, Table] = {
         _t(
             "offline_eval",
             "Playlists built from data before the week, scored against the week's first-time plays.",
-            ("model", "string", False, "blend, als, audio, culture or most_popular"),
+            ("model", "string", False, "blend, als, audio, culture, most_popular or most_popular_recent"),
             ("metric", "string", False, "precision@k, recall@k, ndcg@k, mean_percentile_rank, coverage, ..."),
             ("value", "float64", False, "metric value"),
             ("week", "string", False, "the evaluated week (partition)"),

@@ -147,3 +147,31 @@ def test_evaluate_holdout_on_hand_made_vectors():
     assert out["most_popular"]["precision@1"] == 0.0
     assert out["most_popular"]["mean_percentile_rank"] == pytest.approx(1.0)  # b is least popular of b,c,d
     assert out["als"]["users"] == 2 and out["als"]["holdout_pairs"] == 2
+
+
+def test_holdout_scores_put_als_beside_all_time_and_recent_popularity_with_intervals():
+    items = pd.DataFrame(
+        {
+            "track_id": ["a", "b", "c", "d"],
+            "vector": [np.array(v, dtype=np.float32) for v in ([1, 0], [0.9, 0], [0, 1], [0.5, 0])],
+        }
+    )
+    users = pd.DataFrame(
+        {"user_id": ["u1", "u2"], "vector": [np.array([1, 0], np.float32), np.array([0, 1], np.float32)]}
+    )
+    seen = pd.DataFrame({"user_id": ["u1"], "track_id": ["a"]})
+    holdout = pd.DataFrame({"user_id": ["u1", "u2"], "track_id": ["b", "d"]})
+    popularity = pd.Series({"c": 10.0, "d": 5.0, "b": 1.0})
+    recent = pd.Series({"b": 3.0, "d": 3.0})  # b and d tie recently: all-time plays put d first
+    scored = als.holdout_scores(users, items, seen, holdout, popularity, 1, recent)
+    assert scored["users"] == ["u1", "u2"] and scored["pair_users"] == ["u1", "u2"]
+    v = scored["values"]
+    np.testing.assert_array_equal(v["als"]["precision@1"], [1.0, 0.0])  # u1 -> b; u2 -> c
+    np.testing.assert_array_equal(v["most_popular"]["precision@1"], [0.0, 0.0])  # c for both
+    np.testing.assert_array_equal(v["most_popular_recent"]["precision@1"], [0.0, 1.0])  # d for both
+    block = als.holdout_comparison(scored)
+    assert block["subject"] == "als" and set(block["systems"]) == {"als", "most_popular", "most_popular_recent"}
+    assert set(block["paired"]) == {"als - most_popular", "als - most_popular_recent"}
+    diff = block["paired"]["als - most_popular"]["precision@1"]
+    assert diff["mean"] == pytest.approx(0.5) and diff["n"] == 2 and diff["groups"] == 2
+    assert block["systems"]["als"]["mean_percentile_rank"]["n"] == 2  # one rank per (listener, track) pair

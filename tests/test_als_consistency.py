@@ -94,7 +94,9 @@ def fitted(spark, tmp_path_factory):
     root = tmp_path_factory.mktemp("fitted")
     config = _world(root, _normal_plays())
     metrics = als.run(spark, config, WEEK)
-    assert set(metrics["evaluation"]) == {"als", "most_popular"}  # a normal week: evaluated
+    assert set(metrics["evaluation"]) == {"als", "most_popular", "most_popular_recent"}  # a normal week: evaluated
+    # beside the references, with intervals over listeners and ALS-minus-reference paired intervals
+    assert set(metrics["references"]["paired"]) == {"als - most_popular", "als - most_popular_recent"}
     return root
 
 
@@ -150,6 +152,7 @@ def test_a_metric_with_no_value_is_null_in_the_run_metrics_and_left_out_of_als_m
     metrics = als.run(spark, config, WEEK)
     assert metrics["evaluation"]["als"]["mean_percentile_rank"] is None
     assert metrics["evaluation"]["als"]["users"] == 1.0
+    assert "mean_percentile_rank" not in metrics["references"]["systems"]["als"]  # no value, no interval
     frames, _ = _published(config)
     got = frames["als_metrics"]
     assert not got["value"].isna().any() and "mean_percentile_rank" not in set(got["metric"])

@@ -1,6 +1,8 @@
 """The whole DAG through Airflow on the tiny world: the published table keeps every promise,
-and a rerun of the week replaces it with identical rows."""
+and a rerun of the week replaces it with identical rows; and guards that fail when a source
+falls to the naive reference measured in the same run (each names both values)."""
 
+import json
 import subprocess
 import sys
 
@@ -9,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs.common.catalog import read_catalog
+from schemas.metrics import check_references
 from schemas.tables import arrow_schema
 from tests.airflow_env import ROOT, airflow_env
 
@@ -186,3 +189,102 @@ def test_the_run_writes_a_self_contained_report(runs):
     recall = metrics.set_index(["model", "metric"])["value"][("als", "recall@30")]
     assert f"{recall:.4f}" in text  # the numbers come from the run itself
     assert 'src="http' not in text
+
+
+# --- guards: every headline beats the naive reference measured in the same run ---------------------
+
+EVAL_WEEK = "2026-W46"
+EVAL_DATE = "2026-11-09T06:00:00+00:00"
+
+
+def _metrics(runs, job, week=WEEK):
+    return json.loads((runs["warehouse"] / "run_metrics" / f"week={week}" / f"{job}.json").read_text())
+
+
+def _beats(block, reference, metric, lower_is_better=False):
+    """Assert the paired interval of subject minus ``reference`` on ``metric`` excludes 0 in the subject's favour."""
+    check_references(block)
+    subject = block["subject"]
+    own, ref = block["systems"][subject][metric], block["systems"][reference][metric]
+    diff = block["paired"][f"{subject} - {reference}"][metric]
+    bound = -diff["high"] if lower_is_better else diff["low"]
+    assert bound > 0, (
+        f"{subject} {metric} {own['mean']:.4f} [{own['low']:.4f}, {own['high']:.4f}] does not beat {reference} "
+        f"{ref['mean']:.4f} [{ref['low']:.4f}, {ref['high']:.4f}]: paired difference {diff['mean']:+.4f} "
+        f"[{diff['low']:+.4f}, {diff['high']:+.4f}] over {diff['groups']} {block['unit']}s"
+    )
+
+
+def _not_below(block, reference, metric):
+    """Assert the subject is not below ``reference`` on ``metric`` by more than its paired interval."""
+    check_references(block)
+    subject = block["subject"]
+    own, ref = block["systems"][subject][metric], block["systems"][reference][metric]
+    diff = block["paired"][f"{subject} - {reference}"][metric]
+    assert diff["high"] >= 0, (
+        f"{subject} {metric} {own['mean']:.4f} [{own['low']:.4f}, {own['high']:.4f}] falls below {reference} "
+        f"{ref['mean']:.4f} [{ref['low']:.4f}, {ref['high']:.4f}]: paired difference {diff['mean']:+.4f} "
+        f"[{diff['low']:+.4f}, {diff['high']:+.4f}] over {diff['groups']} {block['unit']}s"
+    )
+
+
+def _above(block, reference, metric):
+    """Assert the subject's mean is above ``reference``'s on ``metric`` (the tiny world is too small for the
+    paired interval to exclude 0 on every pair; the message gives it either way)."""
+    check_references(block)
+    subject = block["subject"]
+    own, ref = block["systems"][subject][metric], block["systems"][reference][metric]
+    diff = block["paired"][f"{subject} - {reference}"][metric]
+    assert diff["mean"] > 0, (
+        f"{subject} {metric} {own['mean']:.4f} [{own['low']:.4f}, {own['high']:.4f}] falls to {reference} "
+        f"{ref['mean']:.4f} [{ref['low']:.4f}, {ref['high']:.4f}]: paired difference {diff['mean']:+.4f} "
+        f"[{diff['low']:+.4f}, {diff['high']:+.4f}] over {diff['groups']} {block['unit']}s"
+    )
+
+
+def test_guard_als_beats_most_popular_all_time_and_recent(runs):
+    # measured on the tiny world (56 listeners): recall@30 0.395 vs 0.304 and 0.293, paired +0.092 [-0.047, +0.224]
+    block = _metrics(runs, "als")["references"]
+    for reference in ("most_popular", "most_popular_recent"):
+        _above(block, reference, "recall@30")
+        _above(block, reference, "ndcg@30")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured on the tiny world: the CNN's cold-start AUC over the whole catalog is 0.533 [0.487, 0.578] "
+    "against 0.619 [0.565, 0.669] for the artist's mean plays (paired -0.085 [-0.150, -0.023], 72 listeners; "
+    "within the held-out pool 0.527 vs 0.632): the CNN falls to popularity there. Strict: remove this marker "
+    "once it passes.",
+)
+def test_guard_cnn_cold_start_beats_artist_popularity_over_the_whole_catalog(runs):
+    block = _metrics(runs, "audio_cnn")["cold_start"]["whole_catalog"]
+    _above(block, "artist_mean_popularity", "auc")
+    _above(block, "artist_mean_popularity", "recall@30")
+
+
+def test_guard_spacy_culture_beats_random_and_does_not_fall_below_plain_tfidf(runs):
+    # tiny world (24 artists): spaCy 0.267 [0.200, 0.342], plain tf-idf the same, random 0.058
+    block = _metrics(runs, "culture")["references"]
+    _beats(block, "random", "precision@5")
+    _not_below(block, "tfidf", "precision@5")
+
+
+@pytest.fixture(scope="module")
+def evaluated(runs):
+    """What `make evaluate` does after the week's run: the DAG for the week before, then jobs.evaluate on it."""
+    env = airflow_env(runs["warehouse"].parent / "airflow", runs["data"], runs["warehouse"])
+    env = {**env, "DW__AUDIO_CNN__EVALUATE": "false"}  # W46's cold-start evaluation is not what is scored here
+    _airflow(env, "dags", "test", "discover_weekly", EVAL_DATE, "-c", json.dumps({"week": EVAL_WEEK}))
+    subprocess.run(
+        [sys.executable, "-m", "jobs.evaluate", "--week", EVAL_WEEK], env=env, cwd=ROOT, check=True, capture_output=True
+    )
+    return _metrics(runs, "offline_eval", EVAL_WEEK)
+
+
+def test_guard_blend_does_not_fall_below_als_and_beats_popularity(evaluated):
+    block = evaluated["references"]
+    for metric in ("recall@30", "ndcg@30", "precision@30"):
+        _not_below(block, "als", metric)
+    for reference in ("most_popular", "most_popular_recent"):
+        _above(block, reference, "recall@30")

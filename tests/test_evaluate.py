@@ -80,3 +80,25 @@ def test_mean_percentile_rank_of_the_truth_among_unheard_items():
     mpr = evaluate.mean_percentile_rank(lambda uid, u: scores, inputs, {"u1": {1, 4}})
     # among unheard b, c, d, e: b is first (0.0), e last (1.0)
     assert mpr == pytest.approx(0.5)
+
+
+def test_per_listener_values_and_percentile_rank_pairs_name_their_listener():
+    truth = {"u1": {3}, "u2": {1, 2}}
+    out = evaluate.per_listener({"u1": [3, 1], "u2": [0, 2]}, truth, ["u1", "u2"], 2)
+    np.testing.assert_allclose(out["precision@2"], [0.5, 0.5])
+    np.testing.assert_allclose(out["recall@2"], [1.0, 0.5])
+    # a listener without a list scores no hit
+    assert evaluate.per_listener({}, truth, ["u2"], 2)["recall@2"].tolist() == [0.0]
+    items = Items(
+        track_ids=np.array(list("abcd"), dtype=object),
+        artist_idx=np.arange(4),
+        song_key=np.arange(4),
+        vectors=np.zeros((4, 1), np.float32),
+        popularity=np.zeros(4),
+        artist_names=np.array(list("ABCD"), dtype=object),
+    )
+    users = pd.DataFrame({"user_id": ["u1", "u2"], "vector": [np.ones(1, np.float32)] * 2})
+    inputs = Inputs(items, users, set(), pd.DataFrame(), {}, {}, {}, {}, pd.DataFrame(), [])
+    scores = np.array([4.0, 3.0, 2.0, 1.0])
+    ranks, owners = evaluate.percentile_rank_pairs(lambda uid, u: scores, inputs, truth)
+    assert owners == ["u1", "u2", "u2"] and ranks == pytest.approx([1.0, 1 / 3, 2 / 3])

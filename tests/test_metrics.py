@@ -37,3 +37,13 @@ def test_top_k_skips_excluded_items_and_breaks_ties_by_index():
     exclude = np.array([[0, 0, 0, 0, 1], [0, 0, 0, 0, 0]], dtype=bool)
     assert top_k_masked(scores, exclude, 3).tolist() == [[1, 2, 3], [3, 4, 0]]
     assert top_k_masked(scores, exclude, 0).shape == (2, 0)
+
+
+def test_auc_counts_ties_half_and_is_undefined_without_both_classes():
+    from jobs.common.metrics import auc
+
+    scores = np.array([0.9, 0.5, 0.5, 0.1])
+    # positive 0.9 beats all three negatives; positive 0.5 beats 0.1, ties 0.5 (half), loses to 0.9
+    assert auc(scores, np.array([True, True, False, False])) == pytest.approx((2 + 1.5) / 4)
+    assert auc(scores, np.array([False, False, False, True])) == 0.0
+    assert np.isnan(auc(scores, np.zeros(4, dtype=bool))) and np.isnan(auc(scores, np.ones(4, dtype=bool)))

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from jobs.common.stats import bootstrap_mean, paired_difference, resample_weights
+from jobs.common.stats import bootstrap_mean, compare, paired_difference, resample_weights
 
 
 def test_constant_values_give_a_zero_width_interval():
@@ -79,3 +79,26 @@ def test_bad_inputs_are_refused():
         paired_difference([1.0, 2.0], [1.0])
     with pytest.raises(ValueError, match="group labels"):
         bootstrap_mean([1.0, 2.0], groups=[1])
+
+
+def test_compare_puts_each_reference_beside_the_subject_with_paired_intervals():
+    rng = np.random.default_rng(7)
+    ref = rng.random(40)
+    values = {
+        "model": {"recall": ref + 0.2, "auc": np.r_[np.nan, ref[1:]]},
+        "popular": {"recall": ref, "auc": ref.copy()},
+    }
+    out = compare(values, "model", groups=np.arange(40) // 2)
+    assert (out["subject"], out["units"], out["groups"]) == ("model", 40, 20)
+    assert set(out["systems"]) == {"model", "popular"} and list(out["paired"]) == ["model - popular"]
+    recall = out["paired"]["model - popular"]["recall"]
+    assert recall["mean"] == pytest.approx(0.2) and recall["low"] == pytest.approx(0.2)
+    assert out["systems"]["model"]["recall"]["mean"] == pytest.approx(float(np.mean(ref + 0.2)), abs=1e-6)
+    # a value one system leaves undefined drops that unit for every system: the pair stays paired
+    auc = out["paired"]["model - popular"]["auc"]
+    assert (auc["mean"], auc["low"], auc["high"], auc["n"]) == (0.0, 0.0, 0.0, 39)
+    assert out["systems"]["popular"]["auc"]["n"] == 39
+    with pytest.raises(ValueError, match="the units must be the same"):
+        compare({"model": {"recall": [1.0, 0.0]}, "popular": {"recall": [1.0]}}, "model")
+    with pytest.raises(ValueError, match="subject 'x'"):
+        compare(values, "x")

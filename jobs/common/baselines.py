@@ -19,7 +19,20 @@ Plays shorter than ``min_ms`` (30 s) are skips: they count for nothing, but a sk
 track is heard and never recommended, as in the pipeline. Ties go to the track with the
 smaller id. The ``*_ranking`` functions underneath take (listener, track, plays) pairs
 and return a :class:`Ranking` (every score, for percentile ranks), so they also serve data
-that has only totals (Last.fm 2k, :mod:`bench.lastfm_als`). Reads and writes nothing.
+that has only totals (Last.fm 2k, :mod:`bench.lastfm_als`).
+
+Reference scores the pipeline's own jobs put beside their headline numbers (one helper,
+several callers):
+
+* :func:`popularity_scores`: most popular all-time, or most popular of the recent weeks with
+  all-time counts ordering the ties (the ALS job's holdout, the offline evaluation);
+* :func:`recent_plays`: counted plays per track in the ``weeks`` before a cutoff;
+* :func:`artist_mean_plays`: a track scored by its artist's mean counted plays per track, the
+  naive cold-start scorer (the audio CNN's cold-start evaluation);
+* :func:`genre_shares` and :func:`genre_oracle_scores`: a listener's share of plays per true
+  genre times the track's true genre, a reference that reads the sample world's ``truth/``.
+
+Reads and writes nothing.
 """
 
 from __future__ import annotations
@@ -189,6 +202,63 @@ def knn_ranking(
     H.data[:] = 1.0
     scores = np.asarray((H @ W).todense(), dtype=np.float64)
     return Ranking(u, items, exclude_heard(scores, u, items, heard))
+
+
+# --- reference scores beside the jobs' headline numbers ---------------------------------------
+
+
+def popularity_scores(item_ids: Sequence[str], all_time: pd.Series, recent: pd.Series | None = None) -> np.ndarray:
+    """A popularity score per item of ``item_ids`` (missing ones count 0): ``all_time`` counts, or, with
+    ``recent``, the recent counts with the all-time counts ordering equal ones (they add less than 1)."""
+    total = all_time.reindex(pd.Index(item_ids)).fillna(0).to_numpy(dtype=np.float64)
+    if recent is None:
+        return total
+    now = recent.reindex(pd.Index(item_ids)).fillna(0).to_numpy(dtype=np.float64)
+    return now + total / (total.max(initial=0.0) + 1.0)
+
+
+def recent_plays(
+    plays: pd.DataFrame, cutoff: dt.datetime, weeks: int = RECENT_WEEKS, min_ms: int = MIN_MS
+) -> pd.Series:
+    """Counted plays (``ms_played >= min_ms``) per track in ``[cutoff - weeks, cutoff)``."""
+    at = pd.to_datetime(plays["played_at"], utc=True)
+    keep = (at >= pd.Timestamp(cutoff - dt.timedelta(weeks=weeks))) & (at < pd.Timestamp(cutoff))
+    keep &= plays["ms_played"] >= min_ms
+    return _ids(plays[keep]).groupby("track_id").size().astype(np.float64)
+
+
+def artist_mean_plays(track_ids: Sequence[str], plays: pd.Series, artist_of: pd.Series) -> np.ndarray:
+    """Each track's artist's mean counted plays per track, over the tracks in ``plays`` (track -> plays).
+
+    ``artist_of`` maps track to artist. A track whose artist has no track in ``plays`` gets the
+    mean over all of them; this is the score an unplayed track can have from popularity alone.
+    """
+    by_artist = pd.DataFrame({"plays": plays.astype(np.float64), "artist": plays.index.map(artist_of)})
+    mean = by_artist.groupby("artist")["plays"].mean()
+    fallback = float(plays.mean()) if len(plays) else 0.0
+    return pd.Index(track_ids).map(artist_of).map(mean).fillna(fallback).to_numpy(dtype=np.float64)
+
+
+def genre_shares(pairs: pd.DataFrame, genre_of: pd.Series) -> pd.DataFrame:
+    """``users x genres``: each listener's share of counted plays (``pairs``: user_id, track_id, plays) per genre.
+
+    ``genre_of`` maps track to genre; plays of tracks without one are left out.
+    """
+    g = pairs.assign(genre=pairs["track_id"].map(genre_of)).dropna(subset=["genre"])
+    table = g.pivot_table(index="user_id", columns="genre", values="plays", aggfunc="sum", fill_value=0.0)
+    return table.div(table.sum(axis=1), axis=0)
+
+
+def genre_oracle_scores(
+    shares: pd.DataFrame, user_ids: Sequence[str], track_genres: Sequence[str | None]
+) -> np.ndarray:
+    """``users x tracks``: the listener's play share of the track's genre (0 for an unknown listener or genre)."""
+    s = shares.reindex(index=pd.Index(user_ids)).fillna(0.0)
+    cols = pd.Index(s.columns).get_indexer(pd.Index(track_genres))
+    out = np.zeros((len(user_ids), len(cols)))
+    known = cols >= 0
+    out[:, known] = s.to_numpy(dtype=np.float64)[:, cols[known]]
+    return out
 
 
 # --- the four references on a plays frame ----------------------------------------------------

@@ -150,23 +150,15 @@ def top_k_dot(U: np.ndarray, V: np.ndarray, k: int, block_cells: int = 1 << 23) 
 
 def auc(scores: np.ndarray, positives: np.ndarray) -> float:
     """Area under the ROC curve: the chance a random positive outscores a random negative (ties half)."""
-    pos = scores[positives]
-    neg = scores[~positives]
-    if len(pos) == 0 or len(neg) == 0:
+    from scipy.stats import rankdata
+
+    n_pos = int(positives.sum())
+    n_neg = len(scores) - n_pos
+    if n_pos == 0 or n_neg == 0:
         return float("nan")
-    order = np.argsort(np.concatenate([pos, neg]), kind="stable")
-    ranks = np.empty(len(order))
-    values = np.concatenate([pos, neg])[order]
-    # average ranks over ties
-    i = 0
-    while i < len(values):
-        j = i
-        while j + 1 < len(values) and values[j + 1] == values[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    rank_sum = ranks[: len(pos)].sum()
-    return float((rank_sum - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+    ranks = rankdata(scores, method="average")  # ties share their mean rank
+    rank_sum = float(ranks[positives].sum())
+    return float((rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def average_precision(ranked: np.ndarray, relevant: set[int]) -> float:

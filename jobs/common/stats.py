@@ -11,14 +11,17 @@ twice). Without ``groups`` each value is its own listener.
   resamples, seeded);
 * :func:`paired_difference`: the interval of ``mean(a) - mean(b)`` for two systems scored
   on the same listener(-week)s, one resample of listeners shared by both, so what the
-  listeners have in common cancels (an identical pair gives exactly 0, width 0).
+  listeners have in common cancels (an identical pair gives exactly 0, width 0);
+* :func:`compare`: a headline system beside its references, every metric with its interval
+  and each ``subject - reference`` paired interval, as the JSON block the jobs write into
+  their run metrics (its shape is documented in :mod:`schemas.metrics`).
 
 Pure numpy; reads and writes nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -126,3 +129,70 @@ def paired_difference(
     if len(va) != len(vb):
         raise ValueError(f"a has {len(va)} values but b has {len(vb)}: a paired interval needs the same listeners")
     return _interval(va - vb, _group_index(len(va), groups), n_resamples, seed, level)
+
+
+def compare(
+    values: Mapping[str, Mapping[str, Sequence[float] | np.ndarray]],
+    subject: str,
+    groups: Sequence[Any] | np.ndarray | None = None,
+    unit: str = "listener",
+    metric_groups: Mapping[str, Sequence[Any] | np.ndarray] | None = None,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    level: float = DEFAULT_LEVEL,
+) -> dict[str, Any]:
+    """``subject`` beside its references: each system's mean and interval per metric, and ``subject - other``.
+
+    ``values[system][metric]`` holds one value per unit (listener, artist), the units in the
+    same order for every system; ``groups`` names each unit's resampled group (default: the
+    unit itself). A metric measured on other units (a percentile rank per (listener, track)
+    pair, pooled) names its own groups in ``metric_groups``. A NaN (a metric undefined for that
+    unit, e.g. an AUC with no negative) drops that unit from that metric for every system
+    alike, so each paired interval compares the same units. Returns the block documented in
+    :mod:`schemas.metrics`.
+    """
+    if subject not in values:
+        raise ValueError(f"subject {subject!r} is not among the systems {sorted(values)}")
+    metrics = list(values[subject])
+    arrays: dict[str, dict[str, np.ndarray]] = {}
+    for system, by_metric in values.items():
+        if list(by_metric) != metrics:
+            raise ValueError(f"{system} has metrics {list(by_metric)}, {subject} has {metrics}")
+        arrays[system] = {m: np.asarray(v, dtype=np.float64).reshape(-1) for m, v in by_metric.items()}
+    labels: dict[str, np.ndarray] = {}
+    for m in metrics:
+        n = len(arrays[subject][m])
+        own = (metric_groups or {}).get(m, groups)
+        labels[m] = np.asarray(own) if own is not None else np.arange(n)
+        for system in arrays:
+            if len(arrays[system][m]) != n or len(labels[m]) != n:
+                raise ValueError(
+                    f"{system} has {len(arrays[system][m])} values of {m}, {subject} {n}, groups {len(labels[m])}: "
+                    "the units must be the same"
+                )
+    defined = {m: np.logical_and.reduce([np.isfinite(arrays[s][m]) for s in arrays]) for m in metrics}
+    args = {"n_resamples": n_resamples, "seed": seed, "level": level}
+    systems, paired = {}, {}
+    for system, by_metric in arrays.items():
+        systems[system] = {
+            m: bootstrap_mean(v[ok], labels[m][ok], **args).as_dict()
+            for m, v in by_metric.items()
+            if (ok := defined[m]).any()
+        }
+        if system != subject:
+            paired[f"{subject} - {system}"] = {
+                m: paired_difference(arrays[subject][m][ok], v[ok], labels[m][ok], **args).as_dict()
+                for m, v in by_metric.items()
+                if (ok := defined[m]).any()
+            }
+    first = labels[metrics[0]] if metrics else np.zeros(0)
+    return {
+        "subject": subject,
+        "unit": unit,
+        "units": len(first),
+        "groups": len(np.unique(first)),
+        "level": level,
+        "resamples": n_resamples,
+        "systems": systems,
+        "paired": paired,
+    }

@@ -4,9 +4,20 @@ Reads nothing from disk: :func:`cold_start_eval` takes the week's spectrograms, 
 factors (``track_id``, ``plays``, ``vector``), play counts (``user_id``, ``track_id``,
 ``plays``, ``weight``) and the catalog's tracks, refits ALS without the held-out tracks'
 plays (the ``implicit`` library's CPU ALS, :func:`refit_without`), trains a CNN on the
-refit's vectors (:func:`jobs.common.audio.cnn.train_model`) and scores every scorer by
-AUC, recall@k and mAP (:func:`rank_metrics`). ``jobs.audio_cnn train`` writes its result
-under ``cold_start`` in ``run_metrics/week=W/audio_cnn.json``.
+refit's vectors (:func:`jobs.common.audio.cnn.train_model`) and scores every scorer twice:
+
+* within the held-out pool (``metrics``): each listener ranks the held-out tracks only, by
+  AUC, recall@k and mAP (:func:`rank_metrics`);
+* against the whole catalog (``whole_catalog``): each listener ranks every track with audio
+  they have not played (the held-out tracks among them), by AUC and recall@k per listener
+  (:func:`catalog_metrics`), the CNN beside two references from
+  :mod:`jobs.common.baselines`: the artist's mean plays per track (popularity alone) and,
+  when the caller passes the true genres, a genre oracle (the listener's play share of the
+  track's genre); 95% intervals over listeners and CNN-minus-reference paired intervals
+  (:func:`jobs.common.stats.compare`).
+
+``jobs.audio_cnn train`` writes its result under ``cold_start`` in
+``run_metrics/week=W/audio_cnn.json``.
 """
 
 from __future__ import annotations
@@ -18,9 +29,11 @@ import numpy as np
 import pandas as pd
 
 from jobs.common.audio.cnn import l2_normalise, predict, train_model
+from jobs.common.baselines import artist_mean_plays, genre_oracle_scores, genre_shares
 from jobs.common.config import AlsConf, Config
 from jobs.common.implicit_als import confidence_matrix, fit_implicit
-from jobs.common.metrics import auc, average_precision, recall_at_k
+from jobs.common.metrics import auc, average_precision, recall_at_k, top_k_masked
+from jobs.common.stats import compare
 
 
 def fold_in_users(
@@ -75,6 +88,25 @@ def rank_metrics(
     return out
 
 
+def catalog_metrics(
+    scores: dict[str, np.ndarray], heard: np.ndarray, positives: np.ndarray, k: int
+) -> dict[str, dict[str, np.ndarray]]:
+    """Per listener (row) and scorer: AUC and recall@k of the ``positives`` among the tracks not ``heard``.
+
+    ``scores[name]``, ``heard`` and ``positives`` are ``listeners x catalog``; positives are
+    never heard. AUC is NaN for a listener with no positive or no other candidate.
+    """
+    out = {}
+    for name, sc in scores.items():
+        sc = np.asarray(sc, dtype=np.float64)
+        top = top_k_masked(sc, heard, k)
+        hits = np.take_along_axis(positives, top, axis=1).sum(axis=1)
+        n_pos = positives.sum(axis=1)
+        aucs = np.array([auc(sc[r, ~heard[r]], positives[r, ~heard[r]]) for r in range(len(sc))])
+        out[name] = {"auc": aucs, f"recall@{k}": hits / np.maximum(np.minimum(n_pos, k), 1)}
+    return out
+
+
 def refit_without(
     counts: pd.DataFrame, held_ids: Any, conf: AlsConf
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -96,6 +128,7 @@ def cold_start_eval(
     counts: pd.DataFrame,
     tracks: pd.DataFrame,
     config: Config,
+    genre_of: pd.Series | None = None,
 ) -> dict[str, Any]:
     """Hold out a share of the played tracks as if new and rank them for every listener, all in one ALS space.
 
@@ -113,6 +146,12 @@ def cold_start_eval(
     ``track_popularity_oracle`` (the held-out track's own plays) and
     ``als_fold_in_upper_bound`` (the held-out tracks folded into the refit's space with
     the ALS item step against its user vectors, from their plays).
+
+    5. The same listeners rank every track with audio they have not played, the held-out
+       ones among them (``whole_catalog``): the CNN's vectors of all of them (for the kept
+       tracks, its prediction from their audio, as for the held-out ones; they were its
+       training tracks) against ``artist_mean_popularity`` (the artist's mean plays per
+       kept track) and, with ``genre_of`` (track -> true genre), ``genre_oracle``.
     """
     conf, als = config.audio_cnn, config.als
     rng = np.random.default_rng(conf.seed + 1)
@@ -137,7 +176,10 @@ def cold_start_eval(
         conf,
         conf.seed,
     )
-    predicted = predict(model, prep, [spec_by_track[t] for t in held_ids])
+    catalog_ids = np.array(sorted(spec_by_track), dtype=object)
+    predicted_all = predict(model, prep, [spec_by_track[t] for t in catalog_ids])
+    catalog_pos = pd.Series(np.arange(len(catalog_ids)), index=catalog_ids)
+    predicted = predicted_all[catalog_pos[held_ids].to_numpy()]
     held_index = {t: i for i, t in enumerate(held_ids)}
     held_counts = counts[counts["track_id"].isin(held_index)]
     truth_by_user = held_counts.groupby("user_id")["track_id"].agg(set)
@@ -155,10 +197,10 @@ def cold_start_eval(
     artist_of = tracks.set_index("track_id")["artist_id"]
     others = items[~items["track_id"].isin(held_index)]
     by_artist = others.assign(artist=others["track_id"].map(artist_of)).groupby("artist")["plays"]
-    total, mean = by_artist.sum(), by_artist.mean()
+    total = by_artist.sum()
     held_artists = [artist_of.get(t) for t in held_ids]
     artist_total = np.array([total.get(a, 0.0) for a in held_artists], dtype=np.float64)
-    artist_mean = np.array([mean.get(a, float(others["plays"].mean())) for a in held_artists], dtype=np.float64)
+    artist_mean = artist_mean_plays(held_ids, others.set_index("track_id")["plays"], artist_of)
     rand = np.random.default_rng(conf.seed + 2)
     own_plays = playable.set_index("track_id").loc[held_ids, "plays"].to_numpy(dtype=np.float64)
     n_held = len(held_ids)
@@ -172,6 +214,9 @@ def cold_start_eval(
         "als_fold_in_upper_bound": lambda u: u @ true_vecs.T,
     }
     metrics = rank_metrics(U[sel], truth, scorers, conf.eval_k)
+    whole = whole_catalog(
+        users[sel], U[sel], counts, held_ids, catalog_ids, predicted_all, others, artist_of, genre_of, conf.eval_k
+    )
     return {
         "held_out_tracks": len(held_ids),
         "train_tracks": len(train),
@@ -190,4 +235,53 @@ def cold_start_eval(
             "als_fold_in_upper_bound": "held-out tracks folded into the refit with their plays (reference only)",
         },
         "metrics": metrics,
+        "whole_catalog": whole,
     }
+
+
+def whole_catalog(
+    user_ids: np.ndarray,
+    U: np.ndarray,
+    counts: pd.DataFrame,
+    held_ids: np.ndarray,
+    catalog_ids: np.ndarray,
+    predicted: np.ndarray,
+    kept_items: pd.DataFrame,
+    artist_of: pd.Series,
+    genre_of: pd.Series | None,
+    k: int,
+) -> dict[str, Any]:
+    """Step 5 of :func:`cold_start_eval`: each listener's held-out tracks among every unplayed track with audio.
+
+    ``kept_items`` (track_id, plays) are the tracks whose plays the refit saw; the
+    references see only those plays.
+    """
+    pos = pd.Series(np.arange(len(catalog_ids)), index=catalog_ids)
+    row = pd.Series(np.arange(len(user_ids)), index=user_ids)
+    mine = counts[counts["user_id"].isin(row.index) & counts["track_id"].isin(pos.index)]
+    r, c = row[mine["user_id"]].to_numpy(), pos[mine["track_id"]].to_numpy()
+    held = mine["track_id"].isin(set(held_ids)).to_numpy()
+    heard = np.zeros((len(user_ids), len(catalog_ids)), dtype=bool)
+    positives = np.zeros_like(heard)
+    heard[r[~held], c[~held]] = True
+    positives[r[held], c[held]] = True
+    kept_plays = kept_items.set_index("track_id")["plays"]
+    shape = (len(user_ids), len(catalog_ids))
+    scores = {
+        "audio_cnn": U @ predicted.T,
+        "artist_mean_popularity": np.broadcast_to(artist_mean_plays(catalog_ids, kept_plays, artist_of), shape),
+    }
+    references = {"artist_mean_popularity": "the artist's mean counted plays per kept track (popularity alone)"}
+    if genre_of is not None:
+        kept_counts = counts[~counts["track_id"].isin(set(held_ids))]
+        shares = genre_shares(kept_counts, genre_of)
+        scores["genre_oracle"] = genre_oracle_scores(shares, user_ids, pd.Index(catalog_ids).map(genre_of))
+        references["genre_oracle"] = (
+            "the listener's share of kept plays in the track's true genre (reads truth/track_attributes.csv)"
+        )
+    values = catalog_metrics(scores, heard, positives, k)
+    block = compare(values, "audio_cnn", groups=user_ids)
+    block["candidates"] = "every track with audio the listener has not played (held-out tracks included)"
+    block["catalog_tracks"] = len(catalog_ids)
+    block["references"] = references
+    return block
