@@ -54,21 +54,21 @@ def build_listeners(conf: WorldConf, rng: np.random.Generator, scenes: Scenes, a
     n_scenes = len(scenes.names)
     n_users = conf.users
     size = np.bincount(artist_scene, minlength=n_scenes) + 0.5
-    scene_p = size / size.sum()
+    # favourites: 1-3 scenes drawn without replacement by size (Gumbel top-k); the next in that
+    # order is the scene a drifting listener moves to
+    k = rng.choice([1, 2, 3], n_users, p=[0.3, 0.45, 0.25])
+    order = np.argsort(-(np.log(size / size.sum()) + rng.gumbel(size=(n_users, n_scenes))), axis=1)[:, :4]
+    weights = rng.gamma(1.0, size=(n_users, 3)) * (np.arange(3)[None, :] < k[:, None])
+    weights = weights / weights.sum(1, keepdims=True) * 0.94
+    rows = np.arange(n_users)[:, None]
     start = np.full((n_users, n_scenes), 0.06 / n_scenes)
+    start[rows, order[:, :3]] += weights
     end = start.copy()
-    for u in range(n_users):
-        k = rng.choice([1, 2, 3], p=[0.3, 0.45, 0.25])
-        favs = rng.choice(n_scenes, k, replace=False, p=scene_p)
-        weights = rng.dirichlet(np.ones(k)) * 0.94
-        start[u, favs] += weights
-        end[u, favs] += weights
-        if rng.random() < DRIFT_SHARE:  # one favourite hands its weight to a new scene
-            leaving = int(rng.integers(0, k))
-            others = np.setdiff1d(np.arange(n_scenes), favs)
-            arriving = rng.choice(others, p=scene_p[others] / scene_p[others].sum())
-            end[u, favs[leaving]] -= weights[leaving]
-            end[u, arriving] += weights[leaving]
+    drifts = np.flatnonzero(rng.random(n_users) < DRIFT_SHARE)  # one favourite hands its weight to a new scene
+    leaving = rng.integers(0, k[drifts])
+    moved = weights[drifts, leaving]
+    end[drifts, order[drifts, leaving]] -= moved
+    end[drifts, order[drifts, k[drifts]]] += moved
     activity = rng.lognormal(np.log(conf.plays_per_user_week), 0.9, n_users)
     first_week = np.where(rng.random(n_users) < 0.1, rng.integers(1, conf.weeks, n_users), 0)
     last_week = np.where(rng.random(n_users) < 0.08, rng.integers(0, conf.weeks - 1, n_users), conf.weeks - 1)
@@ -83,12 +83,21 @@ def build_listeners(conf: WorldConf, rng: np.random.Generator, scenes: Scenes, a
     )
 
 
+class RowSampler:
+    """Draws one column per request from row-wise cumulative distributions (each row ends at 1)."""
+
+    def __init__(self, cum: np.ndarray) -> None:
+        self.n_cols = cum.shape[1]
+        self.flat = (cum + np.arange(cum.shape[0])[:, None]).ravel()
+
+    def draw(self, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        pos = np.searchsorted(self.flat, rows + rng.random(len(rows)) * 0.999999, side="right")
+        return np.clip(pos - rows * self.n_cols, 0, self.n_cols - 1)
+
+
 def draw_rows(cum: np.ndarray, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One column per request from the row-wise cumulative distributions ``cum`` (each row ends at 1)."""
-    n_rows, n_cols = cum.shape
-    flat = (cum + np.arange(n_rows)[:, None]).ravel()
-    pos = np.searchsorted(flat, rows + rng.random(len(rows)) * 0.999999, side="right")
-    return np.clip(pos - rows * n_cols, 0, n_cols - 1)
+    return RowSampler(cum).draw(rows, rng)
 
 
 def cumulative(p: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from jobs.common.config import WorldConf
 from jobs.tools.world.catalog import Catalog
-from jobs.tools.world.listeners import Listeners, cumulative, draw_rows, scene_affinity
+from jobs.tools.world.listeners import Listeners, RowSampler, cumulative, draw_rows, scene_affinity
 from jobs.tools.world.scenes import Scenes
 from jobs.tools.world.sessions import week_weights
 
@@ -29,23 +29,27 @@ def build_playlists(
 ) -> pd.DataFrame:
     """The listeners' playlists, one row per (playlist, position)."""
     weights = week_weights(catalog, conf, conf.weeks - 1)
-    cum = cumulative(scene_affinity(scenes, catalog.track_latent[: conf.tracks]) * weights)
+    tracks_of = RowSampler(cumulative(scene_affinity(scenes, catalog.track_latent[: conf.tracks]) * weights))
     taste = cumulative(listeners.taste(conf.weeks - 1, conf.weeks))
     track_ids = catalog.tracks["track_id"].to_numpy()
-    n_users = len(listeners.user_ids)
-    owners = np.flatnonzero(rng.random(n_users) < 1 / 6)
-    rows: list[tuple[str, str, int, str]] = []
-    count = 0
-    for owner in owners:
-        for _ in range(int(rng.integers(1, 4))):
-            scene = draw_rows(taste, np.full(int(rng.integers(1, 3)), owner), rng)
-            size = int(rng.integers(8, 31))
-            chosen: dict[int, None] = {}
-            for _ in range(20):  # distinct tracks; a narrow scene may give a shorter list
-                chosen.update(dict.fromkeys(draw_rows(cum, rng.choice(scene, size), rng).tolist()))
-                if len(chosen) >= size:
-                    break
-            count += 1
-            for position, track in enumerate(list(chosen)[:size], start=1):
-                rows.append((f"pl{count:06d}", listeners.user_ids[owner], position, str(track_ids[track])))
-    return pd.DataFrame(rows, columns=COLUMNS)
+    owners = np.flatnonzero(rng.random(len(listeners.user_ids)) < 1 / 6)
+    lists_per_owner = rng.integers(1, 4, len(owners))
+    owner = np.repeat(owners, lists_per_owner)
+    n_lists = len(owner)
+    size = rng.integers(8, 31, n_lists)
+    # each list's one or two scenes, drawn from its owner's taste; then 4x its size in candidates
+    scenes_of = draw_rows(taste, np.repeat(owner, 2), rng).reshape(n_lists, 2)
+    scenes_of[:, 1] = np.where(rng.random(n_lists) < 0.5, scenes_of[:, 0], scenes_of[:, 1])
+    which = np.repeat(np.arange(n_lists), 4 * size)
+    picks = tracks_of.draw(scenes_of[which, rng.integers(0, 2, len(which))], rng)
+    frame = pd.DataFrame({"list": which, "track": picks}).drop_duplicates(["list", "track"])  # keeps the draw order
+    frame = frame[frame.groupby("list").cumcount() < size[frame["list"].to_numpy()]]
+    return pd.DataFrame(
+        {
+            "playlist_id": [f"pl{i + 1:06d}" for i in frame["list"]],
+            "owner": np.array(listeners.user_ids, dtype=object)[owner[frame["list"].to_numpy()]],
+            "position": frame.groupby("list").cumcount().to_numpy() + 1,
+            "track_id": track_ids[frame["track"].to_numpy()],
+        },
+        columns=COLUMNS,
+    )
