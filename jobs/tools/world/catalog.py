@@ -1,12 +1,16 @@
 """The catalog of the sample world: artist names, artists, tracks, albums and releases.
 
-Artists get a genre (at least one per genre) and a Pareto-skewed fame; tracks go to
-artists by fame, a few songs get a second version (same title and artist), albums come
-from three per artist. Most of the played catalog predates the window, some tracks come
-out during it, and the new releases come out in the last week. A track's duration, tempo
-and mode follow its genre; key and gain are drawn at random; a few tracks have no audio,
-and large worlds keep clips for a sample only (``audio_tracks``). Popularity over the
-played catalog is Zipf-like over a random order, scaled by the artist's fame.
+Artists belong to a scene and draw their genre from the scene's genre mixture (at least
+one artist per genre); an artist's latent vector is its scene's point plus its own offset
+and a lean towards its genre, and a track's latent vector is its artist's plus the track's
+own offset, so two tracks of one artist, let alone of one genre, are not alike. Artists
+have a Pareto-skewed fame; tracks go to artists by fame, a few songs get a second version
+(same title and artist, nearly the same latent), and each artist has three albums whose
+track order is the catalog's row order. Most of the played catalog predates the window,
+some tracks come out during it, and the new releases come out in the last week. Durations
+lean on the genre; a few tracks have no audio, and large worlds keep clips for a sample
+only (``audio_tracks``). Popularity over the played catalog is Zipf-like over a random
+order, scaled by the artist's fame.
 
 No I/O: ``build_catalog`` draws from the world's one random stream, in a fixed order.
 """
@@ -21,6 +25,7 @@ import pandas as pd
 
 from jobs.common.config import WorldConf
 from jobs.tools.world.genres import GENRES
+from jobs.tools.world.scenes import LATENT_DIM, Scenes, unit
 
 _SYLLABLES = [
     "ka",
@@ -116,25 +121,46 @@ class Catalog:
     artists: pd.DataFrame  # artist_id, name
     tracks: pd.DataFrame  # track_id, title, artist_id, album, release_date, duration_ms, audio_path
     artist_genre: np.ndarray  # index into GENRES, per artist
+    artist_scene: np.ndarray  # index into the scenes, per artist
+    artist_latent: np.ndarray  # (artists, LATENT_DIM), unit rows
+    track_artist: np.ndarray  # index into artists, per track
     track_genre: np.ndarray  # index into GENRES, per track
+    track_latent: np.ndarray  # (tracks, LATENT_DIM): the artist's point plus the track's own offset
+    album: np.ndarray  # per track: album number (artist * 3 + k)
+    album_position: np.ndarray  # per track: 1-based position on its album (catalog row order)
     is_new: np.ndarray  # per track: a new release of the last week (never played)
     release_week: np.ndarray  # per track: week of the window it came out in, -1 before the window
     durations: np.ndarray  # per track, milliseconds
-    bpm: np.ndarray
-    key: np.ndarray  # pitch class 0..11
-    major: np.ndarray
-    gain_db: np.ndarray
     no_audio: np.ndarray  # tracks drawn to have no clip (before the audio_tracks sample)
     track_pop: np.ndarray  # popularity per played track (the first conf.tracks), unnormalised
 
 
-def build_catalog(conf: WorldConf, rng: np.random.Generator, start: dt.date, end: dt.date) -> Catalog:
-    """Artists, tracks and their hidden attributes; the played catalog comes first, then the new releases."""
+def _artists(conf: WorldConf, rng: np.random.Generator, scenes: Scenes) -> tuple[np.ndarray, np.ndarray]:
+    """Each artist's scene and genre: the first twelve cover every genre, the rest follow scene mixtures."""
     n_genres = len(GENRES)
+    n_scenes = len(scenes.names)
+    scene_size = rng.dirichlet(np.full(n_scenes, 2.0))  # some scenes are bigger than others
+    scene = np.empty(conf.artists, dtype=np.int64)
+    genre = np.empty(conf.artists, dtype=np.int64)
+    for a in range(conf.artists):
+        if a < n_genres:
+            p = scenes.genre_mix[:, a] * scene_size
+            scene[a], genre[a] = rng.choice(n_scenes, p=p / p.sum()), a
+        else:
+            scene[a] = rng.choice(n_scenes, p=scene_size)
+            genre[a] = rng.choice(n_genres, p=scenes.genre_mix[scene[a]])
+    order = rng.permutation(conf.artists)
+    return scene[order], genre[order]
 
-    # artists: at least one per genre, then by chance
-    artist_genre = np.concatenate([np.arange(n_genres), rng.integers(0, n_genres, conf.artists - n_genres)])
-    rng.shuffle(artist_genre)
+
+def build_catalog(conf: WorldConf, rng: np.random.Generator, start: dt.date, end: dt.date, scenes: Scenes) -> Catalog:
+    """Artists, tracks and their hidden attributes; the played catalog comes first, then the new releases."""
+    artist_scene, artist_genre = _artists(conf, rng, scenes)
+    artist_latent = unit(
+        scenes.latent[artist_scene]
+        + 0.5 * unit(rng.normal(size=(conf.artists, LATENT_DIM)))
+        + 0.3 * scenes.genre_latent[artist_genre]
+    )
     artist_names = _unique_names(rng, conf.artists)
     artist_ids = [f"a{i:05d}" for i in range(conf.artists)]
     artist_pop = rng.pareto(1.2, conf.artists) + 1.0  # skewed fame
@@ -147,27 +173,32 @@ def build_catalog(conf: WorldConf, rng: np.random.Generator, start: dt.date, end
         [np.arange(conf.artists), rng.choice(conf.artists, n_total - conf.artists, p=weights)]
     )
     track_artist[: conf.tracks] = rng.permutation(track_artist[: conf.tracks])
-    track_genre = artist_genre[track_artist]
     is_new = np.zeros(n_total, dtype=bool)
     is_new[conf.tracks :] = True
     track_ids = [f"t{i:06d}" for i in range(n_total)]
     titles = [f"{rng.choice(_TITLE_WORDS)} {rng.choice(_TITLE_WORDS)}" for _ in range(n_total)]
-    # a few second versions of a song (single and album take): same title, same artist
+    offsets = 0.6 * unit(rng.normal(size=(n_total, LATENT_DIM))) * rng.uniform(0.5, 1.5, (n_total, 1))
+    # a few second versions of a song (single and album take): same title, same artist, nearly the same sound
     n_versions = max(1, conf.tracks // 60)
     for j in rng.choice(conf.tracks - 1, n_versions, replace=False):
         if track_artist[j] == track_artist[j + 1]:
             continue
         titles[j + 1] = titles[j]
         track_artist[j + 1] = track_artist[j]
-        track_genre[j + 1] = track_genre[j]
-    album_of_artist = {
-        a: [
-            f"{rng.choice(_TITLE_WORDS)} {rng.choice(['Sessions', 'Nights', 'Tapes', 'Stories', 'Light'])}"
-            for _ in range(3)
-        ]
-        for a in range(conf.artists)
-    }
-    albums = [album_of_artist[a][int(rng.integers(0, 3))] for a in track_artist]
+        offsets[j + 1] = offsets[j] + 0.1 * unit(rng.normal(size=LATENT_DIM))
+    track_genre = artist_genre[track_artist]
+    track_latent = artist_latent[track_artist] + offsets
+    album_names: list[str] = []
+    while len(album_names) < 3 * conf.artists:  # an artist's three albums have three names
+        name = f"{rng.choice(_TITLE_WORDS)} {rng.choice(['Sessions', 'Nights', 'Tapes', 'Stories', 'Light'])}"
+        if name not in album_names[len(album_names) - len(album_names) % 3 :]:
+            album_names.append(name)
+    album = track_artist * 3 + rng.integers(0, 3, n_total)
+    album_position = np.zeros(n_total, dtype=np.int64)
+    seen: dict[int, int] = {}
+    for i, a in enumerate(album.tolist()):  # the album's order is the catalog's row order
+        seen[a] = seen.get(a, 0) + 1
+        album_position[i] = seen[a]
     # most of the played catalog predates the window; some tracks come out during it (playable
     # from the Monday after their release week); the new releases come out in the last week
     release_week = np.where(rng.random(n_total) < 0.12, rng.integers(0, conf.weeks - 1, n_total), -1)
@@ -182,11 +213,9 @@ def build_catalog(conf: WorldConf, rng: np.random.Generator, start: dt.date, end
             for i in range(n_total)
         ]
     )
-    durations = np.array([int(rng.integers(*GENRES[g].duration_s)) * 1000 for g in track_genre])
-    bpm = np.array([rng.uniform(*GENRES[g].bpm) for g in track_genre]).round(1)
-    major = np.array([rng.random() < GENRES[g].major_share for g in track_genre])
-    key = rng.integers(0, 12, n_total)
-    gain_db = rng.uniform(-12, 0, n_total).round(1)
+    low = np.array([GENRES[g].duration_s[0] for g in track_genre]) * 0.75
+    high = np.array([GENRES[g].duration_s[1] for g in track_genre]) * 1.25
+    durations = (rng.uniform(low, high) * 1000).astype(np.int64) // 1000 * 1000
     audio_path = np.array([f"audio/{t}.flac" for t in track_ids], dtype=object)
     no_audio = rng.choice(n_total, max(1, n_total // 200), replace=False)
     audio_path[no_audio] = ""
@@ -200,7 +229,7 @@ def build_catalog(conf: WorldConf, rng: np.random.Generator, start: dt.date, end
             "track_id": track_ids,
             "title": titles,
             "artist_id": [artist_ids[a] for a in track_artist],
-            "album": albums,
+            "album": [album_names[a] for a in album],
             "release_date": release,
             "duration_ms": durations,
             "audio_path": audio_path,
@@ -216,14 +245,16 @@ def build_catalog(conf: WorldConf, rng: np.random.Generator, start: dt.date, end
         artists=artists,
         tracks=tracks,
         artist_genre=artist_genre,
+        artist_scene=artist_scene,
+        artist_latent=artist_latent,
+        track_artist=track_artist,
         track_genre=track_genre,
+        track_latent=track_latent,
+        album=album,
+        album_position=album_position,
         is_new=is_new,
         release_week=release_week,
         durations=durations,
-        bpm=bpm,
-        key=key,
-        major=major,
-        gain_db=gain_db,
         no_audio=no_audio,
         track_pop=track_pop,
     )

@@ -30,7 +30,7 @@ from jobs.tools.world.web import write_web
 
 log = logging.getLogger("world")
 
-GENERATOR_VERSION = 3  # bump when the world's content changes: `--if-missing` then regenerates
+GENERATOR_VERSION = 4  # bump when the world's content changes: `--if-missing` then regenerates
 
 
 def generate(conf: WorldConf, out: Path, with_audio: bool = True, with_web: bool = True) -> dict[str, object]:
@@ -44,6 +44,8 @@ def generate(conf: WorldConf, out: Path, with_audio: bool = True, with_web: bool
         world.tracks.to_csv(stage / "catalog" / "tracks.csv", index=False, lineterminator="\n")
         raw, bad = corrupt_rows(world.plays, conf.bad_row_share, rng)
         files = write_raw_plays(raw, stage / "raw" / "plays")
+        (stage / "raw" / "playlists").mkdir()
+        world.playlists.to_csv(stage / "raw" / "playlists" / "playlists.csv", index=False, lineterminator="\n")
         (stage / "truth").mkdir()
         for name, frame in world.truth.items():
             frame.to_csv(stage / "truth" / f"{name}.csv", index=False, lineterminator="\n")
@@ -66,12 +68,15 @@ def generate(conf: WorldConf, out: Path, with_audio: bool = True, with_web: bool
             "raw_rows": len(raw),
             "injected_bad_rows": bad["kind"].value_counts().sort_index().to_dict(),
             "raw_files": len(files),
+            "playlists": int(world.playlists["playlist_id"].nunique()),
+            "playlist_rows": len(world.playlists),
             "audio_clips": clips,
             "web_pages": pages,
             "first_day": world.start.isoformat(),
             "end": conf.end,
             "publish_week": week_of(world.end),
             "genres": [g.name for g in GENRES],
+            "scenes": len(world.scenes.names),
         }
         (stage / "world.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     manifest["seconds"] = round(time.perf_counter() - t0, 1)

@@ -1,27 +1,30 @@
-"""Listeners of the sample world and their listening: who plays what, when, and for how long.
+"""Listeners of the sample world: tastes over scenes that drift, activity, and the weeks they are around.
 
-Each listener has 1-3 favourite genres (a taste over all 12, with a floor), a lognormal
-weekly activity (heavy and light listeners), and some join late or stop early. Each week
-an active listener plays a Poisson number of tracks: 35% replay one of their 12
-favourites, the rest are drawn by genre from their taste and, within the genre, by
-popularity among the tracks already released (a bump for the first two weeks a track is
-out). Plays of tracks outside the listener's taste are skipped more often. Times follow a
-daily rhythm. The new releases of the last week are never played.
+Each listener's taste is a set of weights over the scenes (1-3 favourite scenes, bigger
+scenes more often, and a small floor over all), a lognormal weekly activity (heavy and
+light listeners), and some join late or stop early. Six in ten listeners drift: one of
+their favourite scenes hands its weight, week by week, to a scene they did not care for at
+the start, so the taste of week ``w`` is ``(1 - w / (weeks - 1)) * start + w / (weeks - 1) * end``.
 
-No I/O: ``build_listeners`` then ``listen`` draw from the world's one random stream, in a fixed order.
+How a taste turns into plays: ``scene_affinity`` gives, for each scene, how much each track
+appeals to it (``exp(beta * cos(scene point, track latent))``); the chance that a listener
+plays a track in a week is their taste dotted with those affinities (each scene's row
+normalised), times the track's popularity that week. ``sessions.py`` draws the plays.
+
+No I/O: ``build_listeners`` draws from the world's one random stream.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from jobs.common.config import WorldConf
-from jobs.tools.world.catalog import Catalog
-from jobs.tools.world.genres import GENRES
+from jobs.tools.world.scenes import Scenes, unit
+
+BETA = 6.0  # how sharply a scene prefers the tracks near its point
+DRIFT_SHARE = 0.6
 
 
 @dataclass(frozen=True)
@@ -29,115 +32,76 @@ class Listeners:
     """The listeners' hidden traits (arrays indexed like ``user_ids``)."""
 
     user_ids: list[str]
-    taste: np.ndarray  # (listeners, genres), each row sums to 1
+    taste_start: np.ndarray  # (listeners, scenes), each row sums to 1
+    taste_end: np.ndarray  # the same in the last week (equal to the start for listeners who do not drift)
     activity: np.ndarray  # mean plays per week
     first_week: np.ndarray  # first week of the window they play in
     last_week: np.ndarray  # last week of the window they play in
 
+    def taste(self, week: int, weeks: int) -> np.ndarray:
+        """Every listener's weights over the scenes in ``week`` (0-based)."""
+        lam = week / max(weeks - 1, 1)
+        return (1 - lam) * self.taste_start + lam * self.taste_end
 
-def build_listeners(conf: WorldConf, rng: np.random.Generator) -> Listeners:
-    """Tastes over the genres, activity, and the weeks each listener is around."""
-    n_genres = len(GENRES)
-    # listeners: 1-3 favourite genres, heavy and light, some join late or stop
+
+def scene_affinity(scenes: Scenes, track_latent: np.ndarray) -> np.ndarray:
+    """(scenes, tracks): how much each track appeals to each scene, unnormalised."""
+    return np.exp(BETA * (scenes.latent @ unit(track_latent).T))
+
+
+def build_listeners(conf: WorldConf, rng: np.random.Generator, scenes: Scenes, artist_scene: np.ndarray) -> Listeners:
+    """Tastes over the scenes (and their drift), activity, and the weeks each listener is around."""
+    n_scenes = len(scenes.names)
     n_users = conf.users
-    taste = np.full((n_users, n_genres), 0.02)
-    for u in range(n_users):
-        k = rng.choice([1, 2, 3], p=[0.35, 0.45, 0.2])
-        favs = rng.choice(n_genres, k, replace=False)
-        taste[u, favs] += rng.dirichlet(np.ones(k)) * 0.9
-    taste /= taste.sum(1, keepdims=True)
+    size = np.bincount(artist_scene, minlength=n_scenes) + 0.5
+    # favourites: 1-3 scenes drawn without replacement by size (Gumbel top-k); the next in that
+    # order is the scene a drifting listener moves to
+    k = rng.choice([1, 2, 3], n_users, p=[0.3, 0.45, 0.25])
+    order = np.argsort(-(np.log(size / size.sum()) + rng.gumbel(size=(n_users, n_scenes))), axis=1)[:, :4]
+    weights = rng.gamma(1.0, size=(n_users, 3)) * (np.arange(3)[None, :] < k[:, None])
+    weights = weights / weights.sum(1, keepdims=True) * 0.94
+    rows = np.arange(n_users)[:, None]
+    start = np.full((n_users, n_scenes), 0.06 / n_scenes)
+    start[rows, order[:, :3]] += weights
+    end = start.copy()
+    drifts = np.flatnonzero(rng.random(n_users) < DRIFT_SHARE)  # one favourite hands its weight to a new scene
+    leaving = rng.integers(0, k[drifts])
+    moved = weights[drifts, leaving]
+    end[drifts, order[drifts, leaving]] -= moved
+    end[drifts, order[drifts, k[drifts]]] += moved
     activity = rng.lognormal(np.log(conf.plays_per_user_week), 0.9, n_users)
     first_week = np.where(rng.random(n_users) < 0.1, rng.integers(1, conf.weeks, n_users), 0)
     last_week = np.where(rng.random(n_users) < 0.08, rng.integers(0, conf.weeks - 1, n_users), conf.weeks - 1)
     user_ids = [f"u{u:06d}" for u in range(n_users)]
-    return Listeners(user_ids=user_ids, taste=taste, activity=activity, first_week=first_week, last_week=last_week)
-
-
-def _diurnal() -> np.ndarray:
-    p = np.array([2, 1, 1, 1, 1, 1, 2, 4, 6, 6, 5, 5, 6, 6, 5, 5, 6, 7, 8, 9, 9, 8, 6, 4], dtype=float)
-    return p / p.sum()
-
-
-def listen(
-    conf: WorldConf, rng: np.random.Generator, catalog: Catalog, listeners: Listeners, start: dt.date
-) -> pd.DataFrame:
-    """Every play of the window (user_id, track_id, played_at, ms_played), clean and sorted by time."""
-    n_genres = len(GENRES)
-    n_users = len(listeners.user_ids)
-    taste, activity = listeners.taste, listeners.activity
-    first_week, last_week, user_ids = listeners.first_week, listeners.last_week, listeners.user_ids
-    track_genre, release_week, track_pop = catalog.track_genre, catalog.release_week, catalog.track_pop
-    durations = catalog.durations
-    track_ids = catalog.tracks["track_id"].tolist()
-
-    # genre -> played tracks; each week's popularity counts only released tracks, with a bump
-    # for the first two weeks a new track is out
-    genre_tracks = [np.flatnonzero(track_genre[: conf.tracks] == g) for g in range(n_genres)]
-    played_release = release_week[: conf.tracks]
-
-    def week_weights(w: int) -> np.ndarray:
-        bump = np.where(played_release + 1 == w, 4.0, np.where(played_release + 2 == w, 2.0, 1.0))
-        return np.where(played_release < w, track_pop * bump, 0.0)
-
-    def draw_from_genres(genres: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        out = np.empty(len(genres), dtype=np.int64)
-        available = np.flatnonzero(weights > 0)
-        for g in range(n_genres):
-            sel = np.flatnonzero(genres == g)
-            if len(sel) == 0:
-                continue
-            ix = genre_tracks[g]
-            total = weights[ix].sum() if len(ix) else 0.0
-            if total <= 0:  # a genre with nothing released yet: fall back to anything out
-                out[sel] = available[rng.integers(0, len(available), len(sel))]
-                continue
-            cum = np.cumsum(weights[ix]) / total
-            idx = np.searchsorted(cum, rng.random(len(sel)))
-            out[sel] = ix[np.minimum(idx, len(ix) - 1)]
-        return out
-
-    def draw_genres(users: np.ndarray) -> np.ndarray:
-        cum = np.cumsum(taste[users], axis=1)
-        return np.minimum((rng.random(len(users))[:, None] > cum).sum(1), n_genres - 1)
-
-    # favourites: each listener's heavy rotation, replayed often
-    n_fav = 12
-    fav_users = np.repeat(np.arange(n_users), n_fav)
-    favourites = draw_from_genres(draw_genres(fav_users), week_weights(0)).reshape(n_users, n_fav)
-
-    rows = []
-    for w in range(conf.weeks):
-        active = np.flatnonzero((first_week <= w) & (last_week >= w))
-        counts = rng.poisson(activity[active])
-        users = np.repeat(active, counts)
-        if len(users) == 0:
-            continue
-        replay = rng.random(len(users)) < 0.35
-        genres = draw_genres(users)
-        tracks_drawn = draw_from_genres(genres, week_weights(w))
-        fav_pick = favourites[users, rng.integers(0, n_fav, len(users))]
-        tracks_drawn = np.where(replay, fav_pick, tracks_drawn)
-        g_of_track = track_genre[tracks_drawn]
-        liked = taste[users, g_of_track] > 0.15
-        skip = rng.random(len(users)) < np.where(liked, 0.12, 0.5)
-        dur = durations[tracks_drawn]
-        ms = np.where(
-            skip, rng.integers(2_000, 30_000, len(users)), (dur * rng.uniform(0.7, 1.0, len(users))).astype(np.int64)
-        )
-        day = rng.integers(0, 7, len(users))
-        hour = rng.choice(24, len(users), p=_diurnal())
-        secs = rng.integers(0, 3600, len(users))
-        base = np.datetime64(start.isoformat(), "ms") + np.timedelta64(w * 7, "D")
-        ts = base + day.astype("timedelta64[D]") + hour.astype("timedelta64[h]") + secs.astype("timedelta64[s]")
-        rows.append(pd.DataFrame({"user": users, "track": tracks_drawn, "played_at": ts, "ms_played": ms}))
-    plays = pd.concat(rows, ignore_index=True)
-    plays = plays.sort_values(["played_at", "user", "track"], kind="stable").reset_index(drop=True)
-    plays = pd.DataFrame(
-        {
-            "user_id": np.array(user_ids, dtype=object)[plays["user"].to_numpy()],
-            "track_id": np.array(track_ids, dtype=object)[plays["track"].to_numpy()],
-            "played_at": plays["played_at"].to_numpy(),
-            "ms_played": plays["ms_played"].to_numpy(),
-        }
+    return Listeners(
+        user_ids=user_ids,
+        taste_start=start,
+        taste_end=end,
+        activity=activity,
+        first_week=first_week,
+        last_week=last_week,
     )
-    return plays
+
+
+class RowSampler:
+    """Draws one column per request from row-wise cumulative distributions (each row ends at 1)."""
+
+    def __init__(self, cum: np.ndarray) -> None:
+        self.n_cols = cum.shape[1]
+        self.flat = (cum + np.arange(cum.shape[0])[:, None]).ravel()
+
+    def draw(self, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        pos = np.searchsorted(self.flat, rows + rng.random(len(rows)) * 0.999999, side="right")
+        return np.clip(pos - rows * self.n_cols, 0, self.n_cols - 1)
+
+
+def draw_rows(cum: np.ndarray, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One column per request from the row-wise cumulative distributions ``cum`` (each row ends at 1)."""
+    return RowSampler(cum).draw(rows, rng)
+
+
+def cumulative(p: np.ndarray) -> np.ndarray:
+    """Row-wise cumulative distribution of non-negative weights (rows of zeros become uniform)."""
+    p = np.where(p.sum(1, keepdims=True) > 0, p, 1.0)
+    cum = np.cumsum(p, axis=1)
+    return cum / cum[:, -1:]

@@ -1,9 +1,9 @@
 """The sample world in memory: the typed ``World`` and ``build_world``, which makes it.
 
 ``build_world`` draws everything from one random stream seeded by ``conf.seed``, in a fixed
-order (the catalog, then the listeners, then their plays), and writes nothing; ``cli.generate``
-writes the world out. The hidden truth (genres, track attributes, tastes) travels beside the
-tables, for evaluation only.
+order (the scenes, the catalog, the sounds, the listeners, their plays, their playlists),
+and writes nothing; ``cli.generate`` writes the world out. The hidden truth (genres,
+scenes, track attributes, tastes, albums) travels beside the tables, for evaluation only.
 """
 
 from __future__ import annotations
@@ -15,28 +15,101 @@ import numpy as np
 import pandas as pd
 
 from jobs.common.config import WorldConf
-from jobs.tools.world.catalog import build_catalog
+from jobs.tools.world.catalog import Catalog, build_catalog
 from jobs.tools.world.genres import GENRES, PITCH_CLASSES
-from jobs.tools.world.listeners import build_listeners, listen
+from jobs.tools.world.listeners import Listeners, build_listeners, cumulative, scene_affinity
+from jobs.tools.world.playlists import build_playlists
+from jobs.tools.world.scenes import Scenes, build_scenes
+from jobs.tools.world.sessions import listen, week_weights
+from jobs.tools.world.sound import Sounds, build_sounds
 
 
 @dataclass(frozen=True)
 class World:
-    """The world's tables as pandas frames plus the hidden truth; arrays are indexed like the rows."""
+    """The world's tables plus the hidden truth; arrays are indexed like the rows."""
 
     artists: pd.DataFrame  # catalog/artists.csv
     tracks: pd.DataFrame  # catalog/tracks.csv (played catalog first, then the new releases)
     plays: pd.DataFrame  # every play, clean (the raw logs add broken rows to these)
-    truth: dict[str, pd.DataFrame]  # truth/<name>.csv: artist_genres, track_attributes, user_tastes
+    playlists: pd.DataFrame  # raw/playlists/playlists.csv: playlist_id, owner, position, track_id
+    truth: dict[str, pd.DataFrame]  # truth/<name>.csv (see truth_tables)
+    scenes: Scenes
+    catalog: Catalog  # artist and track genres, scenes, latent vectors, albums
+    listeners: Listeners
+    sounds: Sounds  # per track: what its clip plays
     artist_genre: np.ndarray  # index into GENRES, per artist
     track_genre: np.ndarray  # index into GENRES, per track
-    bpm: np.ndarray  # per track
-    key: np.ndarray  # per track, pitch class 0..11
-    major: np.ndarray  # per track
-    gain_db: np.ndarray  # per track
     no_audio: set[int]  # tracks drawn to have no clip
     start: dt.date  # the first day of plays
     end: dt.date  # a Monday: plays stop before it
+
+
+def scene_ids(scenes: Scenes) -> list[str]:
+    return [f"s{i:02d}" for i in range(len(scenes.names))]
+
+
+def truth_tables(conf: WorldConf, scenes: Scenes, catalog: Catalog, sounds: Sounds, listeners: Listeners) -> dict:
+    """The hidden truth as tables: what evaluations may compare the pipeline's outputs with."""
+    names = [g.name for g in GENRES]
+    sids = scene_ids(scenes)
+    artist_ids = catalog.artists["artist_id"].to_numpy()
+    track_ids = catalog.tracks["track_id"].to_numpy()
+    # a listener's taste over genres: the genres their start-of-window taste plays, in expectation
+    scene_plays = cumulative(
+        scene_affinity(scenes, catalog.track_latent[: conf.tracks]) * week_weights(catalog, conf, 0)
+    )
+    scene_plays = np.diff(scene_plays, axis=1, prepend=0.0)
+    onehot = np.eye(len(GENRES))[catalog.track_genre[: conf.tracks]]
+    genre_taste = listeners.taste_start @ (scene_plays @ onehot)
+    users = np.repeat(listeners.user_ids, len(sids))
+    start, end = listeners.taste_start.ravel(), listeners.taste_end.ravel()
+    shown = (start > 0.02) | (end > 0.02)
+    return {
+        "artist_genres": pd.DataFrame({"artist_id": artist_ids, "genre": [names[g] for g in catalog.artist_genre]}),
+        "track_attributes": pd.DataFrame(
+            {
+                "track_id": track_ids,
+                "genre": [names[g] for g in catalog.track_genre],
+                "bpm": sounds.bpm,
+                "key": [PITCH_CLASSES[k] for k in sounds.key],
+                "mode": np.where(sounds.major, "major", "minor"),
+                "time_signature": [f"{m}/4" for m in sounds.meter],
+                "gain_db": sounds.gain_db,
+                "is_new_release": catalog.is_new,
+                "release_week": catalog.release_week,
+            }
+        ),
+        "user_tastes": pd.DataFrame((genre_taste / genre_taste.sum(1, keepdims=True)).round(6), columns=names).assign(
+            user_id=listeners.user_ids
+        ),
+        "scenes": pd.DataFrame(
+            {
+                "scene": sids,
+                "name": scenes.names,
+                "main_genre": [names[g] for g in scenes.main_genre],
+                "genre_mix": [
+                    ";".join(f"{names[g]}:{row[g]:.3f}" for g in np.flatnonzero(row)) for row in scenes.genre_mix
+                ],
+            }
+        ),
+        "artist_scenes": pd.DataFrame({"artist_id": artist_ids, "scene": [sids[s] for s in catalog.artist_scene]}),
+        "user_scenes": pd.DataFrame(
+            {
+                "user_id": users[shown],
+                "scene": np.tile(sids, len(listeners.user_ids))[shown],
+                "weight_start": start[shown].round(4),
+                "weight_end": end[shown].round(4),
+            }
+        ),
+        "album_tracks": pd.DataFrame(
+            {
+                "track_id": track_ids,
+                "artist_id": catalog.tracks["artist_id"],
+                "album": catalog.tracks["album"],
+                "album_position": catalog.album_position,
+            }
+        ),
+    }
 
 
 def build_world(conf: WorldConf) -> World:
@@ -44,45 +117,24 @@ def build_world(conf: WorldConf) -> World:
     rng = np.random.default_rng(conf.seed)
     end = dt.date.fromisoformat(conf.end)
     start = end - dt.timedelta(weeks=conf.weeks)
-    catalog = build_catalog(conf, rng, start, end)
-    listeners = build_listeners(conf, rng)
-    plays = listen(conf, rng, catalog, listeners, start)
-
-    artist_ids = catalog.artists["artist_id"].tolist()
-    track_ids = catalog.tracks["track_id"].tolist()
-    track_genre = catalog.track_genre
-    truth = {
-        "artist_genres": pd.DataFrame(
-            {"artist_id": artist_ids, "genre": [GENRES[g].name for g in catalog.artist_genre]}
-        ),
-        "track_attributes": pd.DataFrame(
-            {
-                "track_id": track_ids,
-                "genre": [GENRES[g].name for g in track_genre],
-                "bpm": catalog.bpm,
-                "key": [PITCH_CLASSES[k] for k in catalog.key],
-                "mode": np.where(catalog.major, "major", "minor"),
-                "time_signature": [f"{GENRES[g].meter}/4" for g in track_genre],
-                "gain_db": catalog.gain_db,
-                "is_new_release": catalog.is_new,
-                "release_week": catalog.release_week,
-            }
-        ),
-        "user_tastes": pd.DataFrame(listeners.taste, columns=[g.name for g in GENRES]).assign(
-            user_id=listeners.user_ids
-        ),
-    }
+    scenes = build_scenes(conf.artists, rng)
+    catalog = build_catalog(conf, rng, start, end, scenes)
+    sounds = build_sounds(catalog.track_genre, catalog.track_latent, rng)
+    listeners = build_listeners(conf, rng, scenes, catalog.artist_scene)
+    plays = listen(conf, rng, catalog, scenes, listeners, start)
+    playlists = build_playlists(conf, rng, catalog, scenes, listeners)
     return World(
         artists=catalog.artists,
         tracks=catalog.tracks,
         plays=plays,
-        truth=truth,
+        playlists=playlists,
+        truth=truth_tables(conf, scenes, catalog, sounds, listeners),
+        scenes=scenes,
+        catalog=catalog,
+        listeners=listeners,
+        sounds=sounds,
         artist_genre=catalog.artist_genre,
-        track_genre=track_genre,
-        bpm=catalog.bpm,
-        key=catalog.key,
-        major=catalog.major,
-        gain_db=catalog.gain_db,
+        track_genre=catalog.track_genre,
         no_audio=set(int(i) for i in catalog.no_audio),
         start=start,
         end=end,

@@ -1,10 +1,16 @@
 """The sample world's small web: a music magazine about its artists, for the crawler.
 
 ``write_web`` writes ``web/``: ``index.html``, an artist biography and an album review per
-artist (sentences built from the artist's genre vocabulary, with links to related
-artists, mostly of the same genre), a "best of" list per genre, an about page, a draft
-under ``private/`` that ``robots.txt`` disallows, and ``seeds.txt`` for the crawler.
-Every page carries the same navigation and footer boilerplate, and links are relative.
+artist, a "scene report" list per scene, an about page, a draft under ``private/`` that
+``robots.txt`` disallows, and ``seeds.txt`` for the crawler. Every page carries the same
+navigation and footer boilerplate, and links are relative.
+
+What the pages say is a real but partial signal: each descriptive word of a sentence comes
+from the vocabulary every genre's writers share (55%), from the artist's scene's dialect
+of that vocabulary (30%), or from the artist's genre's own words (15%); scenes have home
+towns, and no page names a genre. An artist's page links to three related artists drawn by
+how close their scenes are (same scene first, then scenes nearby in the latent space, which
+may be of other genres) and one artist at random.
 """
 
 from __future__ import annotations
@@ -14,18 +20,32 @@ from pathlib import Path
 
 import numpy as np
 
-from jobs.tools.world.genres import GENRES, Genre
-from jobs.tools.world.model import World
+from jobs.tools.world.genres import GENRES
+from jobs.tools.world.model import World, scene_ids
+from jobs.tools.world.scenes import SHARED_ADJECTIVES, SHARED_NOUNS, TOWNS
+
+GENRE_WORDS, SCENE_WORDS = 0.15, 0.30  # shares of descriptive words; the rest are shared words
+
+TEMPLATES = (
+    "{name} make {a1} music built on {n1} and {n2}.",
+    "Critics call {name} the most {a1} voice of {scene}.",
+    "On stage, {name} turn every {n1} into something {a2} and {a1}.",
+    "The new record finds {name} at their most {a2}, with a {a1} {n2} at its heart.",
+    "Fans of {name} love the {n1}; the {n2} is {a1}.",
+    "{name} started out in {town}, playing {a1} {n1} in small clubs.",
+    "Ask {name} about the {n1} and they talk for an hour about {a1} {n2}.",
+)
 
 
 def write_web(world: World, out: Path, seed: int, n_artists: int = 0) -> int:
-    """A small site about the artists: index, artist bios, album reviews, genre lists, robots.txt.
+    """A small site about the artists: index, artist bios, album reviews, scene lists, robots.txt.
 
     ``n_artists > 0`` writes pages about a seeded sample of that many artists only."""
     rng = np.random.default_rng(seed + 1)
     artists = world.artists
-    tracks = world.tracks
+    scenes = world.scenes
     genre_of = world.artist_genre
+    scene_of = world.catalog.artist_scene
     for sub in ("artists", "reviews", "lists", "private"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     slugs = [f"{a.lower()}" for a in artists["artist_id"]]
@@ -33,8 +53,9 @@ def write_web(world: World, out: Path, seed: int, n_artists: int = 0) -> int:
     if 0 < n_artists < len(artists):  # large worlds: pages about a sample of the artists
         covered[:] = False
         covered[rng.choice(len(artists), n_artists, replace=False)] = True
-    by_genre = {g: np.flatnonzero((genre_of == g) & covered) for g in range(len(GENRES))}
-    first_album = tracks.drop_duplicates("artist_id").set_index("artist_id")["album"]
+    pool = np.flatnonzero(covered)
+    first_album = world.tracks.drop_duplicates("artist_id").set_index("artist_id")["album"]
+    closeness = scenes.latent[scene_of[pool]] @ scenes.latent.T  # (covered artists, scenes)
 
     def page(title: str, body: str, depth: int = 1) -> str:
         """A whole HTML page; links written ``@/path`` become relative to the page's folder."""
@@ -45,65 +66,62 @@ def write_web(world: World, out: Path, seed: int, n_artists: int = 0) -> int:
             f"<body>{nav}<article><h1>{html.escape(title)}</h1>{body}</article>{foot}</body></html>\n"
         ).replace('href="@/', f'href="{"../" * depth}')
 
-    def sentences(g: Genre, name: str, n: int) -> list[str]:
+    def word(i: int, kind: str) -> str:
+        r = rng.random()
+        if r < GENRE_WORDS:
+            words = GENRES[genre_of[i]].adjectives if kind == "a" else GENRES[genre_of[i]].nouns
+        elif r < GENRE_WORDS + SCENE_WORDS:
+            s = scene_of[i]
+            words = scenes.dialect_adjectives[s] if kind == "a" else scenes.dialect_nouns[s]
+        else:
+            words = SHARED_ADJECTIVES if kind == "a" else SHARED_NOUNS
+        return str(rng.choice(words))
+
+    def sentences(i: int, n: int) -> list[str]:
         out_s = []
         for _ in range(n):
-            a1, a2 = rng.choice(g.adjectives, 2, replace=False)
-            n1, n2 = rng.choice(g.nouns, 2, replace=False)
-            tmpl = rng.integers(0, 6)
-            if tmpl == 0:
-                s = f"{name} make {a1} {g.name} built on {n1} and {n2}."
-            elif tmpl == 1:
-                s = f"Critics call {name} the most {a1} voice of the {rng.choice(g.places)} {g.name} scene."
-            elif tmpl == 2:
-                s = f"On stage, {name} turn every {n1} into something {a2} and {a1}."
-            elif tmpl == 3:
-                s = f"The new record finds {name} at their most {a2}, with a {a1} {n2} at its heart."
-            elif tmpl == 4:
-                s = f"Fans of {name} love the {n1}; the {n2} is {a1}."
-            else:
-                s = f"{name} started out in {rng.choice(g.places)}, playing {a1} {n1} in small clubs."
-            out_s.append(s)
+            a1, a2, n1, n2 = word(i, "a"), word(i, "a"), word(i, "n"), word(i, "n")
+            town = scenes.towns[scene_of[i]] if rng.random() < 0.7 else str(rng.choice(TOWNS))
+            tmpl = TEMPLATES[int(rng.integers(0, len(TEMPLATES)))]
+            name = str(artists["name"].iloc[i])
+            out_s.append(tmpl.format(name=name, a1=a1, a2=a2, n1=n1, n2=n2, town=town, scene=scenes.names[scene_of[i]]))
         return out_s
 
+    def link(j: int) -> str:
+        return f'<a href="@/artists/{slugs[j]}.html">{html.escape(artists["name"].iloc[j])}</a>'
+
     pages = 0
-    pool = np.flatnonzero(covered)
-    for i, row in enumerate(artists.itertuples(index=False)):
-        if not covered[i]:
-            continue
-        g = GENRES[genre_of[i]]
-        same = by_genre[genre_of[i]]
-        peers = same[same != i]
-        links = [int(j) for j in rng.choice(peers, min(3, len(peers)), replace=False)] if len(peers) else []
-        links.append(int(pool[rng.integers(0, len(pool))]))
-        link_html = " ".join(
-            f'<a href="@/artists/{slugs[j]}.html">{html.escape(artists["name"].iloc[j])}</a>' for j in links if j != i
-        )
-        body = "".join(f"<p>{html.escape(s)}</p>" for s in sentences(g, row.name, 6))
+    for k, i in enumerate(pool):
+        row = artists.iloc[i]
+        others = pool[pool != i]
+        links: list[int] = []
+        if len(others):
+            weight = np.exp(4.0 * closeness[k, scene_of[others]]) * np.where(scene_of[others] == scene_of[i], 3.0, 1.0)
+            links = [int(j) for j in rng.choice(others, min(3, len(others)), replace=False, p=weight / weight.sum())]
+            links.append(int(others[rng.integers(0, len(others))]))
+        link_html = " ".join(link(j) for j in dict.fromkeys(links))
+        body = "".join(f"<p>{html.escape(s)}</p>" for s in sentences(i, 6))
         body += f'<p>Related artists: {link_html}</p><p><a href="@/reviews/{slugs[i]}-1.html">Review</a></p>'
-        (out / "artists" / f"{slugs[i]}.html").write_text(page(f"{row.name} - biography", body), encoding="utf-8")
-        album = first_album.get(row.artist_id, "Early Recordings")  # a large world can leave an artist no tracks
-        body = f"<p>Review of {html.escape(album)}.</p>" + "".join(
-            f"<p>{html.escape(s)}</p>" for s in sentences(g, row.name, 5)
-        )
-        body += f'<p>Back to <a href="@/artists/{slugs[i]}.html">{html.escape(row.name)}</a>.</p>'
+        (out / "artists" / f"{slugs[i]}.html").write_text(page(f"{row['name']} - biography", body), encoding="utf-8")
+        album = first_album.get(row["artist_id"], "Early Recordings")  # a large world can leave an artist no tracks
+        body = f"<p>Review of {html.escape(album)}.</p>" + "".join(f"<p>{html.escape(s)}</p>" for s in sentences(i, 5))
+        body += f'<p>Back to <a href="@/artists/{slugs[i]}.html">{html.escape(row["name"])}</a>.</p>'
         (out / "reviews" / f"{slugs[i]}-1.html").write_text(page(f"Review: {album}", body), encoding="utf-8")
         pages += 2
-    for g_idx, g in enumerate(GENRES):
-        members = by_genre[g_idx]
-        items = "".join(
-            f'<li><a href="@/artists/{slugs[j]}.html">{html.escape(artists["name"].iloc[j])}</a>: '
-            f"{html.escape(rng.choice(g.adjectives))} {html.escape(rng.choice(g.nouns))}</li>"
-            for j in members
-        )
-        slug = g.name.replace(" ", "-")
-        (out / "lists" / f"best-{slug}.html").write_text(
-            page(f"The best {g.name} artists", f"<p>Our favourite {g.name} acts right now.</p><ol>{items}</ol>"),
-            encoding="utf-8",
-        )
+    sids = scene_ids(scenes)
+    listed = []
+    for s, sid in enumerate(sids):
+        members = pool[scene_of[pool] == s]
+        if not len(members):
+            continue
+        items = "".join(f"<li>{link(j)}: {html.escape(word(j, 'a'))} {html.escape(word(j, 'n'))}</li>" for j in members)
+        title = f"Scene report: {scenes.names[s]}"
+        body = f"<p>Who to hear in {html.escape(scenes.towns[s])} right now.</p><ol>{items}</ol>"
+        (out / "lists" / f"scene-{sid}.html").write_text(page(title, body), encoding="utf-8")
+        listed.append((sid, title))
         pages += 1
     list_links = "".join(
-        f'<li><a href="@/lists/best-{g.name.replace(" ", "-")}.html">Best {g.name}</a></li>' for g in GENRES
+        f'<li><a href="@/lists/scene-{sid}.html">{html.escape(title)}</a></li>' for sid, title in listed
     )
     (out / "lists" / "index.html").write_text(page("Lists", f"<ul>{list_links}</ul>"), encoding="utf-8")
     (out / "about.html").write_text(page("About", "<p>A sample music magazine.</p>", depth=0), encoding="utf-8")
