@@ -14,6 +14,7 @@ from jobs.common.metrics import as_matrix
 from jobs.common.raw_playlists import PlaylistError, read_playlists
 from jobs.common.recsys.items import Items
 from jobs.common.recsys.playlists import recommend_block
+from jobs.common.recsys.scoring import dot_scores
 from jobs.common.recsys.sequence import sequence_candidates
 from jobs.common.sequence.ann import AnnoyIndexError, build_index, load_index, query, save_index
 from jobs.common.sequence.sessions import cut_sessions, playlist_documents, session_documents, top_tracks
@@ -201,3 +202,29 @@ def test_the_sequence_source_takes_unheard_songs_nearest_the_taste_vector_and_na
         sequence=[cand["u"]],
     )
     assert [(i, src) for i, _, src, _ in plain[0]] == [(1, "als"), (2, "als"), (4, "als")]
+
+
+def test_above_the_configured_size_annoy_finds_the_audio_candidates_by_inner_product():
+    rng = np.random.default_rng(4)
+    n, warm = 60, 20
+    vectors = rng.normal(size=(n, 6)).astype(np.float32) * rng.uniform(0.5, 2.0, size=(n, 1)).astype(np.float32)
+    items = Items(
+        track_ids=np.array([f"t{i}" for i in range(n)], dtype=object),
+        artist_idx=np.arange(n),
+        song_key=np.arange(n),
+        vectors=vectors,
+        popularity=np.zeros(n),
+        artist_names=np.array([f"A{i}" for i in range(n)], dtype=object),
+        is_cold=np.arange(n) >= warm,  # 40 never-played tracks
+    )
+    users = rng.normal(size=(5, 6)).astype(np.float32)
+    exact = users @ vectors.T
+    assert np.array_equal(dot_scores(users, items, MergeConf(annoy_min_cold=40)), exact)  # at the size: exact
+    got = dot_scores(users, items, MergeConf(annoy_min_cold=39, audio_candidates=5))
+    assert np.array_equal(got[:, :warm], exact[:, :warm])  # played tracks: always every one
+    found = 0
+    for r in range(5):
+        filled = np.flatnonzero(got[r, warm:]) + warm
+        assert len(filled) == 5 and np.allclose(got[r, filled], exact[r, filled])  # 5 tracks, exact products
+        found += len(set(filled) & set(warm + np.argsort(-exact[r, warm:])[:5]))
+    assert found == 25  # the 5 largest products of each: a search of 5x Annoy's default covers these 40 tracks

@@ -44,7 +44,7 @@ def sequence_candidates(
         return {}
     position = pd.Series(np.arange(len(items.track_ids)), index=pd.Index(items.track_ids))
     song_item = songs["track_id"].map(position).fillna(-1).to_numpy(dtype=np.int64)
-    item_song = pd.Series(np.arange(len(songs)), index=pd.Index(songs["track_id"]))
+    item_song = {t: i for i, t in enumerate(songs["track_id"])}
     unit = as_matrix(songs["vector"])
     unit = unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-12)
     out: dict[str, Candidates] = {}
@@ -52,11 +52,12 @@ def sequence_candidates(
         heard = heard_by_user.get(uid, np.zeros(0, np.int64))
         rows, close = query(index, np.asarray(vector, np.float32), min(len(songs), m + len(heard)))
         idx = song_item[rows]
-        keep = (idx >= 0) & ~np.isin(idx, heard) & (close > 0)
+        keep = (idx >= 0) & (close > 0)
+        keep[keep] = ~np.isin(idx[keep], heard, assume_unique=True)
         rows, idx, close = rows[keep][:m], idx[keep][:m], close[keep][:m]
         if not len(idx):
             continue
-        anchors_song = item_song.reindex(list(recent)).dropna().to_numpy(dtype=np.int64)
+        anchors_song = np.array([item_song[t] for t in recent if t in item_song], dtype=np.int64)
         anchors_item = song_item[anchors_song]
         anchors_song, anchors_item = anchors_song[anchors_item >= 0], anchors_item[anchors_item >= 0]
         if len(anchors_song):

@@ -8,6 +8,11 @@ items, trees, metric), names that table readers skip, so the index travels insid
 it back (and refuses one whose dimension or size is not the table's); :func:`query`
 returns neighbours and cosine similarities. Angular distance ``d`` relates to cosine by
 ``cos = 1 - d**2 / 2``.
+
+:func:`build_inner_product_index` / :func:`query_inner_product` serve the largest inner
+products instead (the blend's audio candidates among many never-played tracks): each
+vector gets one more coordinate, ``sqrt(max_norm**2 - |v|**2)``, so all have one length and
+the nearest by Euclidean distance to ``(u, 0)`` are those with the largest ``u . v``.
 """
 
 from __future__ import annotations
@@ -67,3 +72,26 @@ def query(index: Any, vector: np.ndarray, k: int, search_k: int = -1) -> tuple[n
     """The ``k`` items nearest ``vector`` by angle, best first, and their cosine similarities."""
     ids, dist = index.get_nns_by_vector(np.asarray(vector, dtype=np.float32).tolist(), k, search_k, True)
     return np.asarray(ids, dtype=np.int64), 1.0 - np.asarray(dist, dtype=np.float64) ** 2 / 2.0
+
+
+def build_inner_product_index(vectors: np.ndarray, n_trees: int, seed: int) -> Any:
+    """A Euclidean Annoy index whose nearest items to ``(u, 0)`` have the largest ``u . v`` (see the module doc)."""
+    from annoy import AnnoyIndex
+
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1)
+    extra = np.sqrt(np.maximum(norms.max(initial=0.0) ** 2 - norms**2, 0.0))
+    index = AnnoyIndex(int(vectors.shape[1]) + 1, "euclidean")
+    index.set_seed(int(seed))
+    for i, v in enumerate(np.hstack([vectors, extra[:, None]])):
+        index.add_item(i, v.tolist())
+    index.build(n_trees, n_jobs=1)
+    return index
+
+
+def query_inner_product(index: Any, vector: np.ndarray, k: int, search_k: int = -1) -> np.ndarray:
+    """The (approximately) ``k`` items with the largest inner product with ``vector``, best first.
+
+    ``search_k``: nodes to inspect (Annoy's default, -1, is ``n_trees * k``; more is slower and closer to exact)."""
+    query = [*np.asarray(vector, np.float64).tolist(), 0.0]
+    return np.asarray(index.get_nns_by_vector(query, k, search_k), dtype=np.int64)
