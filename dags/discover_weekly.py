@@ -23,7 +23,7 @@ Flow::
     resolve_week -> audio_features --+-> audio_train -> audio_infer -+-> merge -> validate -> report
                                als --+                               |
     resolve_week -> crawl -> culture --------------------------------+
-                   ingest -> song_vectors -> taste_vectors ---------+
+           ingest -> song_vectors -> taste_vectors ------------------+
 
 ``merge`` leaves the table out of sight; ``validate`` checks every rule and only then
 publishes the week. An audio or culture step with too little input (no audio, too few
