@@ -18,9 +18,10 @@ listener's listens (skips are not listens) of songs with a vector, in time order
   listens.
 
 Writes ``taste_vectors/week=W/`` (user_id, vector, recent: the songs it was predicted
-from) and ``run_metrics/week=W/taste_vectors.json`` (pairs, training histories, the
-evaluation, listeners with and without a vector, seconds). Seeded: a rerun gives the same
-vectors.
+from) and ``run_metrics/week=W/taste_vectors.json`` (listens; pairs built, only those the
+two trainings can use: from the ``max_pairs``-th most recent one before the held-out days
+on; training histories, the evaluation, listeners with and without a vector, seconds).
+Seeded: a rerun gives the same vectors.
 
 A skip, not a failure, when there is too little to learn from: the song vectors were
 skipped (their metrics say why) or there are fewer than ``sequence.min_sequences`` pairs;
@@ -72,6 +73,14 @@ def subset(pairs: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarr
     return {name: values[mask] for name, values in pairs.items()}
 
 
+def oldest_needed(listens: pd.DataFrame, before: dt.datetime, conf: Any) -> pd.Timestamp | None:
+    """The start of the ``max_pairs``-th most recent listen before ``before``: no pair older than that is trained
+    on (both RNNs take the most recent ``max_pairs``), so none is built; ``None`` when all are needed."""
+    times = pd.to_datetime(listens["played_at"], utc=True)[listens.groupby("user_id").cumcount() > 0]  # targets
+    earlier = times[times < pd.Timestamp(before)]
+    return earlier.nlargest(conf.max_pairs + 1).min() if len(earlier) > conf.max_pairs + 1 else None
+
+
 def evaluate(
     vectors: np.ndarray, pairs: dict[str, np.ndarray], listens: pd.DataFrame, split: dt.datetime, config: Config
 ) -> dict[str, Any]:
@@ -106,12 +115,12 @@ def run(config: Config, week: str) -> dict[str, Any]:
     plays = wh.plays_before(cut, columns=("user_id", "track_id", "played_at", "ms_played"))
     sessions = cut_sessions(plays, conf.session_gap_minutes, config.als.min_ms_played)
     listens = listen_sequences(sessions, song_ids)
-    pairs = make_pairs(listens, conf.history)
+    split = cut - dt.timedelta(days=conf.holdout_days)
+    pairs = make_pairs(listens, conf.history, since=oldest_needed(listens, split if conf.evaluate else cut, conf))
     if len(pairs["y"]) < conf.min_sequences:
         return skip(wh, week, f"only {len(pairs['y'])} (history, next song) pairs; need {conf.min_sequences}")
-    metrics: dict[str, Any] = {"week": week, "pairs": len(pairs["y"]), "songs": len(song_ids)}
+    metrics: dict[str, Any] = {"week": week, "listens": len(listens), "pairs": len(pairs["y"]), "songs": len(song_ids)}
     if conf.evaluate:
-        split = cut - dt.timedelta(days=conf.holdout_days)
         metrics["evaluation"] = evaluate(vectors, pairs, listens, split, config)
     model, history = train_rnn(vectors, pairs, conf)
     active = active_listeners(plays, cut, config.als.window_weeks)

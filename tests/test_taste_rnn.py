@@ -40,6 +40,8 @@ def test_pairs_hold_the_previous_n_songs_left_padded():
     assert pairs["x"].tolist() == [[0, 2], [2, 3]]  # only a has a listen after a listen
     assert pairs["y"].tolist() == [3, 4]
     assert pairs["user"].tolist() == ["a", "a"]
+    later = taste.make_pairs(listens, 2, since=pd.Timestamp("2026-01-01 10:02", tz="UTC"))
+    assert later["x"].tolist() == [[2, 3]] and later["y"].tolist() == [4]  # its history reaches back before since
 
 
 @pytest.mark.tf

@@ -46,15 +46,18 @@ def listen_sequences(sessions: pd.DataFrame, song_ids: list[str]) -> pd.DataFram
     return out[["user_id", "played_at", "song"]].astype({"song": np.int64})
 
 
-def make_pairs(listens: pd.DataFrame, n: int) -> dict[str, np.ndarray]:
+def make_pairs(listens: pd.DataFrame, n: int, since: Any = None) -> dict[str, np.ndarray]:
     """Every (previous up to n songs, next song) of each listener: ``x`` (m, n) int32 left-padded with 0,
-    ``y`` (m,) the next song (1-based), ``user`` and ``time`` (the next song's start)."""
+    ``y`` (m,) the next song (1-based), ``user`` and ``time`` (the next song's start). With ``since``,
+    only next songs played from then on (their histories may reach further back)."""
     users = listens["user_id"].to_numpy()
     songs = listens["song"].to_numpy(dtype=np.int64)
-    times = listens["played_at"].to_numpy()
+    times = pd.to_datetime(listens["played_at"], utc=True).dt.tz_convert(None).to_numpy()  # UTC, naive
     start = np.r_[0, np.flatnonzero(users[1:] != users[:-1]) + 1]
     first = np.repeat(start, np.diff(np.r_[start, len(users)]))  # each row's listener's first row
     targets = np.flatnonzero(np.arange(len(users)) > first)
+    if since is not None:
+        targets = targets[times[targets] >= np.datetime64(pd.Timestamp(since).tz_convert(None))]
     x = np.zeros((len(targets), n), dtype=np.int32)
     for lag in range(1, n + 1):  # column n - lag holds the song ``lag`` places back, where there is one
         src = targets - lag

@@ -63,12 +63,18 @@ def train_song_vectors(documents: list[list[str]], conf: SequenceConf) -> tuple[
     return frame, facts
 
 
-def nearest(vectors: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
-    """Exact cosine nearest neighbours: for each query row, the ``k`` best rows of ``vectors`` (best first)."""
-    v = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    q = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
-    sims = q @ v.T
+def nearest(vectors: np.ndarray, queries: np.ndarray, k: int, block_cells: int = 1 << 24) -> np.ndarray:
+    """Exact cosine nearest neighbours: for each query row, the ``k`` best rows of ``vectors`` (best first).
+
+    Queries are taken in blocks of about ``block_cells`` similarities (64 MB of float32)."""
+    v = (vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+    q = (queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)).astype(np.float32)
     k = min(k, len(v))
-    top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-    order = np.take_along_axis(sims, top, axis=1)
-    return np.take_along_axis(top, np.argsort(-order, axis=1, kind="stable"), axis=1)
+    step = max(1, block_cells // max(len(v), 1))
+    out = np.zeros((len(q), k), dtype=np.int64)
+    for start in range(0, len(q), step):
+        sims = q[start : start + step] @ v.T
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        order = np.take_along_axis(sims, top, axis=1)
+        out[start : start + step] = np.take_along_axis(top, np.argsort(-order, axis=1, kind="stable"), axis=1)
+    return out
