@@ -77,13 +77,19 @@ def markdown(result: dict[str, Any]) -> str:
             "## Annoy against exact search (`bench/annoy_recall.py`)",
             "",
             "Angular index as the `sequence` source builds it (`sequence.n_trees` trees, one thread); exact = cosine "
-            "by a float32 matrix product. Queries near the items (a taste vector is not a song).",
+            "by a float32 matrix product. Queries near the items (a taste vector is not a song)."
+            + (
+                f" Measured {a['measured']['date']}, load average {a['measured']['load_average_1min']} on this "
+                "machine's cores (shared): times are slower than on an idle machine."
+                if a.get("measured")
+                else ""
+            ),
             "",
             "| vectors | items | dim | trees | recall@10 | build | Annoy query | exact query |",
             "|---|---|---|---|---|---|---|---|",
         ]
         for name, r in a.items():
-            if name == "audio_candidates":
+            if name in ("audio_candidates", "measured"):
                 continue
             lines.append(
                 f"| {name} | {r['items']:,} | {r['dimension']} | {r['n_trees']} | {r['recall_at_k']:.3f} | "

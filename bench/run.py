@@ -175,7 +175,9 @@ def bench_annoy(warehouse: Path, week: str, sizes: list[int], repeats: int) -> d
     from jobs.common.warehouse import Warehouse
 
     songs = Warehouse(warehouse).read_optional("song_vectors", week) if week else None
-    return annoy_run(sizes, repeats=repeats, song_vectors=None if songs is None else as_matrix(songs["vector"]))
+    found = annoy_run(sizes, repeats=repeats, song_vectors=None if songs is None else as_matrix(songs["vector"]))
+    # its own date and load: a partial run (--only annoy) keeps the other sections' older numbers
+    return {**found, "measured": {"date": machine()["date"], "load_average_1min": round(os.getloadavg()[0], 1)}}
 
 
 def _play_counts(warehouse: Path, week: str) -> pd.DataFrame:

@@ -173,7 +173,8 @@ class MergeConf(_Section):
     min_cold_score: Num = Field(0.5, description="cold tracks need this share of the best ALS score as audio score")
     top_artists: Int = Field(5, ge=0, description="a listener's most-played artists that seed the culture source")
     new_release_days: Int = Field(14, ge=0, description="released this many days before the week: a new release")
-    w_sequence: Num = Field(0.3, ge=0, description="blend weight of the 0..1 closeness to the taste vector (sequence)")
+    # 0.15: the best recall@30 of 0..1 on the sample's 2026-W44 and W45 (README, "The blend"); not tuned on W46
+    w_sequence: Num = Field(0.15, ge=0, description="blend weight of the 0..1 closeness to the taste vector (sequence)")
     sequence_candidates: Int = Field(100, ge=0, description="unheard songs nearest the taste vector per listener")
     annoy_min_cold: Int = Field(1_000_000, ge=0, description="more never-played tracks: Annoy finds audio candidates")
     audio_candidates: Int = Field(300, ge=1, description="never-played tracks one listener's Annoy query returns")
