@@ -19,7 +19,7 @@ from jobs.common.recsys.sequence import sequence_term
 from jobs.common.sequence.ann import query_inner_product
 from schemas.vocab import BLEND_SOURCES
 
-# The scored sources, in the order the blend codes them (0, 1, 2).
+# The scored sources, in the order the blend codes them (0, 1, 2, 3).
 SOURCES = BLEND_SOURCES
 
 

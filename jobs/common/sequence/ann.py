@@ -23,11 +23,15 @@ from typing import Any
 
 import numpy as np
 
+from jobs.common.warehouse import InconsistentInputError
+
 INDEX_FILE, META_FILE = "_annoy.ann", "_annoy.json"
 
 
-class AnnoyIndexError(RuntimeError):
-    """The saved index does not match the vectors it is read with."""
+class AnnoyIndexError(InconsistentInputError):
+    """The saved index is missing or does not match the vectors beside it: rerun the song_vectors job.
+
+    An inconsistent input, so every job reports it as one line and exits 2."""
 
 
 def build_index(vectors: np.ndarray, n_trees: int, seed: int) -> Any:
