@@ -71,6 +71,45 @@ def markdown(result: dict[str, Any]) -> str:
                     f"{p['implicit_cg']:.4f} | {p['implicit_cholesky']:.4f} | {p['most_popular']:.4f} |"
                 )
             lines += [""]
+    if result.get("annoy"):
+        a = result["annoy"]
+        lines += [
+            "## Annoy against exact search (`bench/annoy_recall.py`)",
+            "",
+            "Angular index as the `sequence` source builds it (`sequence.n_trees` trees, one thread); exact = cosine "
+            "by a float32 matrix product. Queries near the items (a taste vector is not a song)."
+            + (
+                f" Measured {a['measured']['date']}, load average {a['measured']['load_average_1min']} on this "
+                "machine's cores (shared): times are slower than on an idle machine."
+                if a.get("measured")
+                else ""
+            ),
+            "",
+            "| vectors | items | dim | trees | recall@10 | build | Annoy query | exact query |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for name, r in a.items():
+            if name in ("audio_candidates", "measured"):
+                continue
+            lines.append(
+                f"| {name} | {r['items']:,} | {r['dimension']} | {r['n_trees']} | {r['recall_at_k']:.3f} | "
+                f"{r['build_seconds']:.2f} s | {r['annoy_query_ms']:.3f} ms | {r['exact_query_ms']:.3f} ms |"
+            )
+        if a.get("audio_candidates"):
+            lines += [
+                "",
+                "The merge's audio candidates above `merge.annoy_min_cold` never-played tracks: Annoy by inner "
+                "product (300 per listener) against scoring them all.",
+                "",
+                "| never-played tracks | exact per listener | Annoy per listener | Annoy build | recall of the best 300 |",
+                "|---|---|---|---|---|",
+            ]
+            for r in a["audio_candidates"]:
+                lines.append(
+                    f"| {r['cold_tracks']:,} | {r['exact_ms_per_listener']:.2f} ms | {r['annoy_ms_per_listener']:.2f} ms "
+                    f"| {r['annoy_build_seconds']:.1f} s | {r['recall']:.3f} |"
+                )
+        lines += [""]
     if result.get("als_tuning"):
         t = result["als_tuning"]
         base = t["variants"]["project settings"]["seconds_median"]

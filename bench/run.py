@@ -12,7 +12,10 @@ What runs (``--smoke`` runs the same harness on a world of ~25,000 events, once 
 * ``spectrograms`` (clips/s), ``spacy`` (words/s) and ``merge`` (listeners/s): the real jobs, on
   the sample world's data and warehouse;
 * ``real_audio``: the audio attributes on real annotated recordings (:mod:`bench.real_audio`,
-  ``../shared/data/real-audio``; skipped with a message when absent), held-out accuracy with intervals.
+  ``../shared/data/real-audio``; skipped with a message when absent), held-out accuracy with intervals;
+* ``annoy``: Annoy against exact search (recall@10, build and query times) on the week's
+  ``song_vectors`` and on 1k-100k synthetic song vectors, and the merge's audio candidates by
+  Annoy against the exact product (:mod:`bench.annoy_recall`).
 
 Writes ``--out`` (default ``docs/bench.json``) and ``--md`` (default ``docs/BENCHMARKS.md``; the
 smoke run writes ``build/bench/smoke.json`` and ``.md``). ``--render`` rewrites the markdown from
@@ -56,6 +59,7 @@ SECTIONS = (
     "spacy",
     "merge",
     "real_audio",
+    "annoy",
 )
 
 
@@ -166,6 +170,17 @@ def bench_merge(world: Path, warehouse: Path, week: str, repeats: int) -> dict[s
         "all": [round(s, 3) for s in seconds],
         "repeats": repeats,
     }
+
+
+def bench_annoy(warehouse: Path, week: str, sizes: list[int], repeats: int) -> dict[str, Any]:
+    from bench.annoy_recall import run as annoy_run
+    from jobs.common.metrics import as_matrix
+    from jobs.common.warehouse import Warehouse
+
+    songs = Warehouse(warehouse).read_optional("song_vectors", week) if week else None
+    found = annoy_run(sizes, repeats=repeats, song_vectors=None if songs is None else as_matrix(songs["vector"]))
+    # its own date and load: a partial run (--only annoy) keeps the other sections' older numbers
+    return {**found, "measured": {"date": machine()["date"], "load_average_1min": round(os.getloadavg()[0], 1)}}
 
 
 def _play_counts(warehouse: Path, week: str) -> pd.DataFrame:
@@ -300,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     section("spectrograms", lambda: bench_spectrograms(world, root / "_spectrograms", week, clips, repeats))
     section("spacy", lambda: bench_spacy(world, warehouse, root / "_spacy", week, repeats))
     section("merge", lambda: bench_merge(world, warehouse, week, repeats))
+    section("annoy", lambda: bench_annoy(warehouse, week, [1000] if args.smoke else [1000, 10_000, 100_000], repeats))
 
     def real_audio() -> dict[str, Any]:
         from bench.real_audio import run as real_audio_run

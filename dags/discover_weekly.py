@@ -23,6 +23,7 @@ Flow::
     resolve_week -> audio_features --+-> audio_train -> audio_infer -+-> merge -> validate -> report
                                als --+                               |
     resolve_week -> crawl -> culture --------------------------------+
+           ingest -> song_vectors -> taste_vectors ------------------+
 
 ``merge`` leaves the table out of sight; ``validate`` checks every rule and only then
 publishes the week. An audio or culture step with too little input (no audio, too few
@@ -31,8 +32,11 @@ tracks with audio and plays, no seeds, no page text) skips: it exits 0 with
 runs with what exists (it says so in its metrics); a missing ALS output or a corrupt
 input fails the run.
 
-The audio tasks (spectrograms and attributes, CNN training, inference) run as their own
-processes so the Airflow worker never imports TensorFlow or librosa.
+The audio tasks (spectrograms and attributes, CNN training, inference) and the sequence
+tasks (word2vec song vectors with their Annoy index, the RNN's taste vectors) run as their
+own processes so the Airflow worker never imports TensorFlow, gensim or librosa. Too few
+sessions to learn from is a skip like the audio ones: the merge then runs without the
+``sequence`` source.
 
 Settings come from the project configuration, loaded when this file is parsed (see
 ``jobs/common/config.py``): Spark driver and executor memory from ``spark``, task retries
@@ -155,9 +159,12 @@ with DAG(
     audio_infer = job("audio_infer", "audio_cnn infer")
     crawl = job("crawl", "crawl")
     culture = job("culture", "culture")
+    song_vectors = job("song_vectors", "song_vectors")
+    taste_vectors = job("taste_vectors", "taste_vectors")
 
     [week, code] >> ingest >> als
     week >> audio_features
     [als, audio_features] >> audio_train >> audio_infer
     week >> crawl >> culture
-    [als, audio_infer, culture] >> merge >> validate >> report
+    ingest >> song_vectors >> taste_vectors
+    [als, audio_infer, culture, taste_vectors] >> merge >> validate >> report

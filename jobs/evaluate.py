@@ -13,6 +13,8 @@ and the same ``k``:
 * ``als``: ALS alone (no audio, no culture, no never-played tracks);
 * ``audio``: the CNN's vectors alone, for every track with audio, played or not;
 * ``culture``: tracks by artists culturally similar to the listener's favourites;
+* ``sequence``: the unheard songs nearest the listener's taste vector (the RNN's), alone;
+* ``blend_without_sequence``: the blend with ``merge.w_sequence = 0`` (what ``sequence`` adds);
 * ``most_popular``: the most played unheard tracks over all plays before ``W``;
 * ``most_popular_recent``: the same over the 4 weeks before ``W`` (ties by all plays).
 
@@ -58,6 +60,7 @@ from jobs.common.recsys.diversity import pick_diverse
 from jobs.common.recsys.inputs import Inputs, prepare_inputs
 from jobs.common.recsys.playlists import playlists
 from jobs.common.recsys.scoring import blend_scores
+from jobs.common.recsys.sequence import NONE
 from jobs.common.stats import compare
 from jobs.common.warehouse import MissingInputError, Warehouse, check_one_rank
 from jobs.common.weeks import cutoff as week_cutoff
@@ -196,6 +199,9 @@ def run(config: Config, week: str) -> dict[str, Any]:
     blend = conf
     no_cold = blend.model_copy(update={"w_audio": 0.0, "w_culture": 0.0, "cold_slots": 0})
     culture_only = blend.model_copy(update={"w_als": 0.0, "w_audio": 0.0, "w_culture": 1.0, "cold_slots": 0})
+    sequence_only = blend.model_copy(
+        update={"w_als": 0.0, "w_audio": 0.0, "w_culture": 0.0, "w_sequence": 1.0, "cold_slots": 0}
+    )
     rankings = {
         "blend": {u: [i for i, *_ in p] for u, p in playlists(inputs, blend).items()},
         "als": {u: [i for i, *_ in p] for u, p in playlists(inputs, no_cold).items()},
@@ -215,6 +221,13 @@ def run(config: Config, week: str) -> dict[str, Any]:
     }
     for name, pop in popular.items():
         rankings[name] = most_popular(inputs, conf.k, conf.artist_cap, pop)
+    if inputs.sequence:
+        rankings["sequence"] = {
+            u: [i for i, _, src, _ in p if src == "sequence"] for u, p in playlists(inputs, sequence_only).items()
+        }
+        rankings["blend_without_sequence"] = {
+            u: [i for i, *_ in p] for u, p in playlists(inputs, blend.model_copy(update={"w_sequence": 0.0})).items()
+        }
     audio = wh.read_optional("audio_vectors", week)  # checked against the week's ALS fit
     if audio is not None:
         check_one_rank(week, {"user_factors": inputs.users, "audio_vectors": audio})
@@ -231,6 +244,7 @@ def run(config: Config, week: str) -> dict[str, Any]:
                 inputs.shares.get(uid, empty_f),
                 inputs.items,
                 variant,
+                inputs.sequence.get(uid, NONE),
             )
             return score + 1e-9 * inputs.items.popularity  # popularity breaks ties
 
@@ -240,6 +254,8 @@ def run(config: Config, week: str) -> dict[str, Any]:
         "blend": blended(blend),
         "als": blended(no_cold),
         "culture": blended(culture_only),
+        "sequence": blended(sequence_only),
+        "blend_without_sequence": blended(blend.model_copy(update={"w_sequence": 0.0})),
         **{name: (lambda uid, u, pop=pop: pop) for name, pop in popular.items()},
     }
     if audio is not None:

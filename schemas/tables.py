@@ -1,7 +1,7 @@
 """The pipeline's tables: columns, types, nullability and one line of meaning each.
 
 Types are written in a small vocabulary (``string``, ``int32``, ``int64``, ``float32``,
-``float64``, ``bool``, ``date``, ``timestamp`` (UTC, microseconds), ``list<float32>``, ``binary``)
+``float64``, ``bool``, ``date``, ``timestamp`` (UTC, microseconds), ``list<float32>``, ``list<string>``, ``binary``)
 and mapped to Arrow by :func:`arrow_schema` and to Spark by :func:`spark_schema`, so a
 change of contract is one edit here. Partition columns are part of the contract too:
 they are listed in ``partition_by`` and live in the directory names, not in the files.
@@ -73,6 +73,14 @@ TABLES: dict[str, Table] = {
             "Input contract for catalog/artists.*: one row per artist.",
             ("artist_id", "string", False, "artist id"),
             ("name", "string", False, "display name"),
+        ),
+        _t(
+            "raw_playlists",
+            "Optional input contract for raw/playlists/*.csv|.jsonl|.parquet: user-made playlists, one row per song.",
+            ("playlist_id", "string", False, "playlist id, opaque"),
+            ("owner", "string", True, "who made it (a listener id or any name); not used to recommend"),
+            ("position", "int64", False, "the song's place in the playlist, 1-based (the order word2vec reads)"),
+            ("track_id", "string", False, "track id; ids not in the catalog are dropped and counted"),
         ),
         _t(
             "plays",
@@ -220,6 +228,25 @@ TABLES: dict[str, Table] = {
             partition_by=("week",),
         ),
         _t(
+            "song_vectors",
+            "word2vec (CBOW, negative sampling) vectors of the most played songs, from sessions and playlists "
+            "before the week; the partition also holds the Annoy index over them (_annoy.ann, _annoy.json).",
+            ("track_id", "string", False, "track id; row i is item i of the Annoy index (sorted by track_id)"),
+            ("vector", "list<float32>", False, "song vector, length sequence.dimension"),
+            ("count", "int64", False, "times the song appears in the training documents"),
+            ("week", "string", False, "run week (partition)"),
+            partition_by=("week",),
+        ),
+        _t(
+            "taste_vectors",
+            "Each active listener's taste vector at the week's cutoff: the RNN's prediction of their next song's vector.",
+            ("user_id", "string", False, "listener id"),
+            ("vector", "list<float32>", False, "predicted song vector (song_vectors space), length sequence.dimension"),
+            ("recent", "list<string>", False, "the songs it was predicted from, oldest first (the latest n listens)"),
+            ("week", "string", False, "run week (partition)"),
+            partition_by=("week",),
+        ),
+        _t(
             "offline_eval",
             "Playlists built from data before the week, scored against the week's first-time plays.",
             ("model", "string", False, "blend, als, audio, culture, most_popular or most_popular_recent"),
@@ -318,6 +345,7 @@ _ARROW = {
     "date": pa.date32(),
     "timestamp": pa.timestamp("us", tz="UTC"),
     "list<float32>": pa.list_(pa.float32()),
+    "list<string>": pa.list_(pa.string()),
     "binary": pa.binary(),
 }
 
@@ -343,6 +371,7 @@ def spark_schema(name: str, include_partitions: bool = False) -> Any:
         "date": T.DateType(),
         "timestamp": T.TimestampType(),
         "list<float32>": T.ArrayType(T.FloatType(), containsNull=False),
+        "list<string>": T.ArrayType(T.StringType(), containsNull=False),
         "binary": T.BinaryType(),
     }
     t = table(name)

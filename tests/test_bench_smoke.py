@@ -47,8 +47,10 @@ def test_bench_smoke_runs_every_section_and_writes_json_and_markdown(tmp_path):
     assert result["spectrograms"]["clips"] == 16 and result["spectrograms"]["clips_per_second_median"] > 0
     assert result["spacy"]["words"] > 1_000 and result["spacy"]["words_per_second_median"] > 0
     assert result["merge"]["listeners"] == run["listeners_published"]
+    annoy = result["annoy"]["synthetic 1,000"]
+    assert annoy["items"] == 1000 and 0.5 < annoy["recall_at_k"] <= 1 and annoy["build_seconds"] > 0
 
     md = out.with_suffix(".md").read_text()
-    for heading in ("## Scale", "## Spark ALS against implicit", "## Top-K", "## Stages", "## Targets"):
+    for heading in ("## Scale", "## Spark ALS against implicit", "## Top-K", "## Stages", "## Targets", "## Annoy"):
         assert heading in md
     assert "| smoke | " in md

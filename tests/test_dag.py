@@ -39,7 +39,7 @@ def test_dag_structure(dagbag):
         "package_code": [],
         "ingest": ["package_code", "resolve_week"],
         "als": ["ingest"],
-        "merge": ["als", "audio_infer", "culture"],
+        "merge": ["als", "audio_infer", "culture", "taste_vectors"],
         "validate": ["merge"],
         "report": ["validate"],
         "audio_features": ["resolve_week"],
@@ -47,6 +47,8 @@ def test_dag_structure(dagbag):
         "audio_infer": ["audio_train"],
         "crawl": ["resolve_week"],
         "culture": ["crawl"],
+        "song_vectors": ["ingest"],
+        "taste_vectors": ["song_vectors"],
     }
     assert dag.catchup is False
     assert dag.max_active_runs == 1
@@ -118,6 +120,8 @@ def test_tensorflow_jobs_run_in_their_own_processes(dagbag):
         ("audio_train", "jobs.audio_cnn train"),
         ("audio_infer", "jobs.audio_cnn infer"),
         ("merge", "jobs.merge"),
+        ("song_vectors", "jobs.song_vectors"),
+        ("taste_vectors", "jobs.taste_vectors"),
     ):
         task = dag.get_task(task_id)
         assert isinstance(task, BashOperator)

@@ -73,7 +73,7 @@ def test_every_eligible_listener_gets_30_distinct_unheard_tracks(runs):
     # one version of a song: no two rows of a listener with the same artist and title
     song = table["artist_id"] + "\x00" + table["track_id"].map(tracks.set_index("track_id")["title"]).str.lower()
     assert not table.assign(song=song).duplicated(["user_id", "song"]).any()
-    assert set(table["source"]) <= {"als", "audio", "culture", "popular", "fallback"}
+    assert set(table["source"]) <= {"als", "audio", "culture", "sequence", "popular", "fallback"}
     # listeners with fewer than 3 counted plays get the flagged fallback list, and only they
     counts = pq.read_table(warehouse / "play_counts" / f"week={WEEK}").to_pandas().groupby("user_id")["plays"].sum()
     fallback = set(table.loc[table["source"] == "fallback", "user_id"])

@@ -235,14 +235,18 @@ def test_make_run_publishes_a_1998_week_without_audio_or_web(tmp_path):
     skipped = {job: m["skipped"] for job, m in runs.items() if "skipped" in m}
     no_seeds = f"no seeds: no usable URL in {data / 'web' / 'seeds.txt'} or crawl.seeds"
     too_few = "only 0 tracks have audio and >= 5 plays; need 10 to train"
+    few_sessions = "only 16 documents of 2+ songs (sessions and playlists); need 20"
     assert skipped == {
         "audio_features": "no audio: none of the catalog's 72 tracks has an audio_path",
         "audio_cnn": too_few,
         "audio_infer": f"audio_train skipped: {too_few}",
         "crawl": no_seeds,
         "culture": f"no page text: the crawl skipped ({no_seeds})",
+        # ratings spread over weeks are no listening sessions: 16 pairs of ratings within 30 minutes
+        "song_vectors": few_sessions,
+        "taste_vectors": f"song_vectors skipped: {few_sessions}",
     }
-    assert runs["merge"]["rows"] == len(table) and len(runs["merge"]["notes"]) == 2  # without audio, culture
+    assert runs["merge"]["rows"] == len(table) and len(runs["merge"]["notes"]) == 3  # no audio, culture, sequence
     assert f"audio_cnn: skipped, {too_few}" in done.stdout  # make's summary
     report = (warehouse / "reports" / f"week={WEEK}" / "report.html").read_text()
     assert "Skipped steps" in report and "need 10 to train" in report

@@ -15,6 +15,7 @@ def test_every_table_maps_to_matching_arrow_and_spark_schemas():
         T.TimestampType(): pa.timestamp("us", tz="UTC"),
         T.BooleanType(): pa.bool_(),
         T.ArrayType(T.FloatType(), False): pa.list_(pa.float32()),
+        T.ArrayType(T.StringType(), False): pa.list_(pa.string()),
         T.BinaryType(): pa.binary(),
     }
     for name in TABLES:

@@ -176,6 +176,36 @@ class MergeConf(_Section):
     min_cold_score: Num = Field(0.5, description="cold tracks need this share of the best ALS score as audio score")
     top_artists: Int = Field(5, ge=0, description="a listener's most-played artists that seed the culture source")
     new_release_days: Int = Field(14, ge=0, description="released this many days before the week: a new release")
+    # 0.15: the best recall@30 of 0..1 on the sample's 2026-W44 and W45 (README, "The blend"); not tuned on W46
+    w_sequence: Num = Field(0.15, ge=0, description="blend weight of the 0..1 closeness to the taste vector (sequence)")
+    sequence_candidates: Int = Field(100, ge=0, description="unheard songs nearest the taste vector per listener")
+    annoy_min_cold: Int = Field(1_000_000, ge=0, description="more never-played tracks: Annoy finds audio candidates")
+    audio_candidates: Int = Field(300, ge=1, description="never-played tracks one listener's Annoy query returns")
+
+
+class SequenceConf(_Section):
+    """Sessions, word2vec song vectors, the RNN taste vector and Annoy (jobs/song_vectors.py, taste_vectors.py)."""
+
+    session_gap_minutes: Num = Field(30.0, gt=0, description="a longer pause between two plays starts a new session")
+    top_n: Int = Field(20_000, ge=2, description="word2vec is trained on the N most listened tracks only")
+    dimension: Int = Field(32, ge=2, description="song vector length")
+    window: Int = Field(5, ge=1, description="word2vec context: songs on each side")
+    negative: Int = Field(10, ge=1, description="negative samples per positive (CBOW with negative sampling)")
+    min_count: Int = Field(2, ge=1, description="songs seen fewer times in the documents get no vector")
+    epochs: Int = Field(20, ge=1, description="word2vec passes over the documents")
+    min_documents: Int = Field(20, ge=1, description="fewer documents of 2+ songs: the song vectors are skipped")
+    history: Int = Field(10, ge=1, description="n: the RNN reads the previous n songs")
+    units: Int = Field(64, ge=1, description="GRU units")
+    rnn_epochs: Int = Field(6, ge=1, description="upper bound; early stopping on the last tenth of the pairs")
+    batch_size: Int = Field(256, ge=1, description="pairs per RNN training batch")
+    learning_rate: Num = Field(0.003, gt=0, description="Adam learning rate of the RNN")
+    min_sequences: Int = Field(50, ge=1, description="fewer (history, next song) pairs: the taste vectors are skipped")
+    max_pairs: Int = Field(30_000, ge=1, description="the RNN trains on at most this many most recent pairs")
+    holdout_days: Int = Field(7, ge=1, description="next songs of the last N days before the cutoff are held out")
+    eval_k: Int = Field(10, ge=1, description="hit rate: the true next song among the k nearest songs")
+    evaluate: Bool = Field(True, description="hold-out evaluation each run (trains a second RNN)")
+    seed: Int = Field(13, description="seed of word2vec, the RNN and Annoy")
+    n_trees: Int = Field(20, ge=1, description="Annoy trees (more: better recall, bigger index)")
 
 
 class PublishConf(_Section):
@@ -288,6 +318,7 @@ class Config(BaseModel):
     ingest: IngestConf = Field(default_factory=IngestConf)
     als: AlsConf = Field(default_factory=AlsConf)
     merge: MergeConf = Field(default_factory=MergeConf)
+    sequence: SequenceConf = Field(default_factory=SequenceConf)
     publish: PublishConf = Field(default_factory=PublishConf)
     audio: AudioConf = Field(default_factory=AudioConf)
     audio_cnn: AudioCnnConf = Field(default_factory=AudioCnnConf)

@@ -71,6 +71,11 @@ def summary(warehouse: Path, week: str) -> str:
                 f"catalog coverage {m['catalog_coverage']:.1%} ({m['seconds']} s)"
             )
             lines += [f"    note: {note}" for note in m.get("notes") or []]
+    hits = (runs.get("taste_vectors") or {}).get("evaluation", {}).get("hit_rate")
+    if hits:
+        refs = ", ".join(f"{name} {v['mean']:.3f}" for name, v in hits.items() if name != "rnn")
+        k = runs["taste_vectors"]["evaluation"]["k"]
+        lines.append(f"  taste RNN: next-song hit rate@{k} {hits['rnn']['mean']:.3f} (references: {refs})")
     for job, m in runs.items():
         if isinstance(m, dict) and m.get("skipped"):
             lines.append(f"  {job}: skipped, {m['skipped']}")

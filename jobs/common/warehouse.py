@@ -98,6 +98,8 @@ WRITERS = {
     "offline_eval": "evaluate",
     "als_fit": "als",
     "audio_vectors": "audio_cnn infer",
+    "song_vectors": "song_vectors",
+    "taste_vectors": "taste_vectors",
 }
 
 
@@ -348,15 +350,26 @@ class Warehouse:
                 _write_partition(stage, table, fit)
         return manifest
 
-    def write(self, name: str, week: str, frame: pd.DataFrame, fit: dict[str, Any] | None = None) -> Path:
+    def write(
+        self,
+        name: str,
+        week: str,
+        frame: pd.DataFrame,
+        fit: dict[str, Any] | None = None,
+        extra: Callable[[Path], None] | None = None,
+    ) -> Path:
         """Replace partition ``week`` of table ``name`` with ``frame`` cast to its contract.
 
         ``fit``: the fit of the set the table was computed from (:meth:`read_together`), so
-        that readers can check it (a table of :data:`DERIVED`)."""
+        that readers can check it (a table of :data:`DERIVED`). ``extra(folder)`` writes more
+        files into the staged partition, published with it in the same swap (name them
+        ``_...``: table readers skip such files), e.g. the Annoy index beside ``song_vectors``."""
         table = _to_contract(name, frame)
         target = self.partition(name, week)
         with self.staged(target) as stage:
             _write_partition(stage, table, fit)
+            if extra is not None:
+                extra(stage)
         return target
 
     # --- run metrics ------------------------------------------------------------------

@@ -2,8 +2,9 @@
 
 :func:`prepare_inputs` reads, for week ``W``: ``user_factors``, ``item_factors``,
 ``play_counts`` (required), ``track_vectors``, ``cultural_terms`` and
-``artist_similarity`` (may be missing: the blend then runs without audio or culture
-candidates and says so in ``notes``), every play before ``W``'s cutoff and the catalog;
+``artist_similarity``, ``song_vectors`` with its Annoy index and ``taste_vectors`` (may be
+missing: the blend then runs without audio, culture or sequence candidates and says so in
+``notes``), every play before ``W``'s cutoff and the catalog;
 it builds the :class:`~jobs.common.recsys.items.Items` and, per listener, the heard items,
 most-played items and most-played artists with their play shares. A missing required
 table raises :class:`~jobs.common.warehouse.MissingInputError`; tables that are not from
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -27,6 +28,8 @@ import pandas as pd
 from jobs.common.catalog import read_catalog
 from jobs.common.config import Config
 from jobs.common.recsys.items import Items, build_items
+from jobs.common.recsys.sequence import Candidates, sequence_candidates
+from jobs.common.sequence.ann import load_index
 from jobs.common.warehouse import Warehouse, active_listeners, check_one_rank, heard_pairs
 from jobs.common.weeks import cutoff as week_cutoff
 
@@ -47,6 +50,7 @@ class Inputs:
     shares: dict[str, np.ndarray]
     tracks: pd.DataFrame
     notes: list[str]
+    sequence: dict[str, Candidates] = field(default_factory=dict)  # songs near each taste vector
 
 
 def prepare_inputs(config: Config, week: str) -> Inputs:
@@ -65,6 +69,9 @@ def prepare_inputs(config: Config, week: str) -> Inputs:
     similarity = wh.read_optional("artist_similarity", week)
     inputs = build_inputs(
         config, week, user_f, item_f, counts, wh.plays_before_week(week), tracks, artists, vectors, terms, similarity
+    )
+    inputs.sequence = read_sequence(
+        wh, week, inputs.items, inputs.heard_by_user, config.merge.sequence_candidates, inputs.notes
     )
     for note in inputs.notes:
         log.warning("%s", note)
@@ -103,14 +110,13 @@ def build_inputs(
     items = build_items(
         vectors, item_f.set_index("track_id")["plays"], tracks, artists, new_since, terms, similarity, cut.date()
     )
+    heard_by_user = heard_by_user_of(heard, items)
     index = pd.Series(np.arange(len(items.track_ids)), index=items.track_ids)
     artist_index = pd.Series(np.arange(len(items.artist_ids)), index=items.artist_ids)
 
     per_user = counts.groupby("user_id")["plays"].sum()
     personal = set(per_user[per_user >= conf.min_plays].index)
     users = user_f[user_f["user_id"].isin(personal)].reset_index(drop=True)
-    heard_idx = heard.assign(i=heard["track_id"].map(index)).dropna(subset=["i"])
-    heard_by_user = {u: np.sort(g.to_numpy(dtype=np.int64)) for u, g in heard_idx.groupby("user_id")["i"]}
     top = counts.assign(i=counts["track_id"].map(index)).dropna(subset=["i"])
     top = top.sort_values(["user_id", "plays", "track_id"], ascending=[True, False, True])
     top_by_user = {u: g.to_numpy(dtype=np.int64)[:20] for u, g in top.groupby("user_id", sort=False)["i"]}
@@ -124,3 +130,28 @@ def build_inputs(
         top_artists[u] = g["a"].to_numpy(dtype=np.int64)
         shares[u] = (g["plays"] / g["plays"].sum()).to_numpy(dtype=np.float64)
     return Inputs(items, users, active, heard, heard_by_user, top_by_user, top_artists, shares, tracks, notes)
+
+
+def heard_by_user_of(heard: pd.DataFrame, items: Items) -> dict[str, np.ndarray]:
+    """Per listener, the sorted item indices of the tracks they have heard."""
+    index = pd.Series(np.arange(len(items.track_ids)), index=items.track_ids)
+    heard_idx = heard.assign(i=heard["track_id"].map(index)).dropna(subset=["i"])
+    return {u: np.sort(g.to_numpy(dtype=np.int64)) for u, g in heard_idx.groupby("user_id")["i"]}
+
+
+def read_sequence(
+    wh: Warehouse, week: str, items: Items, heard_by_user: dict[str, np.ndarray], m: int, notes: list[str]
+) -> dict[str, Candidates]:
+    """The sequence source's candidates (:func:`sequence_candidates`), or none with a note saying why.
+
+    The taste vectors must have the song vectors' length (one word2vec space), else
+    ``InconsistentInputError`` naming both; the Annoy index must match the table it sits in.
+    """
+    songs, taste = wh.read_optional("song_vectors", week), wh.read_optional("taste_vectors", week)
+    if songs is None or taste is None or taste.empty:
+        missing = "song_vectors" if songs is None else "taste_vectors"
+        notes.append(f"no {missing} (sequence branch produced nothing): merging without sequence candidates")
+        return {}
+    dim = check_one_rank(week, {"song_vectors": songs, "taste_vectors": taste})
+    index = load_index(wh.partition("song_vectors", week), dim, len(songs))
+    return sequence_candidates(songs, index, taste, items, heard_by_user, m)

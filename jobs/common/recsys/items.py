@@ -45,6 +45,14 @@ class Items:
         return self.vectors / np.maximum(np.linalg.norm(self.vectors, axis=1, keepdims=True), 1e-9)
 
     @cached_property
+    def cold_index(self) -> Any:
+        """An Annoy index of the never-played tracks' vectors by inner product (item ``i`` = the ``i``-th cold
+        track), for catalogs too big to score every one (``merge.annoy_min_cold``); built once, on first use."""
+        from jobs.common.sequence.ann import build_inner_product_index
+
+        return build_inner_product_index(self.vectors[self.cold()], n_trees=20, seed=0)
+
+    @cached_property
     def popularity_order(self) -> np.ndarray:
         """Item indices by popularity, most played first (ties by index)."""
         return np.lexsort((np.arange(len(self.track_ids)), -self.popularity))

@@ -21,6 +21,7 @@ from jobs.common.recsys.explanations import explain
 from jobs.common.recsys.inputs import Inputs
 from jobs.common.recsys.items import Items
 from jobs.common.recsys.scoring import SOURCES, blend_block, ranked, source_of
+from jobs.common.recsys.sequence import NONE, Candidates, sequence_reasons, sequence_term
 
 
 def recommend_block(
@@ -31,13 +32,15 @@ def recommend_block(
     blend: MergeConf,
     top_artists: list[np.ndarray] | None = None,
     artist_shares: list[np.ndarray] | None = None,
+    sequence: list[Candidates] | None = None,
 ) -> list[list[tuple[int, float, str, str]]]:
     """Playlists for a block of listeners: per listener a list of ``(item, score, source, reason)``.
 
     ``heard`` holds per listener the item indices ever played (never recommended);
     ``top_played`` their most-played item indices, best first (for explanations);
     ``top_artists``/``artist_shares`` their most-played artists and play shares (for the
-    culture source). Items are ranked by :func:`blend_block`; a playlist holds ``blend.k``
+    culture source); ``sequence`` their songs near the taste vector (for the sequence source,
+    :mod:`jobs.common.recsys.sequence`). Items are ranked by :func:`blend_block`; a playlist holds ``blend.k``
     of them, at most ``blend.artist_cap`` per artist; at most ``blend.cold_slots`` places go
     to tracks nobody has played, and only when their score reaches ``blend.min_cold_score``.
     Where the sources propose fewer than ``k`` tracks the most popular unheard ones fill the
@@ -50,7 +53,8 @@ def recommend_block(
     tops_all = top_artists if top_artists is not None else none
     shares_all = artist_shares if artist_shares is not None else [np.zeros(0)] * b
     cold = items.cold()
-    scores, prefs = blend_block(user_vecs, heard, tops_all, shares_all, items, blend)
+    seq_all = sequence if sequence is not None else [NONE] * b
+    scores, prefs = blend_block(user_vecs, heard, tops_all, shares_all, items, blend, seq_all)
     if cold.any():  # a never-played track only when its score reaches the threshold
         cold_cols = np.flatnonzero(cold)
         sub = scores[:, cold_cols]
@@ -76,8 +80,9 @@ def recommend_block(
             fill = pop_order[unheard[pop_order] & ~cold[pop_order]]
             chosen = pick_diverse(fill, items.artist_idx, items.song_key, k, cap, taken=chosen)
         picked = np.array(chosen[:n_blend], dtype=np.int64)
-        sources = [SOURCES[int(s)] for s in source_of(picked, score, prefs[r], items, blend)]
-        reasons = explain(picked, sources, top_played[r], items)
+        term = sequence_term(picked, seq_all[r], blend.w_sequence)
+        sources = [SOURCES[int(s)] for s in source_of(picked, score, prefs[r], items, blend, term)]
+        reasons = sequence_reasons(picked, sources, explain(picked, sources, top_played[r], items), seq_all[r], items)
         rows = [(int(i), float(score[i]), src, why) for i, src, why in zip(picked, sources, reasons, strict=True)]
         rows += [(i, 0.0, "popular", "Popular with listeners this week") for i in chosen[n_blend:]]
         out.append(rows)
@@ -102,6 +107,7 @@ def playlists(inputs: Inputs, blend: MergeConf, user_ids: list[str] | None = Non
             blend,
             [inputs.top_artists.get(u, empty_i) for u in ids],
             [inputs.shares.get(u, empty_f) for u in ids],
+            [inputs.sequence.get(u, NONE) for u in ids],
         )
         out.update(zip(ids, lists, strict=True))
     return out

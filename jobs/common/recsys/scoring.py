@@ -1,10 +1,11 @@
-"""Scoring: the three candidate sources blended on one scale, and the ranking of the scores.
+"""Scoring: the candidate sources blended on one scale, and the ranking of the scores.
 
 The weights, slots and thresholds are the ``merge`` section of the configuration
 (:class:`~jobs.common.config.MergeConf`). :func:`blend_block` scores every item for a block
 of listeners: ALS (user vector times item vector), audio (the same product with the CNN's
 vectors of never-played tracks) and culture (:func:`culture_preference`: artists similar
-to the listener's most-played ones); :func:`source_of` says which source contributed most,
+to the listener's most-played ones) and sequence (songs near the listener's taste vector,
+:mod:`jobs.common.recsys.sequence`); :func:`source_of` says which source contributed most,
 and :func:`ranked` orders the best items without sorting the whole catalog. Pure.
 """
 
@@ -14,9 +15,11 @@ import numpy as np
 
 from jobs.common.config import MergeConf
 from jobs.common.recsys.items import Items
+from jobs.common.recsys.sequence import sequence_term
+from jobs.common.sequence.ann import query_inner_product
 from schemas.vocab import BLEND_SOURCES
 
-# The scored sources, in the order the blend codes them (0, 1, 2).
+# The scored sources, in the order the blend codes them (0, 1, 2, 3).
 SOURCES = BLEND_SOURCES
 
 
@@ -37,6 +40,30 @@ def culture_preference(top_artists: np.ndarray, artist_shares: np.ndarray, items
     return pref / best if best > 0 else pref
 
 
+def dot_scores(user_vecs: np.ndarray, items: Items, blend: MergeConf) -> np.ndarray:
+    """Every listener's vector times every item's, ``(listeners, items)`` float32: exact, one matrix product.
+
+    Above ``merge.annoy_min_cold`` never-played tracks, those are not all scored: the product
+    runs over the played tracks, and each listener's ``merge.audio_candidates`` never-played
+    tracks with the largest inner product, found with Annoy (:attr:`Items.cold_index`, 20 trees,
+    5x Annoy's default search: recall 0.975 of the exact 300 among 5,000 random vectors), get
+    their exact products; the other never-played tracks score 0 (not proposed).
+    """
+    u = np.asarray(user_vecs, dtype=np.float32)
+    cold = items.cold()
+    cold_cols = np.flatnonzero(cold)
+    if len(cold_cols) <= blend.annoy_min_cold:
+        return u @ items.vectors.T
+    warm = np.flatnonzero(~cold)
+    score = np.zeros((len(u), len(items.track_ids)), np.float32)
+    score[:, warm] = u @ items.vectors[warm].T
+    for r in range(len(u)):
+        found = query_inner_product(items.cold_index, u[r], blend.audio_candidates, 100 * blend.audio_candidates)
+        cols = cold_cols[found]
+        score[r, cols] = items.vectors[cols] @ u[r]
+    return score
+
+
 def blend_block(
     user_vecs: np.ndarray,
     heard: list[np.ndarray],
@@ -44,22 +71,25 @@ def blend_block(
     artist_shares: list[np.ndarray],
     items: Items,
     blend: MergeConf,
+    sequence: list[tuple[np.ndarray, ...]] | None = None,
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """Blended scores ``(listeners, items)`` (float32) for a block of listeners, and each one's culture preference.
 
     Scores share one scale: ALS and audio vectors live in the same space, so both dot
     products (negative ones count as 0) are divided by the listener's best ALS score among
     unheard tracks; the culture score (:func:`culture_preference` of the item's artist) is
-    0..1, and so is the popularity prior (``merge.w_popularity`` times the item's plays in the
-    window over the most played item's; 0 by default). Heard items score -inf; items no
-    source proposes score 0. The cost is one matrix
+    0..1, and so is the sequence closeness (``sequence[r]``: item indices and their 0..1
+    closeness to the listener's taste vector), weighted by ``w_sequence``, and the popularity
+    prior (``merge.w_popularity`` times the item's plays in the window over the most played
+    item's; 0 by default). Heard items score -inf; items no source proposes score 0. The cost
+    is one matrix
     product and three passes over the block; the culture part is added only where it is
     non-zero (the items of a few dozen artists per listener).
     """
     n, b = len(items.track_ids), len(user_vecs)
     cold = items.cold()
     cold_cols = np.flatnonzero(cold)
-    score = np.asarray(user_vecs, dtype=np.float32) @ items.vectors.T  # (b, n)
+    score = dot_scores(user_vecs, items, blend)  # (b, n)
     rows = np.repeat(np.arange(b), [len(h) for h in heard])
     cols = np.concatenate(heard).astype(np.int64) if b else np.zeros(0, np.int64)
     score[rows, cols] = -np.inf
@@ -88,6 +118,8 @@ def blend_block(
             arts = np.flatnonzero(pref)
             idx = np.concatenate([by_artist[starts[a] : starts[a + 1]] for a in arts])
             score[r, idx] += (blend.w_culture * pref[items.artist_idx[idx]]).astype(np.float32)
+        if sequence is not None and blend.w_sequence and len(sequence[r][0]):
+            score[r, sequence[r][0]] += np.float32(blend.w_sequence) * sequence[r][1].astype(np.float32)
     score[rows, cols] = -np.inf
     return score, prefs
 
@@ -99,20 +131,35 @@ def blend_scores(
     artist_shares: np.ndarray,
     items: Items,
     blend: MergeConf,
+    sequence: tuple[np.ndarray, ...] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One listener's blended score per item (:func:`blend_block`; -inf for heard items and items no
-    source proposes) and the source that contributed most (0 als, 1 audio, 2 culture)."""
-    score, prefs = blend_block(user_vec[None, :], [heard], [top_artists], [artist_shares], items, blend)
+    source proposes) and the source that contributed most (0 als, 1 audio, 2 culture, 3 sequence)."""
+    seq = None if sequence is None else [sequence]
+    score, prefs = blend_block(user_vec[None, :], [heard], [top_artists], [artist_shares], items, blend, seq)
     score = np.where(score[0] > 0, score[0], -np.inf)
-    return score, source_of(np.arange(len(items.track_ids)), score, prefs[0], items, blend)
+    idx = np.arange(len(items.track_ids))
+    term = None if sequence is None else sequence_term(idx, sequence, blend.w_sequence)
+    return score, source_of(idx, score, prefs[0], items, blend, term)
 
 
-def source_of(idx: np.ndarray, score: np.ndarray, pref: np.ndarray, items: Items, blend: MergeConf) -> np.ndarray:
-    """Which source contributed most to the blended ``score`` of items ``idx`` (0 als, 1 audio, 2 culture)."""
+def source_of(
+    idx: np.ndarray,
+    score: np.ndarray,
+    pref: np.ndarray,
+    items: Items,
+    blend: MergeConf,
+    sequence: np.ndarray | None = None,
+) -> np.ndarray:
+    """Which source contributed most to the blended ``score`` of items ``idx`` (0 als, 1 audio, 2 culture,
+    3 sequence); ``sequence`` is the sequence term of each item (:func:`sequence_term`), when there is one."""
     culture = blend.w_culture * pref[items.artist_idx[idx]]
+    seq = np.zeros(len(idx)) if sequence is None else sequence
     model = np.where(items.cold()[idx], 1, 0)
     s = score[idx]
-    return np.where(np.isfinite(s) & (culture > s - culture), 2, model)
+    rest = s - culture - seq  # the ALS or audio term
+    out = np.where(np.isfinite(s) & (culture > rest) & (culture >= seq), 2, model)
+    return np.where(np.isfinite(s) & (seq > rest) & (seq > culture), 3, out)
 
 
 def ranked(score: np.ndarray, depth: int, floor: float = 0.0) -> tuple[np.ndarray, bool]:

@@ -1,0 +1,121 @@
+"""User-made playlists (optional input): ``<data>/raw/playlists/*``, read with pandas.
+
+Contract (``raw_playlists`` in :mod:`schemas.tables`): ``playlist_id, owner, position,
+track_id``, one row per song, in ``.csv`` (``.csv.gz``), ``.jsonl``/``.json`` (JSON lines,
+``.gz`` too) or ``.parquet`` files directly under ``raw/playlists/`` (names starting with
+``.`` or ``_`` are ignored). Column names are matched case-insensitively; ``owner`` may be
+missing. No folder, or no file in it, means no playlists (``None``): they are optional.
+
+A file that breaks the contract fails with :class:`PlaylistError` naming the file, the
+line (CSV: the physical line, header = 1; JSON lines and Parquet: the row, from 1) and
+what is wrong: a missing column, an empty ``playlist_id`` or ``track_id``, a ``position``
+that is not a whole number >= 1, or the same (playlist, position) twice. Songs that are
+not in the catalog are dropped and counted (``unknown_tracks``), as a catalog may be
+smaller than the playlists that mention it. Reads only; writes nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+REQUIRED = ("playlist_id", "position", "track_id")
+SUFFIXES = (".csv", ".csv.gz", ".jsonl", ".jsonl.gz", ".json", ".json.gz", ".parquet")
+
+
+class PlaylistError(ValueError):
+    """A playlist file does not follow the ``raw_playlists`` contract; the message names the file and line."""
+
+
+def playlist_files(data_root: Path) -> list[Path]:
+    """The playlist files under ``<data_root>/raw/playlists/``, sorted (none when the folder is missing)."""
+    folder = Path(data_root) / "raw" / "playlists"
+    if not folder.is_dir():
+        return []
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith((".", "_")) and p.name.lower().endswith(SUFFIXES)
+    )
+
+
+def _read(path: Path) -> tuple[pd.DataFrame, int]:
+    """The file as text columns, lower-cased names, and the line number of its first row."""
+    name = path.name.lower()
+    try:
+        if name.endswith(".parquet"):
+            frame, first = pd.read_parquet(path), 1
+        elif ".json" in name:
+            frame, first = pd.read_json(path, lines=True, dtype=False, convert_dates=False), 1
+        else:
+            frame, first = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig"), 2
+    except Exception as exc:  # noqa: BLE001 - any parser error becomes one clear line
+        raise PlaylistError(f"{path}: cannot be read as a playlist file: {exc}") from None
+    lower = [str(c).strip().lower() for c in frame.columns]
+    if len(set(lower)) != len(lower):
+        raise PlaylistError(f"{path}: two columns differ only in case: {list(frame.columns)}")
+    frame.columns = lower
+    return frame, first
+
+
+def read_file(path: Path) -> pd.DataFrame:
+    """One playlist file checked against the contract: playlist_id, owner, position (int64), track_id."""
+    frame, first = _read(path)
+    missing = [c for c in REQUIRED if c not in frame.columns]
+    if missing:
+        raise PlaylistError(f"{path}: missing columns {missing}; has {list(frame.columns)}")
+    out = pd.DataFrame(index=frame.index)
+    for col in ("playlist_id", "track_id", "owner"):
+        values = frame[col] if col in frame.columns else pd.Series([None] * len(frame), index=frame.index)
+        values = values.astype("string").str.strip()
+        empty = values.isna() | (values == "")
+        if col != "owner" and empty.any():
+            line = first + int(empty.to_numpy().nonzero()[0][0])
+            raise PlaylistError(f"{path}: line {line}: empty {col}")
+        out[col] = values.mask(empty, None)
+    text = frame["position"].astype("string").str.strip()
+    position = pd.to_numeric(text, errors="coerce")
+    bad = position.isna() | (position < 1) | (position != position.round())
+    if bad.any():
+        i = int(bad.to_numpy().nonzero()[0][0])
+        raise PlaylistError(f"{path}: line {first + i}: position {text.iloc[i]!r} is not a whole number >= 1")
+    out["position"] = position.astype("int64")
+    dup = out.duplicated(["playlist_id", "position"])
+    if dup.any():
+        i = int(dup.to_numpy().nonzero()[0][0])
+        raise PlaylistError(
+            f"{path}: line {first + i}: playlist {out['playlist_id'].iloc[i]!r} has position "
+            f"{out['position'].iloc[i]} twice"
+        )
+    return out[["playlist_id", "owner", "position", "track_id"]].reset_index(drop=True)
+
+
+def read_playlists(data_root: Path, catalog_ids: set[str]) -> tuple[pd.DataFrame | None, dict[str, int]]:
+    """Every playlist file, songs outside the catalog dropped; ``None`` when there are no files.
+
+    Returns the rows (playlist_id, owner, position, track_id) and counts for the run metrics
+    (files, playlists, rows, unknown_tracks). A playlist id found in two files is one
+    playlist; its (playlist, position) pairs must still be unique.
+    """
+    files = playlist_files(data_root)
+    if not files:
+        return None, {"files": 0}
+    frames = [read_file(p) for p in files]
+    rows = pd.concat(frames, ignore_index=True)
+    dup = rows.duplicated(["playlist_id", "position"])
+    if dup.any():
+        i = int(dup.to_numpy().nonzero()[0][0])
+        raise PlaylistError(
+            f"{Path(data_root) / 'raw' / 'playlists'}: playlist {rows['playlist_id'].iloc[i]!r} has position "
+            f"{rows['position'].iloc[i]} in two files"
+        )
+    known = rows["track_id"].isin(catalog_ids)
+    kept = rows[known].reset_index(drop=True)
+    counts = {
+        "files": len(files),
+        "playlists": int(kept["playlist_id"].nunique()),
+        "rows": len(kept),
+        "unknown_tracks": int((~known).sum()),
+    }
+    return kept, counts

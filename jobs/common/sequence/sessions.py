@@ -1,0 +1,73 @@
+"""Listening sessions and word2vec documents: pure functions over DataFrames.
+
+A *session* is a run of one listener's plays with no pause longer than ``gap_minutes``
+between the end of a play (``played_at + ms_played``) and the start of the next. Skips
+(``ms_played < min_ms_played``) stay in the session (they keep it alive and are counted,
+``skipped = True``) but they are not listens: they never enter a document, the RNN's
+histories or the top-N counts. A *document* is the ordered listens of one session, or
+the songs of one user-made playlist by position, restricted to the top N songs; only
+documents of at least two songs are kept (a lone song has no context).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def cut_sessions(plays: pd.DataFrame, gap_minutes: float, min_ms_played: int) -> pd.DataFrame:
+    """``plays`` (user_id, track_id, played_at, ms_played) with ``session``, ``position`` and ``skipped``.
+
+    Rows are sorted by listener, start time and track id. ``session`` numbers the sessions
+    0, 1, ... in that order (unique over all listeners); ``position`` is the play's place in
+    its session, from 0, skips included; ``skipped`` is ``ms_played < min_ms_played``. A new
+    session starts at a listener's first play and whenever the pause since the previous
+    play ended is longer than ``gap_minutes`` (a pause of exactly the limit does not split).
+    """
+    out = plays[["user_id", "track_id", "played_at", "ms_played"]].sort_values(
+        ["user_id", "played_at", "track_id"], kind="stable", ignore_index=True
+    )
+    start = pd.to_datetime(out["played_at"], utc=True)
+    end = start + pd.to_timedelta(out["ms_played"].astype("int64"), unit="ms")
+    same_user = out["user_id"].eq(out["user_id"].shift())
+    pause = start - end.shift()
+    new = ~same_user | (pause > pd.Timedelta(minutes=gap_minutes))
+    out["session"] = np.cumsum(new.to_numpy()) - 1
+    out["position"] = out.groupby("session").cumcount()
+    out["skipped"] = out["ms_played"] < min_ms_played
+    return out
+
+
+def top_tracks(listens: pd.DataFrame, n: int) -> list[str]:
+    """The ``n`` most listened tracks of ``listens`` (one row per listen), ties by track id."""
+    counts = listens.groupby("track_id").size().reset_index(name="n")
+    counts = counts.sort_values(["n", "track_id"], ascending=[False, True])
+    return counts["track_id"].head(n).tolist()
+
+
+def session_documents(sessions: pd.DataFrame, keep: set[str]) -> list[list[str]]:
+    """Each session's listens (not skips) among ``keep``, in order; sessions with fewer than 2 such songs dropped."""
+    listens = sessions[~sessions["skipped"] & sessions["track_id"].isin(keep)]
+    docs = listens.groupby("session", sort=True)["track_id"].agg(list)
+    return [d for d in docs if len(d) >= 2]
+
+
+def playlist_documents(playlists: pd.DataFrame | None, keep: set[str]) -> list[list[str]]:
+    """Each playlist's songs among ``keep`` by position (playlists by id); fewer than 2 songs: dropped."""
+    if playlists is None or playlists.empty:
+        return []
+    rows = playlists[playlists["track_id"].isin(keep)].sort_values(["playlist_id", "position"], kind="stable")
+    docs = rows.groupby("playlist_id", sort=True)["track_id"].agg(list)
+    return [d for d in docs if len(d) >= 2]
+
+
+def session_stats(sessions: pd.DataFrame) -> dict[str, float]:
+    """Counts for the run metrics: sessions, listens and skips, mean listens per session."""
+    listens = int((~sessions["skipped"]).sum())
+    n = int(sessions["session"].nunique()) if len(sessions) else 0
+    return {
+        "sessions": n,
+        "listens": listens,
+        "skips": int(sessions["skipped"].sum()),
+        "listens_per_session": round(listens / n, 2) if n else 0.0,
+    }

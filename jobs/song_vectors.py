@@ -1,0 +1,134 @@
+"""Song vectors: word2vec (CBOW, negative sampling) over listening sessions and user-made playlists.
+
+``--week W`` reads every play before ``W``'s cutoff (``plays``), the catalog and, when the
+data has them, the playlists in ``<data>/raw/playlists/`` (:mod:`jobs.common.raw_playlists`).
+It cuts the plays into sessions (a pause over ``sequence.session_gap_minutes``; skips are
+kept in a session but are not listens), keeps the ``sequence.top_n`` most listened songs,
+and trains gensim's word2vec on the documents (each session's listens in order, each
+playlist by position) with the ``sequence`` section's dimension, window, negatives, min
+count, epochs and seed, deterministically (see :mod:`jobs.common.sequence.word2vec`).
+
+Writes ``song_vectors/week=W/`` (track_id, vector, count) and, in the same partition and
+the same atomic swap, the angular Annoy index over those vectors (``_annoy.ann``,
+``_annoy.json``; ``sequence.n_trees`` trees, seeded), plus
+``run_metrics/week=W/song_vectors.json``: sessions, listens, skips, documents, vocabulary,
+training and index times, and Annoy's recall@10 against exact search on up to 500 songs.
+
+Too little to learn from is a skip, not a failure (real data may have few sessions): with
+fewer than ``sequence.min_documents`` documents of two or more songs the job writes
+``{"skipped": <why>}``, exits 0 and removes an earlier run's partition of the week; the
+taste vectors then skip too and the merge runs without the ``sequence`` source.
+
+Run alone::
+
+    python -m jobs.song_vectors --week 2026-W47
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jobs.common.atomic import discard_dir
+from jobs.common.catalog import read_catalog_table
+from jobs.common.cli import week_job
+from jobs.common.config import Config
+from jobs.common.metrics import as_matrix
+from jobs.common.raw_playlists import PlaylistError, read_playlists
+from jobs.common.sequence.ann import build_index, query, save_index
+from jobs.common.sequence.sessions import (
+    cut_sessions,
+    playlist_documents,
+    session_documents,
+    session_stats,
+    top_tracks,
+)
+from jobs.common.sequence.word2vec import nearest, train_song_vectors
+from jobs.common.warehouse import Warehouse
+from jobs.common.weeks import cutoff
+
+log = logging.getLogger("song_vectors")
+logging.getLogger("gensim").setLevel(logging.WARNING)  # its per-epoch lines drown the job's own
+
+PLAY_COLUMNS = ("user_id", "track_id", "played_at", "ms_played")
+
+
+def skip(wh: Warehouse, week: str, table: str, reason: str) -> dict[str, Any]:
+    """Metrics of a skipped step (exit 0); the week's partition from an earlier run is removed under its lock."""
+    log.warning("skipped: %s", reason)
+    path = wh.partition(table, week)
+    if path.exists():
+        with wh.lock(path):
+            discard_dir(path)
+        log.warning("removed %s, written by an earlier run of %s", path, week)
+    return {"week": week, "skipped": reason}
+
+
+def annoy_recall(vectors: np.ndarray, index: Any, k: int = 10, sample: int = 500, seed: int = 0) -> dict[str, Any]:
+    """Recall@k of the index against exact cosine search, for up to ``sample`` songs as queries (seeded)."""
+    k = min(k, len(vectors))
+    rows = np.random.default_rng(seed).permutation(len(vectors))[:sample]
+    exact = nearest(vectors, vectors[rows], k)
+    t0 = time.perf_counter()
+    approx = [query(index, vectors[r], k)[0] for r in rows]
+    seconds = time.perf_counter() - t0
+    recall = float(np.mean([len(set(a) & set(e)) / k for a, e in zip(approx, exact, strict=True)]))
+    return {"k": k, "queries": len(rows), "recall": round(recall, 4), "query_ms": round(1e3 * seconds / len(rows), 4)}
+
+
+def run(config: Config, week: str) -> dict[str, Any]:
+    conf = config.sequence
+    wh = Warehouse(config.paths.warehouse)
+    plays = wh.plays_before(cutoff(week), columns=PLAY_COLUMNS)
+    tracks = read_catalog_table(config.paths.data, "tracks")
+    playlists, playlist_counts = read_playlists(Path(config.paths.data), set(tracks["track_id"]))
+    sessions = cut_sessions(plays, conf.session_gap_minutes, config.als.min_ms_played)
+    keep = set(top_tracks(sessions[~sessions["skipped"]], conf.top_n))
+    docs_sessions = session_documents(sessions, keep)
+    docs_playlists = playlist_documents(playlists, keep)
+    documents = docs_sessions + docs_playlists
+    metrics: dict[str, Any] = {
+        "week": week,
+        **session_stats(sessions),
+        "playlists": playlist_counts,
+        "top_n": len(keep),
+        "documents": {"sessions": len(docs_sessions), "playlists": len(docs_playlists)},
+    }
+    if len(documents) < conf.min_documents:
+        reason = f"only {len(documents)} documents of 2+ songs (sessions and playlists); need {conf.min_documents}"
+        return {**metrics, **skip(wh, week, "song_vectors", reason)}
+    t0 = time.perf_counter()
+    frame, facts = train_song_vectors(documents, conf)
+    train_s = time.perf_counter() - t0
+    vectors = as_matrix(frame["vector"])
+    t0 = time.perf_counter()
+    index = build_index(vectors, conf.n_trees, conf.seed)
+    build_s = time.perf_counter() - t0
+    wh.write("song_vectors", week, frame, extra=lambda folder: save_index(index, folder, conf.n_trees))
+    metrics.update(
+        {
+            "word2vec": {**facts, "songs": len(frame), "train_seconds": round(train_s, 2)},
+            "annoy": {"n_trees": conf.n_trees, "build_seconds": round(build_s, 3), **annoy_recall(vectors, index)},
+        }
+    )
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    return week_job(
+        "song_vectors",
+        "word2vec song vectors from sessions and playlists, and their Annoy index.",
+        lambda config, week, _: run(config, week),
+        argv,
+        errors=(PlaylistError,),
+        metrics="song_vectors",
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

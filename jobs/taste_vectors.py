@@ -1,0 +1,148 @@
+"""Taste vectors: a Keras GRU predicts each listener's next song vector from their last n songs.
+
+``--week W`` reads ``song_vectors`` (``week=W``) and every play before ``W``'s cutoff. Each
+listener's listens (skips are not listens) of songs with a vector, in time order, give
+(previous up to ``sequence.history`` songs, next song) pairs
+(:mod:`jobs.common.sequence.taste`).
+
+* **Evaluation** (``sequence.evaluate``): an RNN trained only on next songs played before
+  the last ``sequence.holdout_days`` days predicts the held-out next songs of those days;
+  the hit rate is the share whose true song is among the ``sequence.eval_k`` songs nearest
+  the prediction (exact cosine search over all song vectors), beside three references
+  (the mean of the history's vectors, the last song's nearest neighbours, the k most
+  listened songs), each with a 95% interval resampling listeners and the RNN's paired
+  difference to each.
+* **Taste vectors**: an RNN trained on all pairs (the most recent ``sequence.max_pairs``)
+  predicts, for every listener active in the ALS window (``als.window_weeks``) with at
+  least one listen of a song with a vector, the next song's vector from their latest n
+  listens.
+
+Writes ``taste_vectors/week=W/`` (user_id, vector, recent: the songs it was predicted
+from) and ``run_metrics/week=W/taste_vectors.json`` (listens; pairs built, only those the
+two trainings can use: from the ``max_pairs``-th most recent one before the held-out days
+on; training histories, the evaluation, listeners with and without a vector, seconds).
+Seeded: a rerun gives the same vectors.
+
+A skip, not a failure, when there is too little to learn from: the song vectors were
+skipped (their metrics say why) or there are fewer than ``sequence.min_sequences`` pairs;
+the week's earlier ``taste_vectors`` partition is then removed and the merge runs without
+the ``sequence`` source. Runs as its own process (the DAG starts it with bash), so the
+Airflow worker never imports TensorFlow.
+
+Run alone::
+
+    python -m jobs.taste_vectors --week 2026-W47
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import sys
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from jobs.common.atomic import discard_dir
+from jobs.common.cli import week_job
+from jobs.common.config import Config
+from jobs.common.metrics import as_matrix
+from jobs.common.sequence.sessions import cut_sessions
+from jobs.common.sequence.taste import hit_rates, listen_sequences, make_pairs, taste_vectors, train_rnn
+from jobs.common.warehouse import Warehouse, active_listeners
+from jobs.common.weeks import cutoff
+
+log = logging.getLogger("taste_vectors")
+
+
+def skip(wh: Warehouse, week: str, reason: str) -> dict[str, Any]:
+    """Metrics of a skip (exit 0); the week's ``taste_vectors`` from an earlier run are removed under their lock."""
+    log.warning("skipped: %s", reason)
+    path = wh.partition("taste_vectors", week)
+    if path.exists():
+        with wh.lock(path):
+            discard_dir(path)
+        log.warning("removed %s, written by an earlier run of %s", path, week)
+    return {"week": week, "skipped": reason}
+
+
+def subset(pairs: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
+    return {name: values[mask] for name, values in pairs.items()}
+
+
+def oldest_needed(listens: pd.DataFrame, before: dt.datetime, conf: Any) -> pd.Timestamp | None:
+    """The start of the ``max_pairs``-th most recent listen before ``before``: no pair older than that is trained
+    on (both RNNs take the most recent ``max_pairs``), so none is built; ``None`` when all are needed."""
+    times = pd.to_datetime(listens["played_at"], utc=True)[listens.groupby("user_id").cumcount() > 0]  # targets
+    earlier = times[times < pd.Timestamp(before)]
+    return earlier.nlargest(conf.max_pairs + 1).min() if len(earlier) > conf.max_pairs + 1 else None
+
+
+def evaluate(
+    vectors: np.ndarray, pairs: dict[str, np.ndarray], listens: pd.DataFrame, split: dt.datetime, config: Config
+) -> dict[str, Any]:
+    """Train on next songs before ``split``, score the hit rate on those from ``split`` on (see the module doc)."""
+    conf = config.sequence
+    when = pd.to_datetime(pairs["time"], utc=True)
+    before = np.asarray(when < pd.Timestamp(split))
+    train, held = subset(pairs, before), subset(pairs, ~before)
+    if len(train["y"]) < conf.min_sequences or len(held["y"]) == 0:
+        return {"skipped": f"{len(train['y'])} pairs before and {len(held['y'])} in the held-out days"}
+    if len(held["y"]) > conf.max_pairs:  # a seeded sample keeps the exact search affordable
+        rows = np.sort(np.random.default_rng(conf.seed).permutation(len(held["y"]))[: conf.max_pairs])
+        held = subset(held, np.isin(np.arange(len(held["y"])), rows))
+    model, history = train_rnn(vectors, train, conf)
+    early = listens[pd.to_datetime(listens["played_at"], utc=True) < pd.Timestamp(split)]
+    popular = early.groupby("song").size().reset_index(name="n").sort_values(["n", "song"], ascending=[False, True])
+    result = hit_rates(model, vectors, held, popular["song"].to_numpy()[: conf.eval_k], conf.eval_k)
+    return {"holdout_from": split.isoformat(), "training": history, **result}
+
+
+def run(config: Config, week: str) -> dict[str, Any]:
+    conf = config.sequence
+    wh = Warehouse(config.paths.warehouse)
+    upstream = wh.metrics_file("song_vectors", week)
+    reason = json.loads(upstream.read_text()).get("skipped") if upstream.exists() else None
+    if reason:
+        return skip(wh, week, f"song_vectors skipped: {reason}")
+    songs = wh.read("song_vectors", week)
+    song_ids = songs["track_id"].tolist()
+    vectors = as_matrix(songs["vector"])
+    cut = cutoff(week)
+    plays = wh.plays_before(cut, columns=("user_id", "track_id", "played_at", "ms_played"))
+    sessions = cut_sessions(plays, conf.session_gap_minutes, config.als.min_ms_played)
+    listens = listen_sequences(sessions, song_ids)
+    split = cut - dt.timedelta(days=conf.holdout_days)
+    pairs = make_pairs(listens, conf.history, since=oldest_needed(listens, split if conf.evaluate else cut, conf))
+    if len(pairs["y"]) < conf.min_sequences:
+        return skip(wh, week, f"only {len(pairs['y'])} (history, next song) pairs; need {conf.min_sequences}")
+    metrics: dict[str, Any] = {"week": week, "listens": len(listens), "pairs": len(pairs["y"]), "songs": len(song_ids)}
+    if conf.evaluate:
+        metrics["evaluation"] = evaluate(vectors, pairs, listens, split, config)
+    model, history = train_rnn(vectors, pairs, conf)
+    active = active_listeners(plays, cut, config.als.window_weeks)
+    frame = taste_vectors(model, listens, active, conf.history, song_ids)
+    wh.write("taste_vectors", week, frame)
+    metrics.update(
+        {"training": history, "listeners_active": len(active), "taste_vectors": len(frame)}
+        | {"active_without_history": len(active) - len(frame)}
+    )
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return week_job(
+        "taste_vectors",
+        "Train the taste RNN on listening histories and write each active listener's taste vector.",
+        lambda config, week, _: run(config, week),
+        argv,
+        metrics="taste_vectors",
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""The song_vectors and taste_vectors jobs on a small hand-made warehouse: outputs, the index beside them, skips."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from jobs import song_vectors, taste_vectors
+from jobs.common.sequence.ann import INDEX_FILE, META_FILE, load_index, query
+from jobs.common.warehouse import Warehouse
+from tests.conftest import make_config
+
+WEEK = "2026-W47"  # cutoff Monday 2026-11-16
+
+
+def _world(tmp_path, sessions=40, playlists=None):
+    """Listeners who play songs of one of two groups in 5-song sessions 8 hours apart, before the week."""
+    data, wh = tmp_path / "data", tmp_path / "wh"
+    (data / "catalog").mkdir(parents=True)
+    ids = [f"t{i:02d}" for i in range(12)]
+    pd.DataFrame(
+        {"track_id": ids, "title": [f"Song {i}" for i in range(12)], "artist_id": "a1", "album": "", "release_date": ""}
+    ).assign(duration_ms="", audio_path="").to_csv(data / "catalog" / "tracks.csv", index=False)
+    pd.DataFrame({"artist_id": ["a1"], "name": ["Artist"]}).to_csv(data / "catalog" / "artists.csv", index=False)
+    rng = np.random.default_rng(0)
+    rows, t0 = [], pd.Timestamp("2026-11-02", tz="UTC")
+    for s in range(sessions):
+        group = ids[:6] if s % 2 else ids[6:]
+        start = t0 + pd.Timedelta(hours=8 * s)
+        for j, t in enumerate(rng.choice(group, size=5, replace=False)):
+            rows.append((f"u{s % 4}", str(t), start + pd.Timedelta(minutes=4 * j), 200_000))
+    rows.append(("u0", "t00", pd.Timestamp("2026-11-16 00:00", tz="UTC"), 200_000))  # at the cutoff: not seen
+    plays = pd.DataFrame(rows, columns=["user_id", "track_id", "played_at", "ms_played"])
+    for day, g in plays.groupby(plays["played_at"].dt.date):
+        folder = wh / "plays" / f"day={day}"
+        folder.mkdir(parents=True)
+        pq.write_table(pa.Table.from_pandas(g, preserve_index=False), folder / "part-0.parquet")
+    if playlists is not None:
+        (data / "raw" / "playlists").mkdir(parents=True)
+        (data / "raw" / "playlists" / "p.csv").write_text(playlists)
+    conf = {"min_count": 1, "dimension": 8, "epochs": 5, "min_documents": 10, "min_sequences": 10}
+    return make_config(data, wh, sequence=conf)
+
+
+def test_song_vectors_job_writes_vectors_with_their_index_and_reruns_replace_them(tmp_path):
+    config = _world(tmp_path, playlists="playlist_id,owner,position,track_id\np1,u9,1,t00\np1,u9,2,t11\n")
+    metrics = song_vectors.run(config, WEEK)
+    assert metrics["documents"] == {"sessions": 40, "playlists": 1}
+    assert metrics["sessions"] == 40 and metrics["listens"] == 200  # the play at the cutoff is not read
+    assert metrics["playlists"] == {"files": 1, "playlists": 1, "rows": 2, "unknown_tracks": 0}
+    wh = Warehouse(config.paths.warehouse)
+    frame = wh.read("song_vectors", WEEK)
+    assert frame["track_id"].tolist() == [f"t{i:02d}" for i in range(12)]
+    assert frame["count"].sum() == 202  # 200 listens + 2 playlist songs
+    part = wh.partition("song_vectors", WEEK)
+    assert (part / INDEX_FILE).is_file() and json.loads((part / META_FILE).read_text())["items"] == 12
+    index = load_index(part, 8, 12)
+    assert query(index, frame["vector"][3], 1)[0][0] == 3
+    assert metrics["annoy"]["recall"] == 1.0  # 12 songs: exact
+    again = song_vectors.run(config, WEEK)  # seeded: a rerun replaces the week with the same vectors
+    assert again["word2vec"]["songs"] == 12
+    assert np.array_equal(np.stack(wh.read("song_vectors", WEEK)["vector"]), np.stack(frame["vector"]))
+
+
+def test_too_few_sessions_is_a_skip_that_removes_the_weeks_outputs_and_skips_the_taste_vectors(tmp_path):
+    config = _world(tmp_path)
+    song_vectors.run(config, WEEK)
+    wh = Warehouse(config.paths.warehouse)
+    assert wh.has("song_vectors", WEEK)
+    few = config.model_copy(update={"sequence": config.sequence.model_copy(update={"min_documents": 41})})
+    metrics = song_vectors.run(few, WEEK)
+    assert metrics["skipped"] == "only 40 documents of 2+ songs (sessions and playlists); need 41"
+    assert not wh.has("song_vectors", WEEK)
+    wh.write_metrics("song_vectors", WEEK, metrics)  # what week_job does with the result
+    out = taste_vectors.run(few, WEEK)
+    assert out == {"week": WEEK, "skipped": f"song_vectors skipped: {metrics['skipped']}"}
+
+
+@pytest.mark.tf
+def test_taste_vectors_job_writes_one_vector_per_active_listener(tmp_path):
+    config = _world(tmp_path)
+    small = config.sequence.model_copy(update={"units": 4, "rnn_epochs": 1, "holdout_days": 3})
+    config = config.model_copy(update={"sequence": small})
+    song_vectors.run(config, WEEK)
+    metrics = taste_vectors.run(config, WEEK)
+    frame = Warehouse(config.paths.warehouse).read("taste_vectors", WEEK)
+    assert frame["user_id"].tolist() == ["u0", "u1", "u2", "u3"]
+    assert all(len(v) == 8 for v in frame["vector"]) and all(len(r) == 10 for r in frame["recent"])
+    assert metrics["pairs"] == 200 - 4 and metrics["taste_vectors"] == 4
+    ev = metrics["evaluation"]
+    assert set(ev["hit_rate"]) == {"rnn", "mean_of_history", "last_song", "popular"}
+    assert ev["pairs"] > 0 and ev["k"] == 10
