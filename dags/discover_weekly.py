@@ -21,7 +21,7 @@ Flow::
 
     resolve_week, package_code -> ingest -> als --------------+
     resolve_week -> audio_features --+-> audio_train -> audio_infer -+-> merge -> validate -> report
-                               als --+                               |
+                               als --+          audio_infer -> taste_clusters -+
     resolve_week -> crawl -> culture --------------------------------+
 
 ``merge`` leaves the table out of sight; ``validate`` checks every rule and only then
@@ -30,6 +30,9 @@ tracks with audio and plays, no seeds, no page text) skips: it exits 0 with
 ``"skipped": <reason>`` in its run metrics, the steps after it skip too, and the merge
 runs with what exists (it says so in its metrics); a missing ALS output or a corrupt
 input fails the run.
+
+``taste_clusters`` groups each listener's recent tracks by their audio vectors; the merge
+allots playlist places to the groups (it skips with the audio steps).
 
 The audio tasks (spectrograms and attributes, CNN training, inference) run as their own
 processes so the Airflow worker never imports TensorFlow or librosa.
@@ -155,9 +158,10 @@ with DAG(
     audio_infer = job("audio_infer", "audio_cnn infer")
     crawl = job("crawl", "crawl")
     culture = job("culture", "culture")
+    taste_clusters = job("taste_clusters", "taste_clusters")
 
     [week, code] >> ingest >> als
     week >> audio_features
-    [als, audio_features] >> audio_train >> audio_infer
+    [als, audio_features] >> audio_train >> audio_infer >> taste_clusters
     week >> crawl >> culture
-    [als, audio_infer, culture] >> merge >> validate >> report
+    [als, audio_infer, taste_clusters, culture] >> merge >> validate >> report

@@ -13,7 +13,12 @@ and the same ``k``:
 * ``als``: ALS alone (no audio, no culture, no never-played tracks);
 * ``audio``: the CNN's vectors alone, for every track with audio, played or not;
 * ``culture``: tracks by artists culturally similar to the listener's favourites;
-* ``most_popular``: the window's most played unheard tracks.
+* ``most_popular``: the window's most played unheard tracks;
+* ``blend_no_clusters`` (when the week has taste clusters and ``merge.cluster_allotment`` is
+  above 0): the blend without the allotment to taste clusters, the reference for it:
+  ``taste_clusters`` in the metrics holds intra-list diversity, top-3 cluster coverage and
+  recall@k with and without, each with a 95% interval and the paired interval of the
+  difference (:func:`allotment_effect`).
 
 Truth: the (listener, track) pairs first played in ``W`` (counted plays; never played
 before), on tracks the week could recommend (with a vector, released before ``W``); the
@@ -49,10 +54,12 @@ from jobs.common.atomic import write_json_atomic
 from jobs.common.cli import week_job
 from jobs.common.config import Config
 from jobs.common.metrics import as_matrix, ndcg_at_k, percentile_ranks, precision_at_k, recall_at_k
+from jobs.common.recsys.clusters import allotment_figures
 from jobs.common.recsys.diversity import pick_diverse
 from jobs.common.recsys.inputs import Inputs, prepare_inputs
 from jobs.common.recsys.playlists import playlists
 from jobs.common.recsys.scoring import blend_scores
+from jobs.common.stats import bootstrap_mean, paired_difference
 from jobs.common.warehouse import MissingInputError, Warehouse, check_one_rank
 from jobs.common.weeks import cutoff as week_cutoff
 
@@ -155,6 +162,30 @@ def score_lists(
     }
 
 
+def allotment_effect(
+    rankings: dict[str, dict[str, list[int]]], truth: dict[str, set[int]], inputs: Inputs, k: int
+) -> dict[str, Any]:
+    """The blend with and without taste-cluster allotment: intra-list diversity, top-3 cluster coverage
+    and recall@k, each with 95% intervals and the paired interval of the difference (listeners resampled)."""
+    items = inputs.items
+    if "blend_no_clusters" not in rankings or items.audio is None or items.has_audio is None:
+        return {"skipped": "no taste clusters this week, or merge.cluster_allotment is 0"}
+    ours, ref = rankings["blend"], rankings["blend_no_clusters"]
+    out = allotment_figures(ours, ref, inputs.clusters, items.audio, items.has_audio)
+    users = sorted(u for u in ours if u in ref and truth.get(u))
+    recall = np.array(
+        [[len(set(d[u][:k]) & truth[u]) / min(k, len(truth[u])) for d in (ours, ref)] for u in users]
+    ).reshape(-1, 2)
+    if len(recall):
+        out[f"recall@{k}"] = {
+            "listeners": len(recall),
+            "with": bootstrap_mean(recall[:, 0]).as_dict(4),
+            "without": bootstrap_mean(recall[:, 1]).as_dict(4),
+            "difference": paired_difference(recall[:, 0], recall[:, 1]).as_dict(4),
+        }
+    return out
+
+
 def run(config: Config, week: str) -> dict[str, Any]:
     wh = Warehouse(config.paths.warehouse)
     conf = config.merge
@@ -178,6 +209,9 @@ def run(config: Config, week: str) -> dict[str, Any]:
         },
         "most_popular": most_popular(inputs, conf.k, conf.artist_cap),
     }
+    off = blend.model_copy(update={"cluster_allotment": 0.0})
+    if inputs.clusters and blend.cluster_allotment > 0:  # the reference for the taste-cluster allotment
+        rankings["blend_no_clusters"] = {u: [i for i, *_ in p] for u, p in playlists(inputs, off).items()}
     audio = wh.read_optional("audio_vectors", week)  # checked against the week's ALS fit
     if audio is not None:
         check_one_rank(week, {"user_factors": inputs.users, "audio_vectors": audio})
@@ -201,6 +235,7 @@ def run(config: Config, week: str) -> dict[str, Any]:
 
     scorers = {
         "blend": blended(blend),
+        "blend_no_clusters": blended(off),  # allotment reorders the 30 places, not the scores
         "als": blended(no_cold),
         "culture": blended(culture_only),
         "most_popular": lambda uid, u: inputs.items.popularity.astype(np.float64),
@@ -219,6 +254,11 @@ def run(config: Config, week: str) -> dict[str, Any]:
     for name, scorer in scorers.items():
         if name in results:
             results[name]["mean_percentile_rank"] = mean_percentile_rank(scorer, inputs, truth)
+    clusters = allotment_effect(rankings, truth, inputs, conf.k)
+    for model, side in (("blend", "with"), ("blend_no_clusters", "without")):
+        for name, figure in clusters.items():
+            if model in results and isinstance(figure, dict) and side in figure:
+                results[model][name] = figure[side]["mean"]
     rows = [{"model": m, "metric": k, "value": float(v)} for m, vals in results.items() for k, v in vals.items()]
     wh.write("offline_eval", week, pd.DataFrame(rows))
     metrics = {
@@ -227,6 +267,7 @@ def run(config: Config, week: str) -> dict[str, Any]:
         "listeners_with_truth": len(truth),
         "cold_truth_pairs": len(cold_truth),
         "results": results,
+        "taste_clusters": clusters,
     }
     return metrics
 

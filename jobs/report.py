@@ -8,8 +8,9 @@ timings, ingest reasons, ALS and cold-start metrics, merge counts), ``als_metric
 network needed to view it): metrics beside baselines, score distributions by source,
 catalog coverage, popularity of what was recommended, stage timings, quarantined rows
 by reason, the steps that skipped for want of input (``"skipped"`` in their metrics,
-e.g. no audio or no web seeds) with the merge's notes, and a few example playlists with
-their reasons.
+e.g. no audio or no web seeds) with the merge's notes, the taste clusters (intra-list
+diversity, top-3 cluster coverage and, from the offline evaluation, recall@30, each with and
+without the allotment, with intervals), and a few example playlists with their reasons.
 
 Run alone::
 
@@ -78,6 +79,45 @@ def skips(runs: dict[str, Any]) -> dict[str, str]:
     return {name: str(m["skipped"]) for name, m in runs.items() if isinstance(m, dict) and m.get("skipped")}
 
 
+def _interval(d: dict[str, Any]) -> str:
+    return f"{d['mean']:.4f} [{d['low']:.4f}, {d['high']:.4f}]"
+
+
+def cluster_section(merge: dict[str, Any], clusters: dict[str, Any], evaluation: dict[str, Any] | None) -> list[str]:
+    """Taste clusters: k per listener, and the playlists with allotment beside the same listeners' without it."""
+    figures = {"merge": merge.get("taste_clusters") or {}, "evaluation": evaluation or {}}
+    rows = []
+    for where, found in figures.items():
+        for metric, d in found.items():
+            if isinstance(d, dict) and "with" in d:
+                rows.append(
+                    {
+                        "metric": metric,
+                        "from": where,
+                        "listeners": d["listeners"],
+                        "with allotment": _interval(d["with"]),
+                        "without (reference)": _interval(d["without"]),
+                        "difference (paired)": _interval(d["difference"]),
+                    }
+                )
+    if not rows and not clusters:
+        return []
+    parts = ["<h2>Taste clusters</h2>"]
+    if clusters.get("clusters_per_listener"):
+        parts.append(
+            f"<p>{clusters.get('listeners')} listeners' recent tracks clustered by their audio vectors; listeners by "
+            f"number of clusters: {html.escape(str(clusters['clusters_per_listener']))}.</p>"
+        )
+    if rows:
+        share = figures["merge"].get("cluster_allotment")
+        parts += [
+            f"<p>Places allotted to clusters by share of listening: merge.cluster_allotment = {share}. "
+            "Means with 95% intervals (listeners resampled); recall from the latest offline evaluation.</p>",
+            pd.DataFrame(rows).to_html(index=False),
+        ]
+    return parts
+
+
 def build(config: Config, week: str) -> str:
     """The report's HTML text."""
     import matplotlib
@@ -127,6 +167,8 @@ def build(config: Config, week: str) -> str:
             grouped(pivot.loc[shown], f"Playlists for {eval_week} vs first-time plays in {eval_week}"),
             pivot.to_html(float_format="%.4f"),
         ]
+    evaluated = wh.read_metrics(eval_week).get("offline_eval", {}).get("taste_clusters") if eval_week else None
+    parts += cluster_section(runs.get("merge", {}), runs.get("taste_clusters", {}), evaluated)
     cold = runs.get("audio_cnn", {}).get("cold_start", {}).get("metrics")
     if cold:
         parts += [

@@ -241,8 +241,10 @@ def test_make_run_publishes_a_1998_week_without_audio_or_web(tmp_path):
         "audio_infer": f"audio_train skipped: {too_few}",
         "crawl": no_seeds,
         "culture": f"no page text: the crawl skipped ({no_seeds})",
+        "taste_clusters": f"no audio_vectors for {WEEK} (audio_infer skipped: audio_train skipped: {too_few})",
     }
-    assert runs["merge"]["rows"] == len(table) and len(runs["merge"]["notes"]) == 2  # without audio, culture
+    # without audio, culture and taste clusters
+    assert runs["merge"]["rows"] == len(table) and len(runs["merge"]["notes"]) == 3
     assert f"audio_cnn: skipped, {too_few}" in done.stdout  # make's summary
     report = (warehouse / "reports" / f"week={WEEK}" / "report.html").read_text()
     assert "Skipped steps" in report and "need 10 to train" in report

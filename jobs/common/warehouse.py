@@ -98,6 +98,7 @@ WRITERS = {
     "offline_eval": "evaluate",
     "als_fit": "als",
     "audio_vectors": "audio_cnn infer",
+    "taste_clusters": "taste_clusters",
 }
 
 

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from jobs.common.catalog import read_catalog
 from jobs.common.config import Config
+from jobs.common.metrics import as_matrix
 from jobs.common.recsys.items import Items, build_items
 from jobs.common.warehouse import Warehouse, active_listeners, check_one_rank, heard_pairs
 from jobs.common.weeks import cutoff as week_cutoff
@@ -45,6 +46,7 @@ class Inputs:
     shares: dict[str, np.ndarray]
     tracks: pd.DataFrame
     notes: list[str]
+    clusters: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # user -> (centroids, shares)
 
 
 def prepare_inputs(config: Config, week: str) -> Inputs:
@@ -52,14 +54,23 @@ def prepare_inputs(config: Config, week: str) -> Inputs:
     wh = Warehouse(config.paths.warehouse)
     conf = config.merge
     tracks, artists = read_catalog(config.paths.data)
-    frames, _ = wh.read_together(week, ["user_factors", "item_factors", "play_counts"], optional=["track_vectors"])
+    frames, _ = wh.read_together(
+        week,
+        ["user_factors", "item_factors", "play_counts"],
+        optional=["track_vectors", "audio_vectors", "taste_clusters"],
+    )
     user_f = frames["user_factors"].sort_values("user_id", ignore_index=True)
     item_f, counts, vectors = frames["item_factors"], frames["play_counts"], frames["track_vectors"]
-    check_one_rank(week, {"user_factors": user_f, "item_factors": item_f, "track_vectors": vectors})
+    audio, taste = frames["audio_vectors"], frames["taste_clusters"]
+    check_one_rank(
+        week, {"user_factors": user_f, "item_factors": item_f, "track_vectors": vectors, "audio_vectors": audio}
+    )
     notes = []
     if vectors is None:
         notes.append("no track_vectors (audio branch produced nothing): merging without audio candidates")
         vectors = item_f[["track_id", "vector"]].assign(source="als")
+    if conf.cluster_allotment > 0 and (taste is None or audio is None):
+        notes.append("no taste_clusters (taste_clusters skipped or not run): merging without cluster allotment")
     terms = wh.read_optional("cultural_terms", week)
     similarity = wh.read_optional("artist_similarity", week)
     if similarity is None or similarity.empty:
@@ -72,7 +83,7 @@ def prepare_inputs(config: Config, week: str) -> Inputs:
     active = active_listeners(plays, cut, config.als.window_weeks)
     new_since = (cut - dt.timedelta(days=conf.new_release_days)).date()
     items = build_items(
-        vectors, item_f.set_index("track_id")["plays"], tracks, artists, new_since, terms, similarity, cut.date()
+        vectors, item_f.set_index("track_id")["plays"], tracks, artists, new_since, terms, similarity, cut.date(), audio
     )
     index = pd.Series(np.arange(len(items.track_ids)), index=items.track_ids)
     artist_index = pd.Series(np.arange(len(items.artist_ids)), index=items.artist_ids)
@@ -94,4 +105,8 @@ def prepare_inputs(config: Config, week: str) -> Inputs:
         g = g.head(conf.top_artists)
         top_artists[u] = g["a"].to_numpy(dtype=np.int64)
         shares[u] = (g["plays"] / g["plays"].sum()).to_numpy(dtype=np.float64)
-    return Inputs(items, users, active, heard, heard_by_user, top_by_user, top_artists, shares, tracks, notes)
+    clusters = {}
+    if taste is not None and audio is not None:
+        for u, g in taste.sort_values(["user_id", "cluster"]).groupby("user_id", sort=False):
+            clusters[u] = (as_matrix(g["centroid"]), g["share"].to_numpy(dtype=np.float64))
+    return Inputs(items, users, active, heard, heard_by_user, top_by_user, top_artists, shares, tracks, notes, clusters)
