@@ -17,7 +17,7 @@ and the same ``k``:
 * ``blend_no_clusters`` (when the week has taste clusters and ``merge.cluster_allotment`` is
   above 0): the blend without the allotment to taste clusters, the reference for it:
   ``taste_clusters`` in the metrics holds intra-list diversity, top-3 cluster coverage and
-  recall@k with and without, each with a 95% interval and the paired interval of the
+  recall@k and NDCG@k with and without, each with a 95% interval and the paired interval of the
   difference (:func:`allotment_effect`).
 
 Truth: the (listener, track) pairs first played in ``W`` (counted plays; never played
@@ -166,23 +166,22 @@ def allotment_effect(
     rankings: dict[str, dict[str, list[int]]], truth: dict[str, set[int]], inputs: Inputs, k: int
 ) -> dict[str, Any]:
     """The blend with and without taste-cluster allotment: intra-list diversity, top-3 cluster coverage
-    and recall@k, each with 95% intervals and the paired interval of the difference (listeners resampled)."""
+    recall@k and NDCG@k, each with 95% intervals and the paired interval of the difference (listeners resampled)."""
     items = inputs.items
     if "blend_no_clusters" not in rankings or items.audio is None or items.has_audio is None:
         return {"skipped": "no taste clusters this week, or merge.cluster_allotment is 0"}
     ours, ref = rankings["blend"], rankings["blend_no_clusters"]
     out = allotment_figures(ours, ref, inputs.clusters, items.audio, items.has_audio)
     users = sorted(u for u in ours if u in ref and truth.get(u))
-    recall = np.array(
-        [[len(set(d[u][:k]) & truth[u]) / min(k, len(truth[u])) for d in (ours, ref)] for u in users]
-    ).reshape(-1, 2)
-    if len(recall):
-        out[f"recall@{k}"] = {
-            "listeners": len(recall),
-            "with": bootstrap_mean(recall[:, 0]).as_dict(4),
-            "without": bootstrap_mean(recall[:, 1]).as_dict(4),
-            "difference": paired_difference(recall[:, 0], recall[:, 1]).as_dict(4),
-        }
+    for name, metric in ((f"recall@{k}", recall_at_k), (f"ndcg@{k}", ndcg_at_k)):
+        values = np.array([[metric([np.array(d[u])], [truth[u]], k) for d in (ours, ref)] for u in users])
+        if len(values):
+            out[name] = {
+                "listeners": len(values),
+                "with": bootstrap_mean(values[:, 0]).as_dict(4),
+                "without": bootstrap_mean(values[:, 1]).as_dict(4),
+                "difference": paired_difference(values[:, 0], values[:, 1]).as_dict(4),
+            }
     return out
 
 
@@ -257,7 +256,7 @@ def run(config: Config, week: str) -> dict[str, Any]:
     clusters = allotment_effect(rankings, truth, inputs, conf.k)
     for model, side in (("blend", "with"), ("blend_no_clusters", "without")):
         for name, figure in clusters.items():
-            if model in results and isinstance(figure, dict) and side in figure:
+            if model in results and isinstance(figure, dict) and side in figure and name not in results[model]:
                 results[model][name] = figure[side]["mean"]
     rows = [{"model": m, "metric": k, "value": float(v)} for m, vals in results.items() for k, v in vals.items()]
     wh.write("offline_eval", week, pd.DataFrame(rows))

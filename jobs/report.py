@@ -83,9 +83,11 @@ def _interval(d: dict[str, Any]) -> str:
     return f"{d['mean']:.4f} [{d['low']:.4f}, {d['high']:.4f}]"
 
 
-def cluster_section(merge: dict[str, Any], clusters: dict[str, Any], evaluation: dict[str, Any] | None) -> list[str]:
+def cluster_section(
+    merge: dict[str, Any], clusters: dict[str, Any], evaluation: dict[str, Any] | None, eval_week: str | None = None
+) -> list[str]:
     """Taste clusters: k per listener, and the playlists with allotment beside the same listeners' without it."""
-    figures = {"merge": merge.get("taste_clusters") or {}, "evaluation": evaluation or {}}
+    figures = {"merge": merge.get("taste_clusters") or {}, f"evaluation of {eval_week}": evaluation or {}}
     rows = []
     for where, found in figures.items():
         for metric, d in found.items():
@@ -112,7 +114,7 @@ def cluster_section(merge: dict[str, Any], clusters: dict[str, Any], evaluation:
         share = figures["merge"].get("cluster_allotment")
         parts += [
             f"<p>Places allotted to clusters by share of listening: merge.cluster_allotment = {share}. "
-            "Means with 95% intervals (listeners resampled); recall from the latest offline evaluation.</p>",
+            "Means with 95% intervals (listeners resampled); recall and NDCG from the latest offline evaluation.</p>",
             pd.DataFrame(rows).to_html(index=False),
         ]
     return parts
@@ -168,7 +170,7 @@ def build(config: Config, week: str) -> str:
             pivot.to_html(float_format="%.4f"),
         ]
     evaluated = wh.read_metrics(eval_week).get("offline_eval", {}).get("taste_clusters") if eval_week else None
-    parts += cluster_section(runs.get("merge", {}), runs.get("taste_clusters", {}), evaluated)
+    parts += cluster_section(runs.get("merge", {}), runs.get("taste_clusters", {}), evaluated, eval_week)
     cold = runs.get("audio_cnn", {}).get("cold_start", {}).get("metrics")
     if cold:
         parts += [

@@ -234,3 +234,30 @@ def test_recent_counts_keep_the_window_before_the_cutoff():
         }
     )
     assert taste_clusters.recent_counts(plays, cut, 2, 30_000).values.tolist() == [["u", "t1", 2]]
+
+
+def test_the_evaluation_compares_allotment_with_its_reference_on_the_same_listeners():
+    from jobs.common.recsys.inputs import Inputs
+    from jobs.evaluate import allotment_effect
+
+    items = _two_sound_items()
+    taste = (np.array([[1, 0, 0, 0], [0, 1, 0, 0]], np.float32), np.array([0.6, 0.4]))
+    inputs = Inputs(
+        items, pd.DataFrame(), set(), pd.DataFrame(), {}, {}, {}, {}, pd.DataFrame(), [], {"u1": taste, "u2": taste}
+    )
+    rankings = {
+        "blend": {"u1": [0, 1, 6], "u2": [0, 6, 7]},
+        "blend_no_clusters": {"u1": [0, 1, 2], "u2": [0, 1, 2]},
+    }
+    truth = {"u1": {6}, "u2": {1, 2}}
+    out = allotment_effect(rankings, truth, inputs, k=3)
+    # recall: u1 1 vs 0, u2 0 vs 1; both clusters covered with allotment, never without
+    assert out["recall@3"]["with"]["mean"] == 0.5 and out["recall@3"]["without"]["mean"] == 0.5
+    assert out["recall@3"]["difference"]["mean"] == 0.0
+    assert out["top3_clusters_covered_share"]["with"]["mean"] == 1.0
+    assert out["top3_clusters_covered_share"]["without"]["mean"] == 0.0
+    # diversity: u1 pairs (0,1)=0 (0,6)=1 (1,6)=1 -> 2/3; u2 (0,6)=1 (0,7)=1 (6,7)=0 -> 2/3; without: 0
+    assert out["intra_list_diversity"]["with"]["mean"] == pytest.approx(2 / 3, abs=1e-4)
+    assert out["intra_list_diversity"]["difference"]["mean"] == pytest.approx(2 / 3, abs=1e-4)
+    rankings.pop("blend_no_clusters")
+    assert "skipped" in allotment_effect(rankings, truth, inputs, k=3)
