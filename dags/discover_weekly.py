@@ -21,7 +21,7 @@ Flow::
 
     resolve_week, package_code -> ingest -> als --------------+
     resolve_week -> audio_features --+-> audio_train -> audio_infer -+-> merge -> validate -> report
-                               als --+                               |
+                               als --+          audio_infer -> taste_clusters -+
     resolve_week -> crawl -> culture --------------------------------+
            ingest -> song_vectors -> taste_vectors ------------------+
 
@@ -36,7 +36,8 @@ The audio tasks (spectrograms and attributes, CNN training, inference) and the s
 tasks (word2vec song vectors with their Annoy index, the RNN's taste vectors) run as their
 own processes so the Airflow worker never imports TensorFlow, gensim or librosa. Too few
 sessions to learn from is a skip like the audio ones: the merge then runs without the
-``sequence`` source.
+``sequence`` source. ``taste_clusters`` groups each listener's recent tracks by their audio
+vectors; the merge allots playlist places to the groups (it skips with the audio steps).
 
 Settings come from the project configuration, loaded when this file is parsed (see
 ``jobs/common/config.py``): Spark driver and executor memory from ``spark``, task retries
@@ -161,10 +162,11 @@ with DAG(
     culture = job("culture", "culture")
     song_vectors = job("song_vectors", "song_vectors")
     taste_vectors = job("taste_vectors", "taste_vectors")
+    taste_clusters = job("taste_clusters", "taste_clusters")
 
     [week, code] >> ingest >> als
     week >> audio_features
-    [als, audio_features] >> audio_train >> audio_infer
+    [als, audio_features] >> audio_train >> audio_infer >> taste_clusters
     week >> crawl >> culture
     ingest >> song_vectors >> taste_vectors
-    [als, audio_infer, culture, taste_vectors] >> merge >> validate >> report
+    [als, audio_infer, taste_clusters, culture, taste_vectors] >> merge >> validate >> report

@@ -5,18 +5,23 @@ Reads the week-``W`` tables a DAG run for ``W`` wrote (factors, track and audio 
 cultural tables) and the plays of week ``W`` itself from ``plays`` (present once a later
 week has been ingested); the ALS tables and the vectors computed from them must come from
 the week's one ALS fit and share one rank (else one line naming them, exit 2). For every
-listener with a personal playlist it builds five rankings with the same diversity rules
+listener with a personal playlist it builds these rankings with the same diversity rules
 and the same ``k``:
 
 * ``blend``: the published recipe (:func:`jobs.common.recsys.playlists.recommend_block`, as
   the merge job runs it, with ``merge.w_*``);
-* ``als``: ALS alone (no audio, no culture, no never-played tracks);
+* ``als``: ALS alone (no audio, culture, sequence or popularity prior, no never-played tracks);
 * ``audio``: the CNN's vectors alone, for every track with audio, played or not;
 * ``culture``: tracks by artists culturally similar to the listener's favourites;
 * ``sequence``: the unheard songs nearest the listener's taste vector (the RNN's), alone;
 * ``blend_without_sequence``: the blend with ``merge.w_sequence = 0`` (what ``sequence`` adds);
 * ``most_popular``: the most played unheard tracks over all plays before ``W``;
-* ``most_popular_recent``: the same over the 4 weeks before ``W`` (ties by all plays).
+* ``most_popular_recent``: the same over the 4 weeks before ``W`` (ties by all plays);
+* ``blend_no_clusters`` (when the week has taste clusters and ``merge.cluster_allotment`` is
+  above 0): the blend without the allotment to taste clusters, the reference for it:
+  ``taste_clusters`` in the metrics holds intra-list diversity, top-3 cluster coverage and
+  recall@k and NDCG@k with and without, each with a 95% interval and the paired interval of the
+  difference (:func:`allotment_effect`).
 
 Truth: the (listener, track) pairs first played in ``W`` (counted plays; never played
 before), on tracks the week could recommend (with a vector, released before ``W``); the
@@ -56,12 +61,13 @@ from jobs.common.baselines import RECENT_WEEKS, popularity_scores, recent_plays
 from jobs.common.cli import week_job
 from jobs.common.config import Config
 from jobs.common.metrics import as_matrix, ndcg_at_k, percentile_ranks, precision_at_k, recall_at_k
+from jobs.common.recsys.clusters import allotment_figures
 from jobs.common.recsys.diversity import pick_diverse
 from jobs.common.recsys.inputs import Inputs, prepare_inputs
 from jobs.common.recsys.playlists import playlists
 from jobs.common.recsys.scoring import blend_scores
 from jobs.common.recsys.sequence import NONE
-from jobs.common.stats import compare
+from jobs.common.stats import bootstrap_mean, compare, paired_difference
 from jobs.common.warehouse import MissingInputError, Warehouse, check_one_rank
 from jobs.common.weeks import cutoff as week_cutoff
 
@@ -184,6 +190,29 @@ def score_lists(
     }
 
 
+def allotment_effect(
+    rankings: dict[str, dict[str, list[int]]], truth: dict[str, set[int]], inputs: Inputs, k: int
+) -> dict[str, Any]:
+    """The blend with and without taste-cluster allotment: intra-list diversity, top-3 cluster coverage
+    recall@k and NDCG@k, each with 95% intervals and the paired interval of the difference (listeners resampled)."""
+    items = inputs.items
+    if "blend_no_clusters" not in rankings or items.audio is None or items.has_audio is None:
+        return {"skipped": "no taste clusters this week, or merge.cluster_allotment is 0"}
+    ours, ref = rankings["blend"], rankings["blend_no_clusters"]
+    out = allotment_figures(ours, ref, inputs.clusters, items.audio, items.has_audio)
+    users = sorted(u for u in ours if u in ref and truth.get(u))
+    for name, metric in ((f"recall@{k}", recall_at_k), (f"ndcg@{k}", ndcg_at_k)):
+        values = np.array([[metric([np.array(d[u])], [truth[u]], k) for d in (ours, ref)] for u in users])
+        if len(values):
+            out[name] = {
+                "listeners": len(values),
+                "with": bootstrap_mean(values[:, 0]).as_dict(4),
+                "without": bootstrap_mean(values[:, 1]).as_dict(4),
+                "difference": paired_difference(values[:, 0], values[:, 1]).as_dict(4),
+            }
+    return out
+
+
 def run(config: Config, week: str) -> dict[str, Any]:
     wh = Warehouse(config.paths.warehouse)
     conf = config.merge
@@ -197,11 +226,12 @@ def run(config: Config, week: str) -> dict[str, Any]:
     cold = inputs.items.cold()
     cold_truth = {(u, i) for u, items in truth.items() for i in items if cold[i]}
     blend = conf
-    no_cold = blend.model_copy(update={"w_audio": 0.0, "w_culture": 0.0, "cold_slots": 0})
-    culture_only = blend.model_copy(update={"w_als": 0.0, "w_audio": 0.0, "w_culture": 1.0, "cold_slots": 0})
-    sequence_only = blend.model_copy(
-        update={"w_als": 0.0, "w_audio": 0.0, "w_culture": 0.0, "w_sequence": 1.0, "cold_slots": 0}
-    )
+    # one source alone: the others' weights, the popularity prior, cold places and the allotment off
+    alone = {"w_als": 0.0, "w_audio": 0.0, "w_culture": 0.0, "w_sequence": 0.0, "w_popularity": 0.0}
+    alone |= {"cold_slots": 0, "cluster_allotment": 0.0}
+    no_cold = blend.model_copy(update=alone | {"w_als": blend.w_als})
+    culture_only = blend.model_copy(update=alone | {"w_culture": 1.0})
+    sequence_only = blend.model_copy(update=alone | {"w_sequence": 1.0})
     rankings = {
         "blend": {u: [i for i, *_ in p] for u, p in playlists(inputs, blend).items()},
         "als": {u: [i for i, *_ in p] for u, p in playlists(inputs, no_cold).items()},
@@ -228,6 +258,9 @@ def run(config: Config, week: str) -> dict[str, Any]:
         rankings["blend_without_sequence"] = {
             u: [i for i, *_ in p] for u, p in playlists(inputs, blend.model_copy(update={"w_sequence": 0.0})).items()
         }
+    off = blend.model_copy(update={"cluster_allotment": 0.0})
+    if inputs.clusters and blend.cluster_allotment > 0:  # the reference for the taste-cluster allotment
+        rankings["blend_no_clusters"] = {u: [i for i, *_ in p] for u, p in playlists(inputs, off).items()}
     audio = wh.read_optional("audio_vectors", week)  # checked against the week's ALS fit
     if audio is not None:
         check_one_rank(week, {"user_factors": inputs.users, "audio_vectors": audio})
@@ -252,6 +285,7 @@ def run(config: Config, week: str) -> dict[str, Any]:
 
     scorers = {
         "blend": blended(blend),
+        "blend_no_clusters": blended(off),  # allotment reorders the 30 places, not the scores
         "als": blended(no_cold),
         "culture": blended(culture_only),
         "sequence": blended(sequence_only),
@@ -283,6 +317,11 @@ def run(config: Config, week: str) -> dict[str, Any]:
                 "mean_percentile_rank": np.asarray(ranks)[keep],
             }
     owners = [o for o in owners if o in unit_set]
+    clusters = allotment_effect(rankings, truth, inputs, conf.k)
+    for model, side in (("blend", "with"), ("blend_no_clusters", "without")):
+        for name, figure in clusters.items():
+            if model in results and isinstance(figure, dict) and side in figure and name not in results[model]:
+                results[model][name] = figure[side]["mean"]
     rows = [{"model": m, "metric": k, "value": float(v)} for m, vals in results.items() for k, v in vals.items()]
     wh.write("offline_eval", week, pd.DataFrame(rows))
     metrics = {
@@ -291,6 +330,7 @@ def run(config: Config, week: str) -> dict[str, Any]:
         "listeners_with_truth": len(truth),
         "cold_truth_pairs": len(cold_truth),
         "results": results,
+        "taste_clusters": clusters,
     }
     if units:
         metrics["references"] = compare(values, "blend", groups=units, metric_groups={"mean_percentile_rank": owners})

@@ -11,8 +11,9 @@ culture, audio CNN and offline-evaluation metrics, :func:`jobs.common.stats.comp
 metrics beside baselines, score distributions by source,
 catalog coverage, popularity of what was recommended, stage timings, quarantined rows
 by reason, the steps that skipped for want of input (``"skipped"`` in their metrics,
-e.g. no audio or no web seeds) with the merge's notes, and a few example playlists with
-their reasons.
+e.g. no audio or no web seeds) with the merge's notes, the taste clusters (intra-list
+diversity, top-3 cluster coverage and, from the offline evaluation, recall@30, each with and
+without the allotment, with intervals), and a few example playlists with their reasons.
 
 Run alone::
 
@@ -151,6 +152,43 @@ def headline_rows(blocks: list[tuple[str, dict[str, Any] | None, tuple[str, ...]
     return out
 
 
+def cluster_section(
+    merge: dict[str, Any], clusters: dict[str, Any], evaluation: dict[str, Any] | None, eval_week: str | None = None
+) -> list[str]:
+    """Taste clusters: k per listener, and the playlists with allotment beside the same listeners' without it."""
+    figures = {"merge": merge.get("taste_clusters") or {}, f"evaluation of {eval_week}": evaluation or {}}
+    rows = []
+    for where, found in figures.items():
+        for metric, d in found.items():
+            if isinstance(d, dict) and "with" in d:
+                rows.append(
+                    {
+                        "metric": metric,
+                        "from": where,
+                        "listeners": d["listeners"],
+                        "with allotment": _cell(d["with"]),
+                        "without (reference)": _cell(d["without"]),
+                        "difference (paired)": _cell(d["difference"], signed=True),
+                    }
+                )
+    if not rows and not clusters:
+        return []
+    parts = ["<h2>Taste clusters</h2>"]
+    if clusters.get("clusters_per_listener"):
+        parts.append(
+            f"<p>{clusters.get('listeners')} listeners' recent tracks clustered by their audio vectors; listeners by "
+            f"number of clusters: {html.escape(str(clusters['clusters_per_listener']))}.</p>"
+        )
+    if rows:
+        share = figures["merge"].get("cluster_allotment")
+        parts += [
+            f"<p>Places allotted to clusters by share of listening: merge.cluster_allotment = {share}. "
+            "Means with 95% intervals (listeners resampled); recall and NDCG from the latest offline evaluation.</p>",
+            pd.DataFrame(rows).to_html(index=False),
+        ]
+    return parts
+
+
 def build(config: Config, week: str) -> str:
     """The report's HTML text."""
     import matplotlib
@@ -222,6 +260,8 @@ def build(config: Config, week: str) -> str:
         ]
         if eval_refs:
             parts.append(reference_table(eval_refs))
+    evaluated = wh.read_metrics(eval_week).get("offline_eval", {}).get("taste_clusters") if eval_week else None
+    parts += cluster_section(runs.get("merge", {}), runs.get("taste_clusters", {}), evaluated, eval_week)
     cold = cold_start.get("metrics")
     if cold:
         parts += [
@@ -238,7 +278,7 @@ def build(config: Config, week: str) -> str:
         parts += ["<h2>Cultural neighbours sharing the artist's genre</h2>", reference_table(blocks[3][1])]
 
     fig, ax = plt.subplots(figsize=(7, 3))
-    blended = table[table["source"].isin(["als", "audio", "culture"])]
+    blended = table[table["source"].isin(["als", "audio", "culture", "sequence"])]
     for source, g in blended.groupby("source"):
         ax.hist(g["score"], bins=40, alpha=0.6, label=f"{source} ({len(g)})")
     ax.set_title("Blended scores by source (fallback and popular fills are scored by popularity)")

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs.common.catalog import read_catalog
+from jobs.common.warehouse import Warehouse
 from schemas.metrics import check_references
 from schemas.tables import arrow_schema
 from tests.airflow_env import ROOT, airflow_env
@@ -176,6 +177,18 @@ def test_new_releases_get_audio_vectors_in_the_als_space(runs):
     assert set(rejects["track_id"]) == set(tracks.loc[tracks["audio_path"].isna(), "track_id"])
     model = warehouse / "models" / "audio_cnn" / f"week={WEEK}"
     assert (model / "model.keras").exists() and (model / "preprocessing.json").exists()
+
+
+def test_taste_clusters_match_their_contract_and_reach_the_merge(runs):
+    warehouse = runs["warehouse"]
+    part = warehouse / "taste_clusters" / f"week={WEEK}"
+    assert pq.read_schema(next(part.glob("*.parquet"))) == arrow_schema("taste_clusters")
+    clusters = pq.read_table(part).to_pandas()
+    assert len(clusters) and clusters.groupby("user_id")["share"].sum().round(9).eq(1.0).all()
+    assert (clusters.groupby("user_id")["cluster"].max() + 1 == clusters.groupby("user_id")["clusters"].first()).all()
+    merge = Warehouse(warehouse).read_metrics(WEEK)["merge"]["taste_clusters"]
+    assert merge["listeners_sampled"] > 0 and "with" in merge["intra_list_diversity"]
+    assert "Taste clusters" in (warehouse / "reports" / f"week={WEEK}" / "report.html").read_text()
 
 
 def test_the_run_writes_a_self_contained_report(runs):

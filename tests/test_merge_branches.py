@@ -41,7 +41,14 @@ def config(als_warehouse, tiny_world, tmp_path):
 
 def test_merge_without_audio_and_culture_publishes_a_valid_week_and_says_why(config):
     warehouse = config.paths.warehouse
-    for name in ("track_vectors", "audio_vectors", "cultural_terms", "artist_similarity", "song_vectors"):
+    for name in (
+        "track_vectors",
+        "audio_vectors",
+        "taste_clusters",
+        "cultural_terms",
+        "artist_similarity",
+        "song_vectors",
+    ):
         assert not Warehouse(warehouse).partition(name, WEEK).exists(), name  # the branches really produced nothing
 
     counts = merge.run(config, WEEK)
@@ -51,7 +58,9 @@ def test_merge_without_audio_and_culture_publishes_a_valid_week_and_says_why(con
     assert any(n.startswith("no track_vectors (audio branch produced nothing)") for n in notes), notes
     assert any(n.startswith("no artist_similarity (culture branch produced nothing)") for n in notes), notes
     assert any(n.startswith("no song_vectors (sequence branch produced nothing)") for n in notes), notes
-    assert len(notes) == 3
+    assert any(n.startswith("no taste_clusters") for n in notes), notes
+    assert len(notes) == 4
+    assert counts["taste_clusters"] == {"skipped": "no taste_clusters or audio vectors this week"}
 
     table = pq.read_table(Warehouse(warehouse).partition("discover_weekly", WEEK)).to_pandas()
     plays = pq.read_table(warehouse / "plays").to_pandas()

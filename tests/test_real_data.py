@@ -245,8 +245,10 @@ def test_make_run_publishes_a_1998_week_without_audio_or_web(tmp_path):
         # ratings spread over weeks are no listening sessions: 16 pairs of ratings within 30 minutes
         "song_vectors": few_sessions,
         "taste_vectors": f"song_vectors skipped: {few_sessions}",
+        "taste_clusters": f"no audio_vectors for {WEEK} (audio_infer skipped: audio_train skipped: {too_few})",
     }
-    assert runs["merge"]["rows"] == len(table) and len(runs["merge"]["notes"]) == 3  # no audio, culture, sequence
+    # without audio, culture, sequence and taste clusters
+    assert runs["merge"]["rows"] == len(table) and len(runs["merge"]["notes"]) == 4
     assert f"audio_cnn: skipped, {too_few}" in done.stdout  # make's summary
     report = (warehouse / "reports" / f"week={WEEK}" / "report.html").read_text()
     assert "Skipped steps" in report and "need 10 to train" in report

@@ -182,6 +182,13 @@ class MergeConf(_Section):
     annoy_min_cold: Int = Field(1_000_000, ge=0, description="more never-played tracks: Annoy finds audio candidates")
     audio_candidates: Int = Field(300, ge=1, description="never-played tracks one listener's Annoy query returns")
 
+    cluster_allotment: Num = Field(  # 0.5: the largest of 0.25..1 costing no measurable recall@30 on 2026-W45
+        0.5, ge=0, le=1, description="share of the k places allotted to taste clusters by share of listening; 0 = off"
+    )
+    cluster_reference_listeners: Int = Field(
+        2000, ge=0, description="listeners (seeded sample) also listed without allotment, for merge.json's reference"
+    )
+
 
 class SequenceConf(_Section):
     """Sessions, word2vec song vectors, the RNN taste vector and Annoy (jobs/song_vectors.py, taste_vectors.py)."""
@@ -259,6 +266,14 @@ class AudioCnnConf(_Section):
         return pools
 
 
+class TasteClustersConf(_Section):
+    recent_weeks: Int = Field(4, ge=1, description="weeks before the run week whose counted plays are clustered")
+    max_tracks: Int = Field(200, ge=1, description="a listener's most-played recent tracks that are clustered")
+    max_clusters: Int = Field(5, ge=1, description="k is chosen from 1..this per listener (by BIC)")
+    restarts: Int = Field(4, ge=1, description="k-means++ starts per k; the tightest is kept")
+    seed: Int = Field(13, description="seed of the starts (with each listener's id, so lists do not interact)")
+
+
 class CrawlConf(_Section):
     seeds: Strs = Field((), description="extra seed URLs; <data>/web/seeds.txt is always read")
     allowed_domains: Strs = Field((), description="hosts to crawl (and their subdomains); empty = the seeds' hosts")
@@ -322,6 +337,7 @@ class Config(BaseModel):
     publish: PublishConf = Field(default_factory=PublishConf)
     audio: AudioConf = Field(default_factory=AudioConf)
     audio_cnn: AudioCnnConf = Field(default_factory=AudioCnnConf)
+    taste_clusters: TasteClustersConf = Field(default_factory=TasteClustersConf)
     crawl: CrawlConf = Field(default_factory=CrawlConf)
     culture: CultureConf = Field(default_factory=CultureConf)
     world: WorldConf = Field(default_factory=WorldConf)

@@ -28,7 +28,7 @@ from jobs.common.atomic import LOCK_TIMEOUT_S, _exchange, exclusive_lock, lock_f
 # Tables published together as one set, by the name of the table that holds the set's manifest.
 SETS: dict[str, tuple[str, ...]] = {"als_fit": ("play_counts", "user_factors", "item_factors", "als_metrics")}
 # Tables computed from a set's tables: they carry the stamp of the fit they were computed from.
-DERIVED: dict[str, str] = {"track_vectors": "als_fit", "audio_vectors": "als_fit"}
+DERIVED: dict[str, str] = {"track_vectors": "als_fit", "audio_vectors": "als_fit", "taste_clusters": "als_fit"}
 SET_OF: dict[str, str] = {t: s for s, tables in SETS.items() for t in tables} | DERIVED
 FIT_FILE = "_fit.json"  # in each partition of a set or derived from one (readers skip "_" names)
 MANIFEST = "manifest.json"  # <set>/week=W/manifest.json: the fit and each table's row count, written last

@@ -100,6 +100,7 @@ WRITERS = {
     "audio_vectors": "audio_cnn infer",
     "song_vectors": "song_vectors",
     "taste_vectors": "taste_vectors",
+    "taste_clusters": "taste_clusters",
 }
 
 

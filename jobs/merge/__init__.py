@@ -13,6 +13,12 @@ weighted by ``merge.w_*``, picks ``merge.k`` tracks the listener never played, a
 unplayed tracks; popular tracks fill only where the sources run short. Listeners with
 fewer than ``merge.min_plays`` counted plays get a flagged ``fallback`` list (or are
 skipped, ``merge.thin_history``). Each row says why it was chosen and by which source.
+When ``taste_clusters`` (``week=W``, with ``audio_vectors``) exists, ``merge.cluster_allotment``
+of the ``k`` places go to each listener's taste clusters in proportion to their share of
+listening (a candidate counts for the cluster nearest its audio vector), so the list covers
+several of the listener's tastes; ``merge.json`` reports intra-list diversity and top-3
+cluster coverage beside the same listeners' lists without allotment (a seeded sample of
+``merge.cluster_reference_listeners``).
 
 The table is left, out of readers' sight, in ``discover_weekly/_pending-W/`` with
 its list of eligible listeners; the ``validate`` job (:mod:`jobs.validate`) checks it

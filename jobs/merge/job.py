@@ -14,6 +14,7 @@ Run alone::
 from __future__ import annotations
 
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from jobs.common.cli import week_job
-from jobs.common.config import Config
-from jobs.common.recsys.inputs import prepare_inputs
+from jobs.common.config import Config, MergeConf
+from jobs.common.recsys.clusters import allotment_figures
+from jobs.common.recsys.inputs import Inputs, prepare_inputs
 from jobs.common.recsys.playlists import fallback_lists, playlists
 from jobs.common.warehouse import MissingInputError, Warehouse, current_run_id, write_run_id
 from schemas import vocab
@@ -56,7 +58,8 @@ def build_table(config: Config, week: str) -> tuple[pd.DataFrame, dict[str, Any]
     thin = sorted(active - set(users["user_id"]))
     rows: list[tuple] = []
     short: list[str] = []
-    for uid, playlist in playlists(inp, conf).items():
+    lists = playlists(inp, conf)
+    for uid, playlist in lists.items():
         if len(playlist) < conf.k:
             short.append(uid)
             continue
@@ -104,8 +107,26 @@ def build_table(config: Config, week: str) -> tuple[pd.DataFrame, dict[str, Any]
         "distinct_tracks_recommended": int(table["track_id"].nunique()),
         "catalog_coverage": round(table["track_id"].nunique() / max(len(tracks), 1), 4),
         "notes": inp.notes,
+        "taste_clusters": cluster_figures(inp, conf, lists),
     }
     return table, counts_out, eligible, excluded
+
+
+def cluster_figures(inp: Inputs, conf: MergeConf, lists: dict[str, list[tuple]]) -> dict[str, Any]:
+    """Intra-list diversity and top-3 cluster coverage of the playlists beside the same listeners' lists
+    without allotment (the reference), on a seeded sample of ``merge.cluster_reference_listeners``."""
+    items = inp.items
+    if not inp.clusters or items.audio is None or items.has_audio is None:
+        return {"skipped": "no taste_clusters or audio vectors this week"}
+    users = sorted((u for u in lists if u in inp.clusters), key=lambda u: (zlib.crc32(u.encode()), u))
+    users = users[: conf.cluster_reference_listeners]
+    ours = {u: [i for i, *_ in lists[u]] for u in users}
+    off = conf.model_copy(update={"cluster_allotment": 0.0})
+    ref = (
+        ours if conf.cluster_allotment == 0 else {u: [i for i, *_ in p] for u, p in playlists(inp, off, users).items()}
+    )
+    figures = allotment_figures(ours, ref, inp.clusters, items.audio, items.has_audio)
+    return {"cluster_allotment": conf.cluster_allotment, "listeners_sampled": len(users), **figures}
 
 
 def write_pending(

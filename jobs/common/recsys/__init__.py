@@ -12,6 +12,10 @@ evaluation (:mod:`jobs.evaluate`) rebuilds the same rankings and its variants wi
   (:func:`source_of`) and the partial sort of the best items (:func:`ranked`).
 * :mod:`~jobs.common.recsys.diversity`: :func:`pick_diverse`, the artist cap, one version
   of a song and the cold-start slots.
+* :mod:`~jobs.common.recsys.clusters`: taste clusters (:func:`cluster_tracks`: a listener's
+  tracks grouped by their audio vectors, k by BIC), the places allotted to them
+  (:func:`largest_remainder`, :func:`pick_allotted`) and the figures that judge it
+  (:func:`intra_list_diversity`, :func:`top_clusters_covered`, :func:`allotment_figures`).
 * :mod:`~jobs.common.recsys.explanations`: :func:`explain`, a reason per pick.
 * :mod:`~jobs.common.recsys.playlists`: :func:`recommend_block`, playlists for a block of
   listeners (scores, diversity, popular fill, reasons), and :func:`playlists` over a week.

@@ -27,6 +27,7 @@ import pandas as pd
 
 from jobs.common.catalog import read_catalog
 from jobs.common.config import Config
+from jobs.common.metrics import as_matrix
 from jobs.common.recsys.items import Items, build_items
 from jobs.common.recsys.sequence import Candidates, sequence_candidates
 from jobs.common.sequence.ann import load_index
@@ -51,24 +52,44 @@ class Inputs:
     tracks: pd.DataFrame
     notes: list[str]
     sequence: dict[str, Candidates] = field(default_factory=dict)  # songs near each taste vector
+    clusters: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # user -> (centroids, shares)
 
 
 def prepare_inputs(config: Config, week: str) -> Inputs:
     """Read the week's tables and index them for :func:`recommend_block` (nothing written)."""
     wh = Warehouse(config.paths.warehouse)
     tracks, artists = read_catalog(config.paths.data)
-    frames, _ = wh.read_together(week, ["user_factors", "item_factors", "play_counts"], optional=["track_vectors"])
+    frames, _ = wh.read_together(
+        week,
+        ["user_factors", "item_factors", "play_counts"],
+        optional=["track_vectors", "audio_vectors", "taste_clusters"],
+    )
     user_f, item_f, counts, vectors = (
         frames["user_factors"],
         frames["item_factors"],
         frames["play_counts"],
         frames["track_vectors"],
     )
-    check_one_rank(week, {"user_factors": user_f, "item_factors": item_f, "track_vectors": vectors})
+    audio, taste = frames["audio_vectors"], frames["taste_clusters"]
+    check_one_rank(
+        week, {"user_factors": user_f, "item_factors": item_f, "track_vectors": vectors, "audio_vectors": audio}
+    )
     terms = wh.read_optional("cultural_terms", week)
     similarity = wh.read_optional("artist_similarity", week)
     inputs = build_inputs(
-        config, week, user_f, item_f, counts, wh.plays_before_week(week), tracks, artists, vectors, terms, similarity
+        config,
+        week,
+        user_f,
+        item_f,
+        counts,
+        wh.plays_before_week(week),
+        tracks,
+        artists,
+        vectors,
+        terms,
+        similarity,
+        audio,
+        taste,
     )
     inputs.sequence = read_sequence(
         wh, week, inputs.items, inputs.heard_by_user, config.merge.sequence_candidates, inputs.notes
@@ -90,17 +111,22 @@ def build_inputs(
     vectors: pd.DataFrame | None = None,
     terms: pd.DataFrame | None = None,
     similarity: pd.DataFrame | None = None,
+    audio: pd.DataFrame | None = None,
+    taste: pd.DataFrame | None = None,
 ) -> Inputs:
     """:func:`prepare_inputs` without the reading: the ALS fit's frames (``user_factors``,
     ``item_factors`` with ``plays``, ``play_counts``), every play before the week, the catalog
-    and the optional branches' tables, indexed for the blend. Pure (the tune calls it on fits
-    it never writes, :mod:`jobs.tools.tune`)."""
+    and the optional branches' tables (``audio_vectors`` and ``taste_clusters`` for the cluster
+    allotment), indexed for the blend. Pure (the tune calls it on fits it never writes,
+    :mod:`jobs.tools.tune`); the sequence candidates are added by :func:`prepare_inputs`."""
     conf = config.merge
     user_f = user_f.sort_values("user_id", ignore_index=True)
     notes = []
     if vectors is None:
         notes.append("no track_vectors (audio branch produced nothing): merging without audio candidates")
         vectors = item_f[["track_id", "vector"]].assign(source="als")
+    if conf.cluster_allotment > 0 and (taste is None or audio is None):
+        notes.append("no taste_clusters (taste_clusters skipped or not run): merging without cluster allotment")
     if similarity is None or similarity.empty:
         notes.append("no artist_similarity (culture branch produced nothing): merging without culture candidates")
     heard = heard_pairs(plays)
@@ -108,7 +134,7 @@ def build_inputs(
     active = active_listeners(plays, cut, config.als.window_weeks)
     new_since = (cut - dt.timedelta(days=conf.new_release_days)).date()
     items = build_items(
-        vectors, item_f.set_index("track_id")["plays"], tracks, artists, new_since, terms, similarity, cut.date()
+        vectors, item_f.set_index("track_id")["plays"], tracks, artists, new_since, terms, similarity, cut.date(), audio
     )
     heard_by_user = heard_by_user_of(heard, items)
     index = pd.Series(np.arange(len(items.track_ids)), index=items.track_ids)
@@ -129,7 +155,13 @@ def build_inputs(
         g = g.head(conf.top_artists)
         top_artists[u] = g["a"].to_numpy(dtype=np.int64)
         shares[u] = (g["plays"] / g["plays"].sum()).to_numpy(dtype=np.float64)
-    return Inputs(items, users, active, heard, heard_by_user, top_by_user, top_artists, shares, tracks, notes)
+    clusters = {}
+    if taste is not None and audio is not None:
+        for u, g in taste.sort_values(["user_id", "cluster"]).groupby("user_id", sort=False):
+            clusters[u] = (as_matrix(g["centroid"]), g["share"].to_numpy(dtype=np.float64))
+    return Inputs(
+        items, users, active, heard, heard_by_user, top_by_user, top_artists, shares, tracks, notes, clusters=clusters
+    )
 
 
 def heard_by_user_of(heard: pd.DataFrame, items: Items) -> dict[str, np.ndarray]:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from jobs.common.metrics import as_matrix
+from jobs.common.recsys.clusters import unit
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class Items:
     artist_terms: np.ndarray | None = None  # str per artist: a few cultural terms, "" when none
     artist_neighbours: dict[int, tuple[np.ndarray, np.ndarray]] | None = None  # artist -> (neighbours, sims)
     artist_ids: np.ndarray | None = None  # str, sorted: artist index i's id (the one artist index)
+    audio: np.ndarray | None = None  # float32 (n_items, d): unit audio-CNN vector (taste clusters); 0 where none
+    has_audio: np.ndarray | None = None  # bool: the item has an audio vector
 
     def cold(self) -> np.ndarray:
         return self.is_cold if self.is_cold is not None else np.zeros(len(self.track_ids), dtype=bool)
@@ -74,12 +77,14 @@ def build_items(
     terms: pd.DataFrame | None = None,
     similarity: pd.DataFrame | None = None,
     released_before: Any = None,
+    audio_vectors: pd.DataFrame | None = None,
 ) -> Items:
     """Align track vectors (``source`` als or audio) with the catalog and the cultural tables.
 
     ``plays`` is counted plays per track_id in the window; ``new_since`` a date from which
     a release counts as new; ``terms``/``similarity`` the cultural tables (may be empty);
-    tracks released on or after ``released_before`` (the week's Monday) are left out.
+    tracks released on or after ``released_before`` (the week's Monday) are left out;
+    ``audio_vectors`` (the CNN's prediction per track with audio) become unit rows of ``audio``.
     """
     f = track_vectors.merge(tracks[["track_id", "title", "artist_id", "release_date"]], on="track_id", how="inner")
     if released_before is not None:  # a track that is not out yet is never recommended
@@ -124,4 +129,18 @@ def build_items(
         is_new=is_new,
         artist_terms=artist_terms,
         artist_neighbours=neighbours,
+        **_audio(f["track_id"], audio_vectors),
     )
+
+
+def _audio(track_ids: pd.Series, audio_vectors: pd.DataFrame | None) -> dict[str, np.ndarray]:
+    """``audio``/``has_audio`` aligned with ``track_ids`` (nothing when there are no audio vectors)."""
+    if audio_vectors is None or audio_vectors.empty:
+        return {}
+    index = pd.Series(np.arange(len(audio_vectors)), index=audio_vectors["track_id"].to_numpy())
+    rows = track_ids.map(index)
+    has = rows.notna().to_numpy()
+    matrix = unit(as_matrix(audio_vectors["vector"]))
+    out = np.zeros((len(track_ids), matrix.shape[1]), dtype=np.float32)
+    out[has] = matrix[rows[has].to_numpy(dtype=np.int64)]
+    return {"audio": out, "has_audio": has}

@@ -16,6 +16,7 @@ import numpy as np
 
 from jobs.common.config import MergeConf
 from jobs.common.metrics import as_matrix, score_floors
+from jobs.common.recsys.clusters import largest_remainder, nearest_cluster, pick_allotted
 from jobs.common.recsys.diversity import pick_diverse
 from jobs.common.recsys.explanations import explain
 from jobs.common.recsys.inputs import Inputs
@@ -33,6 +34,7 @@ def recommend_block(
     top_artists: list[np.ndarray] | None = None,
     artist_shares: list[np.ndarray] | None = None,
     sequence: list[Candidates] | None = None,
+    clusters: list[tuple[np.ndarray, np.ndarray] | None] | None = None,
 ) -> list[list[tuple[int, float, str, str]]]:
     """Playlists for a block of listeners: per listener a list of ``(item, score, source, reason)``.
 
@@ -45,7 +47,11 @@ def recommend_block(
     to tracks nobody has played, and only when their score reaches ``blend.min_cold_score``.
     Where the sources propose fewer than ``k`` tracks the most popular unheard ones fill the
     rest. A playlist is shorter than ``k`` only when the catalog runs out of unheard tracks
-    the caps allow.
+    the caps allow. ``clusters`` holds per listener their taste clusters' ``(centroids,
+    shares)`` (or ``None``): with ``blend.cluster_allotment`` above 0 and two or more
+    clusters, that share of the ``k`` places is allotted to the clusters by their shares
+    (:func:`~jobs.common.recsys.clusters.pick_allotted`; a candidate belongs to the cluster
+    nearest its audio vector) and the rest go by score.
     """
     k, cap = blend.k, blend.artist_cap
     n_items, b = len(items.track_ids), len(user_vecs)
@@ -62,16 +68,20 @@ def recommend_block(
         scores[:, cold_cols] = sub
     depth = 10 * k + 100  # enough for the artist cap and cold slots almost always; else the full order
     floors = score_floors(scores, depth)
+    places = round(blend.cluster_allotment * k)
     out = []
     for r in range(b):
         score = scores[r]
+        taste = clusters[r] if clusters is not None else None
+        quotas = None
+        if places and taste is not None and len(taste[1]) > 1 and items.audio is not None:
+            quotas = largest_remainder(taste[1], places)
+
         order, complete = ranked(score, depth, floors[r])
-        chosen = pick_diverse(order, items.artist_idx, items.song_key, k, cap, cold=cold, cold_slots=blend.cold_slots)
-        if len(chosen) < k and not complete:
+        chosen, quotas_met = _pick(order, items, blend, cold, taste, quotas)
+        if (len(chosen) < k or not quotas_met) and not complete:
             order, _ = ranked(score, n_items)
-            chosen = pick_diverse(
-                order, items.artist_idx, items.song_key, k, cap, cold=cold, cold_slots=blend.cold_slots
-            )
+            chosen, _ = _pick(order, items, blend, cold, taste, quotas)
         n_blend = len(chosen)
         if len(chosen) < k:
             unheard = np.ones(n_items, dtype=bool)
@@ -87,6 +97,24 @@ def recommend_block(
         rows += [(i, 0.0, "popular", "Popular with listeners this week") for i in chosen[n_blend:]]
         out.append(rows)
     return out
+
+
+def _pick(
+    order: np.ndarray,
+    items: Items,
+    blend: MergeConf,
+    cold: np.ndarray,
+    taste: tuple[np.ndarray, np.ndarray] | None,
+    quotas: np.ndarray | None,
+) -> tuple[list[int], bool]:
+    """The diversity walk over ``order``; with ``quotas``, allotted to the taste clusters (and whether all were met)."""
+    if quotas is None or taste is None or items.audio is None or items.has_audio is None:
+        rules = (items.artist_idx, items.song_key, blend.k, blend.artist_cap)
+        return pick_diverse(order, *rules, cold=cold, cold_slots=blend.cold_slots), True
+    cluster_of = nearest_cluster(order, items.audio, items.has_audio, taste[0])
+    return pick_allotted(
+        order, cluster_of, quotas, items.artist_idx, items.song_key, blend.k, blend.artist_cap, cold, blend.cold_slots
+    )
 
 
 def playlists(inputs: Inputs, blend: MergeConf, user_ids: list[str] | None = None) -> dict[str, list[tuple]]:
@@ -108,6 +136,7 @@ def playlists(inputs: Inputs, blend: MergeConf, user_ids: list[str] | None = Non
             [inputs.top_artists.get(u, empty_i) for u in ids],
             [inputs.shares.get(u, empty_f) for u in ids],
             [inputs.sequence.get(u, NONE) for u in ids],
+            [inputs.clusters.get(u) for u in ids],
         )
         out.update(zip(ids, lists, strict=True))
     return out
