@@ -243,7 +243,17 @@ def test_the_evaluation_compares_allotment_with_its_reference_on_the_same_listen
     items = _two_sound_items()
     taste = (np.array([[1, 0, 0, 0], [0, 1, 0, 0]], np.float32), np.array([0.6, 0.4]))
     inputs = Inputs(
-        items, pd.DataFrame(), set(), pd.DataFrame(), {}, {}, {}, {}, pd.DataFrame(), [], {"u1": taste, "u2": taste}
+        items,
+        pd.DataFrame(),
+        set(),
+        pd.DataFrame(),
+        {},
+        {},
+        {},
+        {},
+        pd.DataFrame(),
+        [],
+        clusters={"u1": taste, "u2": taste},
     )
     rankings = {
         "blend": {"u1": [0, 1, 6], "u2": [0, 6, 7]},
