@@ -40,7 +40,7 @@ sessions to learn from is a skip like the audio ones: the merge then runs withou
 vectors; the merge allots playlist places to the groups (it skips with the audio steps).
 
 Settings come from the project configuration, loaded when this file is parsed (see
-``jobs/common/config.py``): Spark driver and executor memory from ``spark``, task retries
+``jobs/common/config_sections.py``): Spark driver and executor memory from ``spark``, task retries
 and their first delay, the start date and the pause on creation from ``dag`` (e.g.
 ``DW__DAG__RETRIES=0``, ``DW__SPARK__DRIVER_MEMORY=8g``).
 An invalid configuration is an import error of this DAG, naming the key.
