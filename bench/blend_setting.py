@@ -1,0 +1,135 @@
+"""A blend setting, measured: recall@30 and NDCG@30 by the value of one ``merge`` setting.
+
+``--setting`` is ``w_sequence`` (the ``sequence`` source's weight; default),
+``cluster_allotment`` (the places allotted to taste clusters), ``w_culture``, ``w_audio`` or
+``w_popularity``. For each week given, the warehouse must hold what the DAG's jobs write for
+it (ALS; the sources the setting concerns) and the week's own plays (a later week's
+ingest). The merge's inputs are read once (:func:`prepare_inputs`) and the same blend is
+built for every value of ``--values``, scored on the week's first-time plays
+(:func:`jobs.evaluate.first_plays`, on tracks the week could recommend). Beside them: the
+``sequence`` source alone (``w_als = w_audio = w_culture = 0``, its own rows only; when the
+week has taste vectors) and ALS alone. Each figure is a mean over listeners with a 95%
+bootstrap interval resampling listeners; each value is compared with the setting at 0 by
+the paired interval of the difference (:mod:`jobs.common.stats`).
+
+Tune on weeks before the one you score: ``--tune`` weeks choose the value (the best mean
+recall@30 over them, pooled), ``--score`` weeks are then reported at that value. Run::
+
+    DW_DATA=... DW_WAREHOUSE=... python -m bench.blend_setting [--setting w_sequence] \
+        --tune 2026-W44 2026-W45 --score 2026-W46 [--values 0 0.1 0.2] [--out f.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+import numpy as np
+
+from jobs.common.config import load_config
+from jobs.common.recsys.inputs import prepare_inputs
+from jobs.common.recsys.playlists import playlists
+from jobs.common.stats import bootstrap_mean, paired_difference
+from jobs.common.warehouse import Warehouse
+from jobs.evaluate import first_plays
+
+K = 30
+
+
+def per_listener(lists: dict[str, list[int]], truth: dict[str, set[int]]) -> dict[str, tuple[float, float]]:
+    """(recall@K, NDCG@K) of every listener with truth; a listener without a list scores 0."""
+    disc = 1.0 / np.log2(np.arange(2, K + 2))
+    out = {}
+    for u, rel in truth.items():
+        rec = lists.get(u, [])[:K]
+        hits = [1.0 if i in rel else 0.0 for i in rec]
+        out[u] = (sum(hits) / min(K, len(rel)), float(np.dot(hits, disc[: len(hits)])) / disc[: min(K, len(rel))].sum())
+    return out
+
+
+SETTINGS = ("w_sequence", "cluster_allotment", "w_culture", "w_audio", "w_popularity")
+NEEDS = {"w_sequence": "sequence", "cluster_allotment": "clusters"}  # Inputs fields the setting acts on
+
+
+def week_scores(
+    config: Any, week: str, values: list[float], setting: str = "w_sequence"
+) -> dict[str, dict[str, tuple[float, float]]]:
+    """Per system (``<setting>=<value>``, ``sequence_alone``, ``als_alone``), per listener: (recall, NDCG)."""
+    conf = config.merge
+    inputs = prepare_inputs(config, week)
+    if setting in NEEDS and not getattr(inputs, NEEDS[setting]):
+        raise SystemExit(f"{week}: nothing for {setting} to act on (no {NEEDS[setting]} this week): {inputs.notes}")
+    pairs = first_plays(Warehouse(config.paths.warehouse), week, config.als.min_ms_played)
+    index = {t: i for i, t in enumerate(inputs.items.track_ids)}
+    truth: dict[str, set[int]] = {}
+    personal = set(inputs.users["user_id"])
+    for u, t in zip(pairs["user_id"], pairs["track_id"], strict=True):
+        if t in index and u in personal:
+            truth.setdefault(u, set()).add(index[t])
+    out = {}
+    for v in values:
+        lists = {u: [i for i, *_ in p] for u, p in playlists(inputs, conf.model_copy(update={setting: v})).items()}
+        out[label(setting, v)] = per_listener(lists, truth)
+    off = {"w_als": 0.0, "w_audio": 0.0, "w_culture": 0.0, "w_sequence": 0.0, "w_popularity": 0.0}
+    off |= {"cold_slots": 0, "cluster_allotment": 0.0}
+    if inputs.sequence:
+        alone = conf.model_copy(update=off | {"w_sequence": 1.0})
+        lists = {u: [i for i, _, s, _ in p if s == "sequence"] for u, p in playlists(inputs, alone).items()}
+        out["sequence_alone"] = per_listener(lists, truth)
+    als = conf.model_copy(update=off | {"w_als": conf.w_als})
+    out["als_alone"] = per_listener({u: [i for i, *_ in p] for u, p in playlists(inputs, als).items()}, truth)
+    return out
+
+
+def label(setting: str, value: float) -> str:
+    return f"{setting}={value:g}"
+
+
+def summarise(scores: dict[str, dict[str, dict[str, tuple[float, float]]]], base: str) -> dict[str, Any]:
+    """Pooled over weeks (listener-weeks, resampling listeners): each system's means and its difference to ``base``."""
+    systems = next(iter(scores.values())).keys()
+    out = {}
+    for system in systems:
+        keys = [(w, u) for w, by in scores.items() for u in sorted(by[system])]
+        groups = [u for _, u in keys]
+        row: dict[str, Any] = {"listener_weeks": len(keys)}
+        for m, name in enumerate(("recall@30", "ndcg@30")):
+            vals = np.array([scores[w][system][u][m] for w, u in keys])
+            ref = np.array([scores[w][base][u][m] for w, u in keys])
+            row[name] = bootstrap_mean(vals, groups).as_dict(4)
+            if system != base:
+                row[f"{name} minus {base}"] = paired_difference(vals, ref, groups).as_dict(4)
+        out[system] = row
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--setting", choices=SETTINGS, default="w_sequence", help="the merge setting to vary")
+    parser.add_argument("--tune", nargs="+", required=True, help="weeks that choose the value")
+    parser.add_argument("--score", nargs="*", default=[], help="weeks scored at the chosen value")
+    parser.add_argument("--values", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.3, 0.5, 1.0])
+    parser.add_argument("--out", help="write the results as JSON here")
+    args = parser.parse_args(argv)
+    config = load_config()
+    values = sorted(set(args.values) | {0.0})
+    zero = label(args.setting, 0.0)
+    tune = {w: week_scores(config, w, values, args.setting) for w in args.tune}
+    tuned = summarise(tune, zero)
+    best = max(values, key=lambda v: tuned[label(args.setting, v)]["recall@30"]["mean"])
+    result: dict[str, Any] = {"setting": args.setting, "tune_weeks": args.tune, "tuning": tuned, "chosen": best}
+    if args.score:
+        scored = {w: week_scores(config, w, sorted({0.0, best}), args.setting) for w in args.score}
+        result |= {"score_weeks": args.score, "scored": summarise(scored, zero)}
+    text = json.dumps(result, indent=1)
+    print(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
