@@ -12,8 +12,9 @@ week has taste vectors) and ALS alone. Each figure is a mean over listeners with
 bootstrap interval resampling listeners; each value is compared with the setting at 0 by
 the paired interval of the difference (:mod:`jobs.common.stats`).
 
-Tune on weeks before the one you score: ``--tune`` weeks choose the value (the best mean
-recall@30 over them, pooled), ``--score`` weeks are then reported at that value. Run::
+Tune on weeks before the one you score: ``--tune`` weeks choose the value (the best mean over
+them, pooled, of ``--objective``: recall@30, NDCG@30, or ``both``, their sum; the default),
+``--score`` weeks are then reported at that value. Run::
 
     DW_DATA=... DW_WAREHOUSE=... python -m bench.blend_setting [--setting w_sequence] \
         --tune 2026-W44 2026-W45 --score 2026-W46 [--values 0 0.1 0.2] [--out f.json]
@@ -111,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tune", nargs="+", required=True, help="weeks that choose the value")
     parser.add_argument("--score", nargs="*", default=[], help="weeks scored at the chosen value")
     parser.add_argument("--values", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.3, 0.5, 1.0])
+    parser.add_argument(
+        "--objective", choices=("recall", "ndcg", "both"), default="both", help="what the value maximises"
+    )
     parser.add_argument("--out", help="write the results as JSON here")
     args = parser.parse_args(argv)
     config = load_config()
@@ -118,8 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     zero = label(args.setting, 0.0)
     tune = {w: week_scores(config, w, values, args.setting) for w in args.tune}
     tuned = summarise(tune, zero)
-    best = max(values, key=lambda v: tuned[label(args.setting, v)]["recall@30"]["mean"])
-    result: dict[str, Any] = {"setting": args.setting, "tune_weeks": args.tune, "tuning": tuned, "chosen": best}
+    metrics = {"recall": ("recall@30",), "ndcg": ("ndcg@30",), "both": ("recall@30", "ndcg@30")}[args.objective]
+    best = max(values, key=lambda v: sum(tuned[label(args.setting, v)][m]["mean"] for m in metrics))
+    result: dict[str, Any] = {"setting": args.setting, "objective": args.objective, "tune_weeks": args.tune}
+    result |= {"tuning": tuned, "chosen": best}
     if args.score:
         scored = {w: week_scores(config, w, sorted({0.0, best}), args.setting) for w in args.score}
         result |= {"score_weeks": args.score, "scored": summarise(scored, zero)}

@@ -148,23 +148,24 @@ class MergeConf(_Section):
         "fallback", description="listeners below min_plays: a flagged popular list (fallback) or none (skip)"
     )
     w_als: Num = Field(1.0, ge=0, description="blend weight; ALS and audio scores share the ALS scale")
-    w_audio: Num = Field(0.9, ge=0, description="blend weight of the audio (CNN) score")
+    # w_audio, w_popularity, w_sequence and cluster_allotment: chosen on generator version 4's sample world,
+    # weeks 2026-W44 and W45 (python -m bench.blend_setting, best recall@30 + NDCG@30; a default moved only
+    # when the paired interval of the change excluded 0 there), scored on W46 (README, "The blend, measured")
+    w_audio: Num = Field(1.2, ge=0, description="blend weight of the audio (CNN) score")
     w_culture: Num = Field(0.1, ge=0, description="blend weight of the 0..1 similarity to the listener's top artists")
     w_popularity: Num = Field(
-        0.0, ge=0, description="blend weight of a played track's window plays over the most played one's (0 = none)"
+        4.0, ge=0, description="blend weight of a played track's window plays over the most played one's (0 = none)"
     )
     cold_slots: Int = Field(5, ge=0, description="at most this many tracks nobody has played yet per playlist")
     min_cold_score: Num = Field(0.5, description="cold tracks need this share of the best ALS score as audio score")
     top_artists: Int = Field(5, ge=0, description="a listener's most-played artists that seed the culture source")
     new_release_days: Int = Field(14, ge=0, description="released this many days before the week: a new release")
-    # 0.15: the best recall@30 of 0..1 on the sample's 2026-W44 and W45 (README, "The blend"); not tuned on W46
     w_sequence: Num = Field(0.15, ge=0, description="blend weight of the 0..1 closeness to the taste vector (sequence)")
     sequence_candidates: Int = Field(100, ge=0, description="unheard songs nearest the taste vector per listener")
     annoy_min_cold: Int = Field(1_000_000, ge=0, description="more never-played tracks: Annoy finds audio candidates")
     audio_candidates: Int = Field(300, ge=1, description="never-played tracks one listener's Annoy query returns")
-
-    cluster_allotment: Num = Field(  # 0.5: the largest of 0.25..1 costing no measurable recall@30 on 2026-W45
-        0.5, ge=0, le=1, description="share of the k places allotted to taste clusters by share of listening; 0 = off"
+    cluster_allotment: Num = Field(  # 0.25: the smallest tried; every strength cost recall on W44-W45
+        0.25, ge=0, le=1, description="share of the k places allotted to taste clusters by share of listening; 0 = off"
     )
     cluster_reference_listeners: Int = Field(
         2000, ge=0, description="listeners (seeded sample) also listed without allotment, for merge.json's reference"
