@@ -42,7 +42,7 @@ def test_recommend_block_ranks_unheard_tracks_and_explains_them():
         heard=[np.array([1])],
         top_played=[np.array([1])],
         items=items,
-        blend=MergeConf(k=4, artist_cap=2),
+        blend=MergeConf(w_popularity=0.0, k=4, artist_cap=2),
     )
     got = [(i, round(s, 3), src) for i, s, src, _ in lists[0]]
     # t1 heard; t0 ok; t2 ok (artist 0 now at cap 2); t3, t4 next; scores divided by the best unheard (0.9)
@@ -55,16 +55,20 @@ def test_recommend_block_ranks_unheard_tracks_and_explains_them():
 def test_recommend_block_takes_k_and_the_artist_cap_from_the_blend():
     items = _items([[0.9], [0.8], [0.7], [0.6], [0.5]], artists=[0, 0, 1, 1, 2])
     none = [np.zeros(0, int)]
-    lists = recommend_block(np.array([[1.0]], np.float32), none, none, items, MergeConf(k=2, artist_cap=1))
+    lists = recommend_block(
+        np.array([[1.0]], np.float32), none, none, items, MergeConf(w_popularity=0.0, k=2, artist_cap=1)
+    )
     assert [i for i, *_ in lists[0]] == [0, 2]  # one per artist, two in all
-    lists = recommend_block(np.array([[1.0]], np.float32), none, none, items, MergeConf(k=3, artist_cap=2))
+    lists = recommend_block(
+        np.array([[1.0]], np.float32), none, none, items, MergeConf(w_popularity=0.0, k=3, artist_cap=2)
+    )
     assert [i for i, *_ in lists[0]] == [0, 1, 2]
 
 
 def test_popular_tracks_fill_only_where_als_runs_short():
     # ALS predicts a positive preference for two unheard tracks only; popularity fills the third place
     items = _items([[1.0], [0.5], [0.2], [-0.1], [-0.3]], artists=[0, 1, 2, 3, 4], popularity=[90, 1, 2, 5, 70])
-    three = MergeConf(k=3, artist_cap=2)
+    three = MergeConf(w_popularity=0.0, k=3, artist_cap=2)
     lists = recommend_block(np.array([[1.0]], np.float32), [np.array([0])], [np.array([0])], items, three)
     assert [(i, src) for i, _, src, _ in lists[0]] == [(1, "als"), (2, "als"), (4, "popular")]
     assert lists[0][2][3] == "Popular with listeners this week"
@@ -96,14 +100,14 @@ def _blend_items(cold, new=None, neighbours=None, terms=None):
 
 def test_blend_puts_als_and_audio_on_one_scale_and_caps_cold_slots():
     items = _blend_items(cold=[False, True, True, False, False, False], new=[False, True, False, False, False, False])
-    blend = MergeConf(k=4, artist_cap=2, w_audio=1.0, cold_slots=1, min_cold_score=0.5)
+    blend = MergeConf(w_popularity=0.0, k=4, artist_cap=2, w_audio=1.0, cold_slots=1, min_cold_score=0.5)
     lists = recommend_block(np.array([[1.0]], np.float32), [np.array([], int)], [np.array([0])], items, blend)
     got = [(i, src) for i, _, src, _ in lists[0]]
     # t1 and t2 are never played (audio); only one cold slot, so t2 waits and t3, t4 follow
     assert got == [(0, "als"), (1, "audio"), (3, "als"), (4, "als")]
     assert lists[0][1][3] == "New release that sounds like Song 0 by Artist 0"
     # below min_cold_score a never-played track is not proposed at all
-    strict = MergeConf(k=4, artist_cap=2, w_audio=1.0, cold_slots=5, min_cold_score=0.95)
+    strict = MergeConf(w_popularity=0.0, k=4, artist_cap=2, w_audio=1.0, cold_slots=5, min_cold_score=0.95)
     lists = recommend_block(np.array([[1.0]], np.float32), [np.array([], int)], [np.array([0])], items, strict)
     assert [i for i, *_ in lists[0]] == [0, 3, 4, 5]
 
@@ -117,7 +121,7 @@ def test_culture_source_brings_artists_similar_to_the_listeners_favourites():
         [np.array([0])],
         [np.array([0])],
         items,
-        MergeConf(k=3, w_culture=0.0),
+        MergeConf(w_popularity=0.0, k=3, w_culture=0.0),
         top_artists=[np.array([0])],
         artist_shares=[np.array([1.0])],
     )
@@ -126,7 +130,7 @@ def test_culture_source_brings_artists_similar_to_the_listeners_favourites():
         [np.array([0])],
         [np.array([0])],
         items,
-        MergeConf(k=3, w_culture=2.0),
+        MergeConf(w_popularity=0.0, k=3, w_culture=2.0),
         top_artists=[np.array([0])],
         artist_shares=[np.array([1.0])],
     )
@@ -139,7 +143,7 @@ def test_culture_source_brings_artists_similar_to_the_listeners_favourites():
 def test_blend_scores_exclude_heard_items():
     items = _blend_items(cold=[False] * 6)
     score, source = blend_scores(
-        np.array([1.0], np.float32), np.array([0, 1]), np.zeros(0, int), np.zeros(0), items, MergeConf()
+        np.array([1.0], np.float32), np.array([0, 1]), np.zeros(0, int), np.zeros(0), items, MergeConf(w_popularity=0.0)
     )
     assert np.isneginf(score[:2]).all() and score[2] == pytest.approx(1.0)  # best unheard is the unit
     assert (source[2:] == 0).all()

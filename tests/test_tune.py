@@ -151,12 +151,12 @@ def _items(popularity):
     )
 
 
-def test_the_popularity_prior_is_off_by_default_and_adds_plays_over_the_most_played():
+def test_the_popularity_prior_adds_plays_over_the_most_played():
     items = _items([10.0, 0.0, 40.0, 20.0])
     user, heard = np.array([[1.0]], np.float32), [np.array([0])]
     none = [np.zeros(0, np.int64)]
-    default, _ = blend_block(user, heard, none, [np.zeros(0)], items, MergeConf())
-    assert MergeConf().w_popularity == 0.0
+    default, _ = blend_block(user, heard, none, [np.zeros(0)], items, MergeConf(w_popularity=0.0))
+    assert MergeConf().w_popularity == 4.0  # chosen on the sample world (README, "The blend, measured")
     # ALS alone: dot products over the best unheard one (0.8); the heard track -inf
     np.testing.assert_allclose(default[0], [-np.inf, 1.0, 0.625, 0.125], rtol=1e-6)
     prior, _ = blend_block(user, heard, none, [np.zeros(0)], items, MergeConf(w_popularity=1.0))
