@@ -34,20 +34,16 @@ from jobs.common.recsys.inputs import prepare_inputs
 from jobs.common.recsys.playlists import playlists
 from jobs.common.stats import bootstrap_mean, paired_difference
 from jobs.common.warehouse import Warehouse
-from jobs.evaluate import first_plays
+from jobs.evaluate import alone, first_plays, per_listener
 
 K = 30
 
 
-def per_listener(lists: dict[str, list[int]], truth: dict[str, set[int]]) -> dict[str, tuple[float, float]]:
-    """(recall@K, NDCG@K) of every listener with truth; a listener without a list scores 0."""
-    disc = 1.0 / np.log2(np.arange(2, K + 2))
-    out = {}
-    for u, rel in truth.items():
-        rec = lists.get(u, [])[:K]
-        hits = [1.0 if i in rel else 0.0 for i in rec]
-        out[u] = (sum(hits) / min(K, len(rel)), float(np.dot(hits, disc[: len(hits)])) / disc[: min(K, len(rel))].sum())
-    return out
+def scores(lists: dict[str, list[int]], truth: dict[str, set[int]]) -> dict[str, tuple[float, float]]:
+    """(recall@K, NDCG@K) of every listener with truth (:func:`jobs.evaluate.per_listener`; no list: no hit)."""
+    users = list(truth)
+    vals = per_listener(lists, truth, users, K)
+    return dict(zip(users, zip(vals[f"recall@{K}"].tolist(), vals[f"ndcg@{K}"].tolist(), strict=True), strict=True))
 
 
 SETTINGS = ("w_sequence", "cluster_allotment", "w_culture", "w_audio", "w_popularity")
@@ -72,15 +68,12 @@ def week_scores(
     out = {}
     for v in values:
         lists = {u: [i for i, *_ in p] for u, p in playlists(inputs, conf.model_copy(update={setting: v})).items()}
-        out[label(setting, v)] = per_listener(lists, truth)
-    off = {"w_als": 0.0, "w_audio": 0.0, "w_culture": 0.0, "w_sequence": 0.0, "w_popularity": 0.0}
-    off |= {"cold_slots": 0, "cluster_allotment": 0.0}
+        out[label(setting, v)] = scores(lists, truth)
     if inputs.sequence:
-        alone = conf.model_copy(update=off | {"w_sequence": 1.0})
-        lists = {u: [i for i, _, s, _ in p if s == "sequence"] for u, p in playlists(inputs, alone).items()}
-        out["sequence_alone"] = per_listener(lists, truth)
-    als = conf.model_copy(update=off | {"w_als": conf.w_als})
-    out["als_alone"] = per_listener({u: [i for i, *_ in p] for u, p in playlists(inputs, als).items()}, truth)
+        seq = playlists(inputs, alone(conf, w_sequence=1.0))
+        out["sequence_alone"] = scores({u: [i for i, _, s, _ in p if s == "sequence"] for u, p in seq.items()}, truth)
+    als = playlists(inputs, alone(conf, w_als=conf.w_als))
+    out["als_alone"] = scores({u: [i for i, *_ in p] for u, p in als.items()}, truth)
     return out
 
 

@@ -59,7 +59,7 @@ import pyarrow.dataset as ds
 from jobs.common.atomic import write_json_atomic
 from jobs.common.baselines import RECENT_WEEKS, popularity_scores, recent_plays
 from jobs.common.cli import week_job
-from jobs.common.config import Config
+from jobs.common.config import Config, MergeConf
 from jobs.common.metrics import as_matrix, ndcg_at_k, percentile_ranks, precision_at_k, recall_at_k
 from jobs.common.recsys.clusters import allotment_figures
 from jobs.common.recsys.diversity import pick_diverse
@@ -190,6 +190,13 @@ def score_lists(
     }
 
 
+def alone(blend: MergeConf, **weights: float) -> MergeConf:
+    """The blend with one source on (``weights``, e.g. ``w_culture=1.0``) and every other weight, the
+    popularity prior, the never-played places and the taste-cluster allotment off."""
+    off = {"w_als": 0.0, "w_audio": 0.0, "w_culture": 0.0, "w_sequence": 0.0, "w_popularity": 0.0}
+    return blend.model_copy(update=off | {"cold_slots": 0, "cluster_allotment": 0.0} | weights)
+
+
 def allotment_effect(
     rankings: dict[str, dict[str, list[int]]], truth: dict[str, set[int]], inputs: Inputs, k: int
 ) -> dict[str, Any]:
@@ -201,14 +208,14 @@ def allotment_effect(
     ours, ref = rankings["blend"], rankings["blend_no_clusters"]
     out = allotment_figures(ours, ref, inputs.clusters, items.audio, items.has_audio)
     users = sorted(u for u in ours if u in ref and truth.get(u))
-    for name, metric in ((f"recall@{k}", recall_at_k), (f"ndcg@{k}", ndcg_at_k)):
-        values = np.array([[metric([np.array(d[u])], [truth[u]], k) for d in (ours, ref)] for u in users])
-        if len(values):
+    with_, without = per_listener(ours, truth, users, k), per_listener(ref, truth, users, k)
+    for name in (f"recall@{k}", f"ndcg@{k}"):
+        if users:
             out[name] = {
-                "listeners": len(values),
-                "with": bootstrap_mean(values[:, 0]).as_dict(4),
-                "without": bootstrap_mean(values[:, 1]).as_dict(4),
-                "difference": paired_difference(values[:, 0], values[:, 1]).as_dict(4),
+                "listeners": len(users),
+                "with": bootstrap_mean(with_[name]).as_dict(4),
+                "without": bootstrap_mean(without[name]).as_dict(4),
+                "difference": paired_difference(with_[name], without[name]).as_dict(4),
             }
     return out
 
@@ -226,12 +233,10 @@ def run(config: Config, week: str) -> dict[str, Any]:
     cold = inputs.items.cold()
     cold_truth = {(u, i) for u, items in truth.items() for i in items if cold[i]}
     blend = conf
-    # one source alone: the others' weights, the popularity prior, cold places and the allotment off
-    alone = {"w_als": 0.0, "w_audio": 0.0, "w_culture": 0.0, "w_sequence": 0.0, "w_popularity": 0.0}
-    alone |= {"cold_slots": 0, "cluster_allotment": 0.0}
-    no_cold = blend.model_copy(update=alone | {"w_als": blend.w_als})
-    culture_only = blend.model_copy(update=alone | {"w_culture": 1.0})
-    sequence_only = blend.model_copy(update=alone | {"w_sequence": 1.0})
+    no_cold = alone(blend, w_als=blend.w_als)
+    culture_only = alone(blend, w_culture=1.0)
+    sequence_only = alone(blend, w_sequence=1.0)
+    no_sequence = blend.model_copy(update={"w_sequence": 0.0})
     rankings = {
         "blend": {u: [i for i, *_ in p] for u, p in playlists(inputs, blend).items()},
         "als": {u: [i for i, *_ in p] for u, p in playlists(inputs, no_cold).items()},
@@ -255,9 +260,7 @@ def run(config: Config, week: str) -> dict[str, Any]:
         rankings["sequence"] = {
             u: [i for i, _, src, _ in p if src == "sequence"] for u, p in playlists(inputs, sequence_only).items()
         }
-        rankings["blend_without_sequence"] = {
-            u: [i for i, *_ in p] for u, p in playlists(inputs, blend.model_copy(update={"w_sequence": 0.0})).items()
-        }
+        rankings["blend_without_sequence"] = {u: [i for i, *_ in p] for u, p in playlists(inputs, no_sequence).items()}
     off = blend.model_copy(update={"cluster_allotment": 0.0})
     if inputs.clusters and blend.cluster_allotment > 0:  # the reference for the taste-cluster allotment
         rankings["blend_no_clusters"] = {u: [i for i, *_ in p] for u, p in playlists(inputs, off).items()}
@@ -289,7 +292,7 @@ def run(config: Config, week: str) -> dict[str, Any]:
         "als": blended(no_cold),
         "culture": blended(culture_only),
         "sequence": blended(sequence_only),
-        "blend_without_sequence": blended(blend.model_copy(update={"w_sequence": 0.0})),
+        "blend_without_sequence": blended(no_sequence),
         **{name: (lambda uid, u, pop=pop: pop) for name, pop in popular.items()},
     }
     if audio is not None:
