@@ -149,8 +149,9 @@ class MergeConf(_Section):
     )
     w_als: Num = Field(1.0, ge=0, description="blend weight; ALS and audio scores share the ALS scale")
     # w_audio, w_popularity, w_sequence and cluster_allotment: chosen on generator version 4's sample world,
-    # weeks 2026-W44 and W45 (python -m bench.blend_setting, best recall@30 + NDCG@30; a default moved only
-    # when the paired interval of the change excluded 0 there), scored on W46 (README, "The blend, measured")
+    # weeks 2026-W44 and W45 (python -m bench.blend_setting, best recall@30 + NDCG@30; a weight moved only
+    # when that value's paired gain over 0 excluded 0 and beat the old default's), scored on W46 (README,
+    # "The blend, measured")
     w_audio: Num = Field(1.2, ge=0, description="blend weight of the audio (CNN) score")
     w_culture: Num = Field(0.1, ge=0, description="blend weight of the 0..1 similarity to the listener's top artists")
     w_popularity: Num = Field(
