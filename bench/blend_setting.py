@@ -1,8 +1,9 @@
 """A blend setting, measured: recall@30 and NDCG@30 by the value of one ``merge`` setting.
 
 ``--setting`` is ``w_sequence`` (the ``sequence`` source's weight; default),
-``cluster_allotment`` (the places allotted to taste clusters), ``w_culture``, ``w_audio`` or
-``w_popularity``. For each week given, the warehouse must hold what the DAG's jobs write for
+``cluster_allotment`` (the places allotted to taste clusters), ``w_culture``, ``w_audio``,
+``w_popularity`` or ``popularity_days`` (the days of plays the popularity prior counts; 0 = the
+ALS window's). For each week given, the warehouse must hold what the DAG's jobs write for
 it (ALS; the sources the setting concerns) and the week's own plays (a later week's
 ingest). The merge's inputs are read once (:func:`prepare_inputs`) and the same blend is
 built for every value of ``--values``, scored on the week's first-time plays
@@ -46,8 +47,9 @@ def scores(lists: dict[str, list[int]], truth: dict[str, set[int]]) -> dict[str,
     return dict(zip(users, zip(vals[f"recall@{K}"].tolist(), vals[f"ndcg@{K}"].tolist(), strict=True), strict=True))
 
 
-SETTINGS = ("w_sequence", "cluster_allotment", "w_culture", "w_audio", "w_popularity")
+SETTINGS = ("w_sequence", "cluster_allotment", "w_culture", "w_audio", "w_popularity", "popularity_days")
 NEEDS = {"w_sequence": "sequence", "cluster_allotment": "clusters"}  # Inputs fields the setting acts on
+REBUILDS = ("popularity_days",)  # read when the inputs are built: they are rebuilt for each value
 
 
 def week_scores(
@@ -67,7 +69,9 @@ def week_scores(
             truth.setdefault(u, set()).add(index[t])
     out = {}
     for v in values:
-        lists = {u: [i for i, *_ in p] for u, p in playlists(inputs, conf.model_copy(update={setting: v})).items()}
+        merge = conf.model_copy(update={setting: v})
+        built = prepare_inputs(config.model_copy(update={"merge": merge}), week) if setting in REBUILDS else inputs
+        lists = {u: [i for i, *_ in p] for u, p in playlists(built, merge).items()}
         out[label(setting, v)] = scores(lists, truth)
     if inputs.sequence:
         seq = playlists(inputs, alone(conf, w_sequence=1.0))

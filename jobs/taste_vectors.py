@@ -51,7 +51,14 @@ from jobs.common.cli import week_job
 from jobs.common.config import Config
 from jobs.common.metrics import as_matrix
 from jobs.common.sequence.sessions import cut_sessions
-from jobs.common.sequence.taste import hit_rates, listen_sequences, make_pairs, taste_vectors, train_rnn
+from jobs.common.sequence.taste import (
+    hit_rates,
+    listen_sequences,
+    make_pairs,
+    target_rows,
+    taste_vectors,
+    train_rnn,
+)
 from jobs.common.warehouse import Warehouse, active_listeners
 from jobs.common.weeks import cutoff
 
@@ -76,7 +83,7 @@ def subset(pairs: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarr
 def oldest_needed(listens: pd.DataFrame, before: dt.datetime, conf: Any) -> pd.Timestamp | None:
     """The start of the ``max_pairs``-th most recent listen before ``before``: no pair older than that is trained
     on (both RNNs take the most recent ``max_pairs``), so none is built; ``None`` when all are needed."""
-    times = pd.to_datetime(listens["played_at"], utc=True)[listens.groupby("user_id").cumcount() > 0]  # targets
+    times = pd.to_datetime(listens["played_at"], utc=True)[target_rows(listens, conf.new_songs_only)]
     earlier = times[times < pd.Timestamp(before)]
     return earlier.nlargest(conf.max_pairs + 1).min() if len(earlier) > conf.max_pairs + 1 else None
 
@@ -116,7 +123,8 @@ def run(config: Config, week: str) -> dict[str, Any]:
     sessions = cut_sessions(plays, conf.session_gap_minutes, config.als.min_ms_played)
     listens = listen_sequences(sessions, song_ids)
     split = cut - dt.timedelta(days=conf.holdout_days)
-    pairs = make_pairs(listens, conf.history, since=oldest_needed(listens, split if conf.evaluate else cut, conf))
+    since = oldest_needed(listens, split if conf.evaluate else cut, conf)
+    pairs = make_pairs(listens, conf.history, since=since, new_only=conf.new_songs_only)
     if len(pairs["y"]) < conf.min_sequences:
         return skip(wh, week, f"only {len(pairs['y'])} (history, next song) pairs; need {conf.min_sequences}")
     metrics: dict[str, Any] = {"week": week, "listens": len(listens), "pairs": len(pairs["y"]), "songs": len(song_ids)}

@@ -44,6 +44,26 @@ def test_pairs_hold_the_previous_n_songs_left_padded():
     assert later["x"].tolist() == [[2, 3]] and later["y"].tolist() == [4]  # its history reaches back before since
 
 
+
+def test_new_only_pairs_target_first_listens_with_the_whole_history_before():
+    sessions = pd.DataFrame(
+        {
+            "user_id": ["a"] * 5 + ["b"] * 3,
+            "track_id": ["s01", "s02", "s01", "s03", "s02", "s01", "s01", "s04"],
+            "played_at": pd.to_datetime([f"2026-01-01 10:0{i}" for i in range(8)], utc=True),
+            "skipped": False,
+        }
+    )
+    listens = taste.listen_sequences(sessions, SONGS)
+    assert taste.target_rows(listens).tolist() == [False, True, True, True, True, False, True, True]
+    assert taste.target_rows(listens, new_only=True).tolist() == [False, True, False, True, False, False, False, True]
+    pairs = taste.make_pairs(listens, 3, new_only=True)
+    assert pairs["y"].tolist() == [3, 4, 5]  # a's s02 and s03, b's s04: replays are not targets
+    assert pairs["x"].tolist() == [[0, 0, 2], [2, 3, 2], [0, 2, 2]]  # but stay in the histories
+    assert pairs["user"].tolist() == ["a", "a", "b"]
+    assert len(taste.make_pairs(listens, 3)["y"]) == 6  # every listen after the first
+
+
 @pytest.mark.tf
 def test_the_rnn_learns_a_deterministic_cycle_of_songs():
     vectors = np.random.default_rng(1).normal(size=(len(SONGS), 8)).astype(np.float32)

@@ -185,5 +185,49 @@ def test_render_lists_the_chosen_settings_and_each_second_round_fit():
     report = {"week": "1998-W10", "weeks": ["1998-W08", "1998-W09"], "fits": 3, "seconds": 60.0}
     text = render({**report, "base": base, "chosen": rows[0]["setting"], "candidates": rows})
     assert "| `als.window_weeks` | 8 | 52 |" in text and "| `merge.w_popularity` | 0.0 | 2.0 |" in text
-    assert "| {'als.window_weeks': 52} | 0.0400 / 0.1200 | 0.0500 / 0.1300 | 2.0, 1 |" in text
-    assert "| none (defaults) | 0.0300 / 0.1100 | 0.0300 / 0.1100 | 0.0, 1 |" in text
+    assert "| best blend | its w_popularity, popularity_days, min_plays |" in text
+    assert "| {'als.window_weeks': 52} | 0.0400 / 0.1200 | 0.0500 / 0.1300 | 2.0, 0, 1 |" in text
+    assert "| none (defaults) | 0.0300 / 0.1100 | 0.0300 / 0.1100 | 0.0, 0, 1 |" in text
+
+
+def test_the_prior_counts_only_the_last_days_when_popularity_days_is_set():
+    """Track a was played most in the window but long ago; b less, in the last week: with
+    ``merge.popularity_days`` 7 the prior follows b's recent counted plays (skips are not counted)."""
+    from dataclasses import replace
+
+    from jobs.common.recsys.inputs import build_inputs
+
+    week, cut = "2026-W11", cutoff("2026-W11")
+    ids = ["a", "b", "c"]
+    at = [cut - dt.timedelta(days=30)] * 6 + [cut - dt.timedelta(days=2)] * 3 + [cut - dt.timedelta(days=1)] * 4
+    plays = pd.DataFrame(
+        {
+            "user_id": [f"u{i % 3}" for i in range(13)],
+            "track_id": ["a"] * 6 + ["b"] * 3 + ["c"] * 4,
+            "played_at": pd.to_datetime(at, utc=True),
+            "ms_played": [200_000] * 9 + [5_000] * 4,  # c's recent plays are skips
+        }
+    )
+    counts = plays[plays["ms_played"] >= 30_000].groupby(["user_id", "track_id"]).size().reset_index(name="plays")
+    rng = np.random.default_rng(0)
+    item_f = pd.DataFrame({"track_id": ids, "vector": list(rng.normal(size=(3, 4))), "plays": [6, 3, 0]})
+    user_f = pd.DataFrame({"user_id": ["u0", "u1", "u2"], "vector": list(rng.normal(size=(3, 4)))})
+    tracks = pd.DataFrame(
+        {"track_id": ids, "title": ids, "artist_id": ["x", "y", "z"], "release_date": ["2020-01-01"] * 3}
+    )
+    artists = pd.DataFrame({"artist_id": ["x", "y", "z"], "name": ["X", "Y", "Z"]})
+    base = load_config().model_copy(update={"merge": MergeConf(min_plays=1, popularity_days=0)})
+    window = build_inputs(base, week, user_f, item_f, counts, plays, tracks, artists)
+    assert window.items.recent is None and window.items.prior_plays.tolist() == [6.0, 3.0, 0.0]
+    assert MergeConf().popularity_days == 7  # chosen on the sample world (README, "The blend, measured")
+    days = base.model_copy(update={"merge": MergeConf(min_plays=1, popularity_days=7)})
+    recent = build_inputs(days, week, user_f, item_f, counts, plays, tracks, artists)
+    assert recent.items.prior_plays.tolist() == [0.0, 3.0, 0.0]
+    assert recent.items.popularity.tolist() == [6.0, 3.0, 0.0]  # fallback lists and novelty keep the window's
+    # and the blend's prior follows it: b gains w_popularity, a nothing
+    user, none = np.array([[0.0, 0.0, 0.0, 0.0]], np.float32), [np.zeros(0, np.int64)]
+    blend = MergeConf(w_popularity=2.0)
+    scores, _ = blend_block(user, none, none, [np.zeros(0)], recent.items, blend)
+    np.testing.assert_allclose(scores[0], [0.0, 2.0, 0.0])
+    scores, _ = blend_block(user, none, none, [np.zeros(0)], replace(recent.items, recent=None), blend)
+    np.testing.assert_allclose(scores[0], [2.0, 1.0, 0.0])

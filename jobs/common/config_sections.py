@@ -155,7 +155,10 @@ class MergeConf(_Section):
     w_audio: Num = Field(1.2, ge=0, description="blend weight of the audio (CNN) score")
     w_culture: Num = Field(0.1, ge=0, description="blend weight of the 0..1 similarity to the listener's top artists")
     w_popularity: Num = Field(
-        4.0, ge=0, description="blend weight of a played track's window plays over the most played one's (0 = none)"
+        4.0, ge=0, description="blend weight of a played track's plays over the most played one's (0 = none)"
+    )
+    popularity_days: Int = Field(  # 7: chosen with bench.blend_setting on W44-W45 like the weights above
+        7, ge=0, description="the popularity prior counts plays of the last N days before the week (0 = the window's)"
     )
     cold_slots: Int = Field(5, ge=0, description="at most this many tracks nobody has played yet per playlist")
     min_cold_score: Num = Field(0.5, description="cold tracks need this share of the best ALS score as audio score")
@@ -191,6 +194,9 @@ class SequenceConf(_Section):
     learning_rate: Num = Field(0.003, gt=0, description="Adam learning rate of the RNN")
     min_sequences: Int = Field(50, ge=1, description="fewer (history, next song) pairs: the taste vectors are skipped")
     max_pairs: Int = Field(30_000, ge=1, description="the RNN trains on at most this many most recent pairs")
+    new_songs_only: Bool = Field(
+        False, description="the RNN's next songs are only first listens (songs new to the listener); else every listen"
+    )
     holdout_days: Int = Field(7, ge=1, description="next songs of the last N days before the cutoff are held out")
     eval_k: Int = Field(10, ge=1, description="hit rate: the true next song among the k nearest songs")
     evaluate: Bool = Field(True, description="hold-out evaluation each run (trains a second RNN)")

@@ -16,13 +16,14 @@ first). One process, one SparkSession, nothing written but the overlay.
 Searched (:data:`FIT_SPACE`, :data:`BLEND_SPACE`): ``als.rank`` 16/32/64, ``als.reg_param``
 0.01/0.1/1, ``als.alpha`` 1/8/40, ``als.window_weeks`` 8/16/52 (the window is also who is
 owed a playlist), ``als.decay_half_life_days`` 0/28, and for every fit the blend
-``merge.w_popularity`` 0/0.25/0.5/1/2 (a popularity prior) times ``merge.min_plays`` 1/3. The
+``merge.w_popularity`` 0/0.25/0.5/1/2 (a popularity prior) times ``merge.popularity_days`` 0/7/28
+(the days of plays it counts; 0 = the window's) times ``merge.min_plays`` 1/3. The
 audio and culture weights are left alone: the tune has no audio or web pages to fit them on.
 
 Search (:func:`search`), seeded (``--seed``): first round on the ``--first-weeks`` (2) latest
 validation weeks: the base fit, every one-key change of it (9), the combination of each
 key's best value there, and ``--candidates`` (2) fits drawn at random from the grid, each
-with all 10 blends (a fit scores as its best blend); second round on all validation weeks:
+with all 30 blends (a fit scores as its best blend); second round on all validation weeks:
 the best quarter of those fits and the base; the best candidate there wins. ``--md FILE``
 writes the chosen settings and the second round's fits (each with the default blend and its
 best one: a diagnosis of what helped) as the section ``tune`` of FILE; ``--render JSON`` only
@@ -73,6 +74,7 @@ FIT_SPACE: dict[str, tuple[Any, ...]] = {
 }
 BLEND_SPACE: dict[str, tuple[Any, ...]] = {
     "merge.w_popularity": (0.0, 0.25, 0.5, 1.0, 2.0),
+    "merge.popularity_days": (0, 7, 28),
     "merge.min_plays": (1, 3),
 }
 # evaluate(fit setting, blend settings, week) -> per blend, (listener-weeks, 2) precision and recall
@@ -312,14 +314,16 @@ def render(report: Mapping[str, Any]) -> str:
         "",
         "Second round (all validation weeks): each fit that reached it, with the default blend and with its best one:",
         "",
-        "| fit: changed from the defaults | default blend | best blend | its w_popularity, min_plays |",
+        "| fit: changed from the defaults | default blend | best blend | its "
+        + ", ".join(k.split(".")[1] for k in BLEND_SPACE)
+        + " |",
         "|---|---|---|---|",
     ]
     fits: dict[str, list[dict]] = {}
     for row in second:
         changed = {k: row["setting"][k] for k in fit_keys if row["setting"][k] != base[k]}
         fits.setdefault(str(changed or "none (defaults)"), []).append(row)
-    blend_keys = [k for k in base if k not in fit_keys]
+    blend_keys = [k for k in base if k not in fit_keys]  # BLEND_SPACE's, in its order
     for name, rows in fits.items():
         plain = next(r for r in rows if all(r["setting"][k] == base[k] for k in blend_keys))
         best = rows[0]  # candidates are best first

@@ -105,7 +105,8 @@ class WeekEvaluator:
         out, inputs_by_key = [], {}
         for blend in blends:
             config = apply(base, blend)
-            key = (config.merge.min_plays, config.merge.top_artists, config.merge.new_release_days)
+            merge = config.merge
+            key = (merge.min_plays, merge.top_artists, merge.new_release_days, merge.popularity_days)
             if key not in inputs_by_key:  # the blend weights do not change the inputs
                 inputs_by_key[key] = build_inputs(
                     config, week, user_f, item_f, counts_pd, plays, self.tracks, self.artists

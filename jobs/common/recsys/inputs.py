@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
+from jobs.common.baselines import recent_plays
 from jobs.common.catalog import read_catalog
 from jobs.common.config import Config
 from jobs.common.metrics import as_matrix
@@ -82,7 +83,7 @@ def prepare_inputs(config: Config, week: str) -> Inputs:
         user_f,
         item_f,
         counts,
-        wh.plays_before_week(week),
+        wh.plays_before(week_cutoff(week), columns=("user_id", "track_id", "played_at", "ms_played")),
         tracks,
         artists,
         vectors,
@@ -136,6 +137,9 @@ def build_inputs(
     items = build_items(
         vectors, item_f.set_index("track_id")["plays"], tracks, artists, new_since, terms, similarity, cut.date(), audio
     )
+    if conf.popularity_days > 0:  # the popularity prior counts only the last days' plays
+        recent = recent_plays(plays, cut, weeks=conf.popularity_days / 7, min_ms=config.als.min_ms_played)
+        items = replace(items, recent=recent.reindex(pd.Index(items.track_ids)).fillna(0).to_numpy(np.float64))
     heard_by_user = heard_by_user_of(heard, items)
     index = pd.Series(np.arange(len(items.track_ids)), index=items.track_ids)
     artist_index = pd.Series(np.arange(len(items.artist_ids)), index=items.artist_ids)

@@ -38,6 +38,7 @@ class Items:
     artist_ids: np.ndarray | None = None  # str, sorted: artist index i's id (the one artist index)
     audio: np.ndarray | None = None  # float32 (n_items, d): unit audio-CNN vector (taste clusters); 0 where none
     has_audio: np.ndarray | None = None  # bool: the item has an audio vector
+    recent: np.ndarray | None = None  # counted plays of merge.popularity_days (the prior's); None: popularity
 
     def cold(self) -> np.ndarray:
         return self.is_cold if self.is_cold is not None else np.zeros(len(self.track_ids), dtype=bool)
@@ -54,6 +55,11 @@ class Items:
         from jobs.common.sequence.ann import build_inner_product_index
 
         return build_inner_product_index(self.vectors[self.cold()], n_trees=20, seed=0)
+
+    @property
+    def prior_plays(self) -> np.ndarray:
+        """The plays the blend's popularity prior counts: ``recent`` where set, else the window's ``popularity``."""
+        return self.popularity if self.recent is None else self.recent
 
     @cached_property
     def popularity_order(self) -> np.ndarray:

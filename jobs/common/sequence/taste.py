@@ -46,16 +46,27 @@ def listen_sequences(sessions: pd.DataFrame, song_ids: list[str]) -> pd.DataFram
     return out[["user_id", "played_at", "song"]].astype({"song": np.int64})
 
 
-def make_pairs(listens: pd.DataFrame, n: int, since: Any = None) -> dict[str, np.ndarray]:
+def target_rows(listens: pd.DataFrame, new_only: bool = False) -> np.ndarray:
+    """Which rows of ``listens`` (sorted by listener, then time) are next songs: every listen after the
+    listener's first; with ``new_only``, only the first listen of each song by that listener."""
+    users = listens["user_id"].to_numpy()
+    later = np.r_[False, users[1:] == users[:-1]] if len(users) else np.zeros(0, dtype=bool)
+    if new_only:
+        later &= ~listens.duplicated(["user_id", "song"]).to_numpy()
+    return later
+
+
+def make_pairs(listens: pd.DataFrame, n: int, since: Any = None, new_only: bool = False) -> dict[str, np.ndarray]:
     """Every (previous up to n songs, next song) of each listener: ``x`` (m, n) int32 left-padded with 0,
     ``y`` (m,) the next song (1-based), ``user`` and ``time`` (the next song's start). With ``since``,
-    only next songs played from then on (their histories may reach further back)."""
+    only next songs played from then on (their histories may reach further back); with ``new_only``,
+    only next songs the listener had not listened to before (:func:`target_rows`)."""
     users = listens["user_id"].to_numpy()
     songs = listens["song"].to_numpy(dtype=np.int64)
     times = pd.to_datetime(listens["played_at"], utc=True).dt.tz_convert(None).to_numpy()  # UTC, naive
     start = np.r_[0, np.flatnonzero(users[1:] != users[:-1]) + 1]
     first = np.repeat(start, np.diff(np.r_[start, len(users)]))  # each row's listener's first row
-    targets = np.flatnonzero(np.arange(len(users)) > first)
+    targets = np.flatnonzero(target_rows(listens, new_only))
     if since is not None:
         targets = targets[times[targets] >= np.datetime64(pd.Timestamp(since).tz_convert(None))]
     x = np.zeros((len(targets), n), dtype=np.int32)
