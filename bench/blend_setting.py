@@ -10,12 +10,14 @@ built for every value of ``--values``, scored on the week's first-time plays
 (:func:`jobs.evaluate.first_plays`, on tracks the week could recommend). Beside them: the
 ``sequence`` source alone (``w_als = w_audio = w_culture = 0``, its own rows only; when the
 week has taste vectors) and ALS alone. Each figure is a mean over listeners with a 95%
-bootstrap interval resampling listeners; each value is compared with the setting at 0 by
-the paired interval of the difference (:mod:`jobs.common.stats`).
+bootstrap interval resampling listeners; each value is compared with the setting at 0, and
+with ALS alone, by the paired interval of the difference (:mod:`jobs.common.stats`).
 
 Tune on weeks before the one you score: ``--tune`` weeks choose the value (the best mean over
 them, pooled, of ``--objective``: recall@30, NDCG@30, or ``both``, their sum; the default),
-``--score`` weeks are then reported at that value. Run::
+``--score`` weeks are then reported at that value (and at 0). With ``--score`` and no ``--tune``,
+nothing is chosen: every value is scored on those weeks, pooled (e.g. the defaults against 0
+on weeks of a world no setting was chosen on). Run::
 
     DW_DATA=... DW_WAREHOUSE=... python -m bench.blend_setting [--setting w_sequence] \
         --tune 2026-W44 2026-W45 --score 2026-W46 [--values 0 0.1 0.2] [--out f.json]
@@ -38,6 +40,7 @@ from jobs.common.warehouse import Warehouse
 from jobs.evaluate import alone, first_plays, per_listener
 
 K = 30
+ALS, SEQ = "als_alone", "sequence_alone"  # the references beside the setting's values
 
 
 def scores(lists: dict[str, list[int]], truth: dict[str, set[int]]) -> dict[str, tuple[float, float]]:
@@ -75,9 +78,9 @@ def week_scores(
         out[label(setting, v)] = scores(lists, truth)
     if inputs.sequence:
         seq = playlists(inputs, alone(conf, w_sequence=1.0))
-        out["sequence_alone"] = scores({u: [i for i, _, s, _ in p if s == "sequence"] for u, p in seq.items()}, truth)
+        out[SEQ] = scores({u: [i for i, _, s, _ in p if s == "sequence"] for u, p in seq.items()}, truth)
     als = playlists(inputs, alone(conf, w_als=conf.w_als))
-    out["als_alone"] = scores({u: [i for i, *_ in p] for u, p in als.items()}, truth)
+    out[ALS] = scores({u: [i for i, *_ in p] for u, p in als.items()}, truth)
     return out
 
 
@@ -86,7 +89,8 @@ def label(setting: str, value: float) -> str:
 
 
 def summarise(scores: dict[str, dict[str, dict[str, tuple[float, float]]]], base: str) -> dict[str, Any]:
-    """Pooled over weeks (listener-weeks, resampling listeners): each system's means and its difference to ``base``."""
+    """Pooled over weeks (listener-weeks, resampling listeners): each system's means, its difference to
+    ``base`` and, for each value of the setting, its difference to ALS alone (the blend's claim)."""
     systems = next(iter(scores.values())).keys()
     out = {}
     for system in systems:
@@ -95,10 +99,11 @@ def summarise(scores: dict[str, dict[str, dict[str, tuple[float, float]]]], base
         row: dict[str, Any] = {"listener_weeks": len(keys)}
         for m, name in enumerate(("recall@30", "ndcg@30")):
             vals = np.array([scores[w][system][u][m] for w, u in keys])
-            ref = np.array([scores[w][base][u][m] for w, u in keys])
             row[name] = bootstrap_mean(vals, groups).as_dict(4)
-            if system != base:
-                row[f"{name} minus {base}"] = paired_difference(vals, ref, groups).as_dict(4)
+            for other in (base,) if system in (ALS, SEQ) else (base, ALS):
+                if system != other and other in systems:
+                    ref = np.array([scores[w][other][u][m] for w, u in keys])
+                    row[f"{name} minus {other}"] = paired_difference(vals, ref, groups).as_dict(4)
         out[system] = row
     return out
 
@@ -106,25 +111,32 @@ def summarise(scores: dict[str, dict[str, dict[str, tuple[float, float]]]], base
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--setting", choices=SETTINGS, default="w_sequence", help="the merge setting to vary")
-    parser.add_argument("--tune", nargs="+", required=True, help="weeks that choose the value")
-    parser.add_argument("--score", nargs="*", default=[], help="weeks scored at the chosen value")
+    parser.add_argument("--tune", nargs="*", default=[], help="weeks that choose the value")
+    parser.add_argument(
+        "--score", nargs="*", default=[], help="weeks scored at the chosen value (no --tune: at every value)"
+    )
     parser.add_argument("--values", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.3, 0.5, 1.0])
     parser.add_argument(
         "--objective", choices=("recall", "ndcg", "both"), default="both", help="what the value maximises"
     )
     parser.add_argument("--out", help="write the results as JSON here")
     args = parser.parse_args(argv)
+    if not args.tune and not args.score:
+        parser.error("give --tune weeks (to choose a value), --score weeks, or both")
     config = load_config()
     values = sorted(set(args.values) | {0.0})
     zero = label(args.setting, 0.0)
-    tune = {w: week_scores(config, w, values, args.setting) for w in args.tune}
-    tuned = summarise(tune, zero)
-    metrics = {"recall": ("recall@30",), "ndcg": ("ndcg@30",), "both": ("recall@30", "ndcg@30")}[args.objective]
-    best = max(values, key=lambda v: sum(tuned[label(args.setting, v)][m]["mean"] for m in metrics))
     result: dict[str, Any] = {"setting": args.setting, "objective": args.objective, "tune_weeks": args.tune}
-    result |= {"tuning": tuned, "chosen": best}
+    scored_values = values
+    if args.tune:
+        tune = {w: week_scores(config, w, values, args.setting) for w in args.tune}
+        tuned = summarise(tune, zero)
+        metrics = {"recall": ("recall@30",), "ndcg": ("ndcg@30",), "both": ("recall@30", "ndcg@30")}[args.objective]
+        best = max(values, key=lambda v: sum(tuned[label(args.setting, v)][m]["mean"] for m in metrics))
+        result |= {"tuning": tuned, "chosen": best}
+        scored_values = sorted({0.0, best})
     if args.score:
-        scored = {w: week_scores(config, w, sorted({0.0, best}), args.setting) for w in args.score}
+        scored = {w: week_scores(config, w, scored_values, args.setting) for w in args.score}
         result |= {"score_weeks": args.score, "scored": summarise(scored, zero)}
     text = json.dumps(result, indent=1)
     print(text)

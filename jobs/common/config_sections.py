@@ -164,7 +164,7 @@ class MergeConf(_Section):
     min_cold_score: Num = Field(0.5, description="cold tracks need this share of the best ALS score as audio score")
     top_artists: Int = Field(5, ge=0, description="a listener's most-played artists that seed the culture source")
     new_release_days: Int = Field(14, ge=0, description="released this many days before the week: a new release")
-    w_sequence: Num = Field(0.15, ge=0, description="blend weight of the 0..1 closeness to the taste vector (sequence)")
+    w_sequence: Num = Field(0.4, ge=0, description="blend weight of the 0..1 closeness to the taste vector (sequence)")
     sequence_candidates: Int = Field(100, ge=0, description="unheard songs nearest the taste vector per listener")
     annoy_min_cold: Int = Field(1_000_000, ge=0, description="more never-played tracks: Annoy finds audio candidates")
     audio_candidates: Int = Field(300, ge=1, description="never-played tracks one listener's Annoy query returns")
@@ -180,7 +180,9 @@ class SequenceConf(_Section):
     """Sessions, word2vec song vectors, the RNN taste vector and Annoy (jobs/song_vectors.py, taste_vectors.py)."""
 
     session_gap_minutes: Num = Field(30.0, gt=0, description="a longer pause between two plays starts a new session")
-    top_n: Int = Field(20_000, ge=2, description="word2vec is trained on the N most listened tracks only")
+    top_n: Int = Field(  # 200: chosen on the sample world's W44-W45 (1,500 tracks; README); scale it with the catalog
+        200, ge=2, description="word2vec is trained on the N most listened tracks only"
+    )
     dimension: Int = Field(32, ge=2, description="song vector length")
     window: Int = Field(5, ge=1, description="word2vec context: songs on each side")
     negative: Int = Field(10, ge=1, description="negative samples per positive (CBOW with negative sampling)")
