@@ -44,7 +44,6 @@ def test_pairs_hold_the_previous_n_songs_left_padded():
     assert later["x"].tolist() == [[2, 3]] and later["y"].tolist() == [4]  # its history reaches back before since
 
 
-
 def test_new_only_pairs_target_first_listens_with_the_whole_history_before():
     sessions = pd.DataFrame(
         {
