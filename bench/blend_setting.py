@@ -9,9 +9,11 @@ ingest). The merge's inputs are read once (:func:`prepare_inputs`) and the same 
 built for every value of ``--values``, scored on the week's first-time plays
 (:func:`jobs.evaluate.first_plays`, on tracks the week could recommend). Beside them: the
 ``sequence`` source alone (``w_als = w_audio = w_culture = 0``, its own rows only; when the
-week has taste vectors) and ALS alone. Each figure is a mean over listeners with a 95%
-bootstrap interval resampling listeners; each value is compared with the setting at 0, and
-with ALS alone, by the paired interval of the difference (:mod:`jobs.common.stats`).
+week has taste vectors), ALS alone and the naive most popular lists (all history, last 4
+weeks; :func:`jobs.evaluate.popular_scores`). Each figure is a mean over listeners with a 95%
+bootstrap interval resampling listeners; each value is compared with the setting at 0, with
+ALS alone and with both most popular lists, by the paired interval of the difference
+(:mod:`jobs.common.stats`).
 
 Tune on weeks before the one you score: ``--tune`` weeks choose the value (the best mean over
 them, pooled, of ``--objective``: recall@30, NDCG@30, or ``both``, their sum; the default),
@@ -37,10 +39,11 @@ from jobs.common.recsys.inputs import prepare_inputs
 from jobs.common.recsys.playlists import playlists
 from jobs.common.stats import bootstrap_mean, paired_difference
 from jobs.common.warehouse import Warehouse
-from jobs.evaluate import alone, first_plays, per_listener
+from jobs.evaluate import alone, first_plays, most_popular, per_listener, popular_scores
 
 K = 30
-ALS, SEQ = "als_alone", "sequence_alone"  # the references beside the setting's values
+ALS, SEQ = "als_alone", "sequence_alone"  # the references beside the setting's values, with the two below
+POPULAR = ("most_popular", "most_popular_recent")  # naive: all counted plays before the week, its last 4 weeks
 
 
 def scores(lists: dict[str, list[int]], truth: dict[str, set[int]]) -> dict[str, tuple[float, float]]:
@@ -63,7 +66,8 @@ def week_scores(
     inputs = prepare_inputs(config, week)
     if setting in NEEDS and not getattr(inputs, NEEDS[setting]):
         raise SystemExit(f"{week}: nothing for {setting} to act on (no {NEEDS[setting]} this week): {inputs.notes}")
-    pairs = first_plays(Warehouse(config.paths.warehouse), week, config.als.min_ms_played)
+    wh = Warehouse(config.paths.warehouse)
+    pairs = first_plays(wh, week, config.als.min_ms_played)
     index = {t: i for i, t in enumerate(inputs.items.track_ids)}
     truth: dict[str, set[int]] = {}
     personal = set(inputs.users["user_id"])
@@ -81,6 +85,8 @@ def week_scores(
         out[SEQ] = scores({u: [i for i, _, s, _ in p if s == "sequence"] for u, p in seq.items()}, truth)
     als = playlists(inputs, alone(conf, w_als=conf.w_als))
     out[ALS] = scores({u: [i for i, *_ in p] for u, p in als.items()}, truth)
+    for name, pop in popular_scores(wh, inputs, config, week).items():
+        out[name] = scores(most_popular(inputs, K, conf.artist_cap, pop), truth)
     return out
 
 
@@ -90,7 +96,8 @@ def label(setting: str, value: float) -> str:
 
 def summarise(scores: dict[str, dict[str, dict[str, tuple[float, float]]]], base: str) -> dict[str, Any]:
     """Pooled over weeks (listener-weeks, resampling listeners): each system's means, its difference to
-    ``base`` and, for each value of the setting, its difference to ALS alone (the blend's claim)."""
+    ``base`` and, for each value of the setting, its difference to ALS alone (the blend's claim) and to
+    the most popular lists (the naive references)."""
     systems = next(iter(scores.values())).keys()
     out = {}
     for system in systems:
@@ -100,7 +107,7 @@ def summarise(scores: dict[str, dict[str, dict[str, tuple[float, float]]]], base
         for m, name in enumerate(("recall@30", "ndcg@30")):
             vals = np.array([scores[w][system][u][m] for w, u in keys])
             row[name] = bootstrap_mean(vals, groups).as_dict(4)
-            for other in (base,) if system in (ALS, SEQ) else (base, ALS):
+            for other in (base,) if system in (ALS, SEQ, *POPULAR) else (base, ALS, *POPULAR):
                 if system != other and other in systems:
                     ref = np.array([scores[w][other][u][m] for w, u in keys])
                     row[f"{name} minus {other}"] = paired_difference(vals, ref, groups).as_dict(4)

@@ -128,6 +128,21 @@ def most_popular(inputs: Inputs, k: int, cap: int, scores: np.ndarray | None = N
     return out
 
 
+def popular_scores(wh: Warehouse, inputs: Inputs, config: Config, week: str) -> dict[str, np.ndarray]:
+    """The naive references' scores per item: ``most_popular`` (counted plays before the week, all of
+    them) and ``most_popular_recent`` (those of its last ``RECENT_WEEKS`` weeks, ties by all); their
+    lists are :func:`most_popular` by these scores."""
+    cut = week_cutoff(week)
+    plays = wh.plays_before(cut, columns=("user_id", "track_id", "played_at", "ms_played"))
+    counted = plays[plays["ms_played"] >= config.als.min_ms_played]
+    all_time = counted.groupby("track_id").size().astype(np.float64)
+    recent = recent_plays(plays, cut, RECENT_WEEKS, config.als.min_ms_played)
+    return {
+        "most_popular": popularity_scores(inputs.items.track_ids, all_time),
+        "most_popular_recent": popularity_scores(inputs.items.track_ids, all_time, recent),
+    }
+
+
 def percentile_rank_pairs(scorer: Any, inputs: Inputs, truth: dict[str, set[int]]) -> tuple[list[float], list[str]]:
     """Percentile rank (0 = top) of each truth item among the listener's unheard items, and its listener.
 
@@ -244,16 +259,7 @@ def run(config: Config, week: str) -> dict[str, Any]:
             u: [i for i, _, src, _ in p if src == "culture"] for u, p in playlists(inputs, culture_only).items()
         },
     }
-    # the naive references: counted plays before the week, all of them and those of its last weeks
-    cut = week_cutoff(week)
-    plays = wh.plays_before(cut, columns=("user_id", "track_id", "played_at", "ms_played"))
-    counted = plays[plays["ms_played"] >= config.als.min_ms_played]
-    all_time = counted.groupby("track_id").size().astype(np.float64)
-    recent = recent_plays(plays, cut, RECENT_WEEKS, config.als.min_ms_played)
-    popular = {
-        "most_popular": popularity_scores(inputs.items.track_ids, all_time),
-        "most_popular_recent": popularity_scores(inputs.items.track_ids, all_time, recent),
-    }
+    popular = popular_scores(wh, inputs, config, week)  # the naive references
     for name, pop in popular.items():
         rankings[name] = most_popular(inputs, conf.k, conf.artist_cap, pop)
     if inputs.sequence:

@@ -14,6 +14,7 @@ def test_summarise_pools_weeks_and_compares_each_value_with_zero_and_with_als_al
         four: {u: (0.3, 0.1 + 0.01 * i) for i, u in enumerate(users)},  # +0.1 recall for everyone
         "als_alone": {u: (0.25, 0.1) for u in users},
         "sequence_alone": {u: (0.0, 0.0) for u in users},
+        "most_popular": {u: (0.15, 0.05) for u in users},
     }
     out = summarise({"2026-W44": week, "2026-W45": week}, zero)
     assert out[four]["listener_weeks"] == 16 and out[four]["recall@30"]["groups"] == 8  # listeners resampled
@@ -24,6 +25,9 @@ def test_summarise_pools_weeks_and_compares_each_value_with_zero_and_with_als_al
     assert out[four]["ndcg@30 minus w_sequence=0"]["mean"] == pytest.approx(0.035)
     assert out[zero]["recall@30 minus als_alone"]["mean"] == pytest.approx(-0.05)  # the base against ALS too
     assert "recall@30 minus als_alone" not in out["sequence_alone"]  # references only against the base
+    assert "recall@30 minus als_alone" not in out["most_popular"]
+    assert out["most_popular"]["recall@30 minus w_sequence=0"]["mean"] == pytest.approx(-0.05)
+    assert out[four]["recall@30 minus most_popular"]["mean"] == pytest.approx(0.15)  # values against the naive list
     assert "recall@30 minus w_sequence=0" not in out[zero]
 
 

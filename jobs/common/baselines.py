@@ -218,9 +218,9 @@ def popularity_scores(item_ids: Sequence[str], all_time: pd.Series, recent: pd.S
 
 
 def recent_plays(
-    plays: pd.DataFrame, cutoff: dt.datetime, weeks: int = RECENT_WEEKS, min_ms: int = MIN_MS
+    plays: pd.DataFrame, cutoff: dt.datetime, weeks: float = RECENT_WEEKS, min_ms: int = MIN_MS
 ) -> pd.Series:
-    """Counted plays (``ms_played >= min_ms``) per track in ``[cutoff - weeks, cutoff)``."""
+    """Counted plays (``ms_played >= min_ms``) per track in ``[cutoff - weeks, cutoff)`` (weeks may be a fraction)."""
     at = pd.to_datetime(plays["played_at"], utc=True)
     keep = (at >= pd.Timestamp(cutoff - dt.timedelta(weeks=weeks))) & (at < pd.Timestamp(cutoff))
     keep &= plays["ms_played"] >= min_ms
