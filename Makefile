@@ -25,12 +25,11 @@ SHELL := /bin/bash
 PYTHON_BOOT ?= $(shell command -v python3.11 || command -v python3)
 VENV := $(CURDIR)/.venv
 PY := $(VENV)/bin/python
-REQ_HASH := $(shell cat requirements.txt constraints.txt | sha256sum | cut -c1-16)
+REQ_HASH := $(shell cat requirements.txt constraints.txt pyproject.toml | sha256sum | cut -c1-16)
 STAMP := $(VENV)/.installed-$(REQ_HASH)
 
 export DW_PROJECT_ROOT := $(CURDIR)
 export DW_PYTHON := $(PY)
-export PYTHONPATH := $(CURDIR)
 export PATH := $(VENV)/bin:$(PATH)
 DW_AIRFLOW_HOME ?= $(CURDIR)/.airflow
 export AIRFLOW_HOME := $(DW_AIRFLOW_HOME)
@@ -57,14 +56,16 @@ help:
 
 # --- set-up -----------------------------------------------------------------------------
 
-$(STAMP): requirements.txt constraints.txt
+$(STAMP): requirements.txt constraints.txt pyproject.toml
 	@test -n "$(PYTHON_BOOT)" || { echo "error: Python 3.11 is needed (python3.11 or python3 on PATH)"; exit 1; }
 	@$(PYTHON_BOOT) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' || \
 	  { echo "error: $(PYTHON_BOOT) is not Python 3.11"; exit 1; }
 	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
-	@echo ">> installing pinned requirements into .venv (once per change of requirements.txt)"
+	@echo ">> installing pinned requirements into .venv (once per change of requirements.txt, constraints.txt or pyproject.toml)"
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt -c constraints.txt
+	@echo ">> installing this project in editable mode (jobs, schemas, bench, studies importable from anywhere)"
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 

@@ -26,11 +26,14 @@ Flow::
            ingest -> song_vectors -> taste_vectors ------------------+
 
 ``merge`` leaves the table out of sight; ``validate`` checks every rule and only then
-publishes the week. An audio or culture step with too little input (no audio, too few
-tracks with audio and plays, no seeds, no page text) skips: it exits 0 with
-``"skipped": <reason>`` in its run metrics, the steps after it skip too, and the merge
-runs with what exists (it says so in its metrics); a missing ALS output or a corrupt
-input fails the run.
+publishes the week. An audio, culture or sequence step with too little input (no audio,
+too few tracks with audio and plays, no seeds, no page text, too few sessions) skips: it
+writes ``"skipped": <reason>`` in its run metrics and exits 99, which Airflow records as
+the task's ``skipped`` state (``skip_on_exit_code``). The steps after it run under the
+``none_failed`` trigger rule: each sees that its input is missing, removes its own
+outputs of an earlier run of the week and skips in turn (its reason names the upstream
+skip), and the merge runs with what exists (it says so in its metrics). A missing ALS
+output or a corrupt input fails the run.
 
 The audio tasks (spectrograms and attributes, CNN training, inference) and the sequence
 tasks (word2vec song vectors with their Annoy index, the RNN's taste vectors) run as their
@@ -56,15 +59,15 @@ from pathlib import Path
 import pendulum
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.providers.standard.operators.bash import BashOperator
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, Param, TriggerRule, task
+
+from jobs.common.config import load_config  # the project is installed (make setup); pydantic + yaml only
 
 ROOT = Path(os.environ.get("DW_PROJECT_ROOT") or Path(__file__).resolve().parents[1])
-if str(ROOT) not in sys.path:  # the scheduler puts dags/ on the path, not the project
-    sys.path.insert(0, str(ROOT))
-from jobs.common.config import load_config  # noqa: E402 - needs ROOT on the path; pydantic + yaml only
 
 CONFIG = load_config()
 PYTHON = os.environ.get("DW_PYTHON") or sys.executable
+SKIPPED = 99  # a job's exit code for "skipped" (jobs.common.cli.SKIPPED; not imported: it pulls in pyarrow)
 SPARK_CONN = os.environ.get("DW_SPARK_CONN_ID", "spark_default")
 # Mondays 06:00 UTC; DW_SCHEDULE=none turns the schedule off (a sandbox that only takes manual runs)
 SCHEDULE = os.environ.get("DW_SCHEDULE", "0 6 * * 1")
@@ -75,7 +78,6 @@ JOB_ENV = {
     "DW_PROJECT_ROOT": str(ROOT),
     "PYSPARK_PYTHON": PYTHON,
     "PYSPARK_DRIVER_PYTHON": PYTHON,
-    "PYTHONPATH": str(ROOT),
 }
 
 WEEK = "{{ ti.xcom_pull(task_ids='resolve_week') }}"
@@ -142,27 +144,33 @@ with DAG(
     )
     als = SparkSubmitOperator(task_id="als", application=str(ROOT / "jobs" / "als.py"), name="dw-als", **spark_common)
 
-    def job(task_id: str, command: str) -> BashOperator:
-        """A non-Spark job in its own process: ``python -m jobs.<command> --week W``."""
+    def job(task_id: str, command: str, after_skips: bool = False) -> BashOperator:
+        """A non-Spark job in its own process: ``python -m jobs.<command> --week W``.
+
+        Exit 99 is a skip (:data:`jobs.common.cli.SKIPPED`). ``after_skips``: the task runs when
+        no upstream failed, even if one skipped (it decides itself what a missing input means).
+        """
         return BashOperator(
             task_id=task_id,
             bash_command=f"{PYTHON} -m jobs.{command} --week {WEEK}",
             cwd=str(ROOT),
             env=JOB_ENV,
             append_env=True,
+            skip_on_exit_code=SKIPPED,
+            trigger_rule=TriggerRule.NONE_FAILED if after_skips else TriggerRule.ALL_SUCCESS,
         )
 
-    merge = job("merge", "merge")
+    merge = job("merge", "merge", after_skips=True)
     validate = job("validate", "validate")
     report = job("report", "report")
     audio_features = job("audio_features", "audio_features --quiet")
-    audio_train = job("audio_train", "audio_cnn train")
-    audio_infer = job("audio_infer", "audio_cnn infer")
+    audio_train = job("audio_train", "audio_cnn train", after_skips=True)
+    audio_infer = job("audio_infer", "audio_cnn infer", after_skips=True)
     crawl = job("crawl", "crawl")
-    culture = job("culture", "culture")
+    culture = job("culture", "culture", after_skips=True)
     song_vectors = job("song_vectors", "song_vectors")
-    taste_vectors = job("taste_vectors", "taste_vectors")
-    taste_clusters = job("taste_clusters", "taste_clusters")
+    taste_vectors = job("taste_vectors", "taste_vectors", after_skips=True)
+    taste_clusters = job("taste_clusters", "taste_clusters", after_skips=True)
 
     [week, code] >> ingest >> als
     week >> audio_features

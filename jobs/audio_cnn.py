@@ -70,11 +70,10 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from jobs.common.atomic import discard_dir
 from jobs.common.audio.cnn import l2_normalise, l2_pooling_layer, predict, train_model
 from jobs.common.audio.cold_start import cold_start_eval
 from jobs.common.audio.spectrogram import Settings, mel_from_bytes
-from jobs.common.cli import week_job
+from jobs.common.cli import skipped, week_job
 from jobs.common.config import Config
 from jobs.common.metrics import as_matrix
 from jobs.common.warehouse import Warehouse, check_one_rank
@@ -137,21 +136,6 @@ def save_model(model: Any, prep: dict[str, Any], warehouse: Path, week: str) -> 
     return target
 
 
-def skip(wh: Warehouse, week: str, reason: str, stale: list[Path]) -> dict[str, Any]:
-    """A skipped step's metrics (``{"week", "skipped": reason}``, exit 0): the merge then runs without audio.
-
-    ``stale`` (this step's outputs from an earlier run of the week, if any) are removed,
-    each under its writer's lock, so nothing downstream mistakes them for this run's.
-    """
-    log.warning("skipped: %s", reason)
-    for path in stale:
-        if path.exists():
-            with wh.lock(path):
-                discard_dir(path)
-            log.warning("removed %s, written by an earlier run of %s", path, week)
-    return {"week": week, "skipped": reason}
-
-
 def true_genres(data: Path) -> pd.Series | None:
     """track_id -> genre from ``<data>/truth/track_attributes.csv`` (the sample world writes it), else None.
 
@@ -179,7 +163,7 @@ def run_train(config: Config, week: str) -> dict[str, Any]:
     train = train.sort_values("track_id", ignore_index=True)
     if len(train) < MIN_TRAIN_TRACKS:
         reason = f"only {len(train)} tracks have audio and >= {conf.min_plays} plays; need {MIN_TRAIN_TRACKS} to train"
-        return skip(wh, week, reason, [model_dir(warehouse, week)])
+        return skipped(wh, week, reason, [model_dir(warehouse, week)])
     evaluation = (
         cold_start_eval(specs, items, counts, tracks, config, true_genres(config.paths.data)) if conf.evaluate else {}
     )
@@ -267,7 +251,7 @@ def infer_unless_skipped(config: Config, week: str) -> dict[str, Any]:
     reason = json.loads(trained.read_text()).get("skipped") if trained.exists() else None
     if reason:
         stale = [wh.partition("track_vectors", week), wh.partition("audio_vectors", week)]
-        return skip(wh, week, f"audio_train skipped: {reason}", stale)
+        return skipped(wh, week, f"audio_train skipped: {reason}", stale)
     return run_infer(config, week)
 
 

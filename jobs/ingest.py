@@ -57,9 +57,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # started as a file by spark-submit: make `jobs` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from jobs.common.cli import week_job, with_spark
 from jobs.common.config import Config
 from jobs.common.raw_plays import (

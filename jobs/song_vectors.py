@@ -34,9 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from jobs.common.atomic import discard_dir
 from jobs.common.catalog import read_catalog_table
-from jobs.common.cli import week_job
+from jobs.common.cli import skipped, week_job
 from jobs.common.config import Config
 from jobs.common.metrics import as_matrix
 from jobs.common.raw_playlists import PlaylistError, read_playlists
@@ -56,17 +55,6 @@ log = logging.getLogger("song_vectors")
 logging.getLogger("gensim").setLevel(logging.WARNING)  # its per-epoch lines drown the job's own
 
 PLAY_COLUMNS = ("user_id", "track_id", "played_at", "ms_played")
-
-
-def skip(wh: Warehouse, week: str, table: str, reason: str) -> dict[str, Any]:
-    """Metrics of a skipped step (exit 0); the week's partition from an earlier run is removed under its lock."""
-    log.warning("skipped: %s", reason)
-    path = wh.partition(table, week)
-    if path.exists():
-        with wh.lock(path):
-            discard_dir(path)
-        log.warning("removed %s, written by an earlier run of %s", path, week)
-    return {"week": week, "skipped": reason}
 
 
 def annoy_recall(vectors: np.ndarray, index: Any, k: int = 10, sample: int = 500, seed: int = 0) -> dict[str, Any]:
@@ -101,7 +89,8 @@ def run(config: Config, week: str) -> dict[str, Any]:
     }
     if len(documents) < conf.min_documents:
         reason = f"only {len(documents)} documents of 2+ songs (sessions and playlists); need {conf.min_documents}"
-        return {**metrics, **skip(wh, week, "song_vectors", reason)}
+        metrics.pop("week")
+        return skipped(wh, week, reason, [wh.partition("song_vectors", week)], **metrics)
     t0 = time.perf_counter()
     frame, facts = train_song_vectors(documents, conf)
     train_s = time.perf_counter() - t0

@@ -38,8 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jobs.common.atomic import discard_dir
-from jobs.common.cli import week_job
+from jobs.common.cli import skipped, week_job
 from jobs.common.config import Config, TasteClustersConf
 from jobs.common.metrics import as_matrix
 from jobs.common.recsys.clusters import cluster_tracks
@@ -119,17 +118,6 @@ def genre_purity(counts: pd.DataFrame, clusters: pd.DataFrame, audio: pd.DataFra
     }
 
 
-def skip(wh: Warehouse, week: str, reason: str) -> dict[str, Any]:
-    """A skip's metrics (exit 0); an earlier run's partition of the week is removed so the merge cannot use it."""
-    log.warning("skipped: %s", reason)
-    stale = wh.partition("taste_clusters", week)
-    if stale.exists():
-        with wh.lock(stale):
-            discard_dir(stale)
-        log.warning("removed %s, written by an earlier run of %s", stale, week)
-    return {"week": week, "skipped": reason}
-
-
 def run(config: Config, week: str) -> dict[str, Any]:
     wh = Warehouse(config.paths.warehouse)
     conf = config.taste_clusters
@@ -137,8 +125,11 @@ def run(config: Config, week: str) -> dict[str, Any]:
     audio = frames["audio_vectors"]
     if audio is None or audio.empty:
         upstream = wh.read_metrics(week).get("audio_infer", {}).get("skipped")
-        return skip(
-            wh, week, f"no audio_vectors for {week}" + (f" (audio_infer skipped: {upstream})" if upstream else "")
+        return skipped(
+            wh,
+            week,
+            f"no audio_vectors for {week}" + (f" (audio_infer skipped: {upstream})" if upstream else ""),
+            [wh.partition("taste_clusters", week)],
         )
     plays = wh.plays_before(cutoff(week), columns=("user_id", "track_id", "played_at", "ms_played"))
     counts = recent_counts(plays, cutoff(week), conf.recent_weeks, config.als.min_ms_played)

@@ -46,8 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jobs.common.atomic import discard_dir
-from jobs.common.cli import week_job
+from jobs.common.cli import skipped, week_job
 from jobs.common.config import Config
 from jobs.common.metrics import as_matrix
 from jobs.common.sequence.sessions import cut_sessions
@@ -63,17 +62,6 @@ from jobs.common.warehouse import Warehouse, active_listeners
 from jobs.common.weeks import cutoff
 
 log = logging.getLogger("taste_vectors")
-
-
-def skip(wh: Warehouse, week: str, reason: str) -> dict[str, Any]:
-    """Metrics of a skip (exit 0); the week's ``taste_vectors`` from an earlier run are removed under their lock."""
-    log.warning("skipped: %s", reason)
-    path = wh.partition("taste_vectors", week)
-    if path.exists():
-        with wh.lock(path):
-            discard_dir(path)
-        log.warning("removed %s, written by an earlier run of %s", path, week)
-    return {"week": week, "skipped": reason}
 
 
 def subset(pairs: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
@@ -114,7 +102,7 @@ def run(config: Config, week: str) -> dict[str, Any]:
     upstream = wh.metrics_file("song_vectors", week)
     reason = json.loads(upstream.read_text()).get("skipped") if upstream.exists() else None
     if reason:
-        return skip(wh, week, f"song_vectors skipped: {reason}")
+        return skipped(wh, week, f"song_vectors skipped: {reason}", [wh.partition("taste_vectors", week)])
     songs = wh.read("song_vectors", week)
     song_ids = songs["track_id"].tolist()
     vectors = as_matrix(songs["vector"])
@@ -126,7 +114,12 @@ def run(config: Config, week: str) -> dict[str, Any]:
     since = oldest_needed(listens, split if conf.evaluate else cut, conf)
     pairs = make_pairs(listens, conf.history, since=since, new_only=conf.new_songs_only)
     if len(pairs["y"]) < conf.min_sequences:
-        return skip(wh, week, f"only {len(pairs['y'])} (history, next song) pairs; need {conf.min_sequences}")
+        return skipped(
+            wh,
+            week,
+            f"only {len(pairs['y'])} (history, next song) pairs; need {conf.min_sequences}",
+            [wh.partition("taste_vectors", week)],
+        )
     metrics: dict[str, Any] = {"week": week, "listens": len(listens), "pairs": len(pairs["y"]), "songs": len(song_ids)}
     if conf.evaluate:
         metrics["evaluation"] = evaluate(vectors, pairs, listens, split, config)

@@ -63,6 +63,19 @@ def test_dag_structure(dagbag):
         assert task.retries == 2, task.task_id
 
 
+def test_skippable_steps_end_skipped_and_the_merge_still_runs(dagbag):
+    """Exit 99 (the jobs' SKIPPED) is Airflow's skipped state; steps after a possible skip run unless one failed."""
+    from jobs.common.cli import SKIPPED
+
+    dag = dagbag.dags["discover_weekly"]
+    bash = {t.task_id: t for t in dag.tasks if t.task_type == "BashOperator"}
+    assert {name: t.skip_on_exit_code for name, t in bash.items()} == {name: [SKIPPED] for name in bash}
+    after_skips = {"audio_train", "audio_infer", "taste_clusters", "culture", "taste_vectors", "merge"}
+    assert {t.task_id: t.trigger_rule.value for t in dag.tasks} == {
+        t.task_id: "none_failed" if t.task_id in after_skips else "all_success" for t in dag.tasks
+    }
+
+
 def test_spark_jobs_go_through_spark_submit(dagbag):
     from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 

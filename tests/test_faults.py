@@ -23,7 +23,6 @@ def _env(data, warehouse):
         "DW_WAREHOUSE": str(warehouse),
         "DW_PROJECT_ROOT": str(ROOT),
         "DW__PATHS__CHECKPOINTS": str(warehouse / "_ckpt"),
-        "PYTHONPATH": str(ROOT),
         "DW__SPARK__MASTER": "local[1]",
     }
 

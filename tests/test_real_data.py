@@ -15,6 +15,7 @@ import pytest
 
 from jobs import audio_cnn, audio_features, culture
 from jobs.common import runinfo
+from jobs.common.cli import SKIPPED
 from jobs.common.warehouse import Warehouse
 from jobs.crawl import job as crawl
 from tests.airflow_env import ROOT
@@ -133,11 +134,11 @@ def test_too_few_tracks_with_audio_skip_training_and_inference(tmp_path, monkeyp
     audio_cnn.model_dir(wh.root, WEEK).mkdir(parents=True)
     monkeypatch.setenv("DW_DATA", str(config.paths.data))
     monkeypatch.setenv("DW_WAREHOUSE", str(wh.root))
-    assert audio_cnn.main(["train", "--week", WEEK]) == 0
+    assert audio_cnn.main(["train", "--week", WEEK]) == SKIPPED  # Airflow's skipped state
     reason = "only 3 tracks have audio and >= 5 plays; need 10 to train"
     assert json.loads(wh.metrics_file("audio_cnn", WEEK).read_text())["skipped"] == reason
     assert not audio_cnn.model_dir(wh.root, WEEK).exists()
-    assert audio_cnn.main(["infer", "--week", WEEK]) == 0
+    assert audio_cnn.main(["infer", "--week", WEEK]) == SKIPPED
     infer = json.loads(wh.metrics_file("audio_infer", WEEK).read_text())
     assert infer["skipped"] == f"audio_train skipped: {reason}"
     assert wh.read_optional("track_vectors", WEEK) is None  # the merge notes it runs without audio

@@ -31,7 +31,6 @@ def airflow_env(
             "DW_DATA": str(data),
             "DW_WAREHOUSE": str(warehouse),
             "DW__PATHS__CHECKPOINTS": str(checkpoints or warehouse.parent / "checkpoints"),
-            "PYTHONPATH": str(ROOT),
             "PATH": venv_bin + os.pathsep + env.get("PATH", ""),
             **(extra or {}),
         }

@@ -3,10 +3,16 @@ timing, the run metrics, and exit codes.
 
 Exit codes: 0 done; 2 an expected failure (bad configuration, catalog or week, a missing
 input, another run holding the output, or the job's own error), printed as one line that
-names what to fix; anything else is a bug and keeps its traceback.
+names what to fix; 99 (:data:`SKIPPED`) the step had nothing to learn from this week, which
+Airflow's BashOperator shows as ``skipped`` (its ``skip_on_exit_code``); anything else is a
+bug and keeps its traceback.
 
-When the job's ``run`` returns a dict and ``metrics`` names a file, that dict plus the
-job's wall time (``seconds``) is written to ``run_metrics/week=W/<metrics>.json``.
+A step skips in one way: its ``run`` returns :func:`skipped` (which removes the step's own
+outputs of an earlier run of the week, so nothing downstream mistakes them for this run's),
+or any metrics dict with a ``skipped`` reason. When ``metrics`` names a file, the returned
+dict plus the job's wall time (``seconds``, unless the job measured its own) is written to
+``run_metrics/week=W/<metrics>.json``, skips included: the reason stays in the run metrics
+and in ``make run``'s summary.
 """
 
 from __future__ import annotations
@@ -20,11 +26,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from jobs.common.atomic import LockTimeoutError
+from jobs.common.atomic import LockTimeoutError, discard_dir
 from jobs.common.catalog import CatalogError
 from jobs.common.config import Config, ConfigError, load_config
 from jobs.common.warehouse import MissingInputError, Warehouse
 from jobs.common.weeks import parse_week
+
+SKIPPED = 99  # exit code of a skipped step: Airflow's BashOperator default skip_on_exit_code
+
+log = logging.getLogger("jobs")
 
 # Failures every job can meet that are not bugs: one line, exit code 2.
 EXPECTED_ERRORS: tuple[type[Exception], ...] = (ConfigError, CatalogError, MissingInputError, LockTimeoutError)
@@ -83,14 +93,33 @@ def week_job(
         log.error("%s", exc)
         return 2
     if metrics is not None and isinstance(result, dict):
-        result = {**result, "seconds": round(time.perf_counter() - t0, 2)}
+        result = {**result, "seconds": result.get("seconds", round(time.perf_counter() - t0, 2))}
         file = metrics(args) if callable(metrics) else metrics
         Warehouse(config.paths.warehouse).write_metrics(file, args.week, result)
     if show:
         show(result)
     else:
         log.info("%s done: %s", name, json.dumps(result, default=str))
+    if isinstance(result, dict) and result.get("skipped"):
+        log.warning("%s skipped (exit %d): %s", name, SKIPPED, result["skipped"])
+        return SKIPPED
     return 0
+
+
+def skipped(wh: Warehouse, week: str, reason: str, stale: list[Any] = (), **metrics: Any) -> dict[str, Any]:
+    """A skipped step's metrics (``{"week", "skipped": reason, **metrics}``; the step exits :data:`SKIPPED`).
+
+    ``stale`` (this step's own outputs from an earlier run of the week: partition folders or
+    paths) are removed, each under its writer's lock, so nothing downstream mistakes them for
+    this run's.
+    """
+    log.warning("skipped: %s", reason)
+    for path in stale:
+        if path.exists():
+            with wh.lock(path):
+                discard_dir(path)
+            log.warning("removed %s, written by an earlier run of %s", path, week)
+    return {"week": week, **metrics, "skipped": reason}
 
 
 def with_spark(config: Config, app_name: str, fn: Callable[[Any], Any]) -> Any:
