@@ -113,16 +113,16 @@ endif
 	@exec 9>"$(AIRFLOW_HOME)/.run.lock"; \
 	  flock -n 9 || { echo "error: another 'make run' is using $(AIRFLOW_HOME) (see $(AIRFLOW_HOME)/last_run.log); wait for it, or give this one its own DW_AIRFLOW_HOME=<folder>"; exit 1; }; \
 	  week="$(WEEK)"; \
-	  if [ -z "$$week" ]; then week=$$($(PY) -m jobs.common.runinfo publish-week); fi; \
-	  date=$$($(PY) -m jobs.common.runinfo logical-date "$$week"); \
+	  if [ -z "$$week" ]; then week=$$($(PY) -m jobs.runtime.runinfo publish-week); fi; \
+	  date=$$($(PY) -m jobs.runtime.runinfo logical-date "$$week"); \
 	  mkdir -p $(AIRFLOW_HOME)/runs; log=$(AIRFLOW_HOME)/runs/$$week-$$(date -u +%Y%m%dT%H%M%SZ).log; \
 	  ln -sfn "$$log" $(AIRFLOW_HOME)/last_run.log; \
 	  echo ">> running DAG discover_weekly for $$week through Airflow (logical date $$date)"; \
 	  start=$$(date +%s); \
 	  AIRFLOW__LOGGING__LOGGING_LEVEL=INFO airflow dags test discover_weekly "$$date" -c "{\"week\": \"$$week\"}" > "$$log" 2>&1 || \
-	    { $(PY) -m jobs.common.runinfo failed "$$log" || tail -n 60 "$$log"; echo "error: the DAG run failed; full log: $$log"; exit 1; }; \
+	    { $(PY) -m jobs.runtime.runinfo failed "$$log" || tail -n 60 "$$log"; echo "error: the DAG run failed; full log: $$log"; exit 1; }; \
 	  echo ">> DAG run finished in $$(( $$(date +%s) - start )) s (log: $$log)"; \
-	  $(PY) -m jobs.common.runinfo summary "$$week" || { echo "error: see the DAG run's log: $$log"; exit 1; }; \
+	  $(PY) -m jobs.runtime.runinfo summary "$$week" || { echo "error: see the DAG run's log: $$log"; exit 1; }; \
 	  $(PY) -m jobs.tools.query --week "$$week" $(if $(LISTENER),--user $(LISTENER),)
 
 query: setup
@@ -134,12 +134,12 @@ report: setup
 # Build the week before the sample's publish week through the DAG (data before it only),
 # then score its playlists against that week's first-time plays (ingested by `make run`).
 evaluate: setup airflow-init
-	@week=$$($(PY) -m jobs.common.runinfo publish-week); prev=$$($(PY) -m jobs.common.runinfo previous-week "$$week"); \
+	@week=$$($(PY) -m jobs.runtime.runinfo publish-week); prev=$$($(PY) -m jobs.runtime.runinfo previous-week "$$week"); \
 	  $(PY) -m jobs.report --path-only --week "$$week" >/dev/null 2>&1 || $(MAKE) --no-print-directory run; \
-	  date=$$($(PY) -m jobs.common.runinfo logical-date "$$prev"); log=$(AIRFLOW_HOME)/last_eval_run.log; \
+	  date=$$($(PY) -m jobs.runtime.runinfo logical-date "$$prev"); log=$(AIRFLOW_HOME)/last_eval_run.log; \
 	  echo ">> running DAG discover_weekly for $$prev (logical date $$date)"; \
 	  AIRFLOW__LOGGING__LOGGING_LEVEL=INFO airflow dags test discover_weekly "$$date" -c "{\"week\": \"$$prev\"}" > "$$log" 2>&1 || \
-	    { $(PY) -m jobs.common.runinfo failed "$$log" || tail -n 40 "$$log"; echo "error: the DAG run for $$prev failed; full log: $$log"; exit 1; }; \
+	    { $(PY) -m jobs.runtime.runinfo failed "$$log" || tail -n 40 "$$log"; echo "error: the DAG run for $$prev failed; full log: $$log"; exit 1; }; \
 	  $(PY) -m jobs.evaluate --week "$$prev" --out docs/evaluation.json; \
 	  echo ">> results also in docs/evaluation.json"; \
 	  $(PY) -m jobs.report --week "$$week"
@@ -200,7 +200,7 @@ eval-real: setup
 # and write them as an overlay of the configuration: make run DATA=... DW_CONF=$(OUT).
 OUT ?= conf/tuned.yaml
 tune: setup
-	@week="$(WEEK)"; if [ -z "$$week" ]; then week=$$($(PY) -m jobs.common.runinfo publish-week); fi; \
+	@week="$(WEEK)"; if [ -z "$$week" ]; then week=$$($(PY) -m jobs.runtime.runinfo publish-week); fi; \
 	  echo ">> ingesting the plays before $$week"; \
 	  $(PY) -m jobs.ingest --week "$$week" 2>&1 | tail -n 1; \
 	  $(PY) -m jobs.tools.tune --week "$$week" --out $(OUT)

@@ -17,7 +17,7 @@ each row's number of ratings (ALS-WR), implicit does not; implicit by default so
 with 3 conjugate-gradient steps (``use_cg``), Spark with an exact Cholesky solve. implicit is
 therefore timed both ways (``cg`` and ``cholesky``, the solver Spark uses).
 
-The implicit side is :mod:`jobs.common.implicit_als`, which the pipeline also uses for the
+The implicit side is :mod:`jobs.recsys.implicit_als`, which the pipeline also uses for the
 audio CNN's cold-start evaluation. Run alone::
 
     python -m bench.als_implicit --data ../shared/data/lastfm-2k      # Last.fm 2k
@@ -37,8 +37,8 @@ import numpy as np
 import pandas as pd
 
 from jobs.als import evaluate_holdout, factors_of, fit_model
-from jobs.common.config import AlsConf
-from jobs.common.implicit_als import confidence_matrix, fit_implicit
+from jobs.config import AlsConf
+from jobs.recsys.implicit_als import confidence_matrix, fit_implicit
 
 SPARK_CORES = 2  # the pipeline's Spark master is local[2]
 
@@ -129,8 +129,8 @@ LASTFM_SETTINGS = AlsConf(rank=64, max_iter=15, reg_param=0.1, alpha=1.0, eps=1.
 
 
 def main(argv: list[str] | None = None) -> int:
-    from jobs.common.config import PROJECT_ROOT, load_config
-    from jobs.common.spark import build_spark
+    from jobs.config import PROJECT_ROOT, load_config
+    from jobs.warehouse.spark import build_spark
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=PROJECT_ROOT.parent / "shared" / "data" / "lastfm-2k")

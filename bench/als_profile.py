@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
-from jobs.common.config import AlsConf, build_config
+from jobs.config import AlsConf, build_config
 
 
 def summarise(event_log: Path) -> dict[str, Any]:
@@ -74,7 +74,7 @@ def profile(counts_pd: pd.DataFrame, conf: AlsConf, work: Path) -> dict[str, Any
     from pyspark.sql import SparkSession
 
     from jobs.als import fit_model
-    from jobs.common.spark import session_conf
+    from jobs.warehouse.spark import session_conf
 
     log_dir = work.resolve() / "eventlog"
     shutil.rmtree(work, ignore_errors=True)

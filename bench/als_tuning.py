@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
-from jobs.common.config import AlsConf, build_config
+from jobs.config import AlsConf, build_config
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "project settings": {},
@@ -62,7 +62,7 @@ def fit_seconds(spark: Any, counts: Any, conf: AlsConf, storage: str | None) -> 
 def run(counts_pd: pd.DataFrame, conf: AlsConf, checkpoints: Path, repeats: int) -> dict[str, Any]:
     from pyspark.sql import SparkSession
 
-    from jobs.common.spark import session_conf
+    from jobs.warehouse.spark import session_conf
 
     out: dict[str, Any] = {"pairs": len(counts_pd), "native_blas": native_blas(), "repeats": repeats, "variants": {}}
     for kryo in (False, True):

@@ -1,8 +1,8 @@
 """Annoy against exact search, as the ``sequence`` source uses it: recall@k, build time, query time.
 
-The index is the one :mod:`jobs.common.sequence.ann` builds (angular, ``sequence.n_trees``
+The index is the one :mod:`jobs.sequence.ann` builds (angular, ``sequence.n_trees``
 trees, seeded, one thread); the truth is exact cosine search (one float32 matrix product
-per block of queries, :func:`jobs.common.sequence.word2vec.nearest`). Vectors: the
+per block of queries, :func:`jobs.sequence.word2vec.nearest`). Vectors: the
 week's ``song_vectors`` when the warehouse has them (``--week``), and synthetic song
 vectors at larger sizes: ``dimension`` Gaussian coordinates around 200 seeded cluster
 centres (songs of a taste lie together, as word2vec puts them), since uniform random
@@ -27,10 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from jobs.common.config import build_config
-from jobs.common.metrics import as_matrix
-from jobs.common.sequence.ann import build_index, query
-from jobs.common.sequence.word2vec import nearest
+from jobs.config import build_config
+from jobs.evaluation.metrics import as_matrix
+from jobs.sequence.ann import build_index, query
+from jobs.sequence.word2vec import nearest
 
 
 def clustered(n: int, dim: int, seed: int, centres: int = 200) -> np.ndarray:
@@ -73,9 +73,9 @@ def audio_candidates(n_cold: int, listeners: int = 200, m: int = 300, dim: int =
     ``n_cold`` never-played tracks (clustered, norms 0.5..2), ``listeners`` user vectors; the
     exact path is one float32 product over all of them plus a partial sort per listener, the
     Annoy path the index build (once a week) plus one query per listener
-    (:func:`jobs.common.recsys.scoring.dot_scores`). Recall: of each listener's exact best ``m``.
+    (:func:`jobs.recsys.scoring.dot_scores`). Recall: of each listener's exact best ``m``.
     """
-    from jobs.common.sequence.ann import build_inner_product_index, query_inner_product
+    from jobs.sequence.ann import build_inner_product_index, query_inner_product
 
     rng = np.random.default_rng(n_cold)
     vectors = clustered(n_cold, dim, seed=n_cold) * rng.uniform(0.5, 2.0, size=(n_cold, 1)).astype(np.float32)
@@ -128,8 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     songs = None
     if args.week:
-        from jobs.common.config import load_config
-        from jobs.common.warehouse import Warehouse
+        from jobs.config import load_config
+        from jobs.warehouse.store import Warehouse
 
         frame = Warehouse(load_config().paths.warehouse).read_optional("song_vectors", args.week)
         songs = None if frame is None else as_matrix(frame["vector"])

@@ -13,7 +13,7 @@ week has taste vectors), ALS alone and the naive most popular lists (all history
 weeks; :func:`jobs.evaluate.popular_scores`). Each figure is a mean over listeners with a 95%
 bootstrap interval resampling listeners; each value is compared with the setting at 0, with
 ALS alone and with both most popular lists, by the paired interval of the difference
-(:mod:`jobs.common.stats`).
+(:mod:`jobs.evaluation.stats`).
 
 Tune on weeks before the one you score: ``--tune`` weeks choose the value (the best mean over
 them, pooled, of ``--objective``: recall@30, NDCG@30, or ``both``, their sum; the default),
@@ -34,12 +34,12 @@ from typing import Any
 
 import numpy as np
 
-from jobs.common.config import load_config
-from jobs.common.recsys.inputs import prepare_inputs
-from jobs.common.recsys.playlists import playlists
-from jobs.common.stats import bootstrap_mean, paired_difference
-from jobs.common.warehouse import Warehouse
+from jobs.config import load_config
 from jobs.evaluate import alone, first_plays, most_popular, per_listener, popular_scores
+from jobs.evaluation.stats import bootstrap_mean, paired_difference
+from jobs.recsys.inputs import prepare_inputs
+from jobs.recsys.playlists import playlists
+from jobs.warehouse.store import Warehouse
 
 K = 30
 ALS, SEQ = "als_alone", "sequence_alone"  # the references beside the setting's values, with the two below

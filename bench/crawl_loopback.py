@@ -17,9 +17,9 @@ import threading
 import time
 from pathlib import Path
 
-from jobs.common.config import PROJECT_ROOT, CrawlConf
-from jobs.crawl.crawler import Crawler
-from jobs.crawl.urls import normalise_url
+from jobs.config import PROJECT_ROOT, CrawlConf
+from jobs.culture.crawler import Crawler
+from jobs.culture.urls import normalise_url
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):

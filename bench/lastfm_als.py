@@ -11,7 +11,7 @@ evaluation does not apply here: the file has totals, not events.
 ``metrics`` is :func:`jobs.als.evaluate_holdout` as before (its mean percentile rank pools
 every held-out pair, among the artists ALS has a vector for). ``intervals`` scores the same
 listeners per listener (:mod:`bench.realeval`) for ALS, most-popular and item-kNN (cosine,
-20 neighbours, :mod:`jobs.common.baselines`): each mean with a 95% bootstrap interval
+20 neighbours, :mod:`jobs.recsys.baselines`): each mean with a 95% bootstrap interval
 resampling listeners, and paired intervals of ALS minus each reference; its mean
 percentile rank is a mean over listeners, among every artist of the data set the listener
 had not played. The tables also go into the ``lastfm`` section of ``--md``
@@ -40,9 +40,9 @@ from bench.als_implicit import load_lastfm, split
 from bench.realeval import Catalog, markdown_tables, metric_names, ranking_scorer, replace_section, score_system
 from bench.realeval import summarise as summarise_rows
 from jobs.als import evaluate_holdout, fit_als
-from jobs.common.baselines import Ranking, exclude_heard, heard_pairs, knn_ranking, popularity_ranking
-from jobs.common.config import PROJECT_ROOT, AlsConf, load_config
-from jobs.common.metrics import as_matrix
+from jobs.config import PROJECT_ROOT, AlsConf, load_config
+from jobs.evaluation.metrics import as_matrix
+from jobs.recsys.baselines import Ranking, exclude_heard, heard_pairs, knn_ranking, popularity_ranking
 
 DEFAULT_DATA = PROJECT_ROOT.parent / "shared" / "data" / "lastfm-2k"
 
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     pairs = load_pairs(args.data)
     train, test = split(pairs, args.seed)
     config = load_config()
-    from jobs.common.spark import build_spark
+    from jobs.warehouse.spark import build_spark
 
     spark = build_spark(config, "lastfm-als")
     spark.sparkContext.setCheckpointDir(str(config.paths.checkpoints / "lastfm"))

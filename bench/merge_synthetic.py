@@ -33,9 +33,9 @@ import numpy as np
 def load(path: Path | None) -> SimpleNamespace:
     """``Items``, ``Blend`` and ``recommend_block``: the current library's, or those of one file."""
     if path is None:
-        from jobs.common.config import MergeConf as Blend
-        from jobs.common.recsys.items import Items
-        from jobs.common.recsys.playlists import recommend_block
+        from jobs.config import MergeConf as Blend
+        from jobs.recsys.items import Items
+        from jobs.recsys.playlists import recommend_block
 
         return SimpleNamespace(Items=Items, Blend=Blend, recommend_block=recommend_block)
     spec = importlib.util.spec_from_file_location("merge_under_test", path)

@@ -6,7 +6,7 @@ elsewhere; absent: a skip with a message, not a failure) and writes nothing itse
 :func:`markdown` into docs/BENCHMARKS.md.
 
 Every clip goes through the job's own code (``load_clip``, ``log_mel``, then
-:func:`jobs.common.audio.attributes.clip_features` and :func:`~jobs.common.audio.attributes.decide`).
+:func:`jobs.audio.attributes.clip_features` and :func:`~jobs.audio.attributes.decide`).
 The estimators' parameters (tempo prior centre and width, key profile and chroma
 compression, meter threshold) and the confidence calibrations are chosen by K-fold
 cross-validation across clips (folds stratified by data set, seeded): on each fold's
@@ -17,7 +17,7 @@ held-out ones; the all-clips choice is what ships as the code's defaults (a mism
 flagged). Scoring: tempo Acc1 within 4%, Acc2 also at x2, x1/2, x3, x1/3; key exact and
 the MIREX weighted score (``mir_eval``); meter on clips whose truth is 3 or 4 beats per
 bar, beside always answering 4 (paired interval of the difference). Intervals: 95%
-bootstrap over clips (``jobs.common.stats``). Throughput: spectrogram + attributes of
+bootstrap over clips (``jobs.evaluation.stats``). Throughput: spectrogram + attributes of
 each clip in this one process (clips/s per core).
 
 Run alone::
@@ -40,10 +40,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jobs.common.audio import rhythm, tonality
-from jobs.common.audio.attributes import CALIBRATION, Params, clip_features, decide
-from jobs.common.config import PROJECT_ROOT
-from jobs.common.stats import bootstrap_mean, paired_difference
+from jobs.audio import rhythm, tonality
+from jobs.audio.attributes import CALIBRATION, Params, clip_features, decide
+from jobs.config import PROJECT_ROOT
+from jobs.evaluation.stats import bootstrap_mean, paired_difference
 
 DEFAULT_DATA = PROJECT_ROOT.parent / "shared" / "data" / "real-audio"
 TEMPO_GRID = tuple(product((100.0, 110.0, 120.0, 130.0, 140.0), (0.5, 0.75, 1.0, 1.5)))
@@ -82,8 +82,8 @@ def one_clip(task: tuple[str, str]) -> dict[str, Any]:
     """The job's features of one clip, librosa's default answers, and the seconds the job's part took."""
     import librosa
 
-    from jobs.common.audio.attributes import attributes
-    from jobs.common.audio.spectrogram import Settings, load_clip, log_mel
+    from jobs.audio.attributes import attributes
+    from jobs.audio.spectrogram import Settings, load_clip, log_mel
 
     clip_id, path = task
     settings = Settings.from_conf()

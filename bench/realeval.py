@@ -2,11 +2,11 @@
 
 :mod:`bench.rolling_eval` (MovieLens, by week) and :mod:`bench.lastfm_als` (Last.fm 2k, a random
 split) both score each system on each listener (or listener-week) with the project's metric
-definitions (:mod:`jobs.common.metrics`): precision@k, recall@k (hits over ``min(k, truth)``),
+definitions (:mod:`jobs.evaluation.metrics`): precision@k, recall@k (hits over ``min(k, truth)``),
 binary NDCG@k, and the mean percentile rank of the listener's truth among every catalog
 track they had not played (0 = top; tracks a system cannot rank share the bottom places,
 ties counting half). Means come with 95% bootstrap intervals that resample listeners
-(:mod:`jobs.common.stats`), and differences between two systems with paired intervals.
+(:mod:`jobs.evaluation.stats`), and differences between two systems with paired intervals.
 :func:`replace_section` rewrites one generated block of ``docs/real-data.md`` and leaves the
 hand-written text around it. Reads and writes only what its callers pass.
 """
@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jobs.common.baselines import Ranking
-from jobs.common.metrics import ndcg_at_k, percentile_ranks, precision_at_k, recall_at_k
-from jobs.common.stats import DEFAULT_RESAMPLES, bootstrap_mean, paired_difference
+from jobs.evaluation.metrics import ndcg_at_k, percentile_ranks, precision_at_k, recall_at_k
+from jobs.evaluation.stats import DEFAULT_RESAMPLES, bootstrap_mean, paired_difference
+from jobs.recsys.baselines import Ranking
 
 
 def metric_names(k: int) -> list[str]:

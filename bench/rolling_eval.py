@@ -21,7 +21,7 @@ and a listener-week a system made no list for scores zero hits.
   (``--ingest weekly`` runs ingest before every week, as the DAG does; on ml-100k-odd both
   gave bit-identical tables for 1998-W16 and W17). A DAG that runs no task for a logical
   date before its ``start_date`` publishes nothing: ``--via airflow`` then stops, saying so.
-* **References** (:mod:`jobs.common.baselines`), from the same plays before the week: most
+* **References** (:mod:`jobs.recsys.baselines`), from the same plays before the week: most
   popular (all history), most popular (last 4 weeks), ``implicit``'s ALS on the full history,
   item-kNN (cosine).
 
@@ -61,11 +61,11 @@ import pandas as pd
 
 from bench.realeval import Catalog, markdown_tables, metric_names, ranking_scorer, replace_section, score_system
 from bench.realeval import summarise as summarise_rows
-from jobs.common.airflow_env import airflow_env
-from jobs.common.baselines import references
-from jobs.common.config import PROJECT_ROOT, Config, load_config
-from jobs.common.runinfo import logical_date
-from jobs.common.weeks import cutoff, shift, week_of
+from jobs.config import PROJECT_ROOT, Config, load_config
+from jobs.recsys.baselines import references
+from jobs.runtime.airflow_env import airflow_env
+from jobs.runtime.runinfo import logical_date
+from jobs.warehouse.weeks import cutoff, shift, week_of
 
 DEFAULT_DATA = PROJECT_ROOT.parent / "shared" / "data" / "ml-100k-odd"
 K = 30
@@ -189,8 +189,8 @@ def pipeline_scorer(config: Config, week: str, table: pd.DataFrame, catalog: Cat
     """``user_id -> scores over the catalog``: the published list first (in order), then the blended
     scores the merge ranks by (listeners with a vector), or popularity (a ``fallback`` list);
     a listener without a playlist has no ranking (all tie)."""
-    from jobs.common.recsys.inputs import prepare_inputs
-    from jobs.common.recsys.scoring import blend_scores
+    from jobs.recsys.inputs import prepare_inputs
+    from jobs.recsys.scoring import blend_scores
 
     inputs = prepare_inputs(config, week)
     items = inputs.items

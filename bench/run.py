@@ -46,7 +46,7 @@ import pyarrow.parquet as pq
 
 from bench.peak_memory import measure
 from bench.render import markdown, targets
-from jobs.common.config import PROJECT_ROOT, Config, build_config
+from jobs.config import PROJECT_ROOT, Config, build_config
 
 SECTIONS = (
     "make_run",
@@ -114,7 +114,7 @@ def bench_make_run(log_dir: Path) -> dict[str, Any]:
 def bench_spectrograms(world: Path, work: Path, week: str, clips: int, repeats: int) -> dict[str, Any]:
     """The audio job (process pool, all cores) on the first ``clips`` tracks with audio."""
     from jobs import audio_features
-    from jobs.common.catalog import read_catalog_table
+    from jobs.warehouse.catalog import read_catalog_table
 
     data = work / "data"
     shutil.rmtree(work, ignore_errors=True)
@@ -137,7 +137,7 @@ def bench_spectrograms(world: Path, work: Path, week: str, clips: int, repeats: 
 
 def bench_spacy(world: Path, warehouse: Path, work: Path, week: str, repeats: int) -> dict[str, Any]:
     """The culture job (spaCy en_core_web_sm, nlp.pipe) on the week's crawled pages."""
-    from jobs import culture
+    from jobs import culture_terms as culture
 
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(warehouse / "pages" / f"week={week}", work / "pages" / f"week={week}")
@@ -174,8 +174,8 @@ def bench_merge(world: Path, warehouse: Path, week: str, repeats: int) -> dict[s
 
 def bench_annoy(warehouse: Path, week: str, sizes: list[int], repeats: int) -> dict[str, Any]:
     from bench.annoy_recall import run as annoy_run
-    from jobs.common.metrics import as_matrix
-    from jobs.common.warehouse import Warehouse
+    from jobs.evaluation.metrics import as_matrix
+    from jobs.warehouse.store import Warehouse
 
     songs = Warehouse(warehouse).read_optional("song_vectors", week) if week else None
     found = annoy_run(sizes, repeats=repeats, song_vectors=None if songs is None else as_matrix(songs["vector"]))
@@ -189,7 +189,7 @@ def _play_counts(warehouse: Path, week: str) -> pd.DataFrame:
 
 def implicit_at_scale(run: dict[str, Any]) -> dict[str, Any]:
     """implicit's fit on the week's whole matrix (the one the DAG's ALS fitted), beside Spark's fit time."""
-    from jobs.common.implicit_als import confidence_matrix, fit_implicit
+    from jobs.recsys.implicit_als import confidence_matrix, fit_implicit
 
     conf = build_config({}).als
     matrix, _, _ = confidence_matrix(_play_counts(Path(run["warehouse"]), run["week"]), conf, column="plays")
@@ -206,7 +206,7 @@ def implicit_at_scale(run: dict[str, Any]) -> dict[str, Any]:
 
 
 def _spark(name: str, checkpoints: Path) -> Any:
-    from jobs.common.spark import build_spark
+    from jobs.warehouse.spark import build_spark
 
     spark = build_spark(build_config({}), name)
     spark.sparkContext.setCheckpointDir(str(checkpoints))

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.peak_memory import measure
-from jobs.common.airflow_env import airflow_env
-from jobs.common.config import PROJECT_ROOT, build_config
-from jobs.common.runinfo import logical_date
+from jobs.config import PROJECT_ROOT, build_config
+from jobs.runtime.airflow_env import airflow_env
+from jobs.runtime.runinfo import logical_date
 
 # events ~ users x plays_per_user_week x weeks x 1.34 (heavy listeners, churn; measured)
 SIZES: dict[str, dict[str, Any]] = {

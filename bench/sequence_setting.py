@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.blend_setting import label, summarise, week_scores
-from jobs.common.config import PROJECT_ROOT, SequenceConf, load_config
+from jobs.config import PROJECT_ROOT, SequenceConf, load_config
 
 OWN = ("song_vectors", "taste_vectors", "run_metrics")  # what the two jobs write: copied, not linked
 

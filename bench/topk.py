@@ -5,7 +5,7 @@ counts. Then, for every listener, the ``k`` items with the highest user-times-it
 each way, written to Parquet so that both pay for materialising the same output:
 
 * ``spark``: ``model.recommendForAllUsers(k)`` written with ``DataFrame.write.parquet``;
-* ``numpy``: the factors collected to the driver, :func:`jobs.common.metrics.top_k_dot`
+* ``numpy``: the factors collected to the driver, :func:`jobs.evaluation.metrics.top_k_dot`
   (one float32 matrix product and one partial sort per block of listeners), written
   with pyarrow.
 
@@ -35,8 +35,8 @@ import pyarrow.parquet as pq
 
 from bench.als_implicit import SPARK_CORES
 from jobs.als import fit_model
-from jobs.common.config import AlsConf
-from jobs.common.metrics import as_matrix, top_k_dot
+from jobs.config import AlsConf
+from jobs.evaluation.metrics import as_matrix, top_k_dot
 
 
 def numpy_top_k(model: Any, k: int, out: Path) -> dict[int, np.ndarray]:
@@ -110,9 +110,9 @@ def compare(spark: Any, counts_pd: pd.DataFrame, conf: AlsConf, k: int, work: Pa
 
 
 def main(argv: list[str] | None = None) -> int:
-    from jobs.common.config import load_config
-    from jobs.common.spark import build_spark
-    from jobs.common.warehouse import Warehouse
+    from jobs.config import load_config
+    from jobs.warehouse.spark import build_spark
+    from jobs.warehouse.store import Warehouse
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--week", default="2026-W47")

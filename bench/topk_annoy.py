@@ -20,9 +20,9 @@ import time
 
 import numpy as np
 
-from jobs.common.config import load_config
-from jobs.common.metrics import as_matrix, top_k_masked
-from jobs.common.warehouse import Warehouse
+from jobs.config import load_config
+from jobs.evaluation.metrics import as_matrix, top_k_masked
+from jobs.warehouse.store import Warehouse
 
 
 def exact(U: np.ndarray, V: np.ndarray, k: int) -> np.ndarray:

@@ -36,8 +36,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from jobs.common.config import PROJECT_ROOT
-from jobs.common.stats import bootstrap_mean
+from jobs.config import PROJECT_ROOT
+from jobs.evaluation.stats import bootstrap_mean
 
 SR = 22_050
 

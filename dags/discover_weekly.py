@@ -43,7 +43,7 @@ sessions to learn from is a skip like the audio ones: the merge then runs withou
 vectors; the merge allots playlist places to the groups (it skips with the audio steps).
 
 Settings come from the project configuration, loaded when this file is parsed (see
-``jobs/common/config_sections.py``): Spark driver and executor memory from ``spark``, task retries
+``jobs/config/sections.py``): Spark driver and executor memory from ``spark``, task retries
 and their first delay, the start date and the pause on creation from ``dag`` (e.g.
 ``DW__DAG__RETRIES=0``, ``DW__SPARK__DRIVER_MEMORY=8g``).
 An invalid configuration is an import error of this DAG, naming the key.
@@ -61,13 +61,13 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG, Param, TriggerRule, task
 
-from jobs.common.config import load_config  # the project is installed (make setup); pydantic + yaml only
+from jobs.config import load_config  # the project is installed (make setup); pydantic + yaml only
 
 ROOT = Path(os.environ.get("DW_PROJECT_ROOT") or Path(__file__).resolve().parents[1])
 
 CONFIG = load_config()
 PYTHON = os.environ.get("DW_PYTHON") or sys.executable
-SKIPPED = 99  # a job's exit code for "skipped" (jobs.common.cli.SKIPPED; not imported: it pulls in pyarrow)
+SKIPPED = 99  # a job's exit code for "skipped" (jobs.runtime.cli.SKIPPED; not imported: it pulls in pyarrow)
 SPARK_CONN = os.environ.get("DW_SPARK_CONN_ID", "spark_default")
 # Mondays 06:00 UTC; DW_SCHEDULE=none turns the schedule off (a sandbox that only takes manual runs)
 SCHEDULE = os.environ.get("DW_SCHEDULE", "0 6 * * 1")
@@ -114,7 +114,7 @@ with DAG(
     @task
     def resolve_week(params: dict | None = None, dag_run=None) -> str:  # noqa: ANN001 - Airflow injects it
         """The run's ISO week: the ``week`` param, else the week of the logical date."""
-        from jobs.common.weeks import resolve_week as resolve
+        from jobs.warehouse.weeks import resolve_week as resolve
 
         when = None
         if dag_run is not None:
@@ -124,7 +124,7 @@ with DAG(
     @task
     def package_code() -> str:
         """Zip jobs/ and schemas/ for --py-files; returns the zip's path."""
-        from jobs.common.package import build_zip
+        from jobs.runtime.package import build_zip
 
         return str(build_zip(ROOT))
 
@@ -147,7 +147,7 @@ with DAG(
     def job(task_id: str, command: str, after_skips: bool = False) -> BashOperator:
         """A non-Spark job in its own process: ``python -m jobs.<command> --week W``.
 
-        Exit 99 is a skip (:data:`jobs.common.cli.SKIPPED`). ``after_skips``: the task runs when
+        Exit 99 is a skip (:data:`jobs.runtime.cli.SKIPPED`). ``after_skips``: the task runs when
         no upstream failed, even if one skipped (it decides itself what a missing input means).
         """
         return BashOperator(
@@ -167,7 +167,7 @@ with DAG(
     audio_train = job("audio_train", "audio_cnn train", after_skips=True)
     audio_infer = job("audio_infer", "audio_cnn infer", after_skips=True)
     crawl = job("crawl", "crawl")
-    culture = job("culture", "culture", after_skips=True)
+    culture = job("culture", "culture_terms", after_skips=True)
     song_vectors = job("song_vectors", "song_vectors")
     taste_vectors = job("taste_vectors", "taste_vectors", after_skips=True)
     taste_clusters = job("taste_clusters", "taste_clusters", after_skips=True)

@@ -18,7 +18,7 @@ Reads ``<warehouse>/plays/`` and, for run week ``W`` with cutoff ``C`` (Monday 0
    intervals of ALS minus each (:func:`holdout_comparison`).
 
 Writes ``play_counts``, ``user_factors``, ``item_factors`` and ``als_metrics`` (each a
-``week=YYYY-Www`` partition) as ONE fit (:meth:`~jobs.common.warehouse.Warehouse.publish_set`):
+``week=YYYY-Www`` partition) as ONE fit (:meth:`~jobs.warehouse.store.Warehouse.publish_set`):
 all four are staged first, swapped in together under their four locks and stamped with the
 fit's id (``_fit.json``: fit id, run id, rank, rows), and the manifest
 ``als_fit/week=W/manifest.json`` is written last. A failure before that (a full disk while
@@ -54,10 +54,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jobs.common.baselines import RECENT_WEEKS, popularity_scores
-from jobs.common.cli import week_job, with_spark
-from jobs.common.config import AlsConf, Config
-from jobs.common.metrics import (
+from jobs.config import AlsConf, Config
+from jobs.evaluation.metrics import (
     as_matrix,
     ndcg_at_k,
     percentile_ranks,
@@ -65,9 +63,11 @@ from jobs.common.metrics import (
     recall_at_k,
     top_k_masked,
 )
-from jobs.common.stats import compare
-from jobs.common.warehouse import MissingInputError, Warehouse, current_run_id
-from jobs.common.weeks import cutoff as week_cutoff
+from jobs.evaluation.stats import compare
+from jobs.recsys.baselines import RECENT_WEEKS, popularity_scores
+from jobs.runtime.cli import week_job, with_spark
+from jobs.warehouse.store import MissingInputError, Warehouse, current_run_id
+from jobs.warehouse.weeks import cutoff as week_cutoff
 
 log = logging.getLogger("als")
 
@@ -187,7 +187,7 @@ def holdout_scores(
     ``seen`` (user_id, track_id) are excluded from every ranking; ``holdout``
     (user_id, track_id) are the relevant items; ``popularity`` is plays per track_id (the
     ``most_popular`` reference) and ``recent`` (optional) plays per track_id in the last weeks
-    (``most_popular_recent``, ties ordered by ``popularity``, :func:`~jobs.common.baselines.popularity_scores`).
+    (``most_popular_recent``, ties ordered by ``popularity``, :func:`~jobs.recsys.baselines.popularity_scores`).
     Only users with a vector and at least one holdout item are scored; holdout items
     without a vector stay in the truth (they count as misses for every model).
     Returns ``users`` (ids, in order), ``pair_users`` (the listener of each percentile
@@ -271,7 +271,7 @@ def evaluate_holdout(
 
 def holdout_comparison(scored: dict[str, Any]) -> dict[str, Any]:
     """ALS beside the popularity references: 95% intervals over listeners and ALS-minus-each paired intervals
-    (:func:`jobs.common.stats.compare`; the percentile rank pooled over pairs, listeners resampled)."""
+    (:func:`jobs.evaluation.stats.compare`; the percentile rank pooled over pairs, listeners resampled)."""
     values = {
         m: {("mean_percentile_rank" if n == "percentile_rank" else n): v for n, v in vals.items()}
         for m, vals in scored["values"].items()
@@ -289,7 +289,7 @@ def holdout_evaluation(
 
     Returns the metrics per model (a metric with no defined value is ``None``) and the
     comparison block of ALS beside most-popular all-time (the evaluation window) and of the
-    last :data:`~jobs.common.baselines.RECENT_WEEKS` weeks (:func:`holdout_comparison`), or
+    last :data:`~jobs.recsys.baselines.RECENT_WEEKS` weeks (:func:`holdout_comparison`), or
     ``({"skipped": reason}, None)`` when there is nothing to fit or to score.
     """
     from pyspark.sql import functions as F

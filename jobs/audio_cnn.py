@@ -6,8 +6,8 @@ pooling (mean, max and L2 together), dense layers with dropout, and an output th
 of the ALS rank, trained with MSE on L2-normalised ALS item vectors of tracks with at
 least ``audio_cnn.min_plays`` plays, on random time crops, a validation split by track,
 early stopping on validation loss, and a seed. The model, crops, training and
-prediction live in the library :mod:`jobs.common.audio.cnn`, the cold-start evaluation
-in :mod:`jobs.common.audio.cold_start`; this module is the two jobs (read the tables,
+prediction live in the library :mod:`jobs.audio.cnn`, the cold-start evaluation
+in :mod:`jobs.audio.cold_start`; this module is the two jobs (read the tables,
 train or infer, write the results).
 
 ``train --week W`` reads ``spectrograms``, ``item_factors``, ``user_factors`` and
@@ -17,7 +17,7 @@ train or infer, write the results).
   settings, crop length and per-band normalisation), so inference cannot disagree with
   training;
 * ``run_metrics/week=W/audio_cnn.json``: epochs, losses, time, and the cold-start
-  evaluation (:func:`~jobs.common.audio.cold_start.cold_start_eval`): 15% of the played tracks with audio are held
+  evaluation (:func:`~jobs.audio.cold_start.cold_start_eval`): 15% of the played tracks with audio are held
   out as if new, ALS is refitted without any of their plays (the ``implicit``
   library's CPU ALS, the ``als`` section's rank, regularisation, alpha, eps,
   iterations and seed), a CNN is trained on the refit's vectors of the kept tracks,
@@ -70,13 +70,13 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from jobs.common.audio.cnn import l2_normalise, l2_pooling_layer, predict, train_model
-from jobs.common.audio.cold_start import cold_start_eval
-from jobs.common.audio.spectrogram import Settings, mel_from_bytes
-from jobs.common.cli import skipped, week_job
-from jobs.common.config import Config
-from jobs.common.metrics import as_matrix
-from jobs.common.warehouse import Warehouse, check_one_rank
+from jobs.audio.cnn import l2_normalise, l2_pooling_layer, predict, train_model
+from jobs.audio.cold_start import cold_start_eval
+from jobs.audio.spectrogram import Settings, mel_from_bytes
+from jobs.config import Config
+from jobs.evaluation.metrics import as_matrix
+from jobs.runtime.cli import skipped, week_job
+from jobs.warehouse.store import Warehouse, check_one_rank
 from schemas import vocab
 
 log = logging.getLogger("audio_cnn")
@@ -96,7 +96,7 @@ def load_spectrograms(warehouse: Path, week: str) -> dict[str, np.ndarray]:
     """track_id -> (valid_frames, n_mels) float32 log-mel, time first (the CNN's layout).
 
     The stored spectrograms are padded to the whole window; only the ``valid_frames``
-    of real audio are kept, so random crops cut real audio (:func:`~jobs.common.audio.cnn.crop`
+    of real audio are kept, so random crops cut real audio (:func:`~jobs.audio.cnn.crop`
     pads clips shorter than a crop itself). Read in batches, so no padded float32 copy is made.
     """
     wh = Warehouse(warehouse)
@@ -150,7 +150,7 @@ def true_genres(data: Path) -> pd.Series | None:
 
 def run_train(config: Config, week: str) -> dict[str, Any]:
     """Train the week's model; a skip (too few tracks with audio and plays) when there is too little to learn from."""
-    from jobs.common.catalog import read_catalog_table
+    from jobs.warehouse.catalog import read_catalog_table
 
     conf = config.audio_cnn
     warehouse = config.paths.warehouse

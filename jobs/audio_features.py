@@ -13,9 +13,9 @@ a mono signal at ``audio.sample_rate`` (22,050 Hz): a window of ``audio.window_s
 * tempo (BPM), key (pitch class), mode (major/minor), loudness (integrated loudness,
   ITU-R BS.1770 LUFS) and time signature (3 or 4 beats per bar), each with a calibrated
   confidence in 0..1 (``audio_attributes`` table; the estimators and their measured
-  accuracy on real recordings: :mod:`jobs.common.audio.attributes`, docs/BENCHMARKS.md).
+  accuracy on real recordings: :mod:`jobs.audio.attributes`, docs/BENCHMARKS.md).
 
-The signal processing lives in the library :mod:`jobs.common.audio` (``spectrogram``:
+The signal processing lives in the library :mod:`jobs.audio` (``spectrogram``:
 loading, log-mel, padding; ``attributes``: the estimators; ``workers``: the pool); this
 module is the job: it lists the clips, runs the pool and writes the tables.
 
@@ -50,7 +50,7 @@ Run alone (shows progress)::
     python -m jobs.audio_features --week 2026-W47
 
 Any audio file (its middle ``audio.window_seconds``), through the same per-clip code as
-the weekly job (:func:`~jobs.common.audio.workers.process_clip`; settings from the
+the weekly job (:func:`~jobs.audio.workers.process_clip`; settings from the
 configuration, ``DW_CONF`` applies):
 one JSON line per file on stdout (``file``, ``tempo_bpm``, ``key``, ``mode``,
 ``loudness_lufs``, ``time_signature``, each with its ``*_confidence``); a file that cannot
@@ -73,11 +73,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jobs.common.audio.spectrogram import Settings, pad_to_window
-from jobs.common.audio.workers import process_all, process_clip, warm_up
-from jobs.common.cli import week_job
-from jobs.common.config import Config
-from jobs.common.warehouse import Warehouse
+from jobs.audio.spectrogram import Settings, pad_to_window
+from jobs.audio.workers import process_all, process_clip, warm_up
+from jobs.config import Config
+from jobs.runtime.cli import week_job
+from jobs.warehouse.store import Warehouse
 from schemas import vocab
 
 log = logging.getLogger("audio_features")
@@ -179,7 +179,7 @@ def inside_data_root(data: Path, audio_path: str) -> Path | None:
 
 
 def run(config: Config, week: str, progress: bool = False) -> dict[str, Any]:
-    from jobs.common.catalog import read_catalog_table
+    from jobs.warehouse.catalog import read_catalog_table
 
     settings = Settings.from_conf(config.audio)
     tracks = read_catalog_table(config.paths.data, "tracks").sort_values("track_id", ignore_index=True)
@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         if len(args) < 2:
             print("usage: python -m jobs.audio_features --analyze FILE...", file=sys.stderr)
             return 2
-        from jobs.common.config import load_config
+        from jobs.config import load_config
 
         return analyze(args[1:], Settings.from_conf(load_config().audio))
     return week_job(

@@ -8,7 +8,7 @@ the week's one ALS fit and share one rank (else one line naming them, exit 2). F
 listener with a personal playlist it builds these rankings with the same diversity rules
 and the same ``k``:
 
-* ``blend``: the published recipe (:func:`jobs.common.recsys.playlists.recommend_block`, as
+* ``blend``: the published recipe (:func:`jobs.recsys.playlists.recommend_block`, as
   the merge job runs it, with ``merge.w_*``);
 * ``als``: ALS alone (no audio, culture, sequence or popularity prior, no never-played tracks);
 * ``audio``: the CNN's vectors alone, for every track with audio, played or not;
@@ -34,7 +34,7 @@ releases, and the cold-start hit rate (share of the truth pairs on tracks nobody
 played before ``W`` that the ranking recommended). ``references`` in the metrics puts the
 blend beside every other ranking: precision, recall, NDCG@k per listener and the percentile
 rank per truth pair, each with a 95% bootstrap interval over listeners, and the paired
-interval of blend minus each (:func:`jobs.common.stats.compare`; blend minus ALS is the
+interval of blend minus each (:func:`jobs.evaluation.stats.compare`; blend minus ALS is the
 blend's claim). Writes ``offline_eval/week=W/`` and ``run_metrics/week=W/offline_eval.json``.
 
 Run (after the DAG ran for ``W`` and for a later week)::
@@ -56,20 +56,20 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from jobs.common.atomic import write_json_atomic
-from jobs.common.baselines import RECENT_WEEKS, popularity_scores, recent_plays
-from jobs.common.cli import week_job
-from jobs.common.config import Config, MergeConf
-from jobs.common.metrics import as_matrix, ndcg_at_k, percentile_ranks, precision_at_k, recall_at_k
-from jobs.common.recsys.clusters import allotment_figures
-from jobs.common.recsys.diversity import pick_diverse
-from jobs.common.recsys.inputs import Inputs, prepare_inputs
-from jobs.common.recsys.playlists import playlists
-from jobs.common.recsys.scoring import blend_scores
-from jobs.common.recsys.sequence import NONE
-from jobs.common.stats import bootstrap_mean, compare, paired_difference
-from jobs.common.warehouse import MissingInputError, Warehouse, check_one_rank
-from jobs.common.weeks import cutoff as week_cutoff
+from jobs.config import Config, MergeConf
+from jobs.evaluation.metrics import as_matrix, ndcg_at_k, percentile_ranks, precision_at_k, recall_at_k
+from jobs.evaluation.stats import bootstrap_mean, compare, paired_difference
+from jobs.recsys.baselines import RECENT_WEEKS, popularity_scores, recent_plays
+from jobs.recsys.clusters import allotment_figures
+from jobs.recsys.diversity import pick_diverse
+from jobs.recsys.inputs import Inputs, prepare_inputs
+from jobs.recsys.playlists import playlists
+from jobs.recsys.scoring import blend_scores
+from jobs.runtime.cli import week_job
+from jobs.sequence.candidates import NONE
+from jobs.warehouse.atomic import write_json_atomic
+from jobs.warehouse.store import MissingInputError, Warehouse, check_one_rank
+from jobs.warehouse.weeks import cutoff as week_cutoff
 
 log = logging.getLogger("evaluate")
 

@@ -4,7 +4,7 @@ Reads the play logs under ``<data>/raw/plays/``: ``.csv``, ``.jsonl``/``.json``,
 and ``.csv.gz``/``.jsonl.gz`` files directly there or directly inside a date folder
 (``YYYY-MM-DD/`` or ``day=YYYY-MM-DD/``); names starting with ``.`` or ``_`` and ``.crc``
 files are ignored at every level, as is every other folder (counted in
-``ignored_files``; the rule is :func:`jobs.common.raw_plays.list_raw_files`'s). It keeps
+``ignored_files``; the rule is :func:`jobs.warehouse.raw_plays.list_raw_files`'s). It keeps
 the events before the run week's cutoff (Monday 00:00 UTC), validates each row and writes:
 
 * ``<warehouse>/plays/day=YYYY-MM-DD/``: good rows, de-duplicated on
@@ -19,7 +19,7 @@ the events before the run week's cutoff (Monday 00:00 UTC), validates each row a
 
 While it runs, Spark reads the raw files through symlinks in
 ``<warehouse>/quarantine/_raw-links-<week>-*`` (any file name works, no ``.crc`` is
-checked; see :mod:`jobs.common.raw_plays`), removed at the end; a killed run may leave
+checked; see :mod:`jobs.warehouse.raw_plays`), removed at the end; a killed run may leave
 one behind, hidden from readers and safe to delete.
 
 When the share of rejected rows passes ``ingest.max_bad_share`` the quarantine is still
@@ -38,7 +38,7 @@ file deleted) is removed (``days_removed``); either can change the inputs of wee
 are already published, which the metrics then say. Days on or after the cutoff are never
 touched.
 
-The raw files are found and read by :mod:`jobs.common.raw_plays`.
+The raw files are found and read by :mod:`jobs.warehouse.raw_plays`.
 
 Run alone::
 
@@ -57,9 +57,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from jobs.common.cli import week_job, with_spark
-from jobs.common.config import Config
-from jobs.common.raw_plays import (
+from jobs.config import Config
+from jobs.runtime.cli import week_job, with_spark
+from jobs.warehouse.raw_plays import (
     IngestError,
     RawFiles,
     links_folder,
@@ -70,8 +70,8 @@ from jobs.common.raw_plays import (
     read_text_lines,
     under_raw_dir,
 )
-from jobs.common.warehouse import Warehouse
-from jobs.common.weeks import cutoff as week_cutoff
+from jobs.warehouse.store import Warehouse
+from jobs.warehouse.weeks import cutoff as week_cutoff
 
 log = logging.getLogger("ingest")
 
@@ -215,7 +215,7 @@ def _ingest(spark: Any, config: Config, week: str, wh: Warehouse, found: RawFile
     from pyspark.sql import DataFrame
     from pyspark.sql import functions as F
 
-    from jobs.common.catalog import read_catalog_table
+    from jobs.warehouse.catalog import read_catalog_table
     from schemas.tables import conform_spark, spark_schema
 
     t0 = time.perf_counter()

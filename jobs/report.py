@@ -7,7 +7,7 @@ timings, ingest reasons, ALS and cold-start metrics, merge counts), ``als_metric
 ``<warehouse>/reports/week=W/report.html`` with every plot embedded as a PNG (no file or
 network needed to view it): every headline metric beside its naive references with 95%
 intervals and the paired interval of the difference (the ``references`` blocks of the ALS,
-culture, audio CNN and offline-evaluation metrics, :func:`jobs.common.stats.compare`),
+culture, audio CNN and offline-evaluation metrics, :func:`jobs.evaluation.stats.compare`),
 metrics beside baselines, score distributions by source,
 catalog coverage, popularity of what was recommended, stage timings, quarantined rows
 by reason, the steps that skipped for want of input (``"skipped"`` in their metrics,
@@ -33,11 +33,11 @@ from typing import Any
 
 import pandas as pd
 
-from jobs.common.atomic import write_text_atomic
-from jobs.common.catalog import read_catalog
-from jobs.common.cli import one_line_errors
-from jobs.common.config import Config, load_config
-from jobs.common.warehouse import Warehouse
+from jobs.config import Config, load_config
+from jobs.runtime.cli import one_line_errors
+from jobs.warehouse.atomic import write_text_atomic
+from jobs.warehouse.catalog import read_catalog
+from jobs.warehouse.store import Warehouse
 
 
 def _png(fig: Any) -> str:

@@ -1,12 +1,12 @@
 """Song vectors: word2vec (CBOW, negative sampling) over listening sessions and user-made playlists.
 
 ``--week W`` reads every play before ``W``'s cutoff (``plays``), the catalog and, when the
-data has them, the playlists in ``<data>/raw/playlists/`` (:mod:`jobs.common.raw_playlists`).
+data has them, the playlists in ``<data>/raw/playlists/`` (:mod:`jobs.warehouse.raw_playlists`).
 It cuts the plays into sessions (a pause over ``sequence.session_gap_minutes``; skips are
 kept in a session but are not listens), keeps the ``sequence.top_n`` most listened songs,
 and trains gensim's word2vec on the documents (each session's listens in order, each
 playlist by position) with the ``sequence`` section's dimension, window, negatives, min
-count, epochs and seed, deterministically (see :mod:`jobs.common.sequence.word2vec`).
+count, epochs and seed, deterministically (see :mod:`jobs.sequence.word2vec`).
 
 Writes ``song_vectors/week=W/`` (track_id, vector, count) and, in the same partition and
 the same atomic swap, the angular Annoy index over those vectors (``_annoy.ann``,
@@ -34,22 +34,22 @@ from typing import Any
 
 import numpy as np
 
-from jobs.common.catalog import read_catalog_table
-from jobs.common.cli import skipped, week_job
-from jobs.common.config import Config
-from jobs.common.metrics import as_matrix
-from jobs.common.raw_playlists import PlaylistError, read_playlists
-from jobs.common.sequence.ann import build_index, query, save_index
-from jobs.common.sequence.sessions import (
+from jobs.config import Config
+from jobs.evaluation.metrics import as_matrix
+from jobs.runtime.cli import skipped, week_job
+from jobs.sequence.ann import build_index, query, save_index
+from jobs.sequence.sessions import (
     cut_sessions,
     playlist_documents,
     session_documents,
     session_stats,
     top_tracks,
 )
-from jobs.common.sequence.word2vec import nearest, train_song_vectors
-from jobs.common.warehouse import Warehouse
-from jobs.common.weeks import cutoff
+from jobs.sequence.word2vec import nearest, train_song_vectors
+from jobs.warehouse.catalog import read_catalog_table
+from jobs.warehouse.raw_playlists import PlaylistError, read_playlists
+from jobs.warehouse.store import Warehouse
+from jobs.warehouse.weeks import cutoff
 
 log = logging.getLogger("song_vectors")
 logging.getLogger("gensim").setLevel(logging.WARNING)  # its per-epoch lines drown the job's own

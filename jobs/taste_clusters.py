@@ -6,7 +6,7 @@ listens) and ``audio_vectors`` (``week=W``: the audio CNN's vector of every trac
 audio, i.e. what the track sounds like, not its genre or artist). Per listener, the
 ``taste_clusters.max_tracks`` most played of those tracks that have an audio vector are
 clustered by cosine k-means, weighted by plays, with ``k`` chosen per listener by BIC
-(:func:`jobs.common.recsys.clusters.cluster_tracks`; seeded by ``taste_clusters.seed`` and
+(:func:`jobs.recsys.clusters.cluster_tracks`; seeded by ``taste_clusters.seed`` and
 the listener's id). Writes
 
 * ``taste_clusters`` (``week=W``, contract in :mod:`schemas.tables`): one row per listener
@@ -38,12 +38,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jobs.common.cli import skipped, week_job
-from jobs.common.config import Config, TasteClustersConf
-from jobs.common.metrics import as_matrix
-from jobs.common.recsys.clusters import cluster_tracks
-from jobs.common.warehouse import Warehouse
-from jobs.common.weeks import cutoff
+from jobs.config import Config, TasteClustersConf
+from jobs.evaluation.metrics import as_matrix
+from jobs.recsys.clusters import cluster_tracks
+from jobs.runtime.cli import skipped, week_job
+from jobs.warehouse.store import Warehouse
+from jobs.warehouse.weeks import cutoff
 
 log = logging.getLogger("taste_clusters")
 

@@ -3,7 +3,7 @@
 ``--week W`` reads ``song_vectors`` (``week=W``) and every play before ``W``'s cutoff. Each
 listener's listens (skips are not listens) of songs with a vector, in time order, give
 (previous up to ``sequence.history`` songs, next song) pairs
-(:mod:`jobs.common.sequence.taste`).
+(:mod:`jobs.sequence.taste`).
 
 * **Evaluation** (``sequence.evaluate``): an RNN trained only on next songs played before
   the last ``sequence.holdout_days`` days predicts the held-out next songs of those days;
@@ -46,11 +46,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jobs.common.cli import skipped, week_job
-from jobs.common.config import Config
-from jobs.common.metrics import as_matrix
-from jobs.common.sequence.sessions import cut_sessions
-from jobs.common.sequence.taste import (
+from jobs.config import Config
+from jobs.evaluation.metrics import as_matrix
+from jobs.runtime.cli import skipped, week_job
+from jobs.sequence.sessions import cut_sessions
+from jobs.sequence.taste import (
     hit_rates,
     listen_sequences,
     make_pairs,
@@ -58,8 +58,8 @@ from jobs.common.sequence.taste import (
     taste_vectors,
     train_rnn,
 )
-from jobs.common.warehouse import Warehouse, active_listeners
-from jobs.common.weeks import cutoff
+from jobs.warehouse.store import Warehouse, active_listeners
+from jobs.warehouse.weeks import cutoff
 
 log = logging.getLogger("taste_vectors")
 

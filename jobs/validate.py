@@ -36,12 +36,12 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
-from jobs.common.atomic import discard_dir, publish_dir
-from jobs.common.catalog import read_catalog_table
-from jobs.common.cli import week_job
-from jobs.common.config import Config
-from jobs.common.warehouse import Warehouse, active_listeners, heard_pairs, read_run_id
-from jobs.common.weeks import cutoff as week_cutoff
+from jobs.config import Config
+from jobs.runtime.cli import week_job
+from jobs.warehouse.atomic import discard_dir, publish_dir
+from jobs.warehouse.catalog import read_catalog_table
+from jobs.warehouse.store import Warehouse, active_listeners, heard_pairs, read_run_id
+from jobs.warehouse.weeks import cutoff as week_cutoff
 from schemas import vocab
 from schemas.tables import arrow_schema
 

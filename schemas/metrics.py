@@ -2,7 +2,7 @@
 
 Every headline quality metric a job writes to ``run_metrics/week=W/<job>.json`` stands beside
 what naive systems score on the same units, as one block of this shape (written by
-:func:`jobs.common.stats.compare`, rendered by :mod:`jobs.report`)::
+:func:`jobs.evaluation.stats.compare`, rendered by :mod:`jobs.report`)::
 
     {
       "subject": "als",                  # the system the job ships

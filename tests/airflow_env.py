@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jobs.common.airflow_env import ROOT
-from jobs.common.airflow_env import airflow_env as _airflow_env
+from jobs.runtime.airflow_env import ROOT
+from jobs.runtime.airflow_env import airflow_env as _airflow_env
 
 __all__ = ["ROOT", "airflow_env"]
 

@@ -20,8 +20,8 @@ def spark():
     """A local[1] session with one shuffle partition: small, quick and deterministic."""
     from pyspark.sql import SparkSession
 
-    from jobs.common.config import load_config
-    from jobs.common.spark import session_conf
+    from jobs.config import load_config
+    from jobs.warehouse.spark import session_conf
 
     os.environ["PYSPARK_PYTHON"] = sys.executable
     builder = SparkSession.builder.master("local[1]").appName("tests").config("spark.driver.memory", "2g")
@@ -36,7 +36,7 @@ def spark():
 @pytest.fixture(scope="session")
 def tiny_world(tmp_path_factory) -> Path:
     """The tiny sample world (the size the end-to-end tests use), generated once."""
-    from jobs.common.config import build_config
+    from jobs.config import build_config
     from jobs.tools.world.cli import TINY, generate
 
     out = tmp_path_factory.mktemp("world") / "sample"
@@ -47,7 +47,7 @@ def tiny_world(tmp_path_factory) -> Path:
 
 def make_config(data: Path, warehouse: Path, **sections):
     """A validated Config for tests, pointing at the given data and warehouse."""
-    from jobs.common.config import build_config
+    from jobs.config import build_config
 
     raw = {"paths": {"data": str(data), "warehouse": str(warehouse), "checkpoints": str(warehouse / "_ckpt")}}
     for name, values in sections.items():

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from jobs import als
-from jobs.common.config import AlsConf
-from jobs.common.metrics import as_matrix
+from jobs.config import AlsConf
+from jobs.evaluation.metrics import as_matrix
 
 UTC = dt.UTC
 END = dt.datetime(2026, 11, 16, tzinfo=UTC)

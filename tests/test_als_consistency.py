@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs import als, merge
-from jobs.common.warehouse import InconsistentInputError, Warehouse
+from jobs.warehouse.store import InconsistentInputError, Warehouse
 from tests.conftest import make_config
 
 WEEK = "2026-W47"
@@ -161,7 +161,7 @@ def test_a_metric_with_no_value_is_null_in_the_run_metrics_and_left_out_of_als_m
 
 @pytest.mark.spark
 def test_no_counted_play_in_the_window_fails_clearly_and_publishes_nothing(spark, tmp_path, monkeypatch, caplog):
-    from jobs.common import cli
+    from jobs.runtime import cli
 
     plays = [_play("u0", "t00", 60), _play("u1", "t01", 3, ms=5_000)]  # long before the window, and a skip
     config = _world(tmp_path, plays)
@@ -193,7 +193,7 @@ MORE = [_play(f"u{u}", f"t{t:02d}", 4) for u in range(6) for t in (1, 6, 11)]
 
 @pytest.mark.spark
 def test_a_full_disk_while_writing_keeps_the_whole_old_fit(spark, config, monkeypatch):
-    from jobs.common import warehouse
+    from jobs.warehouse import store as warehouse
 
     before = _tables(config)
     old_metrics = Warehouse(config.paths.warehouse).metrics_file("als", WEEK).read_text()
@@ -222,7 +222,7 @@ def test_a_full_disk_while_writing_keeps_the_whole_old_fit(spark, config, monkey
 
 @pytest.mark.spark
 def test_merge_refuses_a_partition_of_an_older_fit_copied_in(spark, config):
-    from jobs.common.recsys.inputs import prepare_inputs
+    from jobs.recsys.inputs import prepare_inputs
 
     wh = Warehouse(config.paths.warehouse)
     saved = config.paths.warehouse / "_saved_item_factors"
@@ -265,9 +265,9 @@ def _model_and_specs(tmp_path, rank):
 
     from jobs import audio_cnn
     from jobs import audio_features as af
-    from jobs.common.audio import cnn
-    from jobs.common.audio.spectrogram import Settings
-    from jobs.common.config import AudioCnnConf
+    from jobs.audio import cnn
+    from jobs.audio.spectrogram import Settings
+    from jobs.config import AudioCnnConf
 
     small = AudioCnnConf(filters=(4,), pools=(1,), dense_units=(8,), crop_frames=16)
     model = cnn.build_model(frames=16, n_mels=16, rank=rank, conf=small)

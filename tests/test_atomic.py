@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from jobs.common.atomic import clean_stale_staging, publish_dir, staging_dir, write_json_atomic
+from jobs.warehouse.atomic import clean_stale_staging, publish_dir, staging_dir, write_json_atomic
 
 
 def test_publish_replaces_a_partition_whole(tmp_path):
@@ -40,7 +40,7 @@ def test_json_is_written_whole(tmp_path):
 def test_a_failed_text_write_leaves_no_temp_file_and_the_old_file(tmp_path, monkeypatch):
     from pathlib import Path
 
-    from jobs.common.atomic import write_text_atomic
+    from jobs.warehouse.atomic import write_text_atomic
 
     path = tmp_path / "r" / "report.html"
     write_text_atomic(path, "old")

@@ -9,9 +9,9 @@ import soundfile as sf
 
 from bench import real_audio
 from jobs import audio_features as af
-from jobs.common.audio import rhythm, tonality
-from jobs.common.audio.attributes import attributes, integrated_loudness, platt
-from jobs.common.audio.spectrogram import Settings
+from jobs.audio import rhythm, tonality
+from jobs.audio.attributes import attributes, integrated_loudness, platt
+from jobs.audio.spectrogram import Settings
 
 SR = 22_050
 S = Settings.from_conf()

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from jobs import audio_cnn
-from jobs.common.audio import cnn, cold_start
-from jobs.common.config import AudioCnnConf
-from jobs.common.metrics import auc, average_precision
+from jobs.audio import cnn, cold_start
+from jobs.config import AudioCnnConf
+from jobs.evaluation.metrics import auc, average_precision
 
 SMALL = AudioCnnConf(
     filters=(8, 8),
@@ -139,7 +139,7 @@ def test_load_spectrograms_keeps_only_the_real_frames(tmp_path):
 
 
 def _saved_model(tmp_path, week="2026-W47"):
-    from jobs.common.audio.spectrogram import Settings
+    from jobs.audio.spectrogram import Settings
 
     model = cnn.build_model(frames=32, n_mels=16, rank=4, conf=SMALL)
     target = audio_cnn.model_dir(tmp_path, week)
@@ -176,7 +176,7 @@ def test_inference_refuses_other_spectrogram_settings(tmp_path):
 def _training_week(tmp_path, week="2026-W47", n=24, rank=4):
     """A data root and warehouse with what ``run_train`` reads: spectrograms, item factors, play counts, tracks."""
     from jobs import audio_features as af
-    from jobs.common.warehouse import Warehouse
+    from jobs.warehouse.store import Warehouse
     from tests.conftest import make_config
 
     specs, targets = _toy_data(n=n, frames=40, rank=rank)
@@ -245,7 +245,7 @@ ALS_SMALL = {"rank": 6, "max_iter": 6, "reg_param": 0.1, "alpha": 4.0, "eps": 1.
 
 
 def test_the_refit_does_not_depend_on_the_held_out_plays():
-    from jobs.common.config import AlsConf
+    from jobs.config import AlsConf
 
     counts, _, _, _ = _plays()
     conf = AlsConf(**ALS_SMALL)

@@ -10,9 +10,9 @@ import pytest
 import soundfile as sf
 
 from jobs import audio_features as af
-from jobs.common.audio import spectrogram as sg
-from jobs.common.audio import workers as audio_workers
-from jobs.common.audio.attributes import attributes
+from jobs.audio import spectrogram as sg
+from jobs.audio import workers as audio_workers
+from jobs.audio.attributes import attributes
 from tests.conftest import make_config
 
 SR = 22_050

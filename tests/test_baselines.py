@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jobs.common import baselines as b
+from jobs.recsys import baselines as b
 
 T0 = pd.Timestamp("2024-01-01", tz="UTC")
 CUT = dt.datetime(2024, 1, 29, tzinfo=dt.UTC)  # 4 weeks after T0

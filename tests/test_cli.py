@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from jobs.common.catalog import CatalogError
-from jobs.common.cli import week_job
-from jobs.common.warehouse import MissingInputError
+from jobs.runtime.cli import week_job
+from jobs.warehouse.catalog import CatalogError
+from jobs.warehouse.store import MissingInputError
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def test_the_result_is_recorded_as_run_metrics_with_its_time(env):
 
 @pytest.mark.parametrize(
     ("module", "argv"),
-    [("jobs.tools.query", []), ("jobs.report", []), ("jobs.common.runinfo", ["publish-week"])],
+    [("jobs.tools.query", []), ("jobs.report", []), ("jobs.runtime.runinfo", ["publish-week"])],
 )
 def test_other_commands_print_one_line_for_a_bad_setting(env, monkeypatch, capsys, module, argv):
     import importlib
@@ -74,7 +74,7 @@ def test_other_commands_print_one_line_for_a_bad_setting(env, monkeypatch, capsy
 
 
 def test_runinfo_names_a_bad_week_in_one_line(env, capsys):
-    from jobs.common import runinfo
+    from jobs.runtime import runinfo
 
     assert runinfo.main(["logical-date", "2026-47"]) == 2
     assert capsys.readouterr().err == "error: week '2026-47' is not an ISO week like 2026-W47\n"

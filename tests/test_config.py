@@ -5,7 +5,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from jobs.common.config import (
+from jobs.config import (
     PROJECT_ROOT,
     SECTIONS,
     AlsConf,
@@ -156,7 +156,7 @@ def test_defaults_are_stated_once_the_shipped_file_only_overrides():
     restated = [
         f"{s}.{k}" for s, values in raw.items() for k in values if build_config({s: {k: values[k]}}) == defaults
     ]
-    assert restated == [], "conf/pipeline.yaml restates defaults; they live in jobs/common/config.py"
+    assert restated == [], "conf/pipeline.yaml restates defaults; they live in jobs/config/__init__.py"
 
 
 def test_every_setting_is_documented_and_the_description_reads_back():

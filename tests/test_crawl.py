@@ -10,12 +10,12 @@ from typing import ClassVar
 
 import pytest
 
-from jobs.common.config import CrawlConf
-from jobs.crawl import job as crawl_job
-from jobs.crawl.crawler import Crawler
-from jobs.crawl.encodings import decode, detect_encoding
-from jobs.crawl.html_text import parse_html
-from jobs.crawl.urls import file_path, is_public_address, normalise_url, read_seeds
+from jobs import crawl as crawl_job
+from jobs.config import CrawlConf
+from jobs.culture.crawler import Crawler
+from jobs.culture.encodings import decode, detect_encoding
+from jobs.culture.html_text import parse_html
+from jobs.culture.urls import file_path, is_public_address, normalise_url, read_seeds
 
 BIG = 20_000
 
@@ -447,7 +447,7 @@ def test_address_rules_after_resolution(monkeypatch):
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
         return table[host]
 
-    monkeypatch.setattr("jobs.crawl.crawler.resolve_host", resolve)
+    monkeypatch.setattr("jobs.culture.crawler.resolve_host", resolve)
     conf = CrawlConf(allowed_domains=("example",))
     crawler = Crawler(conf, ["http://public.example/"])
     # every name below is on the allow-list: the refusals come from the address check
@@ -468,7 +468,9 @@ def test_address_rules_after_resolution(monkeypatch):
 def test_the_connection_goes_to_the_checked_address(site, monkeypatch):
     # "pinned.test" resolves only through the crawler's checked resolver: a second DNS lookup would fail
     port = site.rsplit(":", 1)[1]
-    monkeypatch.setattr("jobs.crawl.crawler.resolve_host", lambda host: ["127.0.0.1"] if host == "pinned.test" else [])
+    monkeypatch.setattr(
+        "jobs.culture.crawler.resolve_host", lambda host: ["127.0.0.1"] if host == "pinned.test" else []
+    )
     seed = f"http://pinned.test:{port}/a.html"
     rows, _ = Crawler(CrawlConf(allowed_domains=("pinned.test",), delay_seconds=0), [seed]).run()
     assert rows[0]["outcome"] == "ok"

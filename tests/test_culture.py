@@ -7,8 +7,8 @@ from collections import Counter
 import pandas as pd
 import pytest
 
-from jobs import culture
-from jobs.common.config import CultureConf
+from jobs import culture_terms as culture
+from jobs.config import CultureConf
 
 
 @pytest.fixture(scope="module")

@@ -65,7 +65,7 @@ def test_dag_structure(dagbag):
 
 def test_skippable_steps_end_skipped_and_the_merge_still_runs(dagbag):
     """Exit 99 (the jobs' SKIPPED) is Airflow's skipped state; steps after a possible skip run unless one failed."""
-    from jobs.common.cli import SKIPPED
+    from jobs.runtime.cli import SKIPPED
 
     dag = dagbag.dags["discover_weekly"]
     bash = {t.task_id: t for t in dag.tasks if t.task_type == "BashOperator"}
@@ -109,7 +109,7 @@ def test_memory_and_retries_come_from_the_configuration(dagbag):
         assert (task._driver_memory, task._executor_memory) == ("3g", "5g")
     for task in dag.tasks:
         assert (task.retries, task.retry_delay) == (4, dt.timedelta(seconds=30)), task.task_id
-    from jobs.common.config import ConfigError
+    from jobs.config import ConfigError
 
     with pytest.raises(ConfigError, match=r"dag\.retries=-1: must be >= 0"):
         _dag_with({"DW__DAG__RETRIES": "-1"})
@@ -119,7 +119,7 @@ def test_pause_on_creation_and_start_date_come_from_the_configuration(dagbag):
     dag = _dag_with({"DW__DAG__PAUSED_ON_CREATION": "false", "DW__DAG__START_DATE": "2026-01-05"})
     assert dag.is_paused_upon_creation is False
     assert dag.start_date == dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
-    from jobs.common.config import ConfigError
+    from jobs.config import ConfigError
 
     with pytest.raises(ConfigError, match=r"dag\.start_date='2026-01-06': must be an ISO date that is a Monday"):
         _dag_with({"DW__DAG__START_DATE": "2026-01-06"})

@@ -10,8 +10,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from jobs.common.catalog import read_catalog
-from jobs.common.warehouse import Warehouse
+from jobs.warehouse.catalog import read_catalog
+from jobs.warehouse.store import Warehouse
 from schemas.metrics import check_references
 from schemas.tables import arrow_schema
 from tests.airflow_env import ROOT, airflow_env

@@ -9,9 +9,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs import evaluate
-from jobs.common.recsys.inputs import Inputs
-from jobs.common.recsys.items import Items
-from jobs.common.warehouse import Warehouse
+from jobs.recsys.inputs import Inputs
+from jobs.recsys.items import Items
+from jobs.warehouse.store import Warehouse
 
 UTC = dt.UTC
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from jobs.common.config import build_config
+from jobs.config import build_config
 from jobs.tools.world.cli import TINY, generate
 from jobs.tools.world.genres import GENRES
 from jobs.tools.world.model import build_world

@@ -11,10 +11,10 @@ import unicodedata
 
 import pytest
 
-from jobs.common.catalog import read_catalog
 from jobs.importers import contract, listenbrainz, spotify
 from jobs.importers.__main__ import main
 from jobs.importers.records import derived_artist_id, derived_track_id
+from jobs.warehouse.catalog import read_catalog
 
 # ingest.validate's pattern for an ISO played_at
 INGEST_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs import ingest
-from jobs.common import raw_plays
+from jobs.warehouse import raw_plays
 from tests.conftest import make_config
 
 UTC = dt.UTC

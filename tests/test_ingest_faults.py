@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs import ingest
-from jobs.common import raw_plays
-from jobs.common.catalog import CatalogError, read_catalog, read_catalog_table
+from jobs.warehouse import raw_plays
+from jobs.warehouse.catalog import CatalogError, read_catalog, read_catalog_table
 from tests.conftest import make_config
 from tests.test_ingest import _rows, _write_catalog
 

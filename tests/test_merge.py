@@ -5,13 +5,13 @@ import pandas as pd
 import pytest
 
 from jobs import merge
-from jobs.common.config import MergeConf
-from jobs.common.recsys.diversity import pick_diverse
-from jobs.common.recsys.items import Items, build_items
-from jobs.common.recsys.playlists import recommend_block
-from jobs.common.recsys.scoring import blend_scores
-from jobs.common.warehouse import MissingInputError, Warehouse
+from jobs.config import MergeConf
+from jobs.recsys.diversity import pick_diverse
+from jobs.recsys.items import Items, build_items
+from jobs.recsys.playlists import recommend_block
+from jobs.recsys.scoring import blend_scores
 from jobs.validate import check_playlists
+from jobs.warehouse.store import MissingInputError, Warehouse
 
 
 def _items(vectors, artists, songs=None, popularity=None):
@@ -324,7 +324,7 @@ def test_a_file_schema_off_the_contract_is_not_published(tmp_path):
 
 
 def test_blend_weights_come_from_the_configuration_and_its_environment():
-    from jobs.common.config import load_config
+    from jobs.config import load_config
 
     env = {"DW__MERGE__W_AUDIO": "0.25", "DW__MERGE__W_CULTURE": "0.5", "DW__MERGE__COLD_SLOTS": "2"}
     blend = load_config(environ=env).merge

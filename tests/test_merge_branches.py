@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs import als, ingest, merge, validate
-from jobs.common.warehouse import Warehouse
-from jobs.common.weeks import cutoff
+from jobs.warehouse.store import Warehouse
+from jobs.warehouse.weeks import cutoff
 from tests.conftest import make_config
 
 WEEK = "2026-W47"

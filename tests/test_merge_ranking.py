@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from jobs.common.config import MergeConf
-from jobs.common.metrics import score_floors, top_k_dot
-from jobs.common.recsys.diversity import pick_diverse
-from jobs.common.recsys.items import Items
-from jobs.common.recsys.playlists import recommend_block
-from jobs.common.recsys.scoring import ranked
+from jobs.config import MergeConf
+from jobs.evaluation.metrics import score_floors, top_k_dot
+from jobs.recsys.diversity import pick_diverse
+from jobs.recsys.items import Items
+from jobs.recsys.playlists import recommend_block
+from jobs.recsys.scoring import ranked
 
 
 def _world(n_items=600, n_artists=40, rank=8, seed=3):

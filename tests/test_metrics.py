@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from jobs.common.metrics import ndcg_at_k, percentile_ranks, precision_at_k, recall_at_k, top_k_masked
+from jobs.evaluation.metrics import ndcg_at_k, percentile_ranks, precision_at_k, recall_at_k, top_k_masked
 
 
 def test_ranking_metrics_on_a_hand_worked_example():
@@ -40,7 +40,7 @@ def test_top_k_skips_excluded_items_and_breaks_ties_by_index():
 
 
 def test_auc_counts_ties_half_and_is_undefined_without_both_classes():
-    from jobs.common.metrics import auc
+    from jobs.evaluation.metrics import auc
 
     scores = np.array([0.9, 0.5, 0.5, 0.1])
     # positive 0.9 beats all three negatives; positive 0.5 beats 0.1, ties 0.5 (half), loses to 0.9

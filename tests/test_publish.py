@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from jobs import validate
-from jobs.common import atomic
-from jobs.common.warehouse import Warehouse, read_run_id
 from jobs.merge import job as merge
+from jobs.warehouse import atomic
+from jobs.warehouse.store import Warehouse, read_run_id
 from tests.test_merge import _good, _table, _validate_world
 
 WEEK = "2026-W47"

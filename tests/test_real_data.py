@@ -13,11 +13,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from jobs import audio_cnn, audio_features, culture
-from jobs.common import runinfo
-from jobs.common.cli import SKIPPED
-from jobs.common.warehouse import Warehouse
-from jobs.crawl import job as crawl
+from jobs import audio_cnn, audio_features, crawl
+from jobs import culture_terms as culture
+from jobs.runtime import runinfo
+from jobs.runtime.cli import SKIPPED
+from jobs.warehouse.store import Warehouse
 from tests.airflow_env import ROOT
 from tests.conftest import make_config
 

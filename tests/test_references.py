@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jobs import culture
-from jobs.common import baselines, culture_reference
+from jobs import culture_terms as culture
+from jobs.culture import reference as culture_reference
+from jobs.recsys import baselines
 
 
 def test_popularity_scores_all_time_and_recent_with_all_time_ordering_ties():
@@ -108,7 +109,7 @@ def test_culture_references_put_spacy_beside_tfidf_and_random_over_the_same_arti
 
 def test_report_shows_each_headline_beside_its_reference_and_the_verdict():
     from jobs import report
-    from jobs.common.stats import compare
+    from jobs.evaluation.stats import compare
     from schemas.metrics import check_references
 
     rng = np.random.default_rng(0)

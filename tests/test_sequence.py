@@ -9,16 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jobs.common.config import MergeConf, SequenceConf
-from jobs.common.metrics import as_matrix
-from jobs.common.raw_playlists import PlaylistError, read_playlists
-from jobs.common.recsys.items import Items
-from jobs.common.recsys.playlists import recommend_block
-from jobs.common.recsys.scoring import dot_scores
-from jobs.common.recsys.sequence import sequence_candidates
-from jobs.common.sequence.ann import AnnoyIndexError, build_index, load_index, query, save_index
-from jobs.common.sequence.sessions import cut_sessions, playlist_documents, session_documents, top_tracks
-from jobs.common.sequence.word2vec import nearest, train_song_vectors
+from jobs.config import MergeConf, SequenceConf
+from jobs.evaluation.metrics import as_matrix
+from jobs.recsys.items import Items
+from jobs.recsys.playlists import recommend_block
+from jobs.recsys.scoring import dot_scores
+from jobs.sequence.ann import AnnoyIndexError, build_index, load_index, query, save_index
+from jobs.sequence.candidates import sequence_candidates
+from jobs.sequence.sessions import cut_sessions, playlist_documents, session_documents, top_tracks
+from jobs.sequence.word2vec import nearest, train_song_vectors
+from jobs.warehouse.raw_playlists import PlaylistError, read_playlists
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -121,9 +121,9 @@ def test_two_songs_always_played_together_are_each_others_nearest_neighbours():
 
 SCRIPT = """
 import sys
-from jobs.common.config import SequenceConf
+from jobs.config import SequenceConf
 from tests.test_sequence import _grouped_documents
-from jobs.common.sequence.word2vec import train_song_vectors
+from jobs.sequence.word2vec import train_song_vectors
 frame, _ = train_song_vectors(_grouped_documents(), SequenceConf(dimension=16, window=3, min_count=1, epochs=5))
 sys.stdout.buffer.write(b"".join(v.tobytes() for v in frame["vector"]) + "|".join(frame["track_id"]).encode())
 """

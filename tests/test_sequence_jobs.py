@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs import song_vectors, taste_vectors
-from jobs.common.sequence.ann import INDEX_FILE, META_FILE, load_index, query
-from jobs.common.warehouse import Warehouse
+from jobs.sequence.ann import INDEX_FILE, META_FILE, load_index, query
+from jobs.warehouse.store import Warehouse
 from tests.conftest import make_config
 
 WEEK = "2026-W47"  # cutoff Monday 2026-11-16

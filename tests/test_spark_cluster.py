@@ -13,8 +13,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from jobs.common.metrics import as_matrix
-from jobs.common.package import build_zip
+from jobs.evaluation.metrics import as_matrix
+from jobs.runtime.package import build_zip
 from tests.airflow_env import ROOT
 
 WEEK = "2026-W47"

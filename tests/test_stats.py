@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from jobs.common.stats import bootstrap_mean, compare, paired_difference, resample_weights
+from jobs.evaluation.stats import bootstrap_mean, compare, paired_difference, resample_weights
 
 
 def test_constant_values_give_a_zero_width_interval():

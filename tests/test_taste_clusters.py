@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs import taste_clusters
-from jobs.common.config import MergeConf, TasteClustersConf
-from jobs.common.recsys.clusters import (
+from jobs.config import MergeConf, TasteClustersConf
+from jobs.recsys.clusters import (
     cluster_tracks,
     intra_list_diversity,
     largest_remainder,
@@ -18,9 +18,9 @@ from jobs.common.recsys.clusters import (
     top_clusters_covered,
     unit,
 )
-from jobs.common.recsys.items import Items
-from jobs.common.recsys.playlists import recommend_block
-from jobs.common.warehouse import Warehouse
+from jobs.recsys.items import Items
+from jobs.recsys.playlists import recommend_block
+from jobs.warehouse.store import Warehouse
 from schemas.tables import arrow_schema
 from tests.conftest import make_config
 
@@ -237,8 +237,8 @@ def test_recent_counts_keep_the_window_before_the_cutoff():
 
 
 def test_the_evaluation_compares_allotment_with_its_reference_on_the_same_listeners():
-    from jobs.common.recsys.inputs import Inputs
     from jobs.evaluate import allotment_effect
+    from jobs.recsys.inputs import Inputs
 
     items = _two_sound_items()
     taste = (np.array([[1, 0, 0, 0], [0, 1, 0, 0]], np.float32), np.array([0.6, 0.4]))

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jobs.common.config import SequenceConf
-from jobs.common.sequence import taste
+from jobs.config import SequenceConf
+from jobs.sequence import taste
 
 SONGS = [f"s{i:02d}" for i in range(12)]
 

@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from jobs.common.config import ConfigError, MergeConf, load_config
-from jobs.common.recsys.items import Items
-from jobs.common.recsys.scoring import blend_block
-from jobs.common.weeks import cutoff, shift
+from jobs.config import ConfigError, MergeConf, load_config
+from jobs.recsys.items import Items
+from jobs.recsys.scoring import blend_block
 from jobs.tools.tune import changed_keys, draw, one_factor, search, validation_weeks, write_overlay
 from jobs.tools.tune_eval import score_lists, week_truth
+from jobs.warehouse.weeks import cutoff, shift
 
 TUNE_WEEK = "2026-W11"  # the first scored week: the tune may use nothing from it on
 
@@ -195,7 +195,7 @@ def test_the_prior_counts_only_the_last_days_when_popularity_days_is_set():
     ``merge.popularity_days`` 7 the prior follows b's recent counted plays (skips are not counted)."""
     from dataclasses import replace
 
-    from jobs.common.recsys.inputs import build_inputs
+    from jobs.recsys.inputs import build_inputs
 
     week, cut = "2026-W11", cutoff("2026-W11")
     ids = ["a", "b", "c"]

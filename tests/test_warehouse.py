@@ -11,9 +11,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from jobs.common import atomic
-from jobs.common.atomic import LockTimeoutError, clean_stale_staging, publish_dir, staging_dir
-from jobs.common.warehouse import InconsistentInputError, MissingInputError, Warehouse, check_one_rank
+from jobs.warehouse import atomic
+from jobs.warehouse.atomic import LockTimeoutError, clean_stale_staging, publish_dir, staging_dir
+from jobs.warehouse.store import InconsistentInputError, MissingInputError, Warehouse, check_one_rank
 
 WEEK = "2026-W47"
 
@@ -220,7 +220,7 @@ def _no_staging(targets):
 
 @pytest.mark.parametrize("renameat2", [True, False])
 def test_staged_together_publishes_every_folder_or_none(tmp_path, monkeypatch, renameat2):
-    from jobs.common import sets
+    from jobs.warehouse import sets
 
     if not renameat2:
         monkeypatch.setattr(sets, "_exchange", lambda a, b: False)  # the three-rename fallback
@@ -289,7 +289,7 @@ def test_a_set_is_stamped_with_its_fit_and_its_manifest_is_written_last(tmp_path
 
 
 def test_a_failed_set_write_keeps_the_old_set_and_manifest(tmp_path, monkeypatch):
-    from jobs.common import warehouse
+    from jobs.warehouse import store as warehouse
 
     wh = Warehouse(tmp_path)
     old = wh.publish_set("als_fit", WEEK, _als_frames(seed=0), {"rank": 4})

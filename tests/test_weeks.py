@@ -2,7 +2,7 @@ import datetime as dt
 
 import pytest
 
-from jobs.common.weeks import cutoff, parse_week, resolve_week, shift, week_of, week_start
+from jobs.warehouse.weeks import cutoff, parse_week, resolve_week, shift, week_of, week_start
 
 
 def test_week_start_and_cutoff_are_the_monday():

@@ -123,7 +123,7 @@ READERS: dict[str, Callable[[Path, str | None], Sources]] = {
 
 def service_start() -> dt.date:
     """``ingest.service_start`` as the pipeline will see it (conf/pipeline.yaml, DW_CONF, DW__INGEST__...)."""
-    from jobs.common.config import load_config
+    from jobs.config import load_config
 
     return dt.date.fromisoformat(load_config().ingest.service_start)
 
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     src, dest = Path(args.src), Path(args.dest)
-    from jobs.common.config import ConfigError
+    from jobs.config import ConfigError
 
     t0 = time.perf_counter()
     try:

@@ -29,9 +29,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from jobs.common.atomic import staged
-from jobs.common.weeks import shift, week_of
 from jobs.importers.records import Play, Skipped, derived_artist_id, derived_track_id, format_time
+from jobs.warehouse.atomic import staged
+from jobs.warehouse.weeks import shift, week_of
 
 PLAYS_PER_FILE = 1_000_000
 EXAMPLES_PER_REASON = 5

@@ -5,7 +5,7 @@ Reads, for run week ``W``: ``user_factors``, ``item_factors``, ``play_counts``,
 (``week=W``; the last three may be missing: the merge then runs with what exists and
 says so), every play before ``W``'s cutoff (what a listener has heard, skips included)
 and the catalog. Candidates come from three sources on one scale
-(:func:`jobs.common.recsys.scoring.blend_scores`): ALS (user vector times item vector),
+(:func:`jobs.recsys.scoring.blend_scores`): ALS (user vector times item vector),
 audio (the same product with the CNN's vectors of tracks nobody has played, new releases
 among them) and culture (artists similar to the listener's most-played ones). The blend,
 weighted by ``merge.w_*``, picks ``merge.k`` tracks the listener never played, at most
@@ -27,21 +27,21 @@ check leaves the old one. Counts and timings go to ``run_metrics/week=W/merge.js
 
 This is a numpy job, not a Spark one: at this size scoring all tracks for a block of
 listeners in memory is faster than any shuffle.
-:func:`jobs.common.recsys.playlists.recommend_block` is pure and works on one block of
+:func:`jobs.recsys.playlists.recommend_block` is pure and works on one block of
 listeners, so it can run inside ``mapInPandas`` when listeners outgrow one machine.
 
 The package is the thin job; the recommender itself is a library other jobs share
-(:mod:`jobs.common.recsys`, described there):
+(:mod:`jobs.recsys`, described there):
 
 * :mod:`jobs.merge.job`: :func:`~jobs.merge.job.build_table` (the playlists and the
   ``fallback`` lists), :func:`~jobs.merge.job.write_pending`, :func:`~jobs.merge.job.run`
   and the command line :func:`~jobs.merge.job.main`.
 * ``jobs/merge/__main__.py``: ``python -m jobs.merge``.
-* :mod:`jobs.common.recsys`: items (``items``), the blended scores and ranking
+* :mod:`jobs.recsys`: items (``items``), the blended scores and ranking
   (``scoring``), the artist cap, one version of a song and cold slots (``diversity``),
   reasons (``explanations``), playlists for a block of listeners (``playlists``) and the
   week's inputs read and indexed (``inputs``).
-* :mod:`jobs.common.warehouse` (the tables, plays before the week, heard pairs, active
+* :mod:`jobs.warehouse.store` (the tables, plays before the week, heard pairs, active
   listeners, the pending folder), which the validate job reads as well.
 
 Run alone::

@@ -1,7 +1,7 @@
 """The merge job: read the week's inputs, blend the playlists, leave the table for validation.
 
 :func:`build_table` assembles the table with the recommender library
-(:mod:`jobs.common.recsys`) and the flagged ``fallback`` lists of listeners with a thin
+(:mod:`jobs.recsys`) and the flagged ``fallback`` lists of listeners with a thin
 history; :func:`write_pending` leaves it in ``discover_weekly/_pending-W/`` with its
 eligible listeners and the active listeners left out; :func:`run` does both and writes
 ``run_metrics/week=W/merge.json``. See :mod:`jobs.merge` for what is read and written.
@@ -22,12 +22,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from jobs.common.cli import week_job
-from jobs.common.config import Config, MergeConf
-from jobs.common.recsys.clusters import allotment_figures
-from jobs.common.recsys.inputs import Inputs, prepare_inputs
-from jobs.common.recsys.playlists import fallback_lists, playlists
-from jobs.common.warehouse import MissingInputError, Warehouse, current_run_id, write_run_id
+from jobs.config import Config, MergeConf
+from jobs.recsys.clusters import allotment_figures
+from jobs.recsys.inputs import Inputs, prepare_inputs
+from jobs.recsys.playlists import fallback_lists, playlists
+from jobs.runtime.cli import week_job
+from jobs.warehouse.store import MissingInputError, Warehouse, current_run_id, write_run_id
 from schemas import vocab
 from schemas.tables import arrow_schema
 

@@ -19,11 +19,11 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from jobs.common.catalog import read_catalog
-from jobs.common.cli import one_line_errors
-from jobs.common.config import load_config
-from jobs.common.warehouse import Warehouse
-from jobs.common.weeks import parse_week
+from jobs.config import load_config
+from jobs.runtime.cli import one_line_errors
+from jobs.warehouse.catalog import read_catalog
+from jobs.warehouse.store import Warehouse
+from jobs.warehouse.weeks import parse_week
 
 
 class QueryError(RuntimeError):

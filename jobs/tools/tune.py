@@ -61,9 +61,9 @@ from typing import Any
 import numpy as np
 import yaml
 
-from jobs.common.config import DEFAULT_CONF, PROJECT_ROOT, Config, ConfigError, load_config
-from jobs.common.weeks import cutoff, parse_week, shift
+from jobs.config import DEFAULT_CONF, PROJECT_ROOT, Config, ConfigError, load_config
 from jobs.tools.tune_eval import Setting
+from jobs.warehouse.weeks import cutoff, parse_week, shift
 
 FIT_SPACE: dict[str, tuple[Any, ...]] = {
     "als.rank": (16, 32, 64),
@@ -262,9 +262,9 @@ def run(spark: Any, config: Config, week: str, args: argparse.Namespace) -> tupl
     """Read the plays before ``week``, search, and return the result and the evaluator."""
     from pyspark.sql import functions as F
 
-    from jobs.common.catalog import read_catalog
-    from jobs.common.warehouse import Warehouse
     from jobs.tools.tune_eval import WeekEvaluator
+    from jobs.warehouse.catalog import read_catalog
+    from jobs.warehouse.store import Warehouse
 
     wh = Warehouse(config.paths.warehouse)
     cut = cutoff(week)
@@ -361,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     base_path = Path(args.conf or os.environ.get("DW_CONF") or DEFAULT_CONF)
     try:
         config = load_config(base_path)
-        from jobs.common.cli import with_spark
+        from jobs.runtime.cli import with_spark
 
         t0 = time.perf_counter()
         result, _ = with_spark(config, f"tune-{args.week}", lambda spark: run(spark, config, args.week, args))

@@ -4,9 +4,9 @@ For a validation week ``V`` and a setting (``als.*`` keys that need a fit, ``mer
 that only change the blend), :class:`WeekEvaluator` does what ``jobs.als`` and ``jobs.merge``
 would do for ``V``, with their functions, on plays before ``V``'s cutoff only: the window's
 counts (:func:`jobs.als.window_counts`), the ALS fit (:func:`jobs.als.fit_als`), the merge's
-inputs (:func:`jobs.common.recsys.inputs.build_inputs`), the personal playlists
-(:func:`jobs.common.recsys.playlists.playlists`) and the ``fallback`` lists of listeners with a
-thin history (:func:`~jobs.common.recsys.playlists.fallback_lists`). A playlist shorter than
+inputs (:func:`jobs.recsys.inputs.build_inputs`), the personal playlists
+(:func:`jobs.recsys.playlists.playlists`) and the ``fallback`` lists of listeners with a
+thin history (:func:`~jobs.recsys.playlists.fallback_lists`). A playlist shorter than
 ``merge.k`` is dropped, as the merge drops it. Nothing is written. The fits skip Spark's
 checkpoints (``als.checkpoint_interval`` -1): they cut the lineage and change no factor (bit
 for bit the same user and item factors on MovieLens before 1998-W10), at half the fit time.
@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jobs.common.config import Config
-from jobs.common.weeks import cutoff
+from jobs.config import Config
+from jobs.warehouse.weeks import cutoff
 
 Setting = dict[str, Any]  # "section.key" -> value
 
@@ -59,7 +59,7 @@ def score_lists(lists: Mapping[str, list[str]], truth: Mapping[str, set[str]], k
 
 def apply(config: Config, setting: Mapping[str, Any]) -> Config:
     """``config`` with ``setting``'s ``section.key`` values, validated as a configuration file would be."""
-    from jobs.common.config import build_config
+    from jobs.config import build_config
 
     raw = config.model_dump()
     for key, value in setting.items():
@@ -83,8 +83,8 @@ class WeekEvaluator:
     def __call__(self, fit: Setting, blends: Iterable[Setting], week: str) -> list[np.ndarray]:
         """Per blend setting, the ``(listener-weeks, 2)`` scores of ``fit`` + that blend on ``week``."""
         from jobs.als import fit_als, window_counts
-        from jobs.common.recsys.inputs import build_inputs
-        from jobs.common.recsys.playlists import fallback_lists, playlists
+        from jobs.recsys.inputs import build_inputs
+        from jobs.recsys.playlists import fallback_lists, playlists
 
         self.weeks_seen.append(week)
         blends = list(blends)

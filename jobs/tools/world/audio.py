@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jobs.common.config import WorldConf
+from jobs.config import WorldConf
 from jobs.tools.world.genres import KICKS
 from jobs.tools.world.model import World
 from jobs.tools.world.sound import Voice

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from jobs.common.config import WorldConf
+from jobs.config import WorldConf
 from jobs.tools.world.genres import GENRES
 from jobs.tools.world.scenes import LATENT_DIM, Scenes, unit
 

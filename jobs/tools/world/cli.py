@@ -18,15 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
-from jobs.common.atomic import staged
-from jobs.common.cli import one_line_errors
-from jobs.common.config import WorldConf, build_config, load_config
-from jobs.common.weeks import week_of
+from jobs.config import WorldConf, build_config, load_config
+from jobs.runtime.cli import one_line_errors
 from jobs.tools.world.audio import write_audio
 from jobs.tools.world.genres import GENRES
 from jobs.tools.world.model import build_world
 from jobs.tools.world.plays import corrupt_rows, write_raw_plays
 from jobs.tools.world.web import write_web
+from jobs.warehouse.atomic import staged
+from jobs.warehouse.weeks import week_of
 
 log = logging.getLogger("world")
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from jobs.common.config import WorldConf
+from jobs.config import WorldConf
 from jobs.tools.world.scenes import Scenes, unit
 
 BETA = 6.0  # how sharply a scene prefers the tracks near its point

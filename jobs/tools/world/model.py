@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from jobs.common.config import WorldConf
+from jobs.config import WorldConf
 from jobs.tools.world.catalog import Catalog, build_catalog
 from jobs.tools.world.genres import GENRES, PITCH_CLASSES
 from jobs.tools.world.listeners import Listeners, build_listeners, cumulative, scene_affinity

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from jobs.common.config import WorldConf
+from jobs.config import WorldConf
 from jobs.tools.world.catalog import Catalog
 from jobs.tools.world.listeners import Listeners, RowSampler, cumulative, draw_rows, scene_affinity
 from jobs.tools.world.scenes import Scenes

@@ -1,1 +1,0 @@
-"""Small helpers shared by the jobs: configuration, weeks and paths, atomic writes, metrics."""

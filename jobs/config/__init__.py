@@ -1,0 +1,228 @@
+"""Typed configuration: the section models of :mod:`jobs.config.sections` (every setting,
+its default and its meaning) plus overrides.
+
+Defaults are stated once, there. Overrides come, later winning, from the YAML file named by
+``--conf``, ``$DW_CONF`` or ``conf/pipeline.yaml`` (only what a deployment changes), then
+from the environment: ``DW__<SECTION>__<KEY>=value`` (values parsed as YAML scalars, so
+``7``, ``2.5``, ``false`` and ``[a, b]`` are typed), plus the shortcuts ``DW_DATA`` and
+``DW_WAREHOUSE`` for the two paths people change most. Everything is validated on load by
+pydantic: unknown sections or keys, wrong types and out-of-range values raise
+:class:`ConfigError` naming the key as ``section.key``, e.g. ``als.rank=0: must be >= 1``.
+
+Relative paths are resolved against the project root, so jobs behave the same whatever
+directory they are started from. Print every resolved setting with its meaning::
+
+    python -m jobs.config [--conf FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from jobs.config.sections import (
+    PROJECT_ROOT,
+    AlsConf,
+    AudioCnnConf,
+    AudioConf,
+    CrawlConf,
+    CultureConf,
+    DagConf,
+    IngestConf,
+    MergeConf,
+    Paths,
+    PublishConf,
+    SequenceConf,
+    SparkConf,
+    TasteClustersConf,
+    WorldConf,
+    _Section,
+)
+
+__all__ = [
+    "DEFAULT_CONF",
+    "PROJECT_ROOT",
+    "SECTIONS",
+    "AlsConf",
+    "AudioCnnConf",
+    "AudioConf",
+    "Config",
+    "ConfigError",
+    "CrawlConf",
+    "CultureConf",
+    "DagConf",
+    "IngestConf",
+    "MergeConf",
+    "Paths",
+    "PublishConf",
+    "SequenceConf",
+    "SparkConf",
+    "TasteClustersConf",
+    "WorldConf",
+    "build_config",
+    "load_config",
+]
+
+DEFAULT_CONF = PROJECT_ROOT / "conf" / "pipeline.yaml"
+
+
+class ConfigError(ValueError):
+    """A configuration file or override is invalid."""
+
+
+class Config(BaseModel):
+    """The whole configuration: one frozen model per section."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    paths: Paths = Field(default_factory=Paths)
+    spark: SparkConf = Field(default_factory=SparkConf)
+    dag: DagConf = Field(default_factory=DagConf)
+    ingest: IngestConf = Field(default_factory=IngestConf)
+    als: AlsConf = Field(default_factory=AlsConf)
+    merge: MergeConf = Field(default_factory=MergeConf)
+    sequence: SequenceConf = Field(default_factory=SequenceConf)
+    publish: PublishConf = Field(default_factory=PublishConf)
+    audio: AudioConf = Field(default_factory=AudioConf)
+    audio_cnn: AudioCnnConf = Field(default_factory=AudioCnnConf)
+    taste_clusters: TasteClustersConf = Field(default_factory=TasteClustersConf)
+    crawl: CrawlConf = Field(default_factory=CrawlConf)
+    culture: CultureConf = Field(default_factory=CultureConf)
+    world: WorldConf = Field(default_factory=WorldConf)
+
+
+SECTIONS: dict[str, type[_Section]] = {name: f.annotation for name, f in Config.model_fields.items()}
+
+_EXPECTED = {
+    "int_type": "an integer",
+    "float_type": "a number",
+    "bool_type": "true/false",
+    "string_type": "a string",
+    "tuple_type": "a list",
+    "path_type": "a path",
+    "model_type": "a mapping of keys",
+}
+_BOUNDS = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+
+
+def _range(section: str, key: str) -> str | None:
+    """``must be between 0 and 1`` / ``must be >= 1`` from the field's declared bounds."""
+    field = SECTIONS[section].model_fields.get(key)
+    found = {name: getattr(m, name) for m in (field.metadata if field else []) for name in _BOUNDS if hasattr(m, name)}
+    low = [(op, v) for op, v in found.items() if op in ("ge", "gt")]
+    high = [(op, v) for op, v in found.items() if op in ("le", "lt")]
+    if low and high:
+        return f"must be between {low[0][1]} and {high[0][1]}"
+    if low or high:
+        op, value = (low or high)[0]
+        return f"must be {_BOUNDS[op]} {value}"
+    return None
+
+
+def _message(error: dict[str, Any]) -> str:
+    """One pydantic error as ``section.key=value: what is wrong``."""
+    loc, kind, value = error["loc"], error["type"], error.get("input")
+    section = str(loc[0])
+    where = section + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc[1:])
+    if kind == "extra_forbidden":
+        if len(loc) == 1:
+            return f"unknown section {section!r}; known: {sorted(SECTIONS)}"
+        return f"unknown key {where}; known: {sorted(SECTIONS[section].model_fields)}"
+    if kind in _EXPECTED:
+        return f"{where}: expected {_EXPECTED[kind]}, got {value!r}"
+    ctx = error.get("ctx") or {}
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        bounded = _range(section, str(loc[1])) if len(loc) == 2 else None
+        problem = bounded or "must be " + " ".join(f"{_BOUNDS[k]} {v}" for k, v in ctx.items() if k in _BOUNDS)
+    elif kind == "too_short":
+        problem = "must not be empty" if ctx.get("min_length") == 1 else f"needs {ctx.get('min_length')} entries"
+    elif kind == "literal_error":
+        problem = f"must be {ctx.get('expected')}"
+    elif kind == "value_error":
+        problem = str(ctx.get("error"))
+    else:
+        problem = error["msg"]
+    field = SECTIONS[section].model_fields.get(str(loc[1])) if section in SECTIONS and len(loc) == 2 else None
+    hint = f" -- {field.description}" if field is not None and field.description else ""
+    return f"{where}={value!r}: {problem}{hint}"
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name, raw in environ.items():
+        if not name.startswith("DW__"):
+            continue
+        parts = name[4:].lower().split("__")
+        if len(parts) != 2:
+            raise ConfigError(f"{name}: overrides are spelled DW__<SECTION>__<KEY>")
+        out.setdefault(parts[0], {})[parts[1]] = yaml.safe_load(raw) if raw != "" else ""
+    if environ.get("DW_DATA"):
+        out.setdefault("paths", {})["data"] = environ["DW_DATA"]
+    if environ.get("DW_WAREHOUSE"):
+        out.setdefault("paths", {})["warehouse"] = environ["DW_WAREHOUSE"]
+    return out
+
+
+def build_config(raw: dict[str, Any], overrides: dict[str, dict[str, Any]] | None = None) -> Config:
+    """Validate a parsed YAML mapping (plus overrides, key by key) into a :class:`Config`."""
+    if not isinstance(raw, dict):
+        raise ConfigError("the configuration must be a mapping of sections")
+    merged: dict[str, Any] = {}
+    for source in (raw, overrides or {}):
+        for section, values in source.items():
+            if values is None:
+                continue
+            if isinstance(values, dict) and isinstance(merged.get(section), dict):
+                merged[section] = {**merged[section], **values}
+            else:
+                merged[section] = values
+    try:
+        return Config.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError("; ".join(_message(e) for e in exc.errors())) from None
+
+
+def load_config(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Config:
+    """Load and validate the configuration; see the module docstring for the lookup order."""
+    env = dict(os.environ if environ is None else environ)
+    conf_path = Path(path or env.get("DW_CONF") or DEFAULT_CONF)
+    try:
+        raw = yaml.safe_load(conf_path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{conf_path}: configuration file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{conf_path}: not valid YAML: {exc}") from None
+    try:
+        return build_config(raw, _env_overrides(env))
+    except ConfigError as exc:
+        raise ConfigError(f"{conf_path}: {exc}") from None
+
+
+def describe(config: Config) -> str:
+    """Every setting as YAML, each with its meaning as a comment (the reference for conf/pipeline.yaml)."""
+    lines = []
+    for section, model in SECTIONS.items():
+        lines.append(f"{section}:")
+        for key, field in model.model_fields.items():
+            value = getattr(getattr(config, section), key)
+            value = list(value) if isinstance(value, tuple) else str(value) if isinstance(value, Path) else value
+            text = yaml.safe_dump({key: value}, default_flow_style=True, width=1000).strip()[1:-1]
+            lines.append(f"  {text:<40} # {field.description}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Print the resolved configuration, every setting with its meaning.")
+    parser.add_argument("--conf", help="configuration file (default conf/pipeline.yaml)")
+    args = parser.parse_args(argv)
+    print(describe(load_config(args.conf)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

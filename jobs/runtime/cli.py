@@ -1,0 +1,133 @@
+"""The command line every weekly job shares: ``--week`` (required), ``--conf``, logging,
+timing, the run metrics, and exit codes.
+
+Exit codes: 0 done; 2 an expected failure (bad configuration, catalog or week, a missing
+input, another run holding the output, or the job's own error), printed as one line that
+names what to fix; 99 (:data:`SKIPPED`) the step had nothing to learn from this week, which
+Airflow's BashOperator shows as ``skipped`` (its ``skip_on_exit_code``); anything else is a
+bug and keeps its traceback.
+
+A step skips in one way: its ``run`` returns :func:`skipped` (which removes the step's own
+outputs of an earlier run of the week, so nothing downstream mistakes them for this run's),
+or any metrics dict with a ``skipped`` reason. When ``metrics`` names a file, the returned
+dict plus the job's wall time (``seconds``, unless the job measured its own) is written to
+``run_metrics/week=W/<metrics>.json``, skips included: the reason stays in the run metrics
+and in ``make run``'s summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from jobs.config import Config, ConfigError, load_config
+from jobs.warehouse.atomic import LockTimeoutError, discard_dir
+from jobs.warehouse.catalog import CatalogError
+from jobs.warehouse.store import MissingInputError, Warehouse
+from jobs.warehouse.weeks import parse_week
+
+SKIPPED = 99  # exit code of a skipped step: Airflow's BashOperator default skip_on_exit_code
+
+log = logging.getLogger("jobs")
+
+# Failures every job can meet that are not bugs: one line, exit code 2.
+EXPECTED_ERRORS: tuple[type[Exception], ...] = (ConfigError, CatalogError, MissingInputError, LockTimeoutError)
+
+
+def one_line_errors(*extra: type[Exception]) -> Callable[[Callable[..., int]], Callable[..., int]]:
+    """For a command's ``main``: an expected error (and any of ``extra``) prints one line and exits 2."""
+
+    def wrap(main: Callable[..., int]) -> Callable[..., int]:
+        @functools.wraps(main)
+        def inner(*args: Any, **kwargs: Any) -> int:
+            try:
+                return main(*args, **kwargs)
+            except (*EXPECTED_ERRORS, *extra) as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+
+        return inner
+
+    return wrap
+
+
+def iso_week(value: str) -> str:
+    """argparse type for ``--week``: a bad value is a usage error (exit 2) saying why."""
+    try:
+        parse_week(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
+def week_job(
+    name: str,
+    description: str,
+    run: Callable[[Config, str, argparse.Namespace], Any],
+    argv: list[str] | None = None,
+    errors: tuple[type[Exception], ...] = (),
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
+    show: Callable[[Any], None] | None = None,
+    metrics: str | Callable[[argparse.Namespace], str] | None = None,
+) -> int:
+    """Parse the arguments, run ``run(config, week, args)``, time it, record and log (or ``show``) its result."""
+    parser = argparse.ArgumentParser(prog=f"python -m jobs.{name}", description=description)
+    parser.add_argument("--week", required=True, type=iso_week, help="ISO week, e.g. 2026-W47")
+    parser.add_argument("--conf", help="configuration file (default conf/pipeline.yaml)")
+    if add_arguments:
+        add_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    log = logging.getLogger(name)
+    try:
+        config = load_config(args.conf)
+        t0 = time.perf_counter()
+        result = run(config, args.week, args)
+    except (*EXPECTED_ERRORS, *errors) as exc:
+        log.error("%s", exc)
+        return 2
+    if metrics is not None and isinstance(result, dict):
+        result = {**result, "seconds": result.get("seconds", round(time.perf_counter() - t0, 2))}
+        file = metrics(args) if callable(metrics) else metrics
+        Warehouse(config.paths.warehouse).write_metrics(file, args.week, result)
+    if show:
+        show(result)
+    else:
+        log.info("%s done: %s", name, json.dumps(result, default=str))
+    if isinstance(result, dict) and result.get("skipped"):
+        log.warning("%s skipped (exit %d): %s", name, SKIPPED, result["skipped"])
+        return SKIPPED
+    return 0
+
+
+def skipped(wh: Warehouse, week: str, reason: str, stale: list[Any] = (), **metrics: Any) -> dict[str, Any]:
+    """A skipped step's metrics (``{"week", "skipped": reason, **metrics}``; the step exits :data:`SKIPPED`).
+
+    ``stale`` (this step's own outputs from an earlier run of the week: partition folders or
+    paths) are removed, each under its writer's lock, so nothing downstream mistakes them for
+    this run's.
+    """
+    log.warning("skipped: %s", reason)
+    for path in stale:
+        if path.exists():
+            with wh.lock(path):
+                discard_dir(path)
+            log.warning("removed %s, written by an earlier run of %s", path, week)
+    return {"week": week, **metrics, "skipped": reason}
+
+
+def with_spark(config: Config, app_name: str, fn: Callable[[Any], Any]) -> Any:
+    """Run ``fn(spark)`` in a session built for one job, and stop the session afterwards."""
+    from jobs.warehouse.spark import build_spark
+
+    spark = build_spark(config, app_name)
+    try:
+        return fn(spark)
+    finally:
+        spark.stop()

@@ -1,0 +1,176 @@
+"""Small command-line helpers the Makefile uses around a DAG run.
+
+python -m jobs.runtime.runinfo publish-week        # the sample world's week to publish
+python -m jobs.runtime.runinfo logical-date WEEK   # Monday 06:00 UTC of WEEK (within Airflow's range) for `dags test`
+python -m jobs.runtime.runinfo summary WEEK        # where the table is, counts, ALS metrics, skipped steps
+python -m jobs.runtime.runinfo failed LOG          # the failed tasks of a `dags test` log, with their own output
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jobs.config import load_config
+from jobs.runtime.cli import one_line_errors
+from jobs.warehouse.store import Warehouse
+from jobs.warehouse.weeks import shift, week_start
+
+
+def publish_week(data: Path) -> str:
+    manifest = data / "world.json"
+    if not manifest.exists():
+        raise SystemExit(f"error: {manifest} not found; say which week to build with WEEK=YYYY-Www")
+    return json.loads(manifest.read_text())["publish_week"]
+
+
+def logical_date(week: str, start: str = "1970-01-05", now: dt.datetime | None = None) -> str:
+    """Monday 06:00 UTC of ``week``, moved into the range Airflow runs tasks for.
+
+    Airflow runs no task of a run whose logical date is before the DAG's ``start_date``
+    (``dag.start_date`` 00:00 UTC, ``start``) or in the future. ``make run`` always passes
+    the week as the ``week`` param too, so such a week is built all the same, under the
+    nearest date Airflow allows.
+    """
+    monday = dt.datetime.combine(week_start(week), dt.time(6), tzinfo=dt.UTC)
+    earliest = dt.datetime.combine(dt.date.fromisoformat(start), dt.time(0), tzinfo=dt.UTC)
+    latest = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
+    return min(max(monday, earliest), latest).isoformat()
+
+
+def summary(warehouse: Path, week: str) -> str:
+    wh = Warehouse(warehouse)
+    table = wh.partition("discover_weekly", week)
+    if not table.exists():
+        raise SystemExit(f"error: {table} was not published")
+    lines = [f"Discover Weekly {week} published at {table}"]
+    runs = wh.read_metrics(week)
+    for stage in ("ingest", "als", "merge"):
+        if stage not in runs:
+            continue
+        m = runs[stage]
+        if stage == "ingest":
+            lines.append(
+                f"  ingest: {m['plays_written']} plays kept, {m['quarantined']} rows quarantined "
+                f"{m['reasons']}, {m['duplicates_dropped']} duplicates dropped ({m['seconds']} s)"
+            )
+        elif stage == "als":
+            lines.append(
+                f"  als: {m['users']} listeners x {m['tracks']} tracks, rank {m['rank']}, fit {m['fit_seconds']} s"
+            )
+            for model, vals in m.get("evaluation", {}).items():
+                shown = ", ".join(f"{k}={v:.4f}" for k, v in vals.items() if k not in ("users", "holdout_pairs"))
+                lines.append(f"    {model:>12}: {shown}")
+        else:
+            lines.append(
+                f"  merge: {m['eligible']} playlists x {m['rows'] // max(m['eligible'], 1)}, sources {m['sources']}, "
+                f"catalog coverage {m['catalog_coverage']:.1%} ({m['seconds']} s)"
+            )
+            lines += [f"    note: {note}" for note in m.get("notes") or []]
+    hits = (runs.get("taste_vectors") or {}).get("evaluation", {}).get("hit_rate")
+    if hits:
+        refs = ", ".join(f"{name} {v['mean']:.3f}" for name, v in hits.items() if name != "rnn")
+        k = runs["taste_vectors"]["evaluation"]["k"]
+        lines.append(f"  taste RNN: next-song hit rate@{k} {hits['rnn']['mean']:.3f} (references: {refs})")
+    for job, m in runs.items():
+        if isinstance(m, dict) and m.get("skipped"):
+            lines.append(f"  {job}: skipped, {m['skipped']}")
+    return "\n".join(lines)
+
+
+_START = re.compile(r"\[DAG TEST\] starting task_id=(\S+)")
+_STATE = re.compile(r"Task instance state updated .*new_state=(\w+)")
+_STAMP = re.compile(r"^\d{4}-\d\d-\d\dT[\d:.]+Z \[\w+\s*\] ")
+_HOOK = " [airflow.task.hooks."
+_HOOK_NOISE = ("Tmp dir root location:", "Running command:", "Output:")
+
+
+@dataclass
+class TaskTry:
+    """One try of a task in an ``airflow dags test`` log."""
+
+    task_id: str
+    state: str = ""
+    output: list[str] = field(default_factory=list)  # what the job printed (through the operator's hook)
+    traceback: list[str] = field(default_factory=list)  # the exception the try ended with
+    ended: bool = False
+
+
+def task_tries(lines: list[str]) -> list[TaskTry]:
+    """Every task try of an ``airflow dags test`` log written at INFO level, in order.
+
+    ``dags test`` runs the tasks one after the other in its own process, each between
+    ``[DAG TEST] starting task_id=...`` and ``[DAG TEST] end task ...``; a job's output
+    comes through the operator's hook (``[airflow.task.hooks...]``), its final state in
+    ``Task instance state updated ... new_state=...``.
+    """
+    tries: list[TaskTry] = []
+    for line in lines:
+        start = _START.search(line)
+        if start:
+            tries.append(TaskTry(start.group(1)))
+            continue
+        if not tries or tries[-1].ended:
+            continue
+        now = tries[-1]
+        state = _STATE.search(line)
+        if "[DAG TEST] end task" in line:
+            now.ended = True
+        elif state:
+            now.state = state.group(1)
+        elif _HOOK in line:
+            text = _STAMP.sub("", line.rsplit(_HOOK, 1)[0]).rstrip()
+            if not text.startswith(_HOOK_NOISE):
+                now.output.append(text)
+        elif "Task failed with exception" in line:
+            now.traceback = []
+        elif not _STAMP.match(line):
+            now.traceback.append(line.rstrip())
+    return tries
+
+
+def failed_tasks(log: Path, lines: int = 30) -> str | None:
+    """The tasks whose last try failed in a ``make run`` log, each with the last ``lines`` of its
+    own output and the exception it ended with; None when the log names no failed task."""
+    last = {t.task_id: t for t in task_tries(log.read_text(encoding="utf-8", errors="replace").splitlines())}
+    failed = [t for t in last.values() if t.state == "failed"]
+    if not failed:
+        return None
+    out = []
+    for t in failed:
+        shown = t.output[-lines:] if t.output else t.traceback[-lines:]  # a Python task: its traceback
+        out.append(f"error: task {t.task_id} failed; the last {len(shown)} lines of its output:")
+        out += [f"   | {line}" for line in shown]
+        if t.output and t.traceback:
+            out.append(f"   {t.traceback[-1]}")
+    return "\n".join(out)
+
+
+@one_line_errors(ValueError)  # ValueError: a malformed week
+def main(argv: list[str]) -> int:
+    config = load_config()
+    if argv[:1] == ["publish-week"]:
+        print(publish_week(config.paths.data))
+    elif argv[:1] == ["logical-date"] and len(argv) == 2:
+        print(logical_date(argv[1], config.dag.start_date))
+    elif argv[:1] == ["previous-week"] and len(argv) == 2:
+        print(shift(argv[1], -1))
+    elif argv[:1] == ["failed"] and len(argv) == 2:
+        text = failed_tasks(Path(argv[1]))
+        if text is None:
+            return 1
+        print(text)
+    elif argv[:1] == ["summary"] and len(argv) == 2:
+        print(summary(config.paths.warehouse, argv[1]))
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
