@@ -4,9 +4,9 @@ Input: listener-item play totals ``(user_id, track_id, plays)`` (the Last.fm 2k 
 world's ``play_counts``). The pairs are split at random 80/20 (seeded). Both libraries fit the
 80% with the project's recipe: confidence ``c = 1 + alpha * log(1 + plays / eps)``, ``rank``
 factors, ``max_iter`` sweeps, regularisation ``reg_param``. Spark gets ``rating = log(1 +
-plays / eps)`` and applies ``1 + alpha * rating`` itself (:func:`jobs.als.fit_als`); implicit
+plays / eps)`` and applies ``1 + alpha * rating`` itself (:func:`jobs.recsys.als.fit_als`); implicit
 is given the confidence matrix with its own ``alpha`` at 1. Both are scored by the same
-function (:func:`jobs.als.evaluate_holdout`, precision@10 and friends, heard items excluded).
+function (:func:`jobs.recsys.als.evaluate_holdout`, precision@10 and friends, heard items excluded).
 
 Timed alike: Spark from the pairs (id indexing, joins, the fit, both factor tables
 materialised), implicit from the pairs too (building its confidence matrix, the fit; its
@@ -36,8 +36,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jobs.als import evaluate_holdout, factors_of, fit_model
 from jobs.config import AlsConf
+from jobs.recsys.als import evaluate_holdout, factors_of, fit_model
 from jobs.recsys.implicit_als import confidence_matrix, fit_implicit
 
 SPARK_CORES = 2  # the pipeline's Spark master is local[2]

@@ -73,7 +73,7 @@ def summarise(event_log: Path) -> dict[str, Any]:
 def profile(counts_pd: pd.DataFrame, conf: AlsConf, work: Path) -> dict[str, Any]:
     from pyspark.sql import SparkSession
 
-    from jobs.als import fit_model
+    from jobs.recsys.als import fit_model
     from jobs.warehouse.spark import session_conf
 
     log_dir = work.resolve() / "eventlog"

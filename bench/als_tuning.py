@@ -47,7 +47,7 @@ def native_blas() -> bool:
 def fit_seconds(spark: Any, counts: Any, conf: AlsConf, storage: str | None) -> float:
     from pyspark.sql import functions as F
 
-    from jobs.als import fit_model
+    from jobs.recsys.als import fit_model
 
     t0 = time.perf_counter()
     model, users, items = fit_model(counts, conf, intermediate_storage=storage)

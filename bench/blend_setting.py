@@ -7,10 +7,10 @@ ALS window's). For each week given, the warehouse must hold what the DAG's jobs 
 it (ALS; the sources the setting concerns) and the week's own plays (a later week's
 ingest). The merge's inputs are read once (:func:`prepare_inputs`) and the same blend is
 built for every value of ``--values``, scored on the week's first-time plays
-(:func:`jobs.evaluate.first_plays`, on tracks the week could recommend). Beside them: the
+(:func:`jobs.evaluation.offline.first_plays`, on tracks the week could recommend). Beside them: the
 ``sequence`` source alone (``w_als = w_audio = w_culture = 0``, its own rows only; when the
 week has taste vectors), ALS alone and the naive most popular lists (all history, last 4
-weeks; :func:`jobs.evaluate.popular_scores`). Each figure is a mean over listeners with a 95%
+weeks; :func:`jobs.evaluation.offline.popular_scores`). Each figure is a mean over listeners with a 95%
 bootstrap interval resampling listeners; each value is compared with the setting at 0, with
 ALS alone and with both most popular lists, by the paired interval of the difference
 (:mod:`jobs.evaluation.stats`).
@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from jobs.config import load_config
-from jobs.evaluate import alone, first_plays, most_popular, per_listener, popular_scores
+from jobs.evaluation.offline import alone, first_plays, most_popular, per_listener, popular_scores
 from jobs.evaluation.stats import bootstrap_mean, paired_difference
 from jobs.recsys.inputs import prepare_inputs
 from jobs.recsys.playlists import playlists
@@ -47,7 +47,7 @@ POPULAR = ("most_popular", "most_popular_recent")  # naive: all counted plays be
 
 
 def scores(lists: dict[str, list[int]], truth: dict[str, set[int]]) -> dict[str, tuple[float, float]]:
-    """(recall@K, NDCG@K) of every listener with truth (:func:`jobs.evaluate.per_listener`; no list: no hit)."""
+    """(recall@K, NDCG@K) of every listener with truth (:func:`jobs.evaluation.offline.per_listener`; no list: no hit)."""
     users = list(truth)
     vals = per_listener(lists, truth, users, K)
     return dict(zip(users, zip(vals[f"recall@{K}"].tolist(), vals[f"ndcg@{K}"].tolist(), strict=True), strict=True))

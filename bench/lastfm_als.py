@@ -2,13 +2,13 @@
 
 Reads ``user_artists.dat`` (userID, artistID, weight = plays) from ``--data``
 (default ``../shared/data/lastfm-2k``), splits the user-artist pairs at random 80/20
-(seed 0), fits the project's ALS recipe (:func:`jobs.als.fit_als`: confidence
+(seed 0), fits the project's ALS recipe (:func:`jobs.recsys.als.fit_als`: confidence
 ``1 + alpha * log(1 + plays / eps)``) on the 80%, and scores precision@10 (and recall,
 NDCG, mean percentile rank) on the 20% for ALS and for most-popular (artists by number
 of listeners in the training part), already-heard artists filtered. Time-based
 evaluation does not apply here: the file has totals, not events.
 
-``metrics`` is :func:`jobs.als.evaluate_holdout` as before (its mean percentile rank pools
+``metrics`` is :func:`jobs.recsys.als.evaluate_holdout` as before (its mean percentile rank pools
 every held-out pair, among the artists ALS has a vector for). ``intervals`` scores the same
 listeners per listener (:mod:`bench.realeval`) for ALS, most-popular and item-kNN (cosine,
 20 neighbours, :mod:`jobs.recsys.baselines`): each mean with a 95% bootstrap interval
@@ -39,9 +39,9 @@ import pandas as pd
 from bench.als_implicit import load_lastfm, split
 from bench.realeval import Catalog, markdown_tables, metric_names, ranking_scorer, replace_section, score_system
 from bench.realeval import summarise as summarise_rows
-from jobs.als import evaluate_holdout, fit_als
 from jobs.config import PROJECT_ROOT, AlsConf, load_config
 from jobs.evaluation.metrics import as_matrix
+from jobs.recsys.als import evaluate_holdout, fit_als
 from jobs.recsys.baselines import Ranking, exclude_heard, heard_pairs, knn_ranking, popularity_ranking
 
 DEFAULT_DATA = PROJECT_ROOT.parent / "shared" / "data" / "lastfm-2k"
@@ -64,7 +64,7 @@ LABELS = {
 def per_listener(
     users: pd.DataFrame, items: pd.DataFrame, pairs: pd.DataFrame, train: pd.DataFrame, test: pd.DataFrame, k: int
 ) -> pd.DataFrame:
-    """One row per (listener, system): the listeners :func:`jobs.als.evaluate_holdout` scores (a vector and
+    """One row per (listener, system): the listeners :func:`jobs.recsys.als.evaluate_holdout` scores (a vector and
     a held-out artist), each system's top ``k`` and ranks among the artists the listener had not played."""
     listeners = sorted(set(users["user_id"]) & set(test["user_id"]))
     heard = heard_pairs(train)

@@ -62,6 +62,7 @@ import pandas as pd
 from bench.realeval import Catalog, markdown_tables, metric_names, ranking_scorer, replace_section, score_system
 from bench.realeval import summarise as summarise_rows
 from jobs.config import PROJECT_ROOT, Config, load_config
+from jobs.evaluation.truth import week_truth
 from jobs.recsys.baselines import references
 from jobs.runtime.airflow_env import airflow_env
 from jobs.runtime.runinfo import logical_date
@@ -94,22 +95,6 @@ def last_weeks(plays: pd.DataFrame, n: int) -> list[str]:
     """The ``n`` ISO weeks ending with the week of the last play, oldest first."""
     last = week_of(plays["played_at"].max().to_pydatetime())
     return [shift(last, -i) for i in range(n - 1, -1, -1)]
-
-
-def week_truth(plays: pd.DataFrame, week: str, min_ms: int) -> tuple[pd.DataFrame, dict, dict]:
-    """``(plays before the week, heard per listener, first-time plays per listener-with-history)``."""
-    cut = cutoff(week)
-    before = plays[plays["played_at"] < pd.Timestamp(cut)]
-    during = plays[
-        (plays["played_at"] >= pd.Timestamp(cut)) & (plays["played_at"] < pd.Timestamp(cut + dt.timedelta(7)))
-    ]
-    heard = before.groupby("user_id")["track_id"].agg(set).to_dict()
-    during = during[during["ms_played"] >= min_ms]
-    truth: dict[str, set[str]] = {}
-    for u, t in zip(during["user_id"], during["track_id"], strict=True):
-        if u in heard and t not in heard[u]:
-            truth.setdefault(u, set()).add(t)
-    return before, heard, truth
 
 
 # --- running the pipeline --------------------------------------------------------------------------

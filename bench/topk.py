@@ -1,6 +1,6 @@
 """The top-K step: Spark's ``ALSModel.recommendForAllUsers`` against the project's exact blocked top-K.
 
-One ALS model is fitted (the project's recipe, :func:`jobs.als.fit_model`) on a week's play
+One ALS model is fitted (the project's recipe, :func:`jobs.recsys.als.fit_model`) on a week's play
 counts. Then, for every listener, the ``k`` items with the highest user-times-item score,
 each way, written to Parquet so that both pay for materialising the same output:
 
@@ -34,9 +34,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bench.als_implicit import SPARK_CORES
-from jobs.als import fit_model
 from jobs.config import AlsConf
 from jobs.evaluation.metrics import as_matrix, top_k_dot
+from jobs.recsys.als import fit_model
 
 
 def numpy_top_k(model: Any, k: int, out: Path) -> dict[int, np.ndarray]:

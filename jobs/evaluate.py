@@ -45,7 +45,6 @@ Run (after the DAG ran for ``W`` and for a later week)::
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import sys
 from pathlib import Path
@@ -53,186 +52,31 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.dataset as ds
 
-from jobs.config import Config, MergeConf
-from jobs.evaluation.metrics import as_matrix, ndcg_at_k, percentile_ranks, precision_at_k, recall_at_k
-from jobs.evaluation.stats import bootstrap_mean, compare, paired_difference
-from jobs.recsys.baselines import RECENT_WEEKS, popularity_scores, recent_plays
-from jobs.recsys.clusters import allotment_figures
-from jobs.recsys.diversity import pick_diverse
-from jobs.recsys.inputs import Inputs, prepare_inputs
+from jobs.config import Config
+from jobs.evaluation.metrics import as_matrix
+from jobs.evaluation.offline import (
+    EvaluationError,
+    allotment_effect,
+    alone,
+    audio_only,
+    first_plays,
+    most_popular,
+    per_listener,
+    percentile_rank_pairs,
+    popular_scores,
+    score_lists,
+)
+from jobs.evaluation.stats import compare
+from jobs.recsys.inputs import prepare_inputs
 from jobs.recsys.playlists import playlists
 from jobs.recsys.scoring import blend_scores
 from jobs.runtime.cli import week_job
 from jobs.sequence.candidates import NONE
 from jobs.warehouse.atomic import write_json_atomic
 from jobs.warehouse.store import MissingInputError, Warehouse, check_one_rank
-from jobs.warehouse.weeks import cutoff as week_cutoff
 
 log = logging.getLogger("evaluate")
-
-
-class EvaluationError(RuntimeError):
-    """The week cannot be evaluated yet."""
-
-
-def first_plays(wh: Warehouse, week: str, min_ms: int) -> pd.DataFrame:
-    """(user_id, track_id) counted plays in week ``W`` whose pair was never played before ``W``."""
-    start = week_cutoff(week)
-    end = start + dt.timedelta(weeks=1)
-    dataset = ds.dataset(wh.table_dir("plays"), format="parquet", partitioning="hive")
-    ts = pa.timestamp("us", tz="UTC")
-    during = dataset.to_table(
-        columns=["user_id", "track_id", "ms_played"],
-        filter=(ds.field("played_at") >= pa.scalar(start, type=ts)) & (ds.field("played_at") < pa.scalar(end, type=ts)),
-    ).to_pandas()
-    during = during[during["ms_played"] >= min_ms][["user_id", "track_id"]].drop_duplicates()
-    if during.empty:
-        raise EvaluationError(f"no plays in {week} in the warehouse yet; ingest a later week first")
-    before = dataset.to_table(columns=["user_id", "track_id"], filter=ds.field("played_at") < pa.scalar(start, type=ts))
-    before = before.to_pandas().drop_duplicates()
-    merged = during.merge(before, on=["user_id", "track_id"], how="left", indicator=True)
-    return merged[merged["_merge"] == "left_only"][["user_id", "track_id"]].reset_index(drop=True)
-
-
-def audio_only(inputs: Inputs, audio: pd.DataFrame, k: int, cap: int) -> dict[str, list[int]]:
-    """Per listener, the unheard tracks nearest to the user vector by the CNN's vectors alone."""
-    items = inputs.items
-    index = {t: i for i, t in enumerate(items.track_ids)}
-    audio = audio[audio["track_id"].isin(index)]
-    cols = audio["track_id"].map(index).to_numpy()
-    V = as_matrix(audio["vector"])
-    out = {}
-    for uid, u in zip(inputs.users["user_id"], as_matrix(inputs.users["vector"]), strict=True):
-        scores = np.full(len(items.track_ids), -np.inf)
-        scores[cols] = V @ u
-        scores[inputs.heard_by_user.get(uid, np.zeros(0, dtype=np.int64))] = -np.inf
-        order = np.lexsort((np.arange(len(scores)), -scores))
-        order = order[np.isfinite(scores[order])]
-        out[uid] = pick_diverse(order, items.artist_idx, items.song_key, k, cap)
-    return out
-
-
-def most_popular(inputs: Inputs, k: int, cap: int, scores: np.ndarray | None = None) -> dict[str, list[int]]:
-    """Per listener, the unheard tracks by ``scores`` (default: the window's plays), the diversity rules kept."""
-    items = inputs.items
-    scores = items.popularity if scores is None else scores
-    order = np.lexsort((np.arange(len(items.track_ids)), -scores))
-    out = {}
-    for uid in inputs.users["user_id"]:
-        unheard = np.ones(len(items.track_ids), dtype=bool)
-        unheard[inputs.heard_by_user.get(uid, np.zeros(0, dtype=np.int64))] = False
-        out[uid] = pick_diverse(order[unheard[order]], items.artist_idx, items.song_key, k, cap)
-    return out
-
-
-def popular_scores(wh: Warehouse, inputs: Inputs, config: Config, week: str) -> dict[str, np.ndarray]:
-    """The naive references' scores per item: ``most_popular`` (counted plays before the week, all of
-    them) and ``most_popular_recent`` (those of its last ``RECENT_WEEKS`` weeks, ties by all); their
-    lists are :func:`most_popular` by these scores."""
-    cut = week_cutoff(week)
-    plays = wh.plays_before(cut, columns=("user_id", "track_id", "played_at", "ms_played"))
-    counted = plays[plays["ms_played"] >= config.als.min_ms_played]
-    all_time = counted.groupby("track_id").size().astype(np.float64)
-    recent = recent_plays(plays, cut, RECENT_WEEKS, config.als.min_ms_played)
-    return {
-        "most_popular": popularity_scores(inputs.items.track_ids, all_time),
-        "most_popular_recent": popularity_scores(inputs.items.track_ids, all_time, recent),
-    }
-
-
-def percentile_rank_pairs(scorer: Any, inputs: Inputs, truth: dict[str, set[int]]) -> tuple[list[float], list[str]]:
-    """Percentile rank (0 = top) of each truth item among the listener's unheard items, and its listener.
-
-    ``scorer(user_id, user_vector)`` gives a score per item; items a ranking does not
-    propose score ``-inf`` and share the bottom places (ties count half).
-    """
-    ranks: list[float] = []
-    owners: list[str] = []
-    users = inputs.users.set_index("user_id")["vector"]
-    for uid, rel in sorted(truth.items()):
-        if uid not in users.index:
-            continue
-        scores = np.asarray(scorer(uid, np.asarray(users[uid], dtype=np.float32)), dtype=np.float64)
-        candidates = np.ones(len(scores), dtype=bool)
-        candidates[inputs.heard_by_user.get(uid, np.zeros(0, dtype=np.int64))] = False
-        scores = np.where(np.isfinite(scores), scores, -1e18)
-        got = percentile_ranks(scores, candidates, sorted(rel))
-        ranks += got
-        owners += [uid] * len(got)
-    return ranks, owners
-
-
-def mean_percentile_rank(scorer: Any, inputs: Inputs, truth: dict[str, set[int]]) -> float:
-    """Mean of :func:`percentile_rank_pairs` over every truth pair (NaN when there is none)."""
-    ranks, _ = percentile_rank_pairs(scorer, inputs, truth)
-    return float(np.mean(ranks)) if ranks else float("nan")
-
-
-def per_listener(lists: dict[str, list[int]], truth: dict[str, set[int]], users: list[str], k: int) -> dict:
-    """precision@k, recall@k and NDCG@k of one ranking for each of ``users`` (no list: no hit)."""
-    recs = [np.array(lists.get(u, []), dtype=np.int64) for u in users]
-    fns = {f"precision@{k}": precision_at_k, f"recall@{k}": recall_at_k, f"ndcg@{k}": ndcg_at_k}
-    return {
-        name: np.array([fn([r], [truth[u]], k) for r, u in zip(recs, users, strict=True)]) for name, fn in fns.items()
-    }
-
-
-def score_lists(
-    lists: dict[str, list[int]], truth: dict[str, set[int]], inputs: Inputs, k: int, cold_truth: set[tuple[str, int]]
-) -> dict[str, float]:
-    """The evaluation's metrics for one ranking (see the module docstring)."""
-    items = inputs.items
-    users = sorted(u for u in lists if truth.get(u))
-    recs = [np.array(lists[u]) for u in users]
-    rel = [truth[u] for u in users]
-    pop_rank = np.empty(len(items.track_ids))
-    pop_rank[np.lexsort((np.arange(len(items.track_ids)), -items.popularity))] = np.arange(1, len(items.track_ids) + 1)
-    recommended = [i for u in lists for i in lists[u]]
-    new = items.is_new if items.is_new is not None else np.zeros(len(items.track_ids), dtype=bool)
-    cold_hits = sum(1 for u, i in cold_truth if i in set(lists.get(u, [])))
-    return {
-        f"precision@{k}": precision_at_k(recs, rel, k),
-        f"recall@{k}": recall_at_k(recs, rel, k),
-        f"ndcg@{k}": ndcg_at_k(recs, rel, k),
-        "catalog_coverage": len(set(recommended)) / max(len(items.track_ids), 1),
-        "novelty_mean_popularity_rank": float(pop_rank[recommended].mean()) if recommended else float("nan"),
-        "new_release_share": float(new[recommended].mean()) if recommended else 0.0,
-        "cold_start_hit_rate": cold_hits / len(cold_truth) if cold_truth else float("nan"),
-        "users": float(len(users)),
-    }
-
-
-def alone(blend: MergeConf, **weights: float) -> MergeConf:
-    """The blend with one source on (``weights``, e.g. ``w_culture=1.0``) and every other weight, the
-    popularity prior, the never-played places and the taste-cluster allotment off."""
-    off = {"w_als": 0.0, "w_audio": 0.0, "w_culture": 0.0, "w_sequence": 0.0, "w_popularity": 0.0}
-    return blend.model_copy(update=off | {"cold_slots": 0, "cluster_allotment": 0.0} | weights)
-
-
-def allotment_effect(
-    rankings: dict[str, dict[str, list[int]]], truth: dict[str, set[int]], inputs: Inputs, k: int
-) -> dict[str, Any]:
-    """The blend with and without taste-cluster allotment: intra-list diversity, top-3 cluster coverage
-    recall@k and NDCG@k, each with 95% intervals and the paired interval of the difference (listeners resampled)."""
-    items = inputs.items
-    if "blend_no_clusters" not in rankings or items.audio is None or items.has_audio is None:
-        return {"skipped": "no taste clusters this week, or merge.cluster_allotment is 0"}
-    ours, ref = rankings["blend"], rankings["blend_no_clusters"]
-    out = allotment_figures(ours, ref, inputs.clusters, items.audio, items.has_audio)
-    users = sorted(u for u in ours if u in ref and truth.get(u))
-    with_, without = per_listener(ours, truth, users, k), per_listener(ref, truth, users, k)
-    for name in (f"recall@{k}", f"ndcg@{k}"):
-        if users:
-            out[name] = {
-                "listeners": len(users),
-                "with": bootstrap_mean(with_[name]).as_dict(4),
-                "without": bootstrap_mean(without[name]).as_dict(4),
-                "difference": paired_difference(with_[name], without[name]).as_dict(4),
-            }
-    return out
 
 
 def run(config: Config, week: str) -> dict[str, Any]:

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jobs import als
 from jobs.config import AlsConf
 from jobs.evaluation.metrics import as_matrix
+from jobs.recsys import als as als_recipe
 
 UTC = dt.UTC
 END = dt.datetime(2026, 11, 16, tzinfo=UTC)
@@ -32,14 +32,14 @@ def test_window_counts_skip_short_plays_and_plays_outside_the_window(spark):
         ("u2", "t2", dt.datetime(2026, 10, 1, tzinfo=UTC), 200_000),  # before the window
     ]
     start = END - dt.timedelta(weeks=2)
-    out = als.window_counts(_plays(spark, rows), start, END, 30_000, 0).toPandas()
+    out = als_recipe.window_counts(_plays(spark, rows), start, END, 30_000, 0).toPandas()
     assert out.to_dict("records") == [{"user_id": "u1", "track_id": "t1", "plays": 2, "weight": 2.0}]
 
 
 @pytest.mark.spark
 def test_recency_decay_halves_weight_every_half_life(spark):
     rows = [("u1", "t1", END - dt.timedelta(days=7), 60_000), ("u1", "t1", END - dt.timedelta(days=14), 60_000)]
-    out = als.window_counts(_plays(spark, rows), END - dt.timedelta(weeks=4), END, 30_000, 7).toPandas()
+    out = als_recipe.window_counts(_plays(spark, rows), END - dt.timedelta(weeks=4), END, 30_000, 7).toPandas()
     assert out["plays"].tolist() == [2]
     assert out["weight"].iloc[0] == pytest.approx(0.5 + 0.25)
 
@@ -48,7 +48,7 @@ def test_recency_decay_halves_weight_every_half_life(spark):
 def test_rating_gives_the_hu_koren_volinsky_confidence(spark):
     df = spark.createDataFrame(pd.DataFrame({"weight": [0.0, 1.0, 9.0]}))
     eps = 2.0
-    ratings = [r["rating"] for r in als.with_rating(df, eps).collect()]
+    ratings = [r["rating"] for r in als_recipe.with_rating(df, eps).collect()]
     alpha = 8.0
     # Spark's implicit ALS uses c = 1 + alpha * rating
     assert [1 + alpha * r for r in ratings] == pytest.approx([1 + alpha * math.log(1 + w / eps) for w in [0, 1, 9]])
@@ -57,7 +57,7 @@ def test_rating_gives_the_hu_koren_volinsky_confidence(spark):
 @pytest.mark.spark
 def test_index_ids_are_dense_and_sorted(spark):
     df = spark.createDataFrame(pd.DataFrame({"user_id": ["b", "a", "c", "a"]}))
-    out = als.index_ids(df, "user_id", "u").orderBy("u").toPandas()
+    out = als_recipe.index_ids(df, "user_id", "u").orderBy("u").toPandas()
     assert out.to_dict("list") == {"user_id": ["a", "b", "c"], "u": [0, 1, 2]}
 
 
@@ -92,7 +92,7 @@ def test_index_ids_match_a_global_sort_on_awkward_ids(spark):
     reference = df.select("user_id").distinct()
     reference = reference.withColumn("u", (F.row_number().over(Window.orderBy("user_id")) - 1).cast("int"))
     want = reference.toPandas().sort_values("u", ignore_index=True)
-    got = als.index_ids(df, "user_id", "u").toPandas().sort_values("u", ignore_index=True)
+    got = als_recipe.index_ids(df, "user_id", "u").toPandas().sort_values("u", ignore_index=True)
     assert got["u"].tolist() == list(range(len(set(ids))))
     pd.testing.assert_frame_equal(got, want)
 
@@ -112,7 +112,7 @@ def test_checkerboard_fit_separates_two_taste_groups(spark):
     counts = spark.createDataFrame(pd.DataFrame(rows, columns=["user_id", "track_id", "plays", "weight"]))
     conf = AlsConf(rank=2, max_iter=15, reg_param=0.1, alpha=10.0, num_blocks=1, seed=1)
     spark.sparkContext.setCheckpointDir("/tmp/dw-test-ckpt")
-    users, items = als.fit_als(counts, conf)
+    users, items = als_recipe.fit_als(counts, conf)
     U, V = as_matrix(users["vector"]), as_matrix(items["vector"])
     assert U.shape == (12, 2) and V.shape == (12, 2)
     scores = U @ V.T
@@ -121,7 +121,7 @@ def test_checkerboard_fit_separates_two_taste_groups(spark):
         other = range(6, 12) if u < 6 else range(0, 6)
         assert scores[u, own] > max(scores[u, t] for t in other), u
     # the same seed gives the same factors
-    users2, _ = als.fit_als(counts, conf)
+    users2, _ = als_recipe.fit_als(counts, conf)
     np.testing.assert_array_equal(U, as_matrix(users2["vector"]))
 
 
@@ -138,7 +138,7 @@ def test_evaluate_holdout_on_hand_made_vectors():
     seen = pd.DataFrame({"user_id": ["u1"], "track_id": ["a"]})
     holdout = pd.DataFrame({"user_id": ["u1", "u2"], "track_id": ["b", "zzz"]})  # zzz has no vector
     popularity = pd.Series({"c": 10, "d": 5, "b": 1})
-    out = als.evaluate_holdout(users, items, seen, holdout, popularity, k=1)
+    out = als_recipe.evaluate_holdout(users, items, seen, holdout, popularity, k=1)
     # ALS: u1 -> b (hit), u2 -> c (miss, its item has no vector)
     assert out["als"]["precision@1"] == pytest.approx(0.5)
     assert out["als"]["recall@1"] == pytest.approx(0.5)
@@ -163,13 +163,13 @@ def test_holdout_scores_put_als_beside_all_time_and_recent_popularity_with_inter
     holdout = pd.DataFrame({"user_id": ["u1", "u2"], "track_id": ["b", "d"]})
     popularity = pd.Series({"c": 10.0, "d": 5.0, "b": 1.0})
     recent = pd.Series({"b": 3.0, "d": 3.0})  # b and d tie recently: all-time plays put d first
-    scored = als.holdout_scores(users, items, seen, holdout, popularity, 1, recent)
+    scored = als_recipe.holdout_scores(users, items, seen, holdout, popularity, 1, recent)
     assert scored["users"] == ["u1", "u2"] and scored["pair_users"] == ["u1", "u2"]
     v = scored["values"]
     np.testing.assert_array_equal(v["als"]["precision@1"], [1.0, 0.0])  # u1 -> b; u2 -> c
     np.testing.assert_array_equal(v["most_popular"]["precision@1"], [0.0, 0.0])  # c for both
     np.testing.assert_array_equal(v["most_popular_recent"]["precision@1"], [0.0, 1.0])  # d for both
-    block = als.holdout_comparison(scored)
+    block = als_recipe.holdout_comparison(scored)
     assert block["subject"] == "als" and set(block["systems"]) == {"als", "most_popular", "most_popular_recent"}
     assert set(block["paired"]) == {"als - most_popular", "als - most_popular_recent"}
     diff = block["paired"]["als - most_popular"]["precision@1"]

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs import als, merge
+from jobs.recsys import als as als_recipe
 from jobs.warehouse.store import InconsistentInputError, Warehouse
 from tests.conftest import make_config
 
@@ -165,7 +166,9 @@ def test_no_counted_play_in_the_window_fails_clearly_and_publishes_nothing(spark
 
     plays = [_play("u0", "t00", 60), _play("u1", "t01", 3, ms=5_000)]  # long before the window, and a skip
     config = _world(tmp_path, plays)
-    with pytest.raises(als.AlsError, match=r"no counted plays between 2026-10-26 and 2026-11-16 .* nothing to fit"):
+    with pytest.raises(
+        als_recipe.AlsError, match=r"no counted plays between 2026-10-26 and 2026-11-16 .* nothing to fit"
+    ):
         als.run(spark, config, WEEK)
     monkeypatch.setattr(cli, "load_config", lambda path: config)
     monkeypatch.setattr(als, "with_spark", lambda config, name, fn: fn(spark))  # keep the tests' session

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from jobs import evaluate
+from jobs.evaluation import offline
 from jobs.recsys.inputs import Inputs
 from jobs.recsys.items import Items
 from jobs.warehouse.store import Warehouse
@@ -36,10 +36,10 @@ def test_truth_is_counted_first_plays_during_the_week(tmp_path):
             ("u2", "t2", "2026-11-24T11:00:00Z", 200_000),  # the week after: not W47
         ],
     )
-    truth = evaluate.first_plays(Warehouse(tmp_path), "2026-W47", 30_000)
+    truth = offline.first_plays(Warehouse(tmp_path), "2026-W47", 30_000)
     assert truth.to_dict("records") == [{"user_id": "u1", "track_id": "t2"}]
-    with pytest.raises(evaluate.EvaluationError, match="ingest a later week"):
-        evaluate.first_plays(Warehouse(tmp_path), "2026-W49", 30_000)
+    with pytest.raises(offline.EvaluationError, match="ingest a later week"):
+        offline.first_plays(Warehouse(tmp_path), "2026-W49", 30_000)
 
 
 def test_score_lists_known_answers():
@@ -56,7 +56,7 @@ def test_score_lists_known_answers():
     inputs = Inputs(items, pd.DataFrame(), set(), pd.DataFrame(), {}, {}, {}, {}, pd.DataFrame(), [])
     lists = {"u1": [3, 1], "u2": [0, 2]}
     truth = {"u1": {3}, "u2": {1}}
-    out = evaluate.score_lists(lists, truth, inputs, 2, cold_truth={("u1", 3)})
+    out = offline.score_lists(lists, truth, inputs, 2, cold_truth={("u1", 3)})
     assert out["precision@2"] == pytest.approx(0.25)  # u1 1/2, u2 0/2
     assert out["recall@2"] == pytest.approx(0.5)
     assert out["catalog_coverage"] == 1.0
@@ -77,18 +77,18 @@ def test_mean_percentile_rank_of_the_truth_among_unheard_items():
     users = pd.DataFrame({"user_id": ["u1"], "vector": [np.array([1.0], np.float32)]})
     inputs = Inputs(items, users, set(), pd.DataFrame(), {"u1": np.array([0])}, {}, {}, {}, pd.DataFrame(), [])
     scores = np.array([9.0, 4.0, 3.0, 2.0, -np.inf])  # item 0 heard; e is not proposed
-    mpr = evaluate.mean_percentile_rank(lambda uid, u: scores, inputs, {"u1": {1, 4}})
+    mpr = offline.mean_percentile_rank(lambda uid, u: scores, inputs, {"u1": {1, 4}})
     # among unheard b, c, d, e: b is first (0.0), e last (1.0)
     assert mpr == pytest.approx(0.5)
 
 
 def test_per_listener_values_and_percentile_rank_pairs_name_their_listener():
     truth = {"u1": {3}, "u2": {1, 2}}
-    out = evaluate.per_listener({"u1": [3, 1], "u2": [0, 2]}, truth, ["u1", "u2"], 2)
+    out = offline.per_listener({"u1": [3, 1], "u2": [0, 2]}, truth, ["u1", "u2"], 2)
     np.testing.assert_allclose(out["precision@2"], [0.5, 0.5])
     np.testing.assert_allclose(out["recall@2"], [1.0, 0.5])
     # a listener without a list scores no hit
-    assert evaluate.per_listener({}, truth, ["u2"], 2)["recall@2"].tolist() == [0.0]
+    assert offline.per_listener({}, truth, ["u2"], 2)["recall@2"].tolist() == [0.0]
     items = Items(
         track_ids=np.array(list("abcd"), dtype=object),
         artist_idx=np.arange(4),
@@ -100,5 +100,5 @@ def test_per_listener_values_and_percentile_rank_pairs_name_their_listener():
     users = pd.DataFrame({"user_id": ["u1", "u2"], "vector": [np.ones(1, np.float32)] * 2})
     inputs = Inputs(items, users, set(), pd.DataFrame(), {}, {}, {}, {}, pd.DataFrame(), [])
     scores = np.array([4.0, 3.0, 2.0, 1.0])
-    ranks, owners = evaluate.percentile_rank_pairs(lambda uid, u: scores, inputs, truth)
+    ranks, owners = offline.percentile_rank_pairs(lambda uid, u: scores, inputs, truth)
     assert owners == ["u1", "u2", "u2"] and ranks == pytest.approx([1.0, 1 / 3, 2 / 3])

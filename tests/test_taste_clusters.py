@@ -237,7 +237,7 @@ def test_recent_counts_keep_the_window_before_the_cutoff():
 
 
 def test_the_evaluation_compares_allotment_with_its_reference_on_the_same_listeners():
-    from jobs.evaluate import allotment_effect
+    from jobs.evaluation.offline import allotment_effect
     from jobs.recsys.inputs import Inputs
 
     items = _two_sound_items()

@@ -3,7 +3,7 @@
 For a validation week ``V`` and a setting (``als.*`` keys that need a fit, ``merge.*`` keys
 that only change the blend), :class:`WeekEvaluator` does what ``jobs.als`` and ``jobs.merge``
 would do for ``V``, with their functions, on plays before ``V``'s cutoff only: the window's
-counts (:func:`jobs.als.window_counts`), the ALS fit (:func:`jobs.als.fit_als`), the merge's
+counts (:func:`jobs.recsys.als.window_counts`), the ALS fit (:func:`jobs.recsys.als.fit_als`), the merge's
 inputs (:func:`jobs.recsys.inputs.build_inputs`), the personal playlists
 (:func:`jobs.recsys.playlists.playlists`) and the ``fallback`` lists of listeners with a
 thin history (:func:`~jobs.recsys.playlists.fallback_lists`). A playlist shorter than
@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from jobs.config import Config
+from jobs.evaluation.truth import week_truth as first_time_truth
 from jobs.warehouse.weeks import cutoff
 
 Setting = dict[str, Any]  # "section.key" -> value
@@ -36,16 +37,7 @@ Setting = dict[str, Any]  # "section.key" -> value
 
 def week_truth(plays: pd.DataFrame, week: str, min_ms: int) -> dict[str, set[str]]:
     """Per listener with a play before ``week``: the tracks first played (a counted play) during ``week``."""
-    cut = pd.Timestamp(cutoff(week))
-    before = plays[plays["played_at"] < cut]
-    during = plays[(plays["played_at"] >= cut) & (plays["played_at"] < cut + pd.Timedelta(days=7))]
-    during = during[during["ms_played"] >= min_ms]
-    heard = before.groupby("user_id")["track_id"].agg(set).to_dict()
-    truth: dict[str, set[str]] = {}
-    for u, t in zip(during["user_id"], during["track_id"], strict=True):
-        if u in heard and t not in heard[u]:
-            truth.setdefault(u, set()).add(t)
-    return truth
+    return first_time_truth(plays, week, min_ms)[2]
 
 
 def score_lists(lists: Mapping[str, list[str]], truth: Mapping[str, set[str]], k: int) -> np.ndarray:
@@ -82,7 +74,7 @@ class WeekEvaluator:
 
     def __call__(self, fit: Setting, blends: Iterable[Setting], week: str) -> list[np.ndarray]:
         """Per blend setting, the ``(listener-weeks, 2)`` scores of ``fit`` + that blend on ``week``."""
-        from jobs.als import fit_als, window_counts
+        from jobs.recsys.als import fit_als, window_counts
         from jobs.recsys.inputs import build_inputs
         from jobs.recsys.playlists import fallback_lists, playlists
 

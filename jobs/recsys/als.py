@@ -1,0 +1,311 @@
+"""The ALS recipe: implicit-feedback matrix factorisation (Hu, Koren, Volinsky 2008) with Spark MLlib.
+
+Pure functions over Spark and pandas DataFrames; the SparkSession comes with the frames, none
+is created here. :func:`window_counts` counts a window's plays (skips out, an optional recency
+decay), :func:`with_rating` turns counts into ``log(1 + weight / eps)`` ratings so Spark's
+implicit confidence is ``1 + alpha * log(1 + plays / eps)``, :func:`fit_model` /
+:func:`fit_als` fit ``ALS(implicitPrefs=True)``, :func:`factors_of` reads the factors back,
+and :func:`holdout_evaluation` scores the recipe on a later week's first-time plays beside
+most popular all-time and of the last 4 weeks (:func:`holdout_comparison`).
+
+The ``als`` stage (:mod:`jobs.als`) reads the plays, calls these and publishes the fit; the
+tuner and the benchmarks call the same functions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from jobs.config import AlsConf
+from jobs.evaluation.metrics import (
+    as_matrix,
+    ndcg_at_k,
+    percentile_ranks,
+    precision_at_k,
+    recall_at_k,
+    top_k_masked,
+)
+from jobs.evaluation.stats import compare
+from jobs.recsys.baselines import RECENT_WEEKS, popularity_scores
+
+
+class AlsError(RuntimeError):
+    """The ALS job cannot run on the data it was given."""
+
+
+# ----------------------------------------------------------------------------- transforms
+
+
+def window_counts(plays: Any, start: dt.datetime, end: dt.datetime, min_ms: int, half_life_days: float) -> Any:
+    """Counted plays per ``(user_id, track_id)`` in ``[start, end)``: ``plays`` and decayed ``weight``.
+
+    A play counts when ``ms_played >= min_ms``. With ``half_life_days > 0`` a play's
+    weight is ``0.5 ** (age_days / half_life_days)``, its age measured back from ``end``.
+    """
+    from pyspark.sql import functions as F
+
+    counted = plays.filter(
+        (F.col("played_at") >= F.lit(start)) & (F.col("played_at") < F.lit(end)) & (F.col("ms_played") >= min_ms)
+    )
+    if half_life_days > 0:
+        age_days = (F.lit(end).cast("double") - F.col("played_at").cast("double")) / 86400.0
+        w = F.pow(F.lit(0.5), age_days / half_life_days)
+    else:
+        w = F.lit(1.0)
+    return counted.groupBy("user_id", "track_id").agg(F.count("*").alias("plays"), F.sum(w).alias("weight"))
+
+
+def track_plays(plays: Any, start: dt.datetime, end: dt.datetime, min_ms: int) -> pd.Series:
+    """Counted plays per track in ``[start, end)``, collected as a pandas Series (track_id -> plays)."""
+    from pyspark.sql import functions as F
+
+    counts = window_counts(plays, start, end, min_ms, 0).groupBy("track_id").agg(F.sum("plays").alias("n"))
+    return counts.toPandas().set_index("track_id")["n"].astype(np.float64)
+
+
+def with_rating(counts: Any, eps: float) -> Any:
+    """Add ``rating = log(1 + weight / eps)``; ALS turns it into confidence ``1 + alpha * rating``."""
+    from pyspark.sql import functions as F
+
+    return counts.withColumn("rating", F.log1p(F.col("weight") / eps))
+
+
+def index_ids(df: Any, column: str, index: str) -> Any:
+    """Dense 0-based integer ``index`` for each distinct ``column`` value, in sorted id order.
+
+    MLlib's ``StringIndexer`` (``alphabetAsc``): the distinct ids are gathered per
+    partition, sorted once on the driver and mapped back in parallel.
+    """
+    from pyspark.ml.feature import StringIndexer
+    from pyspark.sql import functions as F
+
+    indexer = StringIndexer(inputCol=column, outputCol=index, stringOrderType="alphabetAsc").fit(df)
+    return indexer.transform(df.select(column).distinct()).withColumn(index, F.col(index).cast("int"))
+
+
+def fit_model(counts: Any, conf: AlsConf, intermediate_storage: str | None = None) -> tuple[Any, Any, Any]:
+    """Fit ``ALS(implicitPrefs=True)`` on window counts: the model and the cached id indices (users, items).
+
+    The caller unpersists the indices (:func:`fit_als` does it for you)."""
+    from pyspark.ml.recommendation import ALS
+
+    users = index_ids(counts, "user_id", "u").cache()
+    items = index_ids(counts, "track_id", "i").cache()
+    ratings = with_rating(counts, conf.eps).join(users, "user_id").join(items, "track_id").select("u", "i", "rating")
+    als = ALS(
+        rank=conf.rank,
+        maxIter=conf.max_iter,
+        regParam=conf.reg_param,
+        alpha=conf.alpha,
+        implicitPrefs=True,
+        seed=conf.seed,
+        userCol="u",
+        itemCol="i",
+        ratingCol="rating",
+        numUserBlocks=conf.num_blocks,
+        numItemBlocks=conf.num_blocks,
+        checkpointInterval=conf.checkpoint_interval,
+        coldStartStrategy="drop",
+    )
+    if intermediate_storage:
+        als.setIntermediateStorageLevel(intermediate_storage)
+    return als.fit(ratings), users, items
+
+
+def fit_als(counts: Any, conf: AlsConf) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fit ALS on window counts; returns user and item factors as pandas (id, vector)."""
+    return factors_of(*fit_model(counts, conf))
+
+
+def factors_of(model: Any, users: Any, items: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A fitted model's user and item factors as pandas (id, vector), sorted by id; unpersists the indices."""
+    from pyspark.sql import functions as F
+
+    uf = model.userFactors.join(users, F.col("id") == F.col("u")).select("user_id", F.col("features").alias("vector"))
+    itf = model.itemFactors.join(items, F.col("id") == F.col("i")).select("track_id", F.col("features").alias("vector"))
+    user_pd = uf.toPandas().sort_values("user_id", ignore_index=True)
+    item_pd = itf.toPandas().sort_values("track_id", ignore_index=True)
+    users.unpersist()
+    items.unpersist()
+    return user_pd, item_pd
+
+
+def holdout_scores(
+    user_factors: pd.DataFrame,
+    item_factors: pd.DataFrame,
+    seen: pd.DataFrame,
+    holdout: pd.DataFrame,
+    popularity: pd.Series,
+    k: int,
+    recent: pd.Series | None = None,
+) -> dict[str, Any]:
+    """Per-listener scores of ALS and the popularity references on a holdout of first-time plays.
+
+    ``seen`` (user_id, track_id) are excluded from every ranking; ``holdout``
+    (user_id, track_id) are the relevant items; ``popularity`` is plays per track_id (the
+    ``most_popular`` reference) and ``recent`` (optional) plays per track_id in the last weeks
+    (``most_popular_recent``, ties ordered by ``popularity``, :func:`~jobs.recsys.baselines.popularity_scores`).
+    Only users with a vector and at least one holdout item are scored; holdout items
+    without a vector stay in the truth (they count as misses for every model).
+    Returns ``users`` (ids, in order), ``pair_users`` (the listener of each percentile
+    rank) and ``values[model][metric]``: precision@k, recall@k and NDCG@k per listener,
+    the percentile rank per (listener, holdout track with a vector).
+    """
+    item_ids = item_factors["track_id"].to_numpy()
+    item_index = {t: i for i, t in enumerate(item_ids)}
+    V = as_matrix(item_factors["vector"])
+    users = user_factors[user_factors["user_id"].isin(holdout["user_id"])].reset_index(drop=True)
+    U = as_matrix(users["vector"])
+    n_items = len(item_ids)
+    refs = {"most_popular": popularity_scores(item_ids, popularity)}
+    if recent is not None:
+        refs["most_popular_recent"] = popularity_scores(item_ids, popularity, recent)
+    seen_by_user = seen.groupby("user_id")["track_id"].agg(set).to_dict()
+    truth_by_user = holdout.groupby("user_id")["track_id"].agg(set).to_dict()
+    names = (f"precision@{k}", f"recall@{k}", f"ndcg@{k}", "percentile_rank")
+    metrics = (precision_at_k, recall_at_k, ndcg_at_k)
+    values: dict[str, dict[str, list[float]]] = {m: {n: [] for n in names} for m in ("als", *refs)}
+    pair_users: list[str] = []
+    block = 1024
+    for start in range(0, len(users), block):
+        ids = users["user_id"].iloc[start : start + block].tolist()
+        scores = U[start : start + block] @ V.T if n_items else np.zeros((len(ids), 0))
+        exclude = np.zeros((len(ids), n_items), dtype=bool)
+        for r, uid in enumerate(ids):
+            cols = [item_index[t] for t in seen_by_user.get(uid, ()) if t in item_index]
+            exclude[r, cols] = True
+        truths = []
+        for uid in ids:
+            truth = {item_index.get(t, -1 - j) for j, t in enumerate(sorted(truth_by_user[uid]))}
+            targets = [t for t in truth if t >= 0]
+            truths.append((truth, targets))
+            pair_users += [uid] * len(targets)
+        systems = {"als": scores, **{m: np.broadcast_to(p, scores.shape) for m, p in refs.items()}}
+        for model, sc in systems.items():
+            recs = top_k_masked(sc, exclude, k)
+            out = values[model]
+            for r, (truth, targets) in enumerate(truths):
+                for name, metric in zip(names, metrics, strict=False):
+                    out[name].append(metric([recs[r]], [truth], k))
+                out["percentile_rank"] += percentile_ranks(sc[r], ~exclude[r], targets)
+    return {
+        "users": users["user_id"].tolist(),
+        "pair_users": pair_users,
+        "values": {m: {n: np.asarray(v, dtype=np.float64) for n, v in vals.items()} for m, vals in values.items()},
+    }
+
+
+def holdout_means(scored: dict[str, Any], k: int) -> dict[str, dict[str, float]]:
+    """The means of :func:`holdout_scores` per model, as ``als_metrics`` stores them."""
+    out: dict[str, dict[str, float]] = {}
+    n_users = float(len(scored["users"]))
+    for model, vals in scored["values"].items():
+        out[model] = {name: float(np.mean(vals[name])) if n_users else float("nan") for name in list(vals)[:3]}
+        ranks = vals["percentile_rank"]
+        out[model]["mean_percentile_rank"] = float(np.mean(ranks)) if len(ranks) else float("nan")
+        out[model]["users"] = n_users
+    return out
+
+
+def evaluate_holdout(
+    user_factors: pd.DataFrame,
+    item_factors: pd.DataFrame,
+    seen: pd.DataFrame,
+    holdout: pd.DataFrame,
+    popularity: pd.Series,
+    k: int,
+    recent: pd.Series | None = None,
+) -> dict[str, dict[str, float]]:
+    """Score ALS and most-popular (and most-popular-recent, given ``recent``) on a holdout of first-time
+    plays: the means of :func:`holdout_scores`, plus ``holdout_pairs`` per model."""
+    scored = holdout_scores(user_factors, item_factors, seen, holdout, popularity, k, recent)
+    out = holdout_means(scored, k)
+    pairs = float(holdout[holdout["user_id"].isin(scored["users"])].drop_duplicates().shape[0])
+    for vals in out.values():
+        vals["holdout_pairs"] = pairs
+    return out
+
+
+def holdout_comparison(scored: dict[str, Any]) -> dict[str, Any]:
+    """ALS beside the popularity references: 95% intervals over listeners and ALS-minus-each paired intervals
+    (:func:`jobs.evaluation.stats.compare`; the percentile rank pooled over pairs, listeners resampled)."""
+    values = {
+        m: {("mean_percentile_rank" if n == "percentile_rank" else n): v for n, v in vals.items()}
+        for m, vals in scored["values"].items()
+    }
+    return compare(values, "als", groups=scored["users"], metric_groups={"mean_percentile_rank": scored["pair_users"]})
+
+
+# ----------------------------------------------------------------------------- job
+
+
+def holdout_evaluation(
+    plays: Any, conf: AlsConf, start: dt.datetime, cut: dt.datetime
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Fit on the window ending a week before ``cut`` and score on the last week's first-time plays.
+
+    Returns the metrics per model (a metric with no defined value is ``None``) and the
+    comparison block of ALS beside most-popular all-time (the evaluation window) and of the
+    last :data:`~jobs.recsys.baselines.RECENT_WEEKS` weeks (:func:`holdout_comparison`), or
+    ``({"skipped": reason}, None)`` when there is nothing to fit or to score.
+    """
+    from pyspark.sql import functions as F
+
+    spark = plays.sparkSession
+    eval_cut = cut - dt.timedelta(weeks=1)
+    eval_start = start - dt.timedelta(weeks=1)
+    eval_counts = window_counts(plays, eval_start, eval_cut, conf.min_ms_played, conf.decay_half_life_days).cache()
+    try:
+        if not eval_counts.limit(1).count():
+            return {
+                "skipped": f"no counted plays in the evaluation window {eval_start:%Y-%m-%d}..{eval_cut:%Y-%m-%d}"
+            }, None
+        holdout_all = window_counts(plays, eval_cut, cut, conf.min_ms_played, 0).select("user_id", "track_id")
+        history = plays.filter(F.col("played_at") < F.lit(eval_cut)).select("user_id", "track_id").distinct()
+        holdout = holdout_all.join(history, ["user_id", "track_id"], "left_anti")
+        holdout_pd = holdout.toPandas()
+        if holdout_pd.empty:
+            what = "first-time plays" if holdout_all.limit(1).count() else "counted plays"
+            return {"skipped": f"no {what} in the holdout week {eval_cut:%Y-%m-%d}..{cut:%Y-%m-%d}"}, None
+        rng = np.random.default_rng(conf.seed)
+        eval_users = sorted(holdout_pd["user_id"].unique())
+        if len(eval_users) > conf.eval_max_users:
+            eval_users = sorted(rng.choice(eval_users, conf.eval_max_users, replace=False))
+        holdout_pd = holdout_pd[holdout_pd["user_id"].isin(eval_users)]
+        users_df = spark.createDataFrame(pd.DataFrame({"user_id": eval_users}, dtype=str))
+        seen_pd = history.join(users_df, "user_id").toPandas()
+        # the references: counted plays per track over all history before the holdout, and over its last weeks
+        popularity = track_plays(plays, dt.datetime(1970, 1, 1, tzinfo=dt.UTC), eval_cut, conf.min_ms_played)
+        recent = track_plays(plays, eval_cut - dt.timedelta(weeks=RECENT_WEEKS), eval_cut, conf.min_ms_played)
+        u_eval, i_eval = fit_als(eval_counts, conf)
+        if not u_eval["user_id"].isin(holdout_pd["user_id"]).any():
+            return {
+                "skipped": "no listener with first-time plays in the holdout week was in the evaluation window"
+            }, None
+        scored = holdout_scores(u_eval, i_eval, seen_pd, holdout_pd, popularity, conf.eval_k, recent)
+        means = holdout_means(scored, conf.eval_k)
+        pairs = float(holdout_pd[holdout_pd["user_id"].isin(scored["users"])].drop_duplicates().shape[0])
+        evaluation = {
+            m: {k: v if math.isfinite(v) else None for k, v in {**vals, "holdout_pairs": pairs}.items()}
+            for m, vals in means.items()
+        }
+        return evaluation, holdout_comparison(scored)
+    finally:
+        eval_counts.unpersist()
+
+
+def metric_rows(evaluation: dict[str, Any]) -> pd.DataFrame:
+    """``als_metrics`` rows of an evaluation: one per model and defined metric (none when it was skipped)."""
+    rows = [
+        {"model": m, "metric": name, "value": float(v)}
+        for m, vals in evaluation.items()
+        if isinstance(vals, dict)
+        for name, v in vals.items()
+        if v is not None
+    ]
+    return pd.DataFrame(rows, columns=["model", "metric", "value"]).astype({"value": "float64"})
