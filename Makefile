@@ -178,7 +178,7 @@ analyze: setup
 
 LASTFM ?= $(abspath $(CURDIR)/../shared/data/lastfm-2k)
 lastfm: setup
-	$(PY) -m bench.lastfm_als --data $(LASTFM) --out docs/lastfm.json --md docs/real-data.md
+	$(PY) -m studies.lastfm_als --data $(LASTFM) --out docs/lastfm.json --md docs/real-data.md
 
 # The last N weeks of real MovieLens data, each built by the weekly jobs from older plays only and
 # scored on its first-time plays beside four references, with 95% intervals (about 12 min for N=8
@@ -191,7 +191,7 @@ VIA ?= jobs
 CONF ?=
 BEFORE ?=
 eval-real: setup
-	$(PY) -m bench.rolling_eval --data $(ML) --weeks $(N) --via $(VIA) --md docs/real-data.md $(if $(BEFORE),--before $(BEFORE),) \
+	$(PY) -m studies.rolling_eval --data $(ML) --weeks $(N) --via $(VIA) --md docs/real-data.md $(if $(BEFORE),--before $(BEFORE),) \
 	  $(if $(CONF),--conf $(CONF) --out docs/real-data-tuned.json --section rolling-eval-tuned,--out docs/real-data.json)
 
 # Time-based tuning on the user's data: ingest the plays before WEEK (the first week to publish with
@@ -208,6 +208,7 @@ tune: setup
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 clean:
 	rm -rf build .airflow data/warehouse data/checkpoints .pytest_cache

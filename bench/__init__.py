@@ -1,1 +1,1 @@
-"""Benchmarks and quality checks on real data; never part of `make test`."""
+"""Speed and memory benchmarks (`make bench`); quality studies are in `studies/`. Never part of `make test`."""

@@ -174,7 +174,7 @@ def markdown(result: dict[str, Any]) -> str:
             )
         lines += [""]
     if result.get("real_audio"):
-        from bench.real_audio import markdown as real_audio_markdown
+        from studies.real_audio import markdown as real_audio_markdown
 
         lines += real_audio_markdown(result["real_audio"])
     for error in result.get("errors") or []:

@@ -11,7 +11,7 @@ What runs (``--smoke`` runs the same harness on a world of ~25,000 events, once 
 * ``top_k``: ``recommendForAllUsers`` against the project's blocked top-K, same output (:mod:`bench.topk`);
 * ``spectrograms`` (clips/s), ``spacy`` (words/s) and ``merge`` (listeners/s): the real jobs, on
   the sample world's data and warehouse;
-* ``real_audio``: the audio attributes on real annotated recordings (:mod:`bench.real_audio`,
+* ``real_audio``: the audio attributes on real annotated recordings (:mod:`studies.real_audio`,
   ``../shared/data/real-audio``; skipped with a message when absent), held-out accuracy with intervals;
 * ``annoy``: Annoy against exact search (recall@10, build and query times) on the week's
   ``song_vectors`` and on 1k-100k synthetic song vectors, and the merge's audio candidates by
@@ -318,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     section("annoy", lambda: bench_annoy(warehouse, week, [1000] if args.smoke else [1000, 10_000, 100_000], repeats))
 
     def real_audio() -> dict[str, Any]:
-        from bench.real_audio import run as real_audio_run
+        from studies.real_audio import run as real_audio_run
 
         # the smoke run: the same harness on the first 12 clips (2 folds), so that it cannot rot
         return real_audio_run(args.real_audio, limit=12 if args.smoke else None, folds=2 if args.smoke else 5)

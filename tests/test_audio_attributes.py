@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from bench import real_audio
 from jobs import audio_features as af
 from jobs.audio import rhythm, tonality
 from jobs.audio.attributes import attributes, integrated_loudness, platt
 from jobs.audio.spectrogram import Settings
+from studies import real_audio
 
 SR = 22_050
 S = Settings.from_conf()

@@ -1,8 +1,8 @@
-"""bench.blend_setting: pooled over weeks by listener-week, each value against the setting at 0 and ALS alone."""
+"""studies.blend_setting: pooled over weeks by listener-week, each value against the setting at 0 and ALS alone."""
 
 import pytest
 
-from bench.blend_setting import label, summarise
+from studies.blend_setting import label, summarise
 
 
 def test_summarise_pools_weeks_and_compares_each_value_with_zero_and_with_als_alone():
@@ -32,7 +32,7 @@ def test_summarise_pools_weeks_and_compares_each_value_with_zero_and_with_als_al
 
 
 def test_the_scratch_warehouse_links_every_table_but_the_sequence_jobs_own(tmp_path):
-    from bench.sequence_setting import scratch_warehouse
+    from studies.sequence_setting import scratch_warehouse
 
     real = tmp_path / "wh"
     for table in ("plays", "item_factors", "song_vectors", "run_metrics"):

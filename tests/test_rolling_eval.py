@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench import rolling_eval
-from bench.realeval import Catalog, listener_metrics, replace_section
+from jobs.evaluation.systems import Catalog, listener_metrics, replace_section
+from studies import rolling_eval
 
 
 def _plays(rows):

@@ -3,7 +3,7 @@
 Reads nothing and writes nothing: :func:`attributes` takes a mono signal (a clip from
 :func:`jobs.audio.spectrogram.load_clip`) and returns the ``audio_attributes``
 row of its track, less the ``track_id``. ``jobs.audio_features`` calls it for every clip
-(the weekly job and ``--analyze FILE``); ``bench.real_audio`` calls its two halves,
+(the weekly job and ``--analyze FILE``); ``studies.real_audio`` calls its two halves,
 :func:`clip_features` once per clip and :func:`decide` once per candidate
 :class:`Params`, to choose the parameters by cross-validation on real annotated clips.
 
@@ -28,7 +28,7 @@ from jobs.audio import rhythm, tonality
 from jobs.audio.spectrogram import SILENCE_DBFS, Settings, loudness_db
 
 LOUDNESS_FLOOR_LUFS = -70.0  # BS.1770's absolute gate: a clip with nothing above it reads this
-# Platt maps (a, b) from a margin to P(right), fitted on the real clips (bench.real_audio; docs/BENCHMARKS.md)
+# Platt maps (a, b) from a margin to P(right), fitted on the real clips (studies.real_audio; docs/BENCHMARKS.md)
 CALIBRATION: dict[str, tuple[float, float]] = {
     "tempo": (5.086, -1.491),
     "key": (4.78, -0.22),

@@ -1,7 +1,7 @@
 """Tempo and meter of a clip: multi-band onsets, a periodicity comb under a log-Gaussian tempo prior, beat accents.
 
 Reads and writes nothing; :mod:`jobs.audio.attributes` calls it for every clip and
-``bench.real_audio`` calls the two halves of each estimator separately (the features
+``studies.real_audio`` calls the two halves of each estimator separately (the features
 once per clip, the decision once per candidate parameter) to choose the parameters by
 cross-validation. Every parameter with a default here was chosen that way on real
 annotated clips; see docs/BENCHMARKS.md ("Audio attributes on real recordings").
@@ -29,7 +29,7 @@ BPM_GRID = np.exp(np.linspace(np.log(30.0), np.log(300.0), 600))
 COMB_BEATS = 4
 # harmony similarities differ by about a quarter as much as accent autocorrelations: this puts them on one scale
 HARMONY_WEIGHT = 4.0
-# chosen by 5-fold CV on the real clips (bench.real_audio): see docs/BENCHMARKS.md
+# chosen by 5-fold CV on the real clips (studies.real_audio): see docs/BENCHMARKS.md
 TEMPO_PRIOR_BPM = 120.0
 TEMPO_PRIOR_OCTAVES = 0.5
 # CV on the real clips chooses never answering 3 (an infinite threshold) on every fold: on 15 s

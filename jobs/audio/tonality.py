@@ -1,7 +1,7 @@
 """Key and mode of a clip: tuned harmonic chroma matched to published key profiles.
 
 Reads and writes nothing; :mod:`jobs.audio.attributes` calls it for every clip and
-``bench.real_audio`` calls :func:`chroma_frames` / :func:`mean_chroma` once per clip and
+``studies.real_audio`` calls :func:`chroma_frames` / :func:`mean_chroma` once per clip and
 :func:`decide_key` once per candidate profile to choose the profile by cross-validation
 (docs/BENCHMARKS.md, "Audio attributes on real recordings").
 
@@ -46,7 +46,7 @@ PROFILES: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     ),
 }
 GAMMAS = (10.0, 100.0)
-# chosen by 5-fold CV on the real clips (bench.real_audio): see docs/BENCHMARKS.md
+# chosen by 5-fold CV on the real clips (studies.real_audio): see docs/BENCHMARKS.md
 KEY_PROFILE = "bgate"
 CHROMA_GAMMA = 100.0
 _BINS = 3  # CQT bins per semitone

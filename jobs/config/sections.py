@@ -149,7 +149,7 @@ class MergeConf(_Section):
     )
     w_als: Num = Field(1.0, ge=0, description="blend weight; ALS and audio scores share the ALS scale")
     # w_audio, w_popularity, w_sequence and cluster_allotment: chosen on generator version 4's sample world,
-    # weeks 2026-W44 and W45 (python -m bench.blend_setting, best recall@30 + NDCG@30; a weight moved only
+    # weeks 2026-W44 and W45 (python -m studies.blend_setting, best recall@30 + NDCG@30; a weight moved only
     # when that value's paired gain over 0 excluded 0 and beat the old default's), scored on W46 (README,
     # "The blend, measured")
     w_audio: Num = Field(1.2, ge=0, description="blend weight of the audio (CNN) score")
@@ -157,7 +157,7 @@ class MergeConf(_Section):
     w_popularity: Num = Field(
         4.0, ge=0, description="blend weight of a played track's plays over the most played one's (0 = none)"
     )
-    popularity_days: Int = Field(  # 7: chosen with bench.blend_setting on W44-W45 like the weights above
+    popularity_days: Int = Field(  # 7: chosen with studies.blend_setting on W44-W45 like the weights above
         7, ge=0, description="the popularity prior counts plays of the last N days before the week (0 = the window's)"
     )
     cold_slots: Int = Field(5, ge=0, description="at most this many tracks nobody has played yet per playlist")

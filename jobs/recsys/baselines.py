@@ -19,7 +19,7 @@ Plays shorter than ``min_ms`` (30 s) are skips: they count for nothing, but a sk
 track is heard and never recommended, as in the pipeline. Ties go to the track with the
 smaller id. The ``*_ranking`` functions underneath take (listener, track, plays) pairs
 and return a :class:`Ranking` (every score, for percentile ranks), so they also serve data
-that has only totals (Last.fm 2k, :mod:`bench.lastfm_als`).
+that has only totals (Last.fm 2k, :mod:`studies.lastfm_als`).
 
 Reference scores the pipeline's own jobs put beside their headline numbers (one helper,
 several callers):

@@ -349,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--render", type=Path, help="only re-render --md from an earlier run's JSON report")
     args = parser.parse_args(argv)
     if args.render:
-        from bench.realeval import replace_section
+        from jobs.evaluation.systems import replace_section
 
         replace_section(args.md, "tune", render(json.loads(args.render.read_text())))
         return 0
@@ -394,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=1, default=str) + "\n")
     if args.md:
-        from bench.realeval import replace_section
+        from jobs.evaluation.systems import replace_section
 
         replace_section(args.md, "tune", render(report))
     print(text, end="")

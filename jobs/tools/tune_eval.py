@@ -11,7 +11,7 @@ thin history (:func:`~jobs.recsys.playlists.fallback_lists`). A playlist shorter
 checkpoints (``als.checkpoint_interval`` -1): they cut the lineage and change no factor (bit
 for bit the same user and item factors on MovieLens before 1998-W10), at half the fit time.
 
-Scoring is ``make eval-real``'s (:mod:`bench.rolling_eval`): a listener-week counts when the
+Scoring is ``make eval-real``'s (:mod:`studies.rolling_eval`): a listener-week counts when the
 listener played something before ``V`` and something for the first time in ``V``
 (:func:`week_truth`); precision@k and recall@k (hits over ``min(k, first-time titles)``) per
 listener-week, zero hits for a listener without a playlist.

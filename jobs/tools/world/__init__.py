@@ -44,7 +44,7 @@ list, so that no source is handed its answer:
 * **Playlists** (``playlists.py``): one listener in six owns 1-3 ordered lists drawn from
   their scenes.
 
-``python -m bench.world_leakage`` measures what the world gives away (genre from simple
+``python -m studies.world_leakage`` measures what the world gives away (genre from simple
 audio features, genre names on pages, links across genres, tf-idf neighbours). A few
 malformed rows are mixed into the raw logs on purpose (``plays.py``).
 

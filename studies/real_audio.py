@@ -22,7 +22,7 @@ each clip in this one process (clips/s per core).
 
 Run alone::
 
-    python -m bench.real_audio                      # prints the JSON result
+    python -m studies.real_audio                      # prints the JSON result
     python -m bench.run --only real_audio           # into docs/bench.json and docs/BENCHMARKS.md (make bench-audio)
 """
 
@@ -323,7 +323,7 @@ def _cell(r: dict[str, Any], key: str) -> str:
 
 def markdown(result: dict[str, Any]) -> list[str]:
     """The docs/BENCHMARKS.md section (lines)."""
-    lines = ["## Audio attributes on real recordings (`bench/real_audio.py`)", ""]
+    lines = ["## Audio attributes on real recordings (`studies/real_audio.py`)", ""]
     if result.get("skipped"):
         return [*lines, f"Skipped: {result['skipped']}.", ""]
     h = result["held_out"]

@@ -25,7 +25,7 @@ and a listener-week a system made no list for scores zero hits.
   popular (all history), most popular (last 4 weeks), ``implicit``'s ALS on the full history,
   item-kNN (cosine).
 
-Metrics (:mod:`bench.realeval`): precision@30, recall@30, NDCG@30 and mean percentile rank
+Metrics (:mod:`jobs.evaluation.systems`): precision@30, recall@30, NDCG@30 and mean percentile rank
 (the pipeline's ranks: its published list first, then the blended scores the merge ranks
 by), each a mean over listener-weeks with a 95% bootstrap interval resampling listeners
 (a listener's weeks together), and paired intervals of pipeline minus each reference.
@@ -37,7 +37,7 @@ overlay); ``--before JSON`` adds an earlier run's pipeline on the same listener-
 with this one (before and after tuning). Run::
 
     make eval-real [N=8] [VIA=jobs|airflow] [CONF=conf/tuned.yaml]
-    python -m bench.rolling_eval --weeks 8 [--via airflow] [--keep /tmp/re] [--conf F --before J --section S]
+    python -m studies.rolling_eval --weeks 8 [--via airflow] [--keep /tmp/re] [--conf F --before J --section S]
 """
 
 from __future__ import annotations
@@ -59,9 +59,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.realeval import Catalog, markdown_tables, metric_names, ranking_scorer, replace_section, score_system
-from bench.realeval import summarise as summarise_rows
 from jobs.config import PROJECT_ROOT, Config, load_config
+from jobs.evaluation.systems import (
+    Catalog,
+    markdown_tables,
+    metric_names,
+    ranking_scorer,
+    replace_section,
+    score_system,
+)
+from jobs.evaluation.systems import summarise as summarise_rows
 from jobs.evaluation.truth import week_truth
 from jobs.recsys.baselines import references
 from jobs.runtime.airflow_env import airflow_env

@@ -20,7 +20,7 @@ Reads ``<world>/truth/``, ``<world>/audio/``, ``<world>/catalog/``, ``<world>/we
 
 Run alone::
 
-    python -m bench.world_leakage [--world data/sample] [--max-clips 800] [--out docs/world_leakage.json]
+    python -m studies.world_leakage [--world data/sample] [--max-clips 800] [--out docs/world_leakage.json]
 """
 
 from __future__ import annotations

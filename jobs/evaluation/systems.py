@@ -1,6 +1,6 @@
 """Scoring shared by the real-data evaluations: per-listener metrics, bootstrap tables, the doc's sections.
 
-:mod:`bench.rolling_eval` (MovieLens, by week) and :mod:`bench.lastfm_als` (Last.fm 2k, a random
+:mod:`studies.rolling_eval` (MovieLens, by week) and :mod:`studies.lastfm_als` (Last.fm 2k, a random
 split) both score each system on each listener (or listener-week) with the project's metric
 definitions (:mod:`jobs.evaluation.metrics`): precision@k, recall@k (hits over ``min(k, truth)``),
 binary NDCG@k, and the mean percentile rank of the listener's truth among every catalog

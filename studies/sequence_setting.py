@@ -1,21 +1,21 @@
 """A ``sequence`` setting, measured: what the ``sequence`` source adds to the blend, by the value of
 one setting of the song vectors or the taste RNN (``sequence.top_n`` by default).
 
-Unlike a blend weight (:mod:`bench.blend_setting`), such a setting changes the tables the
+Unlike a blend weight (:mod:`studies.blend_setting`), such a setting changes the tables the
 ``song_vectors`` and ``taste_vectors`` jobs write, so for each value both jobs are rerun, as
 the DAG runs them (``python -m jobs.song_vectors`` / ``jobs.taste_vectors``, with
 ``DW__SEQUENCE__<KEY>=<value>``), for every week given, into a scratch warehouse beside the
 real one: a folder whose every other table is a link to the warehouse's own, and which is
 removed afterwards; the warehouse itself is read, never written. Then the blend is scored
 on each week's first-time plays, without ``sequence`` and at each ``--w-sequence`` weight
-(:func:`bench.blend_setting.week_scores`), pooled over the weeks with listener-resampled
+(:func:`studies.blend_setting.week_scores`), pooled over the weeks with listener-resampled
 95% intervals and each weight's paired difference to the blend without ``sequence``
-(:func:`bench.blend_setting.summarise`).
+(:func:`studies.blend_setting.summarise`).
 
 Choose on weeks before the ones you score (``--tune`` only; then rerun with the chosen
-value as the default and score later weeks with ``bench.blend_setting``). Run::
+value as the default and score later weeks with ``studies.blend_setting``). Run::
 
-    DW_DATA=... DW_WAREHOUSE=... python -m bench.sequence_setting --key top_n \\
+    DW_DATA=... DW_WAREHOUSE=... python -m studies.sequence_setting --key top_n \\
         --values 150 200 300 600 20000 --tune 2026-W44 2026-W45 [--w-sequence 0.15 0.3 0.5] [--out f.json]
 """
 
@@ -32,8 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.blend_setting import label, summarise, week_scores
 from jobs.config import PROJECT_ROOT, SequenceConf, load_config
+from studies.blend_setting import label, summarise, week_scores
 
 OWN = ("song_vectors", "taste_vectors", "run_metrics")  # what the two jobs write: copied, not linked
 

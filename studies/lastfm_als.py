@@ -10,7 +10,7 @@ evaluation does not apply here: the file has totals, not events.
 
 ``metrics`` is :func:`jobs.recsys.als.evaluate_holdout` as before (its mean percentile rank pools
 every held-out pair, among the artists ALS has a vector for). ``intervals`` scores the same
-listeners per listener (:mod:`bench.realeval`) for ALS, most-popular and item-kNN (cosine,
+listeners per listener (:mod:`jobs.evaluation.systems`) for ALS, most-popular and item-kNN (cosine,
 20 neighbours, :mod:`jobs.recsys.baselines`): each mean with a 95% bootstrap interval
 resampling listeners, and paired intervals of ALS minus each reference; its mean
 percentile rank is a mean over listeners, among every artist of the data set the listener
@@ -22,7 +22,7 @@ reg 0.1, alpha 1). Writes the result as JSON to ``--out`` (default stdout).
 
 Run::
 
-    make lastfm            # writes docs/lastfm.json; or: python -m bench.lastfm_als --data ../shared/data/lastfm-2k
+    make lastfm            # writes docs/lastfm.json; or: python -m studies.lastfm_als --data ../shared/data/lastfm-2k
 """
 
 from __future__ import annotations
@@ -37,10 +37,17 @@ import numpy as np
 import pandas as pd
 
 from bench.als_implicit import load_lastfm, split
-from bench.realeval import Catalog, markdown_tables, metric_names, ranking_scorer, replace_section, score_system
-from bench.realeval import summarise as summarise_rows
 from jobs.config import PROJECT_ROOT, AlsConf, load_config
 from jobs.evaluation.metrics import as_matrix
+from jobs.evaluation.systems import (
+    Catalog,
+    markdown_tables,
+    metric_names,
+    ranking_scorer,
+    replace_section,
+    score_system,
+)
+from jobs.evaluation.systems import summarise as summarise_rows
 from jobs.recsys.als import evaluate_holdout, fit_als
 from jobs.recsys.baselines import Ranking, exclude_heard, heard_pairs, knn_ranking, popularity_ranking
 
@@ -93,7 +100,7 @@ def render(result: dict) -> str:
     iv = result["intervals"]
     return "\n".join(
         [
-            f"Command: `make lastfm` (`python -m bench.lastfm_als`); {result['pairs']} user-artist pairs, "
+            f"Command: `make lastfm` (`python -m studies.lastfm_als`); {result['pairs']} user-artist pairs, "
             f"random 80/20 split (seed {result['settings']['seed']}), {iv['listeners']} listeners scored, "
             f"{result['test_pairs']} held-out pairs; fit {result['fit_seconds']} s, scoring "
             f"{result['eval_seconds']} s + {result['interval_seconds']} s. Mean over listeners "

@@ -21,7 +21,7 @@ them, pooled, of ``--objective``: recall@30, NDCG@30, or ``both``, their sum; th
 nothing is chosen: every value is scored on those weeks, pooled (e.g. the defaults against 0
 on weeks of a world no setting was chosen on). Run::
 
-    DW_DATA=... DW_WAREHOUSE=... python -m bench.blend_setting [--setting w_sequence] \
+    DW_DATA=... DW_WAREHOUSE=... python -m studies.blend_setting [--setting w_sequence] \
         --tune 2026-W44 2026-W45 --score 2026-W46 [--values 0 0.1 0.2] [--out f.json]
 """
 
