@@ -123,6 +123,9 @@ endif
 	    { $(PY) -m jobs.runtime.runinfo failed "$$log" || tail -n 60 "$$log"; echo "error: the DAG run failed; full log: $$log"; exit 1; }; \
 	  echo ">> DAG run finished in $$(( $$(date +%s) - start )) s (log: $$log)"; \
 	  $(PY) -m jobs.runtime.runinfo summary "$$week" || { echo "error: see the DAG run's log: $$log"; exit 1; }; \
+	  run_id=$$($(PY) -m jobs.runtime.runinfo run-id "$$log") && \
+	    airflow tasks states-for-dag-run discover_weekly "$$run_id" -o json 2>/dev/null | $(PY) -m jobs.runtime.runinfo states || \
+	    echo "  (Airflow task states not available: airflow tasks states-for-dag-run discover_weekly <run id>)"; \
 	  $(PY) -m jobs.tools.query --week "$$week" $(if $(LISTENER),--user $(LISTENER),)
 
 query: setup

@@ -52,6 +52,28 @@ def test_a_malformed_week_is_one_line_and_exit_2(capsys):
     assert capsys.readouterr().err.strip() == "error: week '1998-W99' does not exist (year 1998 has no week 99)"
 
 
+def test_the_run_id_comes_from_the_dags_test_log_and_states_are_one_line(tmp_path):
+    log = tmp_path / "run.log"
+    log.write_text(
+        "2026-12-06T09:32:13Z [info     ] Created dag run. [airflow.models.dagrun] dag_id=discover_weekly "
+        "run_id=manual__2026-12-06T09:32:13.756806+00:00 x=1\n"
+        "2026-12-06T09:32:14Z [info     ] later run_id='manual__2026-12-07T00:00:00+00:00'\n"
+    )
+    assert runinfo.run_id(log) == "manual__2026-12-06T09:32:13.756806+00:00"
+    (tmp_path / "none.log").write_text("no run here\n")
+    assert runinfo.run_id(tmp_path / "none.log") is None
+    rows = [
+        {"task_id": "merge", "state": "success"},
+        {"task_id": "crawl", "state": "skipped"},
+        {"task_id": "als", "state": "success"},
+        {"task_id": "audio_features", "state": "skipped"},
+        {"task_id": "report", "state": "upstream_failed"},
+    ]
+    assert runinfo.task_states(rows) == (
+        "  Airflow task states: 2 success, 2 skipped (audio_features, crawl), 1 upstream_failed (report)"
+    )
+
+
 # --- a failed task, named with its own output -------------------------------------------------
 
 DAGS_TEST_LOG = """\
@@ -251,6 +273,11 @@ def test_make_run_publishes_a_1998_week_without_audio_or_web(tmp_path):
     # without audio, culture, sequence and taste clusters
     assert runs["merge"]["rows"] == len(table) and len(runs["merge"]["notes"]) == 4
     assert f"audio_cnn: skipped, {too_few}" in done.stdout  # make's summary
+    # Airflow itself records the skips (skip_on_exit_code), and make's summary shows its states
+    skipped_tasks = (
+        "audio_features, audio_infer, audio_train, crawl, culture, song_vectors, taste_clusters, taste_vectors"
+    )
+    assert f"Airflow task states: 7 success, 8 skipped ({skipped_tasks})" in done.stdout
     report = (warehouse / "reports" / f"week={WEEK}" / "report.html").read_text()
     assert "Skipped steps" in report and "need 10 to train" in report
 

@@ -4,6 +4,9 @@ python -m jobs.runtime.runinfo publish-week        # the sample world's week to 
 python -m jobs.runtime.runinfo logical-date WEEK   # Monday 06:00 UTC of WEEK (within Airflow's range) for `dags test`
 python -m jobs.runtime.runinfo summary WEEK        # where the table is, counts, ALS metrics, skipped steps
 python -m jobs.runtime.runinfo failed LOG          # the failed tasks of a `dags test` log, with their own output
+python -m jobs.runtime.runinfo run-id LOG          # the DAG run's id, read from a `dags test` log
+airflow tasks states-for-dag-run discover_weekly RUN_ID -o json | python -m jobs.runtime.runinfo states
+                                                 # one line: Airflow's task states, the skipped tasks named
 """
 
 from __future__ import annotations
@@ -150,6 +153,30 @@ def failed_tasks(log: Path, lines: int = 30) -> str | None:
     return "\n".join(out)
 
 
+_RUN_ID = re.compile(r"run_id='?(\w+__[^'\s,]+)")
+
+
+def run_id(log: Path) -> str | None:
+    """The id of the DAG run an ``airflow dags test`` log belongs to (its first ``run_id=``)."""
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+        found = _RUN_ID.search(line)
+        if found:
+            return found.group(1)
+    return None
+
+
+def task_states(rows: list[dict]) -> str:
+    """One line from ``airflow tasks states-for-dag-run -o json``: counts per state, the non-successes named."""
+    by_state: dict[str, list[str]] = {}
+    for row in rows:
+        by_state.setdefault(str(row["state"]), []).append(row["task_id"])
+    parts = []
+    for state, tasks in sorted(by_state.items(), key=lambda kv: (kv[0] != "success", kv[0])):
+        named = "" if state == "success" else f" ({', '.join(sorted(tasks))})"
+        parts.append(f"{len(tasks)} {state}{named}")
+    return "  Airflow task states: " + ", ".join(parts)
+
+
 @one_line_errors(ValueError)  # ValueError: a malformed week
 def main(argv: list[str]) -> int:
     config = load_config()
@@ -164,6 +191,13 @@ def main(argv: list[str]) -> int:
         if text is None:
             return 1
         print(text)
+    elif argv[:1] == ["run-id"] and len(argv) == 2:
+        found = run_id(Path(argv[1]))
+        if found is None:
+            return 1
+        print(found)
+    elif argv[:1] == ["states"] and len(argv) == 1:
+        print(task_states(json.loads(sys.stdin.read() or "[]")))
     elif argv[:1] == ["summary"] and len(argv) == 2:
         print(summary(config.paths.warehouse, argv[1]))
     else:
