@@ -95,7 +95,7 @@ world: setup
 	$(PY) -m jobs.tools.world $(if $(filter tiny,$(SIZE)),--tiny,)
 
 # A real listening-data export -> the input contract in DEST (see "Importing real listening
-# data" in README.md); then `make run DATA=DEST WEEK=...` as the import's summary says.
+# data" in docs/your-data.md); then `make run DATA=DEST WEEK=...` as the import's summary says.
 import: setup
 	@test -n "$(FORMAT)" && test -n "$(SRC)" && test -n "$(DEST)" || \
 	  { echo "usage: make import FORMAT=spotify|lastfm1k|listenbrainz|movielens SRC=path DEST=path [FORCE=1]"; exit 2; }
@@ -108,7 +108,7 @@ ifeq ($(strip $(DATA)),)
 	@$(PY) -m jobs.tools.world --if-missing
 else
 	@test -d "$(DW_DATA)/raw/plays" && test -d "$(DW_DATA)/catalog" || \
-	  { echo "error: DATA=$(DATA) must hold raw/plays/ and catalog/ (see 'Input contract' in README.md)"; exit 1; }
+	  { echo "error: DATA=$(DATA) must hold raw/plays/ and catalog/ (see docs/your-data.md, 'Input contract')"; exit 1; }
 endif
 	@exec 9>"$(AIRFLOW_HOME)/.run.lock"; \
 	  flock -n 9 || { echo "error: another 'make run' is using $(AIRFLOW_HOME) (see $(AIRFLOW_HOME)/last_run.log); wait for it, or give this one its own DW_AIRFLOW_HOME=<folder>"; exit 1; }; \

@@ -25,7 +25,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"{m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}, Spark {m['spark']} "
         f"(`local[2]`), {m['java']}. Times are medians of {result['repeats']} run(s) unless a row says otherwise; "
         "whole-DAG runs are single runs. The raw numbers are in `docs/bench.json`; what they mean, "
-        "and what was changed because of them, is in the README (Performance at scale).",
+        "and what was changed because of them, is in docs/measurements.md (Performance at scale).",
         "",
     ]
     scale = result.get("scale")

@@ -269,7 +269,7 @@ TINY_POPULARITY = (
 @pytest.mark.xfail(
     strict=True,
     reason=TINY_POPULARITY + "ALS recall@30 0.277 [0.222, 0.336] vs most popular 0.313 [0.241, 0.388], paired "
-    "-0.037 [-0.121, +0.041] (on the default world ALS wins, README 'The blend, measured'). Strict: remove this "
+    "-0.037 [-0.121, +0.041] (on the default world ALS wins, docs/measurements.md 'The blend, measured'). Strict: remove this "
     "marker once it passes.",
 )
 def test_guard_als_beats_most_popular_all_time_and_recent(runs):
@@ -320,7 +320,7 @@ def evaluated(runs):
 
 
 def test_guard_blend_does_not_fall_below_als(evaluated):
-    # tiny world, defaults of session 7: recall@30 0.245 vs ALS 0.215, paired +0.030 [-0.028, +0.090]
+    # tiny world, the shipped defaults: recall@30 0.245 vs ALS 0.215, paired +0.030 [-0.028, +0.090]
     block = evaluated["references"]
     for metric in ("recall@30", "ndcg@30", "precision@30"):
         _not_below(block, "als", metric)

@@ -156,7 +156,7 @@ def test_the_popularity_prior_adds_plays_over_the_most_played():
     user, heard = np.array([[1.0]], np.float32), [np.array([0])]
     none = [np.zeros(0, np.int64)]
     default, _ = blend_block(user, heard, none, [np.zeros(0)], items, MergeConf(w_popularity=0.0))
-    assert MergeConf().w_popularity == 4.0  # chosen on the sample world (README, "The blend, measured")
+    assert MergeConf().w_popularity == 4.0  # chosen on the sample world (docs/measurements.md, "The blend, measured")
     # ALS alone: dot products over the best unheard one (0.8); the heard track -inf
     np.testing.assert_allclose(default[0], [-np.inf, 1.0, 0.625, 0.125], rtol=1e-6)
     prior, _ = blend_block(user, heard, none, [np.zeros(0)], items, MergeConf(w_popularity=1.0))
@@ -219,7 +219,7 @@ def test_the_prior_counts_only_the_last_days_when_popularity_days_is_set():
     base = load_config().model_copy(update={"merge": MergeConf(min_plays=1, popularity_days=0)})
     window = build_inputs(base, week, user_f, item_f, counts, plays, tracks, artists)
     assert window.items.recent is None and window.items.prior_plays.tolist() == [6.0, 3.0, 0.0]
-    assert MergeConf().popularity_days == 7  # chosen on the sample world (README, "The blend, measured")
+    assert MergeConf().popularity_days == 7  # chosen on the sample world (docs/measurements.md, "The blend, measured")
     days = base.model_copy(update={"merge": MergeConf(min_plays=1, popularity_days=7)})
     recent = build_inputs(days, week, user_f, item_f, counts, plays, tracks, artists)
     assert recent.items.prior_plays.tolist() == [0.0, 3.0, 0.0]

@@ -150,8 +150,8 @@ class MergeConf(_Section):
     w_als: Num = Field(1.0, ge=0, description="blend weight; ALS and audio scores share the ALS scale")
     # w_audio, w_popularity, w_sequence and cluster_allotment: chosen on generator version 4's sample world,
     # weeks 2026-W44 and W45 (python -m studies.blend_setting, best recall@30 + NDCG@30; a weight moved only
-    # when that value's paired gain over 0 excluded 0 and beat the old default's), scored on W46 (README,
-    # "The blend, measured")
+    # when that value's paired gain over 0 excluded 0 and beat the old default's), scored on W46
+    # (docs/measurements.md, "The blend, measured")
     w_audio: Num = Field(1.2, ge=0, description="blend weight of the audio (CNN) score")
     w_culture: Num = Field(0.1, ge=0, description="blend weight of the 0..1 similarity to the listener's top artists")
     w_popularity: Num = Field(
@@ -180,7 +180,7 @@ class SequenceConf(_Section):
     """Sessions, word2vec song vectors, the RNN taste vector and Annoy (jobs/song_vectors.py, taste_vectors.py)."""
 
     session_gap_minutes: Num = Field(30.0, gt=0, description="a longer pause between two plays starts a new session")
-    top_n: Int = Field(  # 200: chosen on the sample world's W44-W45 (1,500 tracks; README); scale it with the catalog
+    top_n: Int = Field(  # 200: chosen on the sample world's W44-W45 (1,500 tracks; docs/measurements.md); scale it with the catalog
         200, ge=2, description="word2vec is trained on the N most listened tracks only"
     )
     dimension: Int = Field(32, ge=2, description="song vector length")
@@ -293,7 +293,7 @@ class CultureConf(_Section):
 
 
 class WorldConf(_Section):
-    """The generated sample world (jobs/generate_world.py)."""
+    """The generated sample world (jobs/tools/world/)."""
 
     seed: Int = Field(7, description="one seed for the whole world")
     users: Int = Field(1500, ge=2, description="listeners")

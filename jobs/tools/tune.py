@@ -29,7 +29,7 @@ writes the chosen settings and the second round's fits (each with the default bl
 best one: a diagnosis of what helped) as the section ``tune`` of FILE; ``--render JSON`` only
 rewrites that section from an earlier run's report. Measured on MovieLens 100k (odd users),
 ``--week 1998-W10``: 46 fit-and-score calls (30 blends each) in 4.1 min on 2 cores at load
-average 3 (session 7; with 10 blends at load average 14 to 23 it took 17.3 min).
+average 3 (with 10 blends a fit, at load average 14 to 23, it took 17.3 min).
 
 Writes ``--out`` (default ``conf/tuned.yaml``): the base configuration file's content
 (``--conf``, ``$DW_CONF`` or ``conf/pipeline.yaml``) with the chosen keys set, and a header
