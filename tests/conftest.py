@@ -45,6 +45,25 @@ def tiny_world(tmp_path_factory) -> Path:
     return out
 
 
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def shared_data(name: str, *files: str, root: Path = SHARED_DATA) -> Path:
+    """``<root>/<name>``, the real data beside the project (``../shared/data`` by default).
+
+    Skips the test only when ``root`` itself is absent (a machine without the shared data);
+    when it is there, a missing ``name`` folder or file fails the test naming the path, so a
+    wrong path cannot pass as a skip.
+    """
+    if not root.is_dir():
+        pytest.skip(f"no {root}: the real data sets are not on this machine")
+    folder = root / name
+    missing = [str(folder / f) for f in (files or ("",)) if not (folder / f).exists()]
+    if missing:
+        pytest.fail(f"{root} is here but lacks what this test reads: {', '.join(missing)}")
+    return folder
+
+
 def make_config(data: Path, warehouse: Path, **sections):
     """A validated Config for tests, pointing at the given data and warehouse."""
     from jobs.config import build_config

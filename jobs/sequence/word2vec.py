@@ -9,7 +9,7 @@ samples, window shrinking, down-sampling) comes from ``seed``; ``workers=1`` rem
 order in which threads consume batches; and ``hashfxn`` is :func:`stable_hash` (CRC-32)
 instead of Python's ``hash``, which is salted per process (``PYTHONHASHSEED``). The
 documents are given in a fixed order (sessions, then playlists by id), so the vocabulary's
-order is fixed too. Checked by ``tests/test_sequence.py::test_song_vectors_same_in_two_processes``:
+order is fixed too. Checked by ``tests/unit/sequence/test_sequence.py::test_song_vectors_same_in_two_processes``:
 two subprocesses with different ``PYTHONHASHSEED`` values give byte-identical vectors.
 
 The vectors are returned centred (their mean subtracted): word2vec puts a large common

@@ -1,4 +1,4 @@
-"""Two tiny DAGs for tests/test_retries.py: one task that fails once, one that always fails.
+"""Two tiny DAGs for tests/integration/test_retries.py: one task that fails once, one that always fails.
 
 Their retry settings are not written here: the test reads them from the shipped
 ``discover_weekly`` DAG and passes them in ``DW_TEST_RETRY_ARGS`` (JSON: ``retries``,

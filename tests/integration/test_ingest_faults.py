@@ -13,7 +13,7 @@ from jobs import ingest
 from jobs.warehouse import raw_plays
 from jobs.warehouse.catalog import CatalogError, read_catalog, read_catalog_table
 from tests.conftest import make_config
-from tests.test_ingest import _rows, _write_catalog
+from tests.integration.test_ingest import _rows, _write_catalog
 
 UTC = dt.UTC
 START = dt.datetime(2008, 10, 7, tzinfo=UTC)

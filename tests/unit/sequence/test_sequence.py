@@ -20,7 +20,7 @@ from jobs.sequence.sessions import cut_sessions, playlist_documents, session_doc
 from jobs.sequence.word2vec import nearest, train_song_vectors
 from jobs.warehouse.raw_playlists import PlaylistError, read_playlists
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _plays(rows):
@@ -122,7 +122,7 @@ def test_two_songs_always_played_together_are_each_others_nearest_neighbours():
 SCRIPT = """
 import sys
 from jobs.config import SequenceConf
-from tests.test_sequence import _grouped_documents
+from tests.unit.sequence.test_sequence import _grouped_documents
 from jobs.sequence.word2vec import train_song_vectors
 frame, _ = train_song_vectors(_grouped_documents(), SequenceConf(dimension=16, window=3, min_count=1, epochs=5))
 sys.stdout.buffer.write(b"".join(v.tobytes() for v in frame["vector"]) + "|".join(frame["track_id"]).encode())

@@ -276,7 +276,7 @@ def test_make_run_with_data_never_generates_into_it(tmp_path):
     import subprocess
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[3]
     user = tmp_path / "mine"
     before = _user_data(user)
     home = tmp_path / "airflow"

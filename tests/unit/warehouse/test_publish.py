@@ -13,7 +13,7 @@ from jobs import validate
 from jobs.merge import job as merge
 from jobs.warehouse import atomic
 from jobs.warehouse.store import Warehouse, read_run_id
-from tests.test_merge import _good, _table, _validate_world
+from tests.unit.stages.test_merge import _good, _table, _validate_world
 
 WEEK = "2026-W47"
 

@@ -7,7 +7,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 FAKE_AIRFLOW = """#!/usr/bin/env bash
 case "$1" in

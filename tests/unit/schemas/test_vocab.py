@@ -4,7 +4,7 @@ from pathlib import Path
 
 from schemas import vocab
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_plain_and_detail_forms_are_known():
