@@ -67,7 +67,6 @@ log = logging.getLogger("als")
 
 def run(spark: Any, config: Config, week: str) -> dict[str, Any]:
     """Fit, evaluate and publish the ALS tables for ``week`` as one fit; returns the run's metrics."""
-    from pyspark.sql import functions as F
 
     t0 = time.perf_counter()
     conf = config.als
@@ -81,7 +80,7 @@ def run(spark: Any, config: Config, week: str) -> dict[str, Any]:
     ckpt.mkdir(parents=True, exist_ok=True)
     spark.sparkContext.setCheckpointDir(str(ckpt))
 
-    plays = spark.read.parquet(str(plays_dir)).filter(F.col("played_at") < F.lit(cut)).cache()
+    plays = wh.spark_plays_before(spark, cut).cache()
 
     # offline evaluation: the same recipe, one week earlier, scored on last week's first plays
     t_eval = time.perf_counter()

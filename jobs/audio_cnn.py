@@ -68,7 +68,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from jobs.audio.cnn import l2_normalise, l2_pooling_layer, predict, train_model
 from jobs.audio.cold_start import cold_start_eval
@@ -99,20 +98,13 @@ def load_spectrograms(warehouse: Path, week: str) -> dict[str, np.ndarray]:
     of real audio are kept, so random crops cut real audio (:func:`~jobs.audio.cnn.crop`
     pads clips shorter than a crop itself). Read in batches, so no padded float32 copy is made.
     """
-    wh = Warehouse(warehouse)
-    path = wh.partition("spectrograms", week)
-    if not path.exists():
-        raise wh.missing("spectrograms", week)
-    dataset = pq.ParquetDataset(path)
     out: dict[str, np.ndarray] = {}
-    for fragment in dataset.fragments:
-        for batch in fragment.to_batches():
-            cols = batch.to_pydict()
-            for track_id, n_mels, n_frames, v, blob in zip(
-                cols["track_id"], cols["n_mels"], cols["n_frames"], cols["valid_frames"], cols["mel"], strict=True
-            ):
-                mel = mel_from_bytes(blob, n_mels, n_frames)
-                out[track_id] = np.ascontiguousarray(mel[:, :v].T, dtype=np.float32)
+    for cols in Warehouse(warehouse).read_batches("spectrograms", week):
+        for track_id, n_mels, n_frames, v, blob in zip(
+            cols["track_id"], cols["n_mels"], cols["n_frames"], cols["valid_frames"], cols["mel"], strict=True
+        ):
+            mel = mel_from_bytes(blob, n_mels, n_frames)
+            out[track_id] = np.ascontiguousarray(mel[:, :v].T, dtype=np.float32)
     return out
 
 
@@ -120,7 +112,7 @@ def load_spectrograms(warehouse: Path, week: str) -> dict[str, np.ndarray]:
 
 
 def model_dir(warehouse: Path, week: str) -> Path:
-    return Warehouse(warehouse).table_dir("models") / "audio_cnn" / f"week={week}"
+    return Warehouse(warehouse).model_dir("audio_cnn", week)
 
 
 def save_model(model: Any, prep: dict[str, Any], warehouse: Path, week: str) -> Path:

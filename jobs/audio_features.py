@@ -66,6 +66,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -95,20 +96,10 @@ def write_spectrograms(
     time; the unpadded spectrograms (``mels``) are all in memory, which for clips as long
     as the window is the same ~0.33 MB each.
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    from schemas.tables import arrow_schema
-
-    schema = arrow_schema("spectrograms")
-    wh = Warehouse(warehouse)
-    target = wh.partition("spectrograms", week)
-    with (
-        wh.staged(target) as stage,
-        pq.ParquetWriter(stage / "part-0.parquet", schema, compression="zstd") as writer,
-    ):
+    def batches() -> Iterator[dict[str, list[Any]]]:
         for i in range(0, max(len(mels), 1), batch):
-            rows: dict[str, list[Any]] = {name: [] for name in schema.names}
+            rows: dict[str, list[Any]] = {"track_id": [], "n_mels": [], "n_frames": [], "valid_frames": [], "mel": []}
             for track_id, mel in mels[i : i + batch]:
                 padded, valid = pad_to_window(mel, frames)
                 rows["track_id"].append(track_id)
@@ -116,8 +107,9 @@ def write_spectrograms(
                 rows["n_frames"].append(frames)
                 rows["valid_frames"].append(valid)
                 rows["mel"].append(padded.astype("<f2", copy=False).tobytes())
-            writer.write_table(pa.Table.from_pydict(rows, schema=schema))
-    return target
+            yield rows
+
+    return Warehouse(warehouse).write_batches("spectrograms", week, batches())
 
 
 def accuracy_vs_truth(attrs: pd.DataFrame, truth: pd.DataFrame) -> dict[str, Any]:

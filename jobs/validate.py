@@ -34,11 +34,9 @@ import sys
 from typing import Any
 
 import pandas as pd
-import pyarrow.parquet as pq
 
 from jobs.config import Config
 from jobs.runtime.cli import week_job
-from jobs.warehouse.atomic import discard_dir, publish_dir
 from jobs.warehouse.catalog import read_catalog_table
 from jobs.warehouse.store import Warehouse, active_listeners, heard_pairs, read_run_id
 from jobs.warehouse.weeks import cutoff as week_cutoff
@@ -182,10 +180,10 @@ def run(config: Config, week: str, run_id: str | None = None) -> dict[str, Any]:
     with wh.lock(pending):
         staged_run, live_run = read_run_id(pending), read_run_id(target)
         if staged_run is not None and live_run == staged_run:
-            discard_dir(pending)  # an earlier attempt published it and died before cleaning up
+            wh.discard_pending(week)  # an earlier attempt published it and died before cleaning up
             log.info("%s already holds run %s's table; removed the leftover pending folder", target, staged_run)
             return {"week": week, "path": str(target), "run_id": staged_run, "already_published": True}
-        if not (pending / "table").is_dir():
+        if not wh.has_pending_table(week):
             if mine is not None and live_run == mine:
                 log.info("%s already holds this run's table (%s); nothing left to do", target, mine)
                 return {"week": week, "path": str(target), "run_id": mine, "already_published": True}
@@ -195,27 +193,18 @@ def run(config: Config, week: str, run_id: str | None = None) -> dict[str, Any]:
                 f"{pending} holds run {staged_run}'s table, not this run's ({mine}): another run's merge "
                 f"replaced it; rerun this run's merge"
             )
-        metrics = _check(config, wh, week, pending)
-        publish_dir(pending / "table", target)
-        discard_dir(pending)
+        metrics = _check(config, wh, week)
+        wh.publish_pending(week)
     return {**metrics, "path": str(target), "run_id": staged_run}
 
 
-def _check(config: Config, wh: Warehouse, week: str, pending: Any) -> dict[str, Any]:
+def _check(config: Config, wh: Warehouse, week: str) -> dict[str, Any]:
     """Every rule on the pending week; raises :class:`ValidationError` listing the broken ones."""
     problems = []
-    schema = pq.read_schema(next((pending / "table").glob("*.parquet"))).remove_metadata()
-    if not schema.equals(arrow_schema("discover_weekly")):
-        problems.append(f"schema {schema} differs from the contract {arrow_schema('discover_weekly')}")
-    table = pq.read_table(pending / "table").to_pandas()
-    table["week"] = week
-    eligible = set(pq.read_table(pending / "eligible.parquet").column("user_id").to_pylist())
-    excluded_file = pending / "excluded.parquet"
-    excluded = (
-        pq.read_table(excluded_file).to_pandas()
-        if excluded_file.exists()
-        else pd.DataFrame(columns=["user_id", "reason"])
-    )
+    pending = wh.read_pending(week)
+    if not pending.schema.equals(arrow_schema("discover_weekly")):
+        problems.append(f"schema {pending.schema} differs from the contract {arrow_schema('discover_weekly')}")
+    table, eligible, excluded = pending.table, pending.eligible, pending.excluded
     plays = wh.plays_before_week(week)
     active = active_listeners(plays, week_cutoff(week), config.als.window_weeks)
     problems += check_coverage(

@@ -6,6 +6,13 @@ and mapped to Arrow by :func:`arrow_schema` and to Spark by :func:`spark_schema`
 change of contract is one edit here. Partition columns are part of the contract too:
 they are listed in ``partition_by`` and live in the directory names, not in the files.
 
+Each warehouse table also names, once, the job that writes it (``writer``: named in the
+error when a reader finds it missing) and, where it applies, the set it is published with
+(``publish_set``: the tables one job computes together and swaps in as one, e.g. ALS's
+``als_fit``) or the set it is computed from (``built_from``: its partitions carry that
+set's fit stamp, and readers refuse a partition of another fit). :data:`SETS`,
+:data:`DERIVED` and :data:`WRITERS` are read off the contracts.
+
 Print every contract with ``python -m schemas.tables``.
 """
 
@@ -31,6 +38,9 @@ class Table:
     doc: str
     columns: tuple[Column, ...]
     partition_by: tuple[str, ...] = ()
+    writer: str = ""  # the job that writes it ("" for an input contract)
+    publish_set: str = ""  # published together with the other tables of this set
+    built_from: str = ""  # computed from this set's tables: stamped with the fit it came from
 
     @property
     def names(self) -> list[str]:
@@ -42,8 +52,16 @@ class Table:
         return [c for c in self.columns if c.name not in self.partition_by]
 
 
-def _t(name: str, doc: str, *cols: tuple[str, str, bool, str], partition_by: tuple[str, ...] = ()) -> Table:
-    return Table(name, doc, tuple(Column(*c) for c in cols), partition_by)
+def _t(
+    name: str,
+    doc: str,
+    *cols: tuple[str, str, bool, str],
+    partition_by: tuple[str, ...] = (),
+    writer: str = "",
+    publish_set: str = "",
+    built_from: str = "",
+) -> Table:
+    return Table(name, doc, tuple(Column(*c) for c in cols), partition_by, writer, publish_set, built_from)
 
 
 TABLES: dict[str, Table] = {
@@ -91,6 +109,7 @@ TABLES: dict[str, Table] = {
             ("ms_played", "int64", False, "milliseconds listened"),
             ("day", "date", False, "UTC day of played_at (partition)"),
             partition_by=("day",),
+            writer="ingest",
         ),
         _t(
             "quarantine",
@@ -101,6 +120,7 @@ TABLES: dict[str, Table] = {
             ("raw", "string", True, "the row as read, for inspection and replay"),
             ("week", "string", False, "run week (partition)"),
             partition_by=("week",),
+            writer="ingest",
         ),
         _t(
             "play_counts",
@@ -111,6 +131,8 @@ TABLES: dict[str, Table] = {
             ("weight", "float64", False, "plays with recency decay applied (equals plays when decay is off)"),
             ("week", "string", False, "run week (partition)"),
             partition_by=("week",),
+            writer="als",
+            publish_set="als_fit",
         ),
         _t(
             "user_factors",
@@ -119,6 +141,8 @@ TABLES: dict[str, Table] = {
             ("vector", "list<float32>", False, "latent vector, length als.rank"),
             ("week", "string", False, "run week (partition)"),
             partition_by=("week",),
+            writer="als",
+            publish_set="als_fit",
         ),
         _t(
             "item_factors",
@@ -128,6 +152,8 @@ TABLES: dict[str, Table] = {
             ("plays", "int64", False, "counted plays of the track in the window"),
             ("week", "string", False, "run week (partition)"),
             partition_by=("week",),
+            writer="als",
+            publish_set="als_fit",
         ),
         _t(
             "als_metrics",
@@ -137,6 +163,8 @@ TABLES: dict[str, Table] = {
             ("value", "float64", False, "metric value"),
             ("week", "string", False, "run week (partition)"),
             partition_by=("week",),
+            writer="als",
+            publish_set="als_fit",
         ),
         _t(
             "spectrograms",
@@ -153,6 +181,7 @@ TABLES: dict[str, Table] = {
             ("mel", "binary", False, "dB values as little-endian float16, row-major (n_mels, n_frames)"),
             ("week", "string", False, "run week (partition)"),
             partition_by=("week",),
+            writer="audio_features",
         ),
         _t(
             "audio_attributes",
@@ -190,6 +219,7 @@ TABLES: dict[str, Table] = {
             ),
             ("week", "string", False, "run week (partition)"),
             partition_by=("week",),
+            writer="audio_features",
         ),
         _t(
             "audio_rejects",
@@ -204,6 +234,7 @@ TABLES: dict[str, Table] = {
             ),
             ("week", "string", False, "run week (partition)"),
             partition_by=("week",),
+            writer="audio_features",
         ),
         _t(
             "track_vectors",
@@ -218,6 +249,8 @@ TABLES: dict[str, Table] = {
             ("source", "string", False, "als or audio"),
             ("week", "string", False, "run week (partition)"),
             partition_by=("week",),
+            writer="audio_cnn infer",
+            built_from="als_fit",
         ),
         _t(
             "audio_vectors",
@@ -226,6 +259,8 @@ TABLES: dict[str, Table] = {
             ("vector", "list<float32>", False, "predicted latent vector, length als.rank"),
             ("week", "string", False, "run week (partition)"),
             partition_by=("week",),
+            writer="audio_cnn infer",
+            built_from="als_fit",
         ),
         _t(
             "song_vectors",
@@ -236,6 +271,7 @@ TABLES: dict[str, Table] = {
             ("count", "int64", False, "times the song appears in the training documents"),
             ("week", "string", False, "run week (partition)"),
             partition_by=("week",),
+            writer="song_vectors",
         ),
         _t(
             "taste_vectors",
@@ -245,6 +281,7 @@ TABLES: dict[str, Table] = {
             ("recent", "list<string>", False, "the songs it was predicted from, oldest first (the latest n listens)"),
             ("week", "string", False, "run week (partition)"),
             partition_by=("week",),
+            writer="taste_vectors",
         ),
         _t(
             "taste_clusters",
@@ -265,6 +302,8 @@ TABLES: dict[str, Table] = {
             ("silhouette", "float64", True, "mean silhouette of the listener's chosen k; null when k = 1"),
             ("week", "string", False, "run week (partition)"),
             partition_by=("week",),
+            writer="taste_clusters",
+            built_from="als_fit",
         ),
         _t(
             "offline_eval",
@@ -274,6 +313,7 @@ TABLES: dict[str, Table] = {
             ("value", "float64", False, "metric value"),
             ("week", "string", False, "the evaluated week (partition)"),
             partition_by=("week",),
+            writer="evaluate",
         ),
         _t(
             "pages",
@@ -297,6 +337,7 @@ TABLES: dict[str, Table] = {
             ("links", "string", True, "JSON list of the page's resolved links"),
             ("week", "string", False, "run week (partition)"),
             partition_by=("week",),
+            writer="crawl",
         ),
         _t(
             "cultural_terms",
@@ -307,6 +348,7 @@ TABLES: dict[str, Table] = {
             ("score", "float64", False, "tf-idf normalised to 0..1 per artist and term type"),
             ("week", "string", False, "run week (partition)"),
             partition_by=("week",),
+            writer="culture",
         ),
         _t(
             "artist_similarity",
@@ -316,6 +358,7 @@ TABLES: dict[str, Table] = {
             ("similarity", "float64", False, "cosine similarity, 0..1"),
             ("week", "string", False, "run week (partition)"),
             partition_by=("week",),
+            writer="culture",
         ),
         _t(
             "discover_weekly",
@@ -329,6 +372,7 @@ TABLES: dict[str, Table] = {
             ("reason", "string", False, "why, in words a listener understands"),
             ("week", "string", False, "ISO week the playlist is published for (partition)"),
             partition_by=("week",),
+            writer="merge and validate",
         ),
         # The pending week (discover_weekly/_pending-W/, written by merge, read by validate):
         # besides `table/` (the discover_weekly contract) it holds these two files.
@@ -336,12 +380,14 @@ TABLES: dict[str, Table] = {
             "pending_eligible",
             "eligible.parquet of a pending week: every listener the pending table must hold a playlist for.",
             ("user_id", "string", False, "listener id"),
+            writer="merge",
         ),
         _t(
             "pending_excluded",
             "excluded.parquet of a pending week: active listeners the merge left out, each with why.",
             ("user_id", "string", False, "listener id"),
             ("reason", "string", False, "a schemas.vocab.EXCLUSION_REASONS value"),
+            writer="merge",
         ),
     ]
 }
@@ -367,6 +413,20 @@ _ARROW = {
     "list<float32>": pa.list_(pa.float32()),
     "list<string>": pa.list_(pa.string()),
     "binary": pa.binary(),
+}
+
+
+# Sets of tables published as one, by the name under which the set's manifest is kept.
+SETS: dict[str, tuple[str, ...]] = {}
+for _table in TABLES.values():
+    if _table.publish_set:
+        SETS.setdefault(_table.publish_set, ())
+        SETS[_table.publish_set] += (_table.name,)
+# Tables computed from a set's tables, with the set.
+DERIVED: dict[str, str] = {t.name: t.built_from for t in TABLES.values() if t.built_from}
+# Which job writes each table and each set (a set is written by its tables' writer).
+WRITERS: dict[str, str] = {t.name: t.writer for t in TABLES.values() if t.writer} | {
+    s: TABLES[tables[0]].writer for s, tables in SETS.items()
 }
 
 

@@ -19,17 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from jobs.config import Config, MergeConf
 from jobs.recsys.clusters import allotment_figures
 from jobs.recsys.inputs import Inputs, prepare_inputs
 from jobs.recsys.playlists import fallback_lists, playlists
 from jobs.runtime.cli import week_job
-from jobs.warehouse.store import MissingInputError, Warehouse, current_run_id, write_run_id
+from jobs.warehouse.store import MissingInputError, Warehouse, current_run_id
 from schemas import vocab
-from schemas.tables import arrow_schema
 
 
 class MergeError(RuntimeError):
@@ -142,32 +139,7 @@ def write_pending(
     ``pending_eligible``, ``pending_excluded`` in :mod:`schemas.tables`). The folder and its
     table carry the id of the run that wrote them (``_run.json``), so the validate job
     publishes only its own run's table and a retried publish knows it already happened."""
-    wh = Warehouse(warehouse)
-    run_id = run_id or current_run_id()
-    target = wh.pending(week)
-    left_out = sorted((excluded or {}).items())
-    with wh.staged(target) as stage:
-        schema = arrow_schema("discover_weekly")
-        (stage / "table").mkdir()
-        pq.write_table(
-            pa.Table.from_pandas(table[schema.names], schema=schema, preserve_index=False),
-            stage / "table" / "part-0.parquet",
-            compression="zstd",
-        )
-        pq.write_table(
-            pa.table({"user_id": sorted(eligible)}, schema=arrow_schema("pending_eligible")),
-            stage / "eligible.parquet",
-        )
-        pq.write_table(
-            pa.table(
-                {"user_id": [u for u, _ in left_out], "reason": [r for _, r in left_out]},
-                schema=arrow_schema("pending_excluded"),
-            ),
-            stage / "excluded.parquet",
-        )
-        write_run_id(stage / "table", run_id)
-        write_run_id(stage, run_id)
-    return target
+    return Warehouse(warehouse).write_pending(week, table, eligible, excluded or {}, run_id or current_run_id())
 
 
 def run(config: Config, week: str) -> dict[str, Any]:

@@ -260,7 +260,6 @@ def write_overlay(path: Path, base_path: Path, chosen: Setting, text_header: str
 
 def run(spark: Any, config: Config, week: str, args: argparse.Namespace) -> tuple[Result, Any]:
     """Read the plays before ``week``, search, and return the result and the evaluator."""
-    from pyspark.sql import functions as F
 
     from jobs.tools.tune_eval import WeekEvaluator
     from jobs.warehouse.catalog import read_catalog
@@ -269,7 +268,7 @@ def run(spark: Any, config: Config, week: str, args: argparse.Namespace) -> tupl
     wh = Warehouse(config.paths.warehouse)
     cut = cutoff(week)
     plays = wh.plays_before(cut, columns=("user_id", "track_id", "played_at", "ms_played"))
-    plays_sdf = spark.read.parquet(str(wh.table_dir("plays"))).filter(F.col("played_at") < F.lit(cut)).cache()
+    plays_sdf = wh.spark_plays_before(spark, cut).cache()
     tracks, artists = read_catalog(config.paths.data)
     spark.sparkContext.setCheckpointDir(str(config.paths.checkpoints / "tune" / week))
     evaluator = WeekEvaluator(config, plays, plays_sdf, tracks, artists)

@@ -59,7 +59,7 @@ def staging_dir(target: Path) -> Path:
     return path
 
 
-def _exchange(a: Path, b: Path) -> bool:
+def exchange(a: Path, b: Path) -> bool:
     if _LIBC is None:
         return False
     res = _LIBC.renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
@@ -80,7 +80,7 @@ def publish_dir(staged: Path, target: Path) -> None:
     if not target.exists():
         os.rename(staged, target)
         return
-    if _exchange(staged, target):
+    if exchange(staged, target):
         shutil.rmtree(staged, ignore_errors=True)  # `staged` now holds the old contents
         return
     old = target.parent / f"_old-{_hidden(target.name)}-{uuid.uuid4().hex[:12]}"

@@ -9,7 +9,8 @@ id, the rank and the partition's row count), swaps them in together with
 (``<set>/week=W/manifest.json``) last; tables computed from a set (:data:`DERIVED`) carry
 the stamp of the fit they came from. Readers check stamps against the manifest
 (:meth:`~jobs.warehouse.store.Warehouse.check_fit`). This module is the file-level part:
-the registry of sets, the file names and the swaps; it knows no table's contents.
+the file names and the swaps; it knows no table's contents (the sets are declared on the
+contracts, :data:`schemas.tables.SETS`).
 """
 
 from __future__ import annotations
@@ -23,12 +24,10 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from jobs.warehouse.atomic import LOCK_TIMEOUT_S, _exchange, exclusive_lock, lock_file, staging_dir, write_json_atomic
+from jobs.warehouse.atomic import LOCK_TIMEOUT_S, exchange, exclusive_lock, lock_file, staging_dir, write_json_atomic
+from schemas.tables import DERIVED, SETS
 
-# Tables published together as one set, by the name of the table that holds the set's manifest.
-SETS: dict[str, tuple[str, ...]] = {"als_fit": ("play_counts", "user_factors", "item_factors", "als_metrics")}
-# Tables computed from a set's tables: they carry the stamp of the fit they were computed from.
-DERIVED: dict[str, str] = {"track_vectors": "als_fit", "audio_vectors": "als_fit", "taste_clusters": "als_fit"}
+# The sets and the tables derived from them are declared on the contracts (schemas.tables).
 SET_OF: dict[str, str] = {t: s for s, tables in SETS.items() for t in tables} | DERIVED
 FIT_FILE = "_fit.json"  # in each partition of a set or derived from one (readers skip "_" names)
 MANIFEST = "manifest.json"  # <set>/week=W/manifest.json: the fit and each table's row count, written last
@@ -84,18 +83,18 @@ def staged_together(
                 shutil.rmtree(stage, ignore_errors=True)
 
 
-def _swap(src: Path, dst: Path, exchange: bool) -> None:
-    """Exchange folders ``src`` and ``dst`` (or, when not ``exchange``, move ``src`` to ``dst``, if there).
+def _swap(src: Path, dst: Path, both: bool) -> None:
+    """Exchange folders ``src`` and ``dst`` (or, when not ``both``, move ``src`` to ``dst``, if there).
 
     Called with the arguments reversed it undoes itself. The exchange is one
     ``renameat2(RENAME_EXCHANGE)``; without it, three renames (a reader may briefly find
     no folder at ``dst``, as with :func:`jobs.warehouse.atomic.publish_dir`'s fallback).
     """
-    if not exchange:
+    if not both:
         if src.exists():
             os.rename(src, dst)
         return
-    if _exchange(src, dst):
+    if exchange(src, dst):
         return
     aside = dst.parent / f"_old-{dst.name.replace('=', '~')}-{uuid.uuid4().hex[:12]}"  # as publish_dir's fallback
     os.rename(dst, aside)

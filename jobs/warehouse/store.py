@@ -69,6 +69,7 @@ import pyarrow.parquet as pq
 from jobs.warehouse.atomic import (
     LOCK_TIMEOUT_S,
     clean_stale_staging,
+    discard_dir,
     exclusive_lock,
     lock_file,
     publish_dir,
@@ -76,32 +77,9 @@ from jobs.warehouse.atomic import (
     staging_dir,
     write_json_atomic,
 )
-from jobs.warehouse.sets import FIT_FILE, MANIFEST, SET_OF, SETS, read_json, staged_together, write_stamp
+from jobs.warehouse.sets import FIT_FILE, MANIFEST, SET_OF, read_json, staged_together, write_stamp
 from jobs.warehouse.weeks import cutoff, parse_week
-
-# Which job writes each table: named in the error when a reader finds it missing.
-WRITERS = {
-    "plays": "ingest",
-    "quarantine": "ingest",
-    "play_counts": "als",
-    "user_factors": "als",
-    "item_factors": "als",
-    "als_metrics": "als",
-    "spectrograms": "audio_features",
-    "audio_attributes": "audio_features",
-    "audio_rejects": "audio_features",
-    "track_vectors": "audio_cnn infer",
-    "pages": "crawl",
-    "cultural_terms": "culture",
-    "artist_similarity": "culture",
-    "discover_weekly": "merge and validate",
-    "offline_eval": "evaluate",
-    "als_fit": "als",
-    "audio_vectors": "audio_cnn infer",
-    "song_vectors": "song_vectors",
-    "taste_vectors": "taste_vectors",
-    "taste_clusters": "taste_clusters",
-}
+from schemas.tables import SETS, WRITERS
 
 
 class MissingInputError(RuntimeError):
@@ -114,6 +92,16 @@ class InconsistentInputError(MissingInputError):
     A kind of missing input, so every job reports it as an expected error (one line, exit 2);
     the message names the tables, their fit ids and the job to rerun.
     """
+
+
+@dataclass(frozen=True)
+class Pending:
+    """The merge's table for a week, waiting in the pending folder for the validate job."""
+
+    table: pd.DataFrame  # the rows, with ``week``
+    schema: pa.Schema  # as written in its files
+    eligible: set[str]  # listeners who should have a playlist
+    excluded: pd.DataFrame  # active listeners left out: user_id, reason
 
 
 @dataclass(frozen=True)
@@ -158,6 +146,96 @@ class Warehouse:
         """Where the merge leaves the week's Discover Weekly table for the validate job (hidden from readers)."""
         parse_week(week)
         return self.table_dir("discover_weekly") / f"_pending-{week}"
+
+    def model_dir(self, model: str, week: str) -> Path:
+        """Where a job keeps the week's trained ``model`` (e.g. ``models/audio_cnn/week=W``)."""
+        parse_week(week)
+        return self.table_dir("models") / model / f"week={week}"
+
+    def write_pending(
+        self, week: str, table: pd.DataFrame, eligible: Iterable[str], excluded: dict[str, str], run_id: str
+    ) -> Path:
+        """Leave the week's table, its eligible listeners and the active listeners left out (with why)
+        in :meth:`pending`, atomically (contracts ``discover_weekly``, ``pending_eligible``,
+        ``pending_excluded``). The folder and its table carry ``run_id`` (``_run.json``)."""
+        from schemas.tables import arrow_schema
+
+        target = self.pending(week)
+        left_out = sorted(excluded.items())
+        with self.staged(target) as stage:
+            schema = arrow_schema("discover_weekly")
+            (stage / "table").mkdir()
+            pq.write_table(
+                pa.Table.from_pandas(table[schema.names], schema=schema, preserve_index=False),
+                stage / "table" / "part-0.parquet",
+                compression="zstd",
+            )
+            pq.write_table(
+                pa.table({"user_id": sorted(eligible)}, schema=arrow_schema("pending_eligible")),
+                stage / "eligible.parquet",
+            )
+            pq.write_table(
+                pa.table(
+                    {"user_id": [u for u, _ in left_out], "reason": [r for _, r in left_out]},
+                    schema=arrow_schema("pending_excluded"),
+                ),
+                stage / "excluded.parquet",
+            )
+            write_run_id(stage / "table", run_id)
+            write_run_id(stage, run_id)
+        return target
+
+    def write_batches(self, name: str, week: str, batches: Iterable[dict[str, list[Any]]]) -> Path:
+        """Publish ``name``'s ``week`` partition from column batches, one row group each, so a table
+        too large to hold twice in memory (padded spectrograms) is written one batch at a time."""
+        from schemas.tables import arrow_schema
+
+        schema = arrow_schema(name)
+        target = self.partition(name, week)
+        with self.staged(target) as stage, pq.ParquetWriter(stage / "part-0.parquet", schema, compression="zstd") as w:
+            for batch in batches:
+                w.write_table(pa.Table.from_pydict(batch, schema=schema))
+        return target
+
+    def read_batches(self, name: str, week: str) -> Iterator[dict[str, list[Any]]]:
+        """``name``'s ``week`` partition as column batches (row groups), without reading it whole."""
+        path = self.partition(name, week)
+        if not path.exists():
+            raise self.missing(name, week)
+        for fragment in pq.ParquetDataset(path).fragments:
+            for batch in fragment.to_batches():
+                yield batch.to_pydict()
+
+    def has_pending_table(self, week: str) -> bool:
+        return (self.pending(week) / "table").is_dir()
+
+    def read_pending(self, week: str) -> Pending:
+        """The table the merge left for ``week`` (with ``week``), its schema as written, the eligible
+        listeners and the ones left out (``user_id``, ``reason``)."""
+        pending = self.pending(week)
+        schema = pq.read_schema(next((pending / "table").glob("*.parquet"))).remove_metadata()
+        table = pq.read_table(pending / "table").to_pandas()
+        table["week"] = week
+        eligible = set(pq.read_table(pending / "eligible.parquet").column("user_id").to_pylist())
+        excluded_file = pending / "excluded.parquet"
+        excluded = (
+            pq.read_table(excluded_file).to_pandas()
+            if excluded_file.exists()
+            else pd.DataFrame(columns=["user_id", "reason"])
+        )
+        return Pending(table, schema, eligible, excluded)
+
+    def publish_pending(self, week: str) -> Path:
+        """Swap the pending table in as ``discover_weekly/week=W`` and remove the pending folder.
+        The caller holds the pending folder's lock (:meth:`lock`)."""
+        target = self.partition("discover_weekly", week)
+        publish_dir(self.pending(week) / "table", target)
+        self.discard_pending(week)
+        return target
+
+    def discard_pending(self, week: str) -> None:
+        """Remove the week's pending folder (after a publish, or what an interrupted one left)."""
+        discard_dir(self.pending(week))
 
     # --- reading ----------------------------------------------------------------------
     def missing(self, name: str, week: str | None = None) -> MissingInputError:
@@ -262,6 +340,15 @@ class Warehouse:
     def plays_before_week(self, week: str) -> pd.DataFrame:
         """Every play before ``week``'s cutoff (skips included): user_id, track_id, played_at."""
         return self.plays_before(cutoff(week))
+
+    def spark_plays_before(self, spark: Any, cutoff: dt.datetime) -> Any:
+        """The ``plays`` table before ``cutoff`` as a Spark DataFrame (the session is the caller's)."""
+        from pyspark.sql import functions as F
+
+        plays = self.table_dir("plays")
+        if not plays.is_dir():
+            raise MissingInputError(f"{plays}: missing; run the ingest job first")
+        return spark.read.parquet(str(plays)).filter(F.col("played_at") < F.lit(cutoff))
 
     def plays_before(
         self, cutoff: dt.datetime, columns: tuple[str, ...] = ("user_id", "track_id", "played_at")

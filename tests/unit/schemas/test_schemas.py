@@ -48,3 +48,13 @@ def test_the_published_table_has_the_promised_columns():
         for c in t.columns:
             assert c.doc, f"{t.name}.{c.name} has no meaning written down"
     assert "| user_id | string | no |" in describe()
+
+
+def test_writers_and_publish_sets_are_read_off_the_contracts():
+    from schemas.tables import DERIVED, SETS, TABLES, WRITERS
+
+    assert SETS == {"als_fit": ("play_counts", "user_factors", "item_factors", "als_metrics")}
+    assert DERIVED == {"track_vectors": "als_fit", "audio_vectors": "als_fit", "taste_clusters": "als_fit"}
+    inputs = {"raw_plays", "tracks", "artists", "raw_playlists"}
+    assert {name for name, t in TABLES.items() if not t.writer} == inputs  # every warehouse table names its job
+    assert WRITERS["als_fit"] == "als" and WRITERS["track_vectors"] == "audio_cnn infer"

@@ -11,7 +11,7 @@ import pytest
 
 from jobs import validate
 from jobs.merge import job as merge
-from jobs.warehouse import atomic
+from jobs.warehouse import atomic, store
 from jobs.warehouse.store import Warehouse, read_run_id
 from tests.unit.stages.test_merge import _good, _table, _validate_world
 
@@ -54,7 +54,7 @@ def test_a_publish_killed_before_its_clean_up_is_finished_by_the_retry(tmp_path,
     def killed(folder):
         raise KeyboardInterrupt("killed after the swap")
 
-    monkeypatch.setattr(validate, "discard_dir", killed)
+    monkeypatch.setattr(store, "discard_dir", killed)
     with pytest.raises(KeyboardInterrupt):
         validate.run(config, WEEK)
     assert _digest(published) == new  # the swap happened; the old table now sits in the pending folder

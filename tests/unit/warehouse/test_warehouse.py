@@ -39,7 +39,7 @@ def test_fallback_publish_puts_the_old_partition_back_when_the_second_rename_fai
     (target / "a.parquet").write_text("live")
     stage = staging_dir(target)
     (stage / "b.parquet").write_text("new")
-    monkeypatch.setattr(atomic, "_exchange", lambda a, b: False)  # a system without renameat2
+    monkeypatch.setattr(atomic, "exchange", lambda a, b: False)  # a system without renameat2
     real_rename = os.rename
     calls = []
 
@@ -223,7 +223,7 @@ def test_staged_together_publishes_every_folder_or_none(tmp_path, monkeypatch, r
     from jobs.warehouse import sets
 
     if not renameat2:
-        monkeypatch.setattr(sets, "_exchange", lambda a, b: False)  # the three-rename fallback
+        monkeypatch.setattr(sets, "exchange", lambda a, b: False)  # the three-rename fallback
     targets = _three_targets(tmp_path)
     wh = Warehouse(tmp_path)
     real_swap, calls = sets._swap, []
