@@ -160,7 +160,7 @@ def bench_merge(world: Path, warehouse: Path, week: str, repeats: int) -> dict[s
     seconds, counts = [], {}
     for _ in range(repeats):
         t0 = time.perf_counter()
-        _, counts, _, _ = build_table(config, week)
+        counts = build_table(config, week).counts
         seconds.append(time.perf_counter() - t0)
     med = statistics.median(seconds)
     return {

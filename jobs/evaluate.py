@@ -70,11 +70,13 @@ from jobs.evaluation.offline import (
 from jobs.evaluation.stats import compare
 from jobs.recsys.inputs import prepare_inputs
 from jobs.recsys.playlists import playlists
+from jobs.recsys.ranking import item_lists
 from jobs.recsys.scoring import blend_scores
 from jobs.runtime.cli import week_job
 from jobs.sequence.candidates import NONE
 from jobs.warehouse.atomic import write_json_atomic
 from jobs.warehouse.store import MissingInputError, Warehouse, check_one_rank
+from schemas import vocab
 
 log = logging.getLogger("evaluate")
 
@@ -97,23 +99,19 @@ def run(config: Config, week: str) -> dict[str, Any]:
     sequence_only = alone(blend, w_sequence=1.0)
     no_sequence = blend.model_copy(update={"w_sequence": 0.0})
     rankings = {
-        "blend": {u: [i for i, *_ in p] for u, p in playlists(inputs, blend).items()},
-        "als": {u: [i for i, *_ in p] for u, p in playlists(inputs, no_cold).items()},
-        "culture": {
-            u: [i for i, _, src, _ in p if src == "culture"] for u, p in playlists(inputs, culture_only).items()
-        },
+        "blend": item_lists(playlists(inputs, blend)),
+        "als": item_lists(playlists(inputs, no_cold)),
+        "culture": item_lists(playlists(inputs, culture_only), vocab.CULTURE),
     }
     popular = popular_scores(wh, inputs, config, week)  # the naive references
     for name, pop in popular.items():
         rankings[name] = most_popular(inputs, conf.k, conf.artist_cap, pop)
     if inputs.sequence:
-        rankings["sequence"] = {
-            u: [i for i, _, src, _ in p if src == "sequence"] for u, p in playlists(inputs, sequence_only).items()
-        }
-        rankings["blend_without_sequence"] = {u: [i for i, *_ in p] for u, p in playlists(inputs, no_sequence).items()}
+        rankings["sequence"] = item_lists(playlists(inputs, sequence_only), vocab.SEQUENCE)
+        rankings["blend_without_sequence"] = item_lists(playlists(inputs, no_sequence))
     off = blend.model_copy(update={"cluster_allotment": 0.0})
     if inputs.clusters and blend.cluster_allotment > 0:  # the reference for the taste-cluster allotment
-        rankings["blend_no_clusters"] = {u: [i for i, *_ in p] for u, p in playlists(inputs, off).items()}
+        rankings["blend_no_clusters"] = item_lists(playlists(inputs, off))
     audio = wh.read_optional("audio_vectors", week)  # checked against the week's ALS fit
     if audio is not None:
         check_one_rank(week, {"user_factors": inputs.users, "audio_vectors": audio})

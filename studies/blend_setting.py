@@ -39,14 +39,16 @@ from jobs.evaluation.offline import alone, first_plays, most_popular, per_listen
 from jobs.evaluation.stats import bootstrap_mean, paired_difference
 from jobs.recsys.inputs import prepare_inputs
 from jobs.recsys.playlists import playlists
+from jobs.recsys.ranking import ItemLists, item_lists
 from jobs.warehouse.store import Warehouse
+from schemas import vocab
 
 K = 30
 ALS, SEQ = "als_alone", "sequence_alone"  # the references beside the setting's values, with the two below
 POPULAR = ("most_popular", "most_popular_recent")  # naive: all counted plays before the week, its last 4 weeks
 
 
-def scores(lists: dict[str, list[int]], truth: dict[str, set[int]]) -> dict[str, tuple[float, float]]:
+def scores(lists: ItemLists, truth: dict[str, set[int]]) -> dict[str, tuple[float, float]]:
     """(recall@K, NDCG@K) of every listener with truth (:func:`jobs.evaluation.offline.per_listener`; no list: no hit)."""
     users = list(truth)
     vals = per_listener(lists, truth, users, K)
@@ -78,13 +80,13 @@ def week_scores(
     for v in values:
         merge = conf.model_copy(update={setting: v})
         built = prepare_inputs(config.model_copy(update={"merge": merge}), week) if setting in REBUILDS else inputs
-        lists = {u: [i for i, *_ in p] for u, p in playlists(built, merge).items()}
+        lists = item_lists(playlists(built, merge))
         out[label(setting, v)] = scores(lists, truth)
     if inputs.sequence:
         seq = playlists(inputs, alone(conf, w_sequence=1.0))
-        out[SEQ] = scores({u: [i for i, _, s, _ in p if s == "sequence"] for u, p in seq.items()}, truth)
+        out[SEQ] = scores(item_lists(seq, vocab.SEQUENCE), truth)
     als = playlists(inputs, alone(conf, w_als=conf.w_als))
-    out[ALS] = scores({u: [i for i, *_ in p] for u, p in als.items()}, truth)
+    out[ALS] = scores(item_lists(als), truth)
     for name, pop in popular_scores(wh, inputs, config, week).items():
         out[name] = scores(most_popular(inputs, K, conf.artist_cap, pop), truth)
     return out

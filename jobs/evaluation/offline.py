@@ -22,6 +22,7 @@ from jobs.recsys.baselines import RECENT_WEEKS, popularity_scores, recent_plays
 from jobs.recsys.clusters import allotment_figures
 from jobs.recsys.diversity import pick_diverse
 from jobs.recsys.inputs import Inputs
+from jobs.recsys.ranking import ItemLists
 from jobs.warehouse.store import Warehouse
 from jobs.warehouse.weeks import cutoff as week_cutoff
 
@@ -43,7 +44,7 @@ def first_plays(wh: Warehouse, week: str, min_ms: int) -> pd.DataFrame:
     return first_time_pairs(during, before)
 
 
-def audio_only(inputs: Inputs, audio: pd.DataFrame, k: int, cap: int) -> dict[str, list[int]]:
+def audio_only(inputs: Inputs, audio: pd.DataFrame, k: int, cap: int) -> ItemLists:
     """Per listener, the unheard tracks nearest to the user vector by the CNN's vectors alone."""
     items = inputs.items
     index = {t: i for i, t in enumerate(items.track_ids)}
@@ -61,7 +62,7 @@ def audio_only(inputs: Inputs, audio: pd.DataFrame, k: int, cap: int) -> dict[st
     return out
 
 
-def most_popular(inputs: Inputs, k: int, cap: int, scores: np.ndarray | None = None) -> dict[str, list[int]]:
+def most_popular(inputs: Inputs, k: int, cap: int, scores: np.ndarray | None = None) -> ItemLists:
     """Per listener, the unheard tracks by ``scores`` (default: the window's plays), the diversity rules kept."""
     items = inputs.items
     scores = items.popularity if scores is None else scores
@@ -117,7 +118,7 @@ def mean_percentile_rank(scorer: Any, inputs: Inputs, truth: dict[str, set[int]]
     return float(np.mean(ranks)) if ranks else float("nan")
 
 
-def per_listener(lists: dict[str, list[int]], truth: dict[str, set[int]], users: list[str], k: int) -> dict:
+def per_listener(lists: ItemLists, truth: dict[str, set[int]], users: list[str], k: int) -> dict:
     """precision@k, recall@k and NDCG@k of one ranking for each of ``users`` (no list: no hit)."""
     recs = [np.array(lists.get(u, []), dtype=np.int64) for u in users]
     fns = {f"precision@{k}": precision_at_k, f"recall@{k}": recall_at_k, f"ndcg@{k}": ndcg_at_k}
@@ -127,7 +128,7 @@ def per_listener(lists: dict[str, list[int]], truth: dict[str, set[int]], users:
 
 
 def score_lists(
-    lists: dict[str, list[int]], truth: dict[str, set[int]], inputs: Inputs, k: int, cold_truth: set[tuple[str, int]]
+    lists: ItemLists, truth: dict[str, set[int]], inputs: Inputs, k: int, cold_truth: set[tuple[str, int]]
 ) -> dict[str, float]:
     """The evaluation's metrics for one ranking (see the module docstring)."""
     items = inputs.items
@@ -159,7 +160,7 @@ def alone(blend: MergeConf, **weights: float) -> MergeConf:
 
 
 def allotment_effect(
-    rankings: dict[str, dict[str, list[int]]], truth: dict[str, set[int]], inputs: Inputs, k: int
+    rankings: dict[str, ItemLists], truth: dict[str, set[int]], inputs: Inputs, k: int
 ) -> dict[str, Any]:
     """The blend with and without taste-cluster allotment: intra-list diversity, top-3 cluster coverage
     recall@k and NDCG@k, each with 95% intervals and the paired interval of the difference (listeners resampled)."""

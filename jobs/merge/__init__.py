@@ -49,6 +49,6 @@ Run alone::
     python -m jobs.merge --week 2026-W47
 """
 
-from jobs.merge.job import MergeError, build_table, main, run, write_pending
+from jobs.merge.job import MergeError, MergeResult, build_table, main, run, write_pending
 
-__all__ = ["MergeError", "build_table", "main", "run", "write_pending"]
+__all__ = ["MergeError", "MergeResult", "build_table", "main", "run", "write_pending"]

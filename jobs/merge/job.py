@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from jobs.config import Config, MergeConf
 from jobs.recsys.clusters import allotment_figures
 from jobs.recsys.inputs import Inputs, prepare_inputs
 from jobs.recsys.playlists import fallback_lists, playlists
+from jobs.recsys.ranking import Playlists, item_lists
 from jobs.runtime.cli import week_job
 from jobs.warehouse.store import MissingInputError, Warehouse, current_run_id
 from schemas import vocab
@@ -37,13 +39,20 @@ class MergeError(RuntimeError):
     """
 
 
-def build_table(config: Config, week: str) -> tuple[pd.DataFrame, dict[str, Any], set[str], dict[str, str]]:
-    """Compute the week's playlists (nothing written).
+@dataclass(frozen=True)
+class MergeResult:
+    """The week's playlists, computed and not yet written."""
 
-    Returns the table, counts, the eligible listeners (those with a playlist) and the
-    active listeners left out, each with why (``thin_history`` when configured to skip,
-    ``too_few_unheard_tracks``), so validation can account for every active listener.
-    """
+    table: pd.DataFrame  # the discover_weekly rows, sorted by listener and position
+    counts: dict[str, Any]  # what merge.json reports
+    eligible: set[str]  # listeners with a playlist
+    excluded: dict[str, str]  # active listeners left out -> why (thin_history, too_few_unheard_tracks)
+
+
+def build_table(config: Config, week: str) -> MergeResult:
+    """Compute the week's playlists (nothing written): the table, its counts, the eligible
+    listeners and every active listener left out with why, so validation can account for
+    every active listener."""
     conf = config.merge
     try:
         inp = prepare_inputs(config, week)
@@ -60,7 +69,10 @@ def build_table(config: Config, week: str) -> tuple[pd.DataFrame, dict[str, Any]
         if len(playlist) < conf.k:
             short.append(uid)
             continue
-        rows += [(uid, pos, items.track_ids[i], sc, src, why) for pos, (i, sc, src, why) in enumerate(playlist, 1)]
+        rows += [
+            (uid, pos, items.track_ids[pick.item], pick.score, pick.source, pick.reason)
+            for pos, pick in enumerate(playlist, 1)
+        ]
     fallback_users = thin if conf.thin_history == "fallback" else []
     top = max(float(items.popularity.max()), 1.0) if len(items.track_ids) else 1.0
     for uid, chosen in fallback_lists(items, heard_by_user, fallback_users, conf).items():
@@ -106,10 +118,10 @@ def build_table(config: Config, week: str) -> tuple[pd.DataFrame, dict[str, Any]
         "notes": inp.notes,
         "taste_clusters": cluster_figures(inp, conf, lists),
     }
-    return table, counts_out, eligible, excluded
+    return MergeResult(table, counts_out, eligible, excluded)
 
 
-def cluster_figures(inp: Inputs, conf: MergeConf, lists: dict[str, list[tuple]]) -> dict[str, Any]:
+def cluster_figures(inp: Inputs, conf: MergeConf, lists: Playlists) -> dict[str, Any]:
     """Intra-list diversity and top-3 cluster coverage of the playlists beside the same listeners' lists
     without allotment (the reference), on a seeded sample of ``merge.cluster_reference_listeners``."""
     items = inp.items
@@ -117,11 +129,9 @@ def cluster_figures(inp: Inputs, conf: MergeConf, lists: dict[str, list[tuple]])
         return {"skipped": "no taste_clusters or audio vectors this week"}
     users = sorted((u for u in lists if u in inp.clusters), key=lambda u: (zlib.crc32(u.encode()), u))
     users = users[: conf.cluster_reference_listeners]
-    ours = {u: [i for i, *_ in lists[u]] for u in users}
+    ours = item_lists({u: lists[u] for u in users})
     off = conf.model_copy(update={"cluster_allotment": 0.0})
-    ref = (
-        ours if conf.cluster_allotment == 0 else {u: [i for i, *_ in p] for u, p in playlists(inp, off, users).items()}
-    )
+    ref = ours if conf.cluster_allotment == 0 else item_lists(playlists(inp, off, users))
     figures = allotment_figures(ours, ref, inp.clusters, items.audio, items.has_audio)
     return {"cluster_allotment": conf.cluster_allotment, "listeners_sampled": len(users), **figures}
 
@@ -144,8 +154,9 @@ def write_pending(
 
 def run(config: Config, week: str) -> dict[str, Any]:
     t0 = time.perf_counter()
-    table, counts, eligible, excluded = build_table(config, week)
-    path = write_pending(table, eligible, config.paths.warehouse, week, excluded)
+    result = build_table(config, week)
+    path = write_pending(result.table, result.eligible, config.paths.warehouse, week, result.excluded)
+    counts = result.counts
     seconds = time.perf_counter() - t0
     counts.update(
         {

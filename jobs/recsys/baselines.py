@@ -39,43 +39,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from jobs.config import AlsConf
-from jobs.evaluation.metrics import top_k_masked
+from jobs.recsys.ranking import Ranking
 
-MIN_MS = 30_000
+MIN_MS = AlsConf().min_ms_played  # a shorter play is a skip, as for ALS
 ALS_REFERENCE = AlsConf(rank=64, alpha=1.0, reg_param=0.1, max_iter=15, eps=1.0, seed=0)
 KNN_NEIGHBOURS = 20
 RECENT_WEEKS = 4
-
-
-@dataclass(frozen=True)
-class Ranking:
-    """One system's scores for some listeners: ``scores[r, j]`` of ``items[j]`` for ``users[r]``.
-
-    Tracks the listener already heard score ``-inf``; tracks outside ``items`` (never played
-    in the data the system saw) it cannot rank at all.
-    """
-
-    users: np.ndarray
-    items: np.ndarray
-    scores: np.ndarray
-
-    def top_k(self, k: int) -> dict[str, list[str]]:
-        """Per listener, the ``k`` best unheard tracks, best first (ties: the smaller id)."""
-        if not len(self.users):
-            return {}
-        idx = top_k_masked(self.scores, ~np.isfinite(self.scores), k)
-        out = {}
-        for r, uid in enumerate(self.users):
-            row = idx[r]
-            row = row[np.isfinite(self.scores[r, row])]
-            out[str(uid)] = self.items[row].tolist()
-        return out
 
 
 def _ids(frame: pd.DataFrame) -> pd.DataFrame:

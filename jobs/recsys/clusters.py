@@ -28,6 +28,7 @@ import numpy as np
 
 from jobs.evaluation.stats import bootstrap_mean, paired_difference
 from jobs.recsys.diversity import pick_diverse
+from jobs.recsys.ranking import ItemLists
 
 
 @dataclass(frozen=True)
@@ -244,8 +245,8 @@ def top_clusters_covered(
 
 
 def allotment_figures(
-    with_lists: dict[str, list[int]],
-    without_lists: dict[str, list[int]],
+    with_lists: ItemLists,
+    without_lists: ItemLists,
     clusters: dict[str, tuple[np.ndarray, np.ndarray]],
     audio: np.ndarray,
     has_audio: np.ndarray,

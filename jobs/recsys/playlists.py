@@ -21,8 +21,12 @@ from jobs.recsys.diversity import pick_diverse
 from jobs.recsys.explanations import explain
 from jobs.recsys.inputs import Inputs
 from jobs.recsys.items import Items
+from jobs.recsys.ranking import ItemLists, Pick, Playlists
 from jobs.recsys.scoring import SOURCES, blend_block, ranked, source_of
 from jobs.sequence.candidates import NONE, Candidates, sequence_reasons, sequence_term
+from schemas import vocab
+
+POPULAR_REASON = "Popular with listeners this week"
 
 
 def recommend_block(
@@ -35,8 +39,8 @@ def recommend_block(
     artist_shares: list[np.ndarray] | None = None,
     sequence: list[Candidates] | None = None,
     clusters: list[tuple[np.ndarray, np.ndarray] | None] | None = None,
-) -> list[list[tuple[int, float, str, str]]]:
-    """Playlists for a block of listeners: per listener a list of ``(item, score, source, reason)``.
+) -> list[list[Pick]]:
+    """Playlists for a block of listeners: per listener a list of :class:`~jobs.recsys.ranking.Pick`.
 
     ``heard`` holds per listener the item indices ever played (never recommended);
     ``top_played`` their most-played item indices, best first (for explanations);
@@ -93,8 +97,8 @@ def recommend_block(
         term = sequence_term(picked, seq_all[r], blend.w_sequence)
         sources = [SOURCES[int(s)] for s in source_of(picked, score, prefs[r], items, blend, term)]
         reasons = sequence_reasons(picked, sources, explain(picked, sources, top_played[r], items), seq_all[r], items)
-        rows = [(int(i), float(score[i]), src, why) for i, src, why in zip(picked, sources, reasons, strict=True)]
-        rows += [(i, 0.0, "popular", "Popular with listeners this week") for i in chosen[n_blend:]]
+        rows = [Pick(int(i), float(score[i]), src, why) for i, src, why in zip(picked, sources, reasons, strict=True)]
+        rows += [Pick(int(i), 0.0, vocab.POPULAR, POPULAR_REASON) for i in chosen[n_blend:]]
         out.append(rows)
     return out
 
@@ -117,13 +121,13 @@ def _pick(
     )
 
 
-def playlists(inputs: Inputs, blend: MergeConf, user_ids: list[str] | None = None) -> dict[str, list[tuple]]:
-    """Blended playlists ``user_id -> [(item, score, source, reason)]`` for personal listeners."""
+def playlists(inputs: Inputs, blend: MergeConf, user_ids: list[str] | None = None) -> Playlists:
+    """Blended playlists ``user_id -> [Pick, ...]`` (best first) for personal listeners."""
     users = inputs.users if user_ids is None else inputs.users[inputs.users["user_id"].isin(user_ids)]
     users = users.reset_index(drop=True)
     empty_i, empty_f = np.zeros(0, dtype=np.int64), np.zeros(0)
     U = as_matrix(users["vector"])
-    out: dict[str, list[tuple]] = {}
+    out: Playlists = {}
     block = max(16, min(2048, (1 << 24) // max(len(inputs.items.track_ids), 1)))  # ~64 MB of scores a block
     for start in range(0, len(users), block):
         ids = users["user_id"].iloc[start : start + block].tolist()
@@ -144,7 +148,7 @@ def playlists(inputs: Inputs, blend: MergeConf, user_ids: list[str] | None = Non
 
 def fallback_lists(
     items: Items, heard_by_user: dict[str, np.ndarray], user_ids: list[str], conf: MergeConf
-) -> dict[str, list[int]]:
+) -> ItemLists:
     """The flagged ``fallback`` list of each of ``user_ids`` (listeners with a thin history): the most
     played tracks of the window they never heard, never-played tracks left out, under the artist cap
     and one version of a song; up to ``conf.k`` item indices each, best first. Pure."""

@@ -106,7 +106,7 @@ class WeekEvaluator:
             inputs = inputs_by_key[key]
             wanted = sorted(truth)
             lists = {
-                u: [inputs.items.track_ids[i] for i, *_ in pl]
+                u: [inputs.items.track_ids[pick.item] for pick in pl]
                 for u, pl in playlists(inputs, config.merge, wanted).items()
                 if len(pl) >= config.merge.k
             }

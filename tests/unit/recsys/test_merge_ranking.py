@@ -72,7 +72,7 @@ def test_recommend_block_matches_a_full_sort_of_every_item(n_items, k):
     lists = recommend_block(users, heard, [np.zeros(0, int)] * len(users), items, blend, tops, shares)
     for r, playlist in enumerate(lists):
         expected = _plain(items, users[r], heard[r], tops[r], shares[r], blend)
-        got = [i for i, *_ in playlist][: len(expected)]
+        got = [p.item for p in playlist][: len(expected)]
         assert got == expected, f"listener {r}"
 
 

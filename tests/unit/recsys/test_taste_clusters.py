@@ -132,7 +132,7 @@ def test_the_blend_allots_places_to_clusters_by_share_of_listening(strength, exp
     blend = MergeConf(k=5, artist_cap=2, cluster_allotment=strength)
     lists = recommend_block(np.array([[1.0]], np.float32), none, none, items, blend, clusters=[taste])
     # 1.0: 3 of 5 places to A (60%), 2 to B; 0.4: 2 places allotted (1 A, 1 B), 3 by score (A)
-    assert [i for i, *_ in lists[0]] == expected
+    assert [p.item for p in lists[0]] == expected
 
 
 def test_listeners_with_one_cluster_or_none_are_ranked_as_without_allotment():
@@ -142,7 +142,7 @@ def test_listeners_with_one_cluster_or_none_are_ranked_as_without_allotment():
     one = (np.array([[0, 1, 0, 0]], np.float32), np.array([1.0]))
     for taste in (one, None):
         lists = recommend_block(np.array([[1.0]], np.float32), none, none, items, blend, clusters=[taste])
-        assert [i for i, *_ in lists[0]] == [0, 1, 2, 3, 4]
+        assert [p.item for p in lists[0]] == [0, 1, 2, 3, 4]
 
 
 def test_intra_list_diversity_and_top_cluster_coverage_are_known_answers():

@@ -191,7 +191,7 @@ def test_the_sequence_source_takes_unheard_songs_nearest_the_taste_vector_and_na
     assert set(rows) == {1, 2, 4}  # every ALS score ties (0.2 after scaling): the sequence term decides
     assert rows[4] == ("sequence", "Because you've been listening to Song 6 lately")
     assert rows[2] == ("sequence", "Because you've been listening to Song 0 lately")
-    assert [i for i, *_ in lists[0]][2] == 1  # the farthest of the three comes last
+    assert [p.item for p in lists[0]][2] == 1  # the farthest of the three comes last
     # without the source (w_sequence = 0) the ALS ties fall back to the index order
     plain = recommend_block(
         np.array([[1.0]], np.float32),
@@ -201,7 +201,7 @@ def test_the_sequence_source_takes_unheard_songs_nearest_the_taste_vector_and_na
         blend.model_copy(update={"w_sequence": 0.0}),
         sequence=[cand["u"]],
     )
-    assert [(i, src) for i, _, src, _ in plain[0]] == [(1, "als"), (2, "als"), (4, "als")]
+    assert [(p.item, p.source) for p in plain[0]] == [(1, "als"), (2, "als"), (4, "als")]
 
 
 def test_above_the_configured_size_annoy_finds_the_audio_candidates_by_inner_product():

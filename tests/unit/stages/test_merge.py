@@ -58,11 +58,11 @@ def test_recommend_block_takes_k_and_the_artist_cap_from_the_blend():
     lists = recommend_block(
         np.array([[1.0]], np.float32), none, none, items, MergeConf(w_popularity=0.0, k=2, artist_cap=1)
     )
-    assert [i for i, *_ in lists[0]] == [0, 2]  # one per artist, two in all
+    assert [p.item for p in lists[0]] == [0, 2]  # one per artist, two in all
     lists = recommend_block(
         np.array([[1.0]], np.float32), none, none, items, MergeConf(w_popularity=0.0, k=3, artist_cap=2)
     )
-    assert [i for i, *_ in lists[0]] == [0, 1, 2]
+    assert [p.item for p in lists[0]] == [0, 1, 2]
 
 
 def test_popular_tracks_fill_only_where_als_runs_short():
@@ -70,14 +70,14 @@ def test_popular_tracks_fill_only_where_als_runs_short():
     items = _items([[1.0], [0.5], [0.2], [-0.1], [-0.3]], artists=[0, 1, 2, 3, 4], popularity=[90, 1, 2, 5, 70])
     three = MergeConf(w_popularity=0.0, k=3, artist_cap=2)
     lists = recommend_block(np.array([[1.0]], np.float32), [np.array([0])], [np.array([0])], items, three)
-    assert [(i, src) for i, _, src, _ in lists[0]] == [(1, "als"), (2, "als"), (4, "popular")]
+    assert [(p.item, p.source) for p in lists[0]] == [(1, "als"), (2, "als"), (4, "popular")]
     assert lists[0][2][3] == "Popular with listeners this week"
     # enough positive ALS scores: no fill
     lists = recommend_block(np.array([[1.0]], np.float32), [np.array([], int)], [np.array([], int)], items, three)
     assert [src for _, _, src, _ in lists[0]] == ["als"] * 3
     # the catalog runs out of unheard tracks: a short list, which the merge skips and counts
     lists = recommend_block(np.array([[1.0]], np.float32), [np.array([0, 1, 2])], [np.array([0])], items, three)
-    assert [i for i, *_ in lists[0]] == [4, 3]
+    assert [p.item for p in lists[0]] == [4, 3]
 
 
 def _blend_items(cold, new=None, neighbours=None, terms=None):
@@ -102,14 +102,14 @@ def test_blend_puts_als_and_audio_on_one_scale_and_caps_cold_slots():
     items = _blend_items(cold=[False, True, True, False, False, False], new=[False, True, False, False, False, False])
     blend = MergeConf(w_popularity=0.0, k=4, artist_cap=2, w_audio=1.0, cold_slots=1, min_cold_score=0.5)
     lists = recommend_block(np.array([[1.0]], np.float32), [np.array([], int)], [np.array([0])], items, blend)
-    got = [(i, src) for i, _, src, _ in lists[0]]
+    got = [(p.item, p.source) for p in lists[0]]
     # t1 and t2 are never played (audio); only one cold slot, so t2 waits and t3, t4 follow
     assert got == [(0, "als"), (1, "audio"), (3, "als"), (4, "als")]
     assert lists[0][1][3] == "New release that sounds like Song 0 by Artist 0"
     # below min_cold_score a never-played track is not proposed at all
     strict = MergeConf(w_popularity=0.0, k=4, artist_cap=2, w_audio=1.0, cold_slots=5, min_cold_score=0.95)
     lists = recommend_block(np.array([[1.0]], np.float32), [np.array([], int)], [np.array([0])], items, strict)
-    assert [i for i, *_ in lists[0]] == [0, 3, 4, 5]
+    assert [p.item for p in lists[0]] == [0, 3, 4, 5]
 
 
 def test_culture_source_brings_artists_similar_to_the_listeners_favourites():
@@ -134,10 +134,10 @@ def test_culture_source_brings_artists_similar_to_the_listeners_favourites():
         top_artists=[np.array([0])],
         artist_shares=[np.array([1.0])],
     )
-    assert 5 not in [i for i, *_ in plain[0]]
+    assert 5 not in [p.item for p in plain[0]]
     first = boosted[0][0]
-    assert first[0] == 5 and first[2] == "culture"
-    assert first[3] == "Fans describe it as hypnotic, warehouse"
+    assert first.item == 5 and first.source == "culture"
+    assert first.reason == "Fans describe it as hypnotic, warehouse"
 
 
 def test_blend_scores_exclude_heard_items():
