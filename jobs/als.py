@@ -61,6 +61,7 @@ from jobs.recsys.als import (
 from jobs.runtime.cli import week_job, with_spark
 from jobs.warehouse.store import MissingInputError, Warehouse, current_run_id
 from jobs.warehouse.weeks import cutoff as week_cutoff
+from schemas.columns import TRACK_ID, USER_ID
 
 log = logging.getLogger("als")
 
@@ -98,9 +99,9 @@ def run(spark: Any, config: Config, week: str) -> dict[str, Any]:
     t_fit = time.perf_counter()
     user_f, item_f = fit_als(counts, conf)
     fit_seconds = time.perf_counter() - t_fit
-    counts_pd = counts.toPandas().sort_values(["user_id", "track_id"], ignore_index=True)
-    item_plays = counts_pd.groupby("track_id")["plays"].sum()
-    item_f["plays"] = item_f["track_id"].map(item_plays).fillna(0).astype("int64")
+    counts_pd = counts.toPandas().sort_values([USER_ID, TRACK_ID], ignore_index=True)
+    item_plays = counts_pd.groupby(TRACK_ID)["plays"].sum()
+    item_f["plays"] = item_f[TRACK_ID].map(item_plays).fillna(0).astype("int64")
 
     tables = {
         "play_counts": counts_pd,

@@ -77,6 +77,7 @@ from jobs.evaluation.metrics import as_matrix
 from jobs.runtime.cli import skipped, week_job
 from jobs.warehouse.store import Warehouse, check_one_rank
 from schemas import vocab
+from schemas.columns import TRACK_ID, VECTOR
 
 log = logging.getLogger("audio_cnn")
 
@@ -101,7 +102,7 @@ def load_spectrograms(warehouse: Path, week: str) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     for cols in Warehouse(warehouse).read_batches("spectrograms", week):
         for track_id, n_mels, n_frames, v, blob in zip(
-            cols["track_id"], cols["n_mels"], cols["n_frames"], cols["valid_frames"], cols["mel"], strict=True
+            cols[TRACK_ID], cols["n_mels"], cols["n_frames"], cols["valid_frames"], cols["mel"], strict=True
         ):
             mel = mel_from_bytes(blob, n_mels, n_frames)
             out[track_id] = np.ascontiguousarray(mel[:, :v].T, dtype=np.float32)
@@ -136,8 +137,8 @@ def true_genres(data: Path) -> pd.Series | None:
     path = data / "truth" / "track_attributes.csv"
     if not path.exists():
         return None
-    truth = pd.read_csv(path, dtype=str, usecols=["track_id", "genre"])
-    return truth.dropna().drop_duplicates("track_id").set_index("track_id")["genre"]
+    truth = pd.read_csv(path, dtype=str, usecols=[TRACK_ID, "genre"])
+    return truth.dropna().drop_duplicates(TRACK_ID).set_index(TRACK_ID)["genre"]
 
 
 def run_train(config: Config, week: str) -> dict[str, Any]:
@@ -151,8 +152,8 @@ def run_train(config: Config, week: str) -> dict[str, Any]:
     items = wh.read("item_factors", week)
     counts = wh.read("play_counts", week)
     tracks = read_catalog_table(config.paths.data, "tracks")
-    train = items[items["track_id"].isin(specs) & (items["plays"] >= conf.min_plays)]
-    train = train.sort_values("track_id", ignore_index=True)
+    train = items[items[TRACK_ID].isin(specs) & (items["plays"] >= conf.min_plays)]
+    train = train.sort_values(TRACK_ID, ignore_index=True)
     if len(train) < MIN_TRAIN_TRACKS:
         reason = f"only {len(train)} tracks have audio and >= {conf.min_plays} plays; need {MIN_TRAIN_TRACKS} to train"
         return skipped(wh, week, reason, [model_dir(warehouse, week)])
@@ -160,11 +161,11 @@ def run_train(config: Config, week: str) -> dict[str, Any]:
         cold_start_eval(specs, items, counts, tracks, config, true_genres(config.paths.data)) if conf.evaluate else {}
     )
     model, prep, history = train_model(
-        [specs[t] for t in train["track_id"]], l2_normalise(as_matrix(train["vector"])), conf, conf.seed
+        [specs[t] for t in train[TRACK_ID]], l2_normalise(as_matrix(train[VECTOR])), conf, conf.seed
     )
     prep["spectrogram"] = asdict(Settings.from_conf(config.audio))
-    prep["rank"] = int(as_matrix(train["vector"]).shape[1])
-    prep["als_median_norm"] = float(np.median(np.linalg.norm(as_matrix(items["vector"]), axis=1)))
+    prep["rank"] = int(as_matrix(train[VECTOR]).shape[1])
+    prep["als_median_norm"] = float(np.median(np.linalg.norm(as_matrix(items[VECTOR]), axis=1)))
     target = save_model(model, prep, warehouse, week)
     metrics = {
         "week": week,
@@ -213,15 +214,15 @@ def run_infer(config: Config, week: str) -> dict[str, Any]:
             f"{fit_id} has rank {als_rank}; retrain it: python -m jobs.audio_cnn train --week {week}"
         )
     specs = load_spectrograms(warehouse, week)
-    als_ids = set(items["track_id"])
+    als_ids = set(items[TRACK_ID])
     with_audio = sorted(specs)
     predicted = predict(model, prep, [specs[t] for t in with_audio]) * prep["als_median_norm"]
-    audio = pd.DataFrame({"track_id": with_audio, "vector": list(predicted)})
+    audio = pd.DataFrame({TRACK_ID: with_audio, VECTOR: list(predicted)})
     wh.write("audio_vectors", week, audio, fit=fit)
-    cold = audio[~audio["track_id"].isin(als_ids)]
+    cold = audio[~audio[TRACK_ID].isin(als_ids)]
     frame = pd.concat(
-        [items[["track_id", "vector"]].assign(source=vocab.ALS), cold.assign(source=vocab.AUDIO)], ignore_index=True
-    ).sort_values("track_id", ignore_index=True)
+        [items[[TRACK_ID, VECTOR]].assign(source=vocab.ALS), cold.assign(source=vocab.AUDIO)], ignore_index=True
+    ).sort_values(TRACK_ID, ignore_index=True)
     wh.write("track_vectors", week, frame, fit=fit)
     metrics = {
         "week": week,

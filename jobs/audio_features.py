@@ -80,6 +80,7 @@ from jobs.config import Config
 from jobs.runtime.cli import week_job
 from jobs.warehouse.store import Warehouse
 from schemas import vocab
+from schemas.columns import AUDIO_PATH, REASON, TRACK_ID
 
 log = logging.getLogger("audio_features")
 
@@ -99,10 +100,10 @@ def write_spectrograms(
 
     def batches() -> Iterator[dict[str, list[Any]]]:
         for i in range(0, max(len(mels), 1), batch):
-            rows: dict[str, list[Any]] = {"track_id": [], "n_mels": [], "n_frames": [], "valid_frames": [], "mel": []}
+            rows: dict[str, list[Any]] = {TRACK_ID: [], "n_mels": [], "n_frames": [], "valid_frames": [], "mel": []}
             for track_id, mel in mels[i : i + batch]:
                 padded, valid = pad_to_window(mel, frames)
-                rows["track_id"].append(track_id)
+                rows[TRACK_ID].append(track_id)
                 rows["n_mels"].append(padded.shape[0])
                 rows["n_frames"].append(frames)
                 rows["valid_frames"].append(valid)
@@ -118,7 +119,7 @@ def accuracy_vs_truth(attrs: pd.DataFrame, truth: pd.DataFrame) -> dict[str, Any
     ``truth`` has ``track_id, bpm, key, mode, time_signature`` ("3/4"); tempo is right
     within 4%, an octave error is x2 or x1/2, a 3:2 error x3/2 or x2/3.
     """
-    df = attrs.merge(truth[["track_id", "bpm", "key", "mode", "time_signature"]], on="track_id", suffixes=("", "_true"))
+    df = attrs.merge(truth[[TRACK_ID, "bpm", "key", "mode", "time_signature"]], on=TRACK_ID, suffixes=("", "_true"))
     if df.empty:
         return {"tracks": 0}
     ratio = df["tempo_bpm"] / df["bpm"]
@@ -174,16 +175,16 @@ def run(config: Config, week: str, progress: bool = False) -> dict[str, Any]:
     from jobs.warehouse.catalog import read_catalog_table
 
     settings = Settings.from_conf(config.audio)
-    tracks = read_catalog_table(config.paths.data, "tracks").sort_values("track_id", ignore_index=True)
+    tracks = read_catalog_table(config.paths.data, "tracks").sort_values(TRACK_ID, ignore_index=True)
     rejects: list[dict[str, Any]] = []
     tasks = []
     for row in tracks.itertuples(index=False):
         if pd.isna(row.audio_path) or not str(row.audio_path).strip():
-            rejects.append({"track_id": row.track_id, "audio_path": None, "reason": vocab.NO_AUDIO})
+            rejects.append({TRACK_ID: row.track_id, AUDIO_PATH: None, REASON: vocab.NO_AUDIO})
             continue
         path = inside_data_root(config.paths.data, str(row.audio_path))
         if path is None:
-            rejects.append({"track_id": row.track_id, "audio_path": row.audio_path, "reason": vocab.OUTSIDE_DATA_ROOT})
+            rejects.append({TRACK_ID: row.track_id, AUDIO_PATH: row.audio_path, REASON: vocab.OUTSIDE_DATA_ROOT})
         else:
             tasks.append((row.track_id, str(path), asdict(settings)))
     paths = {t[0]: t[1] for t in tasks}
@@ -194,13 +195,11 @@ def run(config: Config, week: str, progress: bool = False) -> dict[str, Any]:
     if tasks:
         warm_up(settings)
     for done, result in enumerate(process_all(tasks, workers, config.audio.clip_timeout_seconds), start=1):
-        if "reason" in result:
-            rejects.append(
-                {"track_id": result["track_id"], "audio_path": paths[result["track_id"]], "reason": result["reason"]}
-            )
+        if REASON in result:
+            rejects.append({TRACK_ID: result[TRACK_ID], AUDIO_PATH: paths[result[TRACK_ID]], REASON: result[REASON]})
         else:
-            mels.append((result["track_id"], result["mel"]))
-            attr_rows.append({"track_id": result["track_id"], **result["attributes"]})
+            mels.append((result[TRACK_ID], result["mel"]))
+            attr_rows.append({TRACK_ID: result[TRACK_ID], **result["attributes"]})
         if progress and (done % 100 == 0 or done == len(tasks)):
             rate = done / (time.perf_counter() - t_dsp)
             log.info("%d/%d clips (%.1f clips/s)", done, len(tasks), rate)
@@ -208,11 +207,11 @@ def run(config: Config, week: str, progress: bool = False) -> dict[str, Any]:
     wh = Warehouse(config.paths.warehouse)
     mels.sort(key=lambda m: m[0])
     write_spectrograms(mels, config.paths.warehouse, week, settings.window_frames)
-    attrs = (pd.DataFrame(attr_rows) if attr_rows else _empty_attributes()).sort_values("track_id", ignore_index=True)
+    attrs = (pd.DataFrame(attr_rows) if attr_rows else _empty_attributes()).sort_values(TRACK_ID, ignore_index=True)
     wh.write("audio_attributes", week, attrs)
-    rejects_frame = pd.DataFrame(rejects, columns=["track_id", "audio_path", "reason"])
-    wh.write("audio_rejects", week, rejects_frame.sort_values("track_id", ignore_index=True))
-    reasons = rejects_frame["reason"].value_counts().sort_index().to_dict()
+    rejects_frame = pd.DataFrame(rejects, columns=[TRACK_ID, AUDIO_PATH, REASON])
+    wh.write("audio_rejects", week, rejects_frame.sort_values(TRACK_ID, ignore_index=True))
+    reasons = rejects_frame[REASON].value_counts().sort_index().to_dict()
     metrics: dict[str, Any] = {
         "week": week,
         "clips": len(tasks),
@@ -234,7 +233,7 @@ def run(config: Config, week: str, progress: bool = False) -> dict[str, Any]:
         log.warning("skipped: %s", metrics["skipped"])
     truth_path = config.paths.data / "truth" / "track_attributes.csv"
     if truth_path.exists() and attr_rows:
-        metrics["accuracy_vs_truth"] = accuracy_vs_truth(attrs, pd.read_csv(truth_path, dtype={"track_id": str}))
+        metrics["accuracy_vs_truth"] = accuracy_vs_truth(attrs, pd.read_csv(truth_path, dtype={TRACK_ID: str}))
     return metrics
 
 
@@ -252,9 +251,9 @@ def analyze(files: list[str], settings: Settings | None = None) -> int:
     failed = 0
     for file in files:
         result = process_clip((file, file, asdict(settings)))
-        if "reason" in result:
+        if REASON in result:
             failed += 1
-            print(json.dumps({"file": file, "error": result["reason"]}), file=sys.stderr, flush=True)
+            print(json.dumps({"file": file, "error": result[REASON]}), file=sys.stderr, flush=True)
         else:
             print(json.dumps({"file": file, **result["attributes"]}), flush=True)
     return 1 if failed else 0

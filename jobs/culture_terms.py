@@ -60,6 +60,7 @@ from jobs.culture import reference as culture_reference
 from jobs.evaluation.stats import compare
 from jobs.runtime.cli import week_job
 from jobs.warehouse.store import Warehouse
+from schemas.columns import ARTIST_ID, NEIGHBOR_ID, SCORE
 from schemas.vocab import USABLE_PAGE_OUTCOMES
 
 log = logging.getLogger("culture")
@@ -168,18 +169,18 @@ def weigh_terms(counts: dict[str, Counter], top_k: int, min_count: int = 1) -> p
             top = max(w for _, w in items)
             items.sort(key=lambda tw: (-tw[1], tw[0]))
             rows += [(a, term, ttype, round(w / top, 6)) for term, w in items[:top_k]]
-    return pd.DataFrame(rows, columns=["artist_id", "term", "term_type", "score"])
+    return pd.DataFrame(rows, columns=[ARTIST_ID, "term", "term_type", SCORE])
 
 
 def similarity(terms: pd.DataFrame, neighbours: int) -> pd.DataFrame:
     """Top cosine neighbours per artist over their (term_type, term) -> score vectors."""
     if terms.empty:
-        return pd.DataFrame(columns=["artist_id", "neighbor_id", "similarity"])
+        return pd.DataFrame(columns=[ARTIST_ID, NEIGHBOR_ID, "similarity"])
     keys = (terms["term_type"] + ":" + terms["term"]).astype("category")
-    artists = sorted(terms["artist_id"].unique())
+    artists = sorted(terms[ARTIST_ID].unique())
     a_index = {a: i for i, a in enumerate(artists)}
     M = np.zeros((len(artists), len(keys.cat.categories)))
-    M[terms["artist_id"].map(a_index).to_numpy(), keys.cat.codes.to_numpy()] = terms["score"].to_numpy()
+    M[terms[ARTIST_ID].map(a_index).to_numpy(), keys.cat.codes.to_numpy()] = terms[SCORE].to_numpy()
     M /= np.maximum(np.linalg.norm(M, axis=1, keepdims=True), 1e-12)
     S = M @ M.T
     np.fill_diagonal(S, -1)
@@ -187,24 +188,24 @@ def similarity(terms: pd.DataFrame, neighbours: int) -> pd.DataFrame:
     for i, a in enumerate(artists):
         order = np.lexsort((np.arange(len(artists)), -S[i]))[:neighbours]
         rows += [(a, artists[j], round(float(S[i, j]), 6)) for j in order if S[i, j] > 0]
-    return pd.DataFrame(rows, columns=["artist_id", "neighbor_id", "similarity"])
+    return pd.DataFrame(rows, columns=[ARTIST_ID, NEIGHBOR_ID, "similarity"])
 
 
 def neighbour_genre_precision(sims: pd.DataFrame, genres: pd.DataFrame, k: int = 5) -> float | None:
     """Mean, over artists with at least one neighbour and a known genre, of the share of their ``k`` nearest
     neighbours (highest similarity first, ties by id) that have the same genre (an unknown genre is a miss).
     None when no artist qualifies."""
-    genre = genres.drop_duplicates("artist_id").set_index("artist_id")["genre"]
+    genre = genres.drop_duplicates(ARTIST_ID).set_index(ARTIST_ID)["genre"]
     top = (
-        sims.sort_values(["artist_id", "similarity", "neighbor_id"], ascending=[True, False, True])
-        .groupby("artist_id")
+        sims.sort_values([ARTIST_ID, "similarity", NEIGHBOR_ID], ascending=[True, False, True])
+        .groupby(ARTIST_ID)
         .head(k)
     )
-    own = top["artist_id"].map(genre)
-    top = top.assign(hit=own.eq(top["neighbor_id"].map(genre)))[own.notna()]
+    own = top[ARTIST_ID].map(genre)
+    top = top.assign(hit=own.eq(top[NEIGHBOR_ID].map(genre)))[own.notna()]
     if top.empty:
         return None
-    return round(float(top.groupby("artist_id")["hit"].mean().mean()), 4)
+    return round(float(top.groupby(ARTIST_ID)["hit"].mean().mean()), 4)
 
 
 def genre_references(
@@ -216,15 +217,15 @@ def genre_references(
     genre and at least one cultural neighbour; a reference that finds no neighbour for one of
     them scores 0 there. None when no artist qualifies.
     """
-    genre = genres.drop_duplicates("artist_id").set_index("artist_id")["genre"]
-    scored = sorted(a for a in sims["artist_id"].unique() if a in genre.index)
+    genre = genres.drop_duplicates(ARTIST_ID).set_index(ARTIST_ID)["genre"]
+    scored = sorted(a for a in sims[ARTIST_ID].unique() if a in genre.index)
     if not scored:
         return None
     tfidf = culture_reference.tfidf_neighbours(culture_reference.artist_documents(texts, artists), k)
     values = {
         "spacy": culture_reference.genre_precision_per_artist(sims, genre, scored, k),
         "tfidf": culture_reference.genre_precision_per_artist(tfidf, genre, scored, k),
-        "random": culture_reference.random_precision(genre, scored, artists["artist_id"].tolist()),
+        "random": culture_reference.random_precision(genre, scored, artists[ARTIST_ID].tolist()),
     }
     block = compare({s: {f"precision@{k}": v.to_numpy()} for s, v in values.items()}, "spacy", unit="artist")
     block["references"] = {
@@ -270,7 +271,7 @@ def run(config: Config, week: str) -> dict[str, Any]:
         "week": week,
         "pages": len(texts),
         "words": words,
-        "artists_with_terms": int(terms["artist_id"].nunique()),
+        "artists_with_terms": int(terms[ARTIST_ID].nunique()),
         "terms": len(terms),
         "nlp_seconds": round(nlp_seconds, 2),
         "words_per_second": round(words / max(nlp_seconds, 1e-9), 1),

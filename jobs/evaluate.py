@@ -77,6 +77,7 @@ from jobs.sequence.candidates import NONE
 from jobs.warehouse.atomic import write_json_atomic
 from jobs.warehouse.store import MissingInputError, Warehouse, check_one_rank
 from schemas import vocab
+from schemas.columns import TRACK_ID, USER_ID, VECTOR
 
 log = logging.getLogger("evaluate")
 
@@ -87,9 +88,9 @@ def run(config: Config, week: str) -> dict[str, Any]:
     inputs = prepare_inputs(config, week)
     truth_pairs = first_plays(wh, week, config.als.min_ms_played)
     index = {t: i for i, t in enumerate(inputs.items.track_ids)}
-    truth_pairs = truth_pairs[truth_pairs["track_id"].isin(index)]
+    truth_pairs = truth_pairs[truth_pairs[TRACK_ID].isin(index)]
     truth: dict[str, set[int]] = {}
-    for u, t in zip(truth_pairs["user_id"], truth_pairs["track_id"], strict=True):
+    for u, t in zip(truth_pairs[USER_ID], truth_pairs[TRACK_ID], strict=True):
         truth.setdefault(u, set()).add(index[t])
     cold = inputs.items.cold()
     cold_truth = {(u, i) for u, items in truth.items() for i in items if cold[i]}
@@ -145,8 +146,8 @@ def run(config: Config, week: str) -> dict[str, Any]:
     }
     if audio is not None:
         a_index = {t: i for i, t in enumerate(inputs.items.track_ids)}
-        a = audio[audio["track_id"].isin(a_index)]
-        a_cols, a_vecs = a["track_id"].map(a_index).to_numpy(), as_matrix(a["vector"])
+        a = audio[audio[TRACK_ID].isin(a_index)]
+        a_cols, a_vecs = a[TRACK_ID].map(a_index).to_numpy(), as_matrix(a[VECTOR])
 
         def audio_scorer(uid: str, u: np.ndarray) -> np.ndarray:
             out = np.full(len(inputs.items.track_ids), -np.inf)

@@ -72,6 +72,20 @@ from jobs.warehouse.raw_plays import (
 )
 from jobs.warehouse.store import Warehouse
 from jobs.warehouse.weeks import cutoff as week_cutoff
+from schemas.columns import MS_PLAYED, PLAYED_AT, REASON, SOURCE_FILE, TRACK_ID, USER_ID
+from schemas.vocab import (
+    ABSURD_MS_PLAYED,
+    AFTER_CUTOFF,
+    BAD_ENCODING,
+    BAD_MS_PLAYED,
+    BAD_PLAYED_AT,
+    MISSING_TRACK_ID,
+    MISSING_USER_ID,
+    NEGATIVE_MS_PLAYED,
+    PLAYED_BEFORE_SERVICE_START,
+    PLAYED_IN_FUTURE,
+    UNKNOWN_TRACK_ID,
+)
 
 log = logging.getLogger("ingest")
 
@@ -81,9 +95,9 @@ FINGERPRINT = "_fingerprint"  # in each plays/day=D partition: the fingerprint o
 MISSING_IDS = ("", "null", "none", "nan", "n/a", "-")
 # reasons whose outcome a setting decides: named in the hints and in a failure's message
 REASON_SETTINGS = {
-    "played_before_service_start": ("service_start", "YYYY-MM-DD"),
-    "played_in_future": ("max_future_days", "DAYS"),
-    "absurd_ms_played": ("max_ms_played", "MS"),
+    PLAYED_BEFORE_SERVICE_START: ("service_start", "YYYY-MM-DD"),
+    PLAYED_IN_FUTURE: ("max_future_days", "DAYS"),
+    ABSURD_MS_PLAYED: ("max_ms_played", "MS"),
 }
 
 
@@ -105,50 +119,48 @@ def validate(
     """
     from pyspark.sql import functions as F
 
-    uid = F.trim("user_id")
-    tid = F.trim("track_id")
-    pa_raw = F.trim("played_at")
+    uid = F.trim(USER_ID)
+    tid = F.trim(TRACK_ID)
+    pa_raw = F.trim(PLAYED_AT)
     epoch = F.when(pa_raw.rlike(r"^-?\d{1,16}$"), pa_raw.cast("long"))
     iso_ok = pa_raw.rlike(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
     ts = F.when((epoch >= 0) & (epoch < MAX_EPOCH_MS), F.timestamp_millis(epoch)).when(
         iso_ok, F.try_to_timestamp(pa_raw)
     )
-    ms_raw = F.trim("ms_played")
+    ms_raw = F.trim(MS_PLAYED)
     ms = F.when(ms_raw.rlike(r"^-?\d{1,18}(\.0+)?$"), F.regexp_replace(ms_raw, r"\.0+$", "").cast("long"))
-    known = track_ids.select(F.col("track_id").alias("_known")).distinct()
-    df = rows.withColumn("user_id", uid).withColumn("track_id", tid).withColumn("played_at_ts", ts).withColumn("ms", ms)
-    df = df.join(F.broadcast(known), df["track_id"] == known["_known"], "left")
+    known = track_ids.select(F.col(TRACK_ID).alias("_known")).distinct()
+    df = rows.withColumn(USER_ID, uid).withColumn(TRACK_ID, tid).withColumn("played_at_ts", ts).withColumn("ms", ms)
+    df = df.join(F.broadcast(known), df[TRACK_ID] == known["_known"], "left")
     reason = (
         F.when(F.col("error").isNotNull(), F.col("error"))
-        .when(F.col("raw").contains("\ufffd"), "bad_encoding")
-        .when(F.col("user_id").isNull() | F.lower("user_id").isin(*MISSING_IDS), "missing_user_id")
-        .when(F.col("track_id").isNull() | F.lower("track_id").isin(*MISSING_IDS), "missing_track_id")
-        .when(F.col("played_at_ts").isNull(), "bad_played_at")
-        .when(F.col("played_at_ts") < F.lit(service_start), "played_before_service_start")
-        .when(F.col("ms").isNull(), "bad_ms_played")
-        .when(F.col("ms") < 0, "negative_ms_played")
-        .when(F.col("ms") > max_ms, "absurd_ms_played")
-        .when(F.col("_known").isNull(), "unknown_track_id")
-        .when(F.col("played_at_ts") >= F.lit(cutoff + dt.timedelta(days=max_future_days)), "played_in_future")
-        .when(F.col("played_at_ts") >= F.lit(cutoff), "after_cutoff")
+        .when(F.col("raw").contains("\ufffd"), BAD_ENCODING)
+        .when(F.col(USER_ID).isNull() | F.lower(USER_ID).isin(*MISSING_IDS), MISSING_USER_ID)
+        .when(F.col(TRACK_ID).isNull() | F.lower(TRACK_ID).isin(*MISSING_IDS), MISSING_TRACK_ID)
+        .when(F.col("played_at_ts").isNull(), BAD_PLAYED_AT)
+        .when(F.col("played_at_ts") < F.lit(service_start), PLAYED_BEFORE_SERVICE_START)
+        .when(F.col("ms").isNull(), BAD_MS_PLAYED)
+        .when(F.col("ms") < 0, NEGATIVE_MS_PLAYED)
+        .when(F.col("ms") > max_ms, ABSURD_MS_PLAYED)
+        .when(F.col("_known").isNull(), UNKNOWN_TRACK_ID)
+        .when(F.col("played_at_ts") >= F.lit(cutoff + dt.timedelta(days=max_future_days)), PLAYED_IN_FUTURE)
+        .when(F.col("played_at_ts") >= F.lit(cutoff), AFTER_CUTOFF)
     )
-    return df.withColumn("reason", reason).drop("_known")
+    return df.withColumn(REASON, reason).drop("_known")
 
 
 def deduplicate(good: Any) -> Any:
     """One row per ``(user_id, track_id, played_at)``; the longest ``ms_played`` wins."""
     from pyspark.sql import functions as F
 
-    return good.groupBy("user_id", "track_id", F.col("played_at_ts").alias("played_at")).agg(
-        F.max("ms").alias("ms_played")
-    )
+    return good.groupBy(USER_ID, TRACK_ID, F.col("played_at_ts").alias(PLAYED_AT)).agg(F.max("ms").alias(MS_PLAYED))
 
 
 def looks_like_epoch_seconds(service_start: dt.datetime, cutoff: dt.datetime, max_future_days: int) -> Any:
     """Whether a row's ``played_at`` is a whole number that, read as epoch seconds, is a time ingest accepts."""
     from pyspark.sql import functions as F
 
-    text = F.trim("played_at")
+    text = F.trim(PLAYED_AT)
     ms = F.when(text.rlike(r"^\d{1,12}$"), text.cast("long") * 1000)
     low = int(service_start.timestamp() * 1000)
     high = int((cutoff + dt.timedelta(days=max_future_days)).timestamp() * 1000)
@@ -226,13 +238,13 @@ def _ingest(spark: Any, config: Config, week: str, wh: Warehouse, found: RawFile
     found.log(raw_dir)
 
     tracks = read_catalog_table(config.paths.data, "tracks")
-    track_ids = spark.createDataFrame(tracks[["track_id"]].astype(str))
+    track_ids = spark.createDataFrame(tracks[[TRACK_ID]].astype(str))
 
     parts = []
     text_files = by_format["csv"] + by_format["json"]
     if text_files:
         lines = read_text_lines(spark, text_files, links).cache()
-        is_csv = F.lower("source_file").rlike(r"\.csv(\.gz)?$")
+        is_csv = F.lower(SOURCE_FILE).rlike(r"\.csv(\.gz)?$")
         csv_lines = lines.filter(is_csv)
         json_lines = lines.filter(~is_csv)
         if by_format["csv"]:
@@ -253,10 +265,10 @@ def _ingest(spark: Any, config: Config, week: str, wh: Warehouse, found: RawFile
     max_future = config.ingest.max_future_days
     checked = validate(rows, track_ids, service_start, cut, config.ingest.max_ms_played, max_future).cache()
     seconds = F.when(
-        F.col("reason") == "played_before_service_start", looks_like_epoch_seconds(service_start, cut, max_future)
+        F.col(REASON) == PLAYED_BEFORE_SERVICE_START, looks_like_epoch_seconds(service_start, cut, max_future)
     ).otherwise(False)
     stats = (
-        checked.groupBy("source_file", F.coalesce("reason", F.lit("ok")).alias("reason"), seconds.alias("seconds"))
+        checked.groupBy(SOURCE_FILE, F.coalesce(REASON, F.lit("ok")).alias(REASON), seconds.alias("seconds"))
         .count()
         .collect()
     )
@@ -265,18 +277,18 @@ def _ingest(spark: Any, config: Config, week: str, wh: Warehouse, found: RawFile
     epoch_seconds: dict[str, int] = {}
     total = after_cutoff = good = 0
     for r in stats:
-        if r["reason"] == "after_cutoff":
+        if r[REASON] == AFTER_CUTOFF:
             after_cutoff += r["count"]
             continue
         total += r["count"]
-        if r["reason"] == "ok":
+        if r[REASON] == "ok":
             good += r["count"]
             continue
-        reasons = by_file.setdefault(r["source_file"], {})
-        reasons[r["reason"]] = reasons.get(r["reason"], 0) + r["count"]
-        counts[r["reason"]] = counts.get(r["reason"], 0) + r["count"]
+        reasons = by_file.setdefault(r[SOURCE_FILE], {})
+        reasons[r[REASON]] = reasons.get(r[REASON], 0) + r["count"]
+        counts[r[REASON]] = counts.get(r[REASON], 0) + r["count"]
         if r["seconds"]:
-            name = under_raw_dir(r["source_file"], raw_dir)
+            name = under_raw_dir(r[SOURCE_FILE], raw_dir)
             epoch_seconds[name] = epoch_seconds.get(name, 0) + r["count"]
     for path, err in file_errors.items():
         counts[err] = counts.get(err, 0) + 1
@@ -284,8 +296,8 @@ def _ingest(spark: Any, config: Config, week: str, wh: Warehouse, found: RawFile
         total += 1
 
     # quarantine: always written, even when the run then fails on the bad share
-    quarantine = checked.filter(F.col("reason").isNotNull() & (F.col("reason") != "after_cutoff")).select(
-        "source_file", F.col("line").cast("long").alias("line"), "reason", "raw"
+    quarantine = checked.filter(F.col(REASON).isNotNull() & (F.col(REASON) != AFTER_CUTOFF)).select(
+        SOURCE_FILE, F.col("line").cast("long").alias("line"), REASON, "raw"
     )
     if file_errors:
         extra = spark.createDataFrame(
@@ -296,7 +308,7 @@ def _ingest(spark: Any, config: Config, week: str, wh: Warehouse, found: RawFile
     with wh.staged(wh.partition("quarantine", week)) as stage:
         (
             quarantine.coalesce(1)
-            .sortWithinPartitions("source_file", "line")
+            .sortWithinPartitions(SOURCE_FILE, "line")
             .write.mode("overwrite")
             .parquet(str(stage / "data"))
         )
@@ -311,7 +323,7 @@ def _ingest(spark: Any, config: Config, week: str, wh: Warehouse, found: RawFile
         "raw_rows": total,
         "good_rows": good,
         "quarantined": sum(counts.values()),
-        "after_cutoff": after_cutoff,
+        AFTER_CUTOFF: after_cutoff,
         "reasons": dict(sorted(counts.items())),
         "by_file": {under_raw_dir(f, raw_dir): c for f, c in sorted(by_file.items())},
         "hints": notes,
@@ -325,8 +337,8 @@ def _ingest(spark: Any, config: Config, week: str, wh: Warehouse, found: RawFile
         wh.write_metrics("ingest", week, metrics)
         raise IngestError(problem)
 
-    plays = deduplicate(checked.filter(F.col("reason").isNull()))
-    plays = conform_spark(plays.withColumn("day", F.to_date("played_at")), "plays")
+    plays = deduplicate(checked.filter(F.col(REASON).isNull()))
+    plays = conform_spark(plays.withColumn("day", F.to_date(PLAYED_AT)), "plays")
     plays = plays.cache()
     kept = plays.count()
     metrics["duplicates_dropped"] = good - kept
@@ -349,7 +361,7 @@ def day_fingerprints(plays: Any) -> dict[str, str]:
     """
     from pyspark.sql import functions as F
 
-    cols = ("user_id", "track_id", "played_at", "ms_played")
+    cols = (USER_ID, TRACK_ID, PLAYED_AT, MS_PLAYED)
     h1 = F.xxhash64(*cols).cast("decimal(38,0)")
     h2 = F.xxhash64(F.lit("dw-fingerprint"), *reversed(cols)).cast("decimal(38,0)")
     rows = plays.groupBy("day").agg(F.count(F.lit(1)).alias("n"), F.sum(h1).alias("h1"), F.sum(h2).alias("h2"))
@@ -385,7 +397,7 @@ def publish_days(plays: Any, wh: Warehouse, cutoff_day: dt.date) -> dict[str, An
             (
                 plays.filter(F.col("day").isin([dt.date.fromisoformat(d) for d in changed]))
                 .repartition("day")
-                .sortWithinPartitions("day", "played_at", "user_id", "track_id")
+                .sortWithinPartitions("day", PLAYED_AT, USER_ID, TRACK_ID)
                 .write.mode("overwrite")
                 .partitionBy("day")
                 .parquet(str(stage))

@@ -38,6 +38,7 @@ from jobs.runtime.cli import one_line_errors
 from jobs.warehouse.atomic import write_text_atomic
 from jobs.warehouse.catalog import read_catalog
 from jobs.warehouse.store import Warehouse
+from schemas.columns import ARTIST_ID, POSITION, REASON, SCORE, SOURCE, TRACK_ID, USER_ID
 
 
 def _png(fig: Any) -> str:
@@ -278,26 +279,26 @@ def build(config: Config, week: str) -> str:
         parts += ["<h2>Cultural neighbours sharing the artist's genre</h2>", reference_table(blocks[3][1])]
 
     fig, ax = plt.subplots(figsize=(7, 3))
-    blended = table[table["source"].isin(["als", "audio", "culture", "sequence"])]
-    for source, g in blended.groupby("source"):
-        ax.hist(g["score"], bins=40, alpha=0.6, label=f"{source} ({len(g)})")
+    blended = table[table[SOURCE].isin(["als", "audio", "culture", "sequence"])]
+    for source, g in blended.groupby(SOURCE):
+        ax.hist(g[SCORE], bins=40, alpha=0.6, label=f"{source} ({len(g)})")
     ax.set_title("Blended scores by source (fallback and popular fills are scored by popularity)")
     ax.legend(fontsize=8)
     parts += ["<h2>Score distributions</h2>", _png(fig)]
 
     items = wh.read_optional("item_factors", week)
     if items is not None:
-        rank = items.sort_values(["plays", "track_id"], ascending=[False, True]).reset_index(drop=True)
-        rank = pd.Series(range(1, len(rank) + 1), index=rank["track_id"])
-        rec_rank = table["track_id"].map(rank).dropna()
+        rank = items.sort_values(["plays", TRACK_ID], ascending=[False, True]).reset_index(drop=True)
+        rank = pd.Series(range(1, len(rank) + 1), index=rank[TRACK_ID])
+        rec_rank = table[TRACK_ID].map(rank).dropna()
         fig, ax = plt.subplots(figsize=(7, 3))
         ax.hist(rec_rank, bins=50, color="#55a868")
         ax.set_title(
             f"Popularity rank of recommended tracks (1 = most played; {table['track_id'].isin(rank.index).mean():.0%} have plays)"
         )
         parts += ["<h2>Popularity of what was recommended</h2>", _png(fig)]
-    coverage = table.groupby("source")["track_id"].nunique().to_dict()
-    coverage["all sources"] = table["track_id"].nunique()
+    coverage = table.groupby(SOURCE)[TRACK_ID].nunique().to_dict()
+    coverage["all sources"] = table[TRACK_ID].nunique()
     parts += [
         "<h2>Catalog coverage</h2>",
         bar({k: v / len(tracks) for k, v in coverage.items()}, "Share of the catalog recommended to someone"),
@@ -309,19 +310,19 @@ def build(config: Config, week: str) -> str:
     if reasons:
         parts += ["<h2>Quarantined input rows</h2>", bar(reasons, "Rows by reason")]
 
-    names = artists.set_index("artist_id")["name"]
-    titles = tracks.set_index("track_id")["title"]
+    names = artists.set_index(ARTIST_ID)["name"]
+    titles = tracks.set_index(TRACK_ID)["title"]
     parts.append("<h2>Example playlists</h2>")
-    examples = sorted(table["user_id"].unique())[:3]
+    examples = sorted(table[USER_ID].unique())[:3]
     for user in examples:
-        rows = table[table["user_id"] == user].sort_values("position")
+        rows = table[table[USER_ID] == user].sort_values(POSITION)
         show = pd.DataFrame(
             {
-                "#": rows["position"],
-                "title": rows["track_id"].map(titles),
-                "artist": rows["artist_id"].map(names),
-                "source": rows["source"],
-                "reason": rows["reason"],
+                "#": rows[POSITION],
+                "title": rows[TRACK_ID].map(titles),
+                "artist": rows[ARTIST_ID].map(names),
+                SOURCE: rows[SOURCE],
+                REASON: rows[REASON],
             }
         )
         parts += [f"<h3>{html.escape(user)}</h3>", show.to_html(index=False)]

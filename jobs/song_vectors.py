@@ -50,11 +50,12 @@ from jobs.warehouse.catalog import read_catalog_table
 from jobs.warehouse.raw_playlists import PlaylistError, read_playlists
 from jobs.warehouse.store import Warehouse
 from jobs.warehouse.weeks import cutoff
+from schemas.columns import MS_PLAYED, PLAYED_AT, TRACK_ID, USER_ID, VECTOR
 
 log = logging.getLogger("song_vectors")
 logging.getLogger("gensim").setLevel(logging.WARNING)  # its per-epoch lines drown the job's own
 
-PLAY_COLUMNS = ("user_id", "track_id", "played_at", "ms_played")
+PLAY_COLUMNS = (USER_ID, TRACK_ID, PLAYED_AT, MS_PLAYED)
 
 
 def annoy_recall(vectors: np.ndarray, index: Any, k: int = 10, sample: int = 500, seed: int = 0) -> dict[str, Any]:
@@ -74,7 +75,7 @@ def run(config: Config, week: str) -> dict[str, Any]:
     wh = Warehouse(config.paths.warehouse)
     plays = wh.plays_before(cutoff(week), columns=PLAY_COLUMNS)
     tracks = read_catalog_table(config.paths.data, "tracks")
-    playlists, playlist_counts = read_playlists(Path(config.paths.data), set(tracks["track_id"]))
+    playlists, playlist_counts = read_playlists(Path(config.paths.data), set(tracks[TRACK_ID]))
     sessions = cut_sessions(plays, conf.session_gap_minutes, config.als.min_ms_played)
     keep = set(top_tracks(sessions[~sessions["skipped"]], conf.top_n))
     docs_sessions = session_documents(sessions, keep)
@@ -94,7 +95,7 @@ def run(config: Config, week: str) -> dict[str, Any]:
     t0 = time.perf_counter()
     frame, facts = train_song_vectors(documents, conf)
     train_s = time.perf_counter() - t0
-    vectors = as_matrix(frame["vector"])
+    vectors = as_matrix(frame[VECTOR])
     t0 = time.perf_counter()
     index = build_index(vectors, conf.n_trees, conf.seed)
     build_s = time.perf_counter() - t0

@@ -44,6 +44,7 @@ from jobs.recsys.clusters import cluster_tracks
 from jobs.runtime.cli import skipped, week_job
 from jobs.warehouse.store import Warehouse
 from jobs.warehouse.weeks import cutoff
+from schemas.columns import MS_PLAYED, PLAYED_AT, TRACK_ID, USER_ID, VECTOR
 
 log = logging.getLogger("taste_clusters")
 
@@ -51,9 +52,9 @@ log = logging.getLogger("taste_clusters")
 def recent_counts(plays: pd.DataFrame, cut: dt.datetime, weeks: int, min_ms: int) -> pd.DataFrame:
     """Counted plays per (user_id, track_id) in the ``weeks`` before ``cut`` (skips left out)."""
     start = pd.Timestamp(cut - dt.timedelta(weeks=weeks))
-    recent = plays[(plays["played_at"] >= start) & (plays["played_at"] < pd.Timestamp(cut))]
-    recent = recent[recent["ms_played"] >= min_ms]
-    return recent.groupby(["user_id", "track_id"]).size().rename("plays").reset_index()
+    recent = plays[(plays[PLAYED_AT] >= start) & (plays[PLAYED_AT] < pd.Timestamp(cut))]
+    recent = recent[recent[MS_PLAYED] >= min_ms]
+    return recent.groupby([USER_ID, TRACK_ID]).size().rename("plays").reset_index()
 
 
 def cluster_listeners(counts: pd.DataFrame, audio: pd.DataFrame, conf: TasteClustersConf) -> pd.DataFrame:
@@ -61,33 +62,33 @@ def cluster_listeners(counts: pd.DataFrame, audio: pd.DataFrame, conf: TasteClus
 
     ``counts``: user_id, track_id, plays; ``audio``: track_id, vector. Pure.
     """
-    index = pd.Series(np.arange(len(audio)), index=audio["track_id"].to_numpy())
-    vectors = as_matrix(audio["vector"])
-    c = counts[counts["track_id"].isin(index.index) & (counts["plays"] > 0)]
-    c = c.sort_values(["user_id", "plays", "track_id"], ascending=[True, False, True])
+    index = pd.Series(np.arange(len(audio)), index=audio[TRACK_ID].to_numpy())
+    vectors = as_matrix(audio[VECTOR])
+    c = counts[counts[TRACK_ID].isin(index.index) & (counts["plays"] > 0)]
+    c = c.sort_values([USER_ID, "plays", TRACK_ID], ascending=[True, False, True])
     rows: list[dict[str, Any]] = []
-    for user, g in c.groupby("user_id", sort=True):
+    for user, g in c.groupby(USER_ID, sort=True):
         g = g.head(conf.max_tracks)
         plays = g["plays"].to_numpy(dtype=np.float64)
         seed = [conf.seed, zlib.crc32(str(user).encode())]
-        found = cluster_tracks(vectors[index[g["track_id"]].to_numpy()], plays, conf.max_clusters, seed, conf.restarts)
+        found = cluster_tracks(vectors[index[g[TRACK_ID]].to_numpy()], plays, conf.max_clusters, seed, conf.restarts)
         k = len(found.shares)
         for j in range(k):
             member = found.labels == j
             rows.append(
                 {
-                    "user_id": user,
+                    USER_ID: user,
                     "cluster": j,
                     "clusters": k,
                     "share": float(found.shares[j]),
                     "plays": int(plays[member].sum()),
                     "tracks": int(member.sum()),
-                    "top_track_id": g["track_id"].to_numpy()[member][0],  # g is sorted by plays, then id
+                    "top_track_id": g[TRACK_ID].to_numpy()[member][0],  # g is sorted by plays, then id
                     "centroid": found.centroids[j],
                     "silhouette": None if k == 1 else round(found.silhouette, 6),
                 }
             )
-    columns = ["user_id", "cluster", "clusters", "share", "plays", "tracks", "top_track_id", "centroid", "silhouette"]
+    columns = [USER_ID, "cluster", "clusters", "share", "plays", "tracks", "top_track_id", "centroid", "silhouette"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -97,15 +98,15 @@ def genre_purity(counts: pd.DataFrame, clusters: pd.DataFrame, audio: pd.DataFra
     Truth is only reported, never used to cluster. A listener's tracks are assigned to their
     nearest centroid again (the table keeps centroids, not members).
     """
-    index = pd.Series(np.arange(len(audio)), index=audio["track_id"].to_numpy())
-    vectors = as_matrix(audio["vector"])
+    index = pd.Series(np.arange(len(audio)), index=audio[TRACK_ID].to_numpy())
+    vectors = as_matrix(audio[VECTOR])
     vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    c = counts[counts["track_id"].isin(index.index) & counts["user_id"].isin(clusters["user_id"])]
-    c = c.assign(genre=c["track_id"].map(genres))
-    centroids = {u: as_matrix(g.sort_values("cluster")["centroid"]) for u, g in clusters.groupby("user_id")}
+    c = counts[counts[TRACK_ID].isin(index.index) & counts[USER_ID].isin(clusters[USER_ID])]
+    c = c.assign(genre=c[TRACK_ID].map(genres))
+    centroids = {u: as_matrix(g.sort_values("cluster")["centroid"]) for u, g in clusters.groupby(USER_ID)}
     labels = np.empty(len(c), dtype=np.int64)
-    for u, pos in c.groupby("user_id").indices.items():
-        labels[pos] = np.argmax(vectors[index[c["track_id"].to_numpy()[pos]].to_numpy()] @ centroids[u].T, axis=1)
+    for u, pos in c.groupby(USER_ID).indices.items():
+        labels[pos] = np.argmax(vectors[index[c[TRACK_ID].to_numpy()[pos]].to_numpy()] @ centroids[u].T, axis=1)
     c = c.assign(cluster=labels)
 
     def purity(keys: list[str]) -> float:
@@ -113,8 +114,8 @@ def genre_purity(counts: pd.DataFrame, clusters: pd.DataFrame, audio: pd.DataFra
         return float(by.groupby(level=keys).max().sum() / max(by.sum(), 1))
 
     return {
-        "clusters": round(purity(["user_id", "cluster"]), 4),
-        "one_cluster_per_listener": round(purity(["user_id"]), 4),
+        "clusters": round(purity([USER_ID, "cluster"]), 4),
+        "one_cluster_per_listener": round(purity([USER_ID]), 4),
     }
 
 
@@ -131,16 +132,16 @@ def run(config: Config, week: str) -> dict[str, Any]:
             f"no audio_vectors for {week}" + (f" (audio_infer skipped: {upstream})" if upstream else ""),
             [wh.partition("taste_clusters", week)],
         )
-    plays = wh.plays_before(cutoff(week), columns=("user_id", "track_id", "played_at", "ms_played"))
+    plays = wh.plays_before(cutoff(week), columns=(USER_ID, TRACK_ID, PLAYED_AT, MS_PLAYED))
     counts = recent_counts(plays, cutoff(week), conf.recent_weeks, config.als.min_ms_played)
     table = cluster_listeners(counts, audio, conf)
     wh.write("taste_clusters", week, table.assign(week=week), fit=fit)
-    per_user = table.drop_duplicates("user_id")["clusters"]
-    with_audio = counts["track_id"].isin(set(audio["track_id"]))
+    per_user = table.drop_duplicates(USER_ID)["clusters"]
+    with_audio = counts[TRACK_ID].isin(set(audio[TRACK_ID]))
     metrics: dict[str, Any] = {
         "week": week,
-        "listeners_with_recent_plays": int(counts["user_id"].nunique()),
-        "listeners": int(table["user_id"].nunique()),
+        "listeners_with_recent_plays": int(counts[USER_ID].nunique()),
+        "listeners": int(table[USER_ID].nunique()),
         "rows": len(table),
         "recent_plays_on_tracks_with_audio": round(
             float(counts.loc[with_audio, "plays"].sum() / max(counts["plays"].sum(), 1)), 4
@@ -150,7 +151,7 @@ def run(config: Config, week: str) -> dict[str, Any]:
     }
     truth = config.paths.data / "truth" / "track_attributes.csv"
     if truth.exists() and len(table):
-        genres = pd.read_csv(truth, dtype=str).set_index("track_id")["genre"]
+        genres = pd.read_csv(truth, dtype=str).set_index(TRACK_ID)["genre"]
         metrics["genre_purity_vs_truth"] = genre_purity(counts, table, audio, genres)
     return metrics
 

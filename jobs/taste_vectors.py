@@ -60,6 +60,7 @@ from jobs.sequence.taste import (
 )
 from jobs.warehouse.store import Warehouse, active_listeners
 from jobs.warehouse.weeks import cutoff
+from schemas.columns import MS_PLAYED, PLAYED_AT, TRACK_ID, USER_ID, VECTOR
 
 log = logging.getLogger("taste_vectors")
 
@@ -71,7 +72,7 @@ def subset(pairs: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarr
 def oldest_needed(listens: pd.DataFrame, before: dt.datetime, conf: Any) -> pd.Timestamp | None:
     """The start of the ``max_pairs``-th most recent listen before ``before``: no pair older than that is trained
     on (both RNNs take the most recent ``max_pairs``), so none is built; ``None`` when all are needed."""
-    times = pd.to_datetime(listens["played_at"], utc=True)[target_rows(listens, conf.new_songs_only)]
+    times = pd.to_datetime(listens[PLAYED_AT], utc=True)[target_rows(listens, conf.new_songs_only)]
     earlier = times[times < pd.Timestamp(before)]
     return earlier.nlargest(conf.max_pairs + 1).min() if len(earlier) > conf.max_pairs + 1 else None
 
@@ -90,7 +91,7 @@ def evaluate(
         rows = np.sort(np.random.default_rng(conf.seed).permutation(len(held["y"]))[: conf.max_pairs])
         held = subset(held, np.isin(np.arange(len(held["y"])), rows))
     model, history = train_rnn(vectors, train, conf)
-    early = listens[pd.to_datetime(listens["played_at"], utc=True) < pd.Timestamp(split)]
+    early = listens[pd.to_datetime(listens[PLAYED_AT], utc=True) < pd.Timestamp(split)]
     popular = early.groupby("song").size().reset_index(name="n").sort_values(["n", "song"], ascending=[False, True])
     result = hit_rates(model, vectors, held, popular["song"].to_numpy()[: conf.eval_k], conf.eval_k)
     return {"holdout_from": split.isoformat(), "training": history, **result}
@@ -104,10 +105,10 @@ def run(config: Config, week: str) -> dict[str, Any]:
     if reason:
         return skipped(wh, week, f"song_vectors skipped: {reason}", [wh.partition("taste_vectors", week)])
     songs = wh.read("song_vectors", week)
-    song_ids = songs["track_id"].tolist()
-    vectors = as_matrix(songs["vector"])
+    song_ids = songs[TRACK_ID].tolist()
+    vectors = as_matrix(songs[VECTOR])
     cut = cutoff(week)
-    plays = wh.plays_before(cut, columns=("user_id", "track_id", "played_at", "ms_played"))
+    plays = wh.plays_before(cut, columns=(USER_ID, TRACK_ID, PLAYED_AT, MS_PLAYED))
     sessions = cut_sessions(plays, conf.session_gap_minutes, config.als.min_ms_played)
     listens = listen_sequences(sessions, song_ids)
     split = cut - dt.timedelta(days=conf.holdout_days)

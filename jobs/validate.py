@@ -41,6 +41,7 @@ from jobs.warehouse.catalog import read_catalog_table
 from jobs.warehouse.store import Warehouse, active_listeners, heard_pairs, read_run_id
 from jobs.warehouse.weeks import cutoff as week_cutoff
 from schemas import vocab
+from schemas.columns import ARTIST_ID, POSITION, REASON, SOURCE, TRACK_ID, USER_ID
 from schemas.tables import arrow_schema
 
 log = logging.getLogger("validate")
@@ -75,22 +76,22 @@ def check_playlists(
     if list(table.columns) != expected:
         problems.append(f"columns {list(table.columns)} != contract {expected}")
         return problems
-    for col in ("user_id", "track_id", "artist_id", "source", "reason", "week"):
+    for col in (USER_ID, TRACK_ID, ARTIST_ID, SOURCE, REASON, "week"):
         if table[col].isna().any() or (table[col].astype(str).str.strip() == "").any():
             problems.append(f"empty values in {col}")
-    unknown_sources = set(table["source"].dropna()) - set(vocab.PLAYLIST_SOURCES)
+    unknown_sources = set(table[SOURCE].dropna()) - set(vocab.PLAYLIST_SOURCES)
     if unknown_sources:
         problems.append(f"unknown source values {sorted(unknown_sources)} (allowed: {sorted(vocab.PLAYLIST_SOURCES)})")
     if catalog is not None:
-        artist = table["track_id"].map(catalog["artist_id"])
+        artist = table[TRACK_ID].map(catalog[ARTIST_ID])
         if artist.isna().any():
             problems.append(f"tracks not in the catalog, e.g. {table.loc[artist.isna(), 'track_id'].iloc[0]}")
-        elif (artist != table["artist_id"]).any():
-            row = table[artist != table["artist_id"]].iloc[0]
+        elif (artist != table[ARTIST_ID]).any():
+            row = table[artist != table[ARTIST_ID]].iloc[0]
             problems.append(f"artist_id differs from the catalog, e.g. {row['track_id']} -> {row['artist_id']}")
         else:
             table = table.assign(artist_id=artist)
-    sizes = table.groupby("user_id").size()
+    sizes = table.groupby(USER_ID).size()
     wrong = sizes[sizes != k]
     if len(wrong):
         problems.append(f"{len(wrong)} listeners do not have exactly {k} rows, e.g. {wrong.index[0]}={wrong.iloc[0]}")
@@ -100,29 +101,29 @@ def check_playlists(
     extra = set(sizes.index) - eligible
     if extra:
         problems.append(f"{len(extra)} listeners are not eligible but have a playlist, e.g. {sorted(extra)[0]}")
-    positions = table.groupby("user_id")["position"].agg(lambda p: sorted(p) == list(range(1, len(p) + 1)))
+    positions = table.groupby(USER_ID)[POSITION].agg(lambda p: sorted(p) == list(range(1, len(p) + 1)))
     if not positions.all():
         problems.append(f"positions are not 1..{k} for {int((~positions).sum())} listeners")
-    if table.duplicated(["user_id", "track_id"]).any():
+    if table.duplicated([USER_ID, TRACK_ID]).any():
         problems.append("a track appears twice in one playlist")
-    again = table.merge(heard, on=["user_id", "track_id"], how="inner")
+    again = table.merge(heard, on=[USER_ID, TRACK_ID], how="inner")
     if len(again):
         problems.append(
             f"{len(again)} rows recommend a track the listener already played, "
             f"e.g. {again.iloc[0]['user_id']} -> {again.iloc[0]['track_id']}"
         )
-    per_artist = table.groupby(["user_id", "artist_id"]).size()
+    per_artist = table.groupby([USER_ID, ARTIST_ID]).size()
     if (per_artist > cap).any():
         u, a = per_artist[per_artist > cap].index[0]
         problems.append(f"more than {cap} tracks by one artist, e.g. {u} has {per_artist.loc[(u, a)]} by {a}")
     if catalog is not None:
-        song = table["artist_id"] + "\x00" + table["track_id"].map(catalog["title"]).fillna("").str.lower().str.strip()
-        versions = table.assign(song=song).duplicated(["user_id", "song"])
+        song = table[ARTIST_ID] + "\x00" + table[TRACK_ID].map(catalog["title"]).fillna("").str.lower().str.strip()
+        versions = table.assign(song=song).duplicated([USER_ID, "song"])
         if versions.any():
             row = table[versions].iloc[0]
             problems.append(f"two versions of one song in a playlist, e.g. {row['user_id']} -> {row['track_id']}")
     if cold_tracks is not None and cold_slots is not None:
-        per_user_cold = table[table["track_id"].isin(cold_tracks)].groupby("user_id").size()
+        per_user_cold = table[table[TRACK_ID].isin(cold_tracks)].groupby(USER_ID).size()
         if (per_user_cold > cold_slots).any():
             u = per_user_cold[per_user_cold > cold_slots].index[0]
             problems.append(f"more than {cold_slots} never-played tracks in a playlist, e.g. {u}")
@@ -208,17 +209,15 @@ def _check(config: Config, wh: Warehouse, week: str) -> dict[str, Any]:
     plays = wh.plays_before_week(week)
     active = active_listeners(plays, week_cutoff(week), config.als.window_weeks)
     problems += check_coverage(
-        active, eligible, dict(zip(excluded["user_id"], excluded["reason"])), config.merge.thin_history
+        active, eligible, dict(zip(excluded[USER_ID], excluded[REASON])), config.merge.thin_history
     )
     previous = wh.weeks("discover_weekly", before=week)
-    last = (
-        (previous[-1], wh.read("discover_weekly", previous[-1], ["user_id"])["user_id"].nunique()) if previous else None
-    )
-    problems += check_size(table["user_id"].nunique(), last, config.publish.min_listener_share)
-    vectors = wh.read_optional("track_vectors", week, ["track_id", "source"])
-    cold = set(vectors.loc[vectors["source"] == vocab.AUDIO, "track_id"]) if vectors is not None else None
+    last = (previous[-1], wh.read("discover_weekly", previous[-1], [USER_ID])[USER_ID].nunique()) if previous else None
+    problems += check_size(table[USER_ID].nunique(), last, config.publish.min_listener_share)
+    vectors = wh.read_optional("track_vectors", week, [TRACK_ID, SOURCE])
+    cold = set(vectors.loc[vectors[SOURCE] == vocab.AUDIO, TRACK_ID]) if vectors is not None else None
     conf = config.merge
-    catalog = read_catalog_table(config.paths.data, "tracks").set_index("track_id")[["title", "artist_id"]]
+    catalog = read_catalog_table(config.paths.data, "tracks").set_index(TRACK_ID)[["title", ARTIST_ID]]
     problems += check_playlists(
         table, heard_pairs(plays), eligible, conf.k, conf.artist_cap, cold, conf.cold_slots, catalog
     )
@@ -229,7 +228,7 @@ def _check(config: Config, wh: Warehouse, week: str) -> dict[str, Any]:
         "rows": len(table),
         "listeners": len(eligible),
         "active_listeners": len(active),
-        "left_out": {str(k): int(v) for k, v in excluded["reason"].value_counts().sort_index().items()},
+        "left_out": {str(k): int(v) for k, v in excluded[REASON].value_counts().sort_index().items()},
     }
 
 

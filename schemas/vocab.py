@@ -105,25 +105,45 @@ CRAWL_OUTCOMES: dict[str, str] = {
 }
 
 # --- quarantine.reason ------------------------------------------------------------------------
+MALFORMED_CSV = "malformed_csv"
+MALFORMED_JSON = "malformed_json"
+BAD_ENCODING = "bad_encoding"
+MISSING_USER_ID = "missing_user_id"
+MISSING_TRACK_ID = "missing_track_id"
+BAD_PLAYED_AT = "bad_played_at"
+PLAYED_BEFORE_SERVICE_START = "played_before_service_start"
+BAD_MS_PLAYED = "bad_ms_played"
+NEGATIVE_MS_PLAYED = "negative_ms_played"
+ABSURD_MS_PLAYED = "absurd_ms_played"
+UNKNOWN_TRACK_ID = "unknown_track_id"
+PLAYED_IN_FUTURE = "played_in_future"
+# prefixes: the reason is '<prefix>:<detail>' (the columns, the names, the error)
+AMBIGUOUS_COLUMNS = "ambiguous_columns"
+NON_SCALAR_VALUE = "non_scalar_value"
+MISSING_COLUMNS = "missing_columns"
+NON_SCALAR_COLUMN = "non_scalar_column"
+UNREADABLE_PARQUET = "unreadable_parquet"
+# not a quarantine reason: a row on or after the run's cutoff waits for a later week
+AFTER_CUTOFF = "after_cutoff"
 QUARANTINE_REASONS: dict[str, str] = {
-    "malformed_csv": "a CSV line that does not parse into the header's columns",
-    "malformed_json": "a JSON line that is not an object",
-    "bad_encoding": "the line is not valid in the file's encoding",
-    "missing_user_id": "no user id: empty, or NULL, None, NaN, N/A or - (any case)",
-    "missing_track_id": "no track id: empty, or NULL, None, NaN, N/A or - (any case)",
-    "bad_played_at": "played_at is neither epoch milliseconds nor an ISO-8601 time",
-    "played_before_service_start": "played before ingest.service_start",
-    "bad_ms_played": "ms_played is not a whole number",
-    "negative_ms_played": "ms_played below 0",
-    "absurd_ms_played": "ms_played above ingest.max_ms_played",
-    "unknown_track_id": "the track is not in the catalog",
-    "played_in_future": "more than ingest.max_future_days after the run's cutoff",
-    "ambiguous_columns:<names>": "a file (a JSON line) with two columns (keys) of a field whose names differ only "
+    MALFORMED_CSV: "a CSV line that does not parse into the header's columns",
+    MALFORMED_JSON: "a JSON line that is not an object",
+    BAD_ENCODING: "the line is not valid in the file's encoding",
+    MISSING_USER_ID: "no user id: empty, or NULL, None, NaN, N/A or - (any case)",
+    MISSING_TRACK_ID: "no track id: empty, or NULL, None, NaN, N/A or - (any case)",
+    BAD_PLAYED_AT: "played_at is neither epoch milliseconds nor an ISO-8601 time",
+    PLAYED_BEFORE_SERVICE_START: "played before ingest.service_start",
+    BAD_MS_PLAYED: "ms_played is not a whole number",
+    NEGATIVE_MS_PLAYED: "ms_played below 0",
+    ABSURD_MS_PLAYED: "ms_played above ingest.max_ms_played",
+    UNKNOWN_TRACK_ID: "the track is not in the catalog",
+    PLAYED_IN_FUTURE: "more than ingest.max_future_days after the run's cutoff",
+    f"{AMBIGUOUS_COLUMNS}:<names>": "a file (a JSON line) with two columns (keys) of a field whose names differ only "
     "in case, e.g. ms_played+MS_PLAYED; a Parquet file with any such pair",
-    "non_scalar_value:<cols>": "a JSON line whose field holds an array or an object",
-    "missing_columns:<cols>": "a whole file without a required column",
-    "non_scalar_column:<cols>": "a whole Parquet file whose field is a list, struct or map column",
-    "unreadable_parquet:<error>": "a whole Parquet file that cannot be read; the error is the innermost Java "
+    f"{NON_SCALAR_VALUE}:<cols>": "a JSON line whose field holds an array or an object",
+    f"{MISSING_COLUMNS}:<cols>": "a whole file without a required column",
+    f"{NON_SCALAR_COLUMN}:<cols>": "a whole Parquet file whose field is a list, struct or map column",
+    f"{UNREADABLE_PARQUET}:<error>": "a whole Parquet file that cannot be read; the error is the innermost Java "
     "(or pyarrow) exception's class, e.g. ArrowInvalid for a file that is not Parquet",
 }
 

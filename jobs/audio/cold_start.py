@@ -34,6 +34,7 @@ from jobs.evaluation.metrics import auc, average_precision, recall_at_k, top_k_m
 from jobs.evaluation.stats import compare
 from jobs.recsys.baselines import artist_mean_plays, genre_oracle_scores, genre_shares
 from jobs.recsys.implicit_als import confidence_matrix, fit_implicit
+from schemas.columns import ARTIST_ID, TRACK_ID, USER_ID
 
 
 def fold_in_users(
@@ -45,13 +46,13 @@ def fold_in_users(
     Returns (user ids, user vectors).
     """
     index = pd.Series(np.arange(len(item_ids)), index=item_ids)
-    c = counts[counts["track_id"].isin(index.index)]
+    c = counts[counts[TRACK_ID].isin(index.index)]
     Y = item_vecs.astype(np.float64)
     YtY = Y.T @ Y
     reg_eye = reg * np.eye(Y.shape[1])
     users, vecs = [], []
-    for uid, g in c.groupby("user_id", sort=True):
-        idx = index[g["track_id"]].to_numpy()
+    for uid, g in c.groupby(USER_ID, sort=True):
+        idx = index[g[TRACK_ID]].to_numpy()
         conf = alpha * np.log1p(g["weight"].to_numpy() / eps)  # C - 1 on observed items
         Yu = Y[idx]
         A = YtY + (Yu.T * conf) @ Yu + reg_eye
@@ -116,7 +117,7 @@ def refit_without(
     with the ``implicit`` library (2 threads, exact solves). Listeners whose only plays
     were of held-out tracks drop out. Nothing here depends on the held-out plays.
     """
-    kept = counts[~counts["track_id"].isin(set(held_ids))].sort_values(["user_id", "track_id"], ignore_index=True)
+    kept = counts[~counts[TRACK_ID].isin(set(held_ids))].sort_values([USER_ID, TRACK_ID], ignore_index=True)
     matrix, users, items = confidence_matrix(kept, conf)
     U, V, _ = fit_implicit(matrix, conf)
     return users, np.asarray(U, dtype=np.float32), items, np.asarray(V, dtype=np.float32)
@@ -155,10 +156,10 @@ def cold_start_eval(
     """
     conf, als = config.audio_cnn, config.als
     rng = np.random.default_rng(conf.seed + 1)
-    playable = items[items["track_id"].isin(spec_by_track)].sort_values("track_id", ignore_index=True)
+    playable = items[items[TRACK_ID].isin(spec_by_track)].sort_values(TRACK_ID, ignore_index=True)
     held = np.zeros(len(playable), dtype=bool)
     held[rng.choice(len(playable), round(len(playable) * conf.holdout_share), replace=False)] = True
-    held_ids = playable.loc[held, "track_id"].to_numpy()
+    held_ids = playable.loc[held, TRACK_ID].to_numpy()
     kept = playable[~held]
     enough = kept[kept["plays"] >= conf.min_plays]
     if len(enough) < 10 or len(held_ids) < 2:  # checked before the refit, which needs plays to fit
@@ -167,12 +168,12 @@ def cold_start_eval(
     users, U, item_ids, V = refit_without(counts, held_ids, als)
     refit_seconds = time.perf_counter() - t0
     refit_vec = dict(zip(item_ids, V, strict=True))
-    train = enough[enough["track_id"].isin(refit_vec)]
+    train = enough[enough[TRACK_ID].isin(refit_vec)]
     if len(train) < 10:
         return {"skipped": f"too few tracks ({len(train)} to train, {len(held_ids)} held out)"}
     model, prep, history = train_model(
-        [spec_by_track[t] for t in train["track_id"]],
-        l2_normalise(np.stack([refit_vec[t] for t in train["track_id"]])),
+        [spec_by_track[t] for t in train[TRACK_ID]],
+        l2_normalise(np.stack([refit_vec[t] for t in train[TRACK_ID]])),
         conf,
         conf.seed,
     )
@@ -181,28 +182,28 @@ def cold_start_eval(
     catalog_pos = pd.Series(np.arange(len(catalog_ids)), index=catalog_ids)
     predicted = predicted_all[catalog_pos[held_ids].to_numpy()]
     held_index = {t: i for i, t in enumerate(held_ids)}
-    held_counts = counts[counts["track_id"].isin(held_index)]
-    truth_by_user = held_counts.groupby("user_id")["track_id"].agg(set)
+    held_counts = counts[counts[TRACK_ID].isin(held_index)]
+    truth_by_user = held_counts.groupby(USER_ID)[TRACK_ID].agg(set)
     rows = [(i, {held_index[t] for t in truth_by_user[u]}) for i, u in enumerate(users) if u in truth_by_user.index]
     if not rows:
         return {"skipped": "no listener played a held-out track"}
     sel = np.array([i for i, _ in rows])
     truth = [t for _, t in rows]
     # the item step of ALS with the refit's user vectors fixed: fold_in_users with the roles swapped
-    swapped = held_counts.rename(columns={"user_id": "track_id", "track_id": "user_id"})
+    swapped = held_counts.rename(columns={USER_ID: TRACK_ID, TRACK_ID: USER_ID})
     folded_ids, folded = fold_in_users(swapped, users, U, als.alpha, als.eps, als.reg_param)
     true_vecs = np.zeros((len(held_ids), U.shape[1]), dtype=np.float32)
     for t, v in zip(folded_ids, folded, strict=True):
         true_vecs[held_index[t]] = v
-    artist_of = tracks.set_index("track_id")["artist_id"]
-    others = items[~items["track_id"].isin(held_index)]
-    by_artist = others.assign(artist=others["track_id"].map(artist_of)).groupby("artist")["plays"]
+    artist_of = tracks.set_index(TRACK_ID)[ARTIST_ID]
+    others = items[~items[TRACK_ID].isin(held_index)]
+    by_artist = others.assign(artist=others[TRACK_ID].map(artist_of)).groupby("artist")["plays"]
     total = by_artist.sum()
     held_artists = [artist_of.get(t) for t in held_ids]
     artist_total = np.array([total.get(a, 0.0) for a in held_artists], dtype=np.float64)
-    artist_mean = artist_mean_plays(held_ids, others.set_index("track_id")["plays"], artist_of)
+    artist_mean = artist_mean_plays(held_ids, others.set_index(TRACK_ID)["plays"], artist_of)
     rand = np.random.default_rng(conf.seed + 2)
-    own_plays = playable.set_index("track_id").loc[held_ids, "plays"].to_numpy(dtype=np.float64)
+    own_plays = playable.set_index(TRACK_ID).loc[held_ids, "plays"].to_numpy(dtype=np.float64)
     n_held = len(held_ids)
     scorers = {
         "audio_cnn": lambda u: u @ predicted.T,
@@ -258,14 +259,14 @@ def whole_catalog(
     """
     pos = pd.Series(np.arange(len(catalog_ids)), index=catalog_ids)
     row = pd.Series(np.arange(len(user_ids)), index=user_ids)
-    mine = counts[counts["user_id"].isin(row.index) & counts["track_id"].isin(pos.index)]
-    r, c = row[mine["user_id"]].to_numpy(), pos[mine["track_id"]].to_numpy()
-    held = mine["track_id"].isin(set(held_ids)).to_numpy()
+    mine = counts[counts[USER_ID].isin(row.index) & counts[TRACK_ID].isin(pos.index)]
+    r, c = row[mine[USER_ID]].to_numpy(), pos[mine[TRACK_ID]].to_numpy()
+    held = mine[TRACK_ID].isin(set(held_ids)).to_numpy()
     heard = np.zeros((len(user_ids), len(catalog_ids)), dtype=bool)
     positives = np.zeros_like(heard)
     heard[r[~held], c[~held]] = True
     positives[r[held], c[held]] = True
-    kept_plays = kept_items.set_index("track_id")["plays"]
+    kept_plays = kept_items.set_index(TRACK_ID)["plays"]
     shape = (len(user_ids), len(catalog_ids))
     scores = {
         "audio_cnn": U @ predicted.T,
@@ -273,7 +274,7 @@ def whole_catalog(
     }
     references = {"artist_mean_popularity": "the artist's mean counted plays per kept track (popularity alone)"}
     if genre_of is not None:
-        kept_counts = counts[~counts["track_id"].isin(set(held_ids))]
+        kept_counts = counts[~counts[TRACK_ID].isin(set(held_ids))]
         shares = genre_shares(kept_counts, genre_of)
         scores["genre_oracle"] = genre_oracle_scores(shares, user_ids, pd.Index(catalog_ids).map(genre_of))
         references["genre_oracle"] = (

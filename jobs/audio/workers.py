@@ -33,6 +33,7 @@ import numpy as np
 from jobs.audio.attributes import attributes
 from jobs.audio.spectrogram import RejectedClipError, Settings, load_clip, log_mel
 from schemas import vocab
+from schemas.columns import REASON, TRACK_ID
 
 log = logging.getLogger("audio_features")  # the job these messages belong to
 
@@ -49,14 +50,14 @@ def process_clip(task: tuple[str, str, dict[str, Any]]) -> dict[str, Any]:
         y = load_clip(Path(path), settings)
         mel = log_mel(y, settings)
         return {
-            "track_id": track_id,
+            TRACK_ID: track_id,
             "mel": mel[:, : settings.window_frames],
             "attributes": attributes(y, settings, mel),
         }
     except RejectedClipError as exc:
-        return {"track_id": track_id, "reason": str(exc)}
+        return {TRACK_ID: track_id, REASON: str(exc)}
     except Exception as exc:  # noqa: BLE001 - one bad file never fails the run
-        return {"track_id": track_id, "reason": f"{vocab.FAILED}{type(exc).__name__}"}
+        return {TRACK_ID: track_id, REASON: f"{vocab.FAILED}{type(exc).__name__}"}
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
@@ -92,7 +93,7 @@ def _alone(task: tuple[str, str, dict[str, Any]], timeout: float) -> dict[str, A
         except BrokenProcessPool:
             reason = vocab.TIMED_OUT if time.perf_counter() - t0 >= timeout else vocab.CRASHED_WORKER
             log.warning("%s: %s ended its worker process; rejected as %s", task[0], task[1], reason)
-            return {"track_id": task[0], "reason": reason}
+            return {TRACK_ID: task[0], REASON: reason}
 
 
 def warm_up(settings: Settings) -> None:

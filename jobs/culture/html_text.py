@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
+from schemas.columns import SOURCE
+
 LINK_DENSITY_MAX = 0.6  # a run of text whose non-space characters are more than this share link text is dropped
 LINK_BLOCK_OWN_TEXT = 200  # ... and so is a whole block (its heading too) with fewer non-link characters than this
 
@@ -97,7 +99,7 @@ BLOCK = {
     "tr",
     "ul",
 }
-VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"}
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", SOURCE, "track", "wbr"}
 # a start tag of one of these closes an open <p> (HTML's implied end tags, simplified)
 CLOSES_P = BLOCK - {"br", "body", "html", "head", "td", "th", "tr", "tbody", "thead", "tfoot", "dd", "dt", "li"}
 SIBLINGS = {"p": {"p"}, "li": {"li"}, "dt": {"dt", "dd"}, "dd": {"dt", "dd"}, "tr": {"tr"}, "td": {"td", "th"}}

@@ -24,6 +24,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from schemas.columns import ARTIST_ID, NEIGHBOR_ID
+
 WORD = re.compile(r"[a-z0-9]+")
 
 
@@ -31,7 +33,7 @@ def artist_documents(texts: Iterable[str], artists: pd.DataFrame) -> dict[str, C
     """Per artist id, the word counts of every page whose text names the artist (whole words, any case)."""
     pages = [(t.lower(), Counter(WORD.findall(t.lower()))) for t in texts]
     docs: dict[str, Counter] = {}
-    for artist_id, name in zip(artists["artist_id"], artists["name"], strict=True):
+    for artist_id, name in zip(artists[ARTIST_ID], artists["name"], strict=True):
         words = WORD.findall(str(name).lower())
         if not words:
             continue
@@ -55,7 +57,7 @@ def tfidf_neighbours(docs: dict[str, Counter], neighbours: int) -> pd.DataFrame:
 
     artists = sorted(docs)
     if not artists:
-        return pd.DataFrame(columns=["artist_id", "neighbor_id", "similarity"])
+        return pd.DataFrame(columns=[ARTIST_ID, NEIGHBOR_ID, "similarity"])
     vocab: dict[str, int] = {}
     rows, cols, vals = [], [], []
     for r, a in enumerate(artists):
@@ -74,7 +76,7 @@ def tfidf_neighbours(docs: dict[str, Counter], neighbours: int) -> pd.DataFrame:
     for i, a in enumerate(artists):
         order = np.lexsort((np.arange(len(artists)), -S[i]))[:neighbours]
         out += [(a, artists[j], round(float(S[i, j]), 6)) for j in order if S[i, j] > 0]
-    return pd.DataFrame(out, columns=["artist_id", "neighbor_id", "similarity"])
+    return pd.DataFrame(out, columns=[ARTIST_ID, NEIGHBOR_ID, "similarity"])
 
 
 def genre_precision_per_artist(sims: pd.DataFrame, genre: pd.Series, artists: Sequence[str], k: int = 5) -> pd.Series:
@@ -82,13 +84,13 @@ def genre_precision_per_artist(sims: pd.DataFrame, genre: pd.Series, artists: Se
     first, ties by id) that share its genre (``genre``: artist -> genre). An artist with fewer than ``k``
     neighbours is scored on those it has; one with none scores 0 (a miss, not left out)."""
     top = (
-        sims.sort_values(["artist_id", "similarity", "neighbor_id"], ascending=[True, False, True])
-        .groupby("artist_id")
+        sims.sort_values([ARTIST_ID, "similarity", NEIGHBOR_ID], ascending=[True, False, True])
+        .groupby(ARTIST_ID)
         .head(k)
     )
-    hit = top["artist_id"].map(genre).eq(top["neighbor_id"].map(genre))
-    per = hit.groupby(top["artist_id"]).mean()
-    return per.reindex(pd.Index(artists, name="artist_id")).fillna(0.0).astype(np.float64)
+    hit = top[ARTIST_ID].map(genre).eq(top[NEIGHBOR_ID].map(genre))
+    per = hit.groupby(top[ARTIST_ID]).mean()
+    return per.reindex(pd.Index(artists, name=ARTIST_ID)).fillna(0.0).astype(np.float64)
 
 
 def random_precision(genre: pd.Series, artists: Sequence[str], pool: Sequence[str]) -> pd.Series:
@@ -102,4 +104,4 @@ def random_precision(genre: pd.Series, artists: Sequence[str], pool: Sequence[st
         inside = 1 if a in members else 0
         others = len(members) - inside
         out.append((sizes.get(g, 0) - inside) / others if others > 0 and g is not None else 0.0)
-    return pd.Series(out, index=pd.Index(artists, name="artist_id"), dtype=np.float64)
+    return pd.Series(out, index=pd.Index(artists, name=ARTIST_ID), dtype=np.float64)

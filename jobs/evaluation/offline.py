@@ -25,8 +25,9 @@ from jobs.recsys.inputs import Inputs
 from jobs.recsys.ranking import ItemLists
 from jobs.warehouse.store import Warehouse
 from jobs.warehouse.weeks import cutoff as week_cutoff
+from schemas.columns import MS_PLAYED, PLAYED_AT, TRACK_ID, USER_ID, VECTOR
 
-PLAY_COLUMNS = ("user_id", "track_id", "played_at", "ms_played")
+PLAY_COLUMNS = (USER_ID, TRACK_ID, PLAYED_AT, MS_PLAYED)
 
 
 class EvaluationError(RuntimeError):
@@ -48,11 +49,11 @@ def audio_only(inputs: Inputs, audio: pd.DataFrame, k: int, cap: int) -> ItemLis
     """Per listener, the unheard tracks nearest to the user vector by the CNN's vectors alone."""
     items = inputs.items
     index = {t: i for i, t in enumerate(items.track_ids)}
-    audio = audio[audio["track_id"].isin(index)]
-    cols = audio["track_id"].map(index).to_numpy()
-    V = as_matrix(audio["vector"])
+    audio = audio[audio[TRACK_ID].isin(index)]
+    cols = audio[TRACK_ID].map(index).to_numpy()
+    V = as_matrix(audio[VECTOR])
     out = {}
-    for uid, u in zip(inputs.users["user_id"], as_matrix(inputs.users["vector"]), strict=True):
+    for uid, u in zip(inputs.users[USER_ID], as_matrix(inputs.users[VECTOR]), strict=True):
         scores = np.full(len(items.track_ids), -np.inf)
         scores[cols] = V @ u
         scores[inputs.heard_by_user.get(uid, np.zeros(0, dtype=np.int64))] = -np.inf
@@ -68,7 +69,7 @@ def most_popular(inputs: Inputs, k: int, cap: int, scores: np.ndarray | None = N
     scores = items.popularity if scores is None else scores
     order = np.lexsort((np.arange(len(items.track_ids)), -scores))
     out = {}
-    for uid in inputs.users["user_id"]:
+    for uid in inputs.users[USER_ID]:
         unheard = np.ones(len(items.track_ids), dtype=bool)
         unheard[inputs.heard_by_user.get(uid, np.zeros(0, dtype=np.int64))] = False
         out[uid] = pick_diverse(order[unheard[order]], items.artist_idx, items.song_key, k, cap)
@@ -80,9 +81,9 @@ def popular_scores(wh: Warehouse, inputs: Inputs, config: Config, week: str) -> 
     them) and ``most_popular_recent`` (those of its last ``RECENT_WEEKS`` weeks, ties by all); their
     lists are :func:`most_popular` by these scores."""
     cut = week_cutoff(week)
-    plays = wh.plays_before(cut, columns=("user_id", "track_id", "played_at", "ms_played"))
-    counted = plays[plays["ms_played"] >= config.als.min_ms_played]
-    all_time = counted.groupby("track_id").size().astype(np.float64)
+    plays = wh.plays_before(cut, columns=(USER_ID, TRACK_ID, PLAYED_AT, MS_PLAYED))
+    counted = plays[plays[MS_PLAYED] >= config.als.min_ms_played]
+    all_time = counted.groupby(TRACK_ID).size().astype(np.float64)
     recent = recent_plays(plays, cut, RECENT_WEEKS, config.als.min_ms_played)
     return {
         "most_popular": popularity_scores(inputs.items.track_ids, all_time),
@@ -98,7 +99,7 @@ def percentile_rank_pairs(scorer: Any, inputs: Inputs, truth: dict[str, set[int]
     """
     ranks: list[float] = []
     owners: list[str] = []
-    users = inputs.users.set_index("user_id")["vector"]
+    users = inputs.users.set_index(USER_ID)[VECTOR]
     for uid, rel in sorted(truth.items()):
         if uid not in users.index:
             continue

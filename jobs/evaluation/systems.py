@@ -24,6 +24,7 @@ import pandas as pd
 from jobs.evaluation.metrics import ndcg_at_k, percentile_ranks, precision_at_k, recall_at_k
 from jobs.evaluation.stats import DEFAULT_RESAMPLES, bootstrap_mean, paired_difference
 from jobs.recsys.baselines import Ranking
+from schemas.columns import USER_ID
 
 
 def metric_names(k: int) -> list[str]:
@@ -97,7 +98,7 @@ def score_system(
     for uid in sorted(truth):
         recs = catalog.index(lists.get(uid, []))[:k]
         m = listener_metrics(recs, scorer(uid), catalog.index(heard.get(uid, ())), catalog.index(truth[uid]), k)
-        rows.append({"unit": f"{unit}{uid}", "user_id": uid, "system": system, **m})
+        rows.append({"unit": f"{unit}{uid}", USER_ID: uid, "system": system, **m})
     return rows
 
 
@@ -120,7 +121,7 @@ def summarise(
     for s in systems:
         if not wide[s].index.equals(units):
             raise ValueError(f"{s} was scored on other listener-weeks than {systems[0]}")
-    groups = wide[systems[0]]["user_id"].to_numpy()
+    groups = wide[systems[0]][USER_ID].to_numpy()
     out: dict[str, Any] = {
         "units": len(units),
         "listeners": len(set(groups)),

@@ -23,6 +23,7 @@ from typing import IO, Any
 from jobs.importers import FORMATS, lastfm1k, listenbrainz, movielens, spotify
 from jobs.importers.contract import ImportRefusedError, NothingImportedError, Sources, check_paths, write_contract
 from jobs.importers.records import ASSUMED_MS_PLAYED
+from schemas.columns import MS_PLAYED
 
 
 def _open_text(path: Path, encoding: str) -> IO[str]:
@@ -134,7 +135,7 @@ def _skipped(report: dict[str, Any]) -> str:
 
 def summary(report: dict[str, Any], dest: str, seconds: float) -> str:
     """The lines printed after an import."""
-    ms, start, week = report["ms_played"], report["service_start"], report["publish_week"]
+    ms, start, week = report[MS_PLAYED], report["service_start"], report["publish_week"]
     lines = [
         f"imported {report['format']} {report['source']} -> {dest} in {seconds:.2f} s",
         f"  {report['listeners']} listeners, {report['plays']} plays, {report['tracks']} tracks, "

@@ -32,12 +32,13 @@ from typing import Any
 from jobs.importers.records import Play, Skipped, derived_artist_id, derived_track_id, format_time
 from jobs.warehouse.atomic import staged
 from jobs.warehouse.weeks import shift, week_of
+from schemas.columns import ARTIST_ID, AUDIO_PATH, MS_PLAYED, PLAYED_AT, SOURCE, TRACK_ID, USER_ID
 
 PLAYS_PER_FILE = 1_000_000
 EXAMPLES_PER_REASON = 5
-PLAY_COLUMNS = ("user_id", "track_id", "played_at", "ms_played")
-TRACK_COLUMNS = ("track_id", "title", "artist_id", "album", "release_date", "duration_ms", "audio_path")
-ARTIST_COLUMNS = ("artist_id", "name")
+PLAY_COLUMNS = (USER_ID, TRACK_ID, PLAYED_AT, MS_PLAYED)
+TRACK_COLUMNS = (TRACK_ID, "title", ARTIST_ID, "album", "release_date", "duration_ms", AUDIO_PATH)
+ARTIST_COLUMNS = (ARTIST_ID, "name")
 # never copied into the report's examples (Spotify's extended history carries them)
 PRIVATE_KEYS = frozenset(
     {"ip_addr", "ip_addr_decrypted", "user_agent_decrypted", "username", "conn_country", "platform"}
@@ -124,7 +125,7 @@ class Collector:
         start = self.service_start.date().isoformat()
         out: dict[str, Any] = {
             "format": fmt,
-            "source": source,
+            SOURCE: source,
             "listeners": len(self.users),
             "plays": self.plays,
             "tracks": len(self.tracks),
@@ -132,7 +133,7 @@ class Collector:
             "first_play": format_time(self.first) if self.first else None,
             "last_play": format_time(self.last) if self.last else None,
             "publish_week": shift(week_of(self.last), 1) if self.last else None,
-            "ms_played": {k: self.ms_sources[k] for k in ("source", "duration", "assumed")},
+            MS_PLAYED: {k: self.ms_sources[k] for k in (SOURCE, "duration", "assumed")},
             "skipped": dict(sorted(self.skipped.items())),
             "examples": dict(sorted(self.examples.items())),
             "files": {

@@ -19,6 +19,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
+from schemas.columns import SOURCE
+
 ASSUMED_MS_PLAYED = 180_000  # a listen of unknown length: 3 minutes, well above the 30 s skip threshold
 MAX_MS_PLAYED = 86_400_000  # ingest.max_ms_played: a longer play (or track) is absurd
 _MBID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -36,7 +38,7 @@ class Play:
     title: str
     played_at: dt.datetime  # start of the play, aware UTC
     ms_played: int
-    ms_source: str = "source"  # "source", "duration" (the track's length) or "assumed" (ASSUMED_MS_PLAYED)
+    ms_source: str = SOURCE  # "source", "duration" (the track's length) or "assumed" (ASSUMED_MS_PLAYED)
     album: str = ""
     duration_ms: int | None = None
     release_date: str = ""  # ISO date or empty
@@ -169,7 +171,7 @@ def make_play(
         reason = "absurd_ms_played"
     if reason:
         return Skipped(reason, line, raw, where)
-    source = "source"
+    source = SOURCE
     if ms_played is None:
         ms_played, source = (duration_ms, "duration") if duration_ms else (ASSUMED_MS_PLAYED, "assumed")
     return Play(

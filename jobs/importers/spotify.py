@@ -39,6 +39,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from jobs.importers.records import Play, Skipped, from_iso, int_value, make_play
+from schemas.columns import MS_PLAYED
 
 HISTORY_FILE = re.compile(r"^(streaminghistory.*|streaming_history_.*|endsong.*)\.json$", re.IGNORECASE)
 EXTENDED_FILE = re.compile(r"^(streaming_history_|endsong)", re.IGNORECASE)
@@ -104,7 +105,7 @@ def parse_entry(entry: Any, number: int, user: str, covered_until: dt.datetime |
             return Skipped("podcast", number, entry, "entry")
         if any(entry.get(k) for k in AUDIOBOOK_KEYS):
             return Skipped("audiobook", number, entry, "entry")
-        end, ms = from_iso(entry["ts"]), int_value(entry.get("ms_played"))
+        end, ms = from_iso(entry["ts"]), int_value(entry.get(MS_PLAYED))
         artist, title = entry.get("master_metadata_album_artist_name"), entry.get("master_metadata_track_name")
         album, ref = entry.get("master_metadata_album_album_name"), track_ref(entry.get("spotify_track_uri"))
     elif "endTime" in entry:

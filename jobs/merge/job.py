@@ -29,6 +29,7 @@ from jobs.recsys.ranking import Playlists, item_lists
 from jobs.runtime.cli import week_job
 from jobs.warehouse.store import MissingInputError, Warehouse, current_run_id
 from schemas import vocab
+from schemas.columns import ARTIST_ID, POSITION, REASON, SCORE, SOURCE, TRACK_ID, USER_ID
 
 
 class MergeError(RuntimeError):
@@ -60,8 +61,8 @@ def build_table(config: Config, week: str) -> MergeResult:
         raise MergeError(str(exc)) from exc
     items, users, active, tracks = inp.items, inp.users, inp.active, inp.tracks
     heard_by_user = inp.heard_by_user
-    artist_of = tracks.set_index("track_id")["artist_id"]
-    thin = sorted(active - set(users["user_id"]))
+    artist_of = tracks.set_index(TRACK_ID)[ARTIST_ID]
+    thin = sorted(active - set(users[USER_ID]))
     rows: list[tuple] = []
     short: list[str] = []
     lists = playlists(inp, conf)
@@ -90,31 +91,31 @@ def build_table(config: Config, week: str) -> MergeResult:
             )
             for pos, i in enumerate(chosen, 1)
         ]
-    table = pd.DataFrame(rows, columns=["user_id", "position", "track_id", "score", "source", "reason"])
-    table["artist_id"] = table["track_id"].map(artist_of)
+    table = pd.DataFrame(rows, columns=[USER_ID, POSITION, TRACK_ID, SCORE, SOURCE, REASON])
+    table[ARTIST_ID] = table[TRACK_ID].map(artist_of)
     table["week"] = week
-    table["position"] = table["position"].astype("int32")
+    table[POSITION] = table[POSITION].astype("int32")
     from schemas.tables import table as contract
 
-    table = table[contract("discover_weekly").names].sort_values(["user_id", "position"], ignore_index=True)
-    eligible = (set(users["user_id"]) | set(fallback_users)) - set(short)
+    table = table[contract("discover_weekly").names].sort_values([USER_ID, POSITION], ignore_index=True)
+    eligible = (set(users[USER_ID]) | set(fallback_users)) - set(short)
     excluded = {u: vocab.THIN_HISTORY for u in thin if conf.thin_history == "skip"} | dict.fromkeys(
         short, vocab.TOO_FEW_UNHEARD
     )
     cold_ids = set(items.track_ids[items.cold()])
     counts_out = {
         "listeners_active": len(active),
-        "personal": len(set(users["user_id"]) - set(short)),
+        "personal": len(set(users[USER_ID]) - set(short)),
         "fallback": len(set(fallback_users) - set(short)),
         "skipped_thin_history": len(thin) if conf.thin_history == "skip" else 0,
         "skipped_too_few_unheard_tracks": len(short),
         "eligible": len(eligible),
         "rows": len(table),
-        "sources": table["source"].value_counts().sort_index().to_dict(),
-        "cold_start_rows": int(table["track_id"].isin(cold_ids).sum()),
+        "sources": table[SOURCE].value_counts().sort_index().to_dict(),
+        "cold_start_rows": int(table[TRACK_ID].isin(cold_ids).sum()),
         "catalog_tracks": len(tracks),
-        "distinct_tracks_recommended": int(table["track_id"].nunique()),
-        "catalog_coverage": round(table["track_id"].nunique() / max(len(tracks), 1), 4),
+        "distinct_tracks_recommended": int(table[TRACK_ID].nunique()),
+        "catalog_coverage": round(table[TRACK_ID].nunique() / max(len(tracks), 1), 4),
         "notes": inp.notes,
         "taste_clusters": cluster_figures(inp, conf, lists),
     }

@@ -32,6 +32,7 @@ from jobs.evaluation.metrics import (
 )
 from jobs.evaluation.stats import compare
 from jobs.recsys.baselines import RECENT_WEEKS, popularity_scores
+from schemas.columns import MS_PLAYED, PLAYED_AT, TRACK_ID, USER_ID, VECTOR
 
 
 class AlsError(RuntimeError):
@@ -50,22 +51,22 @@ def window_counts(plays: Any, start: dt.datetime, end: dt.datetime, min_ms: int,
     from pyspark.sql import functions as F
 
     counted = plays.filter(
-        (F.col("played_at") >= F.lit(start)) & (F.col("played_at") < F.lit(end)) & (F.col("ms_played") >= min_ms)
+        (F.col(PLAYED_AT) >= F.lit(start)) & (F.col(PLAYED_AT) < F.lit(end)) & (F.col(MS_PLAYED) >= min_ms)
     )
     if half_life_days > 0:
-        age_days = (F.lit(end).cast("double") - F.col("played_at").cast("double")) / 86400.0
+        age_days = (F.lit(end).cast("double") - F.col(PLAYED_AT).cast("double")) / 86400.0
         w = F.pow(F.lit(0.5), age_days / half_life_days)
     else:
         w = F.lit(1.0)
-    return counted.groupBy("user_id", "track_id").agg(F.count("*").alias("plays"), F.sum(w).alias("weight"))
+    return counted.groupBy(USER_ID, TRACK_ID).agg(F.count("*").alias("plays"), F.sum(w).alias("weight"))
 
 
 def track_plays(plays: Any, start: dt.datetime, end: dt.datetime, min_ms: int) -> pd.Series:
     """Counted plays per track in ``[start, end)``, collected as a pandas Series (track_id -> plays)."""
     from pyspark.sql import functions as F
 
-    counts = window_counts(plays, start, end, min_ms, 0).groupBy("track_id").agg(F.sum("plays").alias("n"))
-    return counts.toPandas().set_index("track_id")["n"].astype(np.float64)
+    counts = window_counts(plays, start, end, min_ms, 0).groupBy(TRACK_ID).agg(F.sum("plays").alias("n"))
+    return counts.toPandas().set_index(TRACK_ID)["n"].astype(np.float64)
 
 
 def with_rating(counts: Any, eps: float) -> Any:
@@ -94,9 +95,9 @@ def fit_model(counts: Any, conf: AlsConf, intermediate_storage: str | None = Non
     The caller unpersists the indices (:func:`fit_als` does it for you)."""
     from pyspark.ml.recommendation import ALS
 
-    users = index_ids(counts, "user_id", "u").cache()
-    items = index_ids(counts, "track_id", "i").cache()
-    ratings = with_rating(counts, conf.eps).join(users, "user_id").join(items, "track_id").select("u", "i", "rating")
+    users = index_ids(counts, USER_ID, "u").cache()
+    items = index_ids(counts, TRACK_ID, "i").cache()
+    ratings = with_rating(counts, conf.eps).join(users, USER_ID).join(items, TRACK_ID).select("u", "i", "rating")
     als = ALS(
         rank=conf.rank,
         maxIter=conf.max_iter,
@@ -126,10 +127,10 @@ def factors_of(model: Any, users: Any, items: Any) -> tuple[pd.DataFrame, pd.Dat
     """A fitted model's user and item factors as pandas (id, vector), sorted by id; unpersists the indices."""
     from pyspark.sql import functions as F
 
-    uf = model.userFactors.join(users, F.col("id") == F.col("u")).select("user_id", F.col("features").alias("vector"))
-    itf = model.itemFactors.join(items, F.col("id") == F.col("i")).select("track_id", F.col("features").alias("vector"))
-    user_pd = uf.toPandas().sort_values("user_id", ignore_index=True)
-    item_pd = itf.toPandas().sort_values("track_id", ignore_index=True)
+    uf = model.userFactors.join(users, F.col("id") == F.col("u")).select(USER_ID, F.col("features").alias(VECTOR))
+    itf = model.itemFactors.join(items, F.col("id") == F.col("i")).select(TRACK_ID, F.col("features").alias(VECTOR))
+    user_pd = uf.toPandas().sort_values(USER_ID, ignore_index=True)
+    item_pd = itf.toPandas().sort_values(TRACK_ID, ignore_index=True)
     users.unpersist()
     items.unpersist()
     return user_pd, item_pd
@@ -156,24 +157,24 @@ def holdout_scores(
     rank) and ``values[model][metric]``: precision@k, recall@k and NDCG@k per listener,
     the percentile rank per (listener, holdout track with a vector).
     """
-    item_ids = item_factors["track_id"].to_numpy()
+    item_ids = item_factors[TRACK_ID].to_numpy()
     item_index = {t: i for i, t in enumerate(item_ids)}
-    V = as_matrix(item_factors["vector"])
-    users = user_factors[user_factors["user_id"].isin(holdout["user_id"])].reset_index(drop=True)
-    U = as_matrix(users["vector"])
+    V = as_matrix(item_factors[VECTOR])
+    users = user_factors[user_factors[USER_ID].isin(holdout[USER_ID])].reset_index(drop=True)
+    U = as_matrix(users[VECTOR])
     n_items = len(item_ids)
     refs = {"most_popular": popularity_scores(item_ids, popularity)}
     if recent is not None:
         refs["most_popular_recent"] = popularity_scores(item_ids, popularity, recent)
-    seen_by_user = seen.groupby("user_id")["track_id"].agg(set).to_dict()
-    truth_by_user = holdout.groupby("user_id")["track_id"].agg(set).to_dict()
+    seen_by_user = seen.groupby(USER_ID)[TRACK_ID].agg(set).to_dict()
+    truth_by_user = holdout.groupby(USER_ID)[TRACK_ID].agg(set).to_dict()
     names = (f"precision@{k}", f"recall@{k}", f"ndcg@{k}", "percentile_rank")
     metrics = (precision_at_k, recall_at_k, ndcg_at_k)
     values: dict[str, dict[str, list[float]]] = {m: {n: [] for n in names} for m in ("als", *refs)}
     pair_users: list[str] = []
     block = 1024
     for start in range(0, len(users), block):
-        ids = users["user_id"].iloc[start : start + block].tolist()
+        ids = users[USER_ID].iloc[start : start + block].tolist()
         scores = U[start : start + block] @ V.T if n_items else np.zeros((len(ids), 0))
         exclude = np.zeros((len(ids), n_items), dtype=bool)
         for r, uid in enumerate(ids):
@@ -194,7 +195,7 @@ def holdout_scores(
                     out[name].append(metric([recs[r]], [truth], k))
                 out["percentile_rank"] += percentile_ranks(sc[r], ~exclude[r], targets)
     return {
-        "users": users["user_id"].tolist(),
+        "users": users[USER_ID].tolist(),
         "pair_users": pair_users,
         "values": {m: {n: np.asarray(v, dtype=np.float64) for n, v in vals.items()} for m, vals in values.items()},
     }
@@ -225,7 +226,7 @@ def evaluate_holdout(
     plays: the means of :func:`holdout_scores`, plus ``holdout_pairs`` per model."""
     scored = holdout_scores(user_factors, item_factors, seen, holdout, popularity, k, recent)
     out = holdout_means(scored, k)
-    pairs = float(holdout[holdout["user_id"].isin(scored["users"])].drop_duplicates().shape[0])
+    pairs = float(holdout[holdout[USER_ID].isin(scored["users"])].drop_duplicates().shape[0])
     for vals in out.values():
         vals["holdout_pairs"] = pairs
     return out
@@ -265,31 +266,31 @@ def holdout_evaluation(
             return {
                 "skipped": f"no counted plays in the evaluation window {eval_start:%Y-%m-%d}..{eval_cut:%Y-%m-%d}"
             }, None
-        holdout_all = window_counts(plays, eval_cut, cut, conf.min_ms_played, 0).select("user_id", "track_id")
-        history = plays.filter(F.col("played_at") < F.lit(eval_cut)).select("user_id", "track_id").distinct()
-        holdout = holdout_all.join(history, ["user_id", "track_id"], "left_anti")
+        holdout_all = window_counts(plays, eval_cut, cut, conf.min_ms_played, 0).select(USER_ID, TRACK_ID)
+        history = plays.filter(F.col(PLAYED_AT) < F.lit(eval_cut)).select(USER_ID, TRACK_ID).distinct()
+        holdout = holdout_all.join(history, [USER_ID, TRACK_ID], "left_anti")
         holdout_pd = holdout.toPandas()
         if holdout_pd.empty:
             what = "first-time plays" if holdout_all.limit(1).count() else "counted plays"
             return {"skipped": f"no {what} in the holdout week {eval_cut:%Y-%m-%d}..{cut:%Y-%m-%d}"}, None
         rng = np.random.default_rng(conf.seed)
-        eval_users = sorted(holdout_pd["user_id"].unique())
+        eval_users = sorted(holdout_pd[USER_ID].unique())
         if len(eval_users) > conf.eval_max_users:
             eval_users = sorted(rng.choice(eval_users, conf.eval_max_users, replace=False))
-        holdout_pd = holdout_pd[holdout_pd["user_id"].isin(eval_users)]
-        users_df = spark.createDataFrame(pd.DataFrame({"user_id": eval_users}, dtype=str))
-        seen_pd = history.join(users_df, "user_id").toPandas()
+        holdout_pd = holdout_pd[holdout_pd[USER_ID].isin(eval_users)]
+        users_df = spark.createDataFrame(pd.DataFrame({USER_ID: eval_users}, dtype=str))
+        seen_pd = history.join(users_df, USER_ID).toPandas()
         # the references: counted plays per track over all history before the holdout, and over its last weeks
         popularity = track_plays(plays, dt.datetime(1970, 1, 1, tzinfo=dt.UTC), eval_cut, conf.min_ms_played)
         recent = track_plays(plays, eval_cut - dt.timedelta(weeks=RECENT_WEEKS), eval_cut, conf.min_ms_played)
         u_eval, i_eval = fit_als(eval_counts, conf)
-        if not u_eval["user_id"].isin(holdout_pd["user_id"]).any():
+        if not u_eval[USER_ID].isin(holdout_pd[USER_ID]).any():
             return {
                 "skipped": "no listener with first-time plays in the holdout week was in the evaluation window"
             }, None
         scored = holdout_scores(u_eval, i_eval, seen_pd, holdout_pd, popularity, conf.eval_k, recent)
         means = holdout_means(scored, conf.eval_k)
-        pairs = float(holdout_pd[holdout_pd["user_id"].isin(scored["users"])].drop_duplicates().shape[0])
+        pairs = float(holdout_pd[holdout_pd[USER_ID].isin(scored["users"])].drop_duplicates().shape[0])
         evaluation = {
             m: {k: v if math.isfinite(v) else None for k, v in {**vals, "holdout_pairs": pairs}.items()}
             for m, vals in means.items()

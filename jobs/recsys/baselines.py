@@ -45,6 +45,7 @@ import pandas as pd
 
 from jobs.config import AlsConf
 from jobs.recsys.ranking import Ranking
+from schemas.columns import MS_PLAYED, PLAYED_AT, TRACK_ID, USER_ID
 
 MIN_MS = AlsConf().min_ms_played  # a shorter play is a skip, as for ALS
 ALS_REFERENCE = AlsConf(rank=64, alpha=1.0, reg_param=0.1, max_iter=15, eps=1.0, seed=0)
@@ -54,18 +55,18 @@ RECENT_WEEKS = 4
 
 def _ids(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with ``user_id`` and ``track_id`` as strings (ids read from files may come as numbers)."""
-    return frame.astype({"user_id": str, "track_id": str})
+    return frame.astype({USER_ID: str, TRACK_ID: str})
 
 
 def counted_pairs(plays: pd.DataFrame, min_ms: int = MIN_MS) -> pd.DataFrame:
     """``(user_id, track_id, plays)``: counted plays (``ms_played >= min_ms``) per listener and track."""
-    counted = _ids(plays[plays["ms_played"] >= min_ms])
-    return counted.groupby(["user_id", "track_id"], as_index=False).size().rename(columns={"size": "plays"})
+    counted = _ids(plays[plays[MS_PLAYED] >= min_ms])
+    return counted.groupby([USER_ID, TRACK_ID], as_index=False).size().rename(columns={"size": "plays"})
 
 
 def heard_pairs(plays: pd.DataFrame) -> pd.DataFrame:
     """Distinct ``(user_id, track_id)`` ever played, skips included: never recommended again."""
-    return _ids(plays[["user_id", "track_id"]]).drop_duplicates(ignore_index=True)
+    return _ids(plays[[USER_ID, TRACK_ID]]).drop_duplicates(ignore_index=True)
 
 
 def exclude_heard(scores: np.ndarray, users: np.ndarray, items: np.ndarray, heard: pd.DataFrame) -> np.ndarray:
@@ -73,8 +74,8 @@ def exclude_heard(scores: np.ndarray, users: np.ndarray, items: np.ndarray, hear
     user_pos = pd.Series(np.arange(len(users)), index=users)
     item_pos = pd.Series(np.arange(len(items)), index=items)
     heard = _ids(heard)
-    h = heard[heard["user_id"].isin(user_pos.index) & heard["track_id"].isin(item_pos.index)]
-    scores[user_pos[h["user_id"]].to_numpy(), item_pos[h["track_id"]].to_numpy()] = -np.inf
+    h = heard[heard[USER_ID].isin(user_pos.index) & heard[TRACK_ID].isin(item_pos.index)]
+    scores[user_pos[h[USER_ID]].to_numpy(), item_pos[h[TRACK_ID]].to_numpy()] = -np.inf
     return scores
 
 
@@ -84,7 +85,7 @@ def _users(users: Iterable[str]) -> np.ndarray:
 
 def listener_counts(pairs: pd.DataFrame) -> pd.Series:
     """Listeners per track (tracks sorted by id)."""
-    return pairs.groupby("track_id")["user_id"].nunique().sort_index()
+    return pairs.groupby(TRACK_ID)[USER_ID].nunique().sort_index()
 
 
 def popularity_ranking(
@@ -136,8 +137,8 @@ def knn_similarity(pairs: pd.DataFrame, neighbours: int = KNN_NEIGHBOURS) -> tup
     from scipy.sparse import csr_matrix
 
     pairs = _ids(pairs)
-    users, ui = np.unique(pairs["user_id"].to_numpy(dtype=str), return_inverse=True)
-    items, ii = np.unique(pairs["track_id"].to_numpy(dtype=str), return_inverse=True)
+    users, ui = np.unique(pairs[USER_ID].to_numpy(dtype=str), return_inverse=True)
+    items, ii = np.unique(pairs[TRACK_ID].to_numpy(dtype=str), return_inverse=True)
     X = csr_matrix((np.ones(len(ui)), (ui, ii)), shape=(len(users), len(items)))
     X.data[:] = 1.0  # binary: played or not (duplicate pairs were summed)
     norms = np.sqrt(np.asarray(X.sum(axis=0)).ravel())
@@ -168,9 +169,9 @@ def knn_ranking(
     W, _, items = knn_similarity(pairs, neighbours)
     item_pos = pd.Series(np.arange(len(items)), index=items)
     user_pos = pd.Series(np.arange(len(u)), index=u)
-    p = pairs[pairs["user_id"].isin(user_pos.index)]
+    p = pairs[pairs[USER_ID].isin(user_pos.index)]
     H = csr_matrix(
-        (np.ones(len(p)), (user_pos[p["user_id"]].to_numpy(), item_pos[p["track_id"]].to_numpy())),
+        (np.ones(len(p)), (user_pos[p[USER_ID]].to_numpy(), item_pos[p[TRACK_ID]].to_numpy())),
         shape=(len(u), len(items)),
     )
     H.data[:] = 1.0
@@ -195,10 +196,10 @@ def recent_plays(
     plays: pd.DataFrame, cutoff: dt.datetime, weeks: float = RECENT_WEEKS, min_ms: int = MIN_MS
 ) -> pd.Series:
     """Counted plays (``ms_played >= min_ms``) per track in ``[cutoff - weeks, cutoff)`` (weeks may be a fraction)."""
-    at = pd.to_datetime(plays["played_at"], utc=True)
+    at = pd.to_datetime(plays[PLAYED_AT], utc=True)
     keep = (at >= pd.Timestamp(cutoff - dt.timedelta(weeks=weeks))) & (at < pd.Timestamp(cutoff))
-    keep &= plays["ms_played"] >= min_ms
-    return _ids(plays[keep]).groupby("track_id").size().astype(np.float64)
+    keep &= plays[MS_PLAYED] >= min_ms
+    return _ids(plays[keep]).groupby(TRACK_ID).size().astype(np.float64)
 
 
 def artist_mean_plays(track_ids: Sequence[str], plays: pd.Series, artist_of: pd.Series) -> np.ndarray:
@@ -218,8 +219,8 @@ def genre_shares(pairs: pd.DataFrame, genre_of: pd.Series) -> pd.DataFrame:
 
     ``genre_of`` maps track to genre; plays of tracks without one are left out.
     """
-    g = pairs.assign(genre=pairs["track_id"].map(genre_of)).dropna(subset=["genre"])
-    table = g.pivot_table(index="user_id", columns="genre", values="plays", aggfunc="sum", fill_value=0.0)
+    g = pairs.assign(genre=pairs[TRACK_ID].map(genre_of)).dropna(subset=["genre"])
+    table = g.pivot_table(index=USER_ID, columns="genre", values="plays", aggfunc="sum", fill_value=0.0)
     return table.div(table.sum(axis=1), axis=0)
 
 
@@ -241,7 +242,7 @@ def genre_oracle_scores(
 def _before(plays: pd.DataFrame, cutoff: dt.datetime | None) -> pd.DataFrame:
     if cutoff is None:
         return plays
-    if (pd.to_datetime(plays["played_at"], utc=True) >= pd.Timestamp(cutoff)).any():
+    if (pd.to_datetime(plays[PLAYED_AT], utc=True) >= pd.Timestamp(cutoff)).any():
         raise ValueError(f"plays on or after the cutoff {cutoff:%Y-%m-%d %H:%M}: a reference must not see them")
     return plays
 
@@ -254,7 +255,7 @@ def most_popular_recent_ranking(
     plays: pd.DataFrame, cutoff: dt.datetime, users: Iterable[str], weeks: int = RECENT_WEEKS, min_ms: int = MIN_MS
 ) -> Ranking:
     plays = _before(plays, cutoff)
-    recent = plays[pd.to_datetime(plays["played_at"], utc=True) >= pd.Timestamp(cutoff - dt.timedelta(weeks=weeks))]
+    recent = plays[pd.to_datetime(plays[PLAYED_AT], utc=True) >= pd.Timestamp(cutoff - dt.timedelta(weeks=weeks))]
     everything = listener_counts(counted_pairs(plays, min_ms))
     return popularity_ranking(counted_pairs(recent, min_ms), heard_pairs(plays), users, tie_break=everything)
 

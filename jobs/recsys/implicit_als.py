@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from jobs.config import AlsConf
+from schemas.columns import TRACK_ID, USER_ID
 
 
 def confidence_matrix(pairs: pd.DataFrame, conf: AlsConf, column: str = "weight") -> tuple[Any, np.ndarray, np.ndarray]:
@@ -26,8 +27,8 @@ def confidence_matrix(pairs: pd.DataFrame, conf: AlsConf, column: str = "weight"
     """
     from scipy.sparse import csr_matrix
 
-    users, u = np.unique(pairs["user_id"].to_numpy(dtype=str), return_inverse=True)
-    items, i = np.unique(pairs["track_id"].to_numpy(dtype=str), return_inverse=True)
+    users, u = np.unique(pairs[USER_ID].to_numpy(dtype=str), return_inverse=True)
+    items, i = np.unique(pairs[TRACK_ID].to_numpy(dtype=str), return_inverse=True)
     values = 1.0 + conf.alpha * np.log1p(pairs[column].to_numpy(dtype=np.float64) / conf.eps)
     matrix = csr_matrix((values.astype(np.float32), (u, i)), shape=(len(users), len(items)))
     return matrix, users, items

@@ -34,6 +34,7 @@ from jobs.sequence.candidates import Candidates, sequence_candidates
 from jobs.warehouse.catalog import read_catalog
 from jobs.warehouse.store import Warehouse, active_listeners, check_one_rank, heard_pairs
 from jobs.warehouse.weeks import cutoff as week_cutoff
+from schemas.columns import ARTIST_ID, MS_PLAYED, PLAYED_AT, TRACK_ID, USER_ID, VECTOR
 
 log = logging.getLogger("merge")  # the merge's inputs: its log lines keep the job's name
 
@@ -83,7 +84,7 @@ def prepare_inputs(config: Config, week: str) -> Inputs:
         user_f,
         item_f,
         counts,
-        wh.plays_before(week_cutoff(week), columns=("user_id", "track_id", "played_at", "ms_played")),
+        wh.plays_before(week_cutoff(week), columns=(USER_ID, TRACK_ID, PLAYED_AT, MS_PLAYED)),
         tracks,
         artists,
         vectors,
@@ -121,11 +122,11 @@ def build_inputs(
     allotment), indexed for the blend. Pure (the tune calls it on fits it never writes,
     :mod:`jobs.tools.tune`); the sequence candidates are added by :func:`prepare_inputs`."""
     conf = config.merge
-    user_f = user_f.sort_values("user_id", ignore_index=True)
+    user_f = user_f.sort_values(USER_ID, ignore_index=True)
     notes = []
     if vectors is None:
         notes.append("no track_vectors (audio branch produced nothing): merging without audio candidates")
-        vectors = item_f[["track_id", "vector"]].assign(source="als")
+        vectors = item_f[[TRACK_ID, VECTOR]].assign(source="als")
     if conf.cluster_allotment > 0 and (taste is None or audio is None):
         notes.append("no taste_clusters (taste_clusters skipped or not run): merging without cluster allotment")
     if similarity is None or similarity.empty:
@@ -135,7 +136,7 @@ def build_inputs(
     active = active_listeners(plays, cut, config.als.window_weeks)
     new_since = (cut - dt.timedelta(days=conf.new_release_days)).date()
     items = build_items(
-        vectors, item_f.set_index("track_id")["plays"], tracks, artists, new_since, terms, similarity, cut.date(), audio
+        vectors, item_f.set_index(TRACK_ID)["plays"], tracks, artists, new_since, terms, similarity, cut.date(), audio
     )
     if conf.popularity_days > 0:  # the popularity prior counts only the last days' plays
         recent = recent_plays(plays, cut, weeks=conf.popularity_days / 7, min_ms=config.als.min_ms_played)
@@ -144,24 +145,24 @@ def build_inputs(
     index = pd.Series(np.arange(len(items.track_ids)), index=items.track_ids)
     artist_index = pd.Series(np.arange(len(items.artist_ids)), index=items.artist_ids)
 
-    per_user = counts.groupby("user_id")["plays"].sum()
+    per_user = counts.groupby(USER_ID)["plays"].sum()
     personal = set(per_user[per_user >= conf.min_plays].index)
-    users = user_f[user_f["user_id"].isin(personal)].reset_index(drop=True)
-    top = counts.assign(i=counts["track_id"].map(index)).dropna(subset=["i"])
-    top = top.sort_values(["user_id", "plays", "track_id"], ascending=[True, False, True])
-    top_by_user = {u: g.to_numpy(dtype=np.int64)[:20] for u, g in top.groupby("user_id", sort=False)["i"]}
-    artist_of = tracks.set_index("track_id")["artist_id"]
-    by_artist = counts.assign(a=counts["track_id"].map(artist_of).map(artist_index)).dropna(subset=["a"])
-    by_artist = by_artist.groupby(["user_id", "a"])["plays"].sum().reset_index()
-    by_artist = by_artist.sort_values(["user_id", "plays", "a"], ascending=[True, False, True])
+    users = user_f[user_f[USER_ID].isin(personal)].reset_index(drop=True)
+    top = counts.assign(i=counts[TRACK_ID].map(index)).dropna(subset=["i"])
+    top = top.sort_values([USER_ID, "plays", TRACK_ID], ascending=[True, False, True])
+    top_by_user = {u: g.to_numpy(dtype=np.int64)[:20] for u, g in top.groupby(USER_ID, sort=False)["i"]}
+    artist_of = tracks.set_index(TRACK_ID)[ARTIST_ID]
+    by_artist = counts.assign(a=counts[TRACK_ID].map(artist_of).map(artist_index)).dropna(subset=["a"])
+    by_artist = by_artist.groupby([USER_ID, "a"])["plays"].sum().reset_index()
+    by_artist = by_artist.sort_values([USER_ID, "plays", "a"], ascending=[True, False, True])
     top_artists, shares = {}, {}
-    for u, g in by_artist.groupby("user_id", sort=False):
+    for u, g in by_artist.groupby(USER_ID, sort=False):
         g = g.head(conf.top_artists)
         top_artists[u] = g["a"].to_numpy(dtype=np.int64)
         shares[u] = (g["plays"] / g["plays"].sum()).to_numpy(dtype=np.float64)
     clusters = {}
     if taste is not None and audio is not None:
-        for u, g in taste.sort_values(["user_id", "cluster"]).groupby("user_id", sort=False):
+        for u, g in taste.sort_values([USER_ID, "cluster"]).groupby(USER_ID, sort=False):
             clusters[u] = (as_matrix(g["centroid"]), g["share"].to_numpy(dtype=np.float64))
     return Inputs(
         items, users, active, heard, heard_by_user, top_by_user, top_artists, shares, tracks, notes, clusters=clusters
@@ -171,8 +172,8 @@ def build_inputs(
 def heard_by_user_of(heard: pd.DataFrame, items: Items) -> dict[str, np.ndarray]:
     """Per listener, the sorted item indices of the tracks they have heard."""
     index = pd.Series(np.arange(len(items.track_ids)), index=items.track_ids)
-    heard_idx = heard.assign(i=heard["track_id"].map(index)).dropna(subset=["i"])
-    return {u: np.sort(g.to_numpy(dtype=np.int64)) for u, g in heard_idx.groupby("user_id")["i"]}
+    heard_idx = heard.assign(i=heard[TRACK_ID].map(index)).dropna(subset=["i"])
+    return {u: np.sort(g.to_numpy(dtype=np.int64)) for u, g in heard_idx.groupby(USER_ID)["i"]}
 
 
 def read_sequence(

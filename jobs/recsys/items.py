@@ -18,6 +18,7 @@ import pandas as pd
 
 from jobs.evaluation.metrics import as_matrix
 from jobs.recsys.clusters import unit
+from schemas.columns import ARTIST_ID, NEIGHBOR_ID, SCORE, SOURCE, TRACK_ID, VECTOR
 
 
 @dataclass(frozen=True)
@@ -92,50 +93,50 @@ def build_items(
     tracks released on or after ``released_before`` (the week's Monday) are left out;
     ``audio_vectors`` (the CNN's prediction per track with audio) become unit rows of ``audio``.
     """
-    f = track_vectors.merge(tracks[["track_id", "title", "artist_id", "release_date"]], on="track_id", how="inner")
+    f = track_vectors.merge(tracks[[TRACK_ID, "title", ARTIST_ID, "release_date"]], on=TRACK_ID, how="inner")
     if released_before is not None:  # a track that is not out yet is never recommended
         out = pd.to_datetime(f["release_date"]).isna() | (
             pd.to_datetime(f["release_date"]) < pd.Timestamp(released_before)
         )
         f = f[out.to_numpy()]
-    f = f.sort_values("track_id", ignore_index=True)
-    names = artists.set_index("artist_id")["name"]
-    artist_ids = np.array(sorted(set(f["artist_id"]) | set(names.index)))
+    f = f.sort_values(TRACK_ID, ignore_index=True)
+    names = artists.set_index(ARTIST_ID)["name"]
+    artist_ids = np.array(sorted(set(f[ARTIST_ID]) | set(names.index)))
     a_index = {a: i for i, a in enumerate(artist_ids)}
-    song = f["artist_id"] + "\x00" + f["title"].str.lower().str.strip()
+    song = f[ARTIST_ID] + "\x00" + f["title"].str.lower().str.strip()
     is_new = np.zeros(len(f), dtype=bool)
     if new_since is not None:
         is_new = (pd.to_datetime(f["release_date"]) >= pd.Timestamp(new_since)).fillna(False).to_numpy()
     artist_terms = np.array([""] * len(artist_ids), dtype=object)
     if terms is not None and len(terms):
         top = terms[terms["term_type"].isin(["adj", "np"])].sort_values(
-            ["artist_id", "score", "term_type", "term"], ascending=[True, False, True, True]
+            [ARTIST_ID, SCORE, "term_type", "term"], ascending=[True, False, True, True]
         )
-        for a, g in top.groupby("artist_id"):
+        for a, g in top.groupby(ARTIST_ID):
             if a in a_index:
                 artist_terms[a_index[a]] = ", ".join(list(dict.fromkeys(g["term"]))[:3])
     neighbours: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     if similarity is not None and len(similarity):
-        sim = similarity[similarity["artist_id"].isin(a_index) & similarity["neighbor_id"].isin(a_index)]
-        for a, g in sim.groupby("artist_id"):
+        sim = similarity[similarity[ARTIST_ID].isin(a_index) & similarity[NEIGHBOR_ID].isin(a_index)]
+        for a, g in sim.groupby(ARTIST_ID):
             neighbours[a_index[a]] = (
-                g["neighbor_id"].map(a_index).to_numpy(dtype=np.int64),
+                g[NEIGHBOR_ID].map(a_index).to_numpy(dtype=np.int64),
                 g["similarity"].to_numpy(dtype=np.float64),
             )
     return Items(
-        track_ids=f["track_id"].to_numpy(dtype=object),
-        artist_idx=f["artist_id"].map(a_index).to_numpy(dtype=np.int64),
+        track_ids=f[TRACK_ID].to_numpy(dtype=object),
+        artist_idx=f[ARTIST_ID].map(a_index).to_numpy(dtype=np.int64),
         song_key=pd.factorize(song)[0],
-        vectors=as_matrix(f["vector"]),
-        popularity=f["track_id"].map(plays).fillna(0).to_numpy(dtype=np.float64),
+        vectors=as_matrix(f[VECTOR]),
+        popularity=f[TRACK_ID].map(plays).fillna(0).to_numpy(dtype=np.float64),
         artist_names=names.reindex(artist_ids).fillna("an artist you play").to_numpy(dtype=object),
         artist_ids=artist_ids,
         titles=f["title"].to_numpy(dtype=object),
-        is_cold=(f["source"] == "audio").to_numpy(),
+        is_cold=(f[SOURCE] == "audio").to_numpy(),
         is_new=is_new,
         artist_terms=artist_terms,
         artist_neighbours=neighbours,
-        **_audio(f["track_id"], audio_vectors),
+        **_audio(f[TRACK_ID], audio_vectors),
     )
 
 
@@ -143,10 +144,10 @@ def _audio(track_ids: pd.Series, audio_vectors: pd.DataFrame | None) -> dict[str
     """``audio``/``has_audio`` aligned with ``track_ids`` (nothing when there are no audio vectors)."""
     if audio_vectors is None or audio_vectors.empty:
         return {}
-    index = pd.Series(np.arange(len(audio_vectors)), index=audio_vectors["track_id"].to_numpy())
+    index = pd.Series(np.arange(len(audio_vectors)), index=audio_vectors[TRACK_ID].to_numpy())
     rows = track_ids.map(index)
     has = rows.notna().to_numpy()
-    matrix = unit(as_matrix(audio_vectors["vector"]))
+    matrix = unit(as_matrix(audio_vectors[VECTOR]))
     out = np.zeros((len(track_ids), matrix.shape[1]), dtype=np.float32)
     out[has] = matrix[rows[has].to_numpy(dtype=np.int64)]
     return {"audio": out, "has_audio": has}

@@ -25,6 +25,7 @@ from jobs.recsys.ranking import ItemLists, Pick, Playlists
 from jobs.recsys.scoring import SOURCES, blend_block, ranked, source_of
 from jobs.sequence.candidates import NONE, Candidates, sequence_reasons, sequence_term
 from schemas import vocab
+from schemas.columns import USER_ID, VECTOR
 
 POPULAR_REASON = "Popular with listeners this week"
 
@@ -123,14 +124,14 @@ def _pick(
 
 def playlists(inputs: Inputs, blend: MergeConf, user_ids: list[str] | None = None) -> Playlists:
     """Blended playlists ``user_id -> [Pick, ...]`` (best first) for personal listeners."""
-    users = inputs.users if user_ids is None else inputs.users[inputs.users["user_id"].isin(user_ids)]
+    users = inputs.users if user_ids is None else inputs.users[inputs.users[USER_ID].isin(user_ids)]
     users = users.reset_index(drop=True)
     empty_i, empty_f = np.zeros(0, dtype=np.int64), np.zeros(0)
-    U = as_matrix(users["vector"])
+    U = as_matrix(users[VECTOR])
     out: Playlists = {}
     block = max(16, min(2048, (1 << 24) // max(len(inputs.items.track_ids), 1)))  # ~64 MB of scores a block
     for start in range(0, len(users), block):
-        ids = users["user_id"].iloc[start : start + block].tolist()
+        ids = users[USER_ID].iloc[start : start + block].tolist()
         lists = recommend_block(
             U[start : start + block],
             [inputs.heard_by_user.get(u, empty_i) for u in ids],

@@ -21,6 +21,7 @@ import pandas as pd
 from jobs.evaluation.metrics import as_matrix
 from jobs.recsys.items import Items
 from jobs.sequence.ann import query
+from schemas.columns import TRACK_ID, USER_ID, VECTOR
 
 # One listener's candidates: item indices, 0..1 closeness, the anchor item of each.
 Candidates = tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -43,12 +44,12 @@ def sequence_candidates(
     if m <= 0 or taste.empty:
         return {}
     position = pd.Series(np.arange(len(items.track_ids)), index=pd.Index(items.track_ids))
-    song_item = songs["track_id"].map(position).fillna(-1).to_numpy(dtype=np.int64)
-    item_song = {t: i for i, t in enumerate(songs["track_id"])}
-    unit = as_matrix(songs["vector"])
+    song_item = songs[TRACK_ID].map(position).fillna(-1).to_numpy(dtype=np.int64)
+    item_song = {t: i for i, t in enumerate(songs[TRACK_ID])}
+    unit = as_matrix(songs[VECTOR])
     unit = unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-12)
     out: dict[str, Candidates] = {}
-    for uid, vector, recent in zip(taste["user_id"], taste["vector"], taste["recent"], strict=True):
+    for uid, vector, recent in zip(taste[USER_ID], taste[VECTOR], taste["recent"], strict=True):
         heard = heard_by_user.get(uid, np.zeros(0, np.int64))
         rows, close = query(index, np.asarray(vector, np.float32), min(len(songs), m + len(heard)))
         idx = song_item[rows]

@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from schemas.columns import MS_PLAYED, PLAYED_AT, PLAYLIST_ID, POSITION, TRACK_ID, USER_ID
+
 
 def cut_sessions(plays: pd.DataFrame, gap_minutes: float, min_ms_played: int) -> pd.DataFrame:
     """``plays`` (user_id, track_id, played_at, ms_played) with ``session``, ``position`` and ``skipped``.
@@ -24,31 +26,31 @@ def cut_sessions(plays: pd.DataFrame, gap_minutes: float, min_ms_played: int) ->
     session starts at a listener's first play and whenever the pause since the previous
     play ended is longer than ``gap_minutes`` (a pause of exactly the limit does not split).
     """
-    out = plays[["user_id", "track_id", "played_at", "ms_played"]].sort_values(
-        ["user_id", "played_at", "track_id"], kind="stable", ignore_index=True
+    out = plays[[USER_ID, TRACK_ID, PLAYED_AT, MS_PLAYED]].sort_values(
+        [USER_ID, PLAYED_AT, TRACK_ID], kind="stable", ignore_index=True
     )
-    start = pd.to_datetime(out["played_at"], utc=True)
-    end = start + pd.to_timedelta(out["ms_played"].astype("int64"), unit="ms")
-    same_user = out["user_id"].eq(out["user_id"].shift())
+    start = pd.to_datetime(out[PLAYED_AT], utc=True)
+    end = start + pd.to_timedelta(out[MS_PLAYED].astype("int64"), unit="ms")
+    same_user = out[USER_ID].eq(out[USER_ID].shift())
     pause = start - end.shift()
     new = ~same_user | (pause > pd.Timedelta(minutes=gap_minutes))
     out["session"] = np.cumsum(new.to_numpy()) - 1
-    out["position"] = out.groupby("session").cumcount()
-    out["skipped"] = out["ms_played"] < min_ms_played
+    out[POSITION] = out.groupby("session").cumcount()
+    out["skipped"] = out[MS_PLAYED] < min_ms_played
     return out
 
 
 def top_tracks(listens: pd.DataFrame, n: int) -> list[str]:
     """The ``n`` most listened tracks of ``listens`` (one row per listen), ties by track id."""
-    counts = listens.groupby("track_id").size().reset_index(name="n")
-    counts = counts.sort_values(["n", "track_id"], ascending=[False, True])
-    return counts["track_id"].head(n).tolist()
+    counts = listens.groupby(TRACK_ID).size().reset_index(name="n")
+    counts = counts.sort_values(["n", TRACK_ID], ascending=[False, True])
+    return counts[TRACK_ID].head(n).tolist()
 
 
 def session_documents(sessions: pd.DataFrame, keep: set[str]) -> list[list[str]]:
     """Each session's listens (not skips) among ``keep``, in order; sessions with fewer than 2 such songs dropped."""
-    listens = sessions[~sessions["skipped"] & sessions["track_id"].isin(keep)]
-    docs = listens.groupby("session", sort=True)["track_id"].agg(list)
+    listens = sessions[~sessions["skipped"] & sessions[TRACK_ID].isin(keep)]
+    docs = listens.groupby("session", sort=True)[TRACK_ID].agg(list)
     return [d for d in docs if len(d) >= 2]
 
 
@@ -56,8 +58,8 @@ def playlist_documents(playlists: pd.DataFrame | None, keep: set[str]) -> list[l
     """Each playlist's songs among ``keep`` by position (playlists by id); fewer than 2 songs: dropped."""
     if playlists is None or playlists.empty:
         return []
-    rows = playlists[playlists["track_id"].isin(keep)].sort_values(["playlist_id", "position"], kind="stable")
-    docs = rows.groupby("playlist_id", sort=True)["track_id"].agg(list)
+    rows = playlists[playlists[TRACK_ID].isin(keep)].sort_values([PLAYLIST_ID, POSITION], kind="stable")
+    docs = rows.groupby(PLAYLIST_ID, sort=True)[TRACK_ID].agg(list)
     return [d for d in docs if len(d) >= 2]
 
 

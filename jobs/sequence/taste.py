@@ -30,6 +30,7 @@ import pandas as pd
 from jobs.config import SequenceConf
 from jobs.evaluation.stats import bootstrap_mean, paired_difference
 from jobs.sequence.word2vec import nearest
+from schemas.columns import PLAYED_AT, TRACK_ID, USER_ID, VECTOR
 
 
 def unit(vectors: np.ndarray) -> np.ndarray:
@@ -40,19 +41,19 @@ def listen_sequences(sessions: pd.DataFrame, song_ids: list[str]) -> pd.DataFram
     """Listens (not skips) of songs with a vector: user_id, played_at, song (1-based row of ``song_ids``), in order."""
     row = pd.Series(np.arange(1, len(song_ids) + 1), index=pd.Index(song_ids))
     listens = sessions[~sessions["skipped"]]
-    song = listens["track_id"].map(row)
+    song = listens[TRACK_ID].map(row)
     out = listens.assign(song=song)[song.notna().to_numpy()]
-    out = out.sort_values(["user_id", "played_at", "track_id"], kind="stable", ignore_index=True)
-    return out[["user_id", "played_at", "song"]].astype({"song": np.int64})
+    out = out.sort_values([USER_ID, PLAYED_AT, TRACK_ID], kind="stable", ignore_index=True)
+    return out[[USER_ID, PLAYED_AT, "song"]].astype({"song": np.int64})
 
 
 def target_rows(listens: pd.DataFrame, new_only: bool = False) -> np.ndarray:
     """Which rows of ``listens`` (sorted by listener, then time) are next songs: every listen after the
     listener's first; with ``new_only``, only the first listen of each song by that listener."""
-    users = listens["user_id"].to_numpy()
+    users = listens[USER_ID].to_numpy()
     later = np.r_[False, users[1:] == users[:-1]] if len(users) else np.zeros(0, dtype=bool)
     if new_only:
-        later &= ~listens.duplicated(["user_id", "song"]).to_numpy()
+        later &= ~listens.duplicated([USER_ID, "song"]).to_numpy()
     return later
 
 
@@ -61,9 +62,9 @@ def make_pairs(listens: pd.DataFrame, n: int, since: Any = None, new_only: bool 
     ``y`` (m,) the next song (1-based), ``user`` and ``time`` (the next song's start). With ``since``,
     only next songs played from then on (their histories may reach further back); with ``new_only``,
     only next songs the listener had not listened to before (:func:`target_rows`)."""
-    users = listens["user_id"].to_numpy()
+    users = listens[USER_ID].to_numpy()
     songs = listens["song"].to_numpy(dtype=np.int64)
-    times = pd.to_datetime(listens["played_at"], utc=True).dt.tz_convert(None).to_numpy()  # UTC, naive
+    times = pd.to_datetime(listens[PLAYED_AT], utc=True).dt.tz_convert(None).to_numpy()  # UTC, naive
     start = np.r_[0, np.flatnonzero(users[1:] != users[:-1]) + 1]
     first = np.repeat(start, np.diff(np.r_[start, len(users)]))  # each row's listener's first row
     targets = np.flatnonzero(target_rows(listens, new_only))
@@ -159,18 +160,18 @@ def hit_rates(
 
 def taste_vectors(model: Any, listens: pd.DataFrame, users: set[str], n: int, song_ids: list[str]) -> pd.DataFrame:
     """user_id, vector (the RNN's prediction from the latest n listens), recent (those songs' ids, oldest first)."""
-    latest = listens[listens["user_id"].isin(users)].groupby("user_id", sort=True).tail(n)
+    latest = listens[listens[USER_ID].isin(users)].groupby(USER_ID, sort=True).tail(n)
     if latest.empty:
-        return pd.DataFrame({"user_id": [], "vector": [], "recent": []})
-    grouped = latest.groupby("user_id", sort=True)["song"].agg(list)
+        return pd.DataFrame({USER_ID: [], VECTOR: [], "recent": []})
+    grouped = latest.groupby(USER_ID, sort=True)["song"].agg(list)
     x = np.zeros((len(grouped), n), dtype=np.int32)
     for r, songs in enumerate(grouped):
         x[r, n - len(songs) :] = songs
     names = np.asarray(song_ids, dtype=object)
     return pd.DataFrame(
         {
-            "user_id": grouped.index.to_numpy(dtype=object),
-            "vector": list(predict(model, x)),
+            USER_ID: grouped.index.to_numpy(dtype=object),
+            VECTOR: list(predict(model, x)),
             "recent": [names[np.asarray(s) - 1].tolist() for s in grouped],
         }
     )

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from jobs.config import SequenceConf
+from schemas.columns import TRACK_ID, VECTOR
 
 
 def stable_hash(text: str) -> int:
@@ -56,9 +57,9 @@ def train_song_vectors(documents: list[list[str]], conf: SequenceConf) -> tuple[
     counts = [int(model.wv.get_vecattr(w, "count")) for w in words]
     vectors = model.wv.vectors - model.wv.vectors.mean(axis=0)  # centred: see the module docstring
     frame = pd.DataFrame(
-        {"track_id": words, "vector": list(vectors.astype(np.float32)), "count": np.array(counts, np.int64)}
+        {TRACK_ID: words, VECTOR: list(vectors.astype(np.float32)), "count": np.array(counts, np.int64)}
     )
-    frame = frame.sort_values("track_id", ignore_index=True)
+    frame = frame.sort_values(TRACK_ID, ignore_index=True)
     facts = {"vocabulary": len(words), "words_trained": int(model.corpus_total_words), "epochs": conf.epochs}
     return frame, facts
 

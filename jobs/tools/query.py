@@ -24,6 +24,7 @@ from jobs.runtime.cli import one_line_errors
 from jobs.warehouse.catalog import read_catalog
 from jobs.warehouse.store import Warehouse
 from jobs.warehouse.weeks import parse_week
+from schemas.columns import TRACK_ID
 
 
 class QueryError(RuntimeError):
@@ -42,7 +43,7 @@ def playlist(warehouse: Path, data: Path, user: str | None, week: str | None) ->
         raise QueryError(f"week {week} is not published; published: {', '.join(weeks)}")
     tracks, artists = read_catalog(data)
     con = duckdb.connect()
-    con.register("tracks", tracks[["track_id", "title", "album"]])
+    con.register("tracks", tracks[[TRACK_ID, "title", "album"]])
     con.register("artists", artists)
     files = str(wh.partition("discover_weekly", week) / "*.parquet")
     if user is None:

@@ -64,6 +64,7 @@ import yaml
 from jobs.config import DEFAULT_CONF, PROJECT_ROOT, Config, ConfigError, load_config
 from jobs.tools.tune_eval import Setting
 from jobs.warehouse.weeks import cutoff, parse_week, shift
+from schemas.columns import MS_PLAYED, PLAYED_AT, TRACK_ID, USER_ID
 
 FIT_SPACE: dict[str, tuple[Any, ...]] = {
     "als.rank": (16, 32, 64),
@@ -267,7 +268,7 @@ def run(spark: Any, config: Config, week: str, args: argparse.Namespace) -> tupl
 
     wh = Warehouse(config.paths.warehouse)
     cut = cutoff(week)
-    plays = wh.plays_before(cut, columns=("user_id", "track_id", "played_at", "ms_played"))
+    plays = wh.plays_before(cut, columns=(USER_ID, TRACK_ID, PLAYED_AT, MS_PLAYED))
     plays_sdf = wh.spark_plays_before(spark, cut).cache()
     tracks, artists = read_catalog(config.paths.data)
     spark.sparkContext.setCheckpointDir(str(config.paths.checkpoints / "tune" / week))

@@ -31,6 +31,7 @@ import pandas as pd
 from jobs.config import Config
 from jobs.evaluation.truth import week_truth as first_time_truth
 from jobs.warehouse.weeks import cutoff
+from schemas.columns import PLAYED_AT, TRACK_ID, USER_ID
 
 Setting = dict[str, Any]  # "section.key" -> value
 
@@ -82,7 +83,7 @@ class WeekEvaluator:
         blends = list(blends)
         base = apply(self.config, fit)
         conf, cut = base.als, cutoff(week)
-        plays = self.plays[self.plays["played_at"] < pd.Timestamp(cut)]
+        plays = self.plays[self.plays[PLAYED_AT] < pd.Timestamp(cut)]
         truth = week_truth(self.plays, week, conf.min_ms_played)
         start = cut - dt.timedelta(weeks=conf.window_weeks)
         counts = window_counts(self.plays_sdf, start, cut, conf.min_ms_played, conf.decay_half_life_days).cache()
@@ -93,7 +94,7 @@ class WeekEvaluator:
             user_f, item_f = fit_als(counts, conf.model_copy(update={"checkpoint_interval": -1}))
         finally:
             counts.unpersist()
-        item_f["plays"] = item_f["track_id"].map(counts_pd.groupby("track_id")["plays"].sum()).fillna(0).astype("int64")
+        item_f["plays"] = item_f[TRACK_ID].map(counts_pd.groupby(TRACK_ID)["plays"].sum()).fillna(0).astype("int64")
         out, inputs_by_key = [], {}
         for blend in blends:
             config = apply(base, blend)
@@ -111,7 +112,7 @@ class WeekEvaluator:
                 if len(pl) >= config.merge.k
             }
             if config.merge.thin_history == "fallback":
-                thin = sorted(set(wanted) & inputs.active - set(inputs.users["user_id"]))
+                thin = sorted(set(wanted) & inputs.active - set(inputs.users[USER_ID]))
                 for u, chosen in fallback_lists(inputs.items, inputs.heard_by_user, thin, config.merge).items():
                     if len(chosen) >= config.merge.k:
                         lists[u] = [inputs.items.track_ids[i] for i in chosen]

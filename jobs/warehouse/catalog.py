@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from schemas.columns import ARTIST_ID
 from schemas.tables import table
 
 FORMATS = (".csv", ".jsonl", ".json", ".parquet")
@@ -138,7 +139,7 @@ def read_catalog(data_root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Tracks and artists; every track's artist must exist."""
     tracks = read_catalog_table(data_root, "tracks")
     artists = read_catalog_table(data_root, "artists")
-    unknown = ~tracks["artist_id"].isin(artists["artist_id"])
+    unknown = ~tracks[ARTIST_ID].isin(artists[ARTIST_ID])
     if unknown.any():
         row = tracks[unknown].iloc[0]
         raise CatalogError(

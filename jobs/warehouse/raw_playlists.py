@@ -20,7 +20,9 @@ from pathlib import Path
 
 import pandas as pd
 
-REQUIRED = ("playlist_id", "position", "track_id")
+from schemas.columns import PLAYLIST_ID, POSITION, TRACK_ID
+
+REQUIRED = (PLAYLIST_ID, POSITION, TRACK_ID)
 SUFFIXES = (".csv", ".csv.gz", ".jsonl", ".jsonl.gz", ".json", ".json.gz", ".parquet")
 
 
@@ -66,7 +68,7 @@ def read_file(path: Path) -> pd.DataFrame:
     if missing:
         raise PlaylistError(f"{path}: missing columns {missing}; has {list(frame.columns)}")
     out = pd.DataFrame(index=frame.index)
-    for col in ("playlist_id", "track_id", "owner"):
+    for col in (PLAYLIST_ID, TRACK_ID, "owner"):
         values = frame[col] if col in frame.columns else pd.Series([None] * len(frame), index=frame.index)
         values = values.astype("string").str.strip()
         empty = values.isna() | (values == "")
@@ -74,21 +76,21 @@ def read_file(path: Path) -> pd.DataFrame:
             line = first + int(empty.to_numpy().nonzero()[0][0])
             raise PlaylistError(f"{path}: line {line}: empty {col}")
         out[col] = values.mask(empty, None)
-    text = frame["position"].astype("string").str.strip()
+    text = frame[POSITION].astype("string").str.strip()
     position = pd.to_numeric(text, errors="coerce")
     bad = position.isna() | (position < 1) | (position != position.round())
     if bad.any():
         i = int(bad.to_numpy().nonzero()[0][0])
         raise PlaylistError(f"{path}: line {first + i}: position {text.iloc[i]!r} is not a whole number >= 1")
-    out["position"] = position.astype("int64")
-    dup = out.duplicated(["playlist_id", "position"])
+    out[POSITION] = position.astype("int64")
+    dup = out.duplicated([PLAYLIST_ID, POSITION])
     if dup.any():
         i = int(dup.to_numpy().nonzero()[0][0])
         raise PlaylistError(
             f"{path}: line {first + i}: playlist {out['playlist_id'].iloc[i]!r} has position "
             f"{out['position'].iloc[i]} twice"
         )
-    return out[["playlist_id", "owner", "position", "track_id"]].reset_index(drop=True)
+    return out[[PLAYLIST_ID, "owner", POSITION, TRACK_ID]].reset_index(drop=True)
 
 
 def read_playlists(data_root: Path, catalog_ids: set[str]) -> tuple[pd.DataFrame | None, dict[str, int]]:
@@ -103,18 +105,18 @@ def read_playlists(data_root: Path, catalog_ids: set[str]) -> tuple[pd.DataFrame
         return None, {"files": 0}
     frames = [read_file(p) for p in files]
     rows = pd.concat(frames, ignore_index=True)
-    dup = rows.duplicated(["playlist_id", "position"])
+    dup = rows.duplicated([PLAYLIST_ID, POSITION])
     if dup.any():
         i = int(dup.to_numpy().nonzero()[0][0])
         raise PlaylistError(
             f"{Path(data_root) / 'raw' / 'playlists'}: playlist {rows['playlist_id'].iloc[i]!r} has position "
             f"{rows['position'].iloc[i]} in two files"
         )
-    known = rows["track_id"].isin(catalog_ids)
+    known = rows[TRACK_ID].isin(catalog_ids)
     kept = rows[known].reset_index(drop=True)
     counts = {
         "files": len(files),
-        "playlists": int(kept["playlist_id"].nunique()),
+        "playlists": int(kept[PLAYLIST_ID].nunique()),
         "rows": len(kept),
         "unknown_tracks": int((~known).sum()),
     }

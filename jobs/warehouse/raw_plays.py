@@ -42,9 +42,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from schemas import vocab
+from schemas.columns import MS_PLAYED, PLAYED_AT, SOURCE_FILE, TRACK_ID, USER_ID
+
 log = logging.getLogger("ingest")
 
-FIELDS = ("user_id", "track_id", "played_at", "ms_played")
+FIELDS = (USER_ID, TRACK_ID, PLAYED_AT, MS_PLAYED)
 TEXT_SUFFIXES = {".csv": "csv", ".jsonl": "json", ".json": "json"}
 DATE_FOLDER = re.compile(r"(?:day=)?(\d{4}-\d{2}-\d{2})")
 GLOB_CHARS = set("{}[]*?\\")
@@ -256,7 +259,7 @@ def read_text_lines(spark: Any, files: list[str], links: Path) -> Any:
     )
     line = F.col("_id") - F.col("_first") + F.col("_before") + 1
     return df.join(F.broadcast(blocks), ["_link", "_block"]).select(
-        original_file(F.col("_link"), files, "t").alias("source_file"), line.alias("line"), "value"
+        original_file(F.col("_link"), files, "t").alias(SOURCE_FILE), line.alias("line"), "value"
     )
 
 
@@ -264,7 +267,7 @@ def _ambiguous(names: list[str], among: tuple[str, ...] | None = FIELDS) -> str 
     """``ambiguous_columns:a+A`` when names equal ignoring case (only those in ``among``, unless None)."""
     lower = [n.lower() for n in names]
     dup = [n for n, low in zip(names, lower) if lower.count(low) > 1 and (among is None or low in among)]
-    return f"ambiguous_columns:{'+'.join(dup)}" if dup else None
+    return f"{vocab.AMBIGUOUS_COLUMNS}:{'+'.join(dup)}" if dup else None
 
 
 def parse_csv(lines: Any) -> Any:
@@ -277,20 +280,20 @@ def parse_csv(lines: Any) -> Any:
     from pyspark.sql import DataFrame
     from pyspark.sql import functions as F
 
-    headers = {r["source_file"]: r["value"] for r in lines.filter("line = 1").collect()}
+    headers = {r[SOURCE_FILE]: r["value"] for r in lines.filter("line = 1").collect()}
     body = lines.filter((F.col("line") > 1) & (F.trim("value") != ""))
     parts = []
     for header in sorted(set(headers.values())):
         spelled = [h.strip().strip('"') for h in header.split(",")]
         names = [h.lower() for h in spelled]
         files = [f for f, h in headers.items() if h == header]
-        rows = body.filter(F.col("source_file").isin(files))
+        rows = body.filter(F.col(SOURCE_FILE).isin(files))
         missing = [f for f in FIELDS if f not in names]
-        header_error = f"missing_columns:{'+'.join(missing)}" if missing else _ambiguous(spelled)
+        header_error = f"{vocab.MISSING_COLUMNS}:{'+'.join(missing)}" if missing else _ambiguous(spelled)
         if header_error:
             parts.append(
                 rows.select(
-                    "source_file",
+                    SOURCE_FILE,
                     "line",
                     F.col("value").alias("raw"),
                     *[F.lit(None).cast("string").alias(f) for f in FIELDS],
@@ -305,11 +308,11 @@ def parse_csv(lines: Any) -> Any:
         cols = [parsed.getField(f"c{names.index(f)}").alias(f) for f in FIELDS]
         parts.append(
             rows.select(
-                "source_file",
+                SOURCE_FILE,
                 "line",
                 F.col("value").alias("raw"),
                 *cols,
-                F.when(wrong_count, F.lit("malformed_csv")).alias("error"),
+                F.when(wrong_count, F.lit(vocab.MALFORMED_CSV)).alias("error"),
             )
         )
     return functools.reduce(DataFrame.unionByName, parts) if parts else None
@@ -329,7 +332,7 @@ def parse_json(lines: Any) -> Any:
 
     parsed = F.from_json("value", "map<string,string>", {"mode": "PERMISSIVE"})
     rows = lines.filter(F.trim("value") != "").select(
-        "source_file", "line", F.col("value").alias("raw"), parsed.alias("p")
+        SOURCE_FILE, "line", F.col("value").alias("raw"), parsed.alias("p")
     )
     bad = F.col("p").isNull() | ~F.trim("raw").startswith("{")
 
@@ -345,7 +348,7 @@ def parse_json(lines: Any) -> Any:
         *[F.when(F.size(same_name(f)) > 1, F.map_keys(same_name(f))).otherwise(no_keys) for f in FIELDS]
     )
     rows = rows.select(
-        "source_file", "line", "raw", bad.alias("_bad"), *values, F.when(~bad & collide, same_case).alias("_same_case")
+        SOURCE_FILE, "line", "raw", bad.alias("_bad"), *values, F.when(~bad & collide, same_case).alias("_same_case")
     )
     # a nested value reads back as its JSON text: only such lines are parsed again, with types
     maybe_nested = functools.reduce(lambda a, b: a | b, [F.col(f).startswith(c) for f in FIELDS for c in "[{"])
@@ -355,11 +358,14 @@ def parse_json(lines: Any) -> Any:
         lambda f: F.coalesce(F.schema_of_variant(_typed_field(typed, f)).rlike("^(ARRAY|OBJECT)"), F.lit(False)),
     )
     error = (
-        F.when(F.col("_bad"), F.lit("malformed_json"))
-        .when(F.size("_same_case") > 0, F.concat(F.lit("ambiguous_columns:"), F.array_join("_same_case", "+")))
-        .when(maybe_nested & (F.size(nested) > 0), F.concat(F.lit("non_scalar_value:"), F.array_join(nested, "+")))
+        F.when(F.col("_bad"), F.lit(vocab.MALFORMED_JSON))
+        .when(F.size("_same_case") > 0, F.concat(F.lit(f"{vocab.AMBIGUOUS_COLUMNS}:"), F.array_join("_same_case", "+")))
+        .when(
+            maybe_nested & (F.size(nested) > 0),
+            F.concat(F.lit(f"{vocab.NON_SCALAR_VALUE}:"), F.array_join(nested, "+")),
+        )
     )
-    return rows.select("source_file", "line", "raw", *FIELDS, error.alias("error"))
+    return rows.select(SOURCE_FILE, "line", "raw", *FIELDS, error.alias("error"))
 
 
 def _named(name: Any) -> Any:
@@ -385,16 +391,16 @@ def _parquet_problem(path: str) -> str | None:
         schema = pq.read_schema(path)
     except Exception as exc:  # noqa: BLE001 - an unreadable file is reported, not fatal here
         log.warning("%s: unreadable Parquet file: %s", path, exc)
-        return f"unreadable_parquet:{type(exc).__name__}"
+        return f"{vocab.UNREADABLE_PARQUET}:{type(exc).__name__}"
     cols = {n.lower(): n for n in schema.names}
     missing = [f for f in FIELDS if f not in cols]
     if missing:
-        return f"missing_columns:{'+'.join(missing)}"
+        return f"{vocab.MISSING_COLUMNS}:{'+'.join(missing)}"
     ambiguous = _ambiguous(schema.names, among=None)  # Spark refuses the whole file
     if ambiguous:
         return ambiguous
     nested = [f for f in FIELDS if pa.types.is_nested(schema.field(cols[f]).type)]
-    return f"non_scalar_column:{'+'.join(nested)}" if nested else None
+    return f"{vocab.NON_SCALAR_COLUMN}:{'+'.join(nested)}" if nested else None
 
 
 def read_parquet_files(spark: Any, files: list[str], links: Path) -> tuple[Any, dict[str, str]]:
@@ -420,7 +426,7 @@ def read_parquet_files(spark: Any, files: list[str], links: Path) -> tuple[Any, 
             raw = F.to_json(F.struct(*[F.col(cols[f]).alias(f) for f in FIELDS]))
             parts.append(
                 df.select(
-                    F.lit(source_uri(path)).alias("source_file"),
+                    F.lit(source_uri(path)).alias(SOURCE_FILE),
                     (F.col("_metadata.row_index") + 1).alias("line"),
                     raw.alias("raw"),
                     *[F.col(cols[f]).cast("string").alias(f) for f in FIELDS],
@@ -429,5 +435,5 @@ def read_parquet_files(spark: Any, files: list[str], links: Path) -> tuple[Any, 
             )
         except Exception as exc:  # noqa: BLE001 - an unreadable file is reported, not fatal here
             log.warning("%s: Spark cannot read it: %s", path, str(exc).splitlines()[0] if str(exc) else exc)
-            errors[source_uri(path)] = f"unreadable_parquet:{java_cause(exc)}"
+            errors[source_uri(path)] = f"{vocab.UNREADABLE_PARQUET}:{java_cause(exc)}"
     return (functools.reduce(DataFrame.unionByName, parts) if parts else None), errors

@@ -79,6 +79,7 @@ from jobs.warehouse.atomic import (
 )
 from jobs.warehouse.sets import FIT_FILE, MANIFEST, SET_OF, read_json, staged_together, write_stamp
 from jobs.warehouse.weeks import cutoff, parse_week
+from schemas.columns import PLAYED_AT, REASON, TRACK_ID, USER_ID, VECTOR
 from schemas.tables import SETS, WRITERS
 
 
@@ -171,12 +172,12 @@ class Warehouse:
                 compression="zstd",
             )
             pq.write_table(
-                pa.table({"user_id": sorted(eligible)}, schema=arrow_schema("pending_eligible")),
+                pa.table({USER_ID: sorted(eligible)}, schema=arrow_schema("pending_eligible")),
                 stage / "eligible.parquet",
             )
             pq.write_table(
                 pa.table(
-                    {"user_id": [u for u, _ in left_out], "reason": [r for _, r in left_out]},
+                    {USER_ID: [u for u, _ in left_out], REASON: [r for _, r in left_out]},
                     schema=arrow_schema("pending_excluded"),
                 ),
                 stage / "excluded.parquet",
@@ -216,12 +217,12 @@ class Warehouse:
         schema = pq.read_schema(next((pending / "table").glob("*.parquet"))).remove_metadata()
         table = pq.read_table(pending / "table").to_pandas()
         table["week"] = week
-        eligible = set(pq.read_table(pending / "eligible.parquet").column("user_id").to_pylist())
+        eligible = set(pq.read_table(pending / "eligible.parquet").column(USER_ID).to_pylist())
         excluded_file = pending / "excluded.parquet"
         excluded = (
             pq.read_table(excluded_file).to_pandas()
             if excluded_file.exists()
-            else pd.DataFrame(columns=["user_id", "reason"])
+            else pd.DataFrame(columns=[USER_ID, REASON])
         )
         return Pending(table, schema, eligible, excluded)
 
@@ -348,10 +349,10 @@ class Warehouse:
         plays = self.table_dir("plays")
         if not plays.is_dir():
             raise MissingInputError(f"{plays}: missing; run the ingest job first")
-        return spark.read.parquet(str(plays)).filter(F.col("played_at") < F.lit(cutoff))
+        return spark.read.parquet(str(plays)).filter(F.col(PLAYED_AT) < F.lit(cutoff))
 
     def plays_before(
-        self, cutoff: dt.datetime, columns: tuple[str, ...] = ("user_id", "track_id", "played_at")
+        self, cutoff: dt.datetime, columns: tuple[str, ...] = (USER_ID, TRACK_ID, PLAYED_AT)
     ) -> pd.DataFrame:
         """Every ingested play strictly before ``cutoff`` (skips included)."""
         plays = self.table_dir("plays")
@@ -359,7 +360,7 @@ class Warehouse:
             raise MissingInputError(f"{plays}: missing; run the ingest job first")
         dataset = ds.dataset(plays, format="parquet", partitioning="hive", exclude_invalid_files=True)
         cut = pa.scalar(cutoff, type=pa.timestamp("us", tz="UTC"))
-        return dataset.to_table(columns=list(columns), filter=ds.field("played_at") < cut).to_pandas()
+        return dataset.to_table(columns=list(columns), filter=ds.field(PLAYED_AT) < cut).to_pandas()
 
     # --- writing ----------------------------------------------------------------------
     def lock(self, target: Path, lock_timeout: float = LOCK_TIMEOUT_S) -> AbstractContextManager[None]:
@@ -501,7 +502,7 @@ def check_one_rank(week: str, frames: dict[str, pd.DataFrame | None]) -> int | N
     table's lengths otherwise, blaming the tables whose lengths differ from the first one's.
     """
     lengths = {
-        name: sorted({len(v) for v in frame["vector"]})
+        name: sorted({len(v) for v in frame[VECTOR]})
         for name, frame in frames.items()
         if frame is not None and len(frame)
     }
@@ -540,10 +541,10 @@ def read_run_id(folder: Path) -> str | None:
 # --- pure transforms of plays -------------------------------------------------------------
 def heard_pairs(plays: pd.DataFrame) -> pd.DataFrame:
     """Distinct (user_id, track_id) of ``plays``: what each listener has heard, skips included."""
-    return plays[["user_id", "track_id"]].drop_duplicates(ignore_index=True)
+    return plays[[USER_ID, TRACK_ID]].drop_duplicates(ignore_index=True)
 
 
 def active_listeners(plays: pd.DataFrame, cut: dt.datetime, window_weeks: int) -> set[str]:
     """Listeners with any play (skips included) in the ``window_weeks`` before ``cut``: who is owed a list."""
     window_start = pd.Timestamp(cut - dt.timedelta(weeks=window_weeks))
-    return set(plays.loc[(plays["played_at"] >= window_start) & (plays["played_at"] < pd.Timestamp(cut)), "user_id"])
+    return set(plays.loc[(plays[PLAYED_AT] >= window_start) & (plays[PLAYED_AT] < pd.Timestamp(cut)), USER_ID])

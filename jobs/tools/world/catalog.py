@@ -26,6 +26,7 @@ import pandas as pd
 from jobs.config import WorldConf
 from jobs.tools.world.genres import GENRES
 from jobs.tools.world.scenes import LATENT_DIM, Scenes, unit
+from schemas.columns import ARTIST_ID, AUDIO_PATH, TRACK_ID
 
 _SYLLABLES = [
     "ka",
@@ -164,7 +165,7 @@ def build_catalog(conf: WorldConf, rng: np.random.Generator, start: dt.date, end
     artist_names = _unique_names(rng, conf.artists)
     artist_ids = [f"a{i:05d}" for i in range(conf.artists)]
     artist_pop = rng.pareto(1.2, conf.artists) + 1.0  # skewed fame
-    artists = pd.DataFrame({"artist_id": artist_ids, "name": artist_names})
+    artists = pd.DataFrame({ARTIST_ID: artist_ids, "name": artist_names})
 
     # tracks: played catalog first, then new releases by existing artists
     n_total = conf.tracks + conf.new_releases
@@ -226,13 +227,13 @@ def build_catalog(conf: WorldConf, rng: np.random.Generator, start: dt.date, end
         audio_path[~keep] = ""
     tracks = pd.DataFrame(
         {
-            "track_id": track_ids,
+            TRACK_ID: track_ids,
             "title": titles,
-            "artist_id": [artist_ids[a] for a in track_artist],
+            ARTIST_ID: [artist_ids[a] for a in track_artist],
             "album": [album_names[a] for a in album],
             "release_date": release,
             "duration_ms": durations,
-            "audio_path": audio_path,
+            AUDIO_PATH: audio_path,
         }
     )
 

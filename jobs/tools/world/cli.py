@@ -27,6 +27,7 @@ from jobs.tools.world.plays import corrupt_rows, write_raw_plays
 from jobs.tools.world.web import write_web
 from jobs.warehouse.atomic import staged
 from jobs.warehouse.weeks import week_of
+from schemas.columns import PLAYLIST_ID
 
 log = logging.getLogger("world")
 
@@ -68,7 +69,7 @@ def generate(conf: WorldConf, out: Path, with_audio: bool = True, with_web: bool
             "raw_rows": len(raw),
             "injected_bad_rows": bad["kind"].value_counts().sort_index().to_dict(),
             "raw_files": len(files),
-            "playlists": int(world.playlists["playlist_id"].nunique()),
+            "playlists": int(world.playlists[PLAYLIST_ID].nunique()),
             "playlist_rows": len(world.playlists),
             "audio_clips": clips,
             "web_pages": pages,

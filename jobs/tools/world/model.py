@@ -22,6 +22,7 @@ from jobs.tools.world.playlists import build_playlists
 from jobs.tools.world.scenes import Scenes, build_scenes
 from jobs.tools.world.sessions import listen, week_weights
 from jobs.tools.world.sound import Sounds, build_sounds
+from schemas.columns import ARTIST_ID, TRACK_ID, USER_ID
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,8 @@ def truth_tables(conf: WorldConf, scenes: Scenes, catalog: Catalog, sounds: Soun
     """The hidden truth as tables: what evaluations may compare the pipeline's outputs with."""
     names = [g.name for g in GENRES]
     sids = scene_ids(scenes)
-    artist_ids = catalog.artists["artist_id"].to_numpy()
-    track_ids = catalog.tracks["track_id"].to_numpy()
+    artist_ids = catalog.artists[ARTIST_ID].to_numpy()
+    track_ids = catalog.tracks[TRACK_ID].to_numpy()
     # a listener's taste over genres: the genres their start-of-window taste plays, in expectation
     scene_plays = cumulative(
         scene_affinity(scenes, catalog.track_latent[: conf.tracks]) * week_weights(catalog, conf, 0)
@@ -65,10 +66,10 @@ def truth_tables(conf: WorldConf, scenes: Scenes, catalog: Catalog, sounds: Soun
     start, end = listeners.taste_start.ravel(), listeners.taste_end.ravel()
     shown = (start > 0.02) | (end > 0.02)
     return {
-        "artist_genres": pd.DataFrame({"artist_id": artist_ids, "genre": [names[g] for g in catalog.artist_genre]}),
+        "artist_genres": pd.DataFrame({ARTIST_ID: artist_ids, "genre": [names[g] for g in catalog.artist_genre]}),
         "track_attributes": pd.DataFrame(
             {
-                "track_id": track_ids,
+                TRACK_ID: track_ids,
                 "genre": [names[g] for g in catalog.track_genre],
                 "bpm": sounds.bpm,
                 "key": [PITCH_CLASSES[k] for k in sounds.key],
@@ -92,10 +93,10 @@ def truth_tables(conf: WorldConf, scenes: Scenes, catalog: Catalog, sounds: Soun
                 ],
             }
         ),
-        "artist_scenes": pd.DataFrame({"artist_id": artist_ids, "scene": [sids[s] for s in catalog.artist_scene]}),
+        "artist_scenes": pd.DataFrame({ARTIST_ID: artist_ids, "scene": [sids[s] for s in catalog.artist_scene]}),
         "user_scenes": pd.DataFrame(
             {
-                "user_id": users[shown],
+                USER_ID: users[shown],
                 "scene": np.tile(sids, len(listeners.user_ids))[shown],
                 "weight_start": start[shown].round(4),
                 "weight_end": end[shown].round(4),
@@ -103,8 +104,8 @@ def truth_tables(conf: WorldConf, scenes: Scenes, catalog: Catalog, sounds: Soun
         ),
         "album_tracks": pd.DataFrame(
             {
-                "track_id": track_ids,
-                "artist_id": catalog.tracks["artist_id"],
+                TRACK_ID: track_ids,
+                ARTIST_ID: catalog.tracks[ARTIST_ID],
                 "album": catalog.tracks["album"],
                 "album_position": catalog.album_position,
             }

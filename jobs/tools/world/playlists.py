@@ -20,8 +20,9 @@ from jobs.tools.world.catalog import Catalog
 from jobs.tools.world.listeners import Listeners, RowSampler, cumulative, draw_rows, scene_affinity
 from jobs.tools.world.scenes import Scenes
 from jobs.tools.world.sessions import week_weights
+from schemas.columns import PLAYLIST_ID, POSITION, TRACK_ID
 
-COLUMNS = ["playlist_id", "owner", "position", "track_id"]
+COLUMNS = [PLAYLIST_ID, "owner", POSITION, TRACK_ID]
 
 
 def build_playlists(
@@ -31,7 +32,7 @@ def build_playlists(
     weights = week_weights(catalog, conf, conf.weeks - 1)
     tracks_of = RowSampler(cumulative(scene_affinity(scenes, catalog.track_latent[: conf.tracks]) * weights))
     taste = cumulative(listeners.taste(conf.weeks - 1, conf.weeks))
-    track_ids = catalog.tracks["track_id"].to_numpy()
+    track_ids = catalog.tracks[TRACK_ID].to_numpy()
     owners = np.flatnonzero(rng.random(len(listeners.user_ids)) < 1 / 6)
     lists_per_owner = rng.integers(1, 4, len(owners))
     owner = np.repeat(owners, lists_per_owner)
@@ -46,10 +47,10 @@ def build_playlists(
     frame = frame[frame.groupby("list").cumcount() < size[frame["list"].to_numpy()]]
     return pd.DataFrame(
         {
-            "playlist_id": [f"pl{i + 1:06d}" for i in frame["list"]],
+            PLAYLIST_ID: [f"pl{i + 1:06d}" for i in frame["list"]],
             "owner": np.array(listeners.user_ids, dtype=object)[owner[frame["list"].to_numpy()]],
-            "position": frame.groupby("list").cumcount().to_numpy() + 1,
-            "track_id": track_ids[frame["track"].to_numpy()],
+            POSITION: frame.groupby("list").cumcount().to_numpy() + 1,
+            TRACK_ID: track_ids[frame["track"].to_numpy()],
         },
         columns=COLUMNS,
     )

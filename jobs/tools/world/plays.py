@@ -17,26 +17,28 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from schemas.columns import MS_PLAYED, PLAYED_AT, TRACK_ID, USER_ID
+
 
 def corrupt_rows(plays: pd.DataFrame, share: float, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Turn a few rows into the kinds of bad input real logs carry; returns (rows, what was done)."""
     n_bad = int(len(plays) * share)
     if n_bad == 0:
         return plays, pd.DataFrame(columns=["row", "kind"])
-    out = plays.astype({"played_at": object, "ms_played": object}).copy()
+    out = plays.astype({PLAYED_AT: object, MS_PLAYED: object}).copy()
     idx = rng.choice(len(out), n_bad, replace=False)
     kinds = np.array(["missing_user_id", "bad_played_at", "negative_ms_played", "unknown_track_id", "duplicate"])
     chosen = kinds[rng.integers(0, len(kinds), n_bad)]
     dups = []
     for i, kind in zip(idx, chosen, strict=True):
         if kind == "missing_user_id":
-            out.at[i, "user_id"] = ""
+            out.at[i, USER_ID] = ""
         elif kind == "bad_played_at":
-            out.at[i, "played_at"] = "yesterday evening"
+            out.at[i, PLAYED_AT] = "yesterday evening"
         elif kind == "negative_ms_played":
-            out.at[i, "ms_played"] = -int(rng.integers(1, 100_000))
+            out.at[i, MS_PLAYED] = -int(rng.integers(1, 100_000))
         elif kind == "unknown_track_id":
-            out.at[i, "track_id"] = f"t9{int(rng.integers(0, 99999)):05d}x"
+            out.at[i, TRACK_ID] = f"t9{int(rng.integers(0, 99999)):05d}x"
         else:
             dups.append(out.iloc[[i]])
     if dups:
@@ -54,9 +56,7 @@ def _fmt_time(value: object, style: str) -> object:
 def write_raw_plays(plays: pd.DataFrame, out: Path) -> list[str]:
     """One file per day, formats in turn: CSV (ISO times), JSON lines (epoch ms), Parquet (epoch ms)."""
     out.mkdir(parents=True, exist_ok=True)
-    days = pd.to_datetime(
-        plays["played_at"].map(lambda v: v if isinstance(v, np.datetime64 | pd.Timestamp) else pd.NaT)
-    )
+    days = pd.to_datetime(plays[PLAYED_AT].map(lambda v: v if isinstance(v, np.datetime64 | pd.Timestamp) else pd.NaT))
     # bad timestamps stay in the file of the row before them
     day_str = days.dt.strftime("%Y-%m-%d").replace("NaT", None).ffill().bfill()
     files = []
@@ -64,15 +64,15 @@ def write_raw_plays(plays: pd.DataFrame, out: Path) -> list[str]:
         fmt = ("csv", "jsonl", "parquet")[i % 3]
         path = out / f"{day}.{fmt}"
         if fmt == "csv":
-            c = chunk.assign(played_at=chunk["played_at"].map(lambda v: _fmt_time(v, "iso")))
+            c = chunk.assign(played_at=chunk[PLAYED_AT].map(lambda v: _fmt_time(v, "iso")))
             c.to_csv(path, index=False, lineterminator="\n")
         elif fmt == "jsonl":
-            c = chunk.assign(played_at=chunk["played_at"].map(lambda v: _fmt_time(v, "ms")))
+            c = chunk.assign(played_at=chunk[PLAYED_AT].map(lambda v: _fmt_time(v, "ms")))
             with path.open("w", encoding="utf-8") as fh:
                 for rec in c.to_dict("records"):
                     fh.write(json.dumps(rec) + "\n")
         else:
-            c = chunk.assign(played_at=chunk["played_at"].map(lambda v: _fmt_time(v, "ms")))
+            c = chunk.assign(played_at=chunk[PLAYED_AT].map(lambda v: _fmt_time(v, "ms")))
             pq.write_table(pa.Table.from_pandas(c.astype(str), preserve_index=False), path)
         files.append(path.name)
     return files

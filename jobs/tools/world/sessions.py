@@ -34,6 +34,7 @@ from jobs.config import WorldConf
 from jobs.tools.world.catalog import Catalog
 from jobs.tools.world.listeners import Listeners, cumulative, draw_rows, scene_affinity
 from jobs.tools.world.scenes import Scenes, unit
+from schemas.columns import MS_PLAYED, PLAYED_AT, TRACK_ID, USER_ID
 
 N_FAVOURITES = 12
 HOUR_MS = 3_600_000
@@ -112,7 +113,7 @@ def listen(
     albums = _albums_in_order(catalog, conf)
     album_of = catalog.album[: conf.tracks]
     durations = catalog.durations[: conf.tracks]
-    track_ids = np.array(catalog.tracks["track_id"].tolist(), dtype=object)
+    track_ids = np.array(catalog.tracks[TRACK_ID].tolist(), dtype=object)
 
     def taste_draw(users: np.ndarray, week: int) -> np.ndarray:
         scene = draw_rows(cumulative(listeners.taste(week, conf.weeks)), users, rng)
@@ -166,17 +167,15 @@ def listen(
         played_at = base + np.timedelta64(7 * w, "D") + offset.astype("timedelta64[ms]")
         keep = played_at < end
         rows.append(
-            pd.DataFrame(
-                {"user": users[keep], "track": tracks[keep], "played_at": played_at[keep], "ms_played": ms[keep]}
-            )
+            pd.DataFrame({"user": users[keep], "track": tracks[keep], PLAYED_AT: played_at[keep], MS_PLAYED: ms[keep]})
         )
     plays = pd.concat(rows, ignore_index=True)
-    plays = plays.sort_values(["played_at", "user", "track"], kind="stable").reset_index(drop=True)
+    plays = plays.sort_values([PLAYED_AT, "user", "track"], kind="stable").reset_index(drop=True)
     return pd.DataFrame(
         {
-            "user_id": np.array(listeners.user_ids, dtype=object)[plays["user"].to_numpy()],
-            "track_id": track_ids[plays["track"].to_numpy()],
-            "played_at": plays["played_at"].to_numpy(),
-            "ms_played": plays["ms_played"].to_numpy(),
+            USER_ID: np.array(listeners.user_ids, dtype=object)[plays["user"].to_numpy()],
+            TRACK_ID: track_ids[plays["track"].to_numpy()],
+            PLAYED_AT: plays[PLAYED_AT].to_numpy(),
+            MS_PLAYED: plays[MS_PLAYED].to_numpy(),
         }
     )

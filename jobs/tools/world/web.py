@@ -23,6 +23,7 @@ import numpy as np
 from jobs.tools.world.genres import GENRES
 from jobs.tools.world.model import World, scene_ids
 from jobs.tools.world.scenes import SHARED_ADJECTIVES, SHARED_NOUNS, TOWNS
+from schemas.columns import ARTIST_ID
 
 GENRE_WORDS, SCENE_WORDS = 0.15, 0.30  # shares of descriptive words; the rest are shared words
 
@@ -48,13 +49,13 @@ def write_web(world: World, out: Path, seed: int, n_artists: int = 0) -> int:
     scene_of = world.catalog.artist_scene
     for sub in ("artists", "reviews", "lists", "private"):
         (out / sub).mkdir(parents=True, exist_ok=True)
-    slugs = [f"{a.lower()}" for a in artists["artist_id"]]
+    slugs = [f"{a.lower()}" for a in artists[ARTIST_ID]]
     covered = np.ones(len(artists), dtype=bool)
     if 0 < n_artists < len(artists):  # large worlds: pages about a sample of the artists
         covered[:] = False
         covered[rng.choice(len(artists), n_artists, replace=False)] = True
     pool = np.flatnonzero(covered)
-    first_album = world.tracks.drop_duplicates("artist_id").set_index("artist_id")["album"]
+    first_album = world.tracks.drop_duplicates(ARTIST_ID).set_index(ARTIST_ID)["album"]
     closeness = scenes.latent[scene_of[pool]] @ scenes.latent.T  # (covered artists, scenes)
 
     def page(title: str, body: str, depth: int = 1) -> str:
@@ -103,7 +104,7 @@ def write_web(world: World, out: Path, seed: int, n_artists: int = 0) -> int:
         body = "".join(f"<p>{html.escape(s)}</p>" for s in sentences(i, 6))
         body += f'<p>Related artists: {link_html}</p><p><a href="@/reviews/{slugs[i]}-1.html">Review</a></p>'
         (out / "artists" / f"{slugs[i]}.html").write_text(page(f"{row['name']} - biography", body), encoding="utf-8")
-        album = first_album.get(row["artist_id"], "Early Recordings")  # a large world can leave an artist no tracks
+        album = first_album.get(row[ARTIST_ID], "Early Recordings")  # a large world can leave an artist no tracks
         body = f"<p>Review of {html.escape(album)}.</p>" + "".join(f"<p>{html.escape(s)}</p>" for s in sentences(i, 5))
         body += f'<p>Back to <a href="@/artists/{slugs[i]}.html">{html.escape(row["name"])}</a>.</p>'
         (out / "reviews" / f"{slugs[i]}-1.html").write_text(page(f"Review: {album}", body), encoding="utf-8")

@@ -58,3 +58,30 @@ def test_writers_and_publish_sets_are_read_off_the_contracts():
     inputs = {"raw_plays", "tracks", "artists", "raw_playlists"}
     assert {name for name, t in TABLES.items() if not t.writer} == inputs  # every warehouse table names its job
     assert WRITERS["als_fit"] == "als" and WRITERS["track_vectors"] == "audio_cnn infer"
+
+
+def test_column_constants_name_contract_columns_and_jobs_hold_no_such_literal():
+    import io
+    import tokenize
+    from pathlib import Path
+
+    from schemas import columns
+    from schemas.tables import TABLES
+
+    known = {c.name for t in TABLES.values() for c in t.columns}
+    assert set(columns.ALL) <= known
+    root = Path(__file__).resolve().parents[3] / "jobs"
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for tok in tokenize.generate_tokens(io.StringIO(path.read_text()).readline):
+            if tok.type == tokenize.STRING and tok.string[1:-1] in columns.ALL and tok.string[0] in "\"'":
+                found.append(f"{path.relative_to(root.parent)}:{tok.start[0]} {tok.string}")
+    assert found == [], "use schemas.columns instead of literal column names:\n" + "\n".join(found)
+
+
+def test_quarantine_reasons_are_named_constants():
+    from schemas import vocab
+
+    assert vocab.BAD_PLAYED_AT in vocab.QUARANTINE_REASONS and vocab.UNKNOWN_TRACK_ID in vocab.QUARANTINE_REASONS
+    assert f"{vocab.MISSING_COLUMNS}:<cols>" in vocab.QUARANTINE_REASONS
+    assert vocab.AFTER_CUTOFF not in vocab.QUARANTINE_REASONS  # a later week's row, not a bad one
