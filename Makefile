@@ -144,7 +144,8 @@ evaluate: setup airflow-init
 	  AIRFLOW__LOGGING__LOGGING_LEVEL=INFO airflow dags test discover_weekly "$$date" -c "{\"week\": \"$$prev\"}" > "$$log" 2>&1 || \
 	    { $(PY) -m jobs.runtime.runinfo failed "$$log" || tail -n 40 "$$log"; echo "error: the DAG run for $$prev failed; full log: $$log"; exit 1; }; \
 	  $(PY) -m jobs.evaluate --week "$$prev" --out docs/evaluation.json; \
-	  echo ">> results also in docs/evaluation.json"; \
+	  $(PY) -m studies.measurements; \
+	  echo ">> results also in docs/evaluation.json and docs/measurements.md"; \
 	  $(PY) -m jobs.report --week "$$week"
 
 # Markers (pyproject.toml): slow, spark, airflow, tf; e.g. make test PYTEST_ARGS='-m "spark and not slow"'.
