@@ -51,7 +51,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -59,6 +58,17 @@ from typing import Any
 
 from jobs.config import Config
 from jobs.runtime.cli import week_job, with_spark
+from jobs.warehouse.play_days import (
+    _flatten,
+    publish_days,
+)
+from jobs.warehouse.quarantine import (
+    bad_share_problem,
+    deduplicate,
+    hints,
+    looks_like_epoch_seconds,
+    validate,
+)
 from jobs.warehouse.raw_plays import (
     IngestError,
     RawFiles,
@@ -72,146 +82,13 @@ from jobs.warehouse.raw_plays import (
 )
 from jobs.warehouse.store import Warehouse
 from jobs.warehouse.weeks import cutoff as week_cutoff
-from schemas.columns import MS_PLAYED, PLAYED_AT, REASON, SOURCE_FILE, TRACK_ID, USER_ID
+from schemas.columns import PLAYED_AT, REASON, SOURCE_FILE, TRACK_ID
 from schemas.vocab import (
-    ABSURD_MS_PLAYED,
     AFTER_CUTOFF,
-    BAD_ENCODING,
-    BAD_MS_PLAYED,
-    BAD_PLAYED_AT,
-    MISSING_TRACK_ID,
-    MISSING_USER_ID,
-    NEGATIVE_MS_PLAYED,
     PLAYED_BEFORE_SERVICE_START,
-    PLAYED_IN_FUTURE,
-    UNKNOWN_TRACK_ID,
 )
 
 log = logging.getLogger("ingest")
-
-MAX_EPOCH_MS = 4_102_444_800_000  # 2100-01-01
-FINGERPRINT = "_fingerprint"  # in each plays/day=D partition: the fingerprint of its rows
-# ids that mean "no id" (compared lower-cased, after trimming): quarantined as missing_user_id / missing_track_id
-MISSING_IDS = ("", "null", "none", "nan", "n/a", "-")
-# reasons whose outcome a setting decides: named in the hints and in a failure's message
-REASON_SETTINGS = {
-    PLAYED_BEFORE_SERVICE_START: ("service_start", "YYYY-MM-DD"),
-    PLAYED_IN_FUTURE: ("max_future_days", "DAYS"),
-    ABSURD_MS_PLAYED: ("max_ms_played", "MS"),
-}
-
-
-# ----------------------------------------------------------------------------- transforms
-
-
-def validate(
-    rows: Any, track_ids: Any, service_start: dt.datetime, cutoff: dt.datetime, max_ms: int, max_future_days: int = 366
-) -> Any:
-    """Type and check raw rows: adds ``played_at_ts``, ``ms`` and ``reason`` (null when good).
-
-    ``rows`` has the text columns of the contract plus ``error``; ``track_ids`` is a
-    one-column (``track_id``) DataFrame of the catalog. The first failing rule wins.
-    Rows at or after ``cutoff`` get reason ``after_cutoff`` (not bad: a later week's) unless
-    they lie more than ``max_future_days`` past it (``played_in_future``). Text that is not
-    valid UTF-8 (decoded with replacement characters) is ``bad_encoding``. An id that is
-    empty or one of :data:`MISSING_IDS` (``NULL``, ``None``, ``NaN``, ``N/A``, ``-``, any
-    case) is missing.
-    """
-    from pyspark.sql import functions as F
-
-    uid = F.trim(USER_ID)
-    tid = F.trim(TRACK_ID)
-    pa_raw = F.trim(PLAYED_AT)
-    epoch = F.when(pa_raw.rlike(r"^-?\d{1,16}$"), pa_raw.cast("long"))
-    iso_ok = pa_raw.rlike(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
-    ts = F.when((epoch >= 0) & (epoch < MAX_EPOCH_MS), F.timestamp_millis(epoch)).when(
-        iso_ok, F.try_to_timestamp(pa_raw)
-    )
-    ms_raw = F.trim(MS_PLAYED)
-    ms = F.when(ms_raw.rlike(r"^-?\d{1,18}(\.0+)?$"), F.regexp_replace(ms_raw, r"\.0+$", "").cast("long"))
-    known = track_ids.select(F.col(TRACK_ID).alias("_known")).distinct()
-    df = rows.withColumn(USER_ID, uid).withColumn(TRACK_ID, tid).withColumn("played_at_ts", ts).withColumn("ms", ms)
-    df = df.join(F.broadcast(known), df[TRACK_ID] == known["_known"], "left")
-    reason = (
-        F.when(F.col("error").isNotNull(), F.col("error"))
-        .when(F.col("raw").contains("\ufffd"), BAD_ENCODING)
-        .when(F.col(USER_ID).isNull() | F.lower(USER_ID).isin(*MISSING_IDS), MISSING_USER_ID)
-        .when(F.col(TRACK_ID).isNull() | F.lower(TRACK_ID).isin(*MISSING_IDS), MISSING_TRACK_ID)
-        .when(F.col("played_at_ts").isNull(), BAD_PLAYED_AT)
-        .when(F.col("played_at_ts") < F.lit(service_start), PLAYED_BEFORE_SERVICE_START)
-        .when(F.col("ms").isNull(), BAD_MS_PLAYED)
-        .when(F.col("ms") < 0, NEGATIVE_MS_PLAYED)
-        .when(F.col("ms") > max_ms, ABSURD_MS_PLAYED)
-        .when(F.col("_known").isNull(), UNKNOWN_TRACK_ID)
-        .when(F.col("played_at_ts") >= F.lit(cutoff + dt.timedelta(days=max_future_days)), PLAYED_IN_FUTURE)
-        .when(F.col("played_at_ts") >= F.lit(cutoff), AFTER_CUTOFF)
-    )
-    return df.withColumn(REASON, reason).drop("_known")
-
-
-def deduplicate(good: Any) -> Any:
-    """One row per ``(user_id, track_id, played_at)``; the longest ``ms_played`` wins."""
-    from pyspark.sql import functions as F
-
-    return good.groupBy(USER_ID, TRACK_ID, F.col("played_at_ts").alias(PLAYED_AT)).agg(F.max("ms").alias(MS_PLAYED))
-
-
-def looks_like_epoch_seconds(service_start: dt.datetime, cutoff: dt.datetime, max_future_days: int) -> Any:
-    """Whether a row's ``played_at`` is a whole number that, read as epoch seconds, is a time ingest accepts."""
-    from pyspark.sql import functions as F
-
-    text = F.trim(PLAYED_AT)
-    ms = F.when(text.rlike(r"^\d{1,12}$"), text.cast("long") * 1000)
-    low = int(service_start.timestamp() * 1000)
-    high = int((cutoff + dt.timedelta(days=max_future_days)).timestamp() * 1000)
-    return F.coalesce((ms >= low) & (ms < high), F.lit(False))
-
-
-def hints(counts: dict[str, int], epoch_seconds: dict[str, int], settings: dict[str, Any]) -> list[str]:
-    """What likely caused some of the reasons in ``counts``, and which setting decides them.
-
-    ``epoch_seconds``: per file, the rows quarantined as played_before_service_start whose
-    played_at reads as a valid time in epoch seconds; ``settings``: the ingest section.
-    """
-    out = []
-    if epoch_seconds:
-        n = sum(epoch_seconds.values())
-        files = ", ".join(sorted(epoch_seconds)[:5]) + (", ..." if len(epoch_seconds) > 5 else "")
-        out.append(
-            f"{n} played_at values quarantined as played_before_service_start look like epoch seconds ({files}): "
-            "played_at must be epoch milliseconds or ISO-8601"
-        )
-    for reason, (key, example) in REASON_SETTINGS.items():
-        if counts.get(reason):
-            out.append(
-                f"{reason} depends on ingest.{key} (now {settings[key]}): change it in the configuration "
-                f"or with the environment variable DW__INGEST__{key.upper()}={example}"
-            )
-    return out
-
-
-def bad_share_problem(
-    counts: dict[str, int],
-    total: int,
-    limit: float,
-    by_file: dict[str, dict[str, int]],
-    notes: list[str] | tuple[str, ...] = (),
-) -> str | None:
-    """The failure message when the quarantined share passes ``limit``, else None; ``notes`` are appended."""
-    bad = sum(counts.values())
-    if total == 0 or bad / total <= limit:
-        return None
-    worst = sorted(by_file.items(), key=lambda kv: -sum(kv[1].values()))[:10]
-    lines = [f"  {f}: " + ", ".join(f"{r}={n}" for r, n in sorted(c.items())) for f, c in worst]
-    return (
-        f"{bad} of {total} raw rows ({bad / total:.1%}) were quarantined, above the limit of {limit:.1%} "
-        f"(ingest.max_bad_share). Reasons: {dict(sorted(counts.items()))}. Worst files:\n"
-        + "\n".join(lines)
-        + "".join(f"\nHint: {n}" for n in notes)
-    )
-
-
-# ----------------------------------------------------------------------------- job
 
 
 def run(spark: Any, config: Config, week: str) -> dict[str, Any]:
@@ -351,78 +228,6 @@ def _ingest(spark: Any, config: Config, week: str, wh: Warehouse, found: RawFile
     checked.unpersist()
     plays.unpersist()
     return metrics
-
-
-def day_fingerprints(plays: Any) -> dict[str, str]:
-    """The fingerprint of each day's rows of ``plays`` (``day`` and the contract's columns), by ISO day.
-
-    Rows are unique (de-duplicated), so an order-free hash of the set does: the row count
-    and two sums of independent 64-bit row hashes, summed exactly as decimals.
-    """
-    from pyspark.sql import functions as F
-
-    cols = (USER_ID, TRACK_ID, PLAYED_AT, MS_PLAYED)
-    h1 = F.xxhash64(*cols).cast("decimal(38,0)")
-    h2 = F.xxhash64(F.lit("dw-fingerprint"), *reversed(cols)).cast("decimal(38,0)")
-    rows = plays.groupBy("day").agg(F.count(F.lit(1)).alias("n"), F.sum(h1).alias("h1"), F.sum(h2).alias("h2"))
-    return {r["day"].isoformat(): f"v1 rows={r['n']} xxhash64={r['h1']}/{r['h2']}" for r in rows.collect()}
-
-
-def read_fingerprint(partition: Path) -> str | None:
-    """The stored fingerprint of a day partition, None when it has none (written before fingerprints)."""
-    path = partition / FINGERPRINT
-    return path.read_text(encoding="utf-8").strip() if path.is_file() else None
-
-
-def write_fingerprint(partition: Path, fingerprint: str) -> None:
-    (partition / FINGERPRINT).write_text(fingerprint + "\n", encoding="utf-8")
-
-
-def publish_days(plays: Any, wh: Warehouse, cutoff_day: dt.date) -> dict[str, Any]:
-    """Publish the days of ``plays`` whose content changed and remove emptied days before ``cutoff_day``.
-
-    Returns the counts for the run metrics: ``days`` (days with plays), ``days_changed``
-    (published: new or different content), ``days_removed`` (no rows left) and
-    ``days_unchanged`` (left as they were, files untouched).
-    """
-    from pyspark.sql import functions as F
-
-    root = wh.table_dir("plays")
-    new = day_fingerprints(plays)
-    old = {d: read_fingerprint(root / f"day={d}") for d in wh.partitions("plays", "day")}
-    changed = sorted(d for d, fp in new.items() if old.get(d) != fp)
-    removed = sorted(d for d in old if d < cutoff_day.isoformat() and d not in new)
-    with wh.staged_partitions("plays", "day", drop=removed) as stage:
-        if changed:
-            (
-                plays.filter(F.col("day").isin([dt.date.fromisoformat(d) for d in changed]))
-                .repartition("day")
-                .sortWithinPartitions("day", PLAYED_AT, USER_ID, TRACK_ID)
-                .write.mode("overwrite")
-                .partitionBy("day")
-                .parquet(str(stage))
-            )
-        for day in changed:
-            write_fingerprint(stage / f"day={day}", new[day])
-    rewritten = [d for d in changed if old.get(d) is not None]
-    if rewritten:
-        log.warning("plays changed on %d published day(s): %s", len(rewritten), ", ".join(rewritten))
-    if removed:
-        log.warning("removed %d day(s) with no plays left in the raw files: %s", len(removed), ", ".join(removed))
-    return {
-        "days": len(new),
-        "days_changed": changed,
-        "days_removed": removed,
-        "days_unchanged": len(new) - len(changed),
-    }
-
-
-def _flatten(spark_out: Path, dest: Path) -> None:
-    """Move Spark's part files up into ``dest`` (dropping checksum files) and remove ``spark_out``."""
-    for f in sorted(spark_out.iterdir()):
-        if f.suffix == ".parquet":
-            f.rename(dest / f.name)
-    shutil.rmtree(spark_out)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,5 +8,6 @@
   that survives crashed and stuck workers;
 * :mod:`~jobs.audio.cnn`: the Keras model, crops, training and prediction;
 * :mod:`~jobs.audio.cold_start`: the cold-start evaluation (ALS refit without the
-  held-out tracks, CNN on the refit, ranking metrics).
+  held-out tracks, CNN on the refit, ranking metrics);
+* :mod:`~jobs.audio.checks`: attribute accuracy against known answers, audio paths inside the data root.
 """

@@ -10,6 +10,8 @@
 * :mod:`~jobs.culture.html_text`: the forgiving tree builder, boilerplate and link-density
   rules, ``parse_html``;
 * :mod:`~jobs.culture.encodings`: byte-order mark, header and ``<meta>`` charset, guesses;
+* :mod:`~jobs.culture.terms`: spaCy mentions, the terms near them, tf-idf weights, artist
+  similarity and its genre precision beside the references;
 * :mod:`~jobs.culture.reference`: the plain tf-idf reference the cultural terms are judged against.
 
 The stages are :mod:`jobs.crawl` (seeds -> ``pages``) and :mod:`jobs.culture_terms`

@@ -9,7 +9,9 @@
 * :mod:`~jobs.warehouse.weeks`: ISO weeks, their cutoffs and shifts;
 * :mod:`~jobs.warehouse.catalog`: the catalog (tracks, artists) and its checks;
 * :mod:`~jobs.warehouse.raw_plays`, :mod:`~jobs.warehouse.raw_playlists`: the raw input
-  readers (play logs in CSV, JSON lines and Parquet; user-made playlists).
+  readers (play logs in CSV, JSON lines and Parquet; user-made playlists);
+* :mod:`~jobs.warehouse.quarantine`: the rules a raw play must pass and the reason code of each
+  failure; :mod:`~jobs.warehouse.play_days`: ``plays`` published by day, only the changed days.
 
 Table contracts (columns, types, writer, publish set) are in :mod:`schemas.tables`.
 """

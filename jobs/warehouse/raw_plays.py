@@ -24,7 +24,7 @@ contract's four fields as text and ``error`` (what makes the row unusable, else 
 ``non_scalar_value:<cols>`` (a JSON array or object as a value); a whole Parquet file that
 cannot be used is a file-level error instead (``unreadable_parquet:<cause>``,
 ``missing_columns:``, ``ambiguous_columns:``, ``non_scalar_column:<cols>``). Validation is
-:func:`jobs.ingest.validate`'s. Writes nothing but the links.
+:func:`jobs.warehouse.quarantine.validate`'s. Writes nothing but the links.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs import ingest
-from jobs.warehouse import raw_plays
+from jobs.warehouse import quarantine, raw_plays
 from tests.conftest import make_config
 
 UTC = dt.UTC
@@ -48,7 +48,7 @@ def test_validate_gives_each_bad_row_its_reason(spark):
         ("f", 15, "", "u1", "t1", "2099-01-01T00:00:00Z", "1", None),  # far in the future
         ("f", 16, "caf\ufffd,t1", "caf\ufffd", "t1", "2026-11-10T10:00:00Z", "1", None),  # not UTF-8
     ]
-    out = ingest.validate(_rows(spark, records), tracks, START, CUT, 86_400_000).toPandas().sort_values("line")
+    out = quarantine.validate(_rows(spark, records), tracks, START, CUT, 86_400_000).toPandas().sort_values("line")
     assert out["reason"].tolist() == [
         None,
         None,
@@ -83,13 +83,13 @@ def test_deduplicate_keeps_one_event_with_the_longest_listen(spark):
         ],
         "user_id string, track_id string, played_at_ts timestamp, ms long",
     )
-    out = ingest.deduplicate(df).orderBy("played_at").toPandas()
+    out = quarantine.deduplicate(df).orderBy("played_at").toPandas()
     assert out["ms_played"].tolist() == [300, 50]
 
 
 def test_bad_share_problem_names_files_and_reasons():
-    assert ingest.bad_share_problem({"bad_played_at": 1}, 100, 0.05, {"a.csv": {"bad_played_at": 1}}) is None
-    msg = ingest.bad_share_problem(
+    assert quarantine.bad_share_problem({"bad_played_at": 1}, 100, 0.05, {"a.csv": {"bad_played_at": 1}}) is None
+    msg = quarantine.bad_share_problem(
         {"bad_played_at": 8, "missing_user_id": 2},
         100,
         0.05,

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs import ingest
-from jobs.warehouse import raw_plays
+from jobs.warehouse import quarantine, raw_plays
 from jobs.warehouse.catalog import CatalogError, read_catalog, read_catalog_table
 from tests.conftest import make_config
 from tests.integration.test_ingest import _rows, _write_catalog
@@ -54,7 +54,7 @@ def test_ids_that_mean_missing_are_quarantined_not_listeners(spark):
     records = [("f", i, "", w, "t1", "2026-11-10T10:00:00Z", "1", None) for i, w in enumerate(words)]
     records += [("f", 100 + i, "", "u1", w, "2026-11-10T10:00:00Z", "1", None) for i, w in enumerate(words)]
     records += [("f", 200, "", "nullish", "none-such", "2026-11-10T10:00:00Z", "1", None)]  # real ids that look alike
-    out = ingest.validate(_rows(spark, records), tracks, START, CUT, 86_400_000).toPandas().set_index("line")
+    out = quarantine.validate(_rows(spark, records), tracks, START, CUT, 86_400_000).toPandas().set_index("line")
     assert out.loc[range(len(words)), "reason"].tolist() == ["missing_user_id"] * len(words)
     assert out.loc[range(100, 100 + len(words)), "reason"].tolist() == ["missing_track_id"] * len(words)
     assert out.loc[200, "reason"] is None
@@ -271,12 +271,12 @@ def test_a_tracks_file_with_a_header_and_no_rows_fails_clearly(tmp_path):
 
 def test_hints_name_epoch_seconds_and_the_setting_behind_a_reason():
     settings = {"service_start": "2008-10-07", "max_future_days": 366, "max_ms_played": 86_400_000}
-    notes = ingest.hints({"played_before_service_start": 7}, {"a.csv": 5}, settings)
+    notes = quarantine.hints({"played_before_service_start": 7}, {"a.csv": 5}, settings)
     assert "5 played_at values" in notes[0] and "look like epoch seconds (a.csv)" in notes[0]
     assert "played_at must be epoch milliseconds or ISO-8601" in notes[0]
     assert "ingest.service_start (now 2008-10-07)" in notes[1] and "DW__INGEST__SERVICE_START=YYYY-MM-DD" in notes[1]
-    assert ingest.hints({"bad_played_at": 3}, {}, settings) == []
-    msg = ingest.bad_share_problem({"played_before_service_start": 7}, 8, 0.05, {"a.csv": {"x": 7}}, notes)
+    assert quarantine.hints({"bad_played_at": 3}, {}, settings) == []
+    msg = quarantine.bad_share_problem({"played_before_service_start": 7}, 8, 0.05, {"a.csv": {"x": 7}}, notes)
     assert msg.endswith("\nHint: " + notes[1]) and ("\nHint: " + notes[0]) in msg
 
 

@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 
 from jobs import audio_features as af
+from jobs.audio import checks as audio_checks
 from jobs.audio import spectrogram as sg
 from jobs.audio import workers as audio_workers
 from jobs.audio.attributes import attributes
@@ -286,7 +287,7 @@ def test_accuracy_vs_truth_counts_right_octave_and_three_two_answers():
             "time_signature": ["4/4", "3/4", "3/4", "4/4"],
         }
     )
-    acc = af.accuracy_vs_truth(attrs, truth)
+    acc = audio_checks.accuracy_vs_truth(attrs, truth)
     assert acc["tracks"] == 4
     assert acc["tempo_within_4pct"] == 0.5 and acc["tempo_octave_errors"] == 0.25 and acc["tempo_3_2_errors"] == 0.25
     assert acc["key_and_mode"] == 0.75 and acc["time_signature"] == 0.75
@@ -300,8 +301,8 @@ def test_audio_paths_must_stay_inside_the_data_folder(tmp_path):
     (tmp_path / "secret.wav").write_bytes(b"x")
     (tmp_path / "disk").mkdir()
     (data / "linked").symlink_to(tmp_path / "disk")  # the owner's own layout: followed
-    assert af.inside_data_root(data, "audio/ok.wav") == data / "audio" / "ok.wav"
-    assert af.inside_data_root(data, "audio/../audio/ok.wav") == data / "audio" / "ok.wav"
-    assert af.inside_data_root(data, "linked/x.wav") == data / "linked" / "x.wav"
+    assert audio_checks.inside_data_root(data, "audio/ok.wav") == data / "audio" / "ok.wav"
+    assert audio_checks.inside_data_root(data, "audio/../audio/ok.wav") == data / "audio" / "ok.wav"
+    assert audio_checks.inside_data_root(data, "linked/x.wav") == data / "linked" / "x.wav"
     for escape in ("../secret.wav", "../../x.flac", "audio/../../secret.wav", str(tmp_path / "secret.wav"), "."):
-        assert af.inside_data_root(data, escape) is None, escape
+        assert audio_checks.inside_data_root(data, escape) is None, escape

@@ -9,18 +9,19 @@ import pytest
 
 from jobs import culture_terms as culture
 from jobs.config import CultureConf
+from jobs.culture import terms as culture_lib
 
 
 @pytest.fixture(scope="module")
 def nlp():
-    return culture.load_nlp()
+    return culture_lib.load_nlp()
 
 
 def _terms(nlp, docs, names, conf=None):
     conf = conf or CultureConf()
     artists = pd.DataFrame({"artist_id": [f"a{i}" for i in range(len(names))], "name": names})
-    matcher = culture.build_matcher(nlp, artists)
-    return culture.terms_near_mentions(list(nlp.pipe(docs)), matcher, conf)
+    matcher = culture_lib.build_matcher(nlp, artists)
+    return culture_lib.terms_near_mentions(list(nlp.pipe(docs)), matcher, conf)
 
 
 def test_terms_come_from_the_mention_sentence_lemmatised_without_names_or_stop_words(nlp):
@@ -59,17 +60,17 @@ def test_weights_are_tf_idf_normalised_per_artist_and_type():
         "a2": Counter({("adj", "loud"): 2, ("adj", "sunny"): 1}),
         "a3": Counter({("adj", "loud"): 5}),
     }
-    out = culture.weigh_terms(counts, top_k=10)
+    out = culture_lib.weigh_terms(counts, top_k=10)
     got = {(r.artist_id, r.term_type, r.term): r.score for r in out.itertuples()}
     # "loud" is everywhere: idf = log(3/3) = 0, so it is dropped; a3 has nothing left
     assert ("a1", "adj", "loud") not in got and not any(k[0] == "a3" for k in got)
     assert got[("a1", "adj", "dark")] == 1.0 and got[("a1", "np", "riff")] == 1.0
     assert got[("a2", "adj", "sunny")] == 1.0
     counts["a1"][("adj", "grim")] = 1
-    out = culture.weigh_terms(counts, top_k=10)
+    out = culture_lib.weigh_terms(counts, top_k=10)
     score = out.set_index(["artist_id", "term"])["score"]
     assert score[("a1", "grim")] == pytest.approx((1 * math.log(3)) / (3 * math.log(3)), abs=1e-6)
-    assert len(culture.weigh_terms(counts, top_k=1).query("artist_id == 'a1' and term_type == 'adj'")) == 1
+    assert len(culture_lib.weigh_terms(counts, top_k=1).query("artist_id == 'a1' and term_type == 'adj'")) == 1
 
 
 def test_similarity_ranks_the_artist_with_shared_terms_first():
@@ -81,7 +82,7 @@ def test_similarity_ranks_the_artist_with_shared_terms_first():
             "score": [1.0, 0.5, 0.8, 0.4, 1.0],
         }
     )
-    sims = culture.similarity(terms, neighbours=2)
+    sims = culture_lib.similarity(terms, neighbours=2)
     first = sims.groupby("artist_id").head(1).set_index("artist_id")["neighbor_id"].to_dict()
     assert first == {"a1": "a2", "a2": "a1"}  # a3 shares nothing: no neighbour with similarity 0
     assert sims.set_index(["artist_id", "neighbor_id"])["similarity"][("a1", "a2")] == pytest.approx(1.0)
@@ -130,9 +131,9 @@ def test_neighbour_genre_precision_known_answer():
     genres = pd.DataFrame(
         {"artist_id": ["a1", "a2", "a3", "a4", "a6", "a7"], "genre": ["rock", "rock", "rock", "jazz", "rock", "rock"]}
     )
-    assert culture.neighbour_genre_precision(sims, genres, k=5) == pytest.approx((3 / 5 + 1 + 0) / 3, abs=1e-4)
-    assert culture.neighbour_genre_precision(sims, genres, k=1) == pytest.approx((1 + 1 + 0) / 3, abs=1e-4)
-    assert culture.neighbour_genre_precision(sims.iloc[:0], genres) is None
+    assert culture_lib.neighbour_genre_precision(sims, genres, k=5) == pytest.approx((3 / 5 + 1 + 0) / 3, abs=1e-4)
+    assert culture_lib.neighbour_genre_precision(sims, genres, k=1) == pytest.approx((1 + 1 + 0) / 3, abs=1e-4)
+    assert culture_lib.neighbour_genre_precision(sims.iloc[:0], genres) is None
 
 
 def test_run_reports_neighbour_genre_precision(tmp_path, nlp, monkeypatch):

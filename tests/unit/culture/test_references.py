@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jobs import culture_terms as culture
 from jobs.culture import reference as culture_reference
+from jobs.culture import terms as culture_lib
 from jobs.recsys import baselines
 
 
@@ -99,7 +99,7 @@ def test_culture_references_put_spacy_beside_tfidf_and_random_over_the_same_arti
         [("a0", "a2", 0.9), ("a1", "a3", 0.9), ("a2", "a0", 0.9), ("a3", "a1", 0.9)],
         columns=["artist_id", "neighbor_id", "similarity"],
     )
-    block = culture.genre_references(sims, texts, artists, genres, k=1)
+    block = culture_lib.genre_references(sims, texts, artists, genres, k=1)
     assert block["unit"] == "artist" and block["units"] == 4
     assert block["systems"]["spacy"]["precision@1"]["mean"] == 0.0
     assert block["systems"]["tfidf"]["precision@1"]["mean"] == 1.0
