@@ -129,7 +129,6 @@ def run(spark: Any, config: Config, week: str) -> dict[str, Any]:
         **({"references": references} if references else {}),
         "seconds": round(time.perf_counter() - t0, 2),
     }
-    wh.write_metrics("als", week, metrics)
     return metrics
 
 
@@ -140,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         lambda config, week, _: with_spark(config, f"als-{week}", lambda spark: run(spark, config, week)),
         argv,
         errors=(AlsError, MissingInputError),
+        metrics="als",
     )
 
 

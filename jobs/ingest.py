@@ -59,7 +59,7 @@ from typing import Any
 from jobs.config import Config
 from jobs.runtime.cli import week_job, with_spark
 from jobs.warehouse.play_days import (
-    _flatten,
+    flatten_spark_output,
     publish_days,
 )
 from jobs.warehouse.quarantine import (
@@ -189,7 +189,7 @@ def _ingest(spark: Any, config: Config, week: str, wh: Warehouse, found: RawFile
             .write.mode("overwrite")
             .parquet(str(stage / "data"))
         )
-        _flatten(stage / "data", stage)
+        flatten_spark_output(stage / "data", stage)
 
     notes = hints(counts, epoch_seconds, config.ingest.model_dump())
     for note in notes:
@@ -210,9 +210,7 @@ def _ingest(spark: Any, config: Config, week: str, wh: Warehouse, found: RawFile
     }
     problem = bad_share_problem(counts, total, config.ingest.max_bad_share, by_file, notes)
     if problem:
-        metrics["failed"] = problem
-        wh.write_metrics("ingest", week, metrics)
-        raise IngestError(problem)
+        raise IngestError(problem, metrics={**metrics, "failed": problem})
 
     plays = deduplicate(checked.filter(F.col(REASON).isNull()))
     plays = conform_spark(plays.withColumn("day", F.to_date(PLAYED_AT)), "plays")
@@ -224,7 +222,6 @@ def _ingest(spark: Any, config: Config, week: str, wh: Warehouse, found: RawFile
     changes = publish_days(plays, wh, cut.date())
     metrics.update(changes)
     metrics["seconds"] = round(time.perf_counter() - t0, 2)
-    wh.write_metrics("ingest", week, metrics)
     checked.unpersist()
     plays.unpersist()
     return metrics
@@ -237,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         lambda config, week, _: with_spark(config, f"ingest-{week}", lambda spark: run(spark, config, week)),
         argv,
         errors=(IngestError,),
+        metrics="ingest",
     )
 
 

@@ -12,7 +12,8 @@ outputs of an earlier run of the week, so nothing downstream mistakes them for t
 or any metrics dict with a ``skipped`` reason. When ``metrics`` names a file, the returned
 dict plus the job's wall time (``seconds``, unless the job measured its own) is written to
 ``run_metrics/week=W/<metrics>.json``, skips included: the reason stays in the run metrics
-and in ``make run``'s summary.
+and in ``make run``'s summary. An expected error carrying ``metrics`` (a dict: what the failed
+run found) has them written the same way. This is the only writer of run metrics.
 """
 
 from __future__ import annotations
@@ -91,6 +92,10 @@ def week_job(
         result = run(config, args.week, args)
     except (*EXPECTED_ERRORS, *errors) as exc:
         log.error("%s", exc)
+        failed = getattr(exc, "metrics", None)  # what a failed run found (e.g. ingest's counts)
+        if metrics is not None and isinstance(failed, dict):
+            file = metrics(args) if callable(metrics) else metrics
+            Warehouse(config.paths.warehouse).write_metrics(file, args.week, failed)
         return 2
     if metrics is not None and isinstance(result, dict):
         result = {**result, "seconds": result.get("seconds", round(time.perf_counter() - t0, 2))}

@@ -86,7 +86,7 @@ def publish_days(plays: Any, wh: Warehouse, cutoff_day: dt.date) -> dict[str, An
     }
 
 
-def _flatten(spark_out: Path, dest: Path) -> None:
+def flatten_spark_output(spark_out: Path, dest: Path) -> None:
     """Move Spark's part files up into ``dest`` (dropping checksum files) and remove ``spark_out``."""
     for f in sorted(spark_out.iterdir()):
         if f.suffix == ".parquet":

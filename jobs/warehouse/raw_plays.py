@@ -54,7 +54,15 @@ GLOB_CHARS = set("{}[]*?\\")
 
 
 class IngestError(RuntimeError):
-    """Too much of the input is bad, or the input cannot be read at all."""
+    """Too much of the input is bad, or the input cannot be read at all.
+
+    ``metrics``: the counts of the failed run, which the command line still writes as the run
+    metrics (so ``ingest.json`` says what was found and why it failed).
+    """
+
+    def __init__(self, message: str, metrics: dict | None = None) -> None:
+        super().__init__(message)
+        self.metrics = metrics
 
 
 def classify(path: Path) -> str | None:

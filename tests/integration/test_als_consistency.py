@@ -139,10 +139,6 @@ def test_degenerate_weeks_publish_one_fit_and_say_why_the_evaluation_was_skipped
     frames, manifest = _published(config)
     assert frames["als_metrics"].empty and len(frames["user_factors"]) >= 1
     assert metrics["fit_id"] == manifest["fit_id"]
-    assert (
-        json.loads(Warehouse(config.paths.warehouse).metrics_file("als", WEEK).read_text())["fit_id"]
-        == metrics["fit_id"]
-    )
 
 
 @pytest.mark.spark
@@ -199,7 +195,6 @@ def test_a_full_disk_while_writing_keeps_the_whole_old_fit(spark, config, monkey
     from jobs.warehouse import store as warehouse
 
     before = _tables(config)
-    old_metrics = Warehouse(config.paths.warehouse).metrics_file("als", WEEK).read_text()
     _add_plays(config, MORE)
     real_write, written = warehouse.pq.write_table, []
 
@@ -215,7 +210,7 @@ def test_a_full_disk_while_writing_keeps_the_whole_old_fit(spark, config, monkey
     after = _tables(config)
     for name in TABLES:
         pd.testing.assert_frame_equal(after[name], before[name])
-    assert Warehouse(config.paths.warehouse).metrics_file("als", WEEK).read_text() == old_metrics
+    assert not Warehouse(config.paths.warehouse).metrics_file("als", WEEK).exists()  # only the command line writes it
     _published(config)  # still one fit, the old one
 
     monkeypatch.setattr(warehouse.pq, "write_table", real_write)

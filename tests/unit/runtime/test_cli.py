@@ -78,3 +78,19 @@ def test_runinfo_names_a_bad_week_in_one_line(env, capsys):
 
     assert runinfo.main(["logical-date", "2026-47"]) == 2
     assert capsys.readouterr().err == "error: week '2026-47' is not an ISO week like 2026-W47\n"
+
+
+def test_an_expected_error_with_metrics_still_writes_them(tmp_path, monkeypatch):
+    """One writer of run metrics: a failed run's counts (e.g. ingest's) go through week_job too."""
+    from jobs.warehouse.raw_plays import IngestError
+    from jobs.warehouse.store import Warehouse
+
+    monkeypatch.setenv("DW_WAREHOUSE", str(tmp_path / "wh"))
+    monkeypatch.setenv("DW_DATA", str(tmp_path / "data"))
+
+    def fails(config, week, args):
+        raise IngestError("too many bad rows", metrics={"week": week, "failed": "too many bad rows"})
+
+    assert week_job("ingest", "x", fails, ["--week", "2026-W47"], errors=(IngestError,), metrics="ingest") == 2
+    written = Warehouse(tmp_path / "wh").read_metrics("2026-W47")["ingest"]
+    assert written == {"week": "2026-W47", "failed": "too many bad rows"}
