@@ -103,7 +103,7 @@ with DAG(
         "week": Param(
             None,
             type=["null", "string"],
-            pattern=r"^\d{4}-W\d{2}$",
+            pattern=r"^[0-9]{4}-W[0-9]{2}$",  # ASCII digits (resolve_week checks the week exists)
             description="ISO week to build, e.g. 2026-W47; empty = the week of the logical date",
         ),
     },

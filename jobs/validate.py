@@ -33,6 +33,7 @@ import os
 import sys
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from jobs.config import Config
@@ -41,7 +42,7 @@ from jobs.warehouse.catalog import read_catalog_table
 from jobs.warehouse.store import Warehouse, active_listeners, heard_pairs, read_run_id
 from jobs.warehouse.weeks import cutoff as week_cutoff
 from schemas import vocab
-from schemas.columns import ARTIST_ID, POSITION, REASON, SOURCE, TRACK_ID, USER_ID
+from schemas.columns import ARTIST_ID, POSITION, REASON, SCORE, SOURCE, TRACK_ID, USER_ID
 from schemas.tables import arrow_schema
 
 log = logging.getLogger("validate")
@@ -82,6 +83,12 @@ def check_playlists(
     unknown_sources = set(table[SOURCE].dropna()) - set(vocab.PLAYLIST_SOURCES)
     if unknown_sources:
         problems.append(f"unknown source values {sorted(unknown_sources)} (allowed: {sorted(vocab.PLAYLIST_SOURCES)})")
+    bad_score = ~np.isfinite(pd.to_numeric(table[SCORE], errors="coerce").to_numpy(dtype=float))
+    if bad_score.any():
+        row = table[bad_score].iloc[0]
+        problems.append(
+            f"{int(bad_score.sum())} scores are not finite numbers (inf or NaN), e.g. {row[USER_ID]}/{row[TRACK_ID]}"
+        )
     if catalog is not None:
         artist = table[TRACK_ID].map(catalog[ARTIST_ID])
         if artist.isna().any():

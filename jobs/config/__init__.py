@@ -187,12 +187,30 @@ def build_config(raw: dict[str, Any], overrides: dict[str, dict[str, Any]] | Non
         raise ConfigError("; ".join(_message(e) for e in exc.errors())) from None
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a mapping that repeats a key (YAML would keep the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in first:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"{key!r} repeats (first on line {first[key] + 1}); merge the two blocks",
+                    key_node.start_mark,
+                )
+            first[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep)
+
+
 def load_config(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Config:
     """Load and validate the configuration; see the module docstring for the lookup order."""
     env = dict(os.environ if environ is None else environ)
     conf_path = Path(path or env.get("DW_CONF") or DEFAULT_CONF)
     try:
-        raw = yaml.safe_load(conf_path.read_text(encoding="utf-8")) or {}
+        raw = yaml.load(conf_path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
     except FileNotFoundError:
         raise ConfigError(f"{conf_path}: configuration file not found") from None
     except yaml.YAMLError as exc:

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
+    AllowInfNan,
     BaseModel,
     ConfigDict,
     Field,
@@ -60,7 +61,7 @@ def _jvm_size(value: str) -> str:
 
 # Types are strict (an integer is never a boolean or a string); a number accepts integers.
 Int = StrictInt
-Num = Annotated[float, Strict()]
+Num = Annotated[float, Strict(), AllowInfNan(False)]  # a finite number: inf and NaN are refused
 Bool = StrictBool
 Str = StrictStr
 Ints = tuple[StrictInt, ...]  # a YAML list of integers

@@ -10,12 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+_WEEK = re.compile(r"([0-9]{4})-W([0-9]{2})")  # ASCII digits only, the whole string (no trailing newline)
 
 
 def parse_week(week: str) -> tuple[int, int]:
     """``"2026-W47"`` -> ``(2026, 47)``; raises ValueError with the expected form."""
-    match = _WEEK.match(week or "")
+    match = _WEEK.fullmatch(week) if isinstance(week, str) else None
     if not match:
         raise ValueError(f"week {week!r} is not an ISO week like 2026-W47")
     year, num = int(match.group(1)), int(match.group(2))

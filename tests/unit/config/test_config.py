@@ -167,3 +167,23 @@ def test_every_setting_is_documented_and_the_description_reads_back():
     text = describe(config)
     assert "  rank: 7" in text and "# latent factors" in text
     assert build_config(yaml.safe_load(text)) == config
+
+
+@pytest.mark.parametrize("value", [".inf", "-.inf", ".nan"])
+@pytest.mark.parametrize("key", ["DW__MERGE__W_ALS", "DW__MERGE__MIN_COLD_SCORE", "DW__SEQUENCE__LEARNING_RATE"])
+def test_settings_are_finite_numbers(key, value):
+    name = key[4:].lower().replace("__", ".")
+    with pytest.raises(ConfigError, match=f"{name}=.*finite number"):
+        load_config(environ={key: value})
+
+
+def test_an_overlay_that_repeats_a_section_or_key_is_refused_naming_the_line(tmp_path):
+    repeated = tmp_path / "overlay.yaml"
+    repeated.write_text("merge:\n  k: 30\nals:\n  rank: 8\nmerge:\n  w_als: 2\n")
+    with pytest.raises(ConfigError, match=r"(?s)'merge' repeats \(first on line 1\).*line 5"):
+        load_config(repeated, environ={})
+    repeated.write_text("als:\n  rank: 8\n  rank: 16\n")
+    with pytest.raises(ConfigError, match=r"(?s)'rank' repeats \(first on line 2\).*line 3"):
+        load_config(repeated, environ={})
+    repeated.write_text("als:\n  rank: 8\nmerge:\n  k: 30\n")  # distinct keys load as before
+    assert load_config(repeated, environ={}).als.rank == 8

@@ -197,6 +197,11 @@ def test_check_playlists_accepts_a_good_table():
         (lambda t: t.assign(user_id="u2"), "eligible listeners have no playlist"),
         (lambda t: t.assign(track_id=["t1", "c1", "c2"]), "never-played tracks in a playlist"),
         (lambda t: t.assign(track_id=["t1", "t2", "t2v"], artist_id=["a1", "a2", "a2"]), "two versions of one song"),
+        (
+            lambda t: t.assign(score=[float("inf"), 0.5, 0.4]),
+            "1 scores are not finite numbers (inf or NaN), e.g. u1/t1",
+        ),
+        (lambda t: t.assign(score=[0.9, float("nan"), 0.4]), "1 scores are not finite numbers"),
     ],
 )
 def test_check_playlists_catches_each_broken_rule(breaks, message):

@@ -35,3 +35,11 @@ def test_resolve_week_prefers_the_param_then_the_logical_date():
         resolve_week(None, None)
     with pytest.raises(ValueError):
         resolve_week("next week", monday)
+
+
+@pytest.mark.parametrize(
+    "week", ["2026-W47\n", " 2026-W47", "２０２６-W47", "2026-W４7", "2026-w47", "2026W47", None, 202647]
+)
+def test_only_an_ascii_yyyy_www_string_is_a_week(week):
+    with pytest.raises(ValueError, match="is not an ISO week like 2026-W47"):
+        parse_week(week)
