@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from jobs.audio.spectrogram import FLOOR_DB
-from jobs.config import AudioCnnConf
+from jobs.config import AudioCnnConf, ConfigError
 
 # ----------------------------------------------------------------------------- crops
 
@@ -184,6 +184,11 @@ def train_model(
     fit = model.fit(
         train, epochs=conf.max_epochs, validation_data=(x_val, y_val), callbacks=[stop], shuffle=False, verbose=0
     )
+    if not np.isfinite(fit.history["loss"]).all():  # diverged: its vectors would be NaN
+        raise ConfigError(
+            f"audio_cnn.learning_rate={conf.learning_rate:g}: the CNN's training loss became "
+            f"{fit.history['loss'][-1]} (not finite); lower audio_cnn.learning_rate"
+        )
     history: dict[str, Any] = {
         "initial_val_loss": initial_val,
         "train_loss": [float(v) for v in fit.history["loss"]],

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jobs.config import SequenceConf
+from jobs.config import ConfigError, SequenceConf
 from jobs.evaluation.stats import bootstrap_mean, paired_difference
 from jobs.sequence.word2vec import nearest
 from schemas.columns import PLAYED_AT, TRACK_ID, USER_ID, VECTOR
@@ -117,6 +117,11 @@ def train_rnn(vectors: np.ndarray, pairs: dict[str, np.ndarray], conf: SequenceC
         shuffle=True,
         verbose=0,
     )
+    if not np.isfinite(fit.history["loss"]).all():  # diverged: its vectors would be NaN
+        raise ConfigError(
+            f"sequence.learning_rate={conf.learning_rate:g}: the taste RNN's training loss became "
+            f"{fit.history['loss'][-1]} (not finite); lower sequence.learning_rate"
+        )
     history = {
         "pairs": len(order),
         "epochs": len(fit.history["loss"]),

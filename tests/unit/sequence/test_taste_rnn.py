@@ -93,3 +93,14 @@ def test_the_rnn_is_seeded():
     first, _ = taste.train_rnn(vectors, pairs, conf)
     second, _ = taste.train_rnn(vectors, pairs, conf)
     assert np.array_equal(taste.predict(first, pairs["x"]), taste.predict(second, pairs["x"]))
+
+
+@pytest.mark.tf
+def test_a_diverging_training_fails_naming_the_setting_instead_of_writing_nan_vectors():
+    from jobs.config import ConfigError
+
+    vectors = np.random.default_rng(1).normal(size=(len(SONGS), 8)).astype(np.float32)
+    pairs = taste.make_pairs(taste.listen_sequences(_cycle_sessions(users=6), SONGS), 3)
+    conf = SequenceConf(history=3, units=8, rnn_epochs=3, batch_size=16, seed=9, learning_rate=1e300)
+    with pytest.raises(ConfigError, match=r"sequence.learning_rate=1e\+300: .*not finite"):
+        taste.train_rnn(vectors, pairs, conf)
