@@ -161,17 +161,28 @@ def check_coverage(active: set[str], eligible: set[str], excluded: dict[str, str
     return problems
 
 
-def check_size(listeners: int, previous: tuple[str, int] | None, min_share: float) -> list[str]:
-    """An empty week, or one reaching far fewer listeners than the last published one, is refused."""
+def check_size(
+    listeners: int, previous: tuple[str, int] | None, min_share: float, replaced: tuple[str, int] | None = None
+) -> list[str]:
+    """An empty week, or one reaching far fewer listeners than the last published week or than the
+    published version of the week it would replace (a rerun), is refused."""
     if listeners == 0:
         return ["the table is empty: no listener has a playlist"]
+    problems = []
     if previous is not None and listeners < min_share * previous[1]:
         week, before = previous
-        return [
+        problems.append(
             f"{listeners} listeners have a playlist, fewer than publish.min_listener_share={min_share:g} "
             f"of the {before} in {week}, the last published week"
-        ]
-    return []
+        )
+    if replaced is not None and listeners < min_share * replaced[1]:
+        week, before = replaced
+        problems.append(
+            f"{listeners} listeners have a playlist, fewer than publish.min_listener_share={min_share:g} "
+            f"of the {before} in {week} as published now: this rerun would shrink the week; to replace it "
+            f"anyway, rerun with DW__PUBLISH__MIN_LISTENER_SHARE=0"
+        )
+    return problems
 
 
 def run(config: Config, week: str, run_id: str | None = None) -> dict[str, Any]:
@@ -220,7 +231,9 @@ def _check(config: Config, wh: Warehouse, week: str) -> dict[str, Any]:
     )
     previous = wh.weeks("discover_weekly", before=week)
     last = (previous[-1], wh.read("discover_weekly", previous[-1], [USER_ID])[USER_ID].nunique()) if previous else None
-    problems += check_size(table[USER_ID].nunique(), last, config.publish.min_listener_share)
+    live = wh.read_optional("discover_weekly", week, [USER_ID])
+    replaced = (week, live[USER_ID].nunique()) if live is not None and len(live) else None
+    problems += check_size(table[USER_ID].nunique(), last, config.publish.min_listener_share, replaced)
     vectors = wh.read_optional("track_vectors", week, [TRACK_ID, SOURCE])
     cold = set(vectors.loc[vectors[SOURCE] == vocab.AUDIO, TRACK_ID]) if vectors is not None else None
     conf = config.merge

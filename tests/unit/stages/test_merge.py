@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from jobs import merge
@@ -256,6 +257,23 @@ def test_the_merge_job_fails_naming_the_missing_input(tmp_path):
         merge.run(config, "2026-W47")
 
 
+def _last_good() -> bytes:
+    """The already published week of :func:`_validate_world`: listener u1's three rows, as Parquet bytes."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    from schemas.tables import arrow_schema
+
+    schema = arrow_schema("discover_weekly")
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(_good()[schema.names], schema=schema, preserve_index=False), buffer)
+    return buffer.getvalue()
+
+
+LAST_GOOD = _last_good()
+
+
 def _validate_world(tmp_path, table):
     """A warehouse with plays, an already published week and a pending table for validate.run."""
     import datetime as dt
@@ -282,7 +300,7 @@ def _validate_world(tmp_path, table):
     )
     published = wh / "discover_weekly" / "week=2026-W47"
     published.mkdir(parents=True)
-    (published / "part-0.parquet").write_bytes(b"last good week")
+    (published / "part-0.parquet").write_bytes(LAST_GOOD)
     merge.write_pending(table.drop(columns=["week"]), {"u1"}, wh, "2026-W47", {})
     return make_config(data, wh, merge={"k": 3}), published
 
@@ -295,7 +313,7 @@ def test_a_failed_check_publishes_nothing_and_keeps_the_last_good_week(tmp_path)
     with pytest.raises(validate.ValidationError, match="already played"):
         validate.run(config, "2026-W47")
     assert [p.name for p in published.iterdir()] == ["part-0.parquet"]
-    assert (published / "part-0.parquet").read_bytes() == b"last good week"
+    assert (published / "part-0.parquet").read_bytes() == LAST_GOOD
     assert Warehouse(config.paths.warehouse).pending("2026-W47").exists()  # kept for inspection
 
 
@@ -325,7 +343,7 @@ def test_a_file_schema_off_the_contract_is_not_published(tmp_path):
     pq.write_table(t, part)
     with pytest.raises(validate.ValidationError, match="differs from the contract"):
         validate.run(config, "2026-W47")
-    assert (published / "part-0.parquet").read_bytes() == b"last good week"
+    assert (published / "part-0.parquet").read_bytes() == LAST_GOOD
 
 
 def test_blend_weights_come_from_the_configuration_and_its_environment():

@@ -13,7 +13,7 @@ from jobs import validate
 from jobs.merge import job as merge
 from jobs.warehouse import atomic, store
 from jobs.warehouse.store import Warehouse, read_run_id
-from tests.unit.stages.test_merge import _good, _table, _validate_world
+from tests.unit.stages.test_merge import LAST_GOOD, _good, _table, _validate_world
 
 WEEK = "2026-W47"
 
@@ -27,7 +27,7 @@ def test_an_empty_week_is_refused_and_the_last_good_week_stays(tmp_path):
     merge.write_pending(_table([]).drop(columns=["week"]), set(), config.paths.warehouse, WEEK, {})
     with pytest.raises(validate.ValidationError, match="the table is empty"):
         validate.run(config, WEEK)
-    assert (published / "part-0.parquet").read_bytes() == b"last good week"
+    assert (published / "part-0.parquet").read_bytes() == LAST_GOOD
 
 
 def test_a_week_reaching_far_fewer_listeners_than_the_last_one_is_refused(tmp_path):
@@ -41,7 +41,7 @@ def test_a_week_reaching_far_fewer_listeners_than_the_last_one_is_refused(tmp_pa
         r"publish.min_listener_share=0.5 of the 3 in 2026-W46",
     ):
         validate.run(config, WEEK)
-    assert (published / "part-0.parquet").read_bytes() == b"last good week"
+    assert (published / "part-0.parquet").read_bytes() == LAST_GOOD
     lenient = config.model_copy(update={"publish": config.publish.model_copy(update={"min_listener_share": 0.3})})
     assert validate.run(lenient, WEEK)["listeners"] == 1
 
@@ -70,7 +70,7 @@ def test_another_runs_pending_table_is_refused(tmp_path):
     theirs = read_run_id(Warehouse(config.paths.warehouse).pending(WEEK))
     with pytest.raises(validate.ValidationError, match=f"holds run {theirs}'s table, not this run's"):
         validate.run(config, WEEK, run_id="scheduled__2026-11-16T06:00:00+00:00")
-    assert (published / "part-0.parquet").read_bytes() == b"last good week"
+    assert (published / "part-0.parquet").read_bytes() == LAST_GOOD
 
 
 def test_two_validates_of_one_week_at_once_leave_it_published(tmp_path, monkeypatch):
@@ -111,7 +111,7 @@ def test_publish_never_moves_the_live_week_aside_for_a_missing_table(tmp_path):
     _, published = _validate_world(tmp_path, _good())
     with pytest.raises(FileNotFoundError):
         atomic.publish_dir(tmp_path / "gone", published)
-    assert (published / "part-0.parquet").read_bytes() == b"last good week"
+    assert (published / "part-0.parquet").read_bytes() == LAST_GOOD
 
 
 def _catch(fn):
@@ -119,3 +119,21 @@ def _catch(fn):
         return fn()
     except validate.ValidationError as exc:
         return exc
+
+
+def test_a_rerun_that_would_shrink_the_published_week_is_refused_until_forced(tmp_path):
+    config, published = _validate_world(tmp_path, _good())
+    wh = Warehouse(config.paths.warehouse)
+    wide = pd.concat([_good().assign(user_id=u) for u in ("u1", "u2", "u3", "u4")]).drop(columns=["week"])
+    wh.write("discover_weekly", WEEK, wide)  # the week as published now: four listeners
+    before = _digest(published)
+    with pytest.raises(
+        validate.ValidationError,
+        match=r"1 listeners have a playlist, fewer than publish.min_listener_share=0.5 of the 4 in 2026-W47 "
+        r"as published now: this rerun would shrink the week; to replace it anyway, rerun with "
+        r"DW__PUBLISH__MIN_LISTENER_SHARE=0",
+    ):
+        validate.run(config, WEEK)
+    assert _digest(published) == before  # the published week stays
+    forced = config.model_copy(update={"publish": config.publish.model_copy(update={"min_listener_share": 0.0})})
+    assert validate.run(forced, WEEK)["listeners"] == 1
