@@ -43,7 +43,7 @@ differs from this week's ALS rank is refused (retrain it first).
 Too little to learn from is not a failure: when fewer than 10 tracks have audio and
 ``audio_cnn.min_plays`` plays (real listening data usually has no audio at all), ``train``
 writes ``{"skipped": "only 0 tracks have audio and >= 5 plays; need 10 to train"}`` as its
-metrics and exits 0, ``infer`` then skips as well (``"audio_train skipped: ..."``), and the
+metrics and exits 99 (Airflow: skipped), ``infer`` then skips as well (``"audio_train skipped: ..."``), and the
 merge runs without audio candidates. A skip removes the step's outputs of an earlier run of
 the same week. Missing input tables or a model that does not fit still fail (exit 2).
 

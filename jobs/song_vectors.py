@@ -16,7 +16,7 @@ training and index times, and Annoy's recall@10 against exact search on up to 50
 
 Too little to learn from is a skip, not a failure (real data may have few sessions): with
 fewer than ``sequence.min_documents`` documents of two or more songs the job writes
-``{"skipped": <why>}``, exits 0 and removes an earlier run's partition of the week; the
+``{"skipped": <why>}``, exits 99 (Airflow: skipped) and removes an earlier run's partition of the week; the
 taste vectors then skip too and the merge runs without the ``sequence`` source.
 
 Run alone::

@@ -18,7 +18,7 @@ the listener's id). Writes
 
 The merge reads the table and allots playlist places to each cluster by its share
 (``merge.cluster_allotment``). No audio vectors this week (real listening data usually has
-no audio, or the audio steps skipped) is a skip, not a failure: the job exits 0 with
+no audio, or the audio steps skipped) is a skip, not a failure: the job exits 99 (Airflow: skipped) with
 ``"skipped": <reason>`` in its metrics, removes an earlier run's partition of the week, and
 the merge runs without allotment.
 
