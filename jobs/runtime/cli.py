@@ -19,6 +19,7 @@ run found) has them written the same way. This is the only writer of run metrics
 from __future__ import annotations
 
 import argparse
+import errno
 import functools
 import json
 import logging
@@ -36,6 +37,14 @@ from jobs.warehouse.weeks import parse_week
 SKIPPED = 99  # exit code of a skipped step: Airflow's BashOperator default skip_on_exit_code
 
 log = logging.getLogger("jobs")
+
+# Storage failures every writer can meet: one line naming the path and what to do, exit 2.
+STORAGE_ERRNOS = {
+    errno.ENOSPC: "free space on that disk",
+    errno.EDQUOT: "raise the quota or free space",
+    errno.EROFS: "the file system is read-only: point paths.warehouse at a writable folder",
+    errno.EACCES: "give this user write access to it",
+}
 
 # Failures every job can meet that are not bugs: one line, exit code 2.
 EXPECTED_ERRORS: tuple[type[Exception], ...] = (ConfigError, CatalogError, MissingInputError, LockTimeoutError)
@@ -96,6 +105,12 @@ def week_job(
         if metrics is not None and isinstance(failed, dict):
             file = metrics(args) if callable(metrics) else metrics
             Warehouse(config.paths.warehouse).write_metrics(file, args.week, failed)
+        return 2
+    except OSError as exc:  # a full disk, a read-only or forbidden warehouse: one line, not a traceback
+        if exc.errno not in STORAGE_ERRNOS:
+            raise
+        where = exc.filename or "the warehouse"
+        log.error("%s: %s; %s, then rerun", where, exc.strerror, STORAGE_ERRNOS[exc.errno])
         return 2
     if metrics is not None and isinstance(result, dict):
         result = {**result, "seconds": result.get("seconds", round(time.perf_counter() - t0, 2))}

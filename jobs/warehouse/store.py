@@ -476,7 +476,15 @@ class Warehouse:
         folder = self.partition("run_metrics", week)
         if not folder.is_dir():
             return {}
-        return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+        out = {}
+        for path in sorted(folder.glob("*.json")):
+            try:
+                out[path.stem] = json.loads(path.read_text(encoding="utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise MissingInputError(
+                    f"{path}: not valid JSON ({exc}); rerun the {path.stem} job for {week}, or delete the file"
+                ) from None
+        return out
 
 
 def _to_contract(name: str, frame: pd.DataFrame) -> pa.Table:

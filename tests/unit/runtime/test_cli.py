@@ -1,7 +1,9 @@
 """The shared job command line: expected failures are one line and exit code 2, a bug keeps
 its traceback, and a job's result is recorded as its run metrics with its wall time."""
 
+import errno
 import json
+import os
 
 import pytest
 
@@ -94,3 +96,41 @@ def test_an_expected_error_with_metrics_still_writes_them(tmp_path, monkeypatch)
     assert week_job("ingest", "x", fails, ["--week", "2026-W47"], errors=(IngestError,), metrics="ingest") == 2
     written = Warehouse(tmp_path / "wh").read_metrics("2026-W47")["ingest"]
     assert written == {"week": "2026-W47", "failed": "too many bad rows"}
+
+
+@pytest.mark.parametrize(
+    ("code", "advice"),
+    [(errno.ENOSPC, "free space on that disk"), (errno.EROFS, "the file system is read-only")],
+)
+def test_a_full_or_read_only_warehouse_is_one_line_naming_the_path(tmp_path, monkeypatch, caplog, code, advice):
+    monkeypatch.setenv("DW_WAREHOUSE", str(tmp_path / "wh"))
+    monkeypatch.setenv("DW_DATA", str(tmp_path / "data"))
+    target = str(tmp_path / "wh" / "plays" / "_staging-x" / "part-0.parquet")
+
+    def storage_fails(config, week, args):
+        raise OSError(code, os.strerror(code), target)
+
+    assert week_job("ingest", "x", storage_fails, ["--week", "2026-W47"]) == 2
+    line = caplog.records[-1].getMessage()
+    assert line.startswith(f"{target}: {os.strerror(code)}; ") and advice in line and line.endswith("then rerun")
+
+
+def test_other_os_errors_keep_their_traceback(tmp_path, monkeypatch):
+    monkeypatch.setenv("DW_WAREHOUSE", str(tmp_path / "wh"))
+
+    def bug(config, week, args):
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", "/nowhere")
+
+    with pytest.raises(FileNotFoundError):
+        week_job("x", "x", bug, ["--week", "2026-W47"])
+
+
+def test_a_corrupt_run_metrics_file_is_named(tmp_path):
+    from jobs.warehouse.store import Warehouse
+
+    wh = Warehouse(tmp_path)
+    wh.write_metrics("als", "2026-W47", {"rank": 32})
+    bad = wh.metrics_file("merge", "2026-W47")
+    bad.write_text('{"rows": 3 "eligible": 1}')
+    with pytest.raises(MissingInputError, match=f"{bad}: not valid JSON .*rerun the merge job for 2026-W47"):
+        wh.read_metrics("2026-W47")
