@@ -135,6 +135,52 @@ def clean_stale_staging(parent: Path) -> int:
     return handled
 
 
+def _litter_target(name: str) -> str | None:
+    """``_staging-week~2026-W47-<id>`` (or ``_staging-discarded-...``) -> ``week=2026-W47``."""
+    if not name.startswith("_staging-"):
+        return None
+    rest = name[len("_staging-") :].removeprefix("discarded-")
+    head, _, tail = rest.rpartition("-")
+    if not head or len(tail) != 12:
+        return None
+    return head.replace("~", "=")
+
+
+def sweep_dead_writers(target: Path) -> int:
+    """Remove the ``_staging-*`` folders beside ``target`` whose writers are gone; returns how many.
+
+    Called by a writer that holds ``target``'s lock, after it published. A staging folder
+    of ``target`` itself is then litter (its writer would hold the lock we hold). One of
+    another name is litter when that name's lock file exists and can be taken now: its
+    writer was killed, since the kernel frees a dead process's lock. Folders of live
+    writers, and of writers that take no lock (no lock file), stay.
+    """
+    target = Path(target)
+    removed = 0
+    for p in sorted(target.parent.glob("_staging-*")):
+        name = _litter_target(p.name)
+        if name is None or not p.is_dir():
+            continue
+        if name == target.name:
+            shutil.rmtree(p, ignore_errors=True)
+            removed += 1
+            continue
+        lock = target.parent / f".lock-{name}"
+        if not lock.is_file():
+            continue
+        fd = os.open(lock, os.O_RDWR)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # its writer is alive
+            shutil.rmtree(p, ignore_errors=True)
+            removed += 1
+        finally:
+            os.close(fd)
+    return removed
+
+
 class LockTimeoutError(RuntimeError):
     """Another writer holds the lock of the output this one wants to publish."""
 
@@ -202,6 +248,8 @@ def staged(target: Path, lock_timeout: float = LOCK_TIMEOUT_S, lock: bool = True
     waits up to ``lock_timeout`` seconds and then fails naming the holder. ``lock=False``
     leaves no lock file (for a folder of the user's own, e.g. an import's destination). On
     an error the staged folder is removed and the old ``target`` (if any) is untouched.
+    After a locked publish, the staging folders that killed writers left beside ``target``
+    are removed (:func:`sweep_dead_writers`).
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -213,3 +261,5 @@ def staged(target: Path, lock_timeout: float = LOCK_TIMEOUT_S, lock: bool = True
         except BaseException:
             shutil.rmtree(stage, ignore_errors=True)
             raise
+        if lock:
+            sweep_dead_writers(target)

@@ -24,7 +24,15 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from jobs.warehouse.atomic import LOCK_TIMEOUT_S, exchange, exclusive_lock, lock_file, staging_dir, write_json_atomic
+from jobs.warehouse.atomic import (
+    LOCK_TIMEOUT_S,
+    exchange,
+    exclusive_lock,
+    lock_file,
+    staging_dir,
+    sweep_dead_writers,
+    write_json_atomic,
+)
 from schemas.tables import DERIVED, SETS
 
 # The sets and the tables derived from them are declared on the contracts (schemas.tables).
@@ -81,6 +89,8 @@ def staged_together(
         finally:
             for stage in stages:  # unused, or holding the old folder after a swap
                 shutil.rmtree(stage, ignore_errors=True)
+        for target in targets:
+            sweep_dead_writers(target)
 
 
 def _swap(src: Path, dst: Path, both: bool) -> None:

@@ -56,3 +56,55 @@ def test_a_failed_text_write_leaves_no_temp_file_and_the_old_file(tmp_path, monk
     monkeypatch.undo()
     assert [p.name for p in path.parent.iterdir()] == ["report.html"]
     assert path.read_text() == "old"
+
+
+_KILLED_WRITER = """
+import os, signal, sys
+from pathlib import Path
+from jobs.warehouse.atomic import staged
+with staged(Path(sys.argv[1])) as stage:
+    (stage / "part-0.parquet").write_text("half")
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+_LIVE_WRITER = """
+import sys, time
+from pathlib import Path
+from jobs.warehouse.atomic import staged
+with staged(Path(sys.argv[1])) as stage:
+    (stage / "part-0.parquet").write_text("busy")
+    print("ready", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def test_the_next_write_removes_what_killed_writers_left_but_not_a_live_writers_folder(tmp_path):
+    import subprocess
+    import sys
+
+    from jobs.warehouse.atomic import staged
+
+    table = tmp_path / "playlists"
+    week, other, busy = (table / f"week=2026-W{n}" for n in (47, 46, 45))
+    for target in (week, other):  # two writers SIGKILLed inside their block
+        rc = subprocess.run([sys.executable, "-c", _KILLED_WRITER, str(target)]).returncode
+        assert rc == -9
+    live = subprocess.Popen(
+        [sys.executable, "-c", _LIVE_WRITER, str(busy)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert live.stdout.readline().strip() == "ready"
+        litter = sorted(p.name for p in table.glob("_staging-*"))
+        assert [n.split("-W")[1][:2] for n in litter] == ["45", "46", "47"]  # one left by each writer
+
+        with staged(week) as stage:  # the next successful write of the table
+            (stage / "part-0.parquet").write_text("whole")
+
+        left = sorted(p.name for p in table.glob("_staging-*"))
+        assert len(left) == 1 and "W45" in left[0]  # the live writer's folder stays
+        assert (week / "part-0.parquet").read_text() == "whole"
+    finally:
+        live.communicate("\n", timeout=30)
+    assert live.returncode == 0
+    assert (busy / "part-0.parquet").read_text() == "busy"
+    assert not list(table.glob("_staging-*"))  # the live writer published and swept after itself
