@@ -213,17 +213,18 @@ def run_infer(config: Config, week: str) -> dict[str, Any]:
             f"{model_dir(warehouse, week)}: the model predicts rank-{model_rank} vectors, but this week's ALS"
             f"{fit_id} has rank {als_rank}; retrain it: python -m jobs.audio_cnn train --week {week}"
         )
+    made_from = {"spectrograms": wh.digest("spectrograms", week)}  # before the read: a rewrite since shows
     specs = load_spectrograms(warehouse, week)
     als_ids = set(items[TRACK_ID])
     with_audio = sorted(specs)
     predicted = predict(model, prep, [specs[t] for t in with_audio]) * prep["als_median_norm"]
     audio = pd.DataFrame({TRACK_ID: with_audio, VECTOR: list(predicted)})
-    wh.write("audio_vectors", week, audio, fit=fit)
+    wh.write("audio_vectors", week, audio, fit=fit, made_from=made_from)
     cold = audio[~audio[TRACK_ID].isin(als_ids)]
     frame = pd.concat(
         [items[[TRACK_ID, VECTOR]].assign(source=vocab.ALS), cold.assign(source=vocab.AUDIO)], ignore_index=True
     ).sort_values(TRACK_ID, ignore_index=True)
-    wh.write("track_vectors", week, frame, fit=fit)
+    wh.write("track_vectors", week, frame, fit=fit, made_from=made_from)
     metrics = {
         "week": week,
         "als": len(als_ids),

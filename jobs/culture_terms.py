@@ -76,6 +76,7 @@ def run(config: Config, week: str) -> dict[str, Any]:
     t0 = time.perf_counter()
     conf = config.culture
     wh = Warehouse(config.paths.warehouse)
+    made_from = {"pages": wh.digest("pages", week)}  # before the read: a rewrite since shows
     pages = wh.read_optional("pages", week, ["text", "outcome"])
     if pages is None:
         pages = pd.DataFrame(columns=["text", "outcome"])
@@ -100,8 +101,8 @@ def run(config: Config, week: str) -> dict[str, Any]:
     nlp_seconds = time.perf_counter() - t_nlp
     terms = weigh_terms(counts, conf.top_k, conf.min_term_count)
     sims = similarity(terms, conf.neighbours)
-    wh.write("cultural_terms", week, terms)
-    wh.write("artist_similarity", week, sims)
+    wh.write("cultural_terms", week, terms, made_from=made_from)
+    wh.write("artist_similarity", week, sims, made_from=made_from)
     metrics = {
         "week": week,
         "pages": len(texts),

@@ -104,6 +104,7 @@ def run(config: Config, week: str) -> dict[str, Any]:
     reason = json.loads(upstream.read_text()).get("skipped") if upstream.exists() else None
     if reason:
         return skipped(wh, week, f"song_vectors skipped: {reason}", [wh.partition("taste_vectors", week)])
+    made_from = {"song_vectors": wh.digest("song_vectors", week)}  # before the read: a rewrite since shows
     songs = wh.read("song_vectors", week)
     song_ids = songs[TRACK_ID].tolist()
     vectors = as_matrix(songs[VECTOR])
@@ -127,7 +128,7 @@ def run(config: Config, week: str) -> dict[str, Any]:
     model, history = train_rnn(vectors, pairs, conf)
     active = active_listeners(plays, cut, config.als.window_weeks)
     frame = taste_vectors(model, listens, active, conf.history, song_ids)
-    wh.write("taste_vectors", week, frame)
+    wh.write("taste_vectors", week, frame, made_from=made_from)
     metrics.update(
         {"training": history, "listeners_active": len(active), "taste_vectors": len(frame)}
         | {"active_without_history": len(active) - len(frame)}

@@ -10,8 +10,11 @@ Each warehouse table also names, once, the job that writes it (``writer``: named
 error when a reader finds it missing) and, where it applies, the set it is published with
 (``publish_set``: the tables one job computes together and swaps in as one, e.g. ALS's
 ``als_fit``) or the set it is computed from (``built_from``: its partitions carry that
-set's fit stamp, and readers refuse a partition of another fit). :data:`SETS`,
-:data:`DERIVED` and :data:`WRITERS` are read off the contracts.
+set's fit stamp, and readers refuse a partition of another fit), and the other tables
+of the week it is computed from (``made_from``: its partitions record the content
+digest of those partitions as they were read, and readers refuse it once one of them
+has been rewritten with other contents). :data:`SETS`, :data:`DERIVED`, :data:`MADE_FROM`
+and :data:`WRITERS` are read off the contracts.
 
 Print every contract with ``python -m schemas.tables``.
 """
@@ -41,6 +44,7 @@ class Table:
     writer: str = ""  # the job that writes it ("" for an input contract)
     publish_set: str = ""  # published together with the other tables of this set
     built_from: str = ""  # computed from this set's tables: stamped with the fit it came from
+    made_from: tuple[str, ...] = ()  # computed from these tables' partitions of the week: their digests recorded
 
     @property
     def names(self) -> list[str]:
@@ -60,8 +64,9 @@ def _t(
     writer: str = "",
     publish_set: str = "",
     built_from: str = "",
+    made_from: tuple[str, ...] = (),
 ) -> Table:
-    return Table(name, doc, tuple(Column(*c) for c in cols), partition_by, writer, publish_set, built_from)
+    return Table(name, doc, tuple(Column(*c) for c in cols), partition_by, writer, publish_set, built_from, made_from)
 
 
 TABLES: dict[str, Table] = {
@@ -251,6 +256,7 @@ TABLES: dict[str, Table] = {
             partition_by=("week",),
             writer="audio_cnn infer",
             built_from="als_fit",
+            made_from=("spectrograms",),
         ),
         _t(
             "audio_vectors",
@@ -261,6 +267,7 @@ TABLES: dict[str, Table] = {
             partition_by=("week",),
             writer="audio_cnn infer",
             built_from="als_fit",
+            made_from=("spectrograms",),
         ),
         _t(
             "song_vectors",
@@ -282,6 +289,7 @@ TABLES: dict[str, Table] = {
             ("week", "string", False, "run week (partition)"),
             partition_by=("week",),
             writer="taste_vectors",
+            made_from=("song_vectors",),
         ),
         _t(
             "taste_clusters",
@@ -349,6 +357,7 @@ TABLES: dict[str, Table] = {
             ("week", "string", False, "run week (partition)"),
             partition_by=("week",),
             writer="culture",
+            made_from=("pages",),
         ),
         _t(
             "artist_similarity",
@@ -359,6 +368,7 @@ TABLES: dict[str, Table] = {
             ("week", "string", False, "run week (partition)"),
             partition_by=("week",),
             writer="culture",
+            made_from=("pages",),
         ),
         _t(
             "discover_weekly",
@@ -424,6 +434,8 @@ for _table in TABLES.values():
         SETS[_table.publish_set] += (_table.name,)
 # Tables computed from a set's tables, with the set.
 DERIVED: dict[str, str] = {t.name: t.built_from for t in TABLES.values() if t.built_from}
+# Tables computed from other tables' partitions of the week (outside any set), with those tables.
+MADE_FROM: dict[str, tuple[str, ...]] = {t.name: t.made_from for t in TABLES.values() if t.made_from}
 # Which job writes each table and each set (a set is written by its tables' writer).
 WRITERS: dict[str, str] = {t.name: t.writer for t in TABLES.values() if t.writer} | {
     s: TABLES[tables[0]].writer for s, tables in SETS.items()

@@ -77,10 +77,11 @@ from jobs.warehouse.atomic import (
     staging_dir,
     write_json_atomic,
 )
+from jobs.warehouse.lineage import UNRECORDED, current_digest, read_content, stamp_content
 from jobs.warehouse.sets import FIT_FILE, MANIFEST, SET_OF, read_json, staged_together, write_stamp
 from jobs.warehouse.weeks import cutoff, parse_week
 from schemas.columns import PLAYED_AT, REASON, TRACK_ID, USER_ID, VECTOR
-from schemas.tables import SETS, WRITERS
+from schemas.tables import MADE_FROM, SETS, WRITERS
 
 
 class MissingInputError(RuntimeError):
@@ -193,9 +194,11 @@ class Warehouse:
 
         schema = arrow_schema(name)
         target = self.partition(name, week)
-        with self.staged(target) as stage, pq.ParquetWriter(stage / "part-0.parquet", schema, compression="zstd") as w:
-            for batch in batches:
-                w.write_table(pa.Table.from_pydict(batch, schema=schema))
+        with self.staged(target) as stage:
+            with pq.ParquetWriter(stage / "part-0.parquet", schema, compression="zstd") as w:
+                for batch in batches:
+                    w.write_table(pa.Table.from_pydict(batch, schema=schema))
+            stamp_content(stage)
         return target
 
     def read_batches(self, name: str, week: str) -> Iterator[dict[str, list[Any]]]:
@@ -266,6 +269,7 @@ class Warehouse:
         if not path.is_dir():
             return None, None
         frame = pq.read_table(path, columns=columns).to_pandas()
+        self.check_lineage(name, week)
         return frame, self.check_fit(name, week, len(frame))
 
     def read_together(
@@ -337,6 +341,34 @@ class Warehouse:
                 f"{path}: {rows} rows, but fit {stamp['fit_id']} wrote {stamp.get('rows')}: changed after the fit; {rerun}"
             )
         return stamp
+
+    # --- lineage: which contents of another table's week a table was computed from ----------
+    def digest(self, name: str, week: str) -> str | None:
+        """Partition ``week`` of ``name`` as it is now, for a writer to record what it read:
+        its content digest, ``None`` when the week has none (:mod:`jobs.warehouse.lineage`)."""
+        return current_digest(self.partition(name, week))
+
+    def check_lineage(self, name: str, week: str) -> None:
+        """Refuse partition ``week`` of ``name`` when an upstream partition it was computed from
+        (its contract's ``made_from``) has been rewritten with other contents, or removed or
+        added, since: :class:`InconsistentInputError` naming the job to rerun. A partition
+        written before lineage was recorded is not checked."""
+        upstream = MADE_FROM.get(name)
+        content = read_content(self.partition(name, week)) if upstream else None
+        if not content:
+            return
+        recorded = content.get("made_from", {})
+        for up in upstream:
+            then, now = recorded.get(up, UNRECORDED), self.digest(up, week)
+            if then == now:
+                continue
+            was = f"contents {then}" if then else "no partition"
+            is_ = f"contents {now}" if now else "gone"
+            raise InconsistentInputError(
+                f"{name} {week} was computed from {up} {week} with {was}, but {up} {week} is now {is_} "
+                f"({self.partition(up, week)}): rerun since, so {name} no longer matches it; "
+                f"rerun the {WRITERS.get(name, 'job that writes ' + name)} job for {week}"
+            )
 
     def plays_before_week(self, week: str) -> pd.DataFrame:
         """Every play before ``week``'s cutoff (skips included): user_id, track_id, played_at."""
@@ -446,17 +478,23 @@ class Warehouse:
         frame: pd.DataFrame,
         fit: dict[str, Any] | None = None,
         extra: Callable[[Path], None] | None = None,
+        made_from: dict[str, str | None] | None = None,
     ) -> Path:
         """Replace partition ``week`` of table ``name`` with ``frame`` cast to its contract.
 
         ``fit``: the fit of the set the table was computed from (:meth:`read_together`), so
         that readers can check it (a table of :data:`DERIVED`). ``extra(folder)`` writes more
         files into the staged partition, published with it in the same swap (name them
-        ``_...``: table readers skip such files), e.g. the Annoy index beside ``song_vectors``."""
+        ``_...``: table readers skip such files), e.g. the Annoy index beside ``song_vectors``.
+        ``made_from``: for a table whose contract names ``made_from``, the :meth:`digest` of
+        each of those tables' partition as it was read (checked by :meth:`check_lineage`)."""
         table = _to_contract(name, frame)
+        needed = set(MADE_FROM.get(name, ()))
+        if set(made_from or {}) != needed:
+            raise ValueError(f"{name}: made_from must give the digests of {sorted(needed)}, got {sorted(made_from or {})}")
         target = self.partition(name, week)
         with self.staged(target) as stage:
-            _write_partition(stage, table, fit)
+            _write_partition(stage, table, fit, made_from)
             if extra is not None:
                 extra(stage)
         return target
@@ -497,10 +535,13 @@ def _to_contract(name: str, frame: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
 
 
-def _write_partition(folder: Path, table: pa.Table, fit: dict[str, Any] | None) -> None:
+def _write_partition(
+    folder: Path, table: pa.Table, fit: dict[str, Any] | None, made_from: dict[str, str | None] | None = None
+) -> None:
     pq.write_table(table, folder / "part-0.parquet", compression="zstd")
     if fit is not None:
         write_stamp(folder, fit, table.num_rows)
+    stamp_content(folder, made_from)
 
 
 def check_one_rank(week: str, frames: dict[str, pd.DataFrame | None]) -> int | None:

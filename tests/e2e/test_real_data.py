@@ -152,7 +152,12 @@ def _train_inputs(tmp_path, with_audio: int):
 def test_too_few_tracks_with_audio_skip_training_and_inference(tmp_path, monkeypatch):
     config, wh = _train_inputs(tmp_path, with_audio=3)
     # outputs of an earlier run of the week (when the data still had audio) must not reach the merge
-    wh.write("track_vectors", WEEK, pd.DataFrame({"track_id": ["t00"], "vector": [np.ones(4)], "source": "als"}))
+    wh.write(
+        "track_vectors",
+        WEEK,
+        pd.DataFrame({"track_id": ["t00"], "vector": [np.ones(4)], "source": "als"}),
+        made_from={"spectrograms": None},
+    )
     audio_cnn.model_dir(wh.root, WEEK).mkdir(parents=True)
     monkeypatch.setenv("DW_DATA", str(config.paths.data))
     monkeypatch.setenv("DW_WAREHOUSE", str(wh.root))

@@ -252,7 +252,12 @@ def test_merge_refuses_track_vectors_of_mixed_ranks(tmp_path):
     items = pd.DataFrame({"track_id": ids[:8], "vector": list(rng.normal(size=(8, 32))), "plays": 3})
     wh.write("item_factors", WEEK, items)
     audio = pd.DataFrame({"track_id": ids[8:], "vector": list(rng.normal(size=(4, 16))), "source": "audio"})
-    wh.write("track_vectors", WEEK, pd.concat([items.drop(columns="plays").assign(source="als"), audio]))
+    wh.write(
+        "track_vectors",
+        WEEK,
+        pd.concat([items.drop(columns="plays").assign(source="als"), audio]),
+        made_from={"spectrograms": None},
+    )
     with pytest.raises(merge.MergeError, match=r"item_factors 32, track_vectors 16/32\) .* rerun audio_cnn infer"):
         merge.run(config, WEEK)
 

@@ -209,7 +209,12 @@ def test_the_job_writes_the_contract_from_recent_counted_plays_and_skips_without
     assert not stale.exists()
 
     vectors = {"a1": [1.0, 0.0], "b1": [0.0, 1.0], "c1": [0.7, 0.7]}
-    wh.write("audio_vectors", WEEK, pd.DataFrame({"track_id": list(vectors), "vector": list(vectors.values())}))
+    wh.write(
+        "audio_vectors",
+        WEEK,
+        pd.DataFrame({"track_id": list(vectors), "vector": list(vectors.values())}),
+        made_from={"spectrograms": None},
+    )
     metrics = taste_clusters.run(config, WEEK)
     assert metrics["listeners"] == 1 and metrics["clusters_per_listener"] == {"1": 1}
     part = wh.partition("taste_clusters", WEEK)

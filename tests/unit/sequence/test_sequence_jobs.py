@@ -93,3 +93,48 @@ def test_taste_vectors_job_writes_one_vector_per_active_listener(tmp_path):
     ev = metrics["evaluation"]
     assert set(ev["hit_rate"]) == {"rnn", "mean_of_history", "last_song", "popular"}
     assert ev["pairs"] > 0 and ev["k"] == 10
+
+
+def test_the_merge_refuses_taste_vectors_of_an_older_song_vectors_run_naming_the_job(tmp_path):
+    from jobs.recsys.inputs import read_sequence
+    from jobs.warehouse.store import InconsistentInputError
+
+    config = _world(tmp_path)
+    small = config.sequence.model_copy(update={"units": 4, "rnn_epochs": 1, "evaluate": False})
+    config = config.model_copy(update={"sequence": small})
+    wh = Warehouse(config.paths.warehouse)
+    song_vectors.run(config, WEEK)
+    taste_vectors.run(config, WEEK)
+    song_vectors.run(config, WEEK)  # the same seed: the same vectors, so the taste vectors still match
+    assert len(wh.read("taste_vectors", WEEK)) == 4
+
+    other = config.model_copy(update={"sequence": small.model_copy(update={"seed": 14})})
+    song_vectors.run(other, WEEK)  # another word2vec space; the taste vectors were trained in the old one
+    with pytest.raises(InconsistentInputError, match=r"rerun the taste_vectors job for 2026-W47") as err:
+        read_sequence(wh, WEEK, None, {}, 10, [])  # the merge's read, before it touches the items
+    assert "computed from song_vectors 2026-W47 with contents" in str(err.value)
+
+    taste_vectors.run(other, WEEK)  # the job it names
+    assert len(wh.read("taste_vectors", WEEK)) == 4
+
+
+def test_lineage_records_a_missing_upstream_and_refuses_one_that_appears_or_goes(tmp_path):
+    from jobs.warehouse.store import InconsistentInputError
+
+    wh = Warehouse(tmp_path)
+    terms = pd.DataFrame({"artist_id": ["a1"], "term": ["shoegaze"], "term_type": ["np"], "score": [1.0]})
+    wh.write("cultural_terms", WEEK, terms, made_from={"pages": wh.digest("pages", WEEK)})  # no pages: None
+    assert len(wh.read("cultural_terms", WEEK)) == 1
+    pages = pd.DataFrame({"url": ["http://127.0.0.1/a1"], "outcome": ["ok"]}).reindex(columns=_columns("pages"))
+    pages["fetched_at"] = pd.Timestamp("2026-11-10", tz="UTC")
+    wh.write("pages", WEEK, pages)  # a crawl since
+    with pytest.raises(InconsistentInputError, match=r"with no partition, but pages 2026-W47 is now contents"):
+        wh.read("cultural_terms", WEEK)
+    with pytest.raises(ValueError, match=r"made_from must give the digests of \['pages'\]"):
+        wh.write("artist_similarity", WEEK, pd.DataFrame(columns=["artist_id", "neighbor_id", "similarity"]))
+
+
+def _columns(name):
+    from schemas.tables import table
+
+    return [c.name for c in table(name).data_columns]
