@@ -491,7 +491,9 @@ class Warehouse:
         table = _to_contract(name, frame)
         needed = set(MADE_FROM.get(name, ()))
         if set(made_from or {}) != needed:
-            raise ValueError(f"{name}: made_from must give the digests of {sorted(needed)}, got {sorted(made_from or {})}")
+            raise ValueError(
+                f"{name}: made_from must give the digests of {sorted(needed)}, got {sorted(made_from or {})}"
+            )
         target = self.partition(name, week)
         with self.staged(target) as stage:
             _write_partition(stage, table, fit, made_from)
