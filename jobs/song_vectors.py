@@ -50,7 +50,7 @@ from jobs.warehouse.catalog import read_catalog_table
 from jobs.warehouse.raw_playlists import PlaylistError, read_playlists
 from jobs.warehouse.store import Warehouse
 from jobs.warehouse.weeks import cutoff
-from schemas.columns import MS_PLAYED, PLAYED_AT, TRACK_ID, USER_ID, VECTOR
+from schemas.columns import MS_PLAYED, PLAYED_AT, SOURCE_FILE, TRACK_ID, USER_ID, VECTOR
 
 log = logging.getLogger("song_vectors")
 logging.getLogger("gensim").setLevel(logging.WARNING)  # its per-epoch lines drown the job's own
@@ -76,6 +76,15 @@ def run(config: Config, week: str) -> dict[str, Any]:
     plays = wh.plays_before(cutoff(week), columns=PLAY_COLUMNS)
     tracks = read_catalog_table(config.paths.data, "tracks")
     playlists, playlist_counts = read_playlists(Path(config.paths.data), set(tracks[TRACK_ID]))
+    if playlist_counts.get("quarantined"):
+        first = playlist_counts["quarantine_examples"][0]
+        log.warning(
+            "playlist rows set aside: %s (first: %s line %s, position %r)",
+            playlist_counts["quarantined"],
+            first[SOURCE_FILE],
+            first["line"],
+            first["raw"],
+        )
     sessions = cut_sessions(plays, conf.session_gap_minutes, config.als.min_ms_played)
     keep = set(top_tracks(sessions[~sessions["skipped"]], conf.top_n))
     docs_sessions = session_documents(sessions, keep)

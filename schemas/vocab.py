@@ -117,6 +117,7 @@ NEGATIVE_MS_PLAYED = "negative_ms_played"
 ABSURD_MS_PLAYED = "absurd_ms_played"
 UNKNOWN_TRACK_ID = "unknown_track_id"
 PLAYED_IN_FUTURE = "played_in_future"
+BAD_POSITION = "bad_position"  # a playlist row (raw/playlists), set aside by the song_vectors job
 # prefixes: the reason is '<prefix>:<detail>' (the columns, the names, the error)
 AMBIGUOUS_COLUMNS = "ambiguous_columns"
 NON_SCALAR_VALUE = "non_scalar_value"
@@ -129,8 +130,8 @@ QUARANTINE_REASONS: dict[str, str] = {
     MALFORMED_CSV: "a CSV line that does not parse into the header's columns",
     MALFORMED_JSON: "a JSON line that is not an object",
     BAD_ENCODING: "the line is not valid in the file's encoding",
-    MISSING_USER_ID: "no user id: empty, or NULL, None, NaN, N/A or - (any case)",
-    MISSING_TRACK_ID: "no track id: empty, or NULL, None, NaN, N/A or - (any case)",
+    MISSING_USER_ID: "no user id: empty, or NULL, None, NaN, N/A, -, \\N or undefined (any case)",
+    MISSING_TRACK_ID: "no track id: empty, or NULL, None, NaN, N/A, -, \\N or undefined (any case)",
     BAD_PLAYED_AT: "played_at is neither epoch milliseconds nor an ISO-8601 time",
     PLAYED_BEFORE_SERVICE_START: "played before ingest.service_start",
     BAD_MS_PLAYED: "ms_played is not a whole number",
@@ -138,6 +139,8 @@ QUARANTINE_REASONS: dict[str, str] = {
     ABSURD_MS_PLAYED: "ms_played above ingest.max_ms_played",
     UNKNOWN_TRACK_ID: "the track is not in the catalog",
     PLAYED_IN_FUTURE: "more than ingest.max_future_days after the run's cutoff",
+    BAD_POSITION: "a playlist row whose position is not a whole number from 1 to 1,000,000 (e.g. x, 0, 1.5, inf, "
+    "1e30); counted in song_vectors' metrics with its file and line",
     f"{AMBIGUOUS_COLUMNS}:<names>": "a file (a JSON line) with two columns (keys) of a field whose names differ only "
     "in case, e.g. ms_played+MS_PLAYED; a Parquet file with any such pair",
     f"{NON_SCALAR_VALUE}:<cols>": "a JSON line whose field holds an array or an object",

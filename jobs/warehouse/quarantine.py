@@ -29,7 +29,7 @@ from schemas.vocab import (
 
 MAX_EPOCH_MS = 4_102_444_800_000  # 2100-01-01
 # ids that mean "no id" (compared lower-cased, after trimming): quarantined as missing_user_id / missing_track_id
-MISSING_IDS = ("", "null", "none", "nan", "n/a", "-")
+MISSING_IDS = ("", "null", "none", "nan", "n/a", "-", "\\n", "undefined")  # \N: a database dump's NULL
 # reasons whose outcome a setting decides: named in the hints and in a failure's message
 REASON_SETTINGS = {
     PLAYED_BEFORE_SERVICE_START: ("service_start", "YYYY-MM-DD"),
@@ -51,8 +51,8 @@ def validate(
     Rows at or after ``cutoff`` get reason ``after_cutoff`` (not bad: a later week's) unless
     they lie more than ``max_future_days`` past it (``played_in_future``). Text that is not
     valid UTF-8 (decoded with replacement characters) is ``bad_encoding``. An id that is
-    empty or one of :data:`MISSING_IDS` (``NULL``, ``None``, ``NaN``, ``N/A``, ``-``, any
-    case) is missing.
+    empty or one of :data:`MISSING_IDS` (``NULL``, ``None``, ``NaN``, ``N/A``, ``-``, ``\\N``,
+    ``undefined``, any case) is missing.
     """
     from pyspark.sql import functions as F
 

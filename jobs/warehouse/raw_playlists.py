@@ -8,9 +8,12 @@ missing. No folder, or no file in it, means no playlists (``None``): they are op
 
 A file that breaks the contract fails with :class:`PlaylistError` naming the file, the
 line (CSV: the physical line, header = 1; JSON lines and Parquet: the row, from 1) and
-what is wrong: a missing column, an empty ``playlist_id`` or ``track_id``, a ``position``
-that is not a whole number >= 1, or the same (playlist, position) twice. Songs that are
-not in the catalog are dropped and counted (``unknown_tracks``), as a catalog may be
+what is wrong: a missing column, an empty ``playlist_id`` or ``track_id``, or the same
+(playlist, position) twice. A row whose ``position`` is not a whole number from 1 to
+:data:`MAX_POSITION` (``x``, ``0``, ``1.5``, ``inf``, ``1e30``) is set aside with reason
+``bad_position``: counted, and its file, line and text kept for the first few
+(``quarantined``, ``quarantine_examples``); the rest of its playlist is kept. Songs that
+are not in the catalog are dropped and counted (``unknown_tracks``), as a catalog may be
 smaller than the playlists that mention it. Reads only; writes nothing.
 """
 
@@ -20,9 +23,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from schemas.columns import PLAYLIST_ID, POSITION, TRACK_ID
+from schemas.columns import PLAYLIST_ID, POSITION, REASON, SOURCE_FILE, TRACK_ID
+from schemas.vocab import BAD_POSITION
 
 REQUIRED = (PLAYLIST_ID, POSITION, TRACK_ID)
+MAX_POSITION = 1_000_000  # far above any service's playlist length; int64 and float64 hold it exactly
+EXAMPLES = 5  # set-aside rows quoted in the counts
 SUFFIXES = (".csv", ".csv.gz", ".jsonl", ".jsonl.gz", ".json", ".json.gz", ".parquet")
 
 
@@ -61,8 +67,9 @@ def _read(path: Path) -> tuple[pd.DataFrame, int]:
     return frame, first
 
 
-def read_file(path: Path) -> pd.DataFrame:
-    """One playlist file checked against the contract: playlist_id, owner, position (int64), track_id."""
+def read_file(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One playlist file checked against the contract: playlist_id, owner, position (int64), track_id,
+    and the rows set aside (source_file, line, reason, raw: the position as written)."""
     frame, first = _read(path)
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
@@ -77,34 +84,38 @@ def read_file(path: Path) -> pd.DataFrame:
             raise PlaylistError(f"{path}: line {line}: empty {col}")
         out[col] = values.mask(empty, None)
     text = frame[POSITION].astype("string").str.strip()
-    position = pd.to_numeric(text, errors="coerce")
-    bad = position.isna() | (position < 1) | (position != position.round())
-    if bad.any():
-        i = int(bad.to_numpy().nonzero()[0][0])
-        raise PlaylistError(f"{path}: line {first + i}: position {text.iloc[i]!r} is not a whole number >= 1")
+    position = pd.to_numeric(text, errors="coerce").astype("float64")
+    bad = ~((position >= 1) & (position <= MAX_POSITION) & (position == position.round()))  # NaN and inf fail
+    lines = pd.Series(range(first, first + len(frame)), index=frame.index)
+    aside = pd.DataFrame(
+        {SOURCE_FILE: str(path), "line": lines[bad], REASON: BAD_POSITION, "raw": text[bad].fillna("")}
+    )
+    out, position, lines = out[~bad], position[~bad], lines[~bad]
     out[POSITION] = position.astype("int64")
     dup = out.duplicated([PLAYLIST_ID, POSITION])
     if dup.any():
         i = int(dup.to_numpy().nonzero()[0][0])
         raise PlaylistError(
-            f"{path}: line {first + i}: playlist {out['playlist_id'].iloc[i]!r} has position "
+            f"{path}: line {lines.iloc[i]}: playlist {out['playlist_id'].iloc[i]!r} has position "
             f"{out['position'].iloc[i]} twice"
         )
-    return out[[PLAYLIST_ID, "owner", POSITION, TRACK_ID]].reset_index(drop=True)
+    return out[[PLAYLIST_ID, "owner", POSITION, TRACK_ID]].reset_index(drop=True), aside.reset_index(drop=True)
 
 
 def read_playlists(data_root: Path, catalog_ids: set[str]) -> tuple[pd.DataFrame | None, dict[str, int]]:
     """Every playlist file, songs outside the catalog dropped; ``None`` when there are no files.
 
     Returns the rows (playlist_id, owner, position, track_id) and counts for the run metrics
-    (files, playlists, rows, unknown_tracks). A playlist id found in two files is one
+    (files, playlists, rows, unknown_tracks, and ``quarantined`` by reason with the first
+    ``quarantine_examples`` when rows were set aside). A playlist id found in two files is one
     playlist; its (playlist, position) pairs must still be unique.
     """
     files = playlist_files(data_root)
     if not files:
         return None, {"files": 0}
-    frames = [read_file(p) for p in files]
-    rows = pd.concat(frames, ignore_index=True)
+    read = [read_file(p) for p in files]
+    rows = pd.concat([r for r, _ in read], ignore_index=True)
+    aside = pd.concat([a for _, a in read], ignore_index=True)
     dup = rows.duplicated([PLAYLIST_ID, POSITION])
     if dup.any():
         i = int(dup.to_numpy().nonzero()[0][0])
@@ -120,4 +131,7 @@ def read_playlists(data_root: Path, catalog_ids: set[str]) -> tuple[pd.DataFrame
         "rows": len(kept),
         "unknown_tracks": int((~known).sum()),
     }
+    if len(aside):
+        counts["quarantined"] = {str(k): int(v) for k, v in aside[REASON].value_counts().sort_index().items()}
+        counts["quarantine_examples"] = aside.head(EXAMPLES).to_dict("records")
     return kept, counts

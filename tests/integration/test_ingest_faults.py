@@ -50,7 +50,7 @@ def _spark_crc(spark, tmp_path):
 @pytest.mark.spark
 def test_ids_that_mean_missing_are_quarantined_not_listeners(spark):
     tracks = spark.createDataFrame(pd.DataFrame({"track_id": ["t1", "none-such"]}))
-    words = ["NULL", "None", "NaN", " null ", "N/A", "n/a", "-", "NONE"]
+    words = ["NULL", "None", "NaN", " null ", "N/A", "n/a", "-", "NONE", "\\N", "undefined", "Undefined"]
     records = [("f", i, "", w, "t1", "2026-11-10T10:00:00Z", "1", None) for i, w in enumerate(words)]
     records += [("f", 100 + i, "", "u1", w, "2026-11-10T10:00:00Z", "1", None) for i, w in enumerate(words)]
     records += [("f", 200, "", "nullish", "none-such", "2026-11-10T10:00:00Z", "1", None)]  # real ids that look alike

@@ -1,5 +1,6 @@
 """Sessions, playlists, word2vec song vectors, Annoy and the blend's sequence source (no TensorFlow)."""
 
+import json
 import os
 import subprocess
 import sys
@@ -73,11 +74,24 @@ def test_playlists_are_optional_and_read_by_position(tmp_path):
     assert rows["owner"].isna().tolist() == [False, False, True]
 
 
+def test_rows_with_a_position_that_is_no_whole_number_in_range_are_set_aside_with_file_and_line(tmp_path):
+    folder = tmp_path / "raw" / "playlists"
+    folder.mkdir(parents=True)
+    text = "playlist_id,position,track_id\np1,1,t1\np1,inf,t2\np1,1e30,t1\np1,x,t2\np1,0,t1\np1,1.5,t2\np1,2.0,t2\n"
+    (folder / "b.csv").write_text(text)
+    rows, counts = read_playlists(tmp_path, {"t1", "t2"})
+    assert rows["position"].tolist() == [1, 2] and rows["track_id"].tolist() == ["t1", "t2"]
+    assert counts["rows"] == 2 and counts["quarantined"] == {"bad_position": 5}
+    where = [(e["line"], e["raw"], e["reason"]) for e in counts["quarantine_examples"]]
+    assert where == [(3, "inf", "bad_position"), (4, "1e30", "bad_position"), (5, "x", "bad_position"),
+                     (6, "0", "bad_position"), (7, "1.5", "bad_position")]  # fmt: skip
+    assert all(e["source_file"] == str(folder / "b.csv") for e in counts["quarantine_examples"])
+    json.dumps(counts)  # goes into the run metrics as it is
+
+
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("playlist_id,position,track_id\np1,1,t1\np1,x,t2\n", "b.csv: line 3: position 'x' is not a whole number >= 1"),
-        ("playlist_id,position,track_id\np1,0,t1\n", "line 2: position '0'"),
         ("playlist_id,position,track_id\np1,1,t1\n,2,t2\n", "line 3: empty playlist_id"),
         ("playlist_id,position,track_id\np1,1,t1\np1,1,t2\n", "line 3: playlist 'p1' has position 1 twice"),
         ("playlist_id,track_id\np1,t1\n", "missing columns ['position']"),
