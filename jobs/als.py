@@ -12,8 +12,8 @@ Reads ``<warehouse>/plays/`` and, for run week ``W`` with cutoff ``C`` (Monday 0
 4. evaluates the same recipe offline: fitted on the window ending a week earlier, it
    ranks each listener's unheard tracks and is scored on the first-time plays of the
    last week (precision@k, recall@k, NDCG@k, mean percentile rank), beside two naive
-   references on the same holdout: most popular all-time (counted plays before the
-   holdout week) and most popular of the 4 weeks before it; ``references`` in the run
+   references on the same holdout: most popular all-time (listeners with a counted
+   play before the holdout week) and most popular of the 4 weeks before it; ``references`` in the run
    metrics holds each with its 95% bootstrap interval over listeners and the paired
    intervals of ALS minus each (:func:`holdout_comparison`).
 

@@ -18,7 +18,7 @@ from jobs.config import Config, MergeConf
 from jobs.evaluation.metrics import as_matrix, ndcg_at_k, percentile_ranks, precision_at_k, recall_at_k
 from jobs.evaluation.stats import bootstrap_mean, paired_difference
 from jobs.evaluation.truth import counted_pairs, first_time_pairs, week_plays
-from jobs.recsys.baselines import RECENT_WEEKS, popularity_scores, recent_plays
+from jobs.recsys.baselines import RECENT_WEEKS, popularity_scores, recent_listeners, track_listeners
 from jobs.recsys.clusters import allotment_figures
 from jobs.recsys.diversity import pick_diverse
 from jobs.recsys.inputs import Inputs
@@ -64,7 +64,7 @@ def audio_only(inputs: Inputs, audio: pd.DataFrame, k: int, cap: int) -> ItemLis
 
 
 def most_popular(inputs: Inputs, k: int, cap: int, scores: np.ndarray | None = None) -> ItemLists:
-    """Per listener, the unheard tracks by ``scores`` (default: the window's plays), the diversity rules kept."""
+    """Per listener, the unheard tracks by ``scores`` (default: the window's listeners), the diversity rules kept."""
     items = inputs.items
     scores = items.popularity if scores is None else scores
     order = np.lexsort((np.arange(len(items.track_ids)), -scores))
@@ -77,14 +77,13 @@ def most_popular(inputs: Inputs, k: int, cap: int, scores: np.ndarray | None = N
 
 
 def popular_scores(wh: Warehouse, inputs: Inputs, config: Config, week: str) -> dict[str, np.ndarray]:
-    """The naive references' scores per item: ``most_popular`` (counted plays before the week, all of
-    them) and ``most_popular_recent`` (those of its last ``RECENT_WEEKS`` weeks, ties by all); their
-    lists are :func:`most_popular` by these scores."""
+    """The naive references' scores per item: ``most_popular`` (listeners with a counted play before
+    the week, all of them) and ``most_popular_recent`` (those of its last ``RECENT_WEEKS`` weeks, ties
+    by all); their lists are :func:`most_popular` by these scores."""
     cut = week_cutoff(week)
     plays = wh.plays_before(cut, columns=(USER_ID, TRACK_ID, PLAYED_AT, MS_PLAYED))
-    counted = plays[plays[MS_PLAYED] >= config.als.min_ms_played]
-    all_time = counted.groupby(TRACK_ID).size().astype(np.float64)
-    recent = recent_plays(plays, cut, RECENT_WEEKS, config.als.min_ms_played)
+    all_time = track_listeners(plays, config.als.min_ms_played)
+    recent = recent_listeners(plays, cut, RECENT_WEEKS, config.als.min_ms_played)
     return {
         "most_popular": popularity_scores(inputs.items.track_ids, all_time),
         "most_popular_recent": popularity_scores(inputs.items.track_ids, all_time, recent),

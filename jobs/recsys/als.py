@@ -61,11 +61,12 @@ def window_counts(plays: Any, start: dt.datetime, end: dt.datetime, min_ms: int,
     return counted.groupBy(USER_ID, TRACK_ID).agg(F.count("*").alias("plays"), F.sum(w).alias("weight"))
 
 
-def track_plays(plays: Any, start: dt.datetime, end: dt.datetime, min_ms: int) -> pd.Series:
-    """Counted plays per track in ``[start, end)``, collected as a pandas Series (track_id -> plays)."""
+def track_listeners(plays: Any, start: dt.datetime, end: dt.datetime, min_ms: int) -> pd.Series:
+    """Listeners with a counted play per track in ``[start, end)``, as a pandas Series (track_id -> listeners):
+    popularity counts listeners, never plays (:mod:`jobs.recsys.baselines`)."""
     from pyspark.sql import functions as F
 
-    counts = window_counts(plays, start, end, min_ms, 0).groupBy(TRACK_ID).agg(F.sum("plays").alias("n"))
+    counts = window_counts(plays, start, end, min_ms, 0).groupBy(TRACK_ID).agg(F.count("*").alias("n"))
     return counts.toPandas().set_index(TRACK_ID)["n"].astype(np.float64)
 
 
@@ -148,8 +149,8 @@ def holdout_scores(
     """Per-listener scores of ALS and the popularity references on a holdout of first-time plays.
 
     ``seen`` (user_id, track_id) are excluded from every ranking; ``holdout``
-    (user_id, track_id) are the relevant items; ``popularity`` is plays per track_id (the
-    ``most_popular`` reference) and ``recent`` (optional) plays per track_id in the last weeks
+    (user_id, track_id) are the relevant items; ``popularity`` is listeners per track_id (the
+    ``most_popular`` reference) and ``recent`` (optional) listeners per track_id in the last weeks
     (``most_popular_recent``, ties ordered by ``popularity``, :func:`~jobs.recsys.baselines.popularity_scores`).
     Only users with a vector and at least one holdout item are scored; holdout items
     without a vector stay in the truth (they count as misses for every model).
@@ -280,9 +281,9 @@ def holdout_evaluation(
         holdout_pd = holdout_pd[holdout_pd[USER_ID].isin(eval_users)]
         users_df = spark.createDataFrame(pd.DataFrame({USER_ID: eval_users}, dtype=str))
         seen_pd = history.join(users_df, USER_ID).toPandas()
-        # the references: counted plays per track over all history before the holdout, and over its last weeks
-        popularity = track_plays(plays, dt.datetime(1970, 1, 1, tzinfo=dt.UTC), eval_cut, conf.min_ms_played)
-        recent = track_plays(plays, eval_cut - dt.timedelta(weeks=RECENT_WEEKS), eval_cut, conf.min_ms_played)
+        # the references: listeners per track over all history before the holdout, and over its last weeks
+        popularity = track_listeners(plays, dt.datetime(1970, 1, 1, tzinfo=dt.UTC), eval_cut, conf.min_ms_played)
+        recent = track_listeners(plays, eval_cut - dt.timedelta(weeks=RECENT_WEEKS), eval_cut, conf.min_ms_played)
         u_eval, i_eval = fit_als(eval_counts, conf)
         if not u_eval[USER_ID].isin(holdout_pd[USER_ID]).any():
             return {

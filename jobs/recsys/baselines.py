@@ -26,7 +26,11 @@ several callers):
 
 * :func:`popularity_scores`: most popular all-time, or most popular of the recent weeks with
   all-time counts ordering the ties (the ALS job's holdout, the offline evaluation);
-* :func:`recent_plays`: counted plays per track in the ``weeks`` before a cutoff;
+* :func:`track_listeners` and :func:`recent_listeners`: listeners with a counted play per
+  track, over a plays frame or in the ``weeks`` before a cutoff.
+
+Popularity is always a count of listeners, never of plays: one listener who repeats a
+track 500 times makes it exactly as popular as one who played it once.
 * :func:`artist_mean_plays`: a track scored by its artist's mean counted plays per track, the
   naive cold-start scorer (the audio CNN's cold-start evaluation);
 * :func:`genre_shares` and :func:`genre_oracle_scores`: a listener's share of plays per true
@@ -192,14 +196,19 @@ def popularity_scores(item_ids: Sequence[str], all_time: pd.Series, recent: pd.S
     return now + total / (total.max(initial=0.0) + 1.0)
 
 
-def recent_plays(
+def track_listeners(plays: pd.DataFrame, min_ms: int = MIN_MS) -> pd.Series:
+    """Distinct listeners with a counted play (``ms_played >= min_ms``) per track, as float64."""
+    counted = _ids(plays[plays[MS_PLAYED] >= min_ms])
+    return counted.groupby(TRACK_ID)[USER_ID].nunique().astype(np.float64)
+
+
+def recent_listeners(
     plays: pd.DataFrame, cutoff: dt.datetime, weeks: float = RECENT_WEEKS, min_ms: int = MIN_MS
 ) -> pd.Series:
-    """Counted plays (``ms_played >= min_ms``) per track in ``[cutoff - weeks, cutoff)`` (weeks may be a fraction)."""
+    """:func:`track_listeners` of the plays in ``[cutoff - weeks, cutoff)`` (weeks may be a fraction)."""
     at = pd.to_datetime(plays[PLAYED_AT], utc=True)
     keep = (at >= pd.Timestamp(cutoff - dt.timedelta(weeks=weeks))) & (at < pd.Timestamp(cutoff))
-    keep &= plays[MS_PLAYED] >= min_ms
-    return _ids(plays[keep]).groupby(TRACK_ID).size().astype(np.float64)
+    return track_listeners(plays[keep.to_numpy()], min_ms)
 
 
 def artist_mean_plays(track_ids: Sequence[str], plays: pd.Series, artist_of: pd.Series) -> np.ndarray:

@@ -27,7 +27,7 @@ import pandas as pd
 
 from jobs.config import Config
 from jobs.evaluation.metrics import as_matrix
-from jobs.recsys.baselines import recent_plays
+from jobs.recsys.baselines import recent_listeners
 from jobs.recsys.items import Items, build_items
 from jobs.sequence.ann import load_index
 from jobs.sequence.candidates import Candidates, sequence_candidates
@@ -135,11 +135,10 @@ def build_inputs(
     cut = week_cutoff(week)
     active = active_listeners(plays, cut, config.als.window_weeks)
     new_since = (cut - dt.timedelta(days=conf.new_release_days)).date()
-    items = build_items(
-        vectors, item_f.set_index(TRACK_ID)["plays"], tracks, artists, new_since, terms, similarity, cut.date(), audio
-    )
-    if conf.popularity_days > 0:  # the popularity prior counts only the last days' plays
-        recent = recent_plays(plays, cut, weeks=conf.popularity_days / 7, min_ms=config.als.min_ms_played)
+    listeners = counts.groupby(TRACK_ID)[USER_ID].nunique()  # popularity counts listeners, never plays
+    items = build_items(vectors, listeners, tracks, artists, new_since, terms, similarity, cut.date(), audio)
+    if conf.popularity_days > 0:  # the popularity prior counts only the last days' listeners
+        recent = recent_listeners(plays, cut, weeks=conf.popularity_days / 7, min_ms=config.als.min_ms_played)
         items = replace(items, recent=recent.reindex(pd.Index(items.track_ids)).fillna(0).to_numpy(np.float64))
     heard_by_user = heard_by_user_of(heard, items)
     index = pd.Series(np.arange(len(items.track_ids)), index=items.track_ids)

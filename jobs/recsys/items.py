@@ -29,7 +29,7 @@ class Items:
     artist_idx: np.ndarray  # int, index into artist_names
     song_key: np.ndarray  # int: same value = same song (title + artist)
     vectors: np.ndarray  # float32 (n_items, rank), all in the ALS space
-    popularity: np.ndarray  # plays in the window (0 for cold tracks)
+    popularity: np.ndarray  # listeners with a counted play in the window (0 for cold tracks)
     artist_names: np.ndarray  # str
     titles: np.ndarray | None = None  # str
     is_cold: np.ndarray | None = None  # bool: nobody has played it (vector from audio)
@@ -39,7 +39,7 @@ class Items:
     artist_ids: np.ndarray | None = None  # str, sorted: artist index i's id (the one artist index)
     audio: np.ndarray | None = None  # float32 (n_items, d): unit audio-CNN vector (taste clusters); 0 where none
     has_audio: np.ndarray | None = None  # bool: the item has an audio vector
-    recent: np.ndarray | None = None  # counted plays of merge.popularity_days (the prior's); None: popularity
+    recent: np.ndarray | None = None  # listeners of merge.popularity_days (the prior's); None: popularity
 
     def cold(self) -> np.ndarray:
         return self.is_cold if self.is_cold is not None else np.zeros(len(self.track_ids), dtype=bool)
@@ -58,13 +58,13 @@ class Items:
         return build_inner_product_index(self.vectors[self.cold()], n_trees=20, seed=0)
 
     @property
-    def prior_plays(self) -> np.ndarray:
-        """The plays the blend's popularity prior counts: ``recent`` where set, else the window's ``popularity``."""
+    def prior(self) -> np.ndarray:
+        """The listeners the blend's popularity prior counts: ``recent`` where set, else the window's ``popularity``."""
         return self.popularity if self.recent is None else self.recent
 
     @cached_property
     def popularity_order(self) -> np.ndarray:
-        """Item indices by popularity, most played first (ties by index)."""
+        """Item indices by popularity, most listeners first (ties by index)."""
         return np.lexsort((np.arange(len(self.track_ids)), -self.popularity))
 
     @cached_property
@@ -77,7 +77,7 @@ class Items:
 
 def build_items(
     track_vectors: pd.DataFrame,
-    plays: pd.Series,
+    listeners: pd.Series,
     tracks: pd.DataFrame,
     artists: pd.DataFrame,
     new_since: Any = None,
@@ -88,7 +88,7 @@ def build_items(
 ) -> Items:
     """Align track vectors (``source`` als or audio) with the catalog and the cultural tables.
 
-    ``plays`` is counted plays per track_id in the window; ``new_since`` a date from which
+    ``listeners`` is listeners with a counted play per track_id in the window; ``new_since`` a date from which
     a release counts as new; ``terms``/``similarity`` the cultural tables (may be empty);
     tracks released on or after ``released_before`` (the week's Monday) are left out;
     ``audio_vectors`` (the CNN's prediction per track with audio) become unit rows of ``audio``.
@@ -128,7 +128,7 @@ def build_items(
         artist_idx=f[ARTIST_ID].map(a_index).to_numpy(dtype=np.int64),
         song_key=pd.factorize(song)[0],
         vectors=as_matrix(f[VECTOR]),
-        popularity=f[TRACK_ID].map(plays).fillna(0).to_numpy(dtype=np.float64),
+        popularity=f[TRACK_ID].map(listeners).fillna(0).to_numpy(dtype=np.float64),
         artist_names=names.reindex(artist_ids).fillna("an artist you play").to_numpy(dtype=object),
         artist_ids=artist_ids,
         titles=f["title"].to_numpy(dtype=object),

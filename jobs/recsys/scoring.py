@@ -80,8 +80,9 @@ def blend_block(
     unheard tracks; the culture score (:func:`culture_preference` of the item's artist) is
     0..1, and so is the sequence closeness (``sequence[r]``: item indices and their 0..1
     closeness to the listener's taste vector), weighted by ``w_sequence``, and the popularity
-    prior (``merge.w_popularity`` times the item's counted plays over the most played item's: in
-    the ALS window, or in the last ``merge.popularity_days`` days, :attr:`Items.prior_plays`).
+    prior (``merge.w_popularity`` times the item's listeners with a counted play over the most
+    listened item's: in the ALS window, or in the last ``merge.popularity_days`` days,
+    :attr:`Items.prior`).
     Heard items score -inf; items no source proposes score 0. The cost is one matrix
     product and three passes over the block; the culture part is added only where it is
     non-zero (the items of a few dozen artists per listener).
@@ -106,10 +107,10 @@ def blend_block(
     else:
         score *= np.where(cold, blend.w_audio, blend.w_als).astype(np.float32)
         score /= scale[:, None]
-    prior = items.prior_plays
-    top_plays = prior.max(initial=0.0)
-    if blend.w_popularity and top_plays > 0:  # a popularity prior: 0..1, never-played tracks get none
-        score += (blend.w_popularity / top_plays * prior).astype(np.float32)[None, :]
+    prior = items.prior
+    top = prior.max(initial=0.0)
+    if blend.w_popularity and top > 0:  # a popularity prior: 0..1, never-played tracks get none
+        score += (blend.w_popularity / top * prior).astype(np.float32)[None, :]
     prefs = []
     by_artist, starts = items.items_by_artist
     for r in range(b):

@@ -20,7 +20,7 @@ def test_popularity_scores_all_time_and_recent_with_all_time_ordering_ties():
     assert scores[1] < 3 and scores[0] < 1  # the tie-break never outweighs one recent play
 
 
-def test_recent_plays_count_only_counted_plays_of_the_last_weeks():
+def test_recent_listeners_count_listeners_with_a_counted_play_in_the_last_weeks():
     import datetime as dt
 
     cut = dt.datetime(2026, 11, 16, tzinfo=dt.UTC)
@@ -34,7 +34,8 @@ def test_recent_plays_count_only_counted_plays_of_the_last_weeks():
             "ms_played": [200_000, 200_000, 200_000, 200_000, 1_000],  # the last one a skip
         }
     )
-    assert baselines.recent_plays(plays, cut, weeks=2, min_ms=30_000).to_dict() == {"a": 2.0, "b": 1.0}
+    # a: u1 twice (u2's play is older); b: u2 (u3's is a skip)
+    assert baselines.recent_listeners(plays, cut, weeks=2, min_ms=30_000).to_dict() == {"a": 1.0, "b": 1.0}
 
 
 def test_artist_mean_plays_scores_a_track_by_its_artists_mean():

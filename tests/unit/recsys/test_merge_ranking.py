@@ -52,8 +52,8 @@ def _plain(items, u, heard, tops, shares, blend):
         np.add.at(pref, nb, s * sim)
     pref[tops] = 0
     culture = pref[items.artist_idx] / pref.max() if pref.max() > 0 else np.zeros(n)
-    top = items.prior_plays.max(initial=0.0)
-    prior = blend.w_popularity / top * items.prior_plays if top > 0 else np.zeros(n)
+    top = items.prior.max(initial=0.0)
+    prior = blend.w_popularity / top * items.prior if top > 0 else np.zeros(n)
     score = model + blend.w_culture * culture + prior
     score = np.where(unheard & (score > 0), score, -np.inf)
     score[cold & (score < blend.w_audio * blend.min_cold_score)] = -np.inf

@@ -191,8 +191,8 @@ def test_render_lists_the_chosen_settings_and_each_second_round_fit():
 
 
 def test_the_prior_counts_only_the_last_days_when_popularity_days_is_set():
-    """Track a was played most in the window but long ago; b less, in the last week: with
-    ``merge.popularity_days`` 7 the prior follows b's recent counted plays (skips are not counted)."""
+    """Tracks a and b have the same three listeners in the window, a long ago, b in the last week:
+    with ``merge.popularity_days`` 7 the prior follows b's recent listeners (skips are not counted)."""
     from dataclasses import replace
 
     from jobs.recsys.inputs import build_inputs
@@ -218,16 +218,16 @@ def test_the_prior_counts_only_the_last_days_when_popularity_days_is_set():
     artists = pd.DataFrame({"artist_id": ["x", "y", "z"], "name": ["X", "Y", "Z"]})
     base = load_config().model_copy(update={"merge": MergeConf(min_plays=1, popularity_days=0)})
     window = build_inputs(base, week, user_f, item_f, counts, plays, tracks, artists)
-    assert window.items.recent is None and window.items.prior_plays.tolist() == [6.0, 3.0, 0.0]
+    assert window.items.recent is None and window.items.prior.tolist() == [3.0, 3.0, 0.0]  # listeners, not plays
     assert MergeConf().popularity_days == 7  # chosen on the sample world (docs/measurements.md, "The blend, measured")
     days = base.model_copy(update={"merge": MergeConf(min_plays=1, popularity_days=7)})
     recent = build_inputs(days, week, user_f, item_f, counts, plays, tracks, artists)
-    assert recent.items.prior_plays.tolist() == [0.0, 3.0, 0.0]
-    assert recent.items.popularity.tolist() == [6.0, 3.0, 0.0]  # fallback lists and novelty keep the window's
+    assert recent.items.prior.tolist() == [0.0, 3.0, 0.0]
+    assert recent.items.popularity.tolist() == [3.0, 3.0, 0.0]  # fallback lists and novelty keep the window's
     # and the blend's prior follows it: b gains w_popularity, a nothing
     user, none = np.array([[0.0, 0.0, 0.0, 0.0]], np.float32), [np.zeros(0, np.int64)]
     blend = MergeConf(w_popularity=2.0)
     scores, _ = blend_block(user, none, none, [np.zeros(0)], recent.items, blend)
     np.testing.assert_allclose(scores[0], [0.0, 2.0, 0.0])
     scores, _ = blend_block(user, none, none, [np.zeros(0)], replace(recent.items, recent=None), blend)
-    np.testing.assert_allclose(scores[0], [2.0, 1.0, 0.0])
+    np.testing.assert_allclose(scores[0], [2.0, 2.0, 0.0])
