@@ -24,15 +24,17 @@ POPULAR = "popular"
 FALLBACK = "fallback"
 SEQUENCE = "sequence"
 
-# The scored sources of the blend, in the order the merge codes them (0, 1, 2, 3).
-BLEND_SOURCES: tuple[str, ...] = (ALS, AUDIO, CULTURE, SEQUENCE)
+# The parts of the blend's score, in the order the merge codes them (0, 1, 2, 3, 4): a row's
+# source is the part that contributed most to its score (4: the popularity prior).
+BLEND_SOURCES: tuple[str, ...] = (ALS, AUDIO, CULTURE, SEQUENCE, POPULAR)
 
 PLAYLIST_SOURCES: dict[str, str] = {
     ALS: "collaborative filtering: the listener's ALS vector times the track's",
     AUDIO: "a track nobody has played yet, placed by the audio CNN's vector",
     CULTURE: "an artist the culture job finds similar to the listener's most played ones",
     SEQUENCE: "a song near the listener's taste vector: the RNN's guess at their next songs (word2vec space)",
-    POPULAR: "popular with listeners this week, filling a list the sources left short",
+    POPULAR: "popular with listeners this week: the popularity prior (merge.w_popularity) was the largest part "
+    "of its score, or it fills a list the sources left short (score 0)",
     FALLBACK: "a flagged starter list for a listener with too little history (merge.thin_history = fallback)",
 }
 

@@ -1,5 +1,21 @@
-"""Why a track was picked, in the listener's words (:func:`explain`): from the source that
-chose it and the listener's own most-played track it is closest to. Pure.
+"""Why a track was picked, in the listener's words (:func:`explain`), from the parts of its score. Pure.
+
+The merge's :func:`~jobs.recsys.scoring.source_of` names the part of a row's blended score
+that contributed most (ALS or audio, culture, sequence, or the popularity prior); the
+reason follows that part:
+
+* **ALS**: the seed artist whose own contribution to the row is the largest. Implicit ALS
+  scores item ``i`` for a listener as ``sum_j c_j * y_i' W y_j`` over the tracks ``j`` they
+  played, with confidence ``c_j`` and ``W = (Y'Y + Y_s'(C_s - I)Y_s + reg * n I)^-1``
+  (Hu, Koren and Volinsky, "Collaborative Filtering for Implicit Feedback Datasets", 2008,
+  section 5): :func:`seed_contributions` computes each seed's term over the listener's most
+  played tracks, and the terms of one artist's tracks add up;
+* **audio** (a track nobody has played): the listener's most-played track whose vector is
+  closest ("Sounds like ...");
+* **culture**: the artist's cultural terms ("Fans describe it as ...");
+* **popularity prior**: "Popular with listeners this week";
+* **sequence**: the recent song the taste vector found it near
+  (:func:`jobs.sequence.candidates.sequence_reasons`).
 """
 
 from __future__ import annotations
@@ -7,32 +23,72 @@ from __future__ import annotations
 import numpy as np
 
 from jobs.recsys.items import Items
+from schemas import vocab
+
+POPULAR_REASON = "Popular with listeners this week"
+DEFAULT_REG = 0.1  # ALS's regParam, scaled by the listener's seeds as Spark scales it by their ratings
 
 
-def explain(picked: np.ndarray, sources: list[str], anchors: np.ndarray, items: Items) -> list[str]:
-    """A reason in a listener's words for each picked item, from the listener's own most-played tracks
-    (the anchor whose vector is closest to the item's)."""
+def seed_contributions(
+    picked: np.ndarray, seeds: np.ndarray, confidence: np.ndarray, items: Items, reg: float = DEFAULT_REG
+) -> np.ndarray:
+    """``(len(picked), len(seeds))``: each seed track's term in implicit ALS's score of each picked item.
+
+    ``seeds`` are item indices of the listener's played tracks, ``confidence`` their
+    ``c_j = 1 + alpha * log(1 + plays / eps)``. The Gram matrix ``Y'Y`` is over every
+    played (warm) item; see the module docstring for the formula.
+    """
+    Y = items.vectors.astype(np.float64)
+    ys = Y[seeds]
+    c = np.asarray(confidence, dtype=np.float64)
+    k = Y.shape[1]
+    A = items.gram + ys.T @ ((c - 1.0)[:, None] * ys) + reg * max(len(seeds), 1) * np.eye(k)
+    return (Y[picked] @ np.linalg.solve(A, ys.T)) * c[None, :]
+
+
+def explain(
+    picked: np.ndarray,
+    sources: list[str],
+    anchors: np.ndarray,
+    items: Items,
+    confidence: np.ndarray | None = None,
+    reg: float = DEFAULT_REG,
+) -> list[str]:
+    """A reason in a listener's words for each picked item, from the part of its score that contributed
+    most (``sources``) and the listener's most-played tracks ``anchors`` (with their ALS ``confidence``;
+    equal when not given)."""
+    anchors = np.asarray(anchors, dtype=np.int64)
     if len(anchors) and len(picked):
         closest = anchors[np.argmax(items.normed[anchors] @ items.normed[picked].T, axis=0)]
+        warm = ~items.cold()[anchors]
+        given = confidence is not None and len(confidence) == len(anchors)
+        conf = np.asarray(confidence, dtype=np.float64) if given else np.ones(len(anchors))
+        seeds, conf = anchors[warm], conf[warm]
+        contrib = seed_contributions(picked, seeds, conf, items, reg) if len(seeds) else None
     else:
-        closest = np.full(len(picked), -1)
+        closest, seeds, contrib = np.full(len(picked), -1), anchors, None
     reasons = []
-    for item, source, anchor in zip(picked, sources, closest, strict=True):
+    for r, (item, source, anchor) in enumerate(zip(picked, sources, closest, strict=True)):
         artist = items.artist_idx[item]
-        if source == "culture" and items.artist_terms is not None and items.artist_terms[artist]:
+        if source == vocab.POPULAR:
+            reasons.append(POPULAR_REASON)
+        elif source == vocab.CULTURE and items.artist_terms is not None and items.artist_terms[artist]:
             reasons.append(f"Fans describe it as {items.artist_terms[artist]}")
-            continue
-        if anchor < 0:
+        elif source == vocab.ALS and contrib is not None:
+            by_artist: dict[int, float] = {}
+            for a, v in zip(items.artist_idx[seeds].tolist(), contrib[r].tolist(), strict=True):
+                by_artist[a] = by_artist.get(a, 0.0) + v
+            seed_artist = min(by_artist, key=lambda a: (-by_artist[a], a))  # ties: the smaller index
+            name = items.artist_names[seed_artist]
+            reasons.append(f"More from {name}, whom you play" if seed_artist == artist else f"Because you play {name}")
+        elif anchor < 0:
             reasons.append("Picked for your taste")
-            continue
-        name = items.artist_names[items.artist_idx[anchor]]
-        if source in ("audio", "culture") and items.titles is not None:
+        elif source in (vocab.AUDIO, vocab.CULTURE) and items.titles is not None:
+            name = items.artist_names[items.artist_idx[anchor]]
             new = items.is_new is not None and items.is_new[item]
             reasons.append(
                 f"{'New release that sounds like' if new else 'Sounds like'} {items.titles[anchor]} by {name}"
             )
-        elif items.artist_idx[anchor] == artist:
-            reasons.append(f"More from {name}, whom you play")
         else:
-            reasons.append(f"Because you play {name}")
+            reasons.append("Picked for your taste")
     return reasons

@@ -48,13 +48,15 @@ class Inputs:
     active: set[str]  # listeners with any play in the window
     heard: pd.DataFrame  # (user_id, track_id) ever played before the week
     heard_by_user: dict[str, np.ndarray]
-    top_by_user: dict[str, np.ndarray]
+    top_by_user: dict[str, np.ndarray]  # each listener's 20 most-played items, most first (explanation seeds)
     top_artists: dict[str, np.ndarray]
     shares: dict[str, np.ndarray]
     tracks: pd.DataFrame
     notes: list[str]
     sequence: dict[str, Candidates] = field(default_factory=dict)  # songs near each taste vector
     clusters: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # user -> (centroids, shares)
+    top_confidence: dict[str, np.ndarray] = field(default_factory=dict)  # ALS confidence of each top_by_user item
+    als_reg: float = 0.1  # ALS's regParam (the explanations' solve)
 
 
 def prepare_inputs(config: Config, week: str) -> Inputs:
@@ -150,6 +152,9 @@ def build_inputs(
     top = counts.assign(i=counts[TRACK_ID].map(index)).dropna(subset=["i"])
     top = top.sort_values([USER_ID, "plays", TRACK_ID], ascending=[True, False, True])
     top_by_user = {u: g.to_numpy(dtype=np.int64)[:20] for u, g in top.groupby(USER_ID, sort=False)["i"]}
+    weight = top["weight"] if "weight" in top.columns else top["plays"]
+    top = top.assign(c=1.0 + config.als.alpha * np.log1p(weight.astype(np.float64) / config.als.eps))
+    top_confidence = {u: g.to_numpy(dtype=np.float64)[:20] for u, g in top.groupby(USER_ID, sort=False)["c"]}
     artist_of = tracks.set_index(TRACK_ID)[ARTIST_ID]
     by_artist = counts.assign(a=counts[TRACK_ID].map(artist_of).map(artist_index)).dropna(subset=["a"])
     by_artist = by_artist.groupby([USER_ID, "a"])["plays"].sum().reset_index()
@@ -164,7 +169,19 @@ def build_inputs(
         for u, g in taste.sort_values([USER_ID, "cluster"]).groupby(USER_ID, sort=False):
             clusters[u] = (as_matrix(g["centroid"]), g["share"].to_numpy(dtype=np.float64))
     return Inputs(
-        items, users, active, heard, heard_by_user, top_by_user, top_artists, shares, tracks, notes, clusters=clusters
+        items,
+        users,
+        active,
+        heard,
+        heard_by_user,
+        top_by_user,
+        top_artists,
+        shares,
+        tracks,
+        notes,
+        clusters=clusters,
+        top_confidence=top_confidence,
+        als_reg=config.als.reg_param,
     )
 
 

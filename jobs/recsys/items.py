@@ -63,6 +63,13 @@ class Items:
         return self.popularity if self.recent is None else self.recent
 
     @cached_property
+    def gram(self) -> np.ndarray:
+        """``Y'Y`` over the played (warm) items' ALS vectors, float64: the shared part of every
+        listener's ALS solve (:func:`jobs.recsys.explanations.seed_contributions`)."""
+        warm = self.vectors[~self.cold()].astype(np.float64)
+        return warm.T @ warm
+
+    @cached_property
     def popularity_order(self) -> np.ndarray:
         """Item indices by popularity, most listeners first (ties by index)."""
         return np.lexsort((np.arange(len(self.track_ids)), -self.popularity))

@@ -18,7 +18,7 @@ from jobs.config import MergeConf
 from jobs.evaluation.metrics import as_matrix, score_floors
 from jobs.recsys.clusters import largest_remainder, nearest_cluster, pick_allotted
 from jobs.recsys.diversity import pick_diverse
-from jobs.recsys.explanations import explain
+from jobs.recsys.explanations import DEFAULT_REG, POPULAR_REASON, explain
 from jobs.recsys.inputs import Inputs
 from jobs.recsys.items import Items
 from jobs.recsys.ranking import ItemLists, Pick, Playlists
@@ -26,8 +26,6 @@ from jobs.recsys.scoring import SOURCES, blend_block, ranked, source_of
 from jobs.sequence.candidates import NONE, Candidates, sequence_reasons, sequence_term
 from schemas import vocab
 from schemas.columns import USER_ID, VECTOR
-
-POPULAR_REASON = "Popular with listeners this week"
 
 
 def recommend_block(
@@ -40,11 +38,14 @@ def recommend_block(
     artist_shares: list[np.ndarray] | None = None,
     sequence: list[Candidates] | None = None,
     clusters: list[tuple[np.ndarray, np.ndarray] | None] | None = None,
+    top_confidence: list[np.ndarray] | None = None,
+    als_reg: float = DEFAULT_REG,
 ) -> list[list[Pick]]:
     """Playlists for a block of listeners: per listener a list of :class:`~jobs.recsys.ranking.Pick`.
 
     ``heard`` holds per listener the item indices ever played (never recommended);
-    ``top_played`` their most-played item indices, best first (for explanations);
+    ``top_played`` their most-played item indices, best first, and ``top_confidence`` their
+    ALS confidence (for explanations: :mod:`jobs.recsys.explanations`, with ``als_reg``);
     ``top_artists``/``artist_shares`` their most-played artists and play shares (for the
     culture source); ``sequence`` their songs near the taste vector (for the sequence source,
     :mod:`jobs.sequence.candidates`). Items are ranked by :func:`blend_block`; a playlist holds ``blend.k``
@@ -97,7 +98,9 @@ def recommend_block(
         picked = np.array(chosen[:n_blend], dtype=np.int64)
         term = sequence_term(picked, seq_all[r], blend.w_sequence)
         sources = [SOURCES[int(s)] for s in source_of(picked, score, prefs[r], items, blend, term)]
-        reasons = sequence_reasons(picked, sources, explain(picked, sources, top_played[r], items), seq_all[r], items)
+        conf = top_confidence[r] if top_confidence is not None else None
+        why = explain(picked, sources, top_played[r], items, conf, als_reg)
+        reasons = sequence_reasons(picked, sources, why, seq_all[r], items)
         rows = [Pick(int(i), float(score[i]), src, why) for i, src, why in zip(picked, sources, reasons, strict=True)]
         rows += [Pick(int(i), 0.0, vocab.POPULAR, POPULAR_REASON) for i in chosen[n_blend:]]
         out.append(rows)
@@ -142,6 +145,8 @@ def playlists(inputs: Inputs, blend: MergeConf, user_ids: list[str] | None = Non
             [inputs.shares.get(u, empty_f) for u in ids],
             [inputs.sequence.get(u, NONE) for u in ids],
             [inputs.clusters.get(u) for u in ids],
+            [inputs.top_confidence.get(u, empty_f) for u in ids],
+            inputs.als_reg,
         )
         out.update(zip(ids, lists, strict=True))
     return out

@@ -107,10 +107,8 @@ def blend_block(
     else:
         score *= np.where(cold, blend.w_audio, blend.w_als).astype(np.float32)
         score /= scale[:, None]
-    prior = items.prior
-    top = prior.max(initial=0.0)
-    if blend.w_popularity and top > 0:  # a popularity prior: 0..1, never-played tracks get none
-        score += (blend.w_popularity / top * prior).astype(np.float32)[None, :]
+    if blend.w_popularity:  # a popularity prior: 0..w_popularity, never-played tracks get none
+        score += popularity_term(items, blend).astype(np.float32)[None, :]
     prefs = []
     by_artist, starts = items.items_by_artist
     for r in range(b):
@@ -153,15 +151,28 @@ def source_of(
     blend: MergeConf,
     sequence: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Which source contributed most to the blended ``score`` of items ``idx`` (0 als, 1 audio, 2 culture,
-    3 sequence); ``sequence`` is the sequence term of each item (:func:`sequence_term`), when there is one."""
+    """Which part contributed most to the blended ``score`` of items ``idx`` (0 als, 1 audio, 2 culture,
+    3 sequence, 4 the popularity prior); ``sequence`` is the sequence term of each item
+    (:func:`sequence_term`), when there is one. Ties go to the earlier part in that order,
+    except that the model term (ALS or audio) wins every tie."""
     culture = blend.w_culture * pref[items.artist_idx[idx]]
     seq = np.zeros(len(idx)) if sequence is None else sequence
+    prior = popularity_term(items, blend)[idx]
     model = np.where(items.cold()[idx], 1, 0)
     s = score[idx]
-    rest = s - culture - seq  # the ALS or audio term
-    out = np.where(np.isfinite(s) & (culture > rest) & (culture >= seq), 2, model)
-    return np.where(np.isfinite(s) & (seq > rest) & (seq > culture), 3, out)
+    parts = np.stack([s - culture - seq - prior, culture, seq, prior])  # the ALS or audio term first
+    best = np.argmax(parts, axis=0)  # the first of equal parts
+    code = np.choose(best, [model, np.full(len(idx), 2), np.full(len(idx), 3), np.full(len(idx), 4)])
+    return np.where(np.isfinite(s), code, model)
+
+
+def popularity_term(items: Items, blend: MergeConf) -> np.ndarray:
+    """The popularity prior's part of every item's score: ``w_popularity`` times its listeners over the top's."""
+    prior = items.prior
+    top = prior.max(initial=0.0)
+    if not blend.w_popularity or top <= 0:
+        return np.zeros(len(items.track_ids))
+    return (blend.w_popularity / top * prior).astype(np.float32).astype(np.float64)
 
 
 def ranked(score: np.ndarray, depth: int, floor: float = 0.0) -> tuple[np.ndarray, bool]:
