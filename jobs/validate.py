@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from jobs.config import Config
+from jobs.evaluation.audience import account_listeners
 from jobs.runtime.cli import week_job
 from jobs.warehouse.catalog import read_catalog_table
 from jobs.warehouse.store import Warehouse, active_listeners, heard_pairs, read_run_id
@@ -249,6 +250,9 @@ def _check(config: Config, wh: Warehouse, week: str) -> dict[str, Any]:
         "listeners": len(eligible),
         "active_listeners": len(active),
         "left_out": {str(k): int(v) for k, v in excluded[REASON].value_counts().sort_index().items()},
+        "accounting": account_listeners(
+            set(plays[USER_ID]), active, table, dict(zip(excluded[USER_ID], excluded[REASON]))
+        ),
     }
 
 

@@ -9,6 +9,7 @@ from :func:`first_plays` and :func:`popular_scores`, which read plays through th
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -63,13 +64,16 @@ def audio_only(inputs: Inputs, audio: pd.DataFrame, k: int, cap: int) -> ItemLis
     return out
 
 
-def most_popular(inputs: Inputs, k: int, cap: int, scores: np.ndarray | None = None) -> ItemLists:
-    """Per listener, the unheard tracks by ``scores`` (default: the window's listeners), the diversity rules kept."""
+def most_popular(
+    inputs: Inputs, k: int, cap: int, scores: np.ndarray | None = None, users: Iterable[str] | None = None
+) -> ItemLists:
+    """Per listener (default: the personal ones), the unheard tracks by ``scores`` (default: the window's
+    listeners), the diversity rules kept."""
     items = inputs.items
     scores = items.popularity if scores is None else scores
     order = np.lexsort((np.arange(len(items.track_ids)), -scores))
     out = {}
-    for uid in inputs.users[USER_ID]:
+    for uid in inputs.users[USER_ID] if users is None else users:
         unheard = np.ones(len(items.track_ids), dtype=bool)
         unheard[inputs.heard_by_user.get(uid, np.zeros(0, dtype=np.int64))] = False
         out[uid] = pick_diverse(order[unheard[order]], items.artist_idx, items.song_key, k, cap)

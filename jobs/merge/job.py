@@ -22,6 +22,8 @@ from typing import Any
 import pandas as pd
 
 from jobs.config import Config, MergeConf
+from jobs.evaluation.audience import personalisation
+from jobs.evaluation.offline import most_popular
 from jobs.recsys.clusters import allotment_figures
 from jobs.recsys.inputs import Inputs, prepare_inputs
 from jobs.recsys.playlists import fallback_lists, playlists
@@ -118,8 +120,20 @@ def build_table(config: Config, week: str) -> MergeResult:
         "catalog_coverage": round(table[TRACK_ID].nunique() / max(len(tracks), 1), 4),
         "notes": inp.notes,
         "taste_clusters": cluster_figures(inp, conf, lists),
+        "personalisation": personal_figures(inp, conf, table),
     }
     return MergeResult(table, counts_out, eligible, excluded)
+
+
+def personal_figures(inp: Inputs, conf: MergeConf, table: pd.DataFrame) -> dict[str, Any]:
+    """How personal the week's playlists are (:func:`~jobs.evaluation.audience.personalisation`),
+    beside most popular's lists (by listeners, unheard, the same diversity rules) for the same listeners."""
+    lists = {u: g.tolist() for u, g in table.groupby(USER_ID, sort=True)[TRACK_ID]}
+    ids = inp.items.track_ids
+    popular = {
+        u: [ids[i] for i in picks] for u, picks in most_popular(inp, conf.k, conf.artist_cap, users=lists).items()
+    }
+    return {"playlists": personalisation(lists, conf.k), "most_popular": personalisation(popular, conf.k)}
 
 
 def cluster_figures(inp: Inputs, conf: MergeConf, lists: Playlists) -> dict[str, Any]:
@@ -144,19 +158,22 @@ def write_pending(
     week: str,
     excluded: dict[str, str] | None = None,
     run_id: str | None = None,
+    data: Path | None = None,
 ) -> Path:
     """Leave the table, its eligible listeners and the active listeners left out (with why) for the
     validate task, atomically, out of readers' sight (contracts: ``discover_weekly``,
     ``pending_eligible``, ``pending_excluded`` in :mod:`schemas.tables`). The folder and its
     table carry the id of the run that wrote them (``_run.json``), so the validate job
     publishes only its own run's table and a retried publish knows it already happened."""
-    return Warehouse(warehouse).write_pending(week, table, eligible, excluded or {}, run_id or current_run_id())
+    return Warehouse(warehouse).write_pending(week, table, eligible, excluded or {}, run_id or current_run_id(), data)
 
 
 def run(config: Config, week: str) -> dict[str, Any]:
     t0 = time.perf_counter()
     result = build_table(config, week)
-    path = write_pending(result.table, result.eligible, config.paths.warehouse, week, result.excluded)
+    path = write_pending(
+        result.table, result.eligible, config.paths.warehouse, week, result.excluded, data=config.paths.data
+    )
     counts = result.counts
     seconds = time.perf_counter() - t0
     counts.update(

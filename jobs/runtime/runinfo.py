@@ -74,6 +74,21 @@ def summary(warehouse: Path, week: str) -> str:
                 f"catalog coverage {m['catalog_coverage']:.1%} ({m['seconds']} s)"
             )
             lines += [f"    note: {note}" for note in m.get("notes") or []]
+            figures = m.get("personalisation") or {}
+            if figures.get("playlists", {}).get("rows"):
+                ours, ref = figures["playlists"], figures.get("most_popular") or {}
+                lines.append(
+                    f"    how personal: {ours['distinct_over_rows']:.1%} of rows are distinct tracks; two lists "
+                    f"share {ours['mean_overlap']:.1f} tracks on average (most popular's: "
+                    f"{ref.get('mean_overlap', float('nan')):.1f})"
+                )
+    who = (runs.get("validate") or {}).get("accounting")
+    if who:
+        rest = ", ".join(f"{n} {reason}" for reason, n in who["without_playlist"].items()) or "none"
+        lines.append(
+            f"  listeners: {who['in_data']} in the data, {who['active']} active in the window; "
+            f"{who['personal']} personal playlists, {who['fallback']} fallbacks; without a playlist: {rest}"
+        )
     hits = (runs.get("taste_vectors") or {}).get("evaluation", {}).get("hit_rate")
     if hits:
         refs = ", ".join(f"{name} {v['mean']:.3f}" for name, v in hits.items() if name != "rnn")

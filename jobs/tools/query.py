@@ -1,6 +1,8 @@
 """Query: print one listener's Discover Weekly playlist with titles and artists (DuckDB).
 
-Reads ``<warehouse>/discover_weekly/week=W/`` and the catalog. The listener id and the
+Reads ``<warehouse>/discover_weekly/week=W/`` and the catalog of the data folder the week
+was built from (recorded with the week, so ``make query WAREHOUSE=...`` needs no ``DATA=``;
+the configured one when the week predates the record or that folder is gone). The listener id and the
 week are passed to DuckDB as bound parameters, never pasted into the SQL text. Without
 ``--week`` the latest published week is shown; without ``--user`` the first listener
 of that week.
@@ -41,7 +43,8 @@ def playlist(warehouse: Path, data: Path, user: str | None, week: str | None) ->
     parse_week(week)
     if week not in weeks:
         raise QueryError(f"week {week} is not published; published: {', '.join(weeks)}")
-    tracks, artists = read_catalog(data)
+    recorded = wh.data_of(week)  # the catalog the week was built from, wherever DATA points now
+    tracks, artists = read_catalog(recorded if recorded is not None and recorded.is_dir() else data)
     con = duckdb.connect()
     con.register("tracks", tracks[[TRACK_ID, "title", "album"]])
     con.register("artists", artists)

@@ -149,17 +149,30 @@ class Warehouse:
         parse_week(week)
         return self.table_dir("discover_weekly") / f"_pending-{week}"
 
+    def data_of(self, week: str) -> Path | None:
+        """The data folder the published ``week`` of ``discover_weekly`` was built from, as recorded
+        with it (``None``: not published, or published before it was recorded)."""
+        info = read_json(self.partition("discover_weekly", week) / RUN_FILE)
+        return Path(info["data"]) if info and info.get("data") else None
+
     def model_dir(self, model: str, week: str) -> Path:
         """Where a job keeps the week's trained ``model`` (e.g. ``models/audio_cnn/week=W``)."""
         parse_week(week)
         return self.table_dir("models") / model / f"week={week}"
 
     def write_pending(
-        self, week: str, table: pd.DataFrame, eligible: Iterable[str], excluded: dict[str, str], run_id: str
+        self,
+        week: str,
+        table: pd.DataFrame,
+        eligible: Iterable[str],
+        excluded: dict[str, str],
+        run_id: str,
+        data: Path | None = None,
     ) -> Path:
         """Leave the week's table, its eligible listeners and the active listeners left out (with why)
         in :meth:`pending`, atomically (contracts ``discover_weekly``, ``pending_eligible``,
-        ``pending_excluded``). The folder and its table carry ``run_id`` (``_run.json``)."""
+        ``pending_excluded``). The folder and its table carry ``run_id`` and the ``data`` folder
+        the week was built from (``_run.json``; :meth:`data_of`)."""
         from schemas.tables import arrow_schema
 
         target = self.pending(week)
@@ -183,8 +196,8 @@ class Warehouse:
                 ),
                 stage / "excluded.parquet",
             )
-            write_run_id(stage / "table", run_id)
-            write_run_id(stage, run_id)
+            write_run_id(stage / "table", run_id, data)
+            write_run_id(stage, run_id, data)
         return target
 
     def write_batches(self, name: str, week: str, batches: Iterable[dict[str, list[Any]]]) -> Path:
@@ -579,8 +592,10 @@ def current_run_id() -> str:
     return os.environ.get("AIRFLOW_CTX_DAG_RUN_ID") or f"manual__{uuid.uuid4().hex[:12]}"
 
 
-def write_run_id(folder: Path, run_id: str) -> None:
-    write_json_atomic(Path(folder) / RUN_FILE, {"run_id": run_id})
+def write_run_id(folder: Path, run_id: str, data: Path | None = None) -> None:
+    """``_run.json``: the run that wrote ``folder`` and, when given, the data folder it read (absolute)."""
+    info = {"run_id": run_id} | ({"data": str(Path(data).resolve())} if data is not None else {})
+    write_json_atomic(Path(folder) / RUN_FILE, info)
 
 
 def read_run_id(folder: Path) -> str | None:

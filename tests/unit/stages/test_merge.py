@@ -301,7 +301,7 @@ def _validate_world(tmp_path, table):
     published = wh / "discover_weekly" / "week=2026-W47"
     published.mkdir(parents=True)
     (published / "part-0.parquet").write_bytes(LAST_GOOD)
-    merge.write_pending(table.drop(columns=["week"]), {"u1"}, wh, "2026-W47", {})
+    merge.write_pending(table.drop(columns=["week"]), {"u1"}, wh, "2026-W47", {}, data=data)
     return make_config(data, wh, merge={"k": 3}), published
 
 
@@ -328,6 +328,24 @@ def test_validate_publishes_a_good_table_in_place_of_the_old_week(tmp_path):
     got = pq.read_table(published).to_pandas()
     assert got["track_id"].tolist() == ["t1", "t2", "t3"]
     assert not Warehouse(config.paths.warehouse).pending("2026-W47").exists()
+
+
+def test_validate_accounts_for_every_listener_and_query_finds_the_weeks_catalog_without_data(tmp_path):
+    from jobs import validate
+    from jobs.tools.query import playlist
+
+    config, _ = _validate_world(tmp_path, _good())
+    metrics = validate.run(config, "2026-W47")
+    assert metrics["accounting"] == {
+        "in_data": 1,
+        "active": 1,
+        "personal": 1,
+        "fallback": 0,
+        "without_playlist": {},
+    }
+    # the user points at the warehouse alone: the configured data folder is elsewhere (the sample world's)
+    week, user, rows = playlist(config.paths.warehouse, tmp_path / "nowhere", None, None)
+    assert (week, user) == ("2026-W47", "u1") and rows["artist"].tolist() == ["A1", "A2", "A3"]
 
 
 def test_a_file_schema_off_the_contract_is_not_published(tmp_path):
