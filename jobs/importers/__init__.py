@@ -2,18 +2,26 @@
 
 Run::
 
-    python -m jobs.importers FORMAT SRC DEST [--force] [--user NAME]
+    python -m jobs.importers FORMAT SRC DEST [--force] [--user NAME] [--follow-links]
     make import FORMAT=... SRC=... DEST=... [FORCE=1]
     make run DATA=DEST WEEK=<the week the import suggests>
 
 DEST receives ``raw/plays/plays-NNNNN.csv`` (``user_id, track_id, played_at, ms_played``),
 ``catalog/tracks.csv``, ``catalog/artists.csv``, ``world.json`` (``publish_week``: the ISO
-week after the last play) and ``import_report.json`` (counts, skipped lines by reason with
-the first examples and their file and line). It is written whole into a staging folder
-beside DEST and renamed into place, so a failed import leaves nothing behind; a non-empty
-DEST is refused (exit 2) unless ``--force``. Bad lines never stop an import: they are
-counted by reason. The command prints a summary, and says when the data starts before
-``ingest.service_start`` (ingest would quarantine those plays) which
+week after the last play), ``import_report.json`` (counts, skipped lines by reason with
+the first examples and their file and line, the damaged files) and
+``_import_manifest.json`` (the files the import wrote). It is written whole into a staging
+folder beside DEST and renamed into place, so a failed import leaves nothing behind; a
+non-empty DEST is refused (exit 2) unless ``--force``, and even then when it holds a file
+the manifest does not list (someone else's), naming it. Bad lines never stop an import:
+they are counted by reason. A truncated or damaged JSON file keeps the entries before the
+damage; the rest is counted as lost, with the file and the offset, in the report and the
+summary (a file damaged before anything could be read refuses the import). Files are read
+as UTF-8 or UTF-16 (MovieLens's ``u.item``: Latin-1); any other byte refuses the import,
+naming the file and its offset. Links under SRC that lead outside it are not followed
+unless ``--follow-links``. The command prints a summary: the plays' dates and the week to
+publish with its ``make run``, the entries damaged files lost, and, when the data starts
+before ``ingest.service_start`` (ingest would quarantine those plays), which
 ``DW__INGEST__SERVICE_START=<date>`` to pass.
 
 Formats (details in each module's docstring):

@@ -9,14 +9,27 @@ staging folder beside ``DEST`` that is renamed into place only once everything i
     DEST/raw/plays/plays-00001.csv   user_id, track_id, played_at, ms_played (1,000,000 rows a file)
     DEST/catalog/tracks.csv          track_id, title, artist_id, album, release_date, duration_ms, audio_path
     DEST/catalog/artists.csv         artist_id, name
-    DEST/import_report.json          counts, skipped lines by reason with the first examples, per file
+    DEST/import_report.json          counts, skipped lines by reason with the first examples, per file,
+                                     and the damaged files (where the damage is, entries lost)
     DEST/world.json                  {"publish_week": the ISO week after the last play, ...}
+    DEST/_import_manifest.json       {"files": every file above, by its path in DEST}
 
 ``played_at`` is the play's start, UTC, to the second (``2024-01-31T23:56:00Z``). Plays keep
 the source's order (files sorted by path, lines in order); catalog rows are sorted by id; so
 the same input gives the same bytes. A track's catalog row (title, artist) comes from its
 first sighting; album, release date and duration left empty there are filled from later
 sightings. Only artists of catalog tracks are listed.
+
+Damage (a :class:`~jobs.importers.records.Skipped` with ``where="offset"``) counts the entries
+it lost under its reason and is listed in the report's ``damaged_files``; a file damaged
+before anything in it could be read refuses the import (:class:`ImportRefusedError`, naming
+the file and where), since the whole file would be lost.
+
+The manifest is what ``--force`` goes by: a non-empty DEST is replaced only when every file
+in it is one the manifest lists (or the manifest itself), i.e. DEST is a previous import
+untouched but for edits; a file of anyone else's refuses the import, naming it. Its name
+starts with ``_``, which every reader of a data folder skips (it is not under ``raw/plays``
+or ``catalog`` either).
 """
 
 from __future__ import annotations
@@ -24,6 +37,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import os
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -32,10 +46,12 @@ from typing import Any
 from jobs.importers.records import Play, Skipped, derived_artist_id, derived_track_id, format_time
 from jobs.warehouse.atomic import staged
 from jobs.warehouse.weeks import shift, week_of
-from schemas.columns import ARTIST_ID, AUDIO_PATH, MS_PLAYED, PLAYED_AT, SOURCE, TRACK_ID, USER_ID
+from schemas.columns import ARTIST_ID, AUDIO_PATH, MS_PLAYED, PLAYED_AT, REASON, SOURCE, TRACK_ID, USER_ID
 
 PLAYS_PER_FILE = 1_000_000
 EXAMPLES_PER_REASON = 5
+MANIFEST = "_import_manifest.json"
+FOREIGN_NAMED = 3  # foreign files named when --force is refused
 PLAY_COLUMNS = (USER_ID, TRACK_ID, PLAYED_AT, MS_PLAYED)
 TRACK_COLUMNS = (TRACK_ID, "title", ARTIST_ID, "album", "release_date", "duration_ms", AUDIO_PATH)
 ARTIST_COLUMNS = (ARTIST_ID, "name")
@@ -75,18 +91,30 @@ class Collector:
         self.skipped: Counter[str] = Counter()
         self.examples: dict[str, list[dict[str, Any]]] = {}
         self.files: dict[str, dict[str, Any]] = {}
+        self.damaged: list[dict[str, Any]] = []
 
     def add(self, file: str, item: Play | Skipped) -> tuple[str, str, str, int] | None:
         """Count ``item``; a play also updates the catalog and returns its ``raw/plays`` row."""
         stats = self.files.get(file)
         if stats is None:
+            if isinstance(item, Skipped) and item.where == "offset":
+                raise ImportRefusedError(
+                    f"{file}: {example_text(item.raw)}: nothing before it could be read, so the whole file "
+                    "would be lost; repair it or move it out of SRC"
+                )
             stats = self.files[file] = {"plays": 0, "skipped": Counter()}
         if isinstance(item, Skipped):
-            self.skipped[item.reason] += 1
-            stats["skipped"][item.reason] += 1
+            self.skipped[item.reason] += item.count
+            stats["skipped"][item.reason] += item.count
+            example = {"file": file, "text": example_text(item.raw)}
+            if item.where:
+                example[item.where] = item.line
+            if item.where == "offset":
+                example["entries_lost"] = item.count
+                self.damaged.append({REASON: item.reason, **example})
             shown = self.examples.setdefault(item.reason, [])
             if len(shown) < EXAMPLES_PER_REASON:
-                shown.append({"file": file, item.where: item.line, "text": example_text(item.raw)})
+                shown.append(example)
             return None
         artist_id = item.artist_ref or derived_artist_id(item.artist)
         track_id = item.track_ref or derived_track_id(item.artist, item.title)
@@ -140,6 +168,7 @@ class Collector:
                 f: {"plays": s["plays"], "skipped": dict(sorted(s["skipped"].items()))}
                 for f, s in sorted(self.files.items())
             },
+            "damaged_files": self.damaged,
             "service_start": {"configured": start, "plays_before": self.before_service_start},
         }
         if self.before_service_start:
@@ -150,10 +179,14 @@ class Collector:
 
 def example_text(raw: Any, limit: int = 300) -> str:
     """A short text of a skipped line or entry for the report (private Spotify keys left out)."""
-    if isinstance(raw, dict):
-        raw = json.dumps({k: v for k, v in raw.items() if k not in PRIVATE_KEYS}, ensure_ascii=False, sort_keys=True)
-    elif not isinstance(raw, str):
-        raw = json.dumps(raw, ensure_ascii=False, default=str)
+    try:
+        if isinstance(raw, dict):
+            raw = {k: v for k, v in raw.items() if k not in PRIVATE_KEYS}
+            raw = json.dumps(raw, ensure_ascii=False, sort_keys=True)
+        elif not isinstance(raw, str):
+            raw = json.dumps(raw, ensure_ascii=False, default=str)
+    except RecursionError:
+        raw = "(nested too deeply to show)"
     raw = raw.rstrip("\r\n")
     return raw if len(raw) <= limit else raw[:limit] + "..."
 
@@ -167,8 +200,41 @@ def check_paths(src: Path, dest: Path, force: bool) -> None:
         raise ImportRefusedError(f"DEST {dest} must lie outside SRC {src} (and not hold it)")
     if dest.exists() and not dest.is_dir():
         raise ImportRefusedError(f"DEST {dest} exists and is not a folder")
-    if dest.is_dir() and any(dest.iterdir()) and not force:
+    check_dest(dest, force)
+
+
+def foreign_files(dest: Path) -> list[str]:
+    """DEST's files (links too, not followed) that its manifest does not list, by path in DEST, sorted."""
+    try:
+        listed = json.loads((dest / MANIFEST).read_text(encoding="utf-8"))["files"]
+        ours = {f for f in listed if isinstance(f, str)} if isinstance(listed, list) else set()
+    except (OSError, ValueError, KeyError, TypeError):
+        ours = set()
+    found = []
+    for folder, dirs, files in os.walk(dest):
+        here = Path(folder)
+        for name in [*files, *(d for d in dirs if (here / d).is_symlink())]:
+            rel = (here / name).relative_to(dest).as_posix()
+            if rel != MANIFEST and rel not in ours:
+                found.append(rel)
+    return sorted(found)
+
+
+def check_dest(dest: Path, force: bool) -> None:
+    """A non-empty DEST needs ``force``, and then may hold only what the last import wrote (its manifest)."""
+    if not (dest.is_dir() and any(dest.iterdir())):
+        return
+    if not force:
         raise ImportRefusedError(f"DEST {dest} is not empty; pass --force to replace it (FORCE=1 with make import)")
+    foreign = foreign_files(dest)
+    if foreign:
+        named = ", ".join(foreign[:FOREIGN_NAMED]) + (
+            f" and {len(foreign) - FOREIGN_NAMED} more" if len(foreign) > FOREIGN_NAMED else ""
+        )
+        raise ImportRefusedError(
+            f"DEST {dest} holds files no import wrote ({named}); --force replaces only a folder an import "
+            f"wrote ({MANIFEST}): move them away or choose another DEST"
+        )
 
 
 def _write_csv(path: Path, header: tuple[str, ...], rows: Iterable[Iterable[Any]]) -> None:
@@ -188,8 +254,7 @@ def write_contract(
 ) -> dict[str, Any]:
     """Import ``sources`` into ``dest`` (whole or not at all); returns the report."""
     dest = Path(dest)
-    if dest.is_dir() and any(dest.iterdir()) and not force:
-        raise ImportRefusedError(f"DEST {dest} is not empty; pass --force to replace it (FORCE=1 with make import)")
+    check_dest(dest, force)
     collector = Collector(service_start)
     with staged(dest, lock=False) as stage:  # DEST is the user's: no lock file beside it
         plays_dir = stage / "raw" / "plays"
@@ -227,4 +292,6 @@ def write_contract(
             "last_play": report["last_play"],
         }
         _write_json(stage / "world.json", world)
+        written = sorted(p.relative_to(stage).as_posix() for p in stage.rglob("*") if p.is_file())
+        _write_json(stage / MANIFEST, {"files": written, "written_by": "python -m jobs.importers"})
     return report

@@ -17,9 +17,10 @@ contain ``profile`` (``userid-profile.tsv`` describes the listeners, not their p
   the pipeline's 30 s skip threshold, as Last.fm scrobbles only plays past 30 s (and half the
   track or 4 minutes). Catalog ``duration_ms`` stays empty.
 
-Lines skipped: ``malformed_line`` (not six tab-separated fields), ``bad_encoding`` (not
-UTF-8), ``missing_user``, ``missing_artist_name``, ``missing_track_name``, ``bad_timestamp``.
-Empty lines are ignored.
+Lines skipped: ``malformed_line`` (not six tab-separated fields), ``missing_user``,
+``missing_artist_name``, ``missing_track_name``, ``bad_timestamp``. Empty lines are ignored.
+A file that is not UTF-8 (or UTF-16 with a byte-order mark) refuses the import, naming the
+byte offset (see :mod:`jobs.importers`).
 """
 
 from __future__ import annotations
@@ -40,8 +41,6 @@ def parse_line(line: str, number: int) -> Play | Skipped | None:
     text = line.rstrip("\r\n")
     if not text.strip():
         return None
-    if "\ufffd" in text:
-        return Skipped("bad_encoding", number, text)
     fields = text.split("\t")
     if len(fields) != 6:
         return Skipped("malformed_line", number, text)

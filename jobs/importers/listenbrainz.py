@@ -22,8 +22,12 @@ listen a line, or (when its first character is ``[``) one JSON array of listens.
   length in the catalog; a listen has no length of its own, so ``ms_played`` is the track's
   length when known, else :data:`~jobs.importers.records.ASSUMED_MS_PLAYED` (3 minutes).
 
-Skipped: ``malformed_json``, ``not_an_object``, ``missing_track_metadata``, ``bad_timestamp``,
-``missing_user``, ``missing_artist_name``, ``missing_track_name``, ``bad_encoding``.
+Skipped: ``malformed_json``, ``nested_too_deeply`` (a line nested deeper than Python reads),
+``not_an_object``, ``missing_track_metadata``, ``bad_timestamp``, ``missing_user``,
+``missing_artist_name``, ``missing_track_name``. A JSON array is read listen by listen
+(:func:`~jobs.importers.records.json_array`): when it is truncated or damaged, the listens
+before the damage are imported and the rest is counted as lost (``truncated_json``,
+``malformed_json``, ``nested_too_deeply``, with the character offset).
 """
 
 from __future__ import annotations
@@ -34,9 +38,19 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from jobs.importers.records import Play, Skipped, duration_value, from_epoch, int_value, make_play, mbid_ref
+from jobs.importers.records import (
+    Play,
+    Skipped,
+    duration_value,
+    from_epoch,
+    int_value,
+    json_array,
+    make_play,
+    mbid_ref,
+)
 
 NOT_LISTENS = ("user.json", "feedback", "pinned_recording")
+LISTEN_KEYS = ('"listened_at"',)  # in every listen: counts the listens a damaged array lost
 SPOTIFY_TRACK = re.compile(r"(?:open\.spotify\.com/track/|spotify:track:)([0-9A-Za-z]{22})")
 
 
@@ -107,25 +121,18 @@ def parse_lines(lines: Iterable[str], default_user: str) -> Iterator[Play | Skip
         if line.strip():
             break
     if head and head[-1].lstrip().startswith("["):
-        text = "".join([*head, *it])
-        try:
-            listens = json.loads(text)
-        except json.JSONDecodeError as exc:
-            rows = text.splitlines()
-            yield Skipped("malformed_json", exc.lineno, rows[exc.lineno - 1] if exc.lineno <= len(rows) else "")
-            return
-        for number, obj in enumerate(listens, start=1):
-            yield parse_listen(obj, number, default_user, "entry")
+        for got in json_array("".join([*head, *it]), LISTEN_KEYS):
+            yield got if isinstance(got, Skipped) else parse_listen(got[1], got[0], default_user, "entry")
         return
     for number, line in enumerate(itertools.chain(head, it), start=1):
         if not line.strip():
-            continue
-        if "\ufffd" in line:
-            yield Skipped("bad_encoding", number, line)
             continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError:
             yield Skipped("malformed_json", number, line)
+            continue
+        except RecursionError:
+            yield Skipped("nested_too_deeply", number, line)
             continue
         yield parse_listen(obj, number, default_user)

@@ -8,7 +8,9 @@ SRC is a MovieLens folder (or its ratings file) in one of two layouts:
   ``movies.csv`` beside it (``movieId,title,genres``, UTF-8).
 
 A folder holding both is refused (pass the file you mean). Without the item file beside
-the ratings the import is refused: it is where the titles are.
+the ratings the import is refused: it is where the titles are. ``u.item`` is read as
+Latin-1, the data set's own encoding (every byte is a character there); the other files as
+UTF-8, where a byte that is not refuses the import (see :mod:`jobs.importers`).
 
 A rating is one play of that movie at the rating's time, whatever the rating (it is not
 otherwise used). Each movie is its own artist, named after the movie: track id
@@ -35,6 +37,8 @@ MONTHS = {
     m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)
 }
 LAYOUTS = {"u.data": "u.item", "ratings.csv": "movies.csv"}
+FILES = frozenset({*LAYOUTS, *LAYOUTS.values()})
+ITEM_ENCODING = {"u.item": "latin-1"}  # by the data set's definition; the others are UTF-8
 
 Items = dict[str, tuple[str, str]]  # movie id -> (title, ISO release date or "")
 

@@ -3,6 +3,7 @@
 * :class:`Play`: one listen as its source tells it (names, times, any real ids);
 * :class:`Skipped`: a line or entry that is not imported, with its reason;
 * :func:`make_play`: checks the fields every play needs and settles ``ms_played``;
+* :func:`json_array`: a JSON array's entries one at a time, keeping those before any damage;
 * the id rule (:func:`derived_track_id`, :func:`derived_artist_id`, :func:`mbid_ref`) and
   the parsers of times and numbers every format uses.
 
@@ -14,8 +15,10 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import json
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,12 +51,18 @@ class Play:
 
 @dataclass(frozen=True, slots=True)
 class Skipped:
-    """A line or entry that is not imported; ``raw`` is kept only for the report's first examples."""
+    """A line or entry that is not imported; ``raw`` is kept only for the report's first examples.
+
+    ``where="offset"`` marks damage that ends a file's reading (:func:`json_array`): ``line`` is
+    then its character offset, ``raw`` says where and what, and ``count`` is the entries lost.
+    ``where=""``: a whole file not read (``line`` unused).
+    """
 
     reason: str
-    line: int  # 1-based line, or entry number in a JSON array (where == "entry")
+    line: int  # 1-based line, or entry number in a JSON array (where == "entry"), or offset (where == "offset")
     raw: Any = None
     where: str = "line"
+    count: int = 1  # entries this stands for
 
 
 # ----------------------------------------------------------------------------- values
@@ -187,6 +196,67 @@ def make_play(
         track_ref,
         artist_ref,
     )
+
+
+_DECODER = json.JSONDecoder()
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def json_array(text: str, markers: tuple[str, ...] = ()) -> Iterator[tuple[int, Any] | Skipped]:
+    """A JSON array's entries read one at a time: ``(number, value)``, numbered from 1.
+
+    Damage ends the reading. Every entry before it is given, then one :class:`Skipped` with
+    ``where="offset"`` and ``line`` the character offset (from 0, after any byte-order mark)
+    where the damage is: ``truncated_json`` when the text ends inside the array,
+    ``nested_too_deeply`` for an entry nested deeper than Python's recursion limit, else
+    ``malformed_json`` (anything else, text after the array's end included). Its ``count``
+    is the entries lost: how many of ``markers`` (a key every entry has, quoted, like
+    ``'"endTime"'``) the text holds from the damaged entry on, at least one. A text that
+    is not an array is damaged at its first character.
+    """
+
+    def damage(at: int, start: int, number: int, problem: str, reason: str = "") -> Skipped:
+        if not reason:
+            ends_inside = not text[at:].strip() or problem.startswith("Unterminated string")
+            reason = "truncated_json" if ends_inside else "malformed_json"
+        lost = max(1, sum(text.count(m, start) for m in markers))
+        line, column = text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at)
+        where = f"character {at} (line {line}, column {column})"
+        return Skipped(reason, at, f"{reason} at {where}: {problem}; lost from entry {number} on", "offset", lost)
+
+    pos = _SPACE.match(text).end()
+    if not text.startswith("[", pos):
+        yield damage(pos, pos, 1, "expecting '[' (a JSON array)")
+        return
+    pos = _SPACE.match(text, pos + 1).end()
+    number = 0
+    if text.startswith("]", pos):
+        pos += 1
+    else:
+        while True:
+            number += 1
+            start = pos
+            try:
+                value, pos = _DECODER.raw_decode(text, start)
+            except json.JSONDecodeError as exc:
+                yield damage(exc.pos, start, number, exc.msg)
+                return
+            except RecursionError:
+                yield damage(start, start, number, "nested too deeply to read", "nested_too_deeply")
+                return
+            yield number, value
+            pos = _SPACE.match(text, pos).end()
+            if text.startswith(",", pos):
+                pos = _SPACE.match(text, pos + 1).end()
+            elif text.startswith("]", pos):
+                pos += 1
+                break
+            else:
+                yield damage(pos, pos, number + 1, "expecting ',' or ']'")
+                return
+    pos = _SPACE.match(text, pos).end()
+    if pos < len(text):
+        yield damage(pos, pos, number + 1, "text after the array's end")
 
 
 def format_time(t: dt.datetime) -> str:

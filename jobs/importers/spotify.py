@@ -25,20 +25,28 @@ characters other than letters, digits, ``.`` and ``-`` turned into ``_``
 listener. ``--user`` names the listener of a single export instead.
 
 One person's export may hold both histories; they overlap. The extended files are read
-first, and a basic entry that ended at or before the last extended play's end is skipped
-as ``covered_by_extended`` (the extended history has it, with its real track id).
+first, and a basic entry is skipped as ``covered_by_extended`` (the extended history has it,
+with its real track id) only where the extended history covers its time: when the extended
+plays include one that ended on the same UTC day, and the entry ended within the extended
+history's span (from the minute of its first play's end to its last play's end). So a basic
+entry before the extended data begins, after it ends, or on a day it has no play of (a
+partial extended history) is kept.
+
+A file is read as one JSON array, entry by entry (:func:`~jobs.importers.records.json_array`):
+when it is truncated or damaged, the entries before the damage are imported and the rest is
+counted as lost (``truncated_json``, ``malformed_json``, ``nested_too_deeply``, with the
+character offset), the file naming it in the import report and the summary.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from jobs.importers.records import Play, Skipped, from_iso, int_value, make_play
+from jobs.importers.records import Play, Skipped, from_iso, int_value, json_array, make_play
 from schemas.columns import MS_PLAYED
 
 HISTORY_FILE = re.compile(r"^(streaminghistory.*|streaming_history_.*|endsong.*)\.json$", re.IGNORECASE)
@@ -55,6 +63,7 @@ EXPORT_FOLDERS = frozenset(
 TRACK_URI = re.compile(r"^spotify:track:([0-9A-Za-z]{22})$")
 PODCAST_KEYS = ("episode_name", "spotify_episode_uri", "episode_show_name")
 AUDIOBOOK_KEYS = ("audiobook_title", "audiobook_uri", "audiobook_chapter_uri", "audiobook_chapter_title")
+ENTRY_KEYS = ('"endTime"', '"ts"')  # one of them in every entry: counts the entries a damaged file lost
 
 
 def is_history_file(name: str) -> bool:
@@ -96,7 +105,28 @@ def track_ref(uri: Any) -> str:
     return "sp_" + match.group(1) if match else ""
 
 
-def parse_entry(entry: Any, number: int, user: str, covered_until: dt.datetime | None = None) -> Play | Skipped:
+class Coverage:
+    """The time one listener's extended history covers: the UTC days it has plays on, and its span."""
+
+    def __init__(self) -> None:
+        self.days: set[dt.date] = set()
+        self.first: dt.datetime | None = None
+        self.last: dt.datetime | None = None
+
+    def add(self, end: dt.datetime) -> None:
+        """Count an extended play that ended at ``end``."""
+        self.days.add(end.date())
+        self.first = end if self.first is None else min(self.first, end)
+        self.last = end if self.last is None else max(self.last, end)
+
+    def covers(self, end: dt.datetime) -> bool:
+        """Does the extended history hold the time of a basic entry that ended at ``end`` (to the minute)?"""
+        if self.first is None or self.last is None or end.date() not in self.days:
+            return False
+        return self.first.replace(second=0, microsecond=0) <= end <= self.last
+
+
+def parse_entry(entry: Any, number: int, user: str, coverage: Coverage | None = None) -> Play | Skipped:
     """One history entry -> a play (or why it is skipped)."""
     if not isinstance(entry, dict):
         return Skipped("not_an_object", number, entry, "entry")
@@ -113,7 +143,7 @@ def parse_entry(entry: Any, number: int, user: str, covered_until: dt.datetime |
             return Skipped("podcast", number, entry, "entry")
         end, ms = from_iso(entry["endTime"]), int_value(entry.get("msPlayed"))
         artist, title, album, ref = entry.get("artistName"), entry.get("trackName"), "", ""
-        if end is not None and covered_until is not None and end <= covered_until:
+        if end is not None and coverage is not None and coverage.covers(end):
             return Skipped("covered_by_extended", number, entry, "entry")
     else:
         return Skipped("unknown_entry", number, entry, "entry")
@@ -125,31 +155,26 @@ def parse_entry(entry: Any, number: int, user: str, covered_until: dt.datetime |
     return make_play(user, artist, title, start, ms, line=number, raw=entry, where="entry", album=album, track_ref=ref)
 
 
-def parse_file(text: str, user: str, covered_until: dt.datetime | None = None) -> Iterator[Play | Skipped]:
-    """A history file's text (a JSON array of entries) -> its plays and skipped entries."""
-    try:
-        entries = json.loads(text)
-    except json.JSONDecodeError as exc:
-        lines = text.splitlines()
-        yield Skipped("malformed_json", exc.lineno, lines[exc.lineno - 1] if exc.lineno <= len(lines) else "")
-        return
-    if not isinstance(entries, list):
-        yield Skipped("not_a_history_array", 1, text[:100])
-        return
-    for number, entry in enumerate(entries, start=1):
-        yield parse_entry(entry, number, user, covered_until)
+def parse_file(text: str, user: str, coverage: Coverage | None = None) -> Iterator[Play | Skipped]:
+    """A history file's text (a JSON array of entries) -> its plays and skipped entries, and its damage."""
+    for got in json_array(text, ENTRY_KEYS):
+        if isinstance(got, Skipped):
+            yield got
+        else:
+            yield parse_entry(got[1], got[0], user, coverage)
 
 
 def parse_export(user: str, files: Iterable[tuple[str, str]]) -> Iterator[tuple[str, list[Play | Skipped]]]:
     """One listener's ``(path, text)`` files, extended first (see :func:`plan`) -> items per file.
 
-    Basic entries that ended by the last extended play's end are skipped as covered.
+    Basic entries whose time the extended files cover (:class:`Coverage`) are skipped as covered.
     """
-    covered: dt.datetime | None = None
+    coverage = Coverage()
     for rel, text in files:
         extended = is_extended_file(rel)
-        items = list(parse_file(text, user, None if extended else covered))
+        items = list(parse_file(text, user, None if extended else coverage))
         if extended:
-            ends = [p.played_at + dt.timedelta(milliseconds=p.ms_played) for p in items if isinstance(p, Play)]
-            covered = max([*ends, covered] if covered else ends, default=None)
+            for p in items:
+                if isinstance(p, Play):
+                    coverage.add(p.played_at + dt.timedelta(milliseconds=p.ms_played))
         yield rel, items
