@@ -67,15 +67,52 @@ def bar(values: dict[str, float], title: str, xlabel: str = "") -> str:
     return _png(fig)
 
 
-def grouped(frame: pd.DataFrame, title: str) -> str:
-    """Bars of metric (rows) by model (columns)."""
+def per_metric(frame: pd.DataFrame, title: str) -> str:
+    """One small bar chart per metric (rows), models (columns) as bars, each on its own scale:
+    a percentile rank near 0.3 and a precision near 0.004 never share an axis."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 3.2))
-    frame.plot.bar(ax=ax, rot=0)
-    ax.set_title(title)
-    ax.legend(fontsize=8)
+    metrics = list(frame.index)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(2.4 * len(metrics) + 0.5, 2.8), squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        values = frame.loc[metric]
+        ax.bar(range(len(values)), values.to_numpy(dtype=float), color="#4c72b0")
+        ax.set_xticks(range(len(values)), [str(c) for c in values.index], rotation=45, ha="right", fontsize=7)
+        lower = "percentile" in str(metric)
+        ax.set_title(f"{metric}{' (lower is better)' if lower else ''}", fontsize=8)
+        ax.tick_params(axis="y", labelsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
     return _png(fig)
+
+
+def audience_section(accounting: dict[str, Any] | None, personal: dict[str, Any] | None) -> list[str]:
+    """Who got a playlist (every listener in the data accounted for) and how personal the lists are,
+    beside most popular's for the same listeners."""
+    parts = []
+    if accounting:
+        rest = accounting.get("without_playlist") or {}
+        rows = [
+            ("listeners in the data", accounting["in_data"]),
+            ("active in the window (owed a playlist)", accounting["active"]),
+            ("personal playlists", accounting["personal"]),
+            ("fallback playlists", accounting["fallback"]),
+            *((f"without a playlist: {reason}", n) for reason, n in rest.items()),
+        ]
+        parts += [
+            "<h2>Who got a playlist</h2>",
+            pd.DataFrame(rows, columns=["listeners", "count"]).to_html(index=False),
+        ]
+    if personal and personal.get("playlists", {}).get("rows"):
+        frame = pd.DataFrame(personal).T
+        parts += [
+            "<h2>How personal the playlists are</h2>",
+            "<p>Distinct tracks over rows, and how many tracks two listeners' lists share on average (over "
+            "every pair), beside most popular's lists (by listeners, unheard, the same diversity rules) for the "
+            "same listeners.</p>",
+            frame.to_html(),
+        ]
+    return parts
 
 
 def skips(runs: dict[str, Any]) -> dict[str, str]:
@@ -172,8 +209,8 @@ def cluster_section(
                         "difference (paired)": _cell(d["difference"], signed=True),
                     }
                 )
-    if not rows and not clusters:
-        return []
+    if not rows and not clusters.get("clusters_per_listener"):
+        return []  # the step skipped: the skipped steps say so in one line
     parts = ["<h2>Taste clusters</h2>"]
     if clusters.get("clusters_per_listener"):
         parts.append(
@@ -220,6 +257,7 @@ def build(config: Config, week: str) -> str:
             + "</ul>",
         ]
 
+    parts += audience_section(runs.get("validate", {}).get("accounting"), runs.get("merge", {}).get("personalisation"))
     eval_week = latest_evaluated_week(wh, week)
     eval_refs = wh.read_metrics(eval_week).get("offline_eval", {}).get("references") if eval_week else None
     cold_start = runs.get("audio_cnn", {}).get("cold_start", {})
@@ -245,22 +283,22 @@ def build(config: Config, week: str) -> str:
         pivot = pivot.drop(index=[m for m in ("users", "holdout_pairs") if m in pivot.index])
         parts += [
             "<h2>ALS against most-popular (holdout: last week's first-time plays)</h2>",
-            grouped(pivot, "ALS vs most popular"),
-            pivot.to_html(float_format="%.4f"),
+            per_metric(pivot, "ALS vs most popular (each metric on its own scale)"),
+            reference_table(blocks[0][1]) if blocks[0][1] else pivot.to_html(float_format="%.4f"),
         ]
-        if blocks[0][1]:
-            parts.append(reference_table(blocks[0][1]))
     if eval_week:
         ev = wh.read_optional("offline_eval", eval_week)
         pivot = ev.pivot(index="metric", columns="model", values="value")
         shown = [m for m in pivot.index if m.startswith(("precision", "recall", "ndcg"))]
         parts += [
             f"<h2>Offline evaluation of {html.escape(eval_week)}: blend against each source</h2>",
-            grouped(pivot.loc[shown], f"Playlists for {eval_week} vs first-time plays in {eval_week}"),
-            pivot.to_html(float_format="%.4f"),
+            per_metric(pivot.loc[shown], f"Playlists for {eval_week} vs first-time plays in {eval_week}"),
         ]
         if eval_refs:
             parts.append(reference_table(eval_refs))
+        rest = [c for c in pivot.columns if not eval_refs or c not in eval_refs["systems"]]
+        if rest:  # the systems the table above does not hold, each shown once
+            parts.append(pivot[rest].to_html(float_format="%.4f"))
     evaluated = wh.read_metrics(eval_week).get("offline_eval", {}).get("taste_clusters") if eval_week else None
     parts += cluster_section(runs.get("merge", {}), runs.get("taste_clusters", {}), evaluated, eval_week)
     cold = cold_start.get("metrics")
@@ -286,15 +324,17 @@ def build(config: Config, week: str) -> str:
     ax.legend(fontsize=8)
     parts += ["<h2>Score distributions</h2>", _png(fig)]
 
-    items = wh.read_optional("item_factors", week)
-    if items is not None:
-        rank = items.sort_values(["plays", TRACK_ID], ascending=[False, True]).reset_index(drop=True)
+    counts = wh.read_optional("play_counts", week, [USER_ID, TRACK_ID])
+    if counts is not None:
+        listeners = counts.groupby(TRACK_ID).size().rename("listeners").reset_index()
+        rank = listeners.sort_values(["listeners", TRACK_ID], ascending=[False, True]).reset_index(drop=True)
         rank = pd.Series(range(1, len(rank) + 1), index=rank[TRACK_ID])
         rec_rank = table[TRACK_ID].map(rank).dropna()
         fig, ax = plt.subplots(figsize=(7, 3))
         ax.hist(rec_rank, bins=50, color="#55a868")
         ax.set_title(
-            f"Popularity rank of recommended tracks (1 = most played; {table['track_id'].isin(rank.index).mean():.0%} have plays)"
+            f"Popularity rank of recommended tracks (1 = most listeners in the window; "
+            f"{table['track_id'].isin(rank.index).mean():.0%} have plays)"
         )
         parts += ["<h2>Popularity of what was recommended</h2>", _png(fig)]
     coverage = table.groupby(SOURCE)[TRACK_ID].nunique().to_dict()

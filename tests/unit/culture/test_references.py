@@ -130,3 +130,27 @@ def test_report_shows_each_headline_beside_its_reference_and_the_verdict():
     assert html.count("<tr>") == 4 and "als minus most_popular" in html and "50 listeners" in html
     with pytest.raises(ValueError, match="not 'als - <a system>'"):
         check_references({**block, "paired": {"x - y": {}}})
+
+
+def test_report_draws_each_metric_on_its_own_scale_and_leaves_out_a_skipped_step():
+    import base64
+    import io
+
+    from PIL import Image
+
+    from jobs import report
+
+    frame = pd.DataFrame(
+        {"als": [0.004, 0.01, 0.3], "most_popular": [0.002, 0.008, 0.35]},
+        index=["precision@30", "recall@30", "mean_percentile_rank"],
+    )
+    png = report.per_metric(frame, "ALS vs most popular")
+    image = Image.open(io.BytesIO(base64.b64decode(png.split("base64,", 1)[1].split('"', 1)[0])))
+    assert image.width > 3 * image.height / 2  # three panels side by side, one per metric
+    assert report.cluster_section({}, {"skipped": "no audio vectors"}, None) == []  # no empty heading
+    who = report.audience_section(
+        {"in_data": 29, "active": 16, "personal": 16, "fallback": 0, "without_playlist": {"no_play_in_window": 13}},
+        {"playlists": {"rows": 480, "mean_overlap": 4.2}, "most_popular": {"rows": 480, "mean_overlap": 27.0}},
+    )
+    text = "".join(who)
+    assert "without a playlist: no_play_in_window" in text and "<td>13</td>" in text and "27.0" in text
