@@ -156,10 +156,10 @@ class MergeConf(_Section):
     w_audio: Num = Field(1.2, ge=0, description="blend weight of the audio (CNN) score")
     w_culture: Num = Field(0.1, ge=0, description="blend weight of the 0..1 similarity to the listener's top artists")
     w_popularity: Num = Field(
-        4.0, ge=0, description="blend weight of a played track's plays over the most played one's (0 = none)"
+        4.0, ge=0, description="blend weight of a played track's listeners over the top track's (0 = none)"
     )
     popularity_days: Int = Field(  # 7: chosen with studies.blend_setting on W44-W45 like the weights above
-        7, ge=0, description="the popularity prior counts plays of the last N days before the week (0 = the window's)"
+        7, ge=0, description="the popularity prior counts listeners of the last N days before the week (0 = the window's)"
     )
     cold_slots: Int = Field(5, ge=0, description="at most this many tracks nobody has played yet per playlist")
     min_cold_score: Num = Field(0.5, description="cold tracks need this share of the best ALS score as audio score")
