@@ -11,7 +11,7 @@
 #   make lastfm [LASTFM=path]                                ALS vs most-popular and item-kNN on the real Last.fm 2k data -> docs/lastfm.json
 #   make eval-real [N=8] [VIA=jobs|airflow] [ML=path]        the pipeline by week on real MovieLens data vs 4 references -> docs/real-data.*
 #   make eval-real CONF=conf/tuned.yaml [BEFORE=docs/real-data.json]  the same with a tuned overlay -> docs/real-data-tuned.json
-#   make tune [DATA=path] [WEEK=YYYY-Www] [OUT=conf/tuned.yaml]  choose ALS and blend settings on the weeks before WEEK -> OUT (use: DW_CONF=OUT)
+#   make tune [DATA=path] [WEEK=YYYY-Www] [OUT=file]  choose ALS and blend settings on the weeks before WEEK -> <warehouse>/tuned/settings.yaml, read by later runs (or OUT: DW_CONF=OUT)
 #   make bench [BENCH_ARGS=...]                              every benchmark -> docs/bench.json, docs/BENCHMARKS.md
 #   make bench-audio [REAL_AUDIO=path]                       audio attributes on real annotated clips -> the same files
 #   make analyze FILES="a.flac b.ogg"                        tempo, key, mode, loudness, meter of any files (JSON lines)
@@ -201,13 +201,15 @@ eval-real: setup
 # Time-based tuning on the user's data: ingest the plays before WEEK (the first week to publish with
 # the result; default the data's publish week), then choose als.rank/reg_param/alpha/window_weeks/
 # decay_half_life_days and merge.w_popularity/min_plays on the 6 weeks before WEEK (jobs/tools/tune.py),
-# and write them as an overlay of the configuration: make run DATA=... DW_CONF=$(OUT).
-OUT ?= conf/tuned.yaml
+# and write them into the warehouse (tuned/settings.yaml), where every later run reads them under the
+# configuration file (and says so in its summary); OUT=file writes them there instead (DW_CONF=file).
+# The discover_weekly_tune DAG does the same monthly.
+OUT ?=
 tune: setup
 	@week="$(WEEK)"; if [ -z "$$week" ]; then week=$$($(PY) -m jobs.runtime.runinfo publish-week); fi; \
 	  echo ">> ingesting the plays before $$week"; \
 	  $(PY) -m jobs.ingest --week "$$week" 2>&1 | tail -n 1; \
-	  $(PY) -m jobs.tools.tune --week "$$week" --out $(OUT)
+	  $(PY) -m jobs.tools.tune --week "$$week" $(if $(OUT),--out $(OUT),)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,9 +1,11 @@
 """Typed configuration: the section models of :mod:`jobs.config.sections` (every setting,
 its default and its meaning) plus overrides.
 
-Defaults are stated once, there. Overrides come, later winning, from the YAML file named by
-``--conf``, ``$DW_CONF`` or ``conf/pipeline.yaml`` (only what a deployment changes), then
-from the environment: ``DW__<SECTION>__<KEY>=value`` (values parsed as YAML scalars, so
+Defaults are stated once, there. Overrides come, later winning, from the settings tuned on the
+warehouse's own earlier weeks (``<warehouse>/tuned/settings.yaml``, its ``als`` and ``merge``
+sections, written by the ``discover_weekly_tune`` DAG or ``make tune``; ``tune.apply: false``
+ignores it), from the YAML file named by ``--conf``, ``$DW_CONF`` or ``conf/pipeline.yaml``
+(only what a deployment changes), then from the environment: ``DW__<SECTION>__<KEY>=value`` (values parsed as YAML scalars, so
 ``7``, ``2.5``, ``false`` and ``[a, b]`` are typed), plus the shortcuts ``DW_DATA`` and
 ``DW_WAREHOUSE`` for the two paths people change most. Everything is validated on load by
 pydantic: unknown sections or keys, wrong types and out-of-range values raise
@@ -40,6 +42,7 @@ from jobs.config.sections import (
     SequenceConf,
     SparkConf,
     TasteClustersConf,
+    TuneConf,
     WorldConf,
     _Section,
 )
@@ -63,9 +66,12 @@ __all__ = [
     "SequenceConf",
     "SparkConf",
     "TasteClustersConf",
+    "TuneConf",
     "WorldConf",
     "build_config",
     "load_config",
+    "setting_sources",
+    "tuned_settings_file",
 ]
 
 DEFAULT_CONF = PROJECT_ROOT / "conf" / "pipeline.yaml"
@@ -94,6 +100,7 @@ class Config(BaseModel):
     crawl: CrawlConf = Field(default_factory=CrawlConf)
     culture: CultureConf = Field(default_factory=CultureConf)
     world: WorldConf = Field(default_factory=WorldConf)
+    tune: TuneConf = Field(default_factory=TuneConf)
 
 
 SECTIONS: dict[str, type[_Section]] = {name: f.annotation for name, f in Config.model_fields.items()}
@@ -205,20 +212,80 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+TUNED_SECTIONS = ("als", "merge")  # what a tuned overlay may set (jobs.tools.tune searches only these)
+
+
+def tuned_settings_file(warehouse: Path) -> Path:
+    """Where the tune DAG (or ``make tune``) leaves the settings it chose for a warehouse."""
+    return Path(warehouse) / "tuned" / "settings.yaml"
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the configuration must be a mapping of sections")
+    return raw
+
+
+def _tuned(raw: dict[str, Any]) -> dict[str, Any]:
+    """The ``als`` and ``merge`` sections of a tuned overlay (anything else in it is not the tune's)."""
+    return {s: v for s, v in raw.items() if s in TUNED_SECTIONS and isinstance(v, dict)}
+
+
 def load_config(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Config:
     """Load and validate the configuration; see the module docstring for the lookup order."""
     env = dict(os.environ if environ is None else environ)
     conf_path = Path(path or env.get("DW_CONF") or DEFAULT_CONF)
+    raw = _read_yaml(conf_path)
     try:
-        raw = yaml.load(conf_path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"{conf_path}: configuration file not found") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{conf_path}: not valid YAML: {exc}") from None
-    try:
-        return build_config(raw, _env_overrides(env))
+        config = build_config(raw, _env_overrides(env))
     except ConfigError as exc:
         raise ConfigError(f"{conf_path}: {exc}") from None
+    tuned_path = tuned_settings_file(config.paths.warehouse)
+    if not config.tune.apply or not tuned_path.is_file():
+        return config
+    tuned = _tuned(_read_yaml(tuned_path))
+    layered = {s: {**tuned.get(s, {}), **(raw.get(s) or {})} for s in TUNED_SECTIONS if s in tuned}
+    try:
+        return build_config({**raw, **layered}, _env_overrides(env))
+    except ConfigError as exc:
+        raise ConfigError(f"{tuned_path} under {conf_path}: {exc}") from None
+
+
+def setting_sources(config: Config, path: str | Path | None = None, environ: dict[str, str] | None = None) -> list[str]:
+    """Where the settings of ``config`` came from, one line each: the configuration file, the tuned
+    overlay with the keys it set (its header's first lines say when and on which weeks), the environment."""
+    env = dict(os.environ if environ is None else environ)
+    conf_path = Path(path or env.get("DW_CONF") or DEFAULT_CONF)
+    lines = [f"configuration file {conf_path}"]
+    tuned_path = tuned_settings_file(config.paths.warehouse)
+    if config.tune.apply and tuned_path.is_file():
+        raw, tuned = _read_yaml(conf_path), _tuned(_read_yaml(tuned_path))
+        env_keys = _env_overrides(env)
+        used = [
+            f"{s}.{k}={v}"
+            for s, values in sorted(tuned.items())
+            for k, v in sorted(values.items())
+            if k not in (raw.get(s) or {}) and k not in env_keys.get(s, {})
+        ]
+        about = [
+            line[2:].strip() for line in tuned_path.read_text(encoding="utf-8").splitlines()[:2] if line[:1] == "#"
+        ]
+        lines.append(
+            f"tuned on this warehouse's earlier weeks, {tuned_path}: {', '.join(used) or 'nothing left to set'}"
+        )
+        lines += [f"  ({line})" for line in about]
+    elif tuned_path.is_file():
+        lines.append(f"tuned settings {tuned_path} ignored (tune.apply is false)")
+    overridden = sorted(n for n in env if n.startswith("DW__") or n in ("DW_DATA", "DW_WAREHOUSE"))
+    if overridden:
+        lines.append(f"environment: {', '.join(overridden)}")
+    return lines
 
 
 def describe(config: Config) -> str:

@@ -159,7 +159,9 @@ class MergeConf(_Section):
         4.0, ge=0, description="blend weight of a played track's listeners over the top track's (0 = none)"
     )
     popularity_days: Int = Field(  # 7: chosen with studies.blend_setting on W44-W45 like the weights above
-        7, ge=0, description="the popularity prior counts listeners of the last N days before the week (0 = the window's)"
+        7,
+        ge=0,
+        description="the popularity prior counts listeners of the last N days before the week (0 = the window's)",
     )
     cold_slots: Int = Field(5, ge=0, description="at most this many tracks nobody has played yet per playlist")
     min_cold_score: Num = Field(0.5, description="cold tracks need this share of the best ALS score as audio score")
@@ -213,6 +215,14 @@ class PublishConf(_Section):
         ge=0,
         le=1,
         description="refuse a week whose playlists reach fewer listeners than this share of the last published week's",
+    )
+
+
+class TuneConf(_Section):
+    apply: Bool = Field(
+        True,
+        description="read the ALS and blend settings the tune DAG (or make tune) chose on this warehouse's earlier "
+        "weeks (<warehouse>/tuned/settings.yaml), under the configuration file and the environment",
     )
 
 

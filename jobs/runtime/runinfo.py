@@ -97,6 +97,11 @@ def summary(warehouse: Path, week: str) -> str:
     for job, m in runs.items():
         if isinstance(m, dict) and m.get("skipped"):
             lines.append(f"  {job}: skipped, {m['skipped']}")
+    from jobs.config import load_config, setting_sources
+
+    lines += [
+        "  settings: " + line if i == 0 else "    " + line for i, line in enumerate(setting_sources(load_config()))
+    ]
     return "\n".join(lines)
 
 

@@ -31,16 +31,16 @@ rewrites that section from an earlier run's report. Measured on MovieLens 100k (
 ``--week 1998-W10``: 46 fit-and-score calls (30 blends each) in 4.1 min on 2 cores at load
 average 3 (with 10 blends a fit, at load average 14 to 23, it took 17.3 min).
 
-Writes ``--out`` (default ``conf/tuned.yaml``): the base configuration file's content
+Writes ``--out`` (default ``<warehouse>/tuned/settings.yaml``, which every later job on that
+warehouse reads under the configuration file: see :mod:`jobs.config`): the base configuration file's content
 (``--conf``, ``$DW_CONF`` or ``conf/pipeline.yaml``) with the chosen keys set, and a header
 saying what was searched, on which weeks, the validation scores of the base and the chosen
 settings and the run time; and ``--out`` with ``.json`` for ``.yaml``: every second-round candidate's
-scores. Use it with ``DW_CONF=<out>`` (it replaces ``conf/pipeline.yaml``, whose overrides
-it carries)::
+scores. Another ``--out`` is used with ``DW_CONF=<out>`` (it replaces ``conf/pipeline.yaml``,
+whose overrides it carries). The ``discover_weekly_tune`` DAG runs it monthly::
 
-    make tune DATA=path WEEK=YYYY-Www [OUT=conf/tuned-mydata.yaml]
+    make tune DATA=path WEEK=YYYY-Www          # then make run DATA=path uses it, and says so
     python -m jobs.tools.tune --week 1998-W10 --out conf/tuned-ml-100k-odd.yaml   # plays already ingested
-    make run DATA=path DW_CONF=conf/tuned-mydata.yaml
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from jobs.config import DEFAULT_CONF, PROJECT_ROOT, Config, ConfigError, load_config
+from jobs.config import DEFAULT_CONF, Config, ConfigError, load_config, tuned_settings_file
 from jobs.tools.tune_eval import Setting
 from jobs.warehouse.weeks import cutoff, parse_week, shift
 from schemas.columns import MS_PLAYED, PLAYED_AT, TRACK_ID, USER_ID
@@ -243,7 +243,8 @@ def write_overlay(path: Path, base_path: Path, chosen: Setting, text_header: str
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text_header + yaml.safe_dump(raw, sort_keys=True), encoding="utf-8")
     try:
-        before, after = load_config(base_path, environ={}), load_config(tmp, environ={})
+        alone = {"DW__TUNE__APPLY": "false"}  # the files alone, without a tuned overlay underneath
+        before, after = load_config(base_path, environ=alone), load_config(tmp, environ=alone)
         expected = {k for k, v in chosen.items() if base_setting(before, {k: ()})[k] != v}
         if changed_keys(before, after) != expected:
             raise ConfigError(
@@ -340,7 +341,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m jobs.tools.tune", description=__doc__.split("\n\n")[0])
     parser.add_argument("--week", required=True, help="the first week the settings are for; tuned on the weeks before")
     parser.add_argument("--conf", help="base configuration file (default $DW_CONF or conf/pipeline.yaml)")
-    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "conf" / "tuned.yaml")
+    parser.add_argument(
+        "--out", type=Path, help="where to write the settings (default: the warehouse's tuned/settings.yaml)"
+    )
     parser.add_argument("--val-weeks", type=int, default=6, help="validation weeks before --week")
     parser.add_argument("--first-weeks", type=int, default=2, help="latest validation weeks of the first round")
     parser.add_argument("--candidates", type=int, default=2, help="fits drawn at random from the grid")
@@ -360,7 +363,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     base_path = Path(args.conf or os.environ.get("DW_CONF") or DEFAULT_CONF)
     try:
-        config = load_config(base_path)
+        config = load_config(base_path, environ={**os.environ, "DW__TUNE__APPLY": "false"})  # from the base
+        args.out = args.out or tuned_settings_file(config.paths.warehouse)
         from jobs.runtime.cli import with_spark
 
         t0 = time.perf_counter()

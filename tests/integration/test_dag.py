@@ -29,7 +29,20 @@ def dagbag(tmp_path_factory):
 
 def test_dagbag_has_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert list(dagbag.dags) == ["discover_weekly"]
+    assert sorted(dagbag.dags) == ["discover_weekly", "discover_weekly_tune"]
+
+
+def test_the_tune_dag_runs_monthly_off_the_weekly_path_and_writes_the_warehouse_overlay(dagbag):
+    dag = dagbag.dags["discover_weekly_tune"]
+    assert {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks} == {
+        "resolve_week": [],
+        "ingest": ["resolve_week"],
+        "tune": ["ingest"],
+    }
+    assert dag.schedule == "0 3 1 * *" and not dag.catchup  # 03:00 UTC on the 1st of each month
+    assert dag.get_task("tune").bash_command.endswith(
+        "-m jobs.tools.tune --week {{ ti.xcom_pull(task_ids='resolve_week') }}"
+    )
 
 
 def test_dag_structure(dagbag):

@@ -187,3 +187,34 @@ def test_an_overlay_that_repeats_a_section_or_key_is_refused_naming_the_line(tmp
         load_config(repeated, environ={})
     repeated.write_text("als:\n  rank: 8\nmerge:\n  k: 30\n")  # distinct keys load as before
     assert load_config(repeated, environ={}).als.rank == 8
+
+
+def test_settings_tuned_on_the_warehouse_apply_under_the_file_and_the_environment(tmp_path):
+    from jobs.config import load_config, setting_sources, tuned_settings_file
+
+    wh = tmp_path / "wh"
+    tuned = tuned_settings_file(wh)
+    tuned.parent.mkdir(parents=True)
+    tuned.write_text(
+        "# Written by `python -m jobs.tools.tune --week 1998-W10` (make tune) on /data: use with DW_CONF=<this file>.\n"
+        "# Validation weeks (plays before 1998-W10 only): 1998-W04 to 1998-W09, 112 listener-weeks.\n"
+        "als: {window_weeks: 52, rank: 32}\nmerge: {w_popularity: 2.0, popularity_days: 28}\n"
+        "paths: {data: /elsewhere}\n"  # not the tune's to set: ignored
+    )
+    conf = tmp_path / "pipeline.yaml"
+    conf.write_text("merge: {w_popularity: 0.5}\n")  # the deployment's own choice wins over the tune's
+    env = {"DW_WAREHOUSE": str(wh), "DW__ALS__RANK": "16"}  # and the environment over both
+    config = load_config(conf, environ=env)
+    assert (config.als.window_weeks, config.als.rank) == (52, 16)
+    assert (config.merge.w_popularity, config.merge.popularity_days) == (0.5, 28)
+    assert config.paths.data.name != "elsewhere"
+    lines = setting_sources(config, conf, environ=env)
+    assert (
+        lines[1] == f"tuned on this warehouse's earlier weeks, {tuned}: als.window_weeks=52, merge.popularity_days=28"
+    )
+    assert "1998-W04 to 1998-W09" in lines[3] and lines[-1] == "environment: DW_WAREHOUSE, DW__ALS__RANK"
+
+    off = load_config(conf, environ={**env, "DW__TUNE__APPLY": "false"})
+    assert off.als.window_weeks == 8
+    assert "ignored (tune.apply is false)" in setting_sources(off, conf, environ={**env, "DW__TUNE__APPLY": "false"})[1]
+    assert load_config(conf, environ={"DW_WAREHOUSE": str(tmp_path / "none")}).als.window_weeks == 8  # no overlay
