@@ -163,6 +163,12 @@ class MergeConf(_Section):
         ge=0,
         description="the popularity prior counts listeners of the last N days before the week (0 = the window's)",
     )
+    popularity_shrinkage: Num = Field(  # a prior assumption, not tuned: docs/measurements.md, "How personal"
+        50.0,
+        ge=0,
+        description="the prior's weight is scaled by n / (n + this), n = listeners with a counted play in the "
+        "window: a popularity that few listeners back counts for less (0 = never scaled)",
+    )
     cold_slots: Int = Field(5, ge=0, description="at most this many tracks nobody has played yet per playlist")
     min_cold_score: Num = Field(0.5, description="cold tracks need this share of the best ALS score as audio score")
     top_artists: Int = Field(5, ge=0, description="a listener's most-played artists that seed the culture source")

@@ -139,6 +139,8 @@ def build_inputs(
     new_since = (cut - dt.timedelta(days=conf.new_release_days)).date()
     listeners = counts.groupby(TRACK_ID)[USER_ID].nunique()  # popularity counts listeners, never plays
     items = build_items(vectors, listeners, tracks, artists, new_since, terms, similarity, cut.date(), audio)
+    n = counts[USER_ID].nunique()
+    items = replace(items, prior_scale=n / (n + conf.popularity_shrinkage) if n else 0.0)
     if conf.popularity_days > 0:  # the popularity prior counts only the last days' listeners
         recent = recent_listeners(plays, cut, weeks=conf.popularity_days / 7, min_ms=config.als.min_ms_played)
         items = replace(items, recent=recent.reindex(pd.Index(items.track_ids)).fillna(0).to_numpy(np.float64))

@@ -40,6 +40,7 @@ class Items:
     audio: np.ndarray | None = None  # float32 (n_items, d): unit audio-CNN vector (taste clusters); 0 where none
     has_audio: np.ndarray | None = None  # bool: the item has an audio vector
     recent: np.ndarray | None = None  # listeners of merge.popularity_days (the prior's); None: popularity
+    prior_scale: float = 1.0  # n / (n + merge.popularity_shrinkage), n = listeners in the window
 
     def cold(self) -> np.ndarray:
         return self.is_cold if self.is_cold is not None else np.zeros(len(self.track_ids), dtype=bool)

@@ -167,12 +167,14 @@ def source_of(
 
 
 def popularity_term(items: Items, blend: MergeConf) -> np.ndarray:
-    """The popularity prior's part of every item's score: ``w_popularity`` times its listeners over the top's."""
+    """The popularity prior's part of every item's score: ``w_popularity`` times its listeners over the
+    top's, times :attr:`Items.prior_scale` (a prior few listeners back counts for less)."""
     prior = items.prior
     top = prior.max(initial=0.0)
-    if not blend.w_popularity or top <= 0:
+    weight = blend.w_popularity * items.prior_scale
+    if not weight or top <= 0:
         return np.zeros(len(items.track_ids))
-    return (blend.w_popularity / top * prior).astype(np.float32).astype(np.float64)
+    return (weight / top * prior).astype(np.float32).astype(np.float64)
 
 
 def ranked(score: np.ndarray, depth: int, floor: float = 0.0) -> tuple[np.ndarray, bool]:

@@ -1,6 +1,7 @@
 """Popularity counts listeners, never plays: one heavy repeater makes a track no more popular."""
 
 import datetime as dt
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -60,3 +61,15 @@ def test_a_track_one_listener_played_500_times_is_as_popular_as_one_played_once(
     assert scores[repeated] == scores[once] == 1.0 and scores["common"] == 2.0
     assert track_listeners(plays).to_dict() == {"common": 2.0, "t1": 1.0, "t2": 1.0, "x-other": 1.0}
     assert recent_listeners(plays, cutoff(WEEK), weeks=1)[repeated] == 1.0
+
+
+def test_a_prior_few_listeners_back_counts_for_less():
+    from jobs.recsys.scoring import popularity_term
+
+    inputs, _, merge = _inputs("t1", "t2", popularity_days=0)  # 3 listeners with counted plays in the window
+    items = inputs.items
+    assert items.prior_scale == 3 / (3 + 50)  # merge.popularity_shrinkage 50 by default
+    term = popularity_term(items, merge.model_copy(update={"w_popularity": 4.0}))
+    assert term.max() == np.float32(4.0 * 3 / 53)  # 'common', the top track, 2 listeners
+    no_shrink = merge.model_copy(update={"popularity_shrinkage": 0.0})
+    assert popularity_term(replace(items, prior_scale=1.0), no_shrink).max() == np.float32(merge.w_popularity)

@@ -216,17 +216,17 @@ def test_the_prior_counts_only_the_last_days_when_popularity_days_is_set():
         {"track_id": ids, "title": ids, "artist_id": ["x", "y", "z"], "release_date": ["2020-01-01"] * 3}
     )
     artists = pd.DataFrame({"artist_id": ["x", "y", "z"], "name": ["X", "Y", "Z"]})
-    base = load_config().model_copy(update={"merge": MergeConf(min_plays=1, popularity_days=0)})
+    base = load_config().model_copy(update={"merge": MergeConf(min_plays=1, popularity_days=0, popularity_shrinkage=0)})
     window = build_inputs(base, week, user_f, item_f, counts, plays, tracks, artists)
     assert window.items.recent is None and window.items.prior.tolist() == [3.0, 3.0, 0.0]  # listeners, not plays
     assert MergeConf().popularity_days == 7  # chosen on the sample world (docs/measurements.md, "The blend, measured")
-    days = base.model_copy(update={"merge": MergeConf(min_plays=1, popularity_days=7)})
+    days = base.model_copy(update={"merge": MergeConf(min_plays=1, popularity_days=7, popularity_shrinkage=0)})
     recent = build_inputs(days, week, user_f, item_f, counts, plays, tracks, artists)
     assert recent.items.prior.tolist() == [0.0, 3.0, 0.0]
     assert recent.items.popularity.tolist() == [3.0, 3.0, 0.0]  # fallback lists and novelty keep the window's
     # and the blend's prior follows it: b gains w_popularity, a nothing
     user, none = np.array([[0.0, 0.0, 0.0, 0.0]], np.float32), [np.zeros(0, np.int64)]
-    blend = MergeConf(w_popularity=2.0)
+    blend = MergeConf(w_popularity=2.0, popularity_shrinkage=0)
     scores, _ = blend_block(user, none, none, [np.zeros(0)], recent.items, blend)
     np.testing.assert_allclose(scores[0], [0.0, 2.0, 0.0])
     scores, _ = blend_block(user, none, none, [np.zeros(0)], replace(recent.items, recent=None), blend)
