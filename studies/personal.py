@@ -27,8 +27,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from jobs.evaluation.audience import personalisation
 from schemas.columns import MS_PLAYED, REASON, SOURCE, TRACK_ID, USER_ID
 
