@@ -225,6 +225,8 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
     except FileNotFoundError:
         raise ConfigError(f"{path}: configuration file not found") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 (byte {exc.start}: {exc.reason})") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
@@ -232,8 +234,11 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return raw
 
 
-def _tuned(raw: dict[str, Any]) -> dict[str, Any]:
+def _tuned(raw: dict[str, Any], path: Path) -> dict[str, Any]:
     """The ``als`` and ``merge`` sections of a tuned overlay (anything else in it is not the tune's)."""
+    odd = [s for s in TUNED_SECTIONS if s in raw and raw[s] is not None and not isinstance(raw[s], dict)]
+    if odd:
+        raise ConfigError(f"{path}: section {odd[0]!r} must be a mapping of keys, got {raw[odd[0]]!r}")
     return {s: v for s, v in raw.items() if s in TUNED_SECTIONS and isinstance(v, dict)}
 
 
@@ -249,7 +254,7 @@ def load_config(path: str | Path | None = None, environ: dict[str, str] | None =
     tuned_path = tuned_settings_file(config.paths.warehouse)
     if not config.tune.apply or not tuned_path.is_file():
         return config
-    tuned = _tuned(_read_yaml(tuned_path))
+    tuned = _tuned(_read_yaml(tuned_path), tuned_path)
     layered = {s: {**tuned.get(s, {}), **(raw.get(s) or {})} for s in TUNED_SECTIONS if s in tuned}
     try:
         return build_config({**raw, **layered}, _env_overrides(env))
@@ -265,7 +270,7 @@ def setting_sources(config: Config, path: str | Path | None = None, environ: dic
     lines = [f"configuration file {conf_path}"]
     tuned_path = tuned_settings_file(config.paths.warehouse)
     if config.tune.apply and tuned_path.is_file():
-        raw, tuned = _read_yaml(conf_path), _tuned(_read_yaml(tuned_path))
+        raw, tuned = _read_yaml(conf_path), _tuned(_read_yaml(tuned_path), tuned_path)
         env_keys = _env_overrides(env)
         used = [
             f"{s}.{k}={v}"

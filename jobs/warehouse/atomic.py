@@ -135,50 +135,62 @@ def clean_stale_staging(parent: Path) -> int:
     return handled
 
 
-def _litter_target(name: str) -> str | None:
-    """``_staging-week~2026-W47-<id>`` (or ``_staging-discarded-...``) -> ``week=2026-W47``."""
+def _litter_names(name: str) -> list[str]:
+    """The hidden target names a ``_staging-<hidden>-<id>`` folder may belong to: ``<hidden>``, and
+    for ``_staging-discarded-<hidden>-<id>`` (:func:`discard_dir`'s trash) also ``<hidden>`` without
+    the prefix. Empty when the name does not parse."""
     if not name.startswith("_staging-"):
-        return None
-    rest = name[len("_staging-") :].removeprefix("discarded-")
-    head, _, tail = rest.rpartition("-")
-    if not head or len(tail) != 12:
-        return None
-    return head.replace("~", "=")
+        return []
+    head, _, tail = name[len("_staging-") :].rpartition("-")
+    if not head or len(tail) != 12 or any(c not in "0123456789abcdef" for c in tail):
+        return []
+    return [head] + ([head[len("discarded-") :]] if head.startswith("discarded-") and len(head) > 10 else [])
 
 
 def sweep_dead_writers(target: Path) -> int:
     """Remove the ``_staging-*`` folders beside ``target`` whose writers are gone; returns how many.
 
     Called by a writer that holds ``target``'s lock, after it published. A staging folder
-    of ``target`` itself is then litter (its writer would hold the lock we hold). One of
-    another name is litter when that name's lock file exists and can be taken now: its
-    writer was killed, since the kernel frees a dead process's lock. Folders of live
-    writers, and of writers that take no lock (no lock file), stay.
+    names its target hidden (``=`` spelled ``~``), so it may belong to any target beside it
+    whose hidden name matches (``a=b`` and ``a~b`` share one): it is litter only when every
+    such target's writer is gone: ``target`` itself (we hold its lock), or one whose lock
+    file exists and can be taken now (the kernel frees a dead process's lock). A folder
+    that may be a live writer's, or a writer's that takes no lock (no lock file), stays.
     """
     target = Path(target)
+    parent = target.parent
+    locks: dict[str, list[str]] = {}
+    for lock in parent.glob(".lock-*"):
+        name = lock.name[len(".lock-") :]
+        locks.setdefault(_hidden(name), []).append(name)
     removed = 0
-    for p in sorted(target.parent.glob("_staging-*")):
-        name = _litter_target(p.name)
-        if name is None or not p.is_dir():
+    for p in sorted(parent.glob("_staging-*")):
+        hidden = _litter_names(p.name)
+        owners = sorted(
+            {n for h in hidden for n in locks.get(h, [])} | ({target.name} if _hidden(target.name) in hidden else set())
+        )
+        if not owners or not p.is_dir():
             continue
-        if name == target.name:
+        if all(name == target.name or _lock_is_free(parent / f".lock-{name}") for name in owners):
             shutil.rmtree(p, ignore_errors=True)
             removed += 1
-            continue
-        lock = target.parent / f".lock-{name}"
-        if not lock.is_file():
-            continue
-        fd = os.open(lock, os.O_RDWR)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue  # its writer is alive
-            shutil.rmtree(p, ignore_errors=True)
-            removed += 1
-        finally:
-            os.close(fd)
     return removed
+
+
+def _lock_is_free(lock: Path) -> bool:
+    """Whether nobody holds ``lock`` (a lock file): taken and released at once; a lock that is not a
+    regular file counts as held."""
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # releases it
 
 
 class LockTimeoutError(RuntimeError):

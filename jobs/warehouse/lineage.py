@@ -45,9 +45,30 @@ def stamp_content(folder: Path, made_from: dict[str, str | None] | None = None) 
     return digest
 
 
+class StampError(ValueError):
+    """A ``_content.json`` that is not what the warehouse writes; the message names the file."""
+
+
 def read_content(folder: Path) -> dict[str, Any] | None:
-    """The partition's ``_content.json``, or ``None`` (no partition, or written before it was recorded)."""
-    return read_json(Path(folder) / CONTENT_FILE)
+    """The partition's ``_content.json``, or ``None`` (no partition, or written before it was recorded).
+
+    Raises :class:`StampError` naming the file when it is not JSON, or not an object with a
+    string ``digest`` and a ``made_from`` mapping (changed by hand or half-copied).
+    """
+    path = Path(folder) / CONTENT_FILE
+    try:
+        content = read_json(path)
+    except (ValueError, OSError) as exc:
+        raise StampError(f"{path}: unreadable ({exc})") from None
+    if content is None:
+        return None
+    if (
+        not isinstance(content, dict)
+        or not isinstance(content.get("digest"), str)
+        or not isinstance(content.get("made_from", {}), dict)
+    ):
+        raise StampError(f"{path}: not a content stamp (needs a digest and made_from)")
+    return content
 
 
 def current_digest(folder: Path) -> str | None:

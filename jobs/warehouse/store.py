@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import shutil
 import uuid
@@ -77,11 +78,13 @@ from jobs.warehouse.atomic import (
     staging_dir,
     write_json_atomic,
 )
-from jobs.warehouse.lineage import UNRECORDED, current_digest, read_content, stamp_content
+from jobs.warehouse.lineage import UNRECORDED, StampError, current_digest, read_content, stamp_content
 from jobs.warehouse.sets import FIT_FILE, MANIFEST, SET_OF, read_json, staged_together, write_stamp
 from jobs.warehouse.weeks import cutoff, parse_week
 from schemas.columns import PLAYED_AT, REASON, TRACK_ID, USER_ID, VECTOR
 from schemas.tables import MADE_FROM, SETS, WRITERS
+
+log = logging.getLogger("warehouse")
 
 
 class MissingInputError(RuntimeError):
@@ -152,8 +155,16 @@ class Warehouse:
     def data_of(self, week: str) -> Path | None:
         """The data folder the published ``week`` of ``discover_weekly`` was built from, as recorded
         with it (``None``: not published, or published before it was recorded)."""
-        info = read_json(self.partition("discover_weekly", week) / RUN_FILE)
-        return Path(info["data"]) if info and info.get("data") else None
+        path = self.partition("discover_weekly", week) / RUN_FILE
+        try:
+            info = read_json(path)
+        except (ValueError, OSError):
+            info = None
+        if not isinstance(info, dict) or not isinstance(info.get("data"), str):
+            if path.is_file():
+                log.warning("%s: no readable data folder recorded; using the configured one", path)
+            return None
+        return Path(info["data"])
 
     def model_dir(self, model: str, week: str) -> Path:
         """Where a job keeps the week's trained ``model`` (e.g. ``models/audio_cnn/week=W``)."""
@@ -359,7 +370,10 @@ class Warehouse:
     def digest(self, name: str, week: str) -> str | None:
         """Partition ``week`` of ``name`` as it is now, for a writer to record what it read:
         its content digest, ``None`` when the week has none (:mod:`jobs.warehouse.lineage`)."""
-        return current_digest(self.partition(name, week))
+        try:
+            return current_digest(self.partition(name, week))
+        except StampError as exc:
+            raise InconsistentInputError(f"{exc}; rerun the {WRITERS.get(name, name)} job for {week}") from None
 
     def check_lineage(self, name: str, week: str) -> None:
         """Refuse partition ``week`` of ``name`` when an upstream partition it was computed from
@@ -367,7 +381,10 @@ class Warehouse:
         added, since: :class:`InconsistentInputError` naming the job to rerun. A partition
         written before lineage was recorded is not checked."""
         upstream = MADE_FROM.get(name)
-        content = read_content(self.partition(name, week)) if upstream else None
+        try:
+            content = read_content(self.partition(name, week)) if upstream else None
+        except StampError as exc:
+            raise InconsistentInputError(f"{exc}; rerun the {WRITERS.get(name, name)} job for {week}") from None
         if not content:
             return
         recorded = content.get("made_from", {})

@@ -1,4 +1,5 @@
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -218,3 +219,22 @@ def test_settings_tuned_on_the_warehouse_apply_under_the_file_and_the_environmen
     assert off.als.window_weeks == 8
     assert "ignored (tune.apply is false)" in setting_sources(off, conf, environ={**env, "DW__TUNE__APPLY": "false"})[1]
     assert load_config(conf, environ={"DW_WAREHOUSE": str(tmp_path / "none")}).als.window_weeks == 8  # no overlay
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (b"als: [1, 2]\n", "section 'als' must be a mapping of keys"),
+        (b"# r\xe9gl\xe9\nals: {rank: 16}\n", "not UTF-8 (byte 3"),
+    ],
+)
+def test_a_hostile_tuned_overlay_is_refused_naming_it(tmp_path, body, message):
+    from jobs.config import ConfigError, load_config, tuned_settings_file
+
+    tuned = tuned_settings_file(tmp_path / "wh")
+    tuned.parent.mkdir(parents=True)
+    tuned.write_bytes(body)
+    conf = tmp_path / "c.yaml"
+    conf.write_text("{}\n")
+    with pytest.raises(ConfigError, match=rf"{tuned}: .*{re.escape(message)}"):
+        load_config(conf, environ={"DW_WAREHOUSE": str(tmp_path / "wh")})

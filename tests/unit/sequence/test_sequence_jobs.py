@@ -138,3 +138,25 @@ def _columns(name):
     from schemas.tables import table
 
     return [c.name for c in table(name).data_columns]
+
+
+@pytest.mark.parametrize("text", ["{", "{}", "[]", '{"digest": "x", "made_from": null}'])
+def test_a_corrupt_content_stamp_is_refused_naming_the_file_and_the_job(tmp_path, text):
+    from jobs.warehouse.store import InconsistentInputError
+
+    wh = Warehouse(tmp_path)
+    wh.write("song_vectors", WEEK, pd.DataFrame({"track_id": ["t"], "vector": [[1.0]], "count": [1]}))
+    made_from = {"song_vectors": wh.digest("song_vectors", WEEK)}
+    wh.write(
+        "taste_vectors",
+        WEEK,
+        pd.DataFrame({"user_id": ["u"], "vector": [[1.0]], "recent": [["t"]]}),
+        made_from=made_from,
+    )
+    stamp = wh.partition("taste_vectors", WEEK) / "_content.json"
+    stamp.write_text(text)
+    with pytest.raises(InconsistentInputError, match=rf"{stamp}: .*; rerun the taste_vectors job for {WEEK}"):
+        wh.read("taste_vectors", WEEK)
+    (wh.partition("song_vectors", WEEK) / "_content.json").write_text(text)
+    with pytest.raises(InconsistentInputError, match=r"rerun the song_vectors job"):
+        wh.digest("song_vectors", WEEK)

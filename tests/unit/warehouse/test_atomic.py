@@ -108,3 +108,31 @@ def test_the_next_write_removes_what_killed_writers_left_but_not_a_live_writers_
     assert live.returncode == 0
     assert (busy / "part-0.parquet").read_text() == "busy"
     assert not list(table.glob("_staging-*"))  # the live writer published and swept after itself
+
+
+def test_a_staging_folder_whose_hidden_name_two_targets_share_stays_while_either_writer_lives(tmp_path):
+    import subprocess
+    import sys
+
+    from jobs.warehouse.atomic import staged
+
+    live = subprocess.Popen(
+        [sys.executable, "-c", _LIVE_WRITER, str(tmp_path / "a~b")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert live.stdout.readline().strip() == "ready"
+        with staged(tmp_path / "a=b") as stage:  # its staging folders are spelled a~b too
+            (stage / "x").write_text("1")
+        assert len(list(tmp_path.glob("_staging-a~b-*"))) == 1  # the live writer's, kept
+    finally:
+        live.communicate("\n", timeout=30)
+    assert live.returncode == 0 and (tmp_path / "a~b" / "part-0.parquet").read_text() == "busy"
+
+    for target in ("x~y", "discarded-x"):  # killed writers of odd names: removed by their next write
+        assert subprocess.run([sys.executable, "-c", _KILLED_WRITER, str(tmp_path / target)]).returncode == -9
+        with staged(tmp_path / target):
+            pass
+    assert not list(tmp_path.glob("_staging-*"))
