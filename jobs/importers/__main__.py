@@ -34,6 +34,7 @@ import io
 import os
 import sys
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -63,6 +64,10 @@ def _lines(path: Path, encoding: str | None = None) -> Iterator[str]:
     raw = _open_bytes(path)
     start = 0
     try:
+        try:
+            raw.peek(1) if hasattr(raw, "peek") else None  # a file that is not gzip fails here
+        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+            raise ImportRefusedError(f"{path}: not a whole gzip file ({exc}); export it again") from None
         if encoding is None:
             head = raw.peek(4)[:4]  # type: ignore[attr-defined]
             bom, encoding = next(((b, e) for b, e in BOMS if head.startswith(b)), (b"", "utf-8"))
@@ -81,6 +86,8 @@ def _lines(path: Path, encoding: str | None = None) -> Iterator[str]:
             yield from text
         except UnicodeDecodeError:
             raise ImportRefusedError(_undecodable(path, encoding, start)) from None
+        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+            raise ImportRefusedError(f"{path}: not a whole gzip file ({exc}); export it again") from None
 
 
 def _undecodable(path: Path, encoding: str, start: int) -> str:
@@ -132,6 +139,7 @@ class Tree:
             return self.src.parent, [self.src.name]
         rels: list[str] = []
         seen: set[Path] = set()
+        found: list[tuple[str, Path]] = []  # (path below SRC, the file it resolves to)
         for folder, dirs, names in os.walk(self.src, followlinks=True):
             here = Path(folder)
             real = here.resolve()
@@ -163,6 +171,11 @@ class Tree:
                         self.links_skipped.append(rel)
                         continue
                     self.outside_read.add(rel)
+                found.append((rel, path.resolve()))
+        read: set[Path] = set()  # a file reached by two paths (a link to it) is read once, by the first path
+        for rel, real in sorted(found):
+            if real not in read:
+                read.add(real)
                 rels.append(rel)
         self.links_skipped.sort()
         return self.src, sorted(rels)

@@ -36,15 +36,18 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import json
 import os
+import tempfile
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from jobs.importers.records import Play, Skipped, derived_artist_id, derived_track_id, format_time
-from jobs.warehouse.atomic import staged
+from jobs.warehouse.atomic import LockTimeoutError, exclusive_lock, staged, sweep_dead_writers
 from jobs.warehouse.weeks import shift, week_of
 from schemas.columns import ARTIST_ID, AUDIO_PATH, MS_PLAYED, PLAYED_AT, REASON, SOURCE, TRACK_ID, USER_ID
 
@@ -198,9 +201,25 @@ def check_paths(src: Path, dest: Path, force: bool) -> None:
     s, d = src.resolve(), dest.resolve()
     if s == d or s.is_relative_to(d) or d.is_relative_to(s):
         raise ImportRefusedError(f"DEST {dest} must lie outside SRC {src} (and not hold it)")
+    if dest.is_symlink():
+        raise ImportRefusedError(f"DEST {dest} is a symbolic link; give the folder itself ({dest.resolve()})")
     if dest.exists() and not dest.is_dir():
         raise ImportRefusedError(f"DEST {dest} exists and is not a folder")
     check_dest(dest, force)
+
+
+@contextmanager
+def one_import_at_a_time(dest: Path) -> Iterator[None]:
+    """Hold the import lock of ``dest`` (a lock file in the system's temporary folder, keyed by DEST's
+    absolute path, so DEST's own folder gets no lock file), or refuse at once while another import
+    into the same DEST runs."""
+    key = hashlib.sha256(str(Path(dest).resolve()).encode()).hexdigest()[:16]
+    lock = Path(tempfile.gettempdir()) / "dw-import-locks" / f"{key}.lock"
+    try:
+        with exclusive_lock(lock, 0.0, f"DEST {dest}"):
+            yield
+    except LockTimeoutError as exc:
+        raise ImportRefusedError(str(exc).replace("another run", "another import")) from None
 
 
 def foreign_files(dest: Path) -> list[str]:
@@ -252,9 +271,20 @@ def _write_json(path: Path, obj: Any) -> None:
 def write_contract(
     dest: Path, sources: Sources, *, fmt: str, source: str, service_start: dt.date, force: bool = False
 ) -> dict[str, Any]:
-    """Import ``sources`` into ``dest`` (whole or not at all); returns the report."""
+    """Import ``sources`` into ``dest`` (whole or not at all); returns the report.
+
+    One import into a DEST at a time (:func:`one_import_at_a_time`; DEST is checked again under
+    it); after publishing, what killed imports into DEST left beside it is removed.
+    """
     dest = Path(dest)
-    check_dest(dest, force)
+    with one_import_at_a_time(dest):
+        check_dest(dest, force)
+        report = _write(dest, sources, fmt=fmt, source=source, service_start=service_start)
+        sweep_dead_writers(dest)  # we hold DEST's import lock: any other staging folder of DEST is a dead one's
+    return report
+
+
+def _write(dest: Path, sources: Sources, *, fmt: str, source: str, service_start: dt.date) -> dict[str, Any]:
     collector = Collector(service_start)
     with staged(dest, lock=False) as stage:  # DEST is the user's: no lock file beside it
         plays_dir = stage / "raw" / "plays"

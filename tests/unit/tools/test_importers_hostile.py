@@ -238,20 +238,20 @@ def test_links_out_of_src_are_not_followed_unless_asked(tmp_path, capsys):
     write(src / "a.tsv", "u1\t2009-05-04T23:08:57Z\t\tA\t\tB\n")
     (src / "b.tsv").symlink_to(secret)
     (src / "more").symlink_to(tmp_path / "elsewhere" / "more")
-    (src / "inside.tsv").symlink_to(src / "a.tsv")  # a link within SRC is read, as before
+    (src / "inside.tsv").symlink_to(src / "a.tsv")  # a second path to a.tsv: the file is read once
     rc, out, _ = run(capsys, "lastfm1k", src, tmp_path / "out")
     assert rc == 0  # before: b.tsv was read and its line quoted as a malformed_line example
     text = (tmp_path / "out" / "import_report.json").read_text()
     assert "TOPSECRET" not in text and "TOPSECRET" not in out
     plays, _, _, report, _ = contents(tmp_path / "out")
-    assert [p[0] for p in plays] == ["u1", "u1"]
+    assert [p[0] for p in plays] == ["u1"]
     assert report["skipped"] == {"link_outside_src": 2}
     assert [e["file"] for e in report["examples"]["link_outside_src"]] == ["b.tsv", "more/"]
     assert "not read: 2 links to outside SRC: b.tsv, more/ (--follow-links reads them)" in out
 
     rc, out, _ = run(capsys, "lastfm1k", src, tmp_path / "out2", "--follow-links")
     plays, _, _, report, _ = contents(tmp_path / "out2")
-    assert rc == 0 and sorted(p[0] for p in plays) == ["u1", "u1", "u3"]
+    assert rc == 0 and sorted(p[0] for p in plays) == ["u1", "u3"]
     assert report["skipped"] == {"malformed_line": 1}  # the file was read, but is not quoted
     assert "TOPSECRET" not in (tmp_path / "out2" / "import_report.json").read_text()
 
@@ -314,3 +314,53 @@ def test_the_summary_shows_the_week_and_what_damage_moved_it(tmp_path, capsys):
     assert lines[3].startswith("  lost: 1 entry of StreamingHistory_music_1.json (truncated_json at character ")
     assert lines[3].endswith("the plays and the week above come from the entries before it")
     assert contents(dest)[4]["publish_week"] == "2024-W04"
+
+
+# ----------------------------------------------------------------------------- damaged archives, DEST itself
+
+
+def test_a_damaged_gzip_file_fails_naming_it(tmp_path, capsys):
+    import gzip
+
+    src = tmp_path / "src"
+    write(src / "a.tsv", "u1\t2009-05-04T23:08:57Z\t\tA\t\tB\n")
+    (src / "b.tsv.gz").write_bytes(gzip.compress(b"u2\t2009-05-05T00:00:00Z\t\tA\t\tB\n" * 50)[:40])  # cut short
+    rc, _, err = run(capsys, "lastfm1k", src, tmp_path / "out")
+    assert rc == 2 and f"{src / 'b.tsv.gz'}: not a whole gzip file" in err and not (tmp_path / "out").exists()
+    (src / "b.tsv.gz").write_bytes(b"not gzip at all")
+    rc, _, err = run(capsys, "lastfm1k", src, tmp_path / "out")
+    assert rc == 2 and "b.tsv.gz: not a whole gzip file" in err
+
+
+def test_a_dest_that_is_a_link_is_refused(tmp_path, capsys):
+    src = write(tmp_path / "in" / "scrobbles.tsv", "u1\t2009-05-04T23:08:57Z\t\tA\t\tB\n").parent
+    (tmp_path / "real").mkdir()
+    (tmp_path / "out").symlink_to(tmp_path / "real")
+    rc, _, err = run(capsys, "lastfm1k", src, tmp_path / "out")
+    assert rc == 2 and "is a symbolic link; give the folder itself" in err
+    assert (tmp_path / "out").is_symlink() and not list((tmp_path / "real").iterdir())
+
+
+def test_one_import_into_a_dest_at_a_time_and_a_killed_ones_litter_is_removed(tmp_path, capsys):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    src = write(tmp_path / "in" / "scrobbles.tsv", "u1\t2009-05-04T23:08:57Z\t\tA\t\tB\n").parent
+    dest = tmp_path / "out"
+    hold = (
+        "import sys, time\nfrom pathlib import Path\nfrom jobs.importers.contract import one_import_at_a_time\n"
+        "with one_import_at_a_time(Path(sys.argv[1])):\n    print('holding', flush=True); time.sleep(60)\n"
+    )
+    other = subprocess.Popen([sys.executable, "-c", hold, str(dest)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline().strip() == "holding"
+        rc, _, err = run(capsys, "lastfm1k", src, dest)
+        assert rc == 2 and "is being written by another import" in err and not dest.exists()
+        (tmp_path / "_staging-out-0123456789ab").mkdir()  # what an import killed mid-way leaves
+    finally:
+        os.kill(other.pid, signal.SIGKILL)
+        other.wait()
+    rc, _, _ = run(capsys, "lastfm1k", src, dest)
+    assert rc == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["in", "out"]
