@@ -69,6 +69,8 @@ def staged_together(
     which readers refuse until a rerun.
     """
     targets = [Path(t) for t in targets]
+    if len(set(targets)) != len(targets):
+        raise ValueError(f"targets named twice: {sorted({str(t) for t in targets if targets.count(t) > 1})}")
     with ExitStack() as locks:
         for target in sorted(set(targets)):
             locks.enter_context(exclusive_lock(lock_file(target), lock_timeout, str(target)))

@@ -376,3 +376,11 @@ def test_check_one_rank_names_each_table_and_its_vector_lengths():
     assert check_one_rank(WEEK, {"user_factors": frames["user_factors"], "track_vectors": None}) == 4
     with pytest.raises(InconsistentInputError, match=r"user_factors 4, track_vectors 4/8\) .* rerun audio_cnn infer"):
         check_one_rank(WEEK, {"user_factors": frames["user_factors"], "track_vectors": mixed})
+
+
+def test_staged_together_refuses_a_target_named_twice(tmp_path):
+    from jobs.warehouse.sets import staged_together
+
+    with pytest.raises(ValueError, match="targets named twice"), staged_together([tmp_path / "a", tmp_path / "a"]):
+        pass
+    assert not list(tmp_path.iterdir())
