@@ -23,6 +23,7 @@ import errno
 import functools
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -45,6 +46,19 @@ STORAGE_ERRNOS = {
     errno.EROFS: "the file system is read-only: point paths.warehouse at a writable folder",
     errno.EACCES: "give this user write access to it",
 }
+
+
+def storage_failure(exc: BaseException) -> tuple[str, str] | None:
+    """``(the line that says so, what to do)`` when ``exc`` (e.g. a Py4J error wrapping Java's
+    ``IOException``) reports a full, read-only or forbidden disk, by the system's own wording; else ``None``."""
+    text = str(exc)
+    for code, hint in STORAGE_ERRNOS.items():
+        words = os.strerror(code)
+        if words in text:
+            line = next(ln.strip() for ln in text.splitlines() if words in ln)
+            return line[:300], hint
+    return None
+
 
 # Failures every job can meet that are not bugs: one line, exit code 2.
 EXPECTED_ERRORS: tuple[type[Exception], ...] = (ConfigError, CatalogError, MissingInputError, LockTimeoutError)
@@ -111,6 +125,13 @@ def week_job(
             raise
         where = exc.filename or "the warehouse"
         log.error("%s: %s; %s, then rerun", where, exc.strerror, STORAGE_ERRNOS[exc.errno])
+        return 2
+    except Exception as exc:
+        found = storage_failure(exc)
+        if found is None:
+            raise
+        line, hint = found
+        log.error("%s (Spark, writing under %s); %s, then rerun", line, config.paths.warehouse, hint)
         return 2
     if metrics is not None and isinstance(result, dict):
         result = {**result, "seconds": result.get("seconds", round(time.perf_counter() - t0, 2))}

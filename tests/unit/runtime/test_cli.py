@@ -115,6 +115,34 @@ def test_a_full_or_read_only_warehouse_is_one_line_naming_the_path(tmp_path, mon
     assert line.startswith(f"{target}: {os.strerror(code)}; ") and advice in line and line.endswith("then rerun")
 
 
+def test_a_full_disk_under_spark_is_one_line_too(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("DW_WAREHOUSE", str(tmp_path / "wh"))
+    monkeypatch.setenv("DW_DATA", str(tmp_path / "data"))
+
+    class Py4JJavaError(Exception):  # what pyspark raises, carrying the Java stack as text
+        pass
+
+    java = (
+        "An error occurred while calling o97.parquet.\n: org.apache.spark.SparkException: Job aborted.\n"
+        "\tat org.apache.spark.sql.execution.datasources.FileFormatWriter$.write(FileFormatWriter.scala:251)\n"
+        f"Caused by: java.io.IOException: {os.strerror(errno.ENOSPC)}\n\tat java.base/java.io.FileOutputStream.writeBytes"
+    )
+
+    def spark_fails(config, week, args):
+        raise Py4JJavaError(java)
+
+    assert week_job("ingest", "x", spark_fails, ["--week", "2026-W47"]) == 2
+    line = caplog.records[-1].getMessage()
+    assert line.startswith(f"Caused by: java.io.IOException: {os.strerror(errno.ENOSPC)} (Spark, writing under ")
+    assert "free space on that disk, then rerun" in line and "\n" not in line
+
+    def other(config, week, args):
+        raise Py4JJavaError("java.lang.IllegalStateException: a bug")
+
+    with pytest.raises(Py4JJavaError):
+        week_job("ingest", "x", other, ["--week", "2026-W47"])
+
+
 def test_other_os_errors_keep_their_traceback(tmp_path, monkeypatch):
     monkeypatch.setenv("DW_WAREHOUSE", str(tmp_path / "wh"))
 
