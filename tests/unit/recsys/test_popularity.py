@@ -68,8 +68,8 @@ def test_a_prior_few_listeners_back_counts_for_less():
 
     inputs, _, merge = _inputs("t1", "t2", popularity_days=0)  # 3 listeners with counted plays in the window
     items = inputs.items
-    assert items.prior_scale == 3 / (3 + 50)  # merge.popularity_shrinkage 50 by default
+    assert items.prior_scale == 3 / (3 + 150)  # merge.popularity_shrinkage 150 by default
     term = popularity_term(items, merge.model_copy(update={"w_popularity": 4.0}))
-    assert term.max() == np.float32(4.0 * 3 / 53)  # 'common', the top track, 2 listeners
+    assert term.max() == np.float32(4.0 * 3 / 153)  # 'common', the top track, 2 listeners
     no_shrink = merge.model_copy(update={"popularity_shrinkage": 0.0})
     assert popularity_term(replace(items, prior_scale=1.0), no_shrink).max() == np.float32(merge.w_popularity)
