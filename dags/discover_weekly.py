@@ -53,15 +53,14 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import date, timedelta
 from pathlib import Path
 
-import pendulum
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.providers.standard.operators.bash import BashOperator
-from airflow.sdk import DAG, Param, TriggerRule, task
+from airflow.sdk import DAG, TriggerRule, task
 
 from jobs.config import load_config  # the project is installed (make setup); pydantic + yaml only
+from jobs.runtime import dag_parts
 
 ROOT = Path(os.environ.get("DW_PROJECT_ROOT") or Path(__file__).resolve().parents[1])
 
@@ -71,42 +70,19 @@ SKIPPED = 99  # a job's exit code for "skipped" (jobs.runtime.cli.SKIPPED; not i
 SPARK_CONN = os.environ.get("DW_SPARK_CONN_ID", "spark_default")
 # Mondays 06:00 UTC; DW_SCHEDULE=none turns the schedule off (a sandbox that only takes manual runs)
 SCHEDULE = os.environ.get("DW_SCHEDULE", "0 6 * * 1")
-START = date.fromisoformat(CONFIG.dag.start_date)  # a Monday (validated)
-
-# Passed to every job process (the worker's own environment is inherited on top).
-JOB_ENV = {
-    "DW_PROJECT_ROOT": str(ROOT),
-    "PYSPARK_PYTHON": PYTHON,
-    "PYSPARK_DRIVER_PYTHON": PYTHON,
-}
-
-WEEK = "{{ ti.xcom_pull(task_ids='resolve_week') }}"
+JOB_ENV = dag_parts.job_env(ROOT, PYTHON)
+WEEK = dag_parts.WEEK
 
 with DAG(
     dag_id="discover_weekly",
     description="Weekly 30-song playlists of unheard tracks for every active listener",
     schedule=None if SCHEDULE.lower() == "none" else SCHEDULE,
-    # Early, so any week since 1970 may be run with its own Monday as the logical date (make run
-    # does); with catchup off the scheduler still creates only the latest Monday's run.
-    start_date=pendulum.datetime(START.year, START.month, START.day, tz="UTC"),
+    start_date=dag_parts.start_date(CONFIG),  # early: any week may be run (make run does)
     catchup=False,
     is_paused_upon_creation=CONFIG.dag.paused_on_creation,
     max_active_runs=1,
-    default_args={
-        "owner": "recsys",
-        "retries": CONFIG.dag.retries,
-        "retry_delay": timedelta(minutes=CONFIG.dag.retry_delay_minutes),
-        "retry_exponential_backoff": True,
-        "execution_timeout": timedelta(hours=2),
-    },
-    params={
-        "week": Param(
-            None,
-            type=["null", "string"],
-            pattern=r"^[0-9]{4}-W[0-9]{2}$",  # ASCII digits (resolve_week checks the week exists)
-            description="ISO week to build, e.g. 2026-W47; empty = the week of the logical date",
-        ),
-    },
+    default_args=dag_parts.default_args(CONFIG, timeout_hours=2),
+    params={"week": dag_parts.week_param("ISO week to build, e.g. 2026-W47; empty = the week of the logical date")},
     tags=["recsys", "discover-weekly"],
     doc_md=__doc__,
 ) as dag:
@@ -114,12 +90,7 @@ with DAG(
     @task
     def resolve_week(params: dict | None = None, dag_run=None) -> str:  # noqa: ANN001 - Airflow injects it
         """The run's ISO week: the ``week`` param, else the week of the logical date."""
-        from jobs.warehouse.weeks import resolve_week as resolve
-
-        when = None
-        if dag_run is not None:
-            when = dag_run.logical_date or dag_run.run_after
-        return resolve((params or {}).get("week"), when)
+        return dag_parts.run_week(params, dag_run)
 
     @task
     def package_code() -> str:

@@ -23,45 +23,31 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import date, timedelta
 from pathlib import Path
 
-import pendulum
 from airflow.providers.standard.operators.bash import BashOperator
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, task
 
 from jobs.config import load_config  # the project is installed (make setup); pydantic + yaml only
+from jobs.runtime import dag_parts
 
 ROOT = Path(os.environ.get("DW_PROJECT_ROOT") or Path(__file__).resolve().parents[1])
 CONFIG = load_config()
 PYTHON = os.environ.get("DW_PYTHON") or sys.executable
 SCHEDULE = os.environ.get("DW_TUNE_SCHEDULE", "0 3 1 * *")  # 03:00 UTC on the 1st of each month
-START = date.fromisoformat(CONFIG.dag.start_date)
-JOB_ENV = {"DW_PROJECT_ROOT": str(ROOT), "PYSPARK_PYTHON": PYTHON, "PYSPARK_DRIVER_PYTHON": PYTHON}
-WEEK = "{{ ti.xcom_pull(task_ids='resolve_week') }}"
+JOB_ENV = dag_parts.job_env(ROOT, PYTHON)
+WEEK = dag_parts.WEEK
 
 with DAG(
     dag_id="discover_weekly_tune",
     description="Monthly: choose ALS and blend settings on the warehouse's earlier weeks for the weekly runs",
     schedule=None if SCHEDULE.lower() == "none" else SCHEDULE,
-    start_date=pendulum.datetime(START.year, START.month, START.day, tz="UTC"),
+    start_date=dag_parts.start_date(CONFIG),
     catchup=False,
     is_paused_upon_creation=CONFIG.dag.paused_on_creation,
     max_active_runs=1,
-    default_args={
-        "owner": "recsys",
-        "retries": CONFIG.dag.retries,
-        "retry_delay": timedelta(minutes=CONFIG.dag.retry_delay_minutes),
-        "execution_timeout": timedelta(hours=6),
-    },
-    params={
-        "week": Param(
-            None,
-            type=["null", "string"],
-            pattern=r"^[0-9]{4}-W[0-9]{2}$",
-            description="the first week the settings are for, e.g. 2026-W47; empty = the week of the logical date",
-        ),
-    },
+    default_args=dag_parts.default_args(CONFIG, timeout_hours=6),
+    params={"week": dag_parts.week_param("the first week the settings are for; empty = the week of the logical date")},
     tags=["recsys", "discover-weekly", "tuning"],
     doc_md=__doc__,
 ) as dag:
@@ -69,12 +55,7 @@ with DAG(
     @task
     def resolve_week(params: dict | None = None, dag_run=None) -> str:  # noqa: ANN001 - Airflow injects it
         """The run's ISO week: the ``week`` param, else the week of the logical date."""
-        from jobs.warehouse.weeks import resolve_week as resolve
-
-        when = None
-        if dag_run is not None:
-            when = dag_run.logical_date or dag_run.run_after
-        return resolve((params or {}).get("week"), when)
+        return dag_parts.run_week(params, dag_run)
 
     def job(task_id: str, command: str) -> BashOperator:
         return BashOperator(
