@@ -1,12 +1,18 @@
 """ALS: implicit-feedback matrix factorisation (Hu, Koren, Volinsky 2008) with Spark MLlib.
 
-Reads ``<warehouse>/plays/`` and, for run week ``W`` with cutoff ``C`` (Monday 00:00 UTC):
+Reads ``<warehouse>/plays/`` and the week's ``saves`` partition (written by ingest; a
+warehouse without it, ingested before saves existed, is read as one without saves) and,
+for run week ``W`` with cutoff ``C`` (Monday 00:00 UTC):
 
 1. counts each listener's plays of each track in the window ``[C - window_weeks, C)``
    (plays shorter than ``als.min_ms_played`` are skips and do not count; an optional
    recency decay halves a play's weight every ``decay_half_life_days``);
 2. turns counts into ratings ``r = log(1 + weight / eps)`` so that Spark's implicit
-   confidence ``c = 1 + alpha * r`` is ``1 + alpha * log(1 + plays / eps)``;
+   confidence ``c = 1 + alpha * r`` is ``1 + alpha * log(1 + plays / eps)``; a save in the
+   window adds ``als.save_weight`` plays to the weight, and a pair with no counted play but
+   two or more skips gets the negative rating ``-als.skip_weight * log(1 + (skips - 1))``
+   (preference 0, confidence ``1 + alpha * |r|``), both only among the listeners and tracks
+   with counted plays (:mod:`jobs.recsys.als`, :func:`~jobs.recsys.als.window_ratings`);
 3. fits ``ALS(implicitPrefs=True)`` with rank, regParam, alpha, iterations and seed from
    ``conf/``, a checkpoint directory set;
 4. evaluates the same recipe offline: fitted on the window ending a week earlier, it
@@ -25,7 +31,8 @@ fit's id (``_fit.json``: fit id, run id, rank, rows), and the manifest
 staging, a failed swap) leaves the old four and the old manifest; every reader of these
 tables (and of ``track_vectors`` / ``audio_vectors``, stamped with the fit they came from)
 refuses partitions of another fit with one line naming the tables and fit ids (exit 2).
-Then ``run_metrics/.../als.json`` (with the ``fit_id``).
+Then ``run_metrics/.../als.json`` (with the ``fit_id``, and under ``signals`` the two weights,
+the saved pairs in the window, the pairs rated and those rated negative for repeated skips).
 
 Degenerate weeks: no counted play in the window leaves nothing to factorise, so the job
 fails (``AlsError``, exit 2) and the old fit stays; with any counted play it fits (one
@@ -57,11 +64,15 @@ from jobs.recsys.als import (
     holdout_evaluation,
     metric_rows,
     window_counts,
+    window_ratings,
+    window_saves,
 )
 from jobs.runtime.cli import week_job, with_spark
+from jobs.warehouse.saves import read_saves
 from jobs.warehouse.store import MissingInputError, Warehouse, current_run_id
 from jobs.warehouse.weeks import cutoff as week_cutoff
 from schemas.columns import TRACK_ID, USER_ID
+from schemas.tables import spark_schema
 
 log = logging.getLogger("als")
 
@@ -82,10 +93,12 @@ def run(spark: Any, config: Config, week: str) -> dict[str, Any]:
     spark.sparkContext.setCheckpointDir(str(ckpt))
 
     plays = wh.spark_plays_before(spark, cut).cache()
+    saves_pd = read_saves(wh, week)  # empty when the week has no saves partition
+    saves = spark.createDataFrame(saves_pd, spark_schema("saves")).cache() if len(saves_pd) else None
 
     # offline evaluation: the same recipe, one week earlier, scored on last week's first plays
     t_eval = time.perf_counter()
-    evaluation, references = holdout_evaluation(plays, conf, start, cut)
+    evaluation, references = holdout_evaluation(plays, conf, start, cut, saves)
     eval_seconds = time.perf_counter() - t_eval
     if "skipped" in evaluation:
         log.warning("evaluation skipped: %s", evaluation["skipped"])
@@ -96,8 +109,16 @@ def run(spark: Any, config: Config, week: str) -> dict[str, Any]:
             f"no counted plays between {start:%Y-%m-%d} and {cut:%Y-%m-%d} in {plays_dir}: nothing to fit; "
             f"the week's ALS tables (if any) are left as they were"
         )
+    rated = window_ratings(plays, counts, conf, start, cut, saves).cache()
+    signals = {
+        "save_weight": conf.save_weight,
+        "skip_weight": conf.skip_weight,
+        "saves_in_window": window_saves(saves, start, cut).count() if saves is not None else 0,
+        "pairs_rated": rated.count(),
+        "skip_pairs": rated.filter("rating < 0").count(),  # rated negative: repeated skips, no counted play
+    }
     t_fit = time.perf_counter()
-    user_f, item_f = fit_als(counts, conf)
+    user_f, item_f = fit_als(counts, conf, rated)
     fit_seconds = time.perf_counter() - t_fit
     counts_pd = counts.toPandas().sort_values([USER_ID, TRACK_ID], ignore_index=True)
     item_plays = counts_pd.groupby(TRACK_ID)["plays"].sum()
@@ -111,7 +132,10 @@ def run(spark: Any, config: Config, week: str) -> dict[str, Any]:
     }
     fit = wh.publish_set("als_fit", week, tables, {"run_id": current_run_id(), "rank": conf.rank})
     counts.unpersist()
+    rated.unpersist()
     plays.unpersist()
+    if saves is not None:
+        saves.unpersist()
 
     metrics = {
         "week": week,
@@ -119,6 +143,7 @@ def run(spark: Any, config: Config, week: str) -> dict[str, Any]:
         "users": len(user_f),
         "tracks": len(item_f),
         "pairs": len(counts_pd),
+        "signals": signals,
         "rank": conf.rank,
         "max_iter": conf.max_iter,
         "fit_id": fit["fit_id"],

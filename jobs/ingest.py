@@ -1,4 +1,4 @@
-"""Ingest: raw play logs (CSV, JSON lines, Parquet; optionally gzip) -> validated ``plays``.
+"""Ingest: raw play logs (CSV, JSON lines, Parquet; optionally gzip) -> validated ``plays``; raw saves -> ``saves``.
 
 Reads the play logs under ``<data>/raw/plays/``: ``.csv``, ``.jsonl``/``.json``, ``.parquet``
 and ``.csv.gz``/``.jsonl.gz`` files directly there or directly inside a date folder
@@ -9,13 +9,21 @@ the events before the run week's cutoff (Monday 00:00 UTC), validates each row a
 
 * ``<warehouse>/plays/day=YYYY-MM-DD/``: good rows, de-duplicated on
   ``(user_id, track_id, played_at)``, each day partition swapped in atomically, with
-  its content's fingerprint in ``_fingerprint`` (see "Published days" below);
-* ``<warehouse>/quarantine/week=YYYY-Www/``: every rejected row with its file, line,
-  reason and raw text;
+  its content's fingerprint in ``_fingerprint`` (see "Published days" below); a play's
+  optional ``context`` (a raw column or key, e.g. ``discover_weekly``) is kept, null when
+  the file has none, and one that is not a short lower-case token is ``bad_context``;
+* ``<warehouse>/saves/week=YYYY-Www/``: the optional ``<data>/raw/saves/`` (CSV or JSON
+  lines: ``user_id, track_id, saved_at``), every valid save before the cutoff, the first
+  per (listener, track); an empty partition when there is no such folder
+  (:mod:`jobs.warehouse.saves`). Published after the plays, so a failed run publishes
+  neither; bad saves never fail the run (they are not counted in ``ingest.max_bad_share``);
+* ``<warehouse>/quarantine/week=YYYY-Www/``: every rejected row (a play or a save) with
+  its file, line, reason and raw text;
 * ``<warehouse>/run_metrics/week=YYYY-Www/ingest.json``: counts per reason and per file
   (by path under ``raw/plays/``), the files ignored or skipped, hints on likely causes
-  (e.g. epoch seconds where milliseconds are due) and the days whose partitions changed
-  or were removed.
+  (e.g. epoch seconds where milliseconds are due), the days whose partitions changed
+  or were removed, and under ``saves`` the saves' own counts (read, good, quarantined by
+  reason and file, after the cutoff, duplicates dropped, written).
 
 While it runs, Spark reads the raw files through symlinks in
 ``<warehouse>/quarantine/_raw-links-<week>-*`` (any file name works, no ``.crc`` is
@@ -30,7 +38,10 @@ depends on one (e.g. ``ingest.service_start`` for ``played_before_service_start`
 Published days. Each run rebuilds every day before its cutoff from the raw files present
 now, but a day partition is replaced only when its content changed: the fingerprint of
 the day's rows (a count plus two order-free sums of 64-bit row hashes over user, track,
-time and ms played) differs from the one stored with the partition. So rerunning or
+time, ms played and context) differs from the one stored with the partition. (Days
+published before plays had a ``context`` are rewritten once, with the column, by the first
+run after it was added: their fingerprint's version changed, see
+:mod:`jobs.warehouse.play_days`.) So rerunning or
 backfilling an older week from unchanged raw files touches no published day, and later
 weeks keep exactly the inputs they were built from. A corrected raw file changes its day
 (listed in ``days_changed``), and a day before the cutoff with no good rows left (its raw
@@ -80,6 +91,7 @@ from jobs.warehouse.raw_plays import (
     read_text_lines,
     under_raw_dir,
 )
+from jobs.warehouse.saves import ingest_saves
 from jobs.warehouse.store import Warehouse
 from jobs.warehouse.weeks import cutoff as week_cutoff
 from schemas.columns import PLAYED_AT, REASON, SOURCE_FILE, TRACK_ID
@@ -172,6 +184,10 @@ def _ingest(spark: Any, config: Config, week: str, wh: Warehouse, found: RawFile
         by_file.setdefault(path, {})[err] = 1
         total += 1
 
+    saves = ingest_saves(
+        config.paths.data, set(tracks[TRACK_ID].astype(str)), service_start, cut, config.ingest.max_future_days
+    )
+
     # quarantine: always written, even when the run then fails on the bad share
     quarantine = checked.filter(F.col(REASON).isNotNull() & (F.col(REASON) != AFTER_CUTOFF)).select(
         SOURCE_FILE, F.col("line").cast("long").alias("line"), REASON, "raw"
@@ -181,6 +197,9 @@ def _ingest(spark: Any, config: Config, week: str, wh: Warehouse, found: RawFile
             [(p, None, e, None) for p, e in sorted(file_errors.items())], spark_schema("quarantine")
         )
         quarantine = quarantine.unionByName(extra)
+    if len(saves.quarantine):
+        bad_saves = [(r[SOURCE_FILE], int(r["line"]), r[REASON], r["raw"]) for r in saves.quarantine.to_dict("records")]
+        quarantine = quarantine.unionByName(spark.createDataFrame(bad_saves, spark_schema("quarantine")))
     quarantine = conform_spark(quarantine, "quarantine", include_partitions=False)
     with wh.staged(wh.partition("quarantine", week)) as stage:
         (
@@ -207,6 +226,7 @@ def _ingest(spark: Any, config: Config, week: str, wh: Warehouse, found: RawFile
         "skipped_files": found.skipped,
         "ignored_files": len(found.ignored),
         "files": {k: len(v) for k, v in by_format.items()},
+        "saves": saves.metrics,
     }
     problem = bad_share_problem(counts, total, config.ingest.max_bad_share, by_file, notes)
     if problem:
@@ -221,6 +241,7 @@ def _ingest(spark: Any, config: Config, week: str, wh: Warehouse, found: RawFile
 
     changes = publish_days(plays, wh, cut.date())
     metrics.update(changes)
+    wh.write("saves", week, saves.saves)
     metrics["seconds"] = round(time.perf_counter() - t0, 2)
     checked.unpersist()
     plays.unpersist()

@@ -18,6 +18,8 @@ PLAYLIST_ID = "playlist_id"  # a user-made playlist's id
 NEIGHBOR_ID = "neighbor_id"  # the similar artist of an artist_similarity row
 SOURCE_FILE = "source_file"  # the raw file a quarantined row was read from
 AUDIO_PATH = "audio_path"  # a track's audio file, relative to the data root
+CONTEXT = "context"  # where a play came from (e.g. schemas.vocab.DISCOVER_WEEKLY_CONTEXT); null when not said
+SAVED_AT = "saved_at"  # when a listener saved a track to their library, UTC
 
 ALL: tuple[str, ...] = (
     USER_ID,
@@ -34,4 +36,6 @@ ALL: tuple[str, ...] = (
     NEIGHBOR_ID,
     SOURCE_FILE,
     AUDIO_PATH,
+    CONTEXT,
+    SAVED_AT,
 )

@@ -79,6 +79,21 @@ TABLES: dict[str, Table] = {
             ("track_id", "string", True, "track id, must exist in the catalog"),
             ("played_at", "string", True, "when the play started: ISO-8601 (UTC if no offset) or epoch milliseconds"),
             ("ms_played", "string", True, "milliseconds listened, a non-negative integer"),
+            (
+                "context",
+                "string",
+                True,
+                "optional column: where the play came from, a short lower-case token (e.g. discover_weekly); "
+                "missing or empty = none",
+            ),
+        ),
+        _t(
+            "raw_saves",
+            "Optional input contract for raw/saves/*.csv|.jsonl|.json (optionally .gz): tracks listeners saved "
+            "to their library; every field arrives as text.",
+            ("user_id", "string", True, "listener id, opaque"),
+            ("track_id", "string", True, "track id, must exist in the catalog"),
+            ("saved_at", "string", True, "when it was saved: ISO-8601 (UTC if no offset) or epoch milliseconds"),
         ),
         _t(
             "tracks",
@@ -112,13 +127,31 @@ TABLES: dict[str, Table] = {
             ("track_id", "string", False, "track id, present in the catalog"),
             ("played_at", "timestamp", False, "when the play started, UTC"),
             ("ms_played", "int64", False, "milliseconds listened"),
+            (
+                "context",
+                "string",
+                True,
+                "where the play came from (a schemas.vocab.PLAY_CONTEXTS value or another "
+                "token the log gave); null when the log does not say",
+            ),
             ("day", "date", False, "UTC day of played_at (partition)"),
             partition_by=("day",),
             writer="ingest",
         ),
         _t(
+            "saves",
+            "Every valid save before the run week's cutoff, one row per (listener, track): the first save.",
+            ("user_id", "string", False, "listener id"),
+            ("track_id", "string", False, "track id, present in the catalog"),
+            ("saved_at", "timestamp", False, "when the listener first saved the track, UTC"),
+            ("week", "string", False, "run week (partition)"),
+            partition_by=("week",),
+            writer="ingest",
+        ),
+        _t(
             "quarantine",
-            "Raw rows that failed validation, with where they came from and why; one partition per run week.",
+            "Raw rows (plays and saves) that failed validation, with where they came from and why; one partition "
+            "per run week.",
             ("source_file", "string", False, "file the row was read from"),
             ("line", "int64", True, "1-based line (CSV/JSON lines, header included) or row (Parquet) in that file"),
             ("reason", "string", False, "a schemas.vocab.QUARANTINE_REASONS value, e.g. bad_played_at"),

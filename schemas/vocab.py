@@ -2,7 +2,8 @@
 
 One place for the words the jobs write and the checks and docs read: the ``source`` of a
 playlist row, why an active listener has no playlist, why an audio file was rejected,
-what happened to a crawled URL and why an ingested row was quarantined. A value that
+what happened to a crawled URL, where a play came from (``plays.context``) and why an
+ingested row (a play or a save) was quarantined. A value that
 carries a detail has a prefix form (``failed:<error>``); :func:`is_known` accepts both.
 
 The lists in ARCHITECTURE.md are generated from here (``python -m schemas.vocab --write
@@ -106,6 +107,16 @@ CRAWL_OUTCOMES: dict[str, str] = {
     "redirect_<outcome>": "a redirect hop refused by one of the rules above, e.g. redirect_robots_disallowed",
 }
 
+# --- plays.context ---------------------------------------------------------------------------
+# Where a play came from, when the log says so (an optional raw column; null when it does not).
+# Any short lower-case token is kept (the rule is jobs.warehouse.quarantine's); these are the ones
+# the pipeline reads.
+DISCOVER_WEEKLY_CONTEXT = "discover_weekly"
+
+PLAY_CONTEXTS: dict[str, str] = {
+    DISCOVER_WEEKLY_CONTEXT: "a play of a track shown in that week's Discover Weekly playlist",
+}
+
 # --- quarantine.reason ------------------------------------------------------------------------
 MALFORMED_CSV = "malformed_csv"
 MALFORMED_JSON = "malformed_json"
@@ -120,6 +131,11 @@ ABSURD_MS_PLAYED = "absurd_ms_played"
 UNKNOWN_TRACK_ID = "unknown_track_id"
 PLAYED_IN_FUTURE = "played_in_future"
 BAD_POSITION = "bad_position"  # a playlist row (raw/playlists), set aside by the song_vectors job
+BAD_CONTEXT = "bad_context"  # a play's optional context that is not a short lower-case token
+# raw/saves rows (the same quarantine table; ids, encoding and parse errors share the plays' reasons)
+BAD_SAVED_AT = "bad_saved_at"
+SAVED_BEFORE_SERVICE_START = "saved_before_service_start"
+SAVED_IN_FUTURE = "saved_in_future"
 # prefixes: the reason is '<prefix>:<detail>' (the columns, the names, the error)
 AMBIGUOUS_COLUMNS = "ambiguous_columns"
 NON_SCALAR_VALUE = "non_scalar_value"
@@ -141,6 +157,12 @@ QUARANTINE_REASONS: dict[str, str] = {
     ABSURD_MS_PLAYED: "ms_played above ingest.max_ms_played",
     UNKNOWN_TRACK_ID: "the track is not in the catalog",
     PLAYED_IN_FUTURE: "more than ingest.max_future_days after the run's cutoff",
+    BAD_CONTEXT: "a play's context that is not a short lower-case token after trimming (a letter, then up to 63 "
+    "of a-z 0-9 _ : . -), e.g. Discover Weekly or DISCOVER_WEEKLY; an empty one, or NULL, None, NaN, N/A, -, \\N, "
+    "undefined (any case), is no context (null)",
+    BAD_SAVED_AT: "a save (raw/saves) whose saved_at is neither epoch milliseconds nor an ISO-8601 time",
+    SAVED_BEFORE_SERVICE_START: "a save before ingest.service_start",
+    SAVED_IN_FUTURE: "a save more than ingest.max_future_days after the run's cutoff",
     BAD_POSITION: "a playlist row whose position is not a whole number from 1 to 1,000,000 (e.g. x, 0, 1.5, inf, "
     "1e30); counted in song_vectors' metrics with its file and line",
     f"{AMBIGUOUS_COLUMNS}:<names>": "a file (a JSON line) with two columns (keys) of a field whose names differ only "
@@ -160,6 +182,10 @@ VOCABULARIES: dict[str, tuple[str, dict[str, str]]] = {
     ),
     "audio_reject_reasons": ("`audio_rejects.reason`", AUDIO_REJECT_REASONS),
     "crawl_outcomes": ("`pages.outcome`", CRAWL_OUTCOMES),
+    "play_contexts": (
+        "`plays.context` (known values; any other short lower-case token is kept as it is)",
+        PLAY_CONTEXTS,
+    ),
     "quarantine_reasons": ("`quarantine.reason`", QUARANTINE_REASONS),
 }
 

@@ -139,6 +139,18 @@ class AlsConf(_Section):
     checkpoint_interval: Int = Field(5, description="checkpoint the lineage every N iterations")
     eval_k: Int = Field(30, ge=1, description="cut-off of the holdout metrics")
     eval_max_users: Int = Field(5000, ge=1, description="users sampled (seeded) for the holdout metrics")
+    save_weight: Num = Field(
+        2.0,
+        ge=0,
+        description="a save in the window adds this many counted plays to the (listener, track) weight before "
+        "the log; 0 = saves ignored",
+    )
+    skip_weight: Num = Field(
+        0.5,
+        ge=0,
+        description="a (listener, track) with no counted play and n >= 2 skips in the window gets rating "
+        "-skip_weight * log(1 + (n - 1)): preference 0 with confidence 1 + alpha * |rating|; 0 = skips ignored",
+    )
 
 
 class MergeConf(_Section):

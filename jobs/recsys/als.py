@@ -3,13 +3,34 @@
 Pure functions over Spark and pandas DataFrames; the SparkSession comes with the frames, none
 is created here. :func:`window_counts` counts a window's plays (skips out, an optional recency
 decay), :func:`with_rating` turns counts into ``log(1 + weight / eps)`` ratings so Spark's
-implicit confidence is ``1 + alpha * log(1 + plays / eps)``, :func:`fit_model` /
-:func:`fit_als` fit ``ALS(implicitPrefs=True)``, :func:`factors_of` reads the factors back,
-and :func:`holdout_evaluation` scores the recipe on a later week's first-time plays beside
-most popular all-time and of the last 4 weeks (:func:`holdout_comparison`).
+implicit confidence is ``1 + alpha * log(1 + plays / eps)``, :func:`ratings` /
+:func:`window_ratings` add the explicit and negative signals (saves and repeated skips, see
+below), :func:`fit_model` / :func:`fit_als` fit ``ALS(implicitPrefs=True)``, :func:`factors_of`
+reads the factors back, and :func:`holdout_evaluation` scores the recipe on a later week's
+first-time plays beside most popular all-time and of the last 4 weeks (:func:`holdout_comparison`).
 
-The ``als`` stage (:mod:`jobs.als`) reads the plays, calls these and publishes the fit; the
-tuner and the benchmarks call the same functions.
+Saves and skips (``als.save_weight``, ``als.skip_weight``; 0 turns each off). Only listeners
+and tracks with at least one counted play in the window are fitted, as before: a save or a
+skip never brings in a listener or a track of its own (it would get a vector from that alone,
+and a track with an ALS vector is no longer cold for the audio source), so the fitted
+listeners and tracks, and ``play_counts``, are those of the plays alone. Within them:
+
+* a save in the window (``saved_at`` in ``[start, end)``) adds ``save_weight`` counted plays to
+  the pair's weight before the log, ``rating = log(1 + (weight + save_weight) / eps)``; a saved
+  pair without a counted play gets ``log(1 + save_weight / eps)``;
+* a pair with no counted play in the window, not saved, and at least 2 skips (plays shorter
+  than ``als.min_ms_played``) gets ``rating = -skip_weight * log(1 + (skips - 1))``: one skip
+  says little, each further one a little more, on the same log scale as the plays.
+
+Spark MLlib's implicit ALS reads a rating ``r <= 0`` as preference 0 with confidence
+``1 + alpha * |r|`` (``ml/recommendation/ALS.scala``, ``computeFactors``: "Extension to the
+original paper to handle rating < 0. confidence is a function of |rating| instead so that it is
+never negative"; the preference is 1 only for ``rating > 0``, and only positive ratings count
+towards the regularisation's ``numExplicits``), so a repeated skip is a confident "does not
+like it" where an unseen pair has confidence 1.
+
+The ``als`` stage (:mod:`jobs.als`) reads the plays and the week's saves, calls these and
+publishes the fit; the tuner and the benchmarks call the same functions.
 """
 
 from __future__ import annotations
@@ -32,7 +53,7 @@ from jobs.evaluation.metrics import (
 )
 from jobs.evaluation.stats import compare
 from jobs.recsys.baselines import RECENT_WEEKS, popularity_scores
-from schemas.columns import MS_PLAYED, PLAYED_AT, TRACK_ID, USER_ID, VECTOR
+from schemas.columns import MS_PLAYED, PLAYED_AT, SAVED_AT, TRACK_ID, USER_ID, VECTOR
 
 
 class AlsError(RuntimeError):
@@ -77,6 +98,73 @@ def with_rating(counts: Any, eps: float) -> Any:
     return counts.withColumn("rating", F.log1p(F.col("weight") / eps))
 
 
+def window_skips(plays: Any, start: dt.datetime, end: dt.datetime, min_ms: int) -> Any:
+    """Skips (plays shorter than ``min_ms``) per ``(user_id, track_id)`` in ``[start, end)``: ``skips``."""
+    from pyspark.sql import functions as F
+
+    skipped = plays.filter(
+        (F.col(PLAYED_AT) >= F.lit(start)) & (F.col(PLAYED_AT) < F.lit(end)) & (F.col(MS_PLAYED) < min_ms)
+    )
+    return skipped.groupBy(USER_ID, TRACK_ID).agg(F.count("*").alias("skips"))
+
+
+def window_saves(saves: Any, start: dt.datetime, end: dt.datetime) -> Any:
+    """The distinct ``(user_id, track_id)`` saved in ``[start, end)`` (``saves``: the ``saves`` table)."""
+    from pyspark.sql import functions as F
+
+    in_window = (F.col(SAVED_AT) >= F.lit(start)) & (F.col(SAVED_AT) < F.lit(end))
+    return saves.filter(in_window).select(USER_ID, TRACK_ID).distinct()
+
+
+def ratings(
+    counts: Any, eps: float, saved: Any = None, save_weight: float = 0.0, skips: Any = None, skip_weight: float = 0.0
+) -> Any:
+    """``(user_id, track_id, rating)`` for the fit: the plays' log ratings with saves and repeated skips.
+
+    ``counts``: :func:`window_counts`; ``saved``: saved pairs (:func:`window_saves`);
+    ``skips``: :func:`window_skips`. See the module docstring for the rules: only listeners and
+    tracks of ``counts`` are rated; a save adds ``save_weight`` to the weight (a saved pair
+    without counted plays is rated from ``save_weight`` alone); a pair with no counted play, not
+    saved, with ``skips >= 2`` gets ``-skip_weight * log1p(skips - 1)``. With neither signal
+    (or both weights 0) this is :func:`with_rating`.
+    """
+    from pyspark.sql import functions as F
+
+    plays = counts.select(USER_ID, TRACK_ID, "weight")
+    users = counts.select(USER_ID).distinct()
+    items = counts.select(TRACK_ID).distinct()
+    if saved is not None and save_weight > 0:
+        marked = saved.select(USER_ID, TRACK_ID).distinct().join(users, USER_ID).join(items, TRACK_ID)
+        plays = plays.join(marked.withColumn("_saved", F.lit(True)), [USER_ID, TRACK_ID], "full_outer").select(
+            USER_ID,
+            TRACK_ID,
+            (
+                F.coalesce("weight", F.lit(0.0)) + F.when(F.col("_saved"), F.lit(float(save_weight))).otherwise(0.0)
+            ).alias("weight"),
+        )
+    positive = with_rating(plays, eps).select(USER_ID, TRACK_ID, "rating")
+    if skips is None or skip_weight <= 0:
+        return positive
+    negative = (
+        skips.filter(F.col("skips") >= 2)
+        .join(users, USER_ID)
+        .join(items, TRACK_ID)
+        .join(positive, [USER_ID, TRACK_ID], "left_anti")
+        .select(USER_ID, TRACK_ID, (-float(skip_weight) * F.log1p(F.col("skips") - 1)).alias("rating"))
+    )
+    return positive.unionByName(negative)
+
+
+def window_ratings(
+    plays: Any, counts: Any, conf: AlsConf, start: dt.datetime, end: dt.datetime, saves: Any = None
+) -> Any:
+    """:func:`ratings` of the window ``[start, end)``: ``counts`` (:func:`window_counts` of ``plays``),
+    the saves in it (``saves``: the ``saves`` table as a Spark frame, or None) and the skips of ``plays``."""
+    saved = window_saves(saves, start, end) if saves is not None and conf.save_weight > 0 else None
+    skips = window_skips(plays, start, end, conf.min_ms_played) if conf.skip_weight > 0 else None
+    return ratings(counts, conf.eps, saved, conf.save_weight, skips, conf.skip_weight)
+
+
 def index_ids(df: Any, column: str, index: str) -> Any:
     """Dense 0-based integer ``index`` for each distinct ``column`` value, in sorted id order.
 
@@ -90,15 +178,21 @@ def index_ids(df: Any, column: str, index: str) -> Any:
     return indexer.transform(df.select(column).distinct()).withColumn(index, F.col(index).cast("int"))
 
 
-def fit_model(counts: Any, conf: AlsConf, intermediate_storage: str | None = None) -> tuple[Any, Any, Any]:
+def fit_model(
+    counts: Any, conf: AlsConf, intermediate_storage: str | None = None, rated: Any = None
+) -> tuple[Any, Any, Any]:
     """Fit ``ALS(implicitPrefs=True)`` on window counts: the model and the cached id indices (users, items).
 
-    The caller unpersists the indices (:func:`fit_als` does it for you)."""
+    ``rated``: the ``(user_id, track_id, rating)`` to fit (:func:`window_ratings`); by default
+    the plays' own (:func:`with_rating`). Listeners and tracks are those of ``counts`` either
+    way. The caller unpersists the indices (:func:`fit_als` does it for you)."""
     from pyspark.ml.recommendation import ALS
 
     users = index_ids(counts, USER_ID, "u").cache()
     items = index_ids(counts, TRACK_ID, "i").cache()
-    ratings = with_rating(counts, conf.eps).join(users, USER_ID).join(items, TRACK_ID).select("u", "i", "rating")
+    if rated is None:
+        rated = with_rating(counts, conf.eps)
+    triples = rated.join(users, USER_ID).join(items, TRACK_ID).select("u", "i", "rating")
     als = ALS(
         rank=conf.rank,
         maxIter=conf.max_iter,
@@ -116,12 +210,13 @@ def fit_model(counts: Any, conf: AlsConf, intermediate_storage: str | None = Non
     )
     if intermediate_storage:
         als.setIntermediateStorageLevel(intermediate_storage)
-    return als.fit(ratings), users, items
+    return als.fit(triples), users, items
 
 
-def fit_als(counts: Any, conf: AlsConf) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Fit ALS on window counts; returns user and item factors as pandas (id, vector)."""
-    return factors_of(*fit_model(counts, conf))
+def fit_als(counts: Any, conf: AlsConf, rated: Any = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fit ALS on window counts (``rated``: see :func:`fit_model`); returns user and item factors as pandas
+    (id, vector)."""
+    return factors_of(*fit_model(counts, conf, rated=rated))
 
 
 def factors_of(model: Any, users: Any, items: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -247,9 +342,12 @@ def holdout_comparison(scored: dict[str, Any]) -> dict[str, Any]:
 
 
 def holdout_evaluation(
-    plays: Any, conf: AlsConf, start: dt.datetime, cut: dt.datetime
+    plays: Any, conf: AlsConf, start: dt.datetime, cut: dt.datetime, saves: Any = None
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """Fit on the window ending a week before ``cut`` and score on the last week's first-time plays.
+
+    The fit is the job's recipe (:func:`window_ratings`: the saves of ``saves`` and the skips in
+    that earlier window count as in the real fit).
 
     Returns the metrics per model (a metric with no defined value is ``None``) and the
     comparison block of ALS beside most-popular all-time (the evaluation window) and of the
@@ -284,7 +382,8 @@ def holdout_evaluation(
         # the references: listeners per track over all history before the holdout, and over its last weeks
         popularity = track_listeners(plays, dt.datetime(1970, 1, 1, tzinfo=dt.UTC), eval_cut, conf.min_ms_played)
         recent = track_listeners(plays, eval_cut - dt.timedelta(weeks=RECENT_WEEKS), eval_cut, conf.min_ms_played)
-        u_eval, i_eval = fit_als(eval_counts, conf)
+        rated = window_ratings(plays, eval_counts, conf, eval_start, eval_cut, saves)
+        u_eval, i_eval = fit_als(eval_counts, conf, rated)
         if not u_eval[USER_ID].isin(holdout_pd[USER_ID]).any():
             return {
                 "skipped": "no listener with first-time plays in the holdout week was in the evaluation window"

@@ -75,7 +75,7 @@ class WeekEvaluator:
 
     def __call__(self, fit: Setting, blends: Iterable[Setting], week: str) -> list[np.ndarray]:
         """Per blend setting, the ``(listener-weeks, 2)`` scores of ``fit`` + that blend on ``week``."""
-        from jobs.recsys.als import fit_als, window_counts
+        from jobs.recsys.als import fit_als, window_counts, window_ratings
         from jobs.recsys.inputs import build_inputs
         from jobs.recsys.playlists import fallback_lists, playlists
 
@@ -91,7 +91,8 @@ class WeekEvaluator:
             counts_pd = counts.toPandas()
             if counts_pd.empty:  # nothing to fit: the ALS job would fail and nobody gets a list
                 return [score_lists({}, truth, base.merge.k) for _ in blends]
-            user_f, item_f = fit_als(counts, conf.model_copy(update={"checkpoint_interval": -1}))
+            rated = window_ratings(self.plays_sdf, counts, conf, start, cut)  # skips count as in the job; no saves
+            user_f, item_f = fit_als(counts, conf.model_copy(update={"checkpoint_interval": -1}), rated)
         finally:
             counts.unpersist()
         item_f["plays"] = item_f[TRACK_ID].map(counts_pd.groupby(TRACK_ID)["plays"].sum()).fillna(0).astype("int64")

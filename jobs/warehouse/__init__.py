@@ -10,6 +10,8 @@
 * :mod:`~jobs.warehouse.catalog`: the catalog (tracks, artists) and its checks;
 * :mod:`~jobs.warehouse.raw_plays`, :mod:`~jobs.warehouse.raw_playlists`: the raw input
   readers (play logs in CSV, JSON lines and Parquet; user-made playlists);
+* :mod:`~jobs.warehouse.saves`: the optional raw saves (tracks saved to a library), checked,
+  de-duplicated and read back from the ``saves`` table;
 * :mod:`~jobs.warehouse.quarantine`: the rules a raw play must pass and the reason code of each
   failure; :mod:`~jobs.warehouse.play_days`: ``plays`` published by day, only the changed days.
 

@@ -2,7 +2,10 @@
 
 Each ``plays/day=D`` partition carries a fingerprint of its rows (``_fingerprint``); a run
 republishes a day only when its fingerprint differs and removes days with no plays left in the
-raw files, so a backfill never rewrites an unchanged day. Writes through
+raw files, so a backfill never rewrites an unchanged day. The fingerprint covers every data
+column, the play's ``context`` included (version ``v2``): days published before ``context``
+existed carry a ``v1`` fingerprint and are rewritten once, with the column, by the next run
+(their rows otherwise unchanged). Writes through
 :class:`~jobs.warehouse.store.Warehouse` (its staging and locks); used by the ``ingest`` stage.
 """
 
@@ -15,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from jobs.warehouse.store import Warehouse
-from schemas.columns import MS_PLAYED, PLAYED_AT, TRACK_ID, USER_ID
+from schemas.columns import CONTEXT, MS_PLAYED, PLAYED_AT, TRACK_ID, USER_ID
 
 log = logging.getLogger("ingest")
 
@@ -26,15 +29,16 @@ def day_fingerprints(plays: Any) -> dict[str, str]:
     """The fingerprint of each day's rows of ``plays`` (``day`` and the contract's columns), by ISO day.
 
     Rows are unique (de-duplicated), so an order-free hash of the set does: the row count
-    and two sums of independent 64-bit row hashes, summed exactly as decimals.
+    and two sums of independent 64-bit row hashes, summed exactly as decimals. ``v2``: the
+    hashes include ``context`` (``v1``, before it existed, did not).
     """
     from pyspark.sql import functions as F
 
-    cols = (USER_ID, TRACK_ID, PLAYED_AT, MS_PLAYED)
+    cols = (USER_ID, TRACK_ID, PLAYED_AT, MS_PLAYED, CONTEXT)
     h1 = F.xxhash64(*cols).cast("decimal(38,0)")
     h2 = F.xxhash64(F.lit("dw-fingerprint"), *reversed(cols)).cast("decimal(38,0)")
     rows = plays.groupBy("day").agg(F.count(F.lit(1)).alias("n"), F.sum(h1).alias("h1"), F.sum(h2).alias("h2"))
-    return {r["day"].isoformat(): f"v1 rows={r['n']} xxhash64={r['h1']}/{r['h2']}" for r in rows.collect()}
+    return {r["day"].isoformat(): f"v2 rows={r['n']} xxhash64={r['h1']}/{r['h2']}" for r in rows.collect()}
 
 
 def read_fingerprint(partition: Path) -> str | None:

@@ -1,7 +1,8 @@
 """The rules a raw play must pass before it enters ``plays``, and what ingest says about the ones that fail.
 
 :func:`validate` gives every raw row a ``reason`` (a :data:`schemas.vocab.QUARANTINE_REASONS` code,
-the first rule it breaks, or none), :func:`deduplicate` keeps one row per (listener, track,
+the first rule it breaks, or none; the optional ``context`` checked against
+:data:`CONTEXT_PATTERN`), :func:`deduplicate` keeps one row per (listener, track,
 start), :func:`hints` and :func:`bad_share_problem` turn the counts into the messages a user
 sees (a likely cause, the setting that decides it). Pure functions over Spark DataFrames and
 plain values; the ``ingest`` stage (:mod:`jobs.ingest`) reads the raw files and publishes.
@@ -12,10 +13,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from schemas.columns import MS_PLAYED, PLAYED_AT, REASON, TRACK_ID, USER_ID
+from schemas.columns import CONTEXT, MS_PLAYED, PLAYED_AT, REASON, TRACK_ID, USER_ID
 from schemas.vocab import (
     ABSURD_MS_PLAYED,
     AFTER_CUTOFF,
+    BAD_CONTEXT,
     BAD_ENCODING,
     BAD_MS_PLAYED,
     BAD_PLAYED_AT,
@@ -30,6 +32,9 @@ from schemas.vocab import (
 MAX_EPOCH_MS = 4_102_444_800_000  # 2100-01-01
 # ids that mean "no id" (compared lower-cased, after trimming): quarantined as missing_user_id / missing_track_id
 MISSING_IDS = ("", "null", "none", "nan", "n/a", "-", "\\n", "undefined")  # \N: a database dump's NULL
+# a play's context after trimming: a short lower-case token (one of them, or a MISSING_IDS word, is no
+# context: null); anything else is quarantined as bad_context rather than guessed at (no lower-casing)
+CONTEXT_PATTERN = r"[a-z][a-z0-9_:.-]{0,63}"  # must match the whole value, a line break included
 # reasons whose outcome a setting decides: named in the hints and in a failure's message
 REASON_SETTINGS = {
     PLAYED_BEFORE_SERVICE_START: ("service_start", "YYYY-MM-DD"),
@@ -46,13 +51,15 @@ def validate(
 ) -> Any:
     """Type and check raw rows: adds ``played_at_ts``, ``ms`` and ``reason`` (null when good).
 
-    ``rows`` has the text columns of the contract plus ``error``; ``track_ids`` is a
-    one-column (``track_id``) DataFrame of the catalog. The first failing rule wins.
+    ``rows`` has the text columns of the contract plus ``error`` (and, optionally, ``context``);
+    ``track_ids`` is a one-column (``track_id``) DataFrame of the catalog. The first failing rule wins.
     Rows at or after ``cutoff`` get reason ``after_cutoff`` (not bad: a later week's) unless
     they lie more than ``max_future_days`` past it (``played_in_future``). Text that is not
     valid UTF-8 (decoded with replacement characters) is ``bad_encoding``. An id that is
     empty or one of :data:`MISSING_IDS` (``NULL``, ``None``, ``NaN``, ``N/A``, ``-``, ``\\N``,
-    ``undefined``, any case) is missing.
+    ``undefined``, any case) is missing. ``context`` comes back trimmed, null when it is empty
+    or a :data:`MISSING_IDS` word; one that does not match :data:`CONTEXT_PATTERN` (e.g.
+    ``Discover Weekly``) is ``bad_context``.
     """
     from pyspark.sql import functions as F
 
@@ -67,7 +74,12 @@ def validate(
     ms_raw = F.trim(MS_PLAYED)
     ms = F.when(ms_raw.rlike(r"^-?\d{1,18}(\.0+)?$"), F.regexp_replace(ms_raw, r"\.0+$", "").cast("long"))
     known = track_ids.select(F.col(TRACK_ID).alias("_known")).distinct()
+    if CONTEXT not in rows.columns:
+        rows = rows.withColumn(CONTEXT, F.lit(None).cast("string"))
+    ctx_raw = F.trim(CONTEXT)
+    ctx = F.when(~F.lower(ctx_raw).isin(*MISSING_IDS), ctx_raw)
     df = rows.withColumn(USER_ID, uid).withColumn(TRACK_ID, tid).withColumn("played_at_ts", ts).withColumn("ms", ms)
+    df = df.withColumn(CONTEXT, ctx)
     df = df.join(F.broadcast(known), df[TRACK_ID] == known["_known"], "left")
     reason = (
         F.when(F.col("error").isNotNull(), F.col("error"))
@@ -79,6 +91,7 @@ def validate(
         .when(F.col("ms").isNull(), BAD_MS_PLAYED)
         .when(F.col("ms") < 0, NEGATIVE_MS_PLAYED)
         .when(F.col("ms") > max_ms, ABSURD_MS_PLAYED)
+        .when(F.col(CONTEXT).isNotNull() & ~F.col(CONTEXT).rlike(rf"\A{CONTEXT_PATTERN}\z"), BAD_CONTEXT)
         .when(F.col("_known").isNull(), UNKNOWN_TRACK_ID)
         .when(F.col("played_at_ts") >= F.lit(cutoff + dt.timedelta(days=max_future_days)), PLAYED_IN_FUTURE)
         .when(F.col("played_at_ts") >= F.lit(cutoff), AFTER_CUTOFF)
@@ -87,10 +100,15 @@ def validate(
 
 
 def deduplicate(good: Any) -> Any:
-    """One row per ``(user_id, track_id, played_at)``; the longest ``ms_played`` wins."""
+    """One row per ``(user_id, track_id, played_at)``; the longest ``ms_played`` wins, with its ``context``
+    (of equally long ones, a given context over none, then the greatest)."""
     from pyspark.sql import functions as F
 
-    return good.groupBy(USER_ID, TRACK_ID, F.col("played_at_ts").alias(PLAYED_AT)).agg(F.max("ms").alias(MS_PLAYED))
+    ctx = F.col(CONTEXT) if CONTEXT in good.columns else F.lit(None).cast("string")
+    best = F.max(F.struct(F.col("ms").alias("m"), ctx.alias("c")))
+    return good.groupBy(USER_ID, TRACK_ID, F.col("played_at_ts").alias(PLAYED_AT)).agg(
+        best["m"].alias(MS_PLAYED), best["c"].alias(CONTEXT)
+    )
 
 
 def looks_like_epoch_seconds(service_start: dt.datetime, cutoff: dt.datetime, max_future_days: int) -> Any:

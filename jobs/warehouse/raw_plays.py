@@ -18,12 +18,15 @@ and which has no checksum beside it; every row is reported under its real file,
 ``file:/abs/path``, spelled as on disk (:func:`source_uri`).
 
 For every row the readers return ``source_file``, ``line``, ``raw`` (the row as read), the
-contract's four fields as text and ``error`` (what makes the row unusable, else null):
+contract's four fields and the optional ``context`` (null when the file has no such column
+or key) as text, and ``error`` (what makes the row unusable, else null):
 ``malformed_csv``, ``malformed_json``, ``missing_columns:<cols>``,
-``ambiguous_columns:<names>`` (two columns whose names differ only in case),
-``non_scalar_value:<cols>`` (a JSON array or object as a value); a whole Parquet file that
-cannot be used is a file-level error instead (``unreadable_parquet:<cause>``,
-``missing_columns:``, ``ambiguous_columns:``, ``non_scalar_column:<cols>``). Validation is
+``ambiguous_columns:<names>`` (two columns of a field, ``context`` included, whose names
+differ only in case), ``non_scalar_value:<cols>`` (a JSON array or object as a value); a
+whole Parquet file that cannot be used is a file-level error instead (``unreadable_parquet:<cause>``,
+``missing_columns:``, ``ambiguous_columns:``, ``non_scalar_column:<cols>``). Column and key
+names are matched ignoring case; a file without the optional ``context`` reads exactly as
+before it existed (its ``raw`` text included). Validation is
 :func:`jobs.warehouse.quarantine.validate`'s. Writes nothing but the links.
 """
 
@@ -43,11 +46,13 @@ from pathlib import Path
 from typing import Any
 
 from schemas import vocab
-from schemas.columns import MS_PLAYED, PLAYED_AT, SOURCE_FILE, TRACK_ID, USER_ID
+from schemas.columns import CONTEXT, MS_PLAYED, PLAYED_AT, SOURCE_FILE, TRACK_ID, USER_ID
 
 log = logging.getLogger("ingest")
 
-FIELDS = (USER_ID, TRACK_ID, PLAYED_AT, MS_PLAYED)
+FIELDS = (USER_ID, TRACK_ID, PLAYED_AT, MS_PLAYED)  # required in every file
+OPTIONAL = (CONTEXT,)  # read when a file has it, else null
+ALL_FIELDS = FIELDS + OPTIONAL
 TEXT_SUFFIXES = {".csv": "csv", ".jsonl": "json", ".json": "json"}
 DATE_FOLDER = re.compile(r"(?:day=)?(\d{4}-\d{2}-\d{2})")
 GLOB_CHARS = set("{}[]*?\\")
@@ -281,7 +286,8 @@ def _ambiguous(names: list[str], among: tuple[str, ...] | None = FIELDS) -> str 
 def parse_csv(lines: Any) -> Any:
     """Split CSV lines into the contract's fields, using each file's own header line.
 
-    Returns ``source_file, line, raw, user_id, track_id, played_at, ms_played, error``;
+    Returns ``source_file, line, raw, user_id, track_id, played_at, ms_played, context, error``
+    (``context`` null for a file without that column);
     ``error`` names what is wrong with a line that cannot be parsed at all, or with the
     file's header (a missing or ambiguous column), for each of its lines.
     """
@@ -297,14 +303,14 @@ def parse_csv(lines: Any) -> Any:
         files = [f for f, h in headers.items() if h == header]
         rows = body.filter(F.col(SOURCE_FILE).isin(files))
         missing = [f for f in FIELDS if f not in names]
-        header_error = f"{vocab.MISSING_COLUMNS}:{'+'.join(missing)}" if missing else _ambiguous(spelled)
+        header_error = f"{vocab.MISSING_COLUMNS}:{'+'.join(missing)}" if missing else _ambiguous(spelled, ALL_FIELDS)
         if header_error:
             parts.append(
                 rows.select(
                     SOURCE_FILE,
                     "line",
                     F.col("value").alias("raw"),
-                    *[F.lit(None).cast("string").alias(f) for f in FIELDS],
+                    *[F.lit(None).cast("string").alias(f) for f in ALL_FIELDS],
                     F.lit(header_error).alias("error"),
                 )
             )
@@ -313,7 +319,10 @@ def parse_csv(lines: Any) -> Any:
         parsed = F.from_csv("value", schema, {"mode": "PERMISSIVE"})
         n_fields = F.size(F.split("value", ","))
         wrong_count = (~F.col("value").contains('"')) & (n_fields != len(names))
-        cols = [parsed.getField(f"c{names.index(f)}").alias(f) for f in FIELDS]
+        cols = [
+            (parsed.getField(f"c{names.index(f)}") if f in names else F.lit(None).cast("string")).alias(f)
+            for f in ALL_FIELDS
+        ]
         parts.append(
             rows.select(
                 SOURCE_FILE,
@@ -330,9 +339,10 @@ def parse_json(lines: Any) -> Any:
     """Parse JSON lines; a line that is not a JSON object gets ``error = malformed_json``.
 
     Keys are matched case-insensitively, as CSV headers and Parquet columns are: the exact
-    name first, else the key that equals it ignoring case. A line with two keys of a
-    contract field that differ only in case is ``ambiguous_columns:<keys>`` (a key given
-    twice exactly is JSON's own last-wins), one whose field holds an array or an object is
+    name first, else the key that equals it ignoring case; ``context`` is null on a line
+    without it. A line with two keys of a field (``context`` included) that differ only in
+    case is ``ambiguous_columns:<keys>`` (a key given twice exactly is JSON's own
+    last-wins), one whose field holds an array or an object is
     ``non_scalar_value:<fields>``. Values of any other JSON type come back as their text
     (``180000``, ``2026-11-09T08:00:00Z``) for validation.
     """
@@ -347,22 +357,24 @@ def parse_json(lines: Any) -> Any:
     def same_name(f: str) -> Any:
         return F.map_filter("p", _named(f))
 
-    values = [F.when(~bad, F.coalesce(F.col("p")[f], F.get(F.map_values(same_name(f)), 0))).alias(f) for f in FIELDS]
+    values = [
+        F.when(~bad, F.coalesce(F.col("p")[f], F.get(F.map_values(same_name(f)), 0))).alias(f) for f in ALL_FIELDS
+    ]
     # keys that differ only in case: looked for only on a line with keys besides the fields' exact names
-    exact = functools.reduce(lambda a, b: a + b, [F.map_contains_key("p", f).cast("int") for f in FIELDS])
+    exact = functools.reduce(lambda a, b: a + b, [F.map_contains_key("p", f).cast("int") for f in ALL_FIELDS])
     collide = F.size("p") > exact
     no_keys = F.array().cast("array<string>")
     same_case = F.concat(
-        *[F.when(F.size(same_name(f)) > 1, F.map_keys(same_name(f))).otherwise(no_keys) for f in FIELDS]
+        *[F.when(F.size(same_name(f)) > 1, F.map_keys(same_name(f))).otherwise(no_keys) for f in ALL_FIELDS]
     )
     rows = rows.select(
         SOURCE_FILE, "line", "raw", bad.alias("_bad"), *values, F.when(~bad & collide, same_case).alias("_same_case")
     )
     # a nested value reads back as its JSON text: only such lines are parsed again, with types
-    maybe_nested = functools.reduce(lambda a, b: a | b, [F.col(f).startswith(c) for f in FIELDS for c in "[{"])
+    maybe_nested = functools.reduce(lambda a, b: a | b, [F.col(f).startswith(c) for f in ALL_FIELDS for c in "[{"])
     typed = F.from_json("raw", "map<string,variant>", {"mode": "PERMISSIVE"})
     nested = F.filter(
-        F.array(*[F.lit(f) for f in FIELDS]),
+        F.array(*[F.lit(f) for f in ALL_FIELDS]),
         lambda f: F.coalesce(F.schema_of_variant(_typed_field(typed, f)).rlike("^(ARRAY|OBJECT)"), F.lit(False)),
     )
     error = (
@@ -373,7 +385,7 @@ def parse_json(lines: Any) -> Any:
             F.concat(F.lit(f"{vocab.NON_SCALAR_VALUE}:"), F.array_join(nested, "+")),
         )
     )
-    return rows.select(SOURCE_FILE, "line", "raw", *FIELDS, error.alias("error"))
+    return rows.select(SOURCE_FILE, "line", "raw", *ALL_FIELDS, error.alias("error"))
 
 
 def _named(name: Any) -> Any:
@@ -407,7 +419,7 @@ def _parquet_problem(path: str) -> str | None:
     ambiguous = _ambiguous(schema.names, among=None)  # Spark refuses the whole file
     if ambiguous:
         return ambiguous
-    nested = [f for f in FIELDS if pa.types.is_nested(schema.field(cols[f]).type)]
+    nested = [f for f in ALL_FIELDS if f in cols and pa.types.is_nested(schema.field(cols[f]).type)]
     return f"{vocab.NON_SCALAR_COLUMN}:{'+'.join(nested)}" if nested else None
 
 
@@ -431,13 +443,17 @@ def read_parquet_files(spark: Any, files: list[str], links: Path) -> tuple[Any, 
         try:
             df = spark.read.parquet(link)
             cols = {c.lower(): c for c in df.columns}
-            raw = F.to_json(F.struct(*[F.col(cols[f]).alias(f) for f in FIELDS]))
+            present = [f for f in ALL_FIELDS if f in cols]  # raw: the file's own fields (no context: as before)
+            raw = F.to_json(F.struct(*[F.col(cols[f]).alias(f) for f in present]))
             parts.append(
                 df.select(
                     F.lit(source_uri(path)).alias(SOURCE_FILE),
                     (F.col("_metadata.row_index") + 1).alias("line"),
                     raw.alias("raw"),
-                    *[F.col(cols[f]).cast("string").alias(f) for f in FIELDS],
+                    *[
+                        (F.col(cols[f]).cast("string") if f in cols else F.lit(None).cast("string")).alias(f)
+                        for f in ALL_FIELDS
+                    ],
                     F.lit(None).cast("string").alias("error"),
                 )
             )

@@ -74,6 +74,53 @@ def test_validate_gives_each_bad_row_its_reason(spark):
 
 
 @pytest.mark.spark
+def test_validate_keeps_a_short_lower_case_context_and_quarantines_any_other(spark):
+    tracks = spark.createDataFrame(pd.DataFrame({"track_id": ["t1"]}))
+    contexts = {
+        2: ("discover_weekly", None, "discover_weekly"),
+        3: ("  discover_weekly ", None, "discover_weekly"),  # trimmed
+        4: ("radio:station.1-a_b", None, "radio:station.1-a_b"),
+        5: ("", None, None),  # empty: no context
+        6: ("NULL", None, None),  # a word for "missing": no context
+        7: (None, None, None),
+        8: ("Discover Weekly", "bad_context", None),
+        9: ("DISCOVER_WEEKLY", "bad_context", None),  # never lower-cased: a guess
+        10: ("7up", "bad_context", None),
+        11: ("a" * 65, "bad_context", None),  # over 64 characters
+        12: ("a" * 64, None, "a" * 64),
+        13: ("ok\nmore", "bad_context", None),
+    }
+    rows = spark.createDataFrame(
+        [("f", n, "", "u1", "t1", "2026-11-10T10:00:00Z", "200000", c, None) for n, (c, _, _) in contexts.items()],
+        "source_file string, line long, raw string, user_id string, track_id string, played_at string, "
+        "ms_played string, context string, error string",
+    )
+    out = quarantine.validate(rows, tracks, START, CUT, 86_400_000).toPandas().set_index("line").sort_index()
+    assert out["reason"].tolist() == [want for _, want, _ in contexts.values()]
+    good = out[out["reason"].isna()]
+    assert good["context"].tolist() == [c for _, want, c in contexts.values() if want is None]
+
+
+@pytest.mark.spark
+def test_deduplicate_keeps_the_context_of_the_longest_listen(spark):
+    at = dt.datetime(2026, 11, 1, 10)
+    df = spark.createDataFrame(
+        [
+            ("u1", "t1", at, 100, "discover_weekly"),
+            ("u1", "t1", at, 300, None),  # the longest listen wins, with its (missing) context
+            ("u2", "t1", at, 50, None),
+            ("u2", "t1", at, 50, "discover_weekly"),  # equally long: a context over none
+        ],
+        "user_id string, track_id string, played_at_ts timestamp, ms long, context string",
+    )
+    out = quarantine.deduplicate(df).orderBy("user_id").toPandas()
+    assert out[["user_id", "ms_played", "context"]].to_dict("records") == [
+        {"user_id": "u1", "ms_played": 300, "context": None},
+        {"user_id": "u2", "ms_played": 50, "context": "discover_weekly"},
+    ]
+
+
+@pytest.mark.spark
 def test_deduplicate_keeps_one_event_with_the_longest_listen(spark):
     df = spark.createDataFrame(
         [
@@ -197,6 +244,11 @@ def test_run_ingests_every_format_and_quarantines_with_file_and_line(spark, tmp_
     q_file = next((tmp_path / "wh" / "quarantine" / "week=2026-W47").glob("*.parquet"))
     assert pq.read_schema(q_file).remove_metadata() == arrow_schema("quarantine")
     assert metrics["skipped_files"] and metrics["skipped_files"][0].endswith("notes.txt")
+    assert plays["context"].isna().all()  # files without a context column: null
+    # no raw/saves/: an empty saves partition with the contract's schema
+    saves = tmp_path / "wh" / "saves" / "week=2026-W47"
+    assert pq.read_table(saves).num_rows == 0 and metrics["saves"]["files"] == 0
+    assert pq.read_schema(next(saves.glob("*.parquet"))).remove_metadata() == arrow_schema("saves")
 
 
 @pytest.mark.spark
@@ -357,3 +409,115 @@ def test_a_failed_write_leaves_no_staging_folder_and_publishes_nothing(spark, tm
 def _entries(folder):
     """What a table folder holds besides the writers' lock files (which stay, by design)."""
     return sorted(n for n in os.listdir(folder) if not n.startswith(".lock-"))
+
+
+def _context_world(root):
+    """Plays with a context column in each format (any case), a file without one, and a saves folder."""
+    _write_catalog(root)
+    raw = root / "raw" / "plays"
+    raw.mkdir(parents=True)
+    (raw / "a.csv").write_text(
+        "user_id,track_id,played_at,ms_played,Context\n"
+        "u1,t1,2026-11-09T08:00:00Z,200000,discover_weekly\n"
+        "u1,t2,2026-11-09T09:00:00Z,200000,\n"  # empty: none
+        "u1,t3,2026-11-09T10:00:00Z,200000,Discover Weekly\n"  # 4: bad
+    )
+    (raw / "b.jsonl").write_text(
+        json.dumps(
+            {
+                "user_id": "u2",
+                "track_id": "t1",
+                "played_at": "2026-11-10T08:00:00Z",
+                "ms_played": 5000,
+                "CONTEXT": "discover_weekly",
+            }
+        )
+        + "\n"
+        + json.dumps(
+            {"user_id": "u2", "track_id": "t2", "played_at": "2026-11-10T09:00:00Z", "ms_played": 1, "context": "DW!"}
+        )  # 2: bad
+        + "\n"
+        + json.dumps({"user_id": "u2", "track_id": "t3", "played_at": "2026-11-10T10:00:00Z", "ms_played": 1})
+        + "\n"
+    )
+    pq.write_table(
+        pa.table(
+            {
+                "user_id": ["u3", "u3", "u3"],
+                "track_id": ["t1", "t2", "t3"],
+                "played_at": [_ms(2026, 11, 11, 12), _ms(2026, 11, 11, 13), _ms(2026, 11, 11, 14)],
+                "ms_played": [100000, 100000, 100000],
+                "ConText": ["discover_weekly", None, "radio 1"],  # 3: bad
+            }
+        ),
+        raw / "c.parquet",
+    )
+    (raw / "d.csv").write_text("user_id,track_id,played_at,ms_played\nu4,t1,2026-11-12T08:00:00Z,200000\n")
+    saves = root / "raw" / "saves"
+    saves.mkdir(parents=True)
+    (saves / "s.csv").write_text(
+        "user_id,track_id,saved_at\n"
+        "u1,t1,2026-11-09T08:05:00Z\n"
+        "u1,t1,2026-11-10T08:05:00Z\n"  # a second save of the pair: the first stays
+        "u2,,2026-11-10T08:00:00Z\n"  # 4: missing track
+        "u2,t2,soon\n"  # 5: bad time
+        "u3,t3,2026-11-17T00:00:00Z\n"  # after W47's cutoff: not visible yet
+    )
+    (saves / "s.jsonl").write_text(
+        json.dumps({"user_id": "u2", "track_id": "t3", "saved_at": _ms(2026, 11, 10, 11)}) + "\n" + "[1, 2]\n"
+    )
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_run_keeps_each_formats_context_and_publishes_saves(spark, tmp_path):
+    from schemas.tables import arrow_schema
+
+    _context_world(tmp_path / "data")
+    config = make_config(tmp_path / "data", tmp_path / "wh", ingest={"max_bad_share": 1.0})
+    metrics = ingest.run(spark, config, "2026-W47")
+
+    plays = pq.read_table(tmp_path / "wh" / "plays").to_pandas().sort_values("played_at")
+    got = [(r.user_id, r.track_id, None if pd.isna(r.context) else r.context) for r in plays.itertuples()]
+    assert got == [
+        ("u1", "t1", "discover_weekly"),
+        ("u1", "t2", None),
+        ("u2", "t1", "discover_weekly"),  # a skip keeps its context too
+        ("u2", "t3", None),  # a JSON line without the key
+        ("u3", "t1", "discover_weekly"),
+        ("u3", "t2", None),
+        ("u4", "t1", None),  # a file without the column
+    ]
+    for day in (tmp_path / "wh" / "plays").glob("day=*"):
+        assert pq.read_schema(next(day.glob("*.parquet"))).remove_metadata() == arrow_schema("plays")
+        assert (day / "_fingerprint").read_text().startswith("v2 ")
+    q = pq.read_table(tmp_path / "wh" / "quarantine" / "week=2026-W47").to_pandas()
+    q["file"] = q["source_file"].str.rsplit("/", n=1).str[-1]
+    assert sorted(zip(q["file"], q["line"].astype(int), q["reason"])) == [
+        ("a.csv", 4, "bad_context"),
+        ("b.jsonl", 2, "bad_context"),
+        ("c.parquet", 3, "bad_context"),
+        ("s.csv", 4, "missing_track_id"),
+        ("s.csv", 5, "bad_saved_at"),
+        ("s.jsonl", 2, "malformed_json"),
+    ]
+    assert q.set_index("file").loc["s.csv"].set_index("line").loc[5, "raw"] == "u2,t2,soon"
+    assert metrics["reasons"] == {"bad_context": 3} and metrics["quarantined"] == 3  # plays only
+
+    saves = pq.read_table(tmp_path / "wh" / "saves" / "week=2026-W47").to_pandas()
+    assert [(r.user_id, r.track_id, r.saved_at.isoformat()) for r in saves.itertuples()] == [
+        ("u1", "t1", "2026-11-09T08:05:00+00:00"),
+        ("u2", "t3", "2026-11-10T11:00:00+00:00"),
+    ]
+    s = metrics["saves"]
+    assert (s["files"], s["read"], s["good"], s["quarantined"], s["after_cutoff"]) == (2, 7, 3, 3, 1)
+    assert (s["duplicates_dropped"], s["written"]) == (1, 2)
+    assert s["reasons"] == {"bad_saved_at": 1, "malformed_json": 1, "missing_track_id": 1}
+    assert s["by_file"] == {"s.csv": {"bad_saved_at": 1, "missing_track_id": 1}, "s.jsonl": {"malformed_json": 1}}
+
+    # a day published before context existed (a v1 fingerprint) is rewritten once, then left alone
+    root = tmp_path / "wh" / "plays"
+    (root / "day=2026-11-12" / "_fingerprint").write_text("v1 rows=1 xxhash64=1/2\n")
+    again = ingest.run(spark, config, "2026-W47")
+    assert again["days_changed"] == ["2026-11-12"]
+    assert ingest.run(spark, config, "2026-W47")["days_changed"] == []

@@ -216,6 +216,71 @@ def test_csv_files_with_columns_differing_only_in_case_are_an_error_naming_them(
     assert out.loc["b.csv", "error"] is None and out.loc["b.csv", "ms_played"] == "1000"  # only the contract's count
 
 
+# ----------------------------------------------------------------------------- 6b. the optional context
+
+
+@pytest.mark.spark
+def test_a_context_column_is_read_in_any_case_and_files_without_it_read_as_before(spark):
+    values = {
+        "a.csv": ["user_id,track_id,played_at,ms_played,CONTEXT", "u1,t1,2026-11-09T08:00:00Z,1000,discover_weekly"],
+        "b.csv": ["user_id,track_id,played_at,ms_played", "u2,t1,2026-11-09T08:00:00Z,1000"],
+        "c.csv": ["user_id,track_id,played_at,ms_played,context,Context", "u3,t1,2026-11-09T08:00:00Z,1000,a,b"],
+    }
+    df = spark.createDataFrame(
+        [(f, i + 1, v) for f, lines in values.items() for i, v in enumerate(lines)],
+        "source_file string, line long, value string",
+    )
+    out = raw_plays.parse_csv(df).toPandas().set_index("source_file")
+    assert out.loc["a.csv", "context"] == "discover_weekly" and out.loc["a.csv", "error"] is None
+    assert out.loc["b.csv", "context"] is None and out.loc["b.csv", "raw"] == values["b.csv"][1]
+    assert out.loc["c.csv", "error"] == "ambiguous_columns:context+Context"
+
+    lines = [
+        json.dumps({**_play("u1"), "Context": "discover_weekly"}),
+        json.dumps(_play("u2")),
+        json.dumps({**_play("u3"), "context": {"from": "dw"}}),
+        json.dumps({**_play("u4"), "context": "a", "CONTEXT": "b"}),
+        json.dumps({**_play("u5"), "context": 7}),  # a number: its text, then validation's (bad_context)
+    ]
+    df = spark.createDataFrame(
+        [("f.jsonl", i + 1, v) for i, v in enumerate(lines)], "source_file string, line long, value string"
+    )
+    out = raw_plays.parse_json(df).toPandas().set_index("line")
+    assert out["context"].tolist()[:2] == ["discover_weekly", None] and out.loc[5, "context"] == "7"
+    assert out["error"].tolist() == [None, None, "non_scalar_value:context", "ambiguous_columns:context+CONTEXT", None]
+
+
+def test_a_parquet_context_column_that_is_nested_or_doubled_quarantines_the_file(tmp_path):
+    cases = {
+        "ctx.parquet": ({"Context": ["discover_weekly"]}, None),
+        "nested.parquet": ({"context": [["dw"]]}, "non_scalar_column:context"),
+        "double.parquet": ({"context": ["a"], "CONTEXT": ["b"]}, "ambiguous_columns:context+CONTEXT"),
+    }
+    for name, (columns, _) in cases.items():
+        _parquet(tmp_path / name, **columns)
+    got = {name: raw_plays._parquet_problem(str(tmp_path / name)) for name in cases}
+    assert got == {name: want for name, (_, want) in cases.items()}
+
+
+@pytest.mark.spark
+def test_parquet_rows_carry_their_context_and_files_without_it_keep_their_raw_text(spark, tmp_path):
+    _parquet(tmp_path / "with.parquet", CONTEXT=["discover_weekly"])
+    _parquet(tmp_path / "without.parquet")
+    files = [str(tmp_path / "with.parquet"), str(tmp_path / "without.parquet")]
+    rows, errors = raw_plays.read_parquet_files(spark, files, tmp_path / "links")
+    out = rows.toPandas().set_index(rows.toPandas()["source_file"].map(os.path.basename))
+    assert errors == {}
+    assert out.loc["with.parquet", "context"] == "discover_weekly"
+    assert json.loads(out.loc["with.parquet", "raw"])["context"] == "discover_weekly"
+    assert out.loc["without.parquet", "context"] is None
+    assert json.loads(out.loc["without.parquet", "raw"]) == {
+        "user_id": "u",
+        "track_id": "t1",
+        "played_at": "2026-11-09T08:00:00Z",
+        "ms_played": 1,
+    }
+
+
 # ----------------------------------------------------------------------------- 7. the catalog
 
 

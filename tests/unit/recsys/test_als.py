@@ -54,6 +54,135 @@ def test_rating_gives_the_hu_koren_volinsky_confidence(spark):
     assert [1 + alpha * r for r in ratings] == pytest.approx([1 + alpha * math.log(1 + w / eps) for w in [0, 1, 9]])
 
 
+def _frame(spark, rows, columns, schema):
+    return spark.createDataFrame(pd.DataFrame(rows, columns=columns), schema)
+
+
+def _counts(spark, rows):
+    return _frame(
+        spark,
+        rows,
+        ["user_id", "track_id", "plays", "weight"],
+        "user_id string, track_id string, plays long, weight double",
+    )
+
+
+def _pairs(spark, rows):
+    return _frame(spark, rows, ["user_id", "track_id"], "user_id string, track_id string")
+
+
+def _skips(spark, rows):
+    return _frame(spark, rows, ["user_id", "track_id", "skips"], "user_id string, track_id string, skips long")
+
+
+def _rated(df):
+    return {(r["user_id"], r["track_id"]): r["rating"] for r in df.collect()}
+
+
+# counted plays: listeners u1, u2, u3 and tracks t1, t2, t3 are the ones fitted
+SIGNAL_COUNTS = [
+    ("u1", "t1", 2, 2.0),
+    ("u1", "t2", 1, 1.0),
+    ("u2", "t2", 3, 3.0),
+    ("u2", "t3", 1, 1.0),
+    ("u3", "t3", 1, 1.0),
+]
+SAVED = [
+    ("u1", "t1"),  # saved and played: the weight grows by save_weight
+    ("u1", "t3"),  # saved, never counted: rated from the save alone (and its skips do not count)
+    ("u9", "t1"),  # a listener without counted plays: left out
+    ("u1", "t9"),  # a track without counted plays: left out
+]
+SKIPS = [
+    ("u2", "t1", 3),  # no counted play, not saved, 3 skips: negative
+    ("u1", "t3", 5),  # saved: the save wins
+    ("u1", "t2", 4),  # counted plays win
+    ("u3", "t1", 1),  # one skip says nothing
+    ("u9", "t2", 6),  # a listener without counted plays: left out
+    ("u3", "t9", 6),  # a track without counted plays: left out
+]
+
+
+@pytest.mark.spark
+def test_saves_add_to_the_weight_and_repeated_skips_rate_negative(spark):
+    eps, save_w, skip_w = 2.0, 2.0, 0.5
+    counts, saved, skips = _counts(spark, SIGNAL_COUNTS), _pairs(spark, SAVED), _skips(spark, SKIPS)
+    got = _rated(als_recipe.ratings(counts, eps, saved, save_w, skips, skip_w))
+    assert got == pytest.approx(
+        {
+            ("u1", "t1"): math.log1p((2.0 + save_w) / eps),
+            ("u1", "t2"): math.log1p(1.0 / eps),
+            ("u2", "t2"): math.log1p(3.0 / eps),
+            ("u2", "t3"): math.log1p(1.0 / eps),
+            ("u3", "t3"): math.log1p(1.0 / eps),
+            ("u1", "t3"): math.log1p(save_w / eps),
+            ("u2", "t1"): -skip_w * math.log1p(3 - 1),
+        }
+    )
+    alpha = 8.0  # Spark: preference 0 for a rating <= 0, confidence 1 + alpha * |rating|
+    assert 1 + alpha * abs(got[("u2", "t1")]) == pytest.approx(1 + alpha * 0.5 * math.log(3))
+
+
+@pytest.mark.spark
+def test_a_zero_weight_turns_saves_or_skips_off(spark):
+    eps = 1.0
+    counts, saved, skips = _counts(spark, SIGNAL_COUNTS), _pairs(spark, SAVED), _skips(spark, SKIPS)
+    plain = {(u, t): math.log1p(w / eps) for u, t, _, w in SIGNAL_COUNTS}
+    assert _rated(als_recipe.ratings(counts, eps)) == pytest.approx(plain)  # neither: with_rating's
+    assert _rated(als_recipe.ratings(counts, eps, saved, 0.0, skips, 0.0)) == pytest.approx(plain)
+    no_saves = _rated(als_recipe.ratings(counts, eps, saved, 0.0, skips, 0.5))
+    # without saves (u1, t3) is a plain repeated skip
+    assert no_saves == pytest.approx({**plain, ("u2", "t1"): -0.5 * math.log1p(2), ("u1", "t3"): -0.5 * math.log1p(4)})
+    no_skips = _rated(als_recipe.ratings(counts, eps, saved, 2.0, skips, 0.0))
+    assert no_skips == pytest.approx({**plain, ("u1", "t1"): math.log1p(4.0), ("u1", "t3"): math.log1p(2.0)})
+
+
+@pytest.mark.spark
+def test_window_ratings_count_only_the_saves_and_skips_inside_the_window(spark):
+    start = END - dt.timedelta(weeks=2)
+    rows = [
+        ("u1", "t1", END - dt.timedelta(days=1), 200_000),
+        ("u2", "t2", END - dt.timedelta(days=1), 200_000),
+        ("u2", "t1", END - dt.timedelta(days=2), 5_000),  # skips of u2 on t1: two in the window
+        ("u2", "t1", END - dt.timedelta(days=3), 5_000),
+        ("u2", "t1", END - dt.timedelta(days=30), 5_000),  # before the window
+        ("u1", "t2", END - dt.timedelta(days=3), 5_000),  # one skip in the window, one after the cutoff
+        ("u1", "t2", END + dt.timedelta(days=1), 5_000),
+    ]
+    plays = _plays(spark, rows)
+    saves = _frame(
+        spark,
+        [("u2", "t1", END - dt.timedelta(days=40)), ("u1", "t2", END - dt.timedelta(days=5))],
+        ["user_id", "track_id", "saved_at"],
+        "user_id string, track_id string, saved_at timestamp",
+    )
+    conf = AlsConf(eps=1.0, save_weight=2.0, skip_weight=0.5)
+    counts = als_recipe.window_counts(plays, start, END, conf.min_ms_played, 0)
+    got = _rated(als_recipe.window_ratings(plays, counts, conf, start, END, saves))
+    assert got == pytest.approx(
+        {
+            ("u1", "t1"): math.log1p(1.0),
+            ("u2", "t2"): math.log1p(1.0),
+            ("u1", "t2"): math.log1p(2.0),  # saved in the window (its single skip would say nothing)
+            ("u2", "t1"): -0.5 * math.log1p(1),  # the save before the window does not count; 2 skips do
+        }
+    )
+    assert _rated(als_recipe.window_ratings(plays, counts, conf, start, END)) == pytest.approx(
+        {("u1", "t1"): math.log1p(1.0), ("u2", "t2"): math.log1p(1.0), ("u2", "t1"): -0.5 * math.log1p(1)}
+    )
+
+
+@pytest.mark.spark
+def test_a_fit_with_negative_ratings_keeps_the_listeners_and_tracks_of_the_plays(spark):
+    spark.sparkContext.setCheckpointDir("/tmp/dw-test-ckpt")
+    counts = _counts(spark, SIGNAL_COUNTS)
+    rated = als_recipe.ratings(counts, 1.0, _pairs(spark, SAVED), 2.0, _skips(spark, SKIPS), 0.5)
+    conf = AlsConf(rank=2, max_iter=3, num_blocks=1, seed=1, checkpoint_interval=-1)
+    users, items = als_recipe.fit_als(counts, conf, rated)
+    assert users["user_id"].tolist() == ["u1", "u2", "u3"] and items["track_id"].tolist() == ["t1", "t2", "t3"]
+    assert np.isfinite(as_matrix(users["vector"])).all()
+
+
 @pytest.mark.spark
 def test_index_ids_are_dense_and_sorted(spark):
     df = spark.createDataFrame(pd.DataFrame({"user_id": ["b", "a", "c", "a"]}))
@@ -175,3 +304,32 @@ def test_holdout_scores_put_als_beside_all_time_and_recent_popularity_with_inter
     diff = block["paired"]["als - most_popular"]["precision@1"]
     assert diff["mean"] == pytest.approx(0.5) and diff["n"] == 2 and diff["groups"] == 2
     assert block["systems"]["als"]["mean_percentile_rank"]["n"] == 2  # one rank per (listener, track) pair
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_the_als_stage_reads_the_weeks_saves_and_counts_its_signals(spark, tmp_path):
+    from jobs import als as als_stage
+    from jobs.warehouse.store import Warehouse
+    from tests.integration.test_als_consistency import WEEK, _normal_plays, _play, _world
+
+    plays = [*_normal_plays(), _play("u0", "t01", 4, 5_000), _play("u0", "t01", 5, 5_000)]  # u0 skips t01 twice
+    config = _world(tmp_path, plays)
+    before = als_stage.run(spark, config, WEEK)  # no saves partition (ingested before saves): no saves
+    assert before["signals"]["saves_in_window"] == 0 and before["signals"]["skip_pairs"] == 1
+    wh = Warehouse(config.paths.warehouse)
+    counts_before = wh.read("play_counts", WEEK)
+    saved = pd.DataFrame(
+        {
+            "user_id": ["u0", "u1", "u1"],
+            "track_id": ["t03", "t01", "t05"],
+            "saved_at": pd.to_datetime(["2026-11-10", "2026-11-11", "2026-01-01"], utc=True),  # the last: too old
+        }
+    )
+    wh.write("saves", WEEK, saved)
+    after = als_stage.run(spark, config, WEEK)
+    assert after["signals"]["saves_in_window"] == 2
+    assert after["signals"]["pairs_rated"] >= before["signals"]["pairs_rated"]
+    # saves and skips change the ratings, never who is fitted nor the published counts
+    assert (after["users"], after["tracks"]) == (before["users"], before["tracks"])
+    pd.testing.assert_frame_equal(wh.read("play_counts", WEEK), counts_before)

@@ -55,9 +55,19 @@ def test_writers_and_publish_sets_are_read_off_the_contracts():
 
     assert SETS == {"als_fit": ("play_counts", "user_factors", "item_factors", "als_metrics")}
     assert DERIVED == {"track_vectors": "als_fit", "audio_vectors": "als_fit", "taste_clusters": "als_fit"}
-    inputs = {"raw_plays", "tracks", "artists", "raw_playlists"}
+    inputs = {"raw_plays", "raw_saves", "tracks", "artists", "raw_playlists"}
     assert {name for name, t in TABLES.items() if not t.writer} == inputs  # every warehouse table names its job
     assert WRITERS["als_fit"] == "als" and WRITERS["track_vectors"] == "audio_cnn infer"
+    assert WRITERS["saves"] == "ingest"
+
+
+def test_plays_carry_an_optional_context_and_saves_have_their_contract():
+    plays = {c.name: c for c in table("plays").columns}
+    assert plays["context"].type == "string" and plays["context"].nullable
+    assert "context" in table("raw_plays").names
+    assert table("saves").names == ["user_id", "track_id", "saved_at", "week"]
+    assert not any(c.nullable for c in table("saves").columns)
+    assert table("raw_saves").names == ["user_id", "track_id", "saved_at"]
 
 
 def test_column_constants_name_contract_columns_and_jobs_hold_no_such_literal():
