@@ -39,8 +39,8 @@ class Listeners:
     last_week: np.ndarray  # last week of the window they play in
 
     def taste(self, week: int, weeks: int) -> np.ndarray:
-        """Every listener's weights over the scenes in ``week`` (0-based)."""
-        lam = week / max(weeks - 1, 1)
+        """Every listener's weights over the scenes in ``week`` (0-based; after the window, its last week's)."""
+        lam = min(week / max(weeks - 1, 1), 1.0)
         return (1 - lam) * self.taste_start + lam * self.taste_end
 
 

@@ -113,8 +113,21 @@ def truth_tables(conf: WorldConf, scenes: Scenes, catalog: Catalog, sounds: Soun
     }
 
 
-def build_world(conf: WorldConf) -> World:
-    """The world's tables and hidden truth; no I/O."""
+@dataclass(frozen=True)
+class Hidden:
+    """The world's hidden model before any play is drawn, and its random stream at that point."""
+
+    rng: np.random.Generator
+    scenes: Scenes
+    catalog: Catalog
+    sounds: Sounds
+    listeners: Listeners
+    start: dt.date
+    end: dt.date
+
+
+def hidden_model(conf: WorldConf) -> Hidden:
+    """Scenes, catalog, sounds and listeners, drawn in the world's order from one stream seeded by ``conf.seed``."""
     rng = np.random.default_rng(conf.seed)
     end = dt.date.fromisoformat(conf.end)
     start = end - dt.timedelta(weeks=conf.weeks)
@@ -122,6 +135,21 @@ def build_world(conf: WorldConf) -> World:
     catalog = build_catalog(conf, rng, start, end, scenes)
     sounds = build_sounds(catalog.track_genre, catalog.track_latent, rng)
     listeners = build_listeners(conf, rng, scenes, catalog.artist_scene)
+    return Hidden(rng, scenes, catalog, sounds, listeners, start, end)
+
+
+def build_world(conf: WorldConf) -> World:
+    """The world's tables and hidden truth; no I/O."""
+    h = hidden_model(conf)
+    rng, scenes, catalog, sounds, listeners, start, end = (
+        h.rng,
+        h.scenes,
+        h.catalog,
+        h.sounds,
+        h.listeners,
+        h.start,
+        h.end,
+    )
     plays = listen(conf, rng, catalog, scenes, listeners, start)
     playlists = build_playlists(conf, rng, catalog, scenes, listeners)
     return World(

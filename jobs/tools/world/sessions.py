@@ -24,8 +24,10 @@ No I/O: ``listen`` draws from the world's one random stream, in a fixed order.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -97,6 +99,98 @@ def _session_times(
     return pushed[session] + within
 
 
+@dataclass(frozen=True)
+class Listening:
+    """What the listening of every week is drawn from: the hidden model, indexed for drawing."""
+
+    conf: WorldConf
+    catalog: Catalog
+    scenes: Scenes
+    listeners: Listeners
+    affinity: np.ndarray  # (scenes, played tracks)
+    unit_latent: np.ndarray  # the played tracks' latent vectors, unit length
+    albums: dict[int, np.ndarray]
+    favourites: np.ndarray  # (2, listeners, N_FAVOURITES): the favourites of each half of the window
+    halves: tuple[int, int]
+
+    def taste_draw(self, users: np.ndarray, week: int, rng: np.random.Generator) -> np.ndarray:
+        """A track for each of ``users`` from their taste of ``week``: a scene, then a track by affinity."""
+        scene = draw_rows(cumulative(self.listeners.taste(week, self.conf.weeks)), users, rng)
+        return draw_rows(cumulative(self.affinity * week_weights(self.catalog, self.conf, week)), scene, rng)
+
+
+def listening(
+    conf: WorldConf, rng: np.random.Generator, catalog: Catalog, scenes: Scenes, listeners: Listeners
+) -> Listening:
+    """The listening model; draws each listener's favourites (of the window's two halves) from ``rng``."""
+    n_users = len(listeners.user_ids)
+    latent = catalog.track_latent[: conf.tracks]
+    base = Listening(
+        conf,
+        catalog,
+        scenes,
+        listeners,
+        scene_affinity(scenes, latent),
+        unit(latent),
+        _albums_in_order(catalog, conf),
+        np.zeros((2, n_users, N_FAVOURITES), dtype=np.int64),
+        (0, conf.weeks // 2),
+    )
+    fav_users = np.repeat(np.arange(n_users), N_FAVOURITES)
+    favourites = np.stack([base.taste_draw(fav_users, w, rng).reshape(n_users, N_FAVOURITES) for w in base.halves])
+    return dataclasses.replace(base, favourites=favourites)
+
+
+def play_week(ctx: Listening, w: int, rng: np.random.Generator, busy_until: np.ndarray) -> pd.DataFrame | None:
+    """One week's plays (``user``, ``track`` indices, ``offset`` ms from the week's Monday, ``ms_played``).
+
+    Week ``w`` counts from the window's first (0-based); a week after the window (the
+    simulator's) keeps the taste of its last week and the listeners still around at its end.
+    ``busy_until`` (ms from the window's start, per listener) is updated in place. ``None``
+    when nobody plays."""
+    conf, catalog, listeners, scenes = ctx.conf, ctx.catalog, ctx.listeners, ctx.scenes
+    album_of = catalog.album[: conf.tracks]
+    durations = catalog.durations[: conf.tracks]
+    around = (listeners.first_week <= w) & (listeners.last_week >= min(w, conf.weeks - 1))
+    active = np.flatnonzero(around)
+    users = np.repeat(active, rng.poisson(listeners.activity[active]))
+    if len(users) == 0:
+        return None
+    weights = week_weights(catalog, conf, w)
+    kind = rng.choice(3, len(users), p=[0.30, 0.07, 0.63])  # favourite, popular, taste
+    tracks = ctx.taste_draw(users, w, rng)
+    popular = draw_rows(cumulative(weights[None, :]), np.zeros(len(users), dtype=np.int64), rng)
+    tracks = np.where(kind == 1, popular, tracks)
+    fav = ctx.favourites[int(w >= ctx.halves[1]), users, rng.integers(0, N_FAVOURITES, len(users))]
+    tracks = np.where(kind == 0, fav, tracks)
+
+    new_session = np.r_[True, users[1:] != users[:-1]] | (rng.random(len(users)) < 1 / 6)
+    session = np.cumsum(new_session) - 1
+    firsts = np.flatnonzero(new_session)
+    sizes = np.diff(np.r_[firsts, len(users)])
+    in_album = np.zeros(len(users), dtype=bool)
+    for first, size in zip(firsts[(sizes >= 3)], sizes[sizes >= 3], strict=True):
+        if rng.random() >= 1 / 7:
+            continue
+        listing = ctx.albums[int(album_of[tracks[first]])]
+        listing = listing[weights[listing] > 0][:size]  # released ones, from the first
+        tracks[first : first + len(listing)] = listing
+        in_album[first : first + len(listing)] = True
+
+    taste_point = unit(listeners.taste(w, conf.weeks) @ scenes.latent)
+    closeness = np.einsum("ij,ij->i", ctx.unit_latent[tracks], taste_point[users])
+    p_skip = 0.04 + 0.5 / (1 + np.exp((closeness - 0.2) * 10))
+    p_skip = np.where((kind == 0) | in_album, 0.04, p_skip)
+    skip = rng.random(len(users)) < p_skip
+    full = (durations[tracks] * rng.uniform(0.7, 1.0, len(users))).astype(np.int64)
+    ms = np.where(skip, rng.integers(2_000, 30_000, len(users)), full)
+    week_ms = np.int64(7 * w * 24 * HOUR_MS)
+    offset = _session_times(rng, users, session, ms, busy_until - week_ms)
+    ends = offset + ms
+    np.maximum.at(busy_until, users, week_ms + ends + HOUR_MS)
+    return pd.DataFrame({"user": users, "track": tracks, "offset": offset, MS_PLAYED: ms})
+
+
 def listen(
     conf: WorldConf,
     rng: np.random.Generator,
@@ -106,68 +200,28 @@ def listen(
     start: dt.date,
 ) -> pd.DataFrame:
     """Every play of the window (user_id, track_id, played_at, ms_played), clean and sorted by time."""
+    ctx = listening(conf, rng, catalog, scenes, listeners)
     n_users = len(listeners.user_ids)
-    latent = catalog.track_latent[: conf.tracks]
-    affinity = scene_affinity(scenes, latent)
-    unit_latent = unit(latent)
-    albums = _albums_in_order(catalog, conf)
-    album_of = catalog.album[: conf.tracks]
-    durations = catalog.durations[: conf.tracks]
     track_ids = np.array(catalog.tracks[TRACK_ID].tolist(), dtype=object)
-
-    def taste_draw(users: np.ndarray, week: int) -> np.ndarray:
-        scene = draw_rows(cumulative(listeners.taste(week, conf.weeks)), users, rng)
-        return draw_rows(cumulative(affinity * week_weights(catalog, conf, week)), scene, rng)
-
-    halves = (0, conf.weeks // 2)
-    fav_users = np.repeat(np.arange(n_users), N_FAVOURITES)
-    favourites = np.stack([taste_draw(fav_users, w).reshape(n_users, N_FAVOURITES) for w in halves])
-
     rows = []
     busy_until = np.full(n_users, -(1 << 40), dtype=np.int64)  # ms from the window's start, plus an hour
     base = np.datetime64(start.isoformat(), "ms")
     end = base + np.timedelta64(7 * conf.weeks, "D")
     for w in range(conf.weeks):
-        active = np.flatnonzero((listeners.first_week <= w) & (listeners.last_week >= w))
-        users = np.repeat(active, rng.poisson(listeners.activity[active]))
-        if len(users) == 0:
+        week = play_week(ctx, w, rng, busy_until)
+        if week is None:
             continue
-        weights = week_weights(catalog, conf, w)
-        kind = rng.choice(3, len(users), p=[0.30, 0.07, 0.63])  # favourite, popular, taste
-        tracks = taste_draw(users, w)
-        popular = draw_rows(cumulative(weights[None, :]), np.zeros(len(users), dtype=np.int64), rng)
-        tracks = np.where(kind == 1, popular, tracks)
-        fav = favourites[int(w >= halves[1]), users, rng.integers(0, N_FAVOURITES, len(users))]
-        tracks = np.where(kind == 0, fav, tracks)
-
-        new_session = np.r_[True, users[1:] != users[:-1]] | (rng.random(len(users)) < 1 / 6)
-        session = np.cumsum(new_session) - 1
-        firsts = np.flatnonzero(new_session)
-        sizes = np.diff(np.r_[firsts, len(users)])
-        in_album = np.zeros(len(users), dtype=bool)
-        for first, size in zip(firsts[(sizes >= 3)], sizes[sizes >= 3], strict=True):
-            if rng.random() >= 1 / 7:
-                continue
-            listing = albums[int(album_of[tracks[first]])]
-            listing = listing[weights[listing] > 0][:size]  # released ones, from the first
-            tracks[first : first + len(listing)] = listing
-            in_album[first : first + len(listing)] = True
-
-        taste_point = unit(listeners.taste(w, conf.weeks) @ scenes.latent)
-        closeness = np.einsum("ij,ij->i", unit_latent[tracks], taste_point[users])
-        p_skip = 0.04 + 0.5 / (1 + np.exp((closeness - 0.2) * 10))
-        p_skip = np.where((kind == 0) | in_album, 0.04, p_skip)
-        skip = rng.random(len(users)) < p_skip
-        full = (durations[tracks] * rng.uniform(0.7, 1.0, len(users))).astype(np.int64)
-        ms = np.where(skip, rng.integers(2_000, 30_000, len(users)), full)
-        week_ms = np.int64(7 * w * 24 * HOUR_MS)
-        offset = _session_times(rng, users, session, ms, busy_until - week_ms)
-        ends = offset + ms
-        np.maximum.at(busy_until, users, week_ms + ends + HOUR_MS)
-        played_at = base + np.timedelta64(7 * w, "D") + offset.astype("timedelta64[ms]")
+        played_at = base + np.timedelta64(7 * w, "D") + week["offset"].to_numpy().astype("timedelta64[ms]")
         keep = played_at < end
         rows.append(
-            pd.DataFrame({"user": users[keep], "track": tracks[keep], PLAYED_AT: played_at[keep], MS_PLAYED: ms[keep]})
+            pd.DataFrame(
+                {
+                    "user": week["user"].to_numpy()[keep],
+                    "track": week["track"].to_numpy()[keep],
+                    PLAYED_AT: played_at[keep],
+                    MS_PLAYED: week[MS_PLAYED].to_numpy()[keep],
+                }
+            )
         )
     plays = pd.concat(rows, ignore_index=True)
     plays = plays.sort_values([PLAYED_AT, "user", "track"], kind="stable").reset_index(drop=True)
