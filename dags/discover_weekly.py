@@ -24,6 +24,12 @@ Flow::
                                als --+          audio_infer -> taste_clusters -+
     resolve_week -> crawl -> culture --------------------------------+
            ingest -> song_vectors -> taste_vectors ------------------+
+           ingest -> bandit ------------------------------------------+
+
+``bandit`` trains BaRT's reward model on the exposures logged in earlier weeks (it skips
+until there are ``bandit.min_exposures``); the merge fills the ``bart`` arm's bandit places
+with it (``experiment.arms``, ``bandit.*``) and leaves the week's ``exposures`` and
+``bandit_actions`` beside the table, which ``validate`` publishes with it.
 
 ``merge`` leaves the table out of sight; ``validate`` checks every rule and only then
 publishes the week. An audio, culture or sequence step with too little input (no audio,
@@ -142,10 +148,12 @@ with DAG(
     song_vectors = job("song_vectors", "song_vectors")
     taste_vectors = job("taste_vectors", "taste_vectors", after_skips=True)
     taste_clusters = job("taste_clusters", "taste_clusters", after_skips=True)
+    bandit = job("bandit", "bandit")
 
     [week, code] >> ingest >> als
     week >> audio_features
     [als, audio_features] >> audio_train >> audio_infer >> taste_clusters
     week >> crawl >> culture
     ingest >> song_vectors >> taste_vectors
-    [als, audio_infer, taste_clusters, culture, taste_vectors] >> merge >> validate >> report
+    ingest >> bandit
+    [als, audio_infer, taste_clusters, culture, taste_vectors, bandit] >> merge >> validate >> report

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from jobs.config import Config
 from jobs.evaluation.audience import account_listeners
@@ -242,6 +243,9 @@ def _check(config: Config, wh: Warehouse, week: str) -> dict[str, Any]:
     problems += check_playlists(
         table, heard_pairs(plays), eligible, conf.k, conf.artist_cap, cold, conf.cold_slots, catalog
     )
+    exposures = wh.pending(week) / "exposures"
+    if exposures.is_dir():
+        problems += check_exposures(table, pq.read_table(exposures).to_pandas())
     if problems:
         raise ValidationError(f"discover_weekly {week} was not published: " + "; ".join(problems))
     return {
@@ -254,6 +258,24 @@ def _check(config: Config, wh: Warehouse, week: str) -> dict[str, Any]:
             set(plays[USER_ID]), active, table, dict(zip(excluded[USER_ID], excluded[REASON]))
         ),
     }
+
+
+def check_exposures(table: pd.DataFrame, exposures: pd.DataFrame) -> list[str]:
+    """The exposures log holds exactly the table's rows (listener, place, track, source, reason), each with
+    a policy and a propensity in (0, 1]."""
+    keys = [USER_ID, POSITION, TRACK_ID, SOURCE, REASON]
+    problems = []
+    shown = table[keys].merge(exposures[keys], how="outer", indicator=True)
+    if (shown["_merge"] != "both").any():
+        bad = shown[shown["_merge"] != "both"].iloc[0]
+        problems.append(
+            f"exposures differ from the table ({int((shown['_merge'] != 'both').sum())} rows), e.g. "
+            f"{bad[USER_ID]} place {bad[POSITION]} only in the {'table' if bad['_merge'] == 'left_only' else 'log'}"
+        )
+    p = exposures["propensity"].to_numpy(dtype=float)
+    if len(p) and not ((p > 0) & (p <= 1)).all():
+        problems.append("exposure propensities outside (0, 1]")
+    return problems
 
 
 def main(argv: list[str] | None = None) -> int:

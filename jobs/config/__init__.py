@@ -32,9 +32,11 @@ from jobs.config.sections import (
     AlsConf,
     AudioCnnConf,
     AudioConf,
+    BanditConf,
     CrawlConf,
     CultureConf,
     DagConf,
+    ExperimentConf,
     IngestConf,
     MergeConf,
     Paths,
@@ -54,11 +56,13 @@ __all__ = [
     "AlsConf",
     "AudioCnnConf",
     "AudioConf",
+    "BanditConf",
     "Config",
     "ConfigError",
     "CrawlConf",
     "CultureConf",
     "DagConf",
+    "ExperimentConf",
     "IngestConf",
     "MergeConf",
     "Paths",
@@ -101,6 +105,8 @@ class Config(BaseModel):
     culture: CultureConf = Field(default_factory=CultureConf)
     world: WorldConf = Field(default_factory=WorldConf)
     tune: TuneConf = Field(default_factory=TuneConf)
+    experiment: ExperimentConf = Field(default_factory=ExperimentConf)
+    bandit: BanditConf = Field(default_factory=BanditConf)
 
 
 SECTIONS: dict[str, type[_Section]] = {name: f.annotation for name, f in Config.model_fields.items()}

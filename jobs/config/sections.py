@@ -246,6 +246,35 @@ class TuneConf(_Section):
     )
 
 
+class ExperimentConf(_Section):
+    arms: tuple[Literal["als", "blend", "bart"], ...] = Field(
+        ("blend",),
+        min_length=1,
+        description="policies listeners are split into at random (equal shares, a seeded hash of the id): "
+        "als (ALS scores only), blend (the blended order), bart (the blend with bandit slots)",
+    )
+    seed: Int = Field(101, description="seed of the split (a new seed reshuffles every listener)")
+
+
+class BanditConf(_Section):
+    slots: Int = Field(10, ge=0, description="places of a bart playlist the bandit fills (the first ones), 0 = none")
+    pool: Int = Field(40, ge=1, description="candidates past the blend's own list the bandit may also choose from")
+    method: Literal["epsilon_greedy", "thompson"] = Field(
+        "epsilon_greedy", description="epsilon-greedy (BaRT) or Thompson sampling from the reward model's posterior"
+    )
+    epsilon: Num = Field(0.2, ge=0, le=1, description="share of slots filled uniformly at random (epsilon-greedy)")
+    min_exposures: Int = Field(
+        300, ge=1, description="fewer logged bart exposures with a known outcome: no model yet, slots explore uniformly"
+    )
+    history_weeks: Int = Field(8, ge=1, description="weeks of logged exposures the reward model learns from")
+    save_bonus: Num = Field(0.5, ge=0, description="reward of a save on top of the stream's 1")
+    l2: Num = Field(1.0, gt=0, description="L2 penalty (prior precision) of the logistic reward model")
+    reason_share: Num = Field(
+        0.25, gt=0, le=1, description="a part of a track's score this share of its largest part is a true reason"
+    )
+    seed: Int = Field(17, description="seed of the exploration (with the week and the listener)")
+
+
 class AudioConf(_Section):
     sample_rate: Int = Field(22_050, ge=8000, description="Hz; clips are resampled to it")
     window_seconds: Num = Field(30.0, gt=0, description="the middle of each file; shorter clips are padded (-100 dB)")

@@ -24,6 +24,8 @@ import pandas as pd
 from jobs.config import Config, MergeConf
 from jobs.evaluation.audience import personalisation
 from jobs.evaluation.offline import most_popular
+from jobs.feedback.bandit import RewardModel
+from jobs.feedback.policies import GREEDY, PolicyLists, policy_playlists
 from jobs.recsys.clusters import allotment_figures
 from jobs.recsys.inputs import Inputs, prepare_inputs
 from jobs.recsys.playlists import fallback_lists, playlists
@@ -32,6 +34,7 @@ from jobs.runtime.cli import week_job
 from jobs.warehouse.store import MissingInputError, Warehouse, current_run_id
 from schemas import vocab
 from schemas.columns import ARTIST_ID, POSITION, REASON, SCORE, SOURCE, TRACK_ID, USER_ID
+from schemas.tables import table as contract
 
 
 class MergeError(RuntimeError):
@@ -47,6 +50,8 @@ class MergeResult:
     """The week's playlists, computed and not yet written."""
 
     table: pd.DataFrame  # the discover_weekly rows, sorted by listener and position
+    exposures: pd.DataFrame  # the exposures rows (one per table row): policy, version, propensity
+    actions: pd.DataFrame  # bandit_actions: every action the bandit offered
     counts: dict[str, Any]  # what merge.json reports
     eligible: set[str]  # listeners with a playlist
     excluded: dict[str, str]  # active listeners left out -> why (thin_history, too_few_unheard_tracks)
@@ -66,8 +71,11 @@ def build_table(config: Config, week: str) -> MergeResult:
     artist_of = tracks.set_index(TRACK_ID)[ARTIST_ID]
     thin = sorted(active - set(users[USER_ID]))
     rows: list[tuple] = []
+    logged: list[tuple] = []
     short: list[str] = []
-    lists = playlists(inp, conf)
+    model, model_week = read_bandit_model(Warehouse(config.paths.warehouse), week)
+    served = policy_playlists(inp, config, week, model, model_week)
+    lists = served.lists
     for uid, playlist in lists.items():
         if len(playlist) < conf.k:
             short.append(uid)
@@ -75,6 +83,9 @@ def build_table(config: Config, week: str) -> MergeResult:
         rows += [
             (uid, pos, items.track_ids[pick.item], pick.score, pick.source, pick.reason)
             for pos, pick in enumerate(playlist, 1)
+        ]
+        logged += [
+            (uid, pos, served.policy[uid], served.version[uid], p) for pos, p in enumerate(served.propensity[uid], 1)
         ]
     fallback_users = thin if conf.thin_history == "fallback" else []
     top = max(float(items.popularity.max()), 1.0) if len(items.track_ids) else 1.0
@@ -93,13 +104,13 @@ def build_table(config: Config, week: str) -> MergeResult:
             )
             for pos, i in enumerate(chosen, 1)
         ]
+        logged += [(uid, pos, vocab.FALLBACK, GREEDY, 1.0) for pos in range(1, len(chosen) + 1)]
     table = pd.DataFrame(rows, columns=[USER_ID, POSITION, TRACK_ID, SCORE, SOURCE, REASON])
     table[ARTIST_ID] = table[TRACK_ID].map(artist_of)
     table["week"] = week
     table[POSITION] = table[POSITION].astype("int32")
-    from schemas.tables import table as contract
-
     table = table[contract("discover_weekly").names].sort_values([USER_ID, POSITION], ignore_index=True)
+    exposures, actions = exposure_log(table, logged, served, short, items.track_ids)
     eligible = (set(users[USER_ID]) | set(fallback_users)) - set(short)
     excluded = {u: vocab.THIN_HISTORY for u in thin if conf.thin_history == "skip"} | dict.fromkeys(
         short, vocab.TOO_FEW_UNHEARD
@@ -122,7 +133,39 @@ def build_table(config: Config, week: str) -> MergeResult:
         "taste_clusters": cluster_figures(inp, conf, lists),
         "personalisation": personal_figures(inp, conf, table),
     }
-    return MergeResult(table, counts_out, eligible, excluded)
+    counts_out["policies"] = exposures.groupby("policy")[USER_ID].nunique().sort_index().to_dict()
+    counts_out["bandit"] = {"model_week": model_week, "offered_actions": len(served.offered)}
+    return MergeResult(table, exposures, actions, counts_out, eligible, excluded)
+
+
+def read_bandit_model(wh: Warehouse, week: str) -> tuple[RewardModel | None, str | None]:
+    """The bandit's reward model for ``week`` (written by the bandit job), or ``None`` (the bandit explores)."""
+    frame = wh.read_optional("bandit_model", week)
+    if frame is None or not len(frame):
+        return None, None
+    return RewardModel.from_frame(frame), week
+
+
+def exposure_log(
+    table: pd.DataFrame, logged: list[tuple], served: PolicyLists, short: list[str], track_ids: Any
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The exposures of the table's rows (policy, version, propensity beside each row) and the bandit's
+    offered actions of the listeners who got a playlist."""
+    log = pd.DataFrame(logged, columns=[USER_ID, POSITION, "policy", "policy_version", "propensity"])
+    log[POSITION] = log[POSITION].astype("int32")
+    exposures = table.merge(log, on=[USER_ID, POSITION], how="left", validate="one_to_one")
+    exposures = exposures[contract("exposures").names]
+    if exposures["policy"].isna().any():
+        raise MergeError("a playlist row has no logged policy: the exposures log would be incomplete")
+    actions = pd.DataFrame(served.offered)
+    if not len(actions):
+        return exposures, pd.DataFrame(columns=contract("bandit_actions").names)
+    if len(actions):
+        actions = actions[~actions[USER_ID].isin(set(short))]
+        actions[TRACK_ID] = track_ids[actions.pop("item").to_numpy()]
+        actions["predicted"] = actions["predicted"].astype("float64").where(actions["predicted"].notna(), None)
+        actions["week"] = table["week"].iloc[0] if len(table) else None
+    return exposures, actions[contract("bandit_actions").names]
 
 
 def personal_figures(inp: Inputs, conf: MergeConf, table: pd.DataFrame) -> dict[str, Any]:
@@ -159,20 +202,29 @@ def write_pending(
     excluded: dict[str, str] | None = None,
     run_id: str | None = None,
     data: Path | None = None,
+    logs: dict[str, pd.DataFrame] | None = None,
 ) -> Path:
     """Leave the table, its eligible listeners and the active listeners left out (with why) for the
     validate task, atomically, out of readers' sight (contracts: ``discover_weekly``,
-    ``pending_eligible``, ``pending_excluded`` in :mod:`schemas.tables`). The folder and its
+    ``pending_eligible``, ``pending_excluded`` in :mod:`schemas.tables`), with ``logs`` (the
+    ``exposures`` and ``bandit_actions`` published with the week). The folder and its
     table carry the id of the run that wrote them (``_run.json``), so the validate job
     publishes only its own run's table and a retried publish knows it already happened."""
-    return Warehouse(warehouse).write_pending(week, table, eligible, excluded or {}, run_id or current_run_id(), data)
+    wh = Warehouse(warehouse)
+    return wh.write_pending(week, table, eligible, excluded or {}, run_id or current_run_id(), data, logs)
 
 
 def run(config: Config, week: str) -> dict[str, Any]:
     t0 = time.perf_counter()
     result = build_table(config, week)
     path = write_pending(
-        result.table, result.eligible, config.paths.warehouse, week, result.excluded, data=config.paths.data
+        result.table,
+        result.eligible,
+        config.paths.warehouse,
+        week,
+        result.excluded,
+        data=config.paths.data,
+        logs={"exposures": result.exposures, "bandit_actions": result.actions},
     )
     counts = result.counts
     seconds = time.perf_counter() - t0

@@ -22,7 +22,7 @@ from jobs.recsys.explanations import DEFAULT_REG, POPULAR_REASON, explain
 from jobs.recsys.inputs import Inputs
 from jobs.recsys.items import Items
 from jobs.recsys.ranking import ItemLists, Pick, Playlists
-from jobs.recsys.scoring import SOURCES, blend_block, ranked, source_of
+from jobs.recsys.scoring import SOURCES, blend_block, part_codes, ranked, score_parts, source_of
 from jobs.sequence.candidates import NONE, Candidates, sequence_reasons, sequence_term
 from schemas import vocab
 from schemas.columns import USER_ID, VECTOR
@@ -40,6 +40,7 @@ def recommend_block(
     clusters: list[tuple[np.ndarray, np.ndarray] | None] | None = None,
     top_confidence: list[np.ndarray] | None = None,
     als_reg: float = DEFAULT_REG,
+    options_share: float | None = None,
 ) -> list[list[Pick]]:
     """Playlists for a block of listeners: per listener a list of :class:`~jobs.recsys.ranking.Pick`.
 
@@ -102,8 +103,52 @@ def recommend_block(
         why = explain(picked, sources, top_played[r], items, conf, als_reg)
         reasons = sequence_reasons(picked, sources, why, seq_all[r], items)
         rows = [Pick(int(i), float(score[i]), src, why) for i, src, why in zip(picked, sources, reasons, strict=True)]
+        if options_share is not None:
+            args = (picked, score, prefs[r], items, blend, term, sources, reasons, top_played[r], conf, als_reg)
+            rows = true_reasons(rows, *args, seq_all[r], options_share)
         rows += [Pick(int(i), 0.0, vocab.POPULAR, POPULAR_REASON) for i in chosen[n_blend:]]
         out.append(rows)
+    return out
+
+
+def true_reasons(
+    rows: list[Pick],
+    picked: np.ndarray,
+    score: np.ndarray,
+    pref: np.ndarray,
+    items: Items,
+    blend: MergeConf,
+    term: np.ndarray | None,
+    sources: list[str],
+    reasons: list[str],
+    anchors: np.ndarray,
+    confidence: np.ndarray | None,
+    als_reg: float,
+    sequence: Candidates,
+    share: float,
+) -> list[Pick]:
+    """``rows`` with their score's parts and true reasons: the shown one, and the reason of the next largest
+    part of the score when that part is positive and at least ``share`` of the largest."""
+    parts = score_parts(picked, score, pref, items, blend, term)
+    codes = part_codes(picked, items)
+    order = np.argsort(-parts, axis=0, kind="stable")
+    cols = np.arange(len(picked))
+    top, second = parts[order[0], cols], parts[order[1], cols]
+    has = (second > 0) & (second >= share * top)
+    alt = [SOURCES[int(c)] for c in codes[order[1], cols]]
+    # the shown source is the largest part's; with ties the model term wins, so the other may be first
+    alt = [SOURCES[int(codes[order[0], c])] if a == sources[c] else a for c, a in enumerate(alt)]
+    has &= np.array([a != s for a, s in zip(alt, sources, strict=True)], dtype=bool)
+    idx = np.flatnonzero(has)
+    why = explain(picked[idx], [alt[c] for c in idx], anchors, items, confidence, als_reg)
+    why = sequence_reasons(picked[idx], [alt[c] for c in idx], why, sequence, items)
+    second_reason = dict(zip(idx.tolist(), zip([alt[c] for c in idx], why, strict=True), strict=True))
+    out = []
+    for c, row in enumerate(rows):
+        options = [(row.source, row.reason)]
+        if c in second_reason and second_reason[c][1] != row.reason:
+            options.append(second_reason[c])
+        out.append(row._replace(parts=tuple(float(v) for v in parts[:, c]), options=tuple(options)))
     return out
 
 
@@ -125,8 +170,11 @@ def _pick(
     )
 
 
-def playlists(inputs: Inputs, blend: MergeConf, user_ids: list[str] | None = None) -> Playlists:
-    """Blended playlists ``user_id -> [Pick, ...]`` (best first) for personal listeners."""
+def playlists(
+    inputs: Inputs, blend: MergeConf, user_ids: list[str] | None = None, options_share: float | None = None
+) -> Playlists:
+    """Blended playlists ``user_id -> [Pick, ...]`` (best first) for personal listeners (``user_ids``: only
+    those); with ``options_share``, each pick's parts and true reasons (:func:`recommend_block`)."""
     users = inputs.users if user_ids is None else inputs.users[inputs.users[USER_ID].isin(user_ids)]
     users = users.reset_index(drop=True)
     empty_i, empty_f = np.zeros(0, dtype=np.int64), np.zeros(0)
@@ -147,6 +195,7 @@ def playlists(inputs: Inputs, blend: MergeConf, user_ids: list[str] | None = Non
             [inputs.clusters.get(u) for u in ids],
             [inputs.top_confidence.get(u, empty_f) for u in ids],
             inputs.als_reg,
+            options_share,
         )
         out.update(zip(ids, lists, strict=True))
     return out

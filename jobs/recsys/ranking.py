@@ -30,6 +30,8 @@ class Pick(NamedTuple):
     score: float  # the blended score (0 for a popular fill)
     source: str  # a schemas.vocab source: als, audio, culture, sequence, popular
     reason: str  # the explanation shown to the listener
+    parts: tuple[float, ...] = ()  # with options: the score's model, culture, sequence and popularity parts
+    options: tuple[tuple[str, str], ...] = ()  # with options: every true (source, reason), the shown one first
 
 
 Playlists = dict[str, list[Pick]]

@@ -143,6 +143,30 @@ def blend_scores(
     return score, source_of(idx, score, prefs[0], items, blend, term)
 
 
+def score_parts(
+    idx: np.ndarray,
+    score: np.ndarray,
+    pref: np.ndarray,
+    items: Items,
+    blend: MergeConf,
+    sequence: np.ndarray | None = None,
+) -> np.ndarray:
+    """``(4, len(idx))``: the parts of the blended ``score`` of items ``idx``: the model term (ALS, or audio
+    for a never-played track), culture, sequence (``sequence``: each item's sequence term,
+    :func:`sequence_term`) and the popularity prior; they add up to the score."""
+    culture = blend.w_culture * pref[items.artist_idx[idx]]
+    seq = np.zeros(len(idx)) if sequence is None else sequence
+    prior = popularity_term(items, blend)[idx]
+    s = score[idx]
+    return np.stack([s - culture - seq - prior, culture, seq, prior])
+
+
+def part_codes(idx: np.ndarray, items: Items) -> np.ndarray:
+    """``(4, len(idx))``: the source code of each part of :func:`score_parts` (0 als or 1 audio, 2, 3, 4)."""
+    model = np.where(items.cold()[idx], 1, 0)
+    return np.stack([model, np.full(len(idx), 2), np.full(len(idx), 3), np.full(len(idx), 4)])
+
+
 def source_of(
     idx: np.ndarray,
     score: np.ndarray,
@@ -155,15 +179,11 @@ def source_of(
     3 sequence, 4 the popularity prior); ``sequence`` is the sequence term of each item
     (:func:`sequence_term`), when there is one. Ties go to the earlier part in that order,
     except that the model term (ALS or audio) wins every tie."""
-    culture = blend.w_culture * pref[items.artist_idx[idx]]
-    seq = np.zeros(len(idx)) if sequence is None else sequence
-    prior = popularity_term(items, blend)[idx]
-    model = np.where(items.cold()[idx], 1, 0)
-    s = score[idx]
-    parts = np.stack([s - culture - seq - prior, culture, seq, prior])  # the ALS or audio term first
+    parts = score_parts(idx, score, pref, items, blend, sequence)  # the ALS or audio term first
     best = np.argmax(parts, axis=0)  # the first of equal parts
-    code = np.choose(best, [model, np.full(len(idx), 2), np.full(len(idx), 3), np.full(len(idx), 4)])
-    return np.where(np.isfinite(s), code, model)
+    codes = part_codes(idx, items)
+    code = codes[best, np.arange(len(idx))]
+    return np.where(np.isfinite(score[idx]), code, codes[0])
 
 
 def popularity_term(items: Items, blend: MergeConf) -> np.ndarray:

@@ -80,8 +80,9 @@ def staged_together(
             swapped: list[tuple[Path, Path, bool]] = []
             try:
                 for stage, target in zip(stages, targets, strict=True):
-                    swapped.append((stage, target, target.exists()))
-                    _swap(stage, target, swapped[-1][2])
+                    existed = target.exists()
+                    _swap(stage, target, existed)  # a failed swap leaves both folders as they were
+                    swapped.append((stage, target, existed))
                 if last is not None:
                     last()
             except BaseException:

@@ -84,6 +84,10 @@ from jobs.warehouse.weeks import cutoff, parse_week
 from schemas.columns import PLAYED_AT, REASON, TRACK_ID, USER_ID, VECTOR
 from schemas.tables import MADE_FROM, SETS, WRITERS
 
+# Tables the merge leaves in the pending week beside the playlists and the validate job publishes
+# with them, as one: what each shown row was (exposures) and what the bandit offered.
+PUBLISHED_WITH_WEEK = ("exposures", "bandit_actions")
+
 log = logging.getLogger("warehouse")
 
 
@@ -179,11 +183,13 @@ class Warehouse:
         excluded: dict[str, str],
         run_id: str,
         data: Path | None = None,
+        logs: dict[str, pd.DataFrame] | None = None,
     ) -> Path:
         """Leave the week's table, its eligible listeners and the active listeners left out (with why)
         in :meth:`pending`, atomically (contracts ``discover_weekly``, ``pending_eligible``,
         ``pending_excluded``). The folder and its table carry ``run_id`` and the ``data`` folder
-        the week was built from (``_run.json``; :meth:`data_of`)."""
+        the week was built from (``_run.json``; :meth:`data_of`). ``logs``: tables published with
+        the week (:data:`PUBLISHED_WITH_WEEK`: ``exposures``, ``bandit_actions``), each in its sub-folder."""
         from schemas.tables import arrow_schema
 
         target = self.pending(week)
@@ -208,6 +214,18 @@ class Warehouse:
                 stage / "excluded.parquet",
             )
             write_run_id(stage / "table", run_id, data)
+            for name, frame in (logs or {}).items():
+                if name not in PUBLISHED_WITH_WEEK:
+                    raise ValueError(f"{name} is not published with the week ({PUBLISHED_WITH_WEEK})")
+                (stage / name).mkdir()
+                log_schema = arrow_schema(name)
+                frame = frame.assign(week=week)
+                pq.write_table(
+                    pa.Table.from_pandas(frame[log_schema.names], schema=log_schema, preserve_index=False),
+                    stage / name / "part-0.parquet",
+                    compression="zstd",
+                )
+                write_run_id(stage / name, run_id, data)
             write_run_id(stage, run_id, data)
         return target
 
@@ -254,10 +272,19 @@ class Warehouse:
         return Pending(table, schema, eligible, excluded)
 
     def publish_pending(self, week: str) -> Path:
-        """Swap the pending table in as ``discover_weekly/week=W`` and remove the pending folder.
+        """Swap the pending table in as ``discover_weekly/week=W`` (with the tables published with the week,
+        :data:`PUBLISHED_WITH_WEEK`, as one: :meth:`staged_together`) and remove the pending folder.
         The caller holds the pending folder's lock (:meth:`lock`)."""
+        pending = self.pending(week)
         target = self.partition("discover_weekly", week)
-        publish_dir(self.pending(week) / "table", target)
+        logs = [n for n in PUBLISHED_WITH_WEEK if (pending / n).is_dir()]
+        if not logs:
+            publish_dir(pending / "table", target)
+        else:  # the logs first, the week itself last: all swapped in, or none (their files linked, not moved)
+            sources = [pending / n for n in logs] + [pending / "table"]
+            with self.staged_together([self.partition(n, week) for n in logs] + [target]) as stages:
+                for source, stage in zip(sources, stages, strict=True):
+                    shutil.copytree(source, stage, dirs_exist_ok=True, copy_function=os.link)
         self.discard_pending(week)
         return target
 

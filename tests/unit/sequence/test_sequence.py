@@ -201,7 +201,7 @@ def test_the_sequence_source_takes_unheard_songs_nearest_the_taste_vector_and_na
     lists = recommend_block(
         np.array([[1.0]], np.float32), [heard["u"]], [np.zeros(0, int)], items, blend, sequence=[cand["u"]]
     )
-    rows = {i: (src, why) for i, _, src, why in lists[0]}
+    rows = {p.item: (p.source, p.reason) for p in lists[0]}
     assert set(rows) == {1, 2, 4}  # every ALS score ties (0.2 after scaling): the sequence term decides
     assert rows[4] == ("sequence", "Because you've been listening to Song 6 lately")
     assert rows[2] == ("sequence", "Because you've been listening to Song 0 lately")

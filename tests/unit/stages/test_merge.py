@@ -45,10 +45,10 @@ def test_recommend_block_ranks_unheard_tracks_and_explains_them():
         items=items,
         blend=MergeConf(w_popularity=0.0, k=4, artist_cap=2),
     )
-    got = [(i, round(s, 3), src) for i, s, src, _ in lists[0]]
+    got = [(p.item, round(p.score, 3), p.source) for p in lists[0]]
     # t1 heard; t0 ok; t2 ok (artist 0 now at cap 2); t3, t4 next; scores divided by the best unheard (0.9)
     assert got == [(0, 1.0, "als"), (2, 0.778, "als"), (3, 0.667, "als"), (4, 0.556, "als")]
-    reasons = [r for *_, r in lists[0]]
+    reasons = [p.reason for p in lists[0]]
     assert reasons[0] == "More from Artist 0, whom you play"
     assert reasons[2] == "Because you play Artist 0"
 
@@ -75,7 +75,7 @@ def test_popular_tracks_fill_only_where_als_runs_short():
     assert lists[0][2][3] == "Popular with listeners this week"
     # enough positive ALS scores: no fill
     lists = recommend_block(np.array([[1.0]], np.float32), [np.array([], int)], [np.array([], int)], items, three)
-    assert [src for _, _, src, _ in lists[0]] == ["als"] * 3
+    assert [p.source for p in lists[0]] == ["als"] * 3
     # the catalog runs out of unheard tracks: a short list, which the merge skips and counts
     lists = recommend_block(np.array([[1.0]], np.float32), [np.array([0, 1, 2])], [np.array([0])], items, three)
     assert [p.item for p in lists[0]] == [4, 3]

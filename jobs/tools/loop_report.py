@@ -1,0 +1,235 @@
+"""The simulated weeks' curves per arm, and the off-policy estimates beside the simulator's truth.
+
+Reads a simulation folder (:mod:`jobs.tools.simulate`): the published ``exposures`` and
+``bandit_actions`` of every simulated week and the ``bandit`` run metrics from its
+warehouse, the plays table (which tracks anybody had played before a week), and
+``truth/responses`` (what the listeners did, and the probabilities they did it with). Writes
+``loop.json`` and ``loop.html`` into the folder:
+
+* per week and arm (policy): listeners, shown rows, **stream rate** (streams of 30 s or more
+  per shown track), **save rate** (saves per shown track), **catalog coverage** (distinct
+  tracks shown over the catalog) and the **share of streamed tracks nobody had played
+  before** the week; the last week's rates with 95% intervals over listeners, and each
+  arm's difference from ``blend`` (listeners resampled within each arm: the arms hold
+  different listeners);
+* for each week the bandit logged with a randomised policy: each target policy's IPS,
+  SNIPS and doubly robust estimates of its stream rate per bandit place (as the ``bandit``
+  job computed them from the logs alone) beside its true value (the simulator's expected
+  stream probability of the target's action at each logged place), and their relative error.
+
+``python -m jobs.tools.loop_report SIM [SIM ...]`` writes the pages of each folder, and with
+several folders (seeds) ``--combined FILE`` the per-arm rates of the last week averaged over
+them, with the spread across seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from jobs.evaluation.stats import bootstrap_mean
+from jobs.feedback.offpolicy import target_probabilities
+from jobs.feedback.ope import relative_error
+from jobs.tools.world.live import load_sim_world
+from jobs.tools.world.respond import REASON_KINDS, expected_reward, probabilities, reason_kind
+from jobs.warehouse.store import Warehouse
+from jobs.warehouse.weeks import cutoff
+from schemas.columns import POSITION, REASON, TRACK_ID, USER_ID
+
+METRICS = ("stream_rate", "save_rate", "catalog_coverage", "new_track_stream_share")
+
+
+def _independent_difference(a: np.ndarray, b: np.ndarray, seed: int = 0, n: int = 2000) -> dict[str, float]:
+    rng = np.random.default_rng(seed)
+    da = a[rng.integers(0, len(a), (n, len(a)))].mean(1)
+    db = b[rng.integers(0, len(b), (n, len(b)))].mean(1)
+    low, high = np.quantile(da - db, [0.025, 0.975])
+    return {"mean": round(float(a.mean() - b.mean()), 4), "low": round(float(low), 4), "high": round(float(high), 4)}
+
+
+def weekly_curves(out: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Per week and arm, the four metrics; and the last week's intervals and differences from blend."""
+    wh = Warehouse(out / "warehouse")
+    state = json.loads((out / "sim.json").read_text())
+    n_catalog = len(pd.read_csv(out / "data" / "catalog" / "tracks.csv", usecols=[TRACK_ID]))
+    rows, per_listener = [], {}
+    for week in state["weeks_done"]:
+        resp = pd.read_parquet(out / "truth" / "responses" / f"{week}.parquet")
+        exp = wh.read("exposures", week)[[USER_ID, POSITION, "policy"]]
+        resp = resp.merge(exp, on=[USER_ID, POSITION], how="left")
+        heard = set(wh.plays_before(cutoff(week), (TRACK_ID,))[TRACK_ID])
+        for policy, g in resp.groupby("policy"):
+            streamed = g.loc[g["streamed"], TRACK_ID]
+            rows.append(
+                {
+                    "week": week,
+                    "policy": policy,
+                    "listeners": g[USER_ID].nunique(),
+                    "shown": len(g),
+                    "stream_rate": g["streamed"].mean(),
+                    "save_rate": g["saved"].mean(),
+                    "catalog_coverage": g[TRACK_ID].nunique() / n_catalog,
+                    "new_track_stream_share": (~streamed.isin(heard)).mean() if len(streamed) else 0.0,
+                }
+            )
+            per_listener[(week, policy)] = g.groupby(USER_ID)[["streamed", "saved"]].mean()
+    curves = pd.DataFrame(rows)
+    last = state["weeks_done"][-1] if state["weeks_done"] else None
+    summary: dict[str, Any] = {"week": last, "arms": {}}
+    for (week, policy), frame in per_listener.items():
+        if week != last:
+            continue
+        summary["arms"][policy] = {
+            m: bootstrap_mean(frame[c].to_numpy(), seed=1).as_dict(4)
+            for m, c in (("stream_rate", "streamed"), ("save_rate", "saved"))
+        }
+        if policy != "blend" and (last, "blend") in per_listener:
+            base = per_listener[(last, "blend")]
+            summary["arms"][policy]["minus_blend"] = {
+                m: _independent_difference(frame[c].to_numpy(), base[c].to_numpy())
+                for m, c in (("stream_rate", "streamed"), ("save_rate", "saved"))
+            }
+    return curves, summary
+
+
+def off_policy_check(out: Path) -> list[dict[str, Any]]:
+    """Per logged week: each target's estimates (from the bandit job's metrics) beside the simulator's truth."""
+    wh = Warehouse(out / "warehouse")
+    state = json.loads((out / "sim.json").read_text())
+    settings = state["settings"]
+    from jobs.tools.simulate import world_conf
+
+    sim = load_sim_world(world_conf(settings["size"], settings["seed"]))
+    done = state["weeks_done"]
+    found = []
+    for week in done[1:]:
+        metrics = wh.read_metrics(week).get("bandit", {})
+        ope = metrics.get("off_policy")
+        if not ope:
+            continue
+        logged = ope["week"]
+        actions = wh.read("bandit_actions", logged).assign(week=logged).reset_index(drop=True)
+        j = done.index(logged)
+        fatigue = np.load(out / "truth" / "fatigue" / f"{done[j - 1]}.npy") if j else np.zeros(sim.users)
+        users = actions[USER_ID].map(sim.user_index).to_numpy()
+        tracks = actions[TRACK_ID].map(sim.track_index).to_numpy()
+        kinds = actions[REASON].map(lambda r: REASON_KINDS.index(reason_kind(r))).to_numpy()
+        p = probabilities(
+            sim.ctx, sim.traits, users, tracks, actions[POSITION].to_numpy(), kinds, sim.conf.weeks + j, fatigue
+        )
+        truth_row = expected_reward(p, 0.0)
+        slot = actions.groupby(["week", USER_ID, POSITION], sort=False).ngroup().to_numpy()
+        entry: dict[str, Any] = {"logged_week": logged, "estimated_in": week, "places": ope.get("places")}
+        for name, probs in target_probabilities(actions).items():
+            if name not in ope or "skipped" in ope[name]:
+                continue
+            ok = pd.Series(~np.isnan(probs)).groupby(slot).transform("all").to_numpy()
+            value = pd.Series(np.where(ok, probs * truth_row, 0.0)).groupby(slot).sum()
+            truth = float(value[pd.Series(ok).groupby(slot).first()].mean())
+            entry[name] = {
+                "truth": round(truth, 4),
+                **{
+                    est: {
+                        "value": round(v["value"], 4),
+                        "low": round(v["low"], 4),
+                        "high": round(v["high"], 4),
+                        "relative_error": round(relative_error(v["value"], truth), 4),
+                    }
+                    for est, v in ope[name].items()
+                },
+            }
+        found.append(entry)
+    return found
+
+
+def _svg(curves: pd.DataFrame, metric: str) -> str:
+    weeks = sorted(curves["week"].unique())
+    if not weeks:
+        return ""
+    w, h, pad = 420, 180, 36
+    top = max(float(curves[metric].max()) * 1.1, 1e-6)
+    colours = {"als": "#d62728", "blend": "#1f77b4", "bart": "#2ca02c", "fallback": "#999999"}
+    x = {wk: pad + i * (w - 2 * pad) / max(len(weeks) - 1, 1) for i, wk in enumerate(weeks)}
+    parts = [f'<svg width="{w}" height="{h}" role="img"><title>{metric}</title>']
+    parts.append(f'<text x="{pad}" y="14" font-size="12">{metric} (0 to {top:.3f})</text>')
+    for policy, g in curves.groupby("policy"):
+        pts = " ".join(
+            f"{x[r.week]:.1f},{h - pad - (getattr(r, metric) / top) * (h - 2 * pad):.1f}" for r in g.itertuples()
+        )
+        parts.append(f'<polyline fill="none" stroke="{colours.get(policy, "#000")}" stroke-width="2" points="{pts}"/>')
+        last = g.iloc[-1]
+        parts.append(
+            f'<text x="{w - pad + 2}" y="{h - pad - (last[metric] / top) * (h - 2 * pad):.1f}" font-size="10">{policy}</text>'
+        )
+    parts.append(f'<text x="{pad}" y="{h - 8}" font-size="10">{weeks[0]} .. {weeks[-1]}</text></svg>')
+    return "".join(parts)
+
+
+def write_loop_report(out: Path) -> tuple[Path, Path]:
+    """``loop.json`` and ``loop.html`` in the simulation folder ``out``."""
+    curves, summary = weekly_curves(out)
+    checks = off_policy_check(out)
+    state = json.loads((out / "sim.json").read_text())
+    data = {
+        "settings": state["settings"],
+        "weeks": state["weeks_done"],
+        "seconds_per_week": {w: t.get("total") for w, t in state.get("times", {}).items()},
+        "curves": curves.round(4).to_dict("records"),
+        "last_week": summary,
+        "off_policy": checks,
+    }
+    json_path = out / "loop.json"
+    json_path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    body = [f"<h1>The loop: {len(state['weeks_done'])} simulated weeks</h1>"]
+    body.append(f"<p>Settings: {html.escape(json.dumps(state['settings']))}. Arms are listeners split at random.</p>")
+    body += [_svg(curves, m) for m in METRICS] if len(curves) else ["<p>No week yet.</p>"]
+    body.append("<h2>Last week, with 95% intervals over listeners</h2><pre>")
+    body.append(html.escape(json.dumps(summary, indent=1)))
+    body.append("</pre><h2>Off-policy estimates against the simulator's truth (stream rate per bandit place)</h2><pre>")
+    body.append(html.escape(json.dumps(checks, indent=1)))
+    body.append("</pre>")
+    html_path = out / "loop.html"
+    html_path.write_text("<!doctype html><meta charset='utf-8'><title>loop</title>" + "".join(body))
+    return json_path, html_path
+
+
+def combined(folders: list[Path]) -> dict[str, Any]:
+    """The last week's per-arm rates of several simulations (seeds): mean and spread across them."""
+    per: dict[str, dict[str, list[float]]] = {}
+    for folder in folders:
+        summary = json.loads((folder / "loop.json").read_text())["last_week"]["arms"]
+        for arm, figures in summary.items():
+            for m in ("stream_rate", "save_rate"):
+                per.setdefault(arm, {}).setdefault(m, []).append(figures[m]["mean"])
+            if "minus_blend" in figures:
+                per[arm].setdefault("stream_minus_blend", []).append(figures["minus_blend"]["stream_rate"]["mean"])
+    return {
+        arm: {
+            m: {"mean": round(float(np.mean(v)), 4), "min": min(v), "max": max(v), "seeds": len(v)}
+            for m, v in ms.items()
+        }
+        for arm, ms in per.items()
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m jobs.tools.loop_report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("folders", nargs="+", type=Path)
+    parser.add_argument("--combined", type=Path, help="write the seeds' last-week rates here (JSON)")
+    args = parser.parse_args(argv)
+    for folder in args.folders:
+        print(write_loop_report(folder)[1])
+    if args.combined:
+        args.combined.write_text(json.dumps(combined(args.folders), indent=2) + "\n")
+        print(args.combined)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
