@@ -112,9 +112,14 @@ CRAWL_OUTCOMES: dict[str, str] = {
 # Any short lower-case token is kept (the rule is jobs.warehouse.quarantine's); these are the ones
 # the pipeline reads.
 DISCOVER_WEEKLY_CONTEXT = "discover_weekly"
+# a context ending so says the listener skipped the play (e.g. the Spotify importer's spotify.fwdbtn.skipped)
+SKIPPED_CONTEXT_SUFFIX = ".skipped"
 
 PLAY_CONTEXTS: dict[str, str] = {
     DISCOVER_WEEKLY_CONTEXT: "a play of a track shown in that week's Discover Weekly playlist",
+    f"<context>{SKIPPED_CONTEXT_SUFFIX}": "a play the listener skipped, whatever its ms_played (e.g. "
+    "spotify.clickrow.skipped from the Spotify importer, whose contexts are spotify.<reason_start>): ALS counts "
+    "it as a skip, never as a play",
 }
 
 # --- quarantine.reason ------------------------------------------------------------------------

@@ -6,7 +6,8 @@ Run::
     make import FORMAT=... SRC=... DEST=... [FORCE=1]
     make run DATA=DEST WEEK=<the week the import suggests>
 
-DEST receives ``raw/plays/plays-NNNNN.csv`` (``user_id, track_id, played_at, ms_played``),
+DEST receives ``raw/plays/plays-NNNNN.csv`` (``user_id, track_id, played_at, ms_played``, and for Spotify
+``context``: where the play came from and whether it was skipped),
 ``catalog/tracks.csv``, ``catalog/artists.csv``, ``world.json`` (``publish_week``: the ISO
 week after the last play), ``import_report.json`` (counts, skipped lines by reason with
 the first examples and their file and line, the damaged files) and

@@ -6,7 +6,7 @@ play its ids (a real id when the source has one, else one derived from the names
 is in :mod:`jobs.importers`), gathers the catalog from what was seen, and writes, into a
 staging folder beside ``DEST`` that is renamed into place only once everything is written::
 
-    DEST/raw/plays/plays-00001.csv   user_id, track_id, played_at, ms_played (1,000,000 rows a file)
+    DEST/raw/plays/plays-00001.csv   user_id, track_id, played_at, ms_played [, context] (1,000,000 rows a file)
     DEST/catalog/tracks.csv          track_id, title, artist_id, album, release_date, duration_ms, audio_path
     DEST/catalog/artists.csv         artist_id, name
     DEST/import_report.json          counts, skipped lines by reason with the first examples, per file,
@@ -14,7 +14,11 @@ staging folder beside ``DEST`` that is renamed into place only once everything i
     DEST/world.json                  {"publish_week": the ISO week after the last play, ...}
     DEST/_import_manifest.json       {"files": every file above, by its path in DEST}
 
-``played_at`` is the play's start, UTC, to the second (``2024-01-31T23:56:00Z``). Plays keep
+``played_at`` is the play's start, UTC, to the second (``2024-01-31T23:56:00Z``). The plays
+files of a format whose plays may say where they came from (:data:`CONTEXT_FORMATS`: ``spotify``)
+have the contract's optional ``context`` column too, in every file of the import, empty for a play
+without one (ingest reads an empty context as null); the other formats' files have the four
+columns. Plays keep
 the source's order (files sorted by path, lines in order); catalog rows are sorted by id; so
 the same input gives the same bytes. A track's catalog row (title, artist) comes from its
 first sighting; album, release date and duration left empty there are filled from later
@@ -49,13 +53,15 @@ from typing import Any
 from jobs.importers.records import Play, Skipped, derived_artist_id, derived_track_id, format_time
 from jobs.warehouse.atomic import LockTimeoutError, exclusive_lock, staged, sweep_dead_writers
 from jobs.warehouse.weeks import shift, week_of
-from schemas.columns import ARTIST_ID, AUDIO_PATH, MS_PLAYED, PLAYED_AT, REASON, SOURCE, TRACK_ID, USER_ID
+from schemas.columns import ARTIST_ID, AUDIO_PATH, CONTEXT, MS_PLAYED, PLAYED_AT, REASON, SOURCE, TRACK_ID, USER_ID
 
 PLAYS_PER_FILE = 1_000_000
 EXAMPLES_PER_REASON = 5
 MANIFEST = "_import_manifest.json"
 FOREIGN_NAMED = 3  # foreign files named when --force is refused
 PLAY_COLUMNS = (USER_ID, TRACK_ID, PLAYED_AT, MS_PLAYED)
+# formats whose plays may carry a context (records.Play.context): their plays files get the column
+CONTEXT_FORMATS = frozenset({"spotify"})
 TRACK_COLUMNS = (TRACK_ID, "title", ARTIST_ID, "album", "release_date", "duration_ms", AUDIO_PATH)
 ARTIST_COLUMNS = (ARTIST_ID, "name")
 # never copied into the report's examples (Spotify's extended history carries them)
@@ -96,8 +102,9 @@ class Collector:
         self.files: dict[str, dict[str, Any]] = {}
         self.damaged: list[dict[str, Any]] = []
 
-    def add(self, file: str, item: Play | Skipped) -> tuple[str, str, str, int] | None:
-        """Count ``item``; a play also updates the catalog and returns its ``raw/plays`` row."""
+    def add(self, file: str, item: Play | Skipped) -> tuple[str, str, str, int, str] | None:
+        """Count ``item``; a play also updates the catalog and returns its ``raw/plays`` row
+        (:data:`PLAY_COLUMNS` and its context, empty for none)."""
         stats = self.files.get(file)
         if stats is None:
             if isinstance(item, Skipped) and item.where == "offset":
@@ -140,7 +147,7 @@ class Collector:
             self.last = t
         if t < self.service_start:
             self.before_service_start += 1
-        return item.user, track_id, format_time(t), item.ms_played
+        return item.user, track_id, format_time(t), item.ms_played, item.context
 
     def track_rows(self) -> list[list[Any]]:
         return [
@@ -286,6 +293,7 @@ def write_contract(
 
 def _write(dest: Path, sources: Sources, *, fmt: str, source: str, service_start: dt.date) -> dict[str, Any]:
     collector = Collector(service_start)
+    columns = (*PLAY_COLUMNS, CONTEXT) if fmt in CONTEXT_FORMATS else PLAY_COLUMNS
     with staged(dest, lock=False) as stage:  # DEST is the user's: no lock file beside it
         plays_dir = stage / "raw" / "plays"
         plays_dir.mkdir(parents=True)
@@ -302,9 +310,11 @@ def _write(dest: Path, sources: Sources, *, fmt: str, source: str, service_start
                         number += 1
                         fh = (plays_dir / f"plays-{number:05d}.csv").open("w", encoding="utf-8", newline="")
                         out = csv.writer(fh, lineterminator="\n")
-                        out.writerow(PLAY_COLUMNS)
+                        out.writerow(columns)
                         in_file = 0
-                    out.writerow(row)
+                    if row[4] and fmt not in CONTEXT_FORMATS:
+                        raise ValueError(f"{file}: a {fmt} play has a context, but {fmt} is not in CONTEXT_FORMATS")
+                    out.writerow(row[: len(columns)])
                     in_file += 1
         finally:
             if fh:

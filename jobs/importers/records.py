@@ -47,6 +47,7 @@ class Play:
     release_date: str = ""  # ISO date or empty
     track_ref: str = ""  # a real id ("sp_...", "mb_...", "ml_..."); empty: derived from the names
     artist_ref: str = ""
+    context: str = ""  # the contract's optional context (a short lower-case token); empty: none (null)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +161,7 @@ def make_play(
     release_date: str = "",
     track_ref: str = "",
     artist_ref: str = "",
+    context: str = "",
 ) -> Play | Skipped:
     """A :class:`Play`, or the :class:`Skipped` naming the first thing wrong.
 
@@ -195,6 +197,7 @@ def make_play(
         release_date,
         track_ref,
         artist_ref,
+        context,
     )
 
 

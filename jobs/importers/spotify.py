@@ -12,8 +12,14 @@ Files read (names matched case-insensitively, anywhere under SRC): ``StreamingHi
   start is ``ts - ms_played``; the track id is ``sp_`` + the id of ``spotify:track:<id>``.
   Podcast entries (``episode_name`` / ``spotify_episode_uri``) are skipped as ``podcast``,
   audiobook entries (``audiobook_title`` / ``audiobook_uri`` / ``audiobook_chapter_*``) as
-  ``audiobook``. ``reason_end``, ``skipped`` and ``shuffle`` are not in the contract: how
-  long a play lasted (``ms_played``) already tells a skip (under 30 s) from a play.
+  ``audiobook``. Where the play came from and whether it was skipped become the contract's
+  ``context`` (:func:`play_context`): ``spotify.<reason_start>`` (``spotify.clickrow``,
+  ``spotify.trackdone``), with ``.skipped`` appended when the listener skipped it (``skipped``
+  is true, or ``reason_end`` is ``fwdbtn`` or ``backbtn``): ``spotify.clickrow.skipped``;
+  ``spotify.skipped`` for a skip without ``reason_start``, none (null) for neither. ALS counts
+  a ``.skipped`` play as a skip whatever its ``ms_played``. ``shuffle`` is not kept.
+
+The basic history says nothing of where a play came from: its plays have no context.
 
 Listeners. SRC is one person's export, or a folder of several people's export folders. The
 listener of a file is the first folder on its path below SRC that is not one of Spotify's
@@ -48,6 +54,7 @@ from typing import Any
 
 from jobs.importers.records import Play, Skipped, from_iso, int_value, json_array, make_play
 from schemas.columns import MS_PLAYED
+from schemas.vocab import SKIPPED_CONTEXT_SUFFIX
 
 HISTORY_FILE = re.compile(r"^(streaminghistory.*|streaming_history_.*|endsong.*)\.json$", re.IGNORECASE)
 EXTENDED_FILE = re.compile(r"^(streaming_history_|endsong)", re.IGNORECASE)
@@ -64,6 +71,13 @@ TRACK_URI = re.compile(r"^spotify:track:([0-9A-Za-z]{22})$")
 PODCAST_KEYS = ("episode_name", "spotify_episode_uri", "episode_show_name")
 AUDIOBOOK_KEYS = ("audiobook_title", "audiobook_uri", "audiobook_chapter_uri", "audiobook_chapter_title")
 ENTRY_KEYS = ('"endTime"', '"ts"')  # one of them in every entry: counts the entries a damaged file lost
+CONTEXT_PREFIX = "spotify"
+SKIP_REASONS_END = frozenset({"fwdbtn", "backbtn"})  # reason_end of a play the listener skipped
+# a reason in a context: lower-case letters, digits, _ : - (a run of anything else, the dot included,
+# is one _, so no value can fake the .skipped suffix); cut so that the whole context stays within the
+# contract's 64 characters (jobs.warehouse.quarantine.CONTEXT_PATTERN)
+NOT_REASON = re.compile(r"[^a-z0-9_:-]+")
+MAX_REASON = 64 - len(CONTEXT_PREFIX) - 1 - len(SKIPPED_CONTEXT_SUFFIX)
 
 
 def is_history_file(name: str) -> bool:
@@ -97,6 +111,23 @@ def plan(rel_paths: Iterable[str], src_name: str) -> list[tuple[str, list[str]]]
     return [
         (user, sorted(files, key=lambda r: (not is_extended_file(r), r))) for user, files in sorted(by_listener.items())
     ]
+
+
+def reason_token(value: Any) -> str:
+    """A ``reason_start`` / ``reason_end`` value as a context part: ``clickRow`` -> ``clickrow``,
+    ``click row!`` -> ``click_row``; empty for none (not a string, or nothing left)."""
+    if not isinstance(value, str):
+        return ""
+    return NOT_REASON.sub("_", value.strip().lower()).strip("_")[:MAX_REASON].rstrip("_")
+
+
+def play_context(entry: dict[str, Any]) -> str:
+    """The context of an extended-history entry (see the module docstring); empty for none."""
+    reason = reason_token(entry.get("reason_start"))
+    skipped = entry.get("skipped") is True or reason_token(entry.get("reason_end")) in SKIP_REASONS_END
+    if not reason and not skipped:
+        return ""
+    return CONTEXT_PREFIX + (f".{reason}" if reason else "") + (SKIPPED_CONTEXT_SUFFIX if skipped else "")
 
 
 def track_ref(uri: Any) -> str:
@@ -138,11 +169,12 @@ def parse_entry(entry: Any, number: int, user: str, coverage: Coverage | None = 
         end, ms = from_iso(entry["ts"]), int_value(entry.get(MS_PLAYED))
         artist, title = entry.get("master_metadata_album_artist_name"), entry.get("master_metadata_track_name")
         album, ref = entry.get("master_metadata_album_album_name"), track_ref(entry.get("spotify_track_uri"))
+        context = play_context(entry)
     elif "endTime" in entry:
         if "podcastName" in entry or "episodeName" in entry:
             return Skipped("podcast", number, entry, "entry")
         end, ms = from_iso(entry["endTime"]), int_value(entry.get("msPlayed"))
-        artist, title, album, ref = entry.get("artistName"), entry.get("trackName"), "", ""
+        artist, title, album, ref, context = entry.get("artistName"), entry.get("trackName"), "", "", ""
         if end is not None and coverage is not None and coverage.covers(end):
             return Skipped("covered_by_extended", number, entry, "entry")
     else:
@@ -152,7 +184,19 @@ def parse_entry(entry: Any, number: int, user: str, coverage: Coverage | None = 
     if ms is None:
         return Skipped("bad_ms_played", number, entry, "entry")
     start = end - dt.timedelta(milliseconds=ms)
-    return make_play(user, artist, title, start, ms, line=number, raw=entry, where="entry", album=album, track_ref=ref)
+    return make_play(
+        user,
+        artist,
+        title,
+        start,
+        ms,
+        line=number,
+        raw=entry,
+        where="entry",
+        album=album,
+        track_ref=ref,
+        context=context,
+    )
 
 
 def parse_file(text: str, user: str, coverage: Coverage | None = None) -> Iterator[Play | Skipped]:

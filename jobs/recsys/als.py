@@ -9,6 +9,12 @@ below), :func:`fit_model` / :func:`fit_als` fit ``ALS(implicitPrefs=True)``, :fu
 reads the factors back, and :func:`holdout_evaluation` scores the recipe on a later week's
 first-time plays beside most popular all-time and of the last 4 weeks (:func:`holdout_comparison`).
 
+A skip is a play shorter than ``als.min_ms_played`` or one whose ``context`` ends with
+``.skipped`` (:data:`~schemas.vocab.SKIPPED_CONTEXT_SUFFIX`: the log says the listener skipped
+it, e.g. the Spotify importer's ``spotify.fwdbtn.skipped``), however long it lasted; a counted
+play is any other. A plays frame without a ``context`` column (a table written before it) is
+read as all null: the length alone decides.
+
 Saves and skips (``als.save_weight``, ``als.skip_weight``; 0 turns each off). Only listeners
 and tracks with at least one counted play in the window are fitted, as before: a save or a
 skip never brings in a listener or a track of its own (it would get a vector from that alone,
@@ -18,8 +24,8 @@ listeners and tracks, and ``play_counts``, are those of the plays alone. Within 
 * a save in the window (``saved_at`` in ``[start, end)``) adds ``save_weight`` counted plays to
   the pair's weight before the log, ``rating = log(1 + (weight + save_weight) / eps)``; a saved
   pair without a counted play gets ``log(1 + save_weight / eps)``;
-* a pair with no counted play in the window, not saved, and at least 2 skips (plays shorter
-  than ``als.min_ms_played``) gets ``rating = -skip_weight * log(1 + (skips - 1))``: one skip
+* a pair with no counted play in the window, not saved, and at least 2 skips (see above)
+  gets ``rating = -skip_weight * log(1 + (skips - 1))``: one skip
   says little, each further one a little more, on the same log scale as the plays.
 
 Spark MLlib's implicit ALS reads a rating ``r <= 0`` as preference 0 with confidence
@@ -53,7 +59,8 @@ from jobs.evaluation.metrics import (
 )
 from jobs.evaluation.stats import compare
 from jobs.recsys.baselines import RECENT_WEEKS, popularity_scores
-from schemas.columns import MS_PLAYED, PLAYED_AT, SAVED_AT, TRACK_ID, USER_ID, VECTOR
+from schemas.columns import CONTEXT, MS_PLAYED, PLAYED_AT, SAVED_AT, TRACK_ID, USER_ID, VECTOR
+from schemas.vocab import SKIPPED_CONTEXT_SUFFIX
 
 
 class AlsError(RuntimeError):
@@ -63,16 +70,28 @@ class AlsError(RuntimeError):
 # ----------------------------------------------------------------------------- transforms
 
 
+def is_skip(plays: Any, min_ms: int) -> Any:
+    """The Spark condition of a skip among ``plays``: shorter than ``min_ms``, or a ``context`` ending with
+    :data:`~schemas.vocab.SKIPPED_CONTEXT_SUFFIX` (never null; no ``context`` column: the length alone)."""
+    from pyspark.sql import functions as F
+
+    short = F.col(MS_PLAYED) < min_ms
+    if CONTEXT not in plays.columns:
+        return short
+    return short | F.coalesce(F.col(CONTEXT).endswith(SKIPPED_CONTEXT_SUFFIX), F.lit(False))
+
+
 def window_counts(plays: Any, start: dt.datetime, end: dt.datetime, min_ms: int, half_life_days: float) -> Any:
     """Counted plays per ``(user_id, track_id)`` in ``[start, end)``: ``plays`` and decayed ``weight``.
 
-    A play counts when ``ms_played >= min_ms``. With ``half_life_days > 0`` a play's
+    A play counts when it is no skip (:func:`is_skip`: ``ms_played >= min_ms`` and no ``.skipped``
+    context). With ``half_life_days > 0`` a play's
     weight is ``0.5 ** (age_days / half_life_days)``, its age measured back from ``end``.
     """
     from pyspark.sql import functions as F
 
     counted = plays.filter(
-        (F.col(PLAYED_AT) >= F.lit(start)) & (F.col(PLAYED_AT) < F.lit(end)) & (F.col(MS_PLAYED) >= min_ms)
+        (F.col(PLAYED_AT) >= F.lit(start)) & (F.col(PLAYED_AT) < F.lit(end)) & ~is_skip(plays, min_ms)
     )
     if half_life_days > 0:
         age_days = (F.lit(end).cast("double") - F.col(PLAYED_AT).cast("double")) / 86400.0
@@ -99,11 +118,12 @@ def with_rating(counts: Any, eps: float) -> Any:
 
 
 def window_skips(plays: Any, start: dt.datetime, end: dt.datetime, min_ms: int) -> Any:
-    """Skips (plays shorter than ``min_ms``) per ``(user_id, track_id)`` in ``[start, end)``: ``skips``."""
+    """Skips (:func:`is_skip`: shorter than ``min_ms`` or a ``.skipped`` context) per ``(user_id, track_id)``
+    in ``[start, end)``: ``skips``."""
     from pyspark.sql import functions as F
 
     skipped = plays.filter(
-        (F.col(PLAYED_AT) >= F.lit(start)) & (F.col(PLAYED_AT) < F.lit(end)) & (F.col(MS_PLAYED) < min_ms)
+        (F.col(PLAYED_AT) >= F.lit(start)) & (F.col(PLAYED_AT) < F.lit(end)) & is_skip(plays, min_ms)
     )
     return skipped.groupBy(USER_ID, TRACK_ID).agg(F.count("*").alias("skips"))
 

@@ -36,6 +36,53 @@ def test_window_counts_skip_short_plays_and_plays_outside_the_window(spark):
     assert out.to_dict("records") == [{"user_id": "u1", "track_id": "t1", "plays": 2, "weight": 2.0}]
 
 
+def _plays_with_context(spark, rows):
+    return spark.createDataFrame(
+        pd.DataFrame(rows, columns=["user_id", "track_id", "played_at", "ms_played", "context"]),
+        "user_id string, track_id string, played_at timestamp, ms_played long, context string",
+    )
+
+
+@pytest.mark.spark
+def test_a_skipped_context_is_a_skip_whatever_its_length(spark):
+    day = dt.datetime(2026, 11, 10, tzinfo=UTC)
+    rows = [
+        ("u1", "t1", day, 200_000, "spotify.clickrow.skipped"),  # 200 s, but the log says skipped
+        ("u1", "t1", day + dt.timedelta(hours=1), 200_000, "spotify.skipped"),
+        ("u1", "t1", day + dt.timedelta(hours=2), 10_000, "spotify.trackdone"),  # short: a skip as before
+        ("u1", "t2", day, 200_000, "spotify.clickrow"),  # counted
+        ("u1", "t2", day + dt.timedelta(hours=1), 200_000, None),  # counted
+        ("u2", "t2", day, 200_000, "discover_weekly"),  # counted
+        ("u2", "t1", day, 200_000, "spotify.skipped_x"),  # not the suffix: counted
+    ]
+    plays, start = _plays_with_context(spark, rows), END - dt.timedelta(weeks=2)
+    counts = als_recipe.window_counts(plays, start, END, 30_000, 0).orderBy("user_id", "track_id").toPandas()
+    assert counts[["user_id", "track_id", "plays"]].values.tolist() == [
+        ["u1", "t2", 2],
+        ["u2", "t1", 1],
+        ["u2", "t2", 1],
+    ]
+    skips = als_recipe.window_skips(plays, start, END, 30_000).toPandas()
+    assert skips.to_dict("records") == [{"user_id": "u1", "track_id": "t1", "skips": 3}]
+    # two of them >= 30 s: without their context (u1, t1) is counted twice, one skip
+    bare = _plays(spark, [r[:4] for r in rows])
+    bare_counts = als_recipe.window_counts(bare, start, END, 30_000, 0).toPandas()
+    assert bare_counts.set_index(["user_id", "track_id"])["plays"].to_dict() == {
+        ("u1", "t1"): 2,
+        ("u1", "t2"): 2,
+        ("u2", "t1"): 1,
+        ("u2", "t2"): 1,
+    }
+    assert als_recipe.window_skips(bare, start, END, 30_000).toPandas().to_dict("records") == [
+        {"user_id": "u1", "track_id": "t1", "skips": 1}
+    ]
+    # and the repeated explicit skips rate (u1, t1) negative as short ones would
+    conf = AlsConf(eps=1.0, skip_weight=0.5)
+    counts = als_recipe.window_counts(plays, start, END, conf.min_ms_played, 0)
+    got = _rated(als_recipe.window_ratings(plays, counts, conf, start, END))
+    assert got[("u1", "t1")] == pytest.approx(-0.5 * math.log1p(2))
+
+
 @pytest.mark.spark
 def test_recency_decay_halves_weight_every_half_life(spark):
     rows = [("u1", "t1", END - dt.timedelta(days=7), 60_000), ("u1", "t1", END - dt.timedelta(days=14), 60_000)]

@@ -15,6 +15,7 @@ from jobs.importers import contract, listenbrainz, spotify
 from jobs.importers.__main__ import main
 from jobs.importers.records import derived_artist_id, derived_track_id
 from jobs.warehouse.catalog import read_catalog
+from jobs.warehouse.quarantine import CONTEXT_PATTERN
 
 # ingest.validate's pattern for an ISO played_at
 INGEST_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
@@ -47,12 +48,18 @@ def run(capsys, *argv):
     return rc, out.out, out.err
 
 
+PLAY_HEADER = ["user_id", "track_id", "played_at", "ms_played"]
+
+
 def contents(dest):
-    """(plays rows, tracks rows, artists rows, report, world) of an import, headers checked."""
+    """(plays rows, tracks rows, artists rows, report, world) of an import, headers checked: a
+    Spotify import's plays have the context column (5 fields a row), the others' the four."""
     plays = []
+    with_context = json.loads((dest / "world.json").read_text())["imported_from"] == "spotify"
     for path in sorted((dest / "raw" / "plays").iterdir()):
         rows = list(csv.reader(path.open(encoding="utf-8")))
-        assert rows[0] == ["user_id", "track_id", "played_at", "ms_played"]
+        assert rows[0] == PLAY_HEADER + ["context"] * with_context
+        assert all(len(row) == len(rows[0]) for row in rows)
         plays += rows[1:]
     tracks = list(csv.reader((dest / "catalog" / "tracks.csv").open(encoding="utf-8")))
     artists = list(csv.reader((dest / "catalog" / "artists.csv").open(encoding="utf-8")))
@@ -67,9 +74,10 @@ def assert_ingest_compatible(dest):
     tracks, _ = read_catalog(dest)  # raises CatalogError on any contract breach
     plays, *_ = contents(dest)
     known = set(tracks["track_id"])
-    for user, track, played_at, ms in plays:
+    for user, track, played_at, ms, *context in plays:
         assert user and track in known and INGEST_ISO.match(played_at)
         assert 0 <= int(ms) <= 86_400_000
+        assert context in ([], [""]) or re.fullmatch(CONTEXT_PATTERN, context[0])  # ingest keeps it
 
 
 # ----------------------------------------------------------------------------- id rule
@@ -107,9 +115,9 @@ def test_spotify_basic_export(tmp_path, capsys):
     plays, tracks, artists, report, world = contents(dest)
     song, bjork = tid("Artist A", "Song One"), tid("Björk", "Jóga")
     assert plays == [
-        ["alice_export", song, "2024-01-31T23:55:55Z", "185000"],  # started at endTime - msPlayed
-        ["alice_export", song, "2024-02-01T00:09:58Z", "1500"],  # 00:09:58.5, whole seconds
-        ["alice_export", bjork, "2024-02-01T09:30:00Z", "0"],
+        ["alice_export", song, "2024-01-31T23:55:55Z", "185000", ""],  # started at endTime - msPlayed
+        ["alice_export", song, "2024-02-01T00:09:58Z", "1500", ""],  # 00:09:58.5, whole seconds
+        ["alice_export", bjork, "2024-02-01T09:30:00Z", "0", ""],  # the basic history has no context
     ]
     assert sorted(tracks) == sorted(
         [[song, "Song One", aid("Artist A"), "", "", "", ""], [bjork, "Jóga", aid("Björk"), "", "", "", ""]]
@@ -167,11 +175,11 @@ def test_spotify_extended_and_several_people(tmp_path, capsys):
     plays, tracks, artists, report, _ = contents(dest)
     sp, demo, rick_basic = "sp_4uLU6hMCjMI75M1A2tKUQC", tid("Garage Band", "Demo"), tid(rick, song)
     assert plays == [
-        ["bob", sp, "2024-03-01T10:00:00Z", "180000"],
-        ["bob", sp, "2024-03-02T08:59:59Z", "30500"],
-        ["bob", demo, "2024-03-02T09:56:40Z", "200000"],
-        ["bob", rick_basic, "2024-03-05T11:59:00Z", "60000"],  # after the extended history ends
-        ["carol", demo, "2024-03-03T19:58:20Z", "100000"],
+        ["bob", sp, "2024-03-01T10:00:00Z", "180000", ""],  # no reason_start, not skipped: no context
+        ["bob", sp, "2024-03-02T08:59:59Z", "30500", ""],
+        ["bob", demo, "2024-03-02T09:56:40Z", "200000", ""],
+        ["bob", rick_basic, "2024-03-05T11:59:00Z", "60000", ""],  # after the extended history ends
+        ["carol", demo, "2024-03-03T19:58:20Z", "100000", ""],
     ]
     assert tracks == sorted(
         [
@@ -190,6 +198,54 @@ def test_spotify_extended_and_several_people(tmp_path, capsys):
     text = (dest / "import_report.json").read_text()
     assert "203.0.113.7" not in text and "bobby" not in text  # private fields stay out of the report
     assert_ingest_compatible(dest)
+
+
+def test_spotify_extended_history_says_where_a_play_came_from_and_whether_it_was_skipped(tmp_path, capsys):
+    src = tmp_path / "dana"
+    uri = "spotify:track:4uLU6hMCjMI75M1A2tKUQC"
+    cases = [  # (reason_start, reason_end, skipped) -> context
+        ("clickrow", "trackdone", False, "spotify.clickrow"),
+        ("trackdone", "trackdone", None, "spotify.trackdone"),  # older exports: skipped null
+        ("fwdbtn", "endplay", False, "spotify.fwdbtn"),  # started by a skip of the one before: not skipped
+        ("clickrow", "fwdbtn", False, "spotify.clickrow.skipped"),  # reason_end says skipped, though 200 s long
+        ("trackdone", "backbtn", False, "spotify.trackdone.skipped"),
+        ("appload", "endplay", True, "spotify.appload.skipped"),
+        ("playbtn", "FwdBtn ", False, "spotify.playbtn.skipped"),  # reason_end read like reason_start
+        (None, "trackdone", False, ""),  # nothing said: no context (null)
+        (None, "fwdbtn", None, "spotify.skipped"),
+        ("", "trackdone", "true", ""),  # only a JSON true is true
+        ("  Click Row! ", "trackdone", False, "spotify.click_row"),  # lower-cased, a run of others one _
+        ("clickRow", "trackdone", False, "spotify.clickrow"),
+        ("remote/cast.v2", "trackdone", False, "spotify.remote_cast_v2"),  # a dot could fake .skipped
+        ("evil.skipped", "trackdone", False, "spotify.evil_skipped"),
+        ("!!!", "trackdone", False, ""),  # nothing left of it
+        (7, "trackdone", False, ""),  # not a text
+        ("x" * 100, "trackdone", True, "spotify." + "x" * 48 + ".skipped"),  # cut to the contract's 64
+    ]
+    extended = [
+        _ext(
+            f"2024-04-01T10:{i:02d}:00Z", 200000, "Song", "Band", "LP", uri, reason_start=rs, reason_end=re_, skipped=sk
+        )
+        for i, (rs, re_, sk, _) in enumerate(cases)
+    ]
+    write(src / "Spotify Extended Streaming History" / "Streaming_History_Audio_2024_0.json", extended)
+    basic = [{"endTime": "2024-04-02 10:00", "artistName": "Band", "trackName": "Song", "msPlayed": 1000}]
+    write(src / "Spotify Account Data" / "StreamingHistory_music_0.json", basic)  # a day the extended lacks
+    dest = tmp_path / "out"
+    assert run(capsys, "spotify", src, dest)[0] == 0
+    plays, *_ = contents(dest)
+    assert [p[4] for p in plays] == [c[3] for c in cases] + [""]  # the basic history: no context
+    assert len(cases[-1][3]) == 64 and all(len(p[4]) <= 64 for p in plays)
+    assert_ingest_compatible(dest)  # every context a token ingest keeps (none quarantined as bad_context)
+    assert spotify.play_context({"reason_start": "clickrow", "skipped": True}) == "spotify.clickrow.skipped"
+    assert spotify.play_context({}) == ""
+
+    again = tmp_path / "again"  # a reimport: the same bytes
+    assert run(capsys, "spotify", src, again)[0] == 0
+    for name in ("raw/plays/plays-00001.csv", "catalog/tracks.csv", "import_report.json"):
+        assert (dest / name).read_bytes() == (again / name).read_bytes()
+    assert run(capsys, "spotify", src, dest, "--force")[0] == 0
+    assert (dest / "raw/plays/plays-00001.csv").read_bytes() == (again / "raw/plays/plays-00001.csv").read_bytes()
 
 
 def test_spotify_listener_ids_from_folders():
