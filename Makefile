@@ -11,6 +11,8 @@
 #   make lastfm [LASTFM=path]                                ALS vs most-popular and item-kNN on the real Last.fm 2k data -> docs/lastfm.json
 #   make eval-real [N=8] [VIA=jobs|airflow] [ML=path]        the pipeline by week on real MovieLens data vs 4 references -> docs/real-data.*
 #   make eval-real CONF=conf/tuned.yaml [BEFORE=docs/real-data.json]  the same with a tuned overlay -> docs/real-data-tuned.json
+#   make simulate [WEEKS=8] [SIZE=tiny|small|sample] [SEED=7] [ARMS=als,blend,bart] [SIM=folder] [SET="a.b=1 c.d=2"]
+#                                                            the closed loop: the pipeline publishes, simulated listeners answer -> SIM/loop.html
 #   make tune [DATA=path] [WEEK=YYYY-Www] [OUT=file]  choose ALS and blend settings on the weeks before WEEK -> <warehouse>/tuned/settings.yaml, read by later runs (or OUT: DW_CONF=OUT)
 #   make bench [BENCH_ARGS=...]                              every benchmark -> docs/bench.json, docs/BENCHMARKS.md
 #   make bench-audio [REAL_AUDIO=path]                       audio attributes on real annotated clips -> the same files
@@ -49,7 +51,7 @@ endif
 # `USER` is also the login name in every shell: only a USER given on the command line is a listener.
 LISTENER := $(if $(filter command line,$(origin USER)),$(USER),)
 
-.PHONY: help setup java-check airflow-init world import run check test lint query report evaluate lastfm eval-real tune airflow bench bench-audio analyze clean
+.PHONY: help setup java-check airflow-init world import run check test lint query report evaluate lastfm eval-real tune simulate airflow bench bench-audio analyze clean
 
 help:
 	@sed -n '/^$$/q;s/^# \{0,1\}//p' Makefile
@@ -127,6 +129,16 @@ endif
 	    airflow tasks states-for-dag-run discover_weekly "$$run_id" -o json 2>/dev/null | $(PY) -m jobs.runtime.runinfo states || \
 	    echo "  (Airflow task states not available: airflow tasks states-for-dag-run discover_weekly <run id>)"; \
 	  $(PY) -m jobs.tools.query --week "$$week" $(if $(LISTENER),--user $(LISTENER),)
+
+# The feedback loop on a simulated sample world (jobs/tools/simulate.py, docs/loop.md): each week the
+# pipeline's jobs publish, listeners split at random into the ARMS answer their playlists, and the
+# answers are the next week's input. Resumes after a kill; SIM defaults to data/sim-<size>-<seed>.
+WEEKS ?= 8
+SEED ?= 7
+ARMS ?= als,blend,bart
+simulate: setup
+	@$(PY) -m jobs.tools.simulate --weeks $(WEEKS) --size $(if $(SIZE),$(SIZE),tiny) --seed $(SEED) --arms $(ARMS) \
+	  $(if $(SIM),--out $(SIM),) $(if $(filter airflow,$(VIA)),--via airflow,) $(foreach s,$(SET),--set $(s))
 
 query: setup
 	@$(PY) -m jobs.tools.query $(if $(LISTENER),--user $(LISTENER),) $(if $(WEEK),--week $(WEEK),)

@@ -77,7 +77,12 @@ def run(config: Config, week: str) -> dict[str, Any]:
     chosen = actions["chosen"].to_numpy(dtype=bool) if len(actions) else np.zeros(0, dtype=bool)
     n = int(chosen.sum())
     if n < config.bandit.min_exposures:
-        reason = f"{n} logged bandit exposures with a known outcome, fewer than bandit.min_exposures={config.bandit.min_exposures}"
+        reason = (
+            f"{n} logged bandit exposures with a known outcome, fewer than bandit.min_exposures="
+            f"{config.bandit.min_exposures}"
+        )
+        if "bart" not in config.experiment.arms:
+            reason = f"no bart arm in experiment.arms={list(config.experiment.arms)}; " + reason
         return skipped(wh, week, reason, [wh.partition("bandit_model", week)], exposures=n)
     X = np.stack(actions.loc[chosen, "features"].to_numpy()).astype(np.float64)
     model = fit_reward_model(X, reward[chosen], actions.loc[chosen, "probability"].to_numpy(), config.bandit.l2)

@@ -53,8 +53,8 @@ def _independent_difference(a: np.ndarray, b: np.ndarray, seed: int = 0, n: int 
     return {"mean": round(float(a.mean() - b.mean()), 4), "low": round(float(low), 4), "high": round(float(high), 4)}
 
 
-def weekly_curves(out: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Per week and arm, the four metrics; and the last week's intervals and differences from blend."""
+def _per_listener(out: Path) -> tuple[pd.DataFrame, dict[tuple[str, str], pd.DataFrame], list[str]]:
+    """Per week and arm the four metrics, each listener's stream and save rates per (week, arm), and the weeks."""
     wh = Warehouse(out / "warehouse")
     state = json.loads((out / "sim.json").read_text())
     n_catalog = len(pd.read_csv(out / "data" / "catalog" / "tracks.csv", usecols=[TRACK_ID]))
@@ -79,23 +79,41 @@ def weekly_curves(out: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
                 }
             )
             per_listener[(week, policy)] = g.groupby(USER_ID)[["streamed", "saved"]].mean()
-    curves = pd.DataFrame(rows)
-    last = state["weeks_done"][-1] if state["weeks_done"] else None
-    summary: dict[str, Any] = {"week": last, "arms": {}}
+    return pd.DataFrame(rows), per_listener, state["weeks_done"]
+
+
+def weekly_curves(out: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Per week and arm, the four metrics; the last week's rates with intervals and differences from blend,
+    and the same pooled over the weeks the bandit had a model in (each listener's mean over them)."""
+    curves, per_listener, done = _per_listener(out)
+    last = done[-1] if done else None
+    return curves, {
+        "week": last,
+        "arms": _pooled(per_listener, [last]),
+        "pooled": {"weeks": done[2:], "arms": _pooled(per_listener, done[2:])},
+    }
+
+
+def _pooled(per_listener: dict, weeks: list[str]) -> dict[str, Any]:
+    """Per arm, each listener's mean stream and save rate over ``weeks``, with intervals, and the
+    difference from ``blend`` (listeners resampled within each arm)."""
+    frames: dict[str, list[pd.DataFrame]] = {}
     for (week, policy), frame in per_listener.items():
-        if week != last:
-            continue
-        summary["arms"][policy] = {
+        if week in weeks:
+            frames.setdefault(policy, []).append(frame)
+    means = {p: pd.concat(f).groupby(level=0).mean() for p, f in frames.items()}
+    out: dict[str, Any] = {}
+    for policy, frame in means.items():
+        out[policy] = {
             m: bootstrap_mean(frame[c].to_numpy(), seed=1).as_dict(4)
             for m, c in (("stream_rate", "streamed"), ("save_rate", "saved"))
         }
-        if policy != "blend" and (last, "blend") in per_listener:
-            base = per_listener[(last, "blend")]
-            summary["arms"][policy]["minus_blend"] = {
-                m: _independent_difference(frame[c].to_numpy(), base[c].to_numpy())
+        if policy != "blend" and "blend" in means:
+            out[policy]["minus_blend"] = {
+                m: _independent_difference(frame[c].to_numpy(), means["blend"][c].to_numpy())
                 for m, c in (("stream_rate", "streamed"), ("save_rate", "saved"))
             }
-    return curves, summary
+    return out
 
 
 def off_policy_check(out: Path) -> list[dict[str, Any]]:
@@ -200,22 +218,19 @@ def write_loop_report(out: Path) -> tuple[Path, Path]:
 
 
 def combined(folders: list[Path]) -> dict[str, Any]:
-    """The last week's per-arm rates of several simulations (seeds): mean and spread across them."""
-    per: dict[str, dict[str, list[float]]] = {}
-    for folder in folders:
-        summary = json.loads((folder / "loop.json").read_text())["last_week"]["arms"]
-        for arm, figures in summary.items():
-            for m in ("stream_rate", "save_rate"):
-                per.setdefault(arm, {}).setdefault(m, []).append(figures[m]["mean"])
-            if "minus_blend" in figures:
-                per[arm].setdefault("stream_minus_blend", []).append(figures["minus_blend"]["stream_rate"]["mean"])
-    return {
-        arm: {
-            m: {"mean": round(float(np.mean(v)), 4), "min": min(v), "max": max(v), "seeds": len(v)}
-            for m, v in ms.items()
-        }
-        for arm, ms in per.items()
-    }
+    """Several simulations (seeds) together: each listener's rates pooled over the weeks the bandit had a
+    model in, every seed's listeners in one sample, per arm with intervals and differences from blend;
+    and each seed's own pooled means."""
+    merged: dict[tuple[str, str], list[pd.DataFrame]] = {}
+    seeds = {}
+    for i, folder in enumerate(folders):
+        _, per_listener, done = _per_listener(folder)
+        for (week, policy), frame in per_listener.items():
+            if week in done[2:]:
+                merged.setdefault(("pooled", policy), []).append(frame.set_axis([f"{i}/{u}" for u in frame.index]))
+        seeds[str(folder)] = {p: v["stream_rate"]["mean"] for p, v in _pooled(per_listener, done[2:]).items()}
+    frames = {key: pd.concat(f) for key, f in merged.items()}
+    return {"seeds": seeds, "pooled": _pooled(frames, ["pooled"])}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -119,6 +119,18 @@ def run_pipeline(week: str, env: dict[str, str], logs: Path, via: str, full: boo
     return times
 
 
+def setting_env(sets: list[str]) -> dict[str, str]:
+    """``section.key=value`` settings as the jobs' environment overrides (``DW__SECTION__KEY``)."""
+    env = {}
+    for item in sets:
+        key, sep, value = item.partition("=")
+        section, dot, name = key.partition(".")
+        if not sep or not dot or not section or not name:
+            raise SimulationError(f"--set {item!r}: expected section.key=value")
+        env[f"DW__{section.upper()}__{name.upper()}"] = value
+    return env
+
+
 def read_state(out: Path) -> dict[str, Any] | None:
     path = out / "sim.json"
     return json.loads(path.read_text()) if path.is_file() else None
@@ -141,10 +153,15 @@ def simulate(
     via: str = "jobs",
     full: bool = False,
     extra_env: dict[str, str] | None = None,
+    sets: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Run (or continue) the loop in ``out`` until ``weeks`` weeks are finished; returns the state."""
+    """Run (or continue) the loop in ``out`` until ``weeks`` weeks are finished; returns the state.
+
+    ``sets``: ``section.key=value`` settings for every job (e.g. ``als.save_weight=0``)."""
     out = out.resolve()
     settings = {"size": size, "seed": seed, "arms": arms, "via": via, "full": full}
+    if sets:
+        settings["set"] = sorted(sets)
     state = read_state(out) or {"settings": settings, "weeks_done": [], "times": {}}
     if state["settings"] != settings:
         raise SimulationError(
@@ -166,6 +183,7 @@ def simulate(
             "DW__DAG__RETRIES": "0",
             "DW__EXPERIMENT__ARMS": "[" + ", ".join(a.strip() for a in arms.split(",")) + "]",
             "DW__TUNE__APPLY": "false",
+            **setting_env(sets or []),
             **(extra_env or {}),
         },
     )
@@ -211,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="the simulation folder (default data/sim-<size>-<seed>)")
     parser.add_argument("--via", choices=("jobs", "airflow"), default="jobs")
     parser.add_argument("--full", action="store_true", help="also the audio steps (clips generated; slower)")
+    parser.add_argument(
+        "--set", action="append", default=[], dest="sets", help="section.key=value for every job (repeatable)"
+    )
     parser.add_argument("--report", action="store_true", help="only write loop.json and loop.html from what is there")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -219,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.report:
         t0 = time.perf_counter()
-        simulate(out, args.weeks, args.size, args.seed, args.arms, args.via, args.full)
+        simulate(out, args.weeks, args.size, args.seed, args.arms, args.via, args.full, sets=args.sets)
         print(f">> {args.weeks} simulated weeks in {out} ({time.perf_counter() - t0:.0f} s)")
     paths = write_loop_report(out)
     print(f">> weekly curves: {paths[1]} (figures: {paths[0]})")

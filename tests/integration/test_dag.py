@@ -52,7 +52,8 @@ def test_dag_structure(dagbag):
         "package_code": [],
         "ingest": ["package_code", "resolve_week"],
         "als": ["ingest"],
-        "merge": ["als", "audio_infer", "culture", "taste_clusters", "taste_vectors"],
+        "merge": ["als", "audio_infer", "bandit", "culture", "taste_clusters", "taste_vectors"],
+        "bandit": ["ingest"],
         "taste_clusters": ["audio_infer"],
         "validate": ["merge"],
         "report": ["validate"],
@@ -147,6 +148,7 @@ def test_tensorflow_jobs_run_in_their_own_processes(dagbag):
         ("audio_train", "jobs.audio_cnn train"),
         ("audio_infer", "jobs.audio_cnn infer"),
         ("merge", "jobs.merge"),
+        ("bandit", "jobs.bandit"),
         ("song_vectors", "jobs.song_vectors"),
         ("taste_vectors", "jobs.taste_vectors"),
     ):
