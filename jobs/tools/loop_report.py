@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -34,13 +35,14 @@ import numpy as np
 import pandas as pd
 
 from jobs.evaluation.stats import bootstrap_mean
-from jobs.feedback.offpolicy import target_probabilities
+from jobs.feedback.bandit import RewardModel, exposure_rewards
+from jobs.feedback.offpolicy import evaluate_targets, target_probabilities
 from jobs.feedback.ope import relative_error
 from jobs.tools.world.live import load_sim_world
 from jobs.tools.world.respond import REASON_KINDS, expected_reward, probabilities, reason_kind
 from jobs.warehouse.store import Warehouse
-from jobs.warehouse.weeks import cutoff
-from schemas.columns import POSITION, REASON, TRACK_ID, USER_ID
+from jobs.warehouse.weeks import cutoff, week_start
+from schemas.columns import CONTEXT, MS_PLAYED, PLAYED_AT, POSITION, REASON, TRACK_ID, USER_ID
 
 METRICS = ("stream_rate", "save_rate", "catalog_coverage", "new_track_stream_share")
 
@@ -116,8 +118,9 @@ def _pooled(per_listener: dict, weeks: list[str]) -> dict[str, Any]:
     return out
 
 
-def off_policy_check(out: Path) -> list[dict[str, Any]]:
-    """Per logged week: each target's estimates (from the bandit job's metrics) beside the simulator's truth."""
+def off_policy_check(out: Path, min_ms: int = 30_000) -> list[dict[str, Any]]:
+    """Per logged week: each target's estimates from the logs alone (the week's ``bandit_actions``, and the
+    plays of that week ingested by the next week's run) beside the simulator's truth for the same places."""
     wh = Warehouse(out / "warehouse")
     state = json.loads((out / "sim.json").read_text())
     settings = state["settings"]
@@ -126,14 +129,16 @@ def off_policy_check(out: Path) -> list[dict[str, Any]]:
     sim = load_sim_world(world_conf(settings["size"], settings["seed"]))
     done = state["weeks_done"]
     found = []
-    for week in done[1:]:
-        metrics = wh.read_metrics(week).get("bandit", {})
-        ope = metrics.get("off_policy")
-        if not ope:
-            continue
-        logged = ope["week"]
+    for j, (logged, after) in enumerate(itertools.pairwise(done)):
         actions = wh.read("bandit_actions", logged).assign(week=logged).reset_index(drop=True)
-        j = done.index(logged)
+        if not len(actions):
+            continue
+        plays = wh.plays_before(cutoff(after), (USER_ID, TRACK_ID, PLAYED_AT, MS_PLAYED, CONTEXT))
+        start = pd.Timestamp(week_start(logged)).tz_localize("UTC").to_pydatetime()
+        stream = exposure_rewards(actions, plays, None, start, min_ms, 0.0)
+        frame = wh.read_optional("bandit_model", logged)  # the model the week was served with
+        model = RewardModel.from_frame(frame) if frame is not None and len(frame) else None
+        ope = evaluate_targets(actions, stream, model, seed=1)
         fatigue = np.load(out / "truth" / "fatigue" / f"{done[j - 1]}.npy") if j else np.zeros(sim.users)
         users = actions[USER_ID].map(sim.user_index).to_numpy()
         tracks = actions[TRACK_ID].map(sim.track_index).to_numpy()
@@ -143,9 +148,9 @@ def off_policy_check(out: Path) -> list[dict[str, Any]]:
         )
         truth_row = expected_reward(p, 0.0)
         slot = actions.groupby(["week", USER_ID, POSITION], sort=False).ngroup().to_numpy()
-        entry: dict[str, Any] = {"logged_week": logged, "estimated_in": week, "places": ope.get("places")}
+        entry: dict[str, Any] = {"logged_week": logged, "places": ope["places"], "model": model is not None}
         for name, probs in target_probabilities(actions).items():
-            if name not in ope or "skipped" in ope[name]:
+            if "skipped" in ope[name]:
                 continue
             ok = pd.Series(~np.isnan(probs)).groupby(slot).transform("all").to_numpy()
             value = pd.Series(np.where(ok, probs * truth_row, 0.0)).groupby(slot).sum()
@@ -157,6 +162,7 @@ def off_policy_check(out: Path) -> list[dict[str, Any]]:
                         "value": round(v["value"], 4),
                         "low": round(v["low"], 4),
                         "high": round(v["high"], 4),
+                        "effective_n": round(v["effective_n"], 1),
                         "relative_error": round(relative_error(v["value"], truth), 4),
                     }
                     for est, v in ope[name].items()
