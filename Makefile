@@ -11,7 +11,7 @@
 #   make lastfm [LASTFM=path]                                ALS vs most-popular and item-kNN on the real Last.fm 2k data -> docs/lastfm.json
 #   make eval-real [N=8] [VIA=jobs|airflow] [ML=path]        the pipeline by week on real MovieLens data vs 4 references -> docs/real-data.*
 #   make eval-real CONF=conf/tuned.yaml [BEFORE=docs/real-data.json]  the same with a tuned overlay -> docs/real-data-tuned.json
-#   make simulate [WEEKS=8] [SIZE=tiny|small|sample] [SEED=7] [ARMS=als,blend,bart] [SIM=folder] [SET="a.b=1 c.d=2"]
+#   make simulate [WEEKS=8] [SIZE=small|tiny|sample] [SEED=7] [ARMS=als,blend,bart] [SIM=folder] [SET="a.b=1 c.d=2"]
 #                                                            the closed loop: the pipeline publishes, simulated listeners answer -> SIM/loop.html
 #   make tune [DATA=path] [WEEK=YYYY-Www] [OUT=file]  choose ALS and blend settings on the weeks before WEEK -> <warehouse>/tuned/settings.yaml, read by later runs (or OUT: DW_CONF=OUT)
 #   make bench [BENCH_ARGS=...]                              every benchmark -> docs/bench.json, docs/BENCHMARKS.md
@@ -137,7 +137,7 @@ WEEKS ?= 8
 SEED ?= 7
 ARMS ?= als,blend,bart
 simulate: setup
-	@$(PY) -m jobs.tools.simulate --weeks $(WEEKS) --size $(if $(SIZE),$(SIZE),tiny) --seed $(SEED) --arms $(ARMS) \
+	@$(PY) -m jobs.tools.simulate --weeks $(WEEKS) --size $(if $(SIZE),$(SIZE),small) --seed $(SEED) --arms $(ARMS) \
 	  $(if $(SIM),--out $(SIM),) $(if $(filter airflow,$(VIA)),--via airflow,) $(foreach s,$(SET),--set $(s))
 
 query: setup

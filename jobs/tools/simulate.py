@@ -1,6 +1,6 @@
 """The closed loop on the sample world: each week the pipeline publishes, then the world's listeners live it.
 
-``make simulate [WEEKS=8] [SIZE=tiny|small|sample] [SEED=7] [ARMS=als,blend,bart] [SIM=folder]``
+``make simulate [WEEKS=8] [SIZE=small|tiny|sample] [SEED=7] [ARMS=als,blend,bart] [SIM=folder]``
 runs ``python -m jobs.tools.simulate``. In the simulation folder (default
 ``data/sim-<size>-<seed>``):
 
@@ -221,7 +221,7 @@ def simulate(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m jobs.tools.simulate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--weeks", type=int, default=8)
-    parser.add_argument("--size", choices=sorted(SIZES), default="tiny")
+    parser.add_argument("--size", choices=sorted(SIZES), default="small")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--arms", default="als,blend,bart", help="experiment.arms: the policies listeners are split into"
