@@ -5,8 +5,9 @@ Reads, for run week ``W``: ``bandit_actions`` of the ``bandit.history_weeks`` we
 the plays of those weeks (``plays``: a stream of a shown track by its listener in the week
 it was shown, ``context = discover_weekly`` where the logs say so) and the ``saves``
 (``bandit.save_bonus`` on top). Fits the propensity-weighted logistic reward model
-(:func:`jobs.feedback.bandit.fit_reward_model`) on every shown bandit action with a known
-outcome and writes it as ``bandit_model/week=W/`` (one weight per feature), which the merge
+(:func:`jobs.feedback.bandit.fit_reward_model`; the target is the reward over its largest value)
+on every shown bandit action with a known outcome (a week's log is used only when it was published
+with that week's table: the same run id) and writes it as ``bandit_model/week=W/`` (one weight per feature), which the merge
 of ``W`` uses to fill the ``bart`` arm's bandit places. ``run_metrics/week=W/bandit.json``:
 the exposures and their reward rate, and the off-policy estimates (IPS, SNIPS, doubly
 robust, with intervals over listeners) of the logging policy, the blend's greedy choice,
@@ -24,6 +25,7 @@ Run alone::
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Any
 
@@ -35,9 +37,11 @@ from jobs.feedback.bandit import exposure_rewards, fit_reward_model
 from jobs.feedback.offpolicy import evaluate_targets
 from jobs.runtime.cli import skipped, week_job
 from jobs.warehouse.saves import read_saves
-from jobs.warehouse.store import Warehouse
+from jobs.warehouse.store import Warehouse, read_run_id
 from jobs.warehouse.weeks import cutoff, week_start
 from schemas.columns import CONTEXT, MS_PLAYED, PLAYED_AT, TRACK_ID, USER_ID
+
+log = logging.getLogger("bandit")
 
 
 def logged_plays(wh: Warehouse, week: str) -> pd.DataFrame:
@@ -52,7 +56,13 @@ def labelled_actions(config: Config, wh: Warehouse, week: str) -> tuple[pd.DataF
     """Every offered action of the logged weeks before ``week``, each row's reward if it was shown
     (stream plus save bonus; 0 when not shown) and its stream (0/1)."""
     weeks = wh.weeks("bandit_actions", before=week)[-config.bandit.history_weeks :]
-    frames = [wh.read("bandit_actions", w).assign(week=w) for w in weeks]
+    shown = []
+    for w in weeks:  # a log counts only beside the table it was published with (a kill between the swaps)
+        if read_run_id(wh.partition("bandit_actions", w)) == read_run_id(wh.partition("discover_weekly", w)):
+            shown.append(w)
+        else:
+            log.warning("%s: bandit_actions and discover_weekly are from different runs; rerun %s", w, w)
+    frames = [wh.read("bandit_actions", w).assign(week=w) for w in shown]
     frames = [f for f in frames if len(f)]
     if not frames:
         return pd.DataFrame(), np.zeros(0), np.zeros(0)
@@ -85,7 +95,9 @@ def run(config: Config, week: str) -> dict[str, Any]:
             reason = f"no bart arm in experiment.arms={list(config.experiment.arms)}; " + reason
         return skipped(wh, week, reason, [wh.partition("bandit_model", week)], exposures=n)
     X = np.stack(actions.loc[chosen, "features"].to_numpy()).astype(np.float64)
-    model = fit_reward_model(X, reward[chosen], actions.loc[chosen, "probability"].to_numpy(), config.bandit.l2)
+    propensity = actions.loc[chosen, "probability"].to_numpy()
+    top = 1.0 + config.bandit.save_bonus
+    model = fit_reward_model(X, reward[chosen], propensity, config.bandit.l2, top=top)
     wh.write("bandit_model", week, model.to_frame().assign(week=week))
     last = actions["week"].max()
     recent = (actions["week"] == last).to_numpy()

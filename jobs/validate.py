@@ -246,6 +246,9 @@ def _check(config: Config, wh: Warehouse, week: str) -> dict[str, Any]:
     exposures = wh.pending(week) / "exposures"
     if exposures.is_dir():
         problems += check_exposures(table, pq.read_table(exposures).to_pandas())
+    actions = wh.pending(week) / "bandit_actions"
+    if exposures.is_dir() and actions.is_dir():
+        problems += check_bandit_actions(pq.read_table(exposures).to_pandas(), pq.read_table(actions).to_pandas())
     if problems:
         raise ValidationError(f"discover_weekly {week} was not published: " + "; ".join(problems))
     return {
@@ -275,6 +278,34 @@ def check_exposures(table: pd.DataFrame, exposures: pd.DataFrame) -> list[str]:
     p = exposures["propensity"].to_numpy(dtype=float)
     if len(p) and not ((p > 0) & (p <= 1)).all():
         problems.append("exposure propensities outside (0, 1]")
+    if exposures.duplicated([USER_ID, POSITION]).any():
+        problems.append("exposures log a listener's place twice")
+    if exposures["policy"].isna().any() or (exposures["policy"] == "").any():
+        problems.append("exposures without a policy")
+    return problems
+
+
+def check_bandit_actions(exposures: pd.DataFrame, actions: pd.DataFrame) -> list[str]:
+    """Each bandit place offers a distribution (probabilities adding up to 1) with exactly one action shown,
+    and that action is the exposure logged at the place, with the same probability."""
+    if not len(actions):
+        return []
+    problems = []
+    place = actions.groupby([USER_ID, POSITION])
+    total = place["probability"].sum()
+    if not np.allclose(total.to_numpy(), 1.0, atol=1e-6):
+        problems.append(f"bandit places whose offered probabilities do not add up to 1, e.g. {total.idxmax()}")
+    if not (place["chosen"].sum() == 1).all():
+        problems.append("bandit places without exactly one action shown")
+    shown = actions[actions["chosen"]].merge(exposures, on=[USER_ID, POSITION], how="left", suffixes=("", "_shown"))
+    same = (
+        (shown[TRACK_ID] == shown[f"{TRACK_ID}_shown"])
+        & (shown[REASON] == shown[f"{REASON}_shown"])
+        & np.isclose(shown["probability"], shown["propensity"])
+    )
+    if not same.all():
+        bad = shown[~same].iloc[0]
+        problems.append(f"the bandit's shown action differs from the exposure at {bad[USER_ID]} place {bad[POSITION]}")
     return problems
 
 

@@ -427,7 +427,13 @@ TABLES: dict[str, Table] = {
             ("policy_version", "string", False, "the reward model's week for bart (or explore: none yet), else greedy"),
             ("source", "string", False, "the part of the score the shown reason comes from"),
             ("reason", "string", False, "the explanation shown"),
-            ("propensity", "float64", False, "probability the policy chose this (track, explanation) here; 1 if fixed"),
+            (
+                "propensity",
+                "float64",
+                False,
+                "probability the policy chose this (track, explanation) here; 1 at a greedy place (at bart's places "
+                "after its bandit places: given the bandit's picks)",
+            ),
             ("week", "string", False, "ISO week shown (partition)"),
             partition_by=("week",),
             writer="merge and validate (published with discover_weekly)",
@@ -455,6 +461,7 @@ TABLES: dict[str, Table] = {
             ("feature", "string", False, "jobs.feedback.bandit.FEATURE_NAMES"),
             ("weight", "float64", False, "logistic regression weight"),
             ("variance", "float64", False, "its Laplace posterior variance"),
+            ("covariance", "list<float32>", True, "its row of the Laplace posterior covariance (Thompson sampling)"),
             ("week", "string", False, "the week it serves (partition)"),
             partition_by=("week",),
             writer="bandit",

@@ -86,29 +86,48 @@ class RewardModel:
         return 1.0 / (1.0 + np.exp(-(np.asarray(X) @ self.weights)))
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame({"feature": list(self.names), "weight": self.weights, "variance": np.diag(self.covariance)})
+        return pd.DataFrame(
+            {
+                "feature": list(self.names),
+                "weight": self.weights,
+                "variance": np.diag(self.covariance),
+                "covariance": [row.astype(np.float32).tolist() for row in self.covariance],
+            }
+        )
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame, covariance: np.ndarray | None = None) -> RewardModel:
+    def from_frame(cls, frame: pd.DataFrame) -> RewardModel:
+        """The model back from its table (the full posterior covariance where stored, else its diagonal)."""
         names = tuple(frame["feature"])
         if names != FEATURE_NAMES:
             raise ValueError(f"reward model features {names} differ from this code's {FEATURE_NAMES}")
         w = frame["weight"].to_numpy(dtype=np.float64)
-        cov = covariance if covariance is not None else np.diag(frame["variance"].to_numpy(dtype=np.float64))
+        if "covariance" in frame.columns and frame["covariance"].notna().all():
+            cov = np.array([np.asarray(r, dtype=np.float64) for r in frame["covariance"]])
+            cov = (cov + cov.T) / 2  # float32 storage: keep it symmetric
+        else:
+            cov = np.diag(frame["variance"].to_numpy(dtype=np.float64))
         return cls(w, cov, names)
 
 
 def fit_reward_model(
-    X: np.ndarray, y: np.ndarray, propensity: np.ndarray, l2: float = 1.0, iterations: int = 50
+    X: np.ndarray,
+    y: np.ndarray,
+    propensity: np.ndarray,
+    l2: float = 1.0,
+    iterations: int = 50,
+    top: float = 1.0,
 ) -> RewardModel:
     """Propensity-weighted L2 logistic regression by Newton's method (deterministic).
 
     Each row weighs ``min(1 / propensity, MAX_WEIGHT)``, the weights scaled to mean 1, so
     the model learns the reward of every action as if it had been shown uniformly (the
-    counterfactual training of BaRT). ``y`` is 0/1 (a reward above 0). The covariance is the
-    inverse Hessian at the optimum (the Laplace posterior Thompson sampling draws from)."""
+    counterfactual training of BaRT). The target is the reward over ``top`` (its largest
+    value: a stream plus the save bonus), in [0, 1], so a save counts for more than a stream
+    (the logistic loss takes fractional targets). The covariance is the inverse Hessian at
+    the optimum (the Laplace posterior Thompson sampling draws from)."""
     X = np.asarray(X, dtype=np.float64)
-    y = (np.asarray(y, dtype=np.float64) > 0).astype(np.float64)
+    y = np.clip(np.asarray(y, dtype=np.float64) / top, 0.0, 1.0)
     p = np.asarray(propensity, dtype=np.float64)
     if len(X) != len(y) or len(y) != len(p):
         raise ValueError(f"{len(X)} feature rows, {len(y)} rewards, {len(p)} propensities")
@@ -214,13 +233,21 @@ def exposure_rewards(
     min_ms: int,
     save_bonus: float,
 ) -> np.ndarray:
-    """Each exposure's reward: 1 for a stream of its track by its listener in the week from ``week_start``
-    (context ``discover_weekly`` where the plays say), plus ``save_bonus`` for a save that week."""
+    """Each exposure's reward: 1 for a stream of its track by its listener in the week from ``week_start``,
+    plus ``save_bonus`` for a save that week. A play whose context ends in ``.skipped`` is no stream; when
+    some of the listener's plays that week say they came from Discover Weekly (``context =
+    discover_weekly``), only those count, else any stream does (exports that do not name the surface)."""
     end = week_start + dt.timedelta(days=7)
     when = pd.to_datetime(plays[PLAYED_AT], utc=True)
     hit = (when >= week_start) & (when < end) & (plays[MS_PLAYED] >= min_ms)
-    if CONTEXT in plays.columns and plays[CONTEXT].notna().any():
-        hit &= plays[CONTEXT] == vocab.DISCOVER_WEEKLY_CONTEXT
+    if CONTEXT in plays.columns:
+        context = plays[CONTEXT]
+        hit &= ~context.fillna("").str.endswith(vocab.SKIPPED_CONTEXT_SUFFIX)
+        # attribution by the finest signal there is: where a listener's plays of the week say which came
+        # from Discover Weekly, only those count; where none does (an export without it), any stream does
+        from_dw = context == vocab.DISCOVER_WEEKLY_CONTEXT
+        attributed = set(plays.loc[hit & from_dw, USER_ID])
+        hit &= from_dw | ~plays[USER_ID].isin(attributed)
     streamed = set(zip(plays.loc[hit, USER_ID], plays.loc[hit, TRACK_ID], strict=True))
     pairs = list(zip(exposures[USER_ID], exposures[TRACK_ID], strict=True))
     reward = np.array([1.0 if p in streamed else 0.0 for p in pairs])

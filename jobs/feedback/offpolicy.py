@@ -8,7 +8,8 @@ and the one shown. A *target* policy is a probability over the same actions at e
 * ``logging``: the logging policy itself (its IPS is the plain mean reward, a check);
 * ``blend_greedy``: the blend's own choice, the action with the largest blended score (the
   sum of the score's parts), shown with the blend's reason (the first listed);
-* ``als_greedy``: ALS alone, the action with the largest model (ALS) part, with its first reason;
+* ``als_greedy``: ALS alone, the action with the largest model part among played tracks (the ``als``
+  arm shows no never-played track), with its first reason;
 * ``model_greedy``: BaRT without exploration, the action the logged reward model predicted
   best (only places logged with a model);
 * ``uniform``: every action alike.
@@ -25,12 +26,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jobs.feedback.bandit import RewardModel
+from jobs.feedback.bandit import FEATURE_NAMES, RewardModel
 from jobs.feedback.ope import estimate_all
 from schemas.columns import POSITION, USER_ID
 
 TARGETS = ("logging", "blend_greedy", "als_greedy", "model_greedy", "uniform")
 PLACE = ["week", USER_ID, POSITION]
+NEVER_PLAYED = FEATURE_NAMES.index("never_played")
 
 
 def _first_best(values: np.ndarray, slot: np.ndarray) -> np.ndarray:
@@ -54,7 +56,7 @@ def target_probabilities(actions: pd.DataFrame) -> dict[str, np.ndarray]:
     return {
         "logging": actions["probability"].to_numpy(dtype=np.float64),
         "blend_greedy": _first_best(blended, slot),
-        "als_greedy": _first_best(features[:, 1], slot),
+        "als_greedy": _first_best(np.where(features[:, NEVER_PLAYED] > 0, -np.inf, features[:, 1]), slot),
         "model_greedy": model,
         "uniform": 1.0 / np.maximum(sizes, 1),
     }

@@ -56,15 +56,18 @@ def _independent_difference(a: np.ndarray, b: np.ndarray, seed: int = 0, n: int 
 
 
 def _per_listener(out: Path) -> tuple[pd.DataFrame, dict[tuple[str, str], pd.DataFrame], list[str]]:
-    """Per week and arm the four metrics, each listener's stream and save rates per (week, arm), and the weeks."""
+    """Per week and arm the four metrics, each listener's stream and save rates per (week, arm), and the
+    weeks the bandit served a model in (its other weeks explore uniformly)."""
     wh = Warehouse(out / "warehouse")
     state = json.loads((out / "sim.json").read_text())
     n_catalog = len(pd.read_csv(out / "data" / "catalog" / "tracks.csv", usecols=[TRACK_ID]))
-    rows, per_listener = [], {}
+    rows, per_listener, model_weeks = [], {}, []
     for week in state["weeks_done"]:
         resp = pd.read_parquet(out / "truth" / "responses" / f"{week}.parquet")
-        exp = wh.read("exposures", week)[[USER_ID, POSITION, "policy"]]
-        resp = resp.merge(exp, on=[USER_ID, POSITION], how="left")
+        exp = wh.read("exposures", week)[[USER_ID, POSITION, "policy", "policy_version"]]
+        if exp.loc[exp["policy"] == "bart", "policy_version"].str.startswith("model-").any():
+            model_weeks.append(week)
+        resp = resp.merge(exp.drop(columns="policy_version"), on=[USER_ID, POSITION], how="left")
         heard = set(wh.plays_before(cutoff(week), (TRACK_ID,))[TRACK_ID])
         for policy, g in resp.groupby("policy"):
             streamed = g.loc[g["streamed"], TRACK_ID]
@@ -81,18 +84,18 @@ def _per_listener(out: Path) -> tuple[pd.DataFrame, dict[tuple[str, str], pd.Dat
                 }
             )
             per_listener[(week, policy)] = g.groupby(USER_ID)[["streamed", "saved"]].mean()
-    return pd.DataFrame(rows), per_listener, state["weeks_done"]
+    return pd.DataFrame(rows), per_listener, model_weeks
 
 
 def weekly_curves(out: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Per week and arm, the four metrics; the last week's rates with intervals and differences from blend,
     and the same pooled over the weeks the bandit had a model in (each listener's mean over them)."""
-    curves, per_listener, done = _per_listener(out)
-    last = done[-1] if done else None
+    curves, per_listener, model_weeks = _per_listener(out)
+    last = str(curves["week"].max()) if len(curves) else None
     return curves, {
         "week": last,
         "arms": _pooled(per_listener, [last]),
-        "pooled": {"weeks": done[2:], "arms": _pooled(per_listener, done[2:])},
+        "pooled": {"weeks": model_weeks, "arms": _pooled(per_listener, model_weeks)},
     }
 
 
@@ -230,11 +233,11 @@ def combined(folders: list[Path]) -> dict[str, Any]:
     merged: dict[tuple[str, str], list[pd.DataFrame]] = {}
     seeds = {}
     for i, folder in enumerate(folders):
-        _, per_listener, done = _per_listener(folder)
+        _, per_listener, model_weeks = _per_listener(folder)
         for (week, policy), frame in per_listener.items():
-            if week in done[2:]:
+            if week in model_weeks:
                 merged.setdefault(("pooled", policy), []).append(frame.set_axis([f"{i}/{u}" for u in frame.index]))
-        seeds[str(folder)] = {p: v["stream_rate"]["mean"] for p, v in _pooled(per_listener, done[2:]).items()}
+        seeds[str(folder)] = {p: v["stream_rate"]["mean"] for p, v in _pooled(per_listener, model_weeks).items()}
     frames = {key: pd.concat(f) for key, f in merged.items()}
     return {"seeds": seeds, "pooled": _pooled(frames, ["pooled"])}
 

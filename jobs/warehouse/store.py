@@ -278,8 +278,13 @@ class Warehouse:
         pending = self.pending(week)
         target = self.partition("discover_weekly", week)
         logs = [n for n in PUBLISHED_WITH_WEEK if (pending / n).is_dir()]
-        if not logs:
+        if not logs:  # a pending week written without logs: publish it, and drop an earlier run's logs
             publish_dir(pending / "table", target)
+            for name in PUBLISHED_WITH_WEEK:
+                stale = self.partition(name, week)
+                if stale.exists():
+                    with self.lock(stale):
+                        discard_dir(stale)
         else:  # the logs first, the week itself last: all swapped in, or none (their files linked, not moved)
             sources = [pending / n for n in logs] + [pending / "table"]
             with self.staged_together([self.partition(n, week) for n in logs] + [target]) as stages:

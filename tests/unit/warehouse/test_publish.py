@@ -222,3 +222,22 @@ def test_a_failed_swap_leaves_neither_the_new_week_nor_its_exposures(tmp_path, m
     monkeypatch.undo()
     validate.run(config, WEEK)
     assert (wh.read("exposures", WEEK)["propensity"] == 0.5).all()
+
+
+def test_the_bandits_log_must_match_the_exposures():
+    table = _good()
+    exposures = _exposures(table, propensity=0.5)
+    actions = pd.DataFrame(
+        [
+            ("u1", 1, "t1", "als", "Because you play X", "als_because", [0.0], 0.5, None, True),
+            ("u1", 1, "t9", "als", "Because you play X", "als_because", [0.0], 0.5, None, False),
+        ],
+        columns=_ACTION_COLUMNS,
+    )
+    assert validate.check_bandit_actions(exposures, actions) == []
+    wrong = actions.assign(probability=[0.5, 0.4])
+    assert any("add up to 1" in p for p in validate.check_bandit_actions(exposures, wrong))
+    other = actions.assign(chosen=[False, True])
+    assert any("differs from the exposure" in p for p in validate.check_bandit_actions(exposures, other))
+    twice = pd.concat([exposures, exposures.iloc[:1]])
+    assert any("twice" in p for p in validate.check_exposures(table, twice))
