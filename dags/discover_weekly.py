@@ -25,6 +25,12 @@ Flow::
     resolve_week -> crawl -> culture --------------------------------+
            ingest -> song_vectors -> taste_vectors ------------------+
            ingest -> bandit ------------------------------------------+
+    als, audio_infer, taste_vectors -> listener_models -> ahdqn -------+
+
+``listener_models`` trains the per-listener content model and the user model on the weeks
+before the run week; ``ahdqn`` builds the world model on the user model, trains the
+action-head DQN against it and orders the ``ahdqn`` arm's playlists (it skips when no listener
+is in that arm: ``playlist.policy``, ``experiment.arms``).
 
 ``bandit`` trains BaRT's reward model on the exposures logged in earlier weeks (it skips
 until there are ``bandit.min_exposures``); the merge fills the ``bart`` arm's bandit places
@@ -149,6 +155,8 @@ with DAG(
     taste_vectors = job("taste_vectors", "taste_vectors", after_skips=True)
     taste_clusters = job("taste_clusters", "taste_clusters", after_skips=True)
     bandit = job("bandit", "bandit")
+    listener_models = job("listener_models", "listener_models", after_skips=True)
+    ahdqn = job("ahdqn", "ahdqn", after_skips=True)
 
     [week, code] >> ingest >> als
     week >> audio_features
@@ -156,4 +164,6 @@ with DAG(
     week >> crawl >> culture
     ingest >> song_vectors >> taste_vectors
     ingest >> bandit
-    [als, audio_infer, taste_clusters, culture, taste_vectors, bandit] >> merge >> validate >> report
+    [als, audio_infer, taste_vectors] >> listener_models
+    [listener_models, taste_clusters, culture] >> ahdqn
+    [als, audio_infer, taste_clusters, culture, taste_vectors, bandit, ahdqn] >> merge >> validate >> report

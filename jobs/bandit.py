@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from jobs.config import Config
+from jobs.feedback.arms import BART, configured_arms
 from jobs.feedback.bandit import exposure_rewards, fit_reward_model
 from jobs.feedback.offpolicy import evaluate_targets
 from jobs.runtime.cli import skipped, week_job
@@ -91,8 +92,11 @@ def run(config: Config, week: str) -> dict[str, Any]:
             f"{n} logged bandit exposures with a known outcome, fewer than bandit.min_exposures="
             f"{config.bandit.min_exposures}"
         )
-        if "bart" not in config.experiment.arms:
-            reason = f"no bart arm in experiment.arms={list(config.experiment.arms)}; " + reason
+        arms = configured_arms(config)
+        if BART not in arms:
+            reason = (
+                f"no bart arm in experiment.arms={list(arms)} (playlist.policy={config.playlist.policy}); " + reason
+            )
         return skipped(wh, week, reason, [wh.partition("bandit_model", week)], exposures=n)
     X = np.stack(actions.loc[chosen, "features"].to_numpy()).astype(np.float64)
     propensity = actions.loc[chosen, "probability"].to_numpy()

@@ -40,7 +40,9 @@ from jobs.config.sections import (
     IngestConf,
     MergeConf,
     Paths,
+    PlaylistConf,
     PublishConf,
+    RlConf,
     SequenceConf,
     SparkConf,
     TasteClustersConf,
@@ -66,7 +68,9 @@ __all__ = [
     "IngestConf",
     "MergeConf",
     "Paths",
+    "PlaylistConf",
     "PublishConf",
+    "RlConf",
     "SequenceConf",
     "SparkConf",
     "TasteClustersConf",
@@ -107,6 +111,8 @@ class Config(BaseModel):
     tune: TuneConf = Field(default_factory=TuneConf)
     experiment: ExperimentConf = Field(default_factory=ExperimentConf)
     bandit: BanditConf = Field(default_factory=BanditConf)
+    playlist: PlaylistConf = Field(default_factory=PlaylistConf)
+    rl: RlConf = Field(default_factory=RlConf)
 
 
 SECTIONS: dict[str, type[_Section]] = {name: f.annotation for name, f in Config.model_fields.items()}

@@ -246,14 +246,64 @@ class TuneConf(_Section):
     )
 
 
+class PlaylistConf(_Section):
+    policy: Literal["greedy", "bart", "ahdqn"] = Field(
+        "greedy",
+        description="who orders every listener's 30 when experiment.arms is empty: greedy (the blend's order), "
+        "bart (the blend with the bandit's slots) or ahdqn (the action-head DQN fills all 30 from the blend's "
+        "top k + rl.pool candidates)",
+    )
+
+
 class ExperimentConf(_Section):
-    arms: tuple[Literal["als", "blend", "bart"], ...] = Field(
-        ("blend",),
-        min_length=1,
+    arms: tuple[Literal["als", "blend", "bart", "ahdqn", "random"], ...] = Field(
+        (),
         description="policies listeners are split into at random (equal shares, a seeded hash of the id): "
-        "als (ALS scores only), blend (the blended order), bart (the blend with bandit slots)",
+        "als (ALS scores only), blend (the blended order), bart (the blend with bandit slots), ahdqn (the "
+        "agent's order), random (a random 30 of the agent's candidate pool); empty = everyone on playlist.policy",
     )
     seed: Int = Field(101, description="seed of the split (a new seed reshuffles every listener)")
+
+
+class RlConf(_Section):
+    """The user model, the world model and the action-head DQN (jobs/rl/), and the per-listener content model."""
+
+    listen_seconds: Num = Field(30.0, gt=0, description="a response 'listens longer than X s' (X); shorter = a skip")
+    complete_share: Num = Field(0.9, gt=0, le=1, description="a play of this share of the track is a completion")
+    history_weeks: Int = Field(8, ge=2, description="weeks of plays and exposures the listener models learn from")
+    max_play_rows: Int = Field(
+        60_000, ge=1000, description="organic plays (a seeded sample) the user model learns from"
+    )
+    hidden: Ints = Field((64, 32), min_length=1, description="units of the user model's dense layers")
+    epochs: Int = Field(8, ge=1, description="passes over the user model's rows")
+    batch_size: Int = Field(256, ge=8, description="rows per gradient step (user and content models)")
+    learning_rate: Num = Field(0.002, gt=0, description="Adam's step (user and content models)")
+    reward_complete: Num = Field(0.2, description="reward of a completion on top of the listen's 1")
+    reward_skip: Num = Field(-0.1, description="reward of a skip (a play shorter than listen_seconds)")
+    pool: Int = Field(40, ge=0, description="candidates past the blend's own k the agent may choose from")
+    train: Literal["weekly", "reuse"] = Field(
+        "weekly", description="train the agent every week, or reuse the last week's (a full retrain when none)"
+    )
+    retrain_weeks: Int = Field(4, ge=1, description="with train: reuse, retrain when the last agent is this old")
+    train_listeners: Int = Field(400, ge=1, description="listeners (a seeded sample) whose pools the agent trains on")
+    episodes: Int = Field(800, ge=1, description="simulated sessions the agent trains on")
+    q_hidden: Ints = Field((64, 32), min_length=1, description="units of the Q-network's dense layers")
+    gamma: Num = Field(
+        0.5, ge=0, le=1, description="discount per place (0.5: chosen in the world model, which the agent trains in)"
+    )
+    epsilon_start: Num = Field(1.0, ge=0, le=1, description="exploration at the first episode")
+    epsilon_end: Num = Field(0.05, ge=0, le=1, description="exploration from 70% of the episodes on")
+    replay: Int = Field(20_000, ge=100, description="transitions the replay memory keeps")
+    dqn_batch: Int = Field(64, ge=8, description="transitions per gradient step")
+    dqn_learning_rate: Num = Field(0.001, gt=0, description="Adam's step of the Q-network")
+    target_sync: Int = Field(200, ge=1, description="gradient steps between copies to the target network")
+    update_every: Int = Field(2, ge=1, description="environment steps per gradient step")
+    expected_reward: Bool = Field(
+        True, description="train on the world model's expected reward of each step (true) or the drawn one"
+    )
+    content_embedding: Int = Field(8, ge=1, description="size of the content model's listener embedding")
+    content_epochs: Int = Field(10, ge=1, description="passes over the content model's pairs")
+    seed: Int = Field(23, description="seed of every sample, initialisation and exploration")
 
 
 class BanditConf(_Section):

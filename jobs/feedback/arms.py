@@ -9,7 +9,13 @@ policies:
   allotment, no never-played tracks);
 * ``blend``: the blended order (:mod:`jobs.recsys.playlists`), greedy;
 * ``bart``: the blend, with the first ``bandit.slots`` places chosen by the bandit
-  (:mod:`jobs.feedback.bandit`).
+  (:mod:`jobs.feedback.bandit`);
+* ``ahdqn``: the action-head DQN's order (:mod:`jobs.rl.agent`), all ``k`` places chosen one
+  at a time from the blend's ``k + rl.pool`` candidates;
+* ``random``: ``k`` of the same ``k + rl.pool`` candidates in a random order (a reference).
+
+With ``experiment.arms`` empty (the default) every listener is on ``playlist.policy``
+(:func:`configured_arms`: ``greedy`` is the arm ``blend``).
 """
 
 from __future__ import annotations
@@ -17,10 +23,16 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable, Sequence
 
-from jobs.config import MergeConf
+from jobs.config import Config, MergeConf
 
-ALS, BLEND, BART = "als", "blend", "bart"
-POLICIES = (ALS, BLEND, BART)
+ALS, BLEND, BART, AHDQN, RANDOM = "als", "blend", "bart", "ahdqn", "random"
+POLICIES = (ALS, BLEND, BART, AHDQN, RANDOM)
+PLAYLIST_POLICY_ARM = {"greedy": BLEND, "bart": BART, "ahdqn": AHDQN}  # playlist.policy -> arm
+
+
+def configured_arms(config: Config) -> tuple[str, ...]:
+    """The arms of the week: ``experiment.arms``, or ``playlist.policy``'s one arm when it is empty."""
+    return tuple(config.experiment.arms) or (PLAYLIST_POLICY_ARM[config.playlist.policy],)
 
 
 def arm_of(user_ids: Iterable[str], arms: Sequence[str], seed: int) -> dict[str, str]:

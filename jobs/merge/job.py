@@ -13,6 +13,7 @@ Run alone::
 
 from __future__ import annotations
 
+import json
 import time
 import zlib
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ import pandas as pd
 from jobs.config import Config, MergeConf
 from jobs.evaluation.audience import personalisation
 from jobs.evaluation.offline import most_popular
+from jobs.feedback.arms import AHDQN, configured_arms
 from jobs.feedback.bandit import RewardModel
 from jobs.feedback.policies import GREEDY, PolicyLists, policy_playlists
 from jobs.recsys.clusters import allotment_figures
@@ -74,7 +76,8 @@ def build_table(config: Config, week: str) -> MergeResult:
     logged: list[tuple] = []
     short: list[str] = []
     model, model_week = read_bandit_model(Warehouse(config.paths.warehouse), week)
-    served = policy_playlists(inp, config, week, model, model_week)
+    agent = read_agent_lists(config, week)
+    served = policy_playlists(inp, config, week, model, model_week, agent)
     lists = served.lists
     for uid, playlist in lists.items():
         if len(playlist) < conf.k:
@@ -135,7 +138,21 @@ def build_table(config: Config, week: str) -> MergeResult:
     }
     counts_out["policies"] = exposures.groupby("policy")[USER_ID].nunique().sort_index().to_dict()
     counts_out["bandit"] = {"model_week": model_week, "offered_actions": len(served.offered)}
+    counts_out["policy_versions"] = exposures.groupby("policy_version")[USER_ID].nunique().sort_index().to_dict()
     return MergeResult(table, exposures, actions, counts_out, eligible, excluded)
+
+
+def read_agent_lists(config: Config, week: str) -> tuple[dict[str, list[str]], str | None]:
+    """The ``ahdqn`` arm's lists of the week (listener -> track ids, written by the ahdqn job) and their
+    policy version; empty when no listener is in that arm or the job skipped."""
+    if AHDQN not in configured_arms(config):
+        return {}, None
+    folder = Warehouse(config.paths.warehouse).model_dir("ahdqn", week)
+    if not (folder / "lists.parquet").exists():
+        return {}, None
+    info = json.loads((folder / "info.json").read_text())
+    frame = pd.read_parquet(folder / "lists.parquet").sort_values([USER_ID, POSITION])
+    return {u: g[TRACK_ID].tolist() for u, g in frame.groupby(USER_ID, sort=True)}, f"ahdqn-{info['trained_week']}"
 
 
 def read_bandit_model(wh: Warehouse, week: str) -> tuple[RewardModel | None, str | None]:

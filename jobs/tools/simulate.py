@@ -71,6 +71,8 @@ FAST_STEPS = (
     "crawl",
     "culture_terms",
     "bandit",
+    "listener_models",
+    "ahdqn",
     "merge",
     "validate",
 )
