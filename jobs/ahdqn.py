@@ -21,8 +21,10 @@ Writes ``models/ahdqn/week=W/`` (``q_network.keras`` when trained this week, ``w
 ``network.json``, ``lists.parquet``: user_id, position, track_id, the world model's
 p(listen) and expected reward; ``info.json``; one atomic swap) and
 ``run_metrics/week=W/ahdqn.json``; the merge takes the ``ahdqn`` arm's order from ``lists.parquet``.
-Skips (exit 99) when no listener is in the ``ahdqn`` arm, or without the week's user model
-(the merge then gives that arm the blend's order and logs it as ``greedy-no-agent``).
+Skips (exit 99) when no listener is in the ``ahdqn`` arm, without the week's user model, or
+when the user model has seen no Discover Weekly answer yet (the first week of a deployment: a
+world model of organic plays alone knows nothing of a playlist's places); the merge then gives
+that arm the blend's order and logs it as ``greedy-no-agent``.
 
 Run alone::
 
@@ -44,7 +46,6 @@ import pandas as pd
 from jobs.config import Config, MergeConf
 from jobs.feedback.arms import AHDQN, arm_of, configured_arms
 from jobs.feedback.bandit import explanation_kind
-from jobs.listener_models import content_scorer, model_folder
 from jobs.recsys.inputs import Inputs, prepare_inputs
 from jobs.recsys.playlists import playlists
 from jobs.recsys.ranking import Playlists
@@ -52,7 +53,7 @@ from jobs.rl import user_model as um
 from jobs.rl.agent import DqnSettings, agent_choice, train_agent
 from jobs.rl.content_model import ContentNet
 from jobs.rl.features import row_names
-from jobs.rl.history import History
+from jobs.rl.history import History, content_scorer, model_folder
 from jobs.rl.world import PlaylistWorld, Pool, Rewards, in_order
 from jobs.runtime.cli import skipped, week_job
 from jobs.warehouse.store import Warehouse
@@ -177,6 +178,9 @@ def run(config: Config, week: str) -> dict[str, Any]:
     rl, k = config.rl, config.merge.k
     t0 = time.perf_counter()
     user_net, info = um.load(source)
+    if not info.get("discover_weekly_rows"):
+        reason = f"{source}: the user model has seen no Discover Weekly answers yet (organic plays only)"
+        return skipped(wh, week, reason, [folder])
     hist = History(config, week)
     names = row_names(hist.rank)
     if tuple(info["names"]) != names:
@@ -242,7 +246,7 @@ def run(config: Config, week: str) -> dict[str, Any]:
         "pool": k + rl.pool,
         "training": training,
         "world_model": evaluation,
-        "seconds": {"pools": round(t_pools, 1), "train": round(t_train, 1), "judge_and_serve": round(t_serve, 1)},
+        "phase_seconds": {"pools": round(t_pools, 1), "train": round(t_train, 1), "judge_and_serve": round(t_serve, 1)},
     }
 
 

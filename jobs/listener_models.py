@@ -37,7 +37,7 @@ from jobs.config import Config
 from jobs.rl import content_model as cm
 from jobs.rl import user_model as um
 from jobs.rl.features import row_names
-from jobs.rl.history import History
+from jobs.rl.history import History, content_scorer, model_folder
 from jobs.rl.responses import RESPONSES
 from jobs.runtime.cli import skipped, week_job
 from jobs.warehouse.store import Warehouse
@@ -47,10 +47,6 @@ from schemas.columns import TRACK_ID, USER_ID
 log = logging.getLogger("listener_models")
 MIN_ROWS = 500  # labelled rows the user model needs
 MIN_CONTENT_PAIRS = 200  # liked/disliked pairs with audio the content model needs
-
-
-def model_folder(config: Config, week: str):  # noqa: ANN201 - a Path
-    return Warehouse(config.paths.warehouse).model_dir("listener_models", week)
 
 
 def train_content(hist: History, holdout: str) -> tuple[Any, cm.ContentNet | None, dict[str, Any]]:
@@ -89,17 +85,6 @@ def train_content(hist: History, holdout: str) -> tuple[Any, cm.ContentNet | Non
         {"listeners": len(net.listeners), "loss_by_epoch": loss, "train_seconds": round(time.perf_counter() - t0, 1)}
     )
     return model, net, out
-
-
-def content_scorer(hist: History, net: cm.ContentNet):  # noqa: ANN201 - a jobs.rl.history.ContentScore
-    def score(users: np.ndarray, tracks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        X, has = hist.content_features(np.asarray(tracks))
-        s = np.full(len(users), 0.5)
-        if has.any():
-            s[has] = net(np.asarray(users)[has], X[has])
-        return s, has.astype(np.float64)
-
-    return score
 
 
 def train_user_model(hist: History, holdout: str) -> tuple[Any, um.DenseNet, dict[str, Any]]:
@@ -160,6 +145,7 @@ def run(config: Config, week: str) -> dict[str, Any]:
         "names": list(net.names),
         "holdout": holdout,
         "content_model": c_net is not None,
+        "discover_weekly_rows": user["discover_weekly_rows"],
     }
     with wh.staged(folder) as stage:
         um.save(stage, model, net, info)

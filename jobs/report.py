@@ -227,6 +227,85 @@ def cluster_section(
     return parts
 
 
+def listener_section(models: dict[str, Any], agent: dict[str, Any]) -> list[str]:
+    """The user model's holdout metrics beside the per-track rate, the content model's per-listener AUC by
+    history length, and the agent's judgement in the world model."""
+    parts: list[str] = []
+    user = (models.get("user_model") or {}).get("holdout") or {}
+    rows = []
+    for surface in ("discover_weekly", "organic"):
+        for response in ("skip", "listen", "complete"):
+            m = (user.get(surface) or {}).get(response)
+            if m:
+                rows.append(
+                    (
+                        surface,
+                        response,
+                        user[surface]["rows"],
+                        m["rate"],
+                        m["log_loss"],
+                        m["baseline_log_loss"],
+                        m["auc"],
+                        m["baseline_auc"],
+                    )
+                )
+    if rows:
+        cols = ["rows", "response", "n", "rate", "log loss", "per-track rate's log loss", "AUC", "per-track rate's AUC"]
+        parts += [
+            f"<h2>User model on {html.escape(user['week'])} (trained on the weeks before)</h2>",
+            "<p>p(skip, listen, complete) of each Discover Weekly place and organic play, beside each track's own "
+            "rate of the response in the training rows (shrunk towards the overall rate).</p>",
+            pd.DataFrame(rows, columns=cols).to_html(index=False, float_format="%.4f"),
+        ]
+    content = models.get("content_model") or {}
+    held = content.get("holdout")
+    if held:
+        table = [
+            (
+                bucket,
+                b.get("listeners", 0),
+                b.get("auc"),
+                b.get("auc_ci95"),
+                b.get("baseline_auc"),
+                b.get("difference_ci95"),
+            )
+            for bucket, b in {"all": held["all"], **held["by_history"]}.items()
+        ]
+        cols = [
+            "labelled tracks to learn from",
+            "listeners",
+            "AUC",
+            "95% CI",
+            "per-track rate's AUC",
+            "difference 95% CI",
+        ]
+        parts += [
+            f"<h2>Per-listener content model on {html.escape(held['week'])}</h2>",
+            "<p>Each listener's AUC of liked (completed or saved) against only skipped tracks first played that "
+            "week, from the tracks' sound alone, by how many labelled tracks the listener had before.</p>",
+            pd.DataFrame(table, columns=cols).to_html(index=False, float_format="%.4f"),
+        ]
+    elif content.get("skipped"):
+        parts += ["<h2>Per-listener content model</h2>", f"<p>Skipped: {html.escape(content['skipped'])}</p>"]
+    world = agent.get("world_model")
+    if world:
+        table = [
+            (name, world[name]["reward_per_place"], world[name]["listen_per_place"])
+            for name in ("ahdqn", "greedy", "random")
+        ]
+        diff = world["ahdqn_minus_greedy"]["listen"]
+        parts += [
+            "<h2>The AH-DQN in its world model</h2>",
+            f"<p>{world['listeners']} listeners; expected reward and listens per place as the world model (the user "
+            f"model) predicts them; AH-DQN minus greedy listens per place {diff['difference']:+.4f} "
+            f"{diff['ci95']}. The simulator, not this, judges the agent.</p>",
+            pd.DataFrame(table, columns=["order", "reward per place", "listens per place"]).to_html(
+                index=False, float_format="%.4f"
+            ),
+        ]
+    return parts
+
+
 def build(config: Config, week: str) -> str:
     """The report's HTML text."""
     import matplotlib
@@ -315,6 +394,7 @@ def build(config: Config, week: str) -> str:
             ]
     if blocks[3][1]:
         parts += ["<h2>Cultural neighbours sharing the artist's genre</h2>", reference_table(blocks[3][1])]
+    parts += listener_section(runs.get("listener_models", {}), runs.get("ahdqn", {}))
 
     fig, ax = plt.subplots(figsize=(7, 3))
     blended = table[table[SOURCE].isin(["als", "audio", "culture", "sequence"])]

@@ -16,7 +16,7 @@ RNN's ``taste_vectors`` and the ``song_vectors`` where they exist, and ``audio_a
   (fitted on plays before ``w``: it never saw the row's answer); a week older than every fit
   uses the oldest one, which did see it, and is counted in ``leaky_rows``.
 * :meth:`History.content_pairs`: (listener, track) pairs with audio, liked or not, for the
-  content model.
+  content model; :func:`content_scorer` feeds the trained one back into :meth:`History.features`.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -34,6 +35,7 @@ from jobs.config import Config
 from jobs.evaluation.metrics import as_matrix
 from jobs.feedback.bandit import explanation_kind
 from jobs.rl import features as F
+from jobs.rl.content_model import ContentNet
 from jobs.rl.responses import exposure_responses, is_skipped, list_history, play_responses, session_places
 from jobs.warehouse.catalog import read_catalog
 from jobs.warehouse.saves import read_saves
@@ -400,3 +402,21 @@ class History:
         )
         _, ok = self.content_features(pairs[TRACK_ID].to_numpy())
         return pairs[ok].reset_index(drop=True)
+
+
+def model_folder(config: Config, week: str) -> Path:
+    """Where the listener models of ``week`` live (``models/listener_models/week=W``)."""
+    return Warehouse(config.paths.warehouse).model_dir("listener_models", week)
+
+
+def content_scorer(hist: History, net: ContentNet) -> ContentScore:
+    """The content model as :meth:`History.features` reads it: (listeners, tracks) -> (scores, has a score)."""
+
+    def score(users: np.ndarray, tracks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        X, has = hist.content_features(np.asarray(tracks))
+        s = np.full(len(users), 0.5)
+        if has.any():
+            s[has] = net(np.asarray(users)[has], X[has])
+        return s, has.astype(np.float64)
+
+    return score

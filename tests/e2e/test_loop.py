@@ -1,6 +1,7 @@
 """The closed loop on the tiny world, through the pipeline's real jobs: weeks are published with their
 exposures, the simulated answers come back as the next week's input, the bandit learns once enough
-exposures are logged, and a stopped simulation continues from the week after the last finished one."""
+exposures are logged, the listener models and the AH-DQN train once there are answers and order their
+arm under every merge rule, and a stopped simulation continues from the week after the last finished one."""
 
 import json
 
@@ -14,16 +15,25 @@ from jobs.warehouse.store import Warehouse
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark, pytest.mark.tf]
 
-FAST = {"DW__BANDIT__MIN_EXPOSURES": "100", "DW__BANDIT__SLOTS": "5", "DW__BANDIT__POOL": "20"}
+FAST = {
+    "DW__BANDIT__MIN_EXPOSURES": "100",
+    "DW__BANDIT__SLOTS": "5",
+    "DW__BANDIT__POOL": "20",
+    "DW__RL__EPISODES": "40",
+    "DW__RL__TRAIN_LISTENERS": "30",
+    "DW__RL__POOL": "20",
+    "DW__RL__EPOCHS": "2",
+}
+ARMS = "blend,bart,ahdqn,random"
 
 
 @pytest.fixture(scope="module")
 def loop(tmp_path_factory):
     out = tmp_path_factory.mktemp("loop")
     # week 1, then "killed": a second call for 2 weeks continues with week 2 only
-    first = sim_tool.simulate(out, 1, "tiny", 7, "blend,bart", extra_env=FAST)
+    first = sim_tool.simulate(out, 1, "tiny", 7, ARMS, extra_env=FAST)
     assert first["weeks_done"] == ["2026-W47"]
-    state = sim_tool.simulate(out, 2, "tiny", 7, "blend,bart", extra_env=FAST)
+    state = sim_tool.simulate(out, 2, "tiny", 7, ARMS, extra_env=FAST)
     return out, state
 
 
@@ -48,9 +58,11 @@ def test_every_published_row_is_logged_with_its_policy_and_propensity(loop):
             exposures[keys].sort_values(keys[:2]).reset_index(drop=True),
         )
         bart = exposures[exposures["policy"] == "bart"]
-        assert len(bart) and set(exposures["policy"]) <= {"blend", "bart", "fallback"}
+        assert len(bart) and set(exposures["policy"]) <= {"blend", "bart", "ahdqn", "random", "fallback"}
         assert (bart.loc[bart["position"] <= 5, "propensity"] < 1).all()
-        assert (exposures.loc[exposures["policy"] != "bart", "propensity"] == 1).all()
+        shuffled = exposures[exposures["policy"] == "random"].sort_values(["user_id", "position"])
+        assert len(shuffled) and (shuffled["propensity"] == 1 / (50 - shuffled["position"] + 1)).all()
+        assert (exposures.loc[~exposures["policy"].isin(["bart", "random"]), "propensity"] == 1).all()
         actions = wh.read("bandit_actions", week)
         per_place = actions.groupby(["user_id", "position"])["probability"].sum()
         np.testing.assert_allclose(per_place, 1.0, atol=1e-6)  # a distribution over the offered actions
@@ -85,3 +97,35 @@ def test_the_loop_report_has_a_curve_per_arm_and_the_truth_beside_the_estimates(
     check = report["off_policy"][0]
     assert check["logged_week"] == "2026-W47" and 0 < check["uniform"]["truth"] < 1
     assert "ips" in check["blend_greedy"] and "<svg" in html_path.read_text()
+
+
+def test_the_agent_orders_its_arm_once_there_are_answers_and_keeps_every_merge_rule(loop):
+    out, _ = loop
+    wh = Warehouse(out / "warehouse")
+    first, second = wh.read_metrics("2026-W47"), wh.read_metrics("2026-W48")
+    # week 1: no Discover Weekly answer yet, so no agent; its arm gets the blend's order and the log says so
+    assert "no Discover Weekly answers yet" in first["ahdqn"]["skipped"]
+    w47 = wh.read("exposures", "2026-W47")
+    assert set(w47.loc[w47["policy"] == "ahdqn", "policy_version"]) == {"greedy-no-agent"}
+    # week 2: the user model learned week 1's answers and is judged beside the per-track rate on them
+    held = second["listener_models"]["user_model"]["holdout"]
+    assert held["week"] == "2026-W47" and held["discover_weekly"]["rows"] > 0
+    assert held["discover_weekly"]["listen"]["auc"] is not None
+    assert "skipped" not in second["ahdqn"] and second["ahdqn"]["training"]["episodes"] == 40
+    w48 = wh.read("exposures", "2026-W48")
+    agent = w48[w48["policy"] == "ahdqn"]
+    assert len(agent) and set(agent["policy_version"]) == {"ahdqn-2026-W48"}
+    table = wh.read("discover_weekly", "2026-W48")
+    mine = table[table["user_id"].isin(set(agent["user_id"]))]
+    lists = pd.read_parquet(out / "warehouse" / "models" / "ahdqn" / "week=2026-W48" / "lists.parquet")
+    pd.testing.assert_frame_equal(  # the published order is the agent's
+        mine[["user_id", "position", "track_id"]].sort_values(["user_id", "position"]).reset_index(drop=True),
+        lists[["user_id", "position", "track_id"]].sort_values(["user_id", "position"]).reset_index(drop=True),
+        check_dtype=False,
+    )
+    # the merge's rules hold (validate published the week after checking them; checked here again)
+    assert (mine.groupby("user_id").size() == 30).all()
+    assert (mine.groupby(["user_id", "artist_id"]).size() <= 2).all()
+    assert not mine.duplicated(["user_id", "track_id"]).any()
+    heard = wh.plays_before(pd.Timestamp("2026-11-23", tz="UTC").to_pydatetime(), ("user_id", "track_id"))
+    assert not set(zip(mine["user_id"], mine["track_id"])) & set(zip(heard["user_id"], heard["track_id"]))
