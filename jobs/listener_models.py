@@ -115,10 +115,13 @@ def train_user_model(hist: History, holdout: str) -> tuple[Any, um.DenseNet, dic
             "reference": "each track's own rate of the response in the training rows of the same surface, shrunk towards the overall rate",
         }
         for surface, flag in (("discover_weekly", 1.0), ("organic", 0.0)):
-            tr = train & (rows["dw"] == flag).to_numpy()
             te = test & (rows["dw"] == flag).to_numpy()
-            if not te.any() or not tr.any():
+            if not te.any():
                 continue
+            tr = train & (rows["dw"] == flag).to_numpy()
+            if not tr.any():  # e.g. no Discover Weekly answer before the holdout week: every training row's rate
+                tr = train
+                evaluation[f"{surface}_reference"] = "no training rows of this surface: rates over every training row"
             base = um.track_rate_baseline(rows.loc[tr, TRACK_ID].to_numpy(), Y[tr], rows.loc[te, TRACK_ID].to_numpy())
             evaluation[surface] = um.response_metrics(Y[te], net(X[te]), base)
         out["holdout"] = evaluation

@@ -61,7 +61,9 @@ def test_every_published_row_is_logged_with_its_policy_and_propensity(loop):
         assert len(bart) and set(exposures["policy"]) <= {"blend", "bart", "ahdqn", "random", "fallback"}
         assert (bart.loc[bart["position"] <= 5, "propensity"] < 1).all()
         shuffled = exposures[exposures["policy"] == "random"].sort_values(["user_id", "position"])
-        assert len(shuffled) and (shuffled["propensity"] == 1 / (50 - shuffled["position"] + 1)).all()
+        # a uniform draw without replacement from each listener's n candidates: 1 / (n - place + 1)
+        pool = (1 / shuffled["propensity"] + shuffled["position"] - 1).round(6)
+        assert len(shuffled) and (pool.groupby(shuffled["user_id"]).nunique() == 1).all() and (pool > 30).all()
         assert (exposures.loc[~exposures["policy"].isin(["bart", "random"]), "propensity"] == 1).all()
         actions = wh.read("bandit_actions", week)
         per_place = actions.groupby(["user_id", "position"])["probability"].sum()

@@ -53,7 +53,7 @@ def test_the_world_model_is_a_seeded_gymnasium_env():
         obs, info = env.reset(seed=seed)
         out, done = [info["listener"]], False
         while not done:
-            obs, reward, done, truncated, step = env.step(int(np.flatnonzero(obs["mask"])[0]))
+            obs, reward, done, _, step = env.step(int(np.flatnonzero(obs["mask"])[0]))
             out.append((reward, step["listen"], step["expected_reward"]))
         return out
 
