@@ -294,10 +294,10 @@ class RlConf(_Section):
     epsilon_start: Num = Field(1.0, ge=0, le=1, description="exploration at the first episode")
     epsilon_end: Num = Field(0.05, ge=0, le=1, description="exploration from 70% of the episodes on")
     replay: Int = Field(20_000, ge=100, description="transitions the replay memory keeps")
-    dqn_batch: Int = Field(64, ge=8, description="transitions per gradient step")
+    dqn_batch: Int = Field(128, ge=8, description="transitions per gradient step")
     dqn_learning_rate: Num = Field(0.001, gt=0, description="Adam's step of the Q-network")
     target_sync: Int = Field(200, ge=1, description="gradient steps between copies to the target network")
-    update_every: Int = Field(2, ge=1, description="environment steps per gradient step")
+    update_every: Int = Field(4, ge=1, description="environment steps per gradient step")
     expected_reward: Bool = Field(
         True, description="train on the world model's expected reward of each step (true) or the drawn one"
     )

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from jobs.rl.user_model import DenseNet, dense_model, seed_everything, standardiser
+from jobs.rl.user_model import CLIP, DenseNet, dense_model, seed_everything, standardiser
 from jobs.rl.world import PlaylistWorld
 
 ACT_REFRESH = 20  # gradient steps between refreshes of the acting copy
@@ -44,10 +44,10 @@ class DqnSettings:
     epsilon_start: float = 1.0
     epsilon_end: float = 0.05
     replay: int = 20_000
-    batch: int = 64
+    batch: int = 128
     learning_rate: float = 0.001
     target_sync: int = 200
-    update_every: int = 2
+    update_every: int = 4
     expected_reward: bool = True
 
     @classmethod
@@ -154,7 +154,9 @@ def train_agent(env: PlaylistWorld, settings: DqnSettings, seed: int) -> tuple[A
                     q = _q_values(tgt, um, nxt.reshape(-1, nxt.shape[2])).reshape(len(nxt), env.width)
                     q = np.where(buf_mask[j[live]], q, -np.inf)
                     y[live] += settings.gamma * q.max(axis=1)
-                loss = float(model.train_on_batch((buf_x[j] - mean) / std, y[:, None].astype(np.float32)))
+                loss = float(
+                    model.train_on_batch(np.clip((buf_x[j] - mean) / std, -CLIP, CLIP), y[:, None].astype(np.float32))
+                )
                 updates += 1
                 if updates % ACT_REFRESH == 0:
                     act = twin(model)

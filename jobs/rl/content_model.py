@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jobs.rl.user_model import auc, seed_everything, standardiser
+from jobs.rl.user_model import CLIP, auc, seed_everything, standardiser
 from schemas.columns import USER_ID
 
 HISTORY_BUCKETS = ((1, 9), (10, 49), (50, 199), (200, None))  # labelled tracks a listener learned from
@@ -41,7 +41,7 @@ class ContentNet:
         fallback = self.embedding.mean(axis=0)
         rows = np.array([self.listeners.get(u, -1) for u in users])
         emb = np.where((rows >= 0)[:, None], self.embedding[np.maximum(rows, 0)], fallback)
-        h = np.hstack([emb, (np.asarray(X, dtype=np.float32) - self.mean) / self.std])
+        h = np.hstack([emb, np.clip((np.asarray(X, dtype=np.float32) - self.mean) / self.std, -CLIP, CLIP)])
         for i, (w, b) in enumerate(self.layers):
             h = h @ w + b
             if i < len(self.layers) - 1:
@@ -91,7 +91,13 @@ def fit_content_model(
     out = layers.Dense(1, activation="sigmoid")(h)
     model = keras.Model([who, sound], out)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy")
-    history = model.fit([rows, (X - mean) / std], y.astype(np.float32), epochs=epochs, batch_size=batch_size, verbose=0)
+    history = model.fit(
+        [rows, np.clip((X - mean) / std, -CLIP, CLIP)],
+        y.astype(np.float32),
+        epochs=epochs,
+        batch_size=batch_size,
+        verbose=0,
+    )
     weights = model.get_weights()
     net = ContentNet(index, weights[0], mean, std, ((weights[1], weights[2]), (weights[3], weights[4])))
     return model, net, [round(float(v), 5) for v in history.history["loss"]]

@@ -14,7 +14,8 @@ RNN's ``taste_vectors`` and the ``song_vectors`` where they exist, and ``audio_a
 * :meth:`History.features`: the rows of :mod:`jobs.rl.features` for (listener, track, week,
   kind[, place, shares]). A row of week ``w`` uses the latest ALS fit of a week up to ``w``
   (fitted on plays before ``w``: it never saw the row's answer); a week older than every fit
-  uses the oldest one, which did see it, and is counted in ``leaky_rows``.
+  uses the oldest one, which did see it, and is counted in ``leaky_rows``. Every older fit is
+  rotated onto the newest (:func:`procrustes`), so the models read one coordinate system.
 * :meth:`History.content_pairs`: (listener, track) pairs with audio, liked or not, for the
   content model; :func:`content_scorer` feeds the trained one back into :meth:`History.features`.
 """
@@ -88,6 +89,20 @@ def _unit(frame: pd.DataFrame | None, key: str) -> dict[str, np.ndarray]:
     return {k: M[i] for k, i in ids.items()}
 
 
+def procrustes(V: np.ndarray, ids: dict[str, int], ref_V: np.ndarray, ref_ids: dict[str, int]) -> np.ndarray:
+    """The rotation ``R`` that best maps one ALS fit's item vectors onto another's over their shared items
+    (orthogonal Procrustes: ``V[shared] @ R ~ ref_V[shared]``); the identity when they share too few or differ
+    in length. Each weekly fit's axes are its own: rotated onto the newest fit, coordinates of different
+    weeks mean the same thing, while dot products within a fit are unchanged."""
+    shared = sorted(set(ids) & set(ref_ids))
+    if V.shape[1] != ref_V.shape[1] or len(shared) < 2 * V.shape[1]:
+        return np.eye(V.shape[1], dtype=np.float32)
+    A = V[[ids[t] for t in shared]].astype(np.float64)
+    B = ref_V[[ref_ids[t] for t in shared]].astype(np.float64)
+    u, _, vt = np.linalg.svd(A.T @ B)
+    return (u @ vt).astype(np.float32)
+
+
 class History:
     """See the module docstring."""
 
@@ -142,6 +157,10 @@ class History:
             items, V = _vectors(items_frame, TRACK_ID)
             taste = _unit(self.wh.read_optional("taste_vectors", fw), USER_ID)
             songs = _unit(self.wh.read_optional("song_vectors", fw), TRACK_ID) if taste else {}
+            if fw != self.fit_weeks[-1]:
+                ref = self.fit_for(self.fit_weeks[-1])[0]
+                R = procrustes(V, items, ref.V, ref.items)
+                U, V = U @ R, V @ R
             self._fits[fw] = Fit(fw, users, U, items, V, taste, songs)
         return self._fits[fw], leaky
 

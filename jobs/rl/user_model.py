@@ -23,6 +23,8 @@ import numpy as np
 from jobs.rl.responses import RESPONSES
 
 BASELINE_PRIOR = 10.0  # pseudo-rows of the overall rate in a track's own rate
+MIN_STD = 1e-3  # a column varying less in training is treated as constant (the features are about unit scale)
+CLIP = 8.0  # standardised inputs are clipped here: no prediction from far outside what training saw
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class DenseNet:
     names: tuple[str, ...] = ()
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
-        h = (np.asarray(X, dtype=np.float32) - self.mean) / self.std
+        h = np.clip((np.asarray(X, dtype=np.float32) - self.mean) / self.std, -CLIP, CLIP)
         for i, (w, b) in enumerate(self.layers):
             h = h @ w + b
             if i < len(self.layers) - 1:
@@ -69,10 +71,12 @@ class DenseNet:
 
 
 def standardiser(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Column means and standard deviations (1 where a column is constant)."""
+    """Column means and standard deviations; a column constant in training gets an infinite deviation, so it
+    reads as 0 whatever value it takes later (a network cannot have learned anything from it: e.g. the
+    listeners' Discover Weekly history before any list was answered)."""
     mean = X.mean(axis=0)
     std = X.std(axis=0)
-    return mean.astype(np.float32), np.where(std > 1e-6, std, 1.0).astype(np.float32)
+    return mean.astype(np.float32), np.where(std > MIN_STD, std, np.inf).astype(np.float32)
 
 
 def seed_everything(seed: int) -> None:
@@ -116,7 +120,9 @@ def fit_user_model(
     seed_everything(seed)
     mean, std = standardiser(X)
     model = dense_model(X.shape[1], hidden, Y.shape[1], "sigmoid", learning_rate, "binary_crossentropy")
-    history = model.fit((X - mean) / std, Y, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0)
+    history = model.fit(
+        np.clip((X - mean) / std, -CLIP, CLIP), Y, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0
+    )
     return (
         model,
         DenseNet.from_keras(model, mean, std, "sigmoid", names),

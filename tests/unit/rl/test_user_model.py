@@ -67,3 +67,13 @@ def test_the_track_rate_baseline_shrinks_each_tracks_rate_towards_the_overall_on
     np.testing.assert_allclose(out[:, 1], [0.75, 0.25, 0.5])
     metrics = response_metrics(Y[:, :], np.full((20, 3), 0.5), np.full((20, 3), 0.5))
     assert metrics["listen"]["auc"] == 0.5 and metrics["skip"]["auc"] is None
+
+
+def test_a_column_constant_in_training_is_ignored_later():
+    X, Y, _ = _planted(2000, 0)
+    X[:, 5] = 0.0  # e.g. no listener had a Discover Weekly history yet
+    _, net, _ = fit_user_model(X, Y, (8,), 2, 128, 0.01, seed=5)
+    later = X[:50].copy()
+    moved = later.copy()
+    moved[:, 5] = 7.0
+    np.testing.assert_array_equal(net(later), net(moved))
