@@ -118,10 +118,10 @@ def per_listener_auc(
 ) -> dict[str, Any]:
     """Mean per-listener AUC of the model and of the baseline over the listeners with both classes in ``test``
     (``user_id``, ``liked``), in :data:`HISTORY_BUCKETS` of their training rows, with 95% intervals."""
-    frame = test[[USER_ID, "liked"]].assign(score=scores, base=baseline)
+    frame = test[[USER_ID, "liked"]].assign(model=scores, base=baseline)
     per = []
     for user, g in frame.groupby(USER_ID, sort=True):
-        a, b = auc(g["liked"].to_numpy(), g["score"].to_numpy()), auc(g["liked"].to_numpy(), g["base"].to_numpy())
+        a, b = auc(g["liked"].to_numpy(), g["model"].to_numpy()), auc(g["liked"].to_numpy(), g["base"].to_numpy())
         if a is not None:
             per.append((user, int(train_counts.get(user, 0)), a, b))
     out: dict[str, Any] = {"listeners": len(per), "all": _summary([p[2] for p in per], [p[3] for p in per])}

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from jobs.feedback.bandit import KINDS
+from schemas.columns import TRACK_ID
 
 CONTEXT_STATS = ("log_heard", "log_recent_plays", "dw_listen_rate", "dw_skip_rate", "log_dw_exposures")
 AUDIO_NAMES = ("has_audio", "tempo", "key_sin", "key_cos", "major", "loudness", "triple_meter")
@@ -60,7 +61,7 @@ def audio_columns(attributes: pd.DataFrame | None, track_ids: pd.Series) -> np.n
     out = np.zeros((n, len(AUDIO_NAMES)), dtype=np.float32)
     if attributes is None or not len(attributes):
         return out
-    a = attributes.drop_duplicates("track_id").set_index("track_id").reindex(track_ids.to_numpy())
+    a = attributes.drop_duplicates(TRACK_ID).set_index(TRACK_ID).reindex(track_ids.to_numpy())
     has = a["tempo_bpm"].notna().to_numpy()
     pitch = a["key"].map({p: i for i, p in enumerate(PITCHES)}).to_numpy(dtype=np.float64)
     angle = np.nan_to_num(pitch) * 2 * np.pi / 12

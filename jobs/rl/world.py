@@ -34,6 +34,7 @@ import gymnasium as gym
 import numpy as np
 
 from jobs.rl.features import session_columns
+from schemas.columns import USER_ID
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ class PlaylistWorld(gym.Env):
         if listener is None:
             listener = int(self.np_random.integers(len(self.pools)))
         self._start(int(listener))
-        return self.observation(), {"listener": self.listener, "user_id": self.pools[self.listener].user}
+        return self.observation(), {"listener": self.listener, USER_ID: self.pools[self.listener].user}
 
     def step(self, action: int) -> tuple[dict, float, bool, bool, dict]:
         a = int(action)

@@ -7,11 +7,17 @@ warehouse, the plays table (which tracks anybody had played before a week), and
 ``loop.json`` and ``loop.html`` into the folder:
 
 * per week and arm (policy): listeners, shown rows, **stream rate** (streams of 30 s or more
-  per shown track), **save rate** (saves per shown track), **catalog coverage** (distinct
-  tracks shown over the catalog) and the **share of streamed tracks nobody had played
-  before** the week; the last week's rates with 95% intervals over listeners, and each
-  arm's difference from ``blend`` (listeners resampled within each arm: the arms hold
-  different listeners);
+  per shown track), **save rate** (saves per shown track), **completion rate** (tracks played
+  to 90% or more per shown track), **session reward** (per listener and list: streams
+  + ``rl.reward_complete`` x completions + ``rl.reward_skip`` x skips, the reward the AH-DQN is
+  trained for), **catalog coverage** (distinct tracks shown over the catalog) and the **share of
+  streamed tracks nobody had played before** the week; the last week's rates with 95% intervals
+  over listeners, and each arm's difference from ``blend`` (listeners resampled within each arm:
+  the arms hold different listeners), also pooled over the weeks every learned policy served
+  a model in;
+* the world model against the simulator: for the ``ahdqn`` arm's places, the world model's
+  p(listen) (``models/ahdqn/week=W/lists.parquet``) beside the simulator's true stream
+  probability (open x look x stream), overall and by place;
 * for each week the bandit logged with a randomised policy: each target policy's IPS,
   SNIPS and doubly robust estimates of its stream rate per bandit place (as the ``bandit``
   job computed them from the logs alone) beside its true value (the simulator's expected
@@ -34,6 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from jobs.config import RlConf
 from jobs.evaluation.stats import bootstrap_mean
 from jobs.feedback.bandit import RewardModel, exposure_rewards
 from jobs.feedback.offpolicy import evaluate_targets, target_probabilities
@@ -44,7 +51,21 @@ from jobs.warehouse.store import Warehouse
 from jobs.warehouse.weeks import cutoff, week_start
 from schemas.columns import CONTEXT, MS_PLAYED, PLAYED_AT, POSITION, REASON, TRACK_ID, USER_ID
 
-METRICS = ("stream_rate", "save_rate", "catalog_coverage", "new_track_stream_share")
+METRICS = (
+    "stream_rate",
+    "save_rate",
+    "completion_rate",
+    "session_reward",
+    "catalog_coverage",
+    "new_track_stream_share",
+)
+PER_LISTENER = (
+    ("stream_rate", "streamed"),
+    ("save_rate", "saved"),
+    ("completion_rate", "completed"),
+    ("session_reward", "session_reward"),
+)
+REWARDS = RlConf()  # the agent's reward of a complete and of a skip (the defaults)
 
 
 def _independent_difference(a: np.ndarray, b: np.ndarray, seed: int = 0, n: int = 2000) -> dict[str, float]:
@@ -56,8 +77,9 @@ def _independent_difference(a: np.ndarray, b: np.ndarray, seed: int = 0, n: int 
 
 
 def _per_listener(out: Path) -> tuple[pd.DataFrame, dict[tuple[str, str], pd.DataFrame], list[str]]:
-    """Per week and arm the four metrics, each listener's stream and save rates per (week, arm), and the
-    weeks the bandit served a model in (its other weeks explore uniformly)."""
+    """Per week and arm the metrics, each listener's rates and session reward per (week, arm), and the
+    weeks every learned policy served a model in (the bandit's other weeks explore uniformly; the agent's
+    arm gets the blend's order before its first model)."""
     wh = Warehouse(out / "warehouse")
     state = json.loads((out / "sim.json").read_text())
     n_catalog = len(pd.read_csv(out / "data" / "catalog" / "tracks.csv", usecols=[TRACK_ID]))
@@ -65,10 +87,19 @@ def _per_listener(out: Path) -> tuple[pd.DataFrame, dict[tuple[str, str], pd.Dat
     for week in state["weeks_done"]:
         resp = pd.read_parquet(out / "truth" / "responses" / f"{week}.parquet")
         exp = wh.read("exposures", week)[[USER_ID, POSITION, "policy", "policy_version"]]
-        if exp.loc[exp["policy"] == "bart", "policy_version"].str.startswith("model-").any():
+        learned = [
+            exp.loc[exp["policy"] == arm, "policy_version"].str.startswith(prefix).any()
+            for arm, prefix in (("bart", "model-"), ("ahdqn", "ahdqn-"))
+            if (exp["policy"] == arm).any()
+        ]
+        if learned and all(learned):
             model_weeks.append(week)
         resp = resp.merge(exp.drop(columns="policy_version"), on=[USER_ID, POSITION], how="left")
         heard = set(wh.plays_before(cutoff(week), (TRACK_ID,))[TRACK_ID])
+        skipped = resp["looked"] & ~resp["streamed"]
+        resp["session_reward"] = (
+            resp["streamed"] + REWARDS.reward_complete * resp["completed"] + REWARDS.reward_skip * skipped
+        )
         for policy, g in resp.groupby("policy"):
             streamed = g.loc[g["streamed"], TRACK_ID]
             rows.append(
@@ -79,11 +110,15 @@ def _per_listener(out: Path) -> tuple[pd.DataFrame, dict[tuple[str, str], pd.Dat
                     "shown": len(g),
                     "stream_rate": g["streamed"].mean(),
                     "save_rate": g["saved"].mean(),
+                    "completion_rate": g["completed"].mean(),
+                    "session_reward": g.groupby(USER_ID)["session_reward"].sum().mean(),
                     "catalog_coverage": g[TRACK_ID].nunique() / n_catalog,
                     "new_track_stream_share": (~streamed.isin(heard)).mean() if len(streamed) else 0.0,
                 }
             )
-            per_listener[(week, policy)] = g.groupby(USER_ID)[["streamed", "saved"]].mean()
+            per = g.groupby(USER_ID)[["streamed", "saved", "completed"]].mean()
+            per["session_reward"] = g.groupby(USER_ID)["session_reward"].sum()
+            per_listener[(week, policy)] = per
     return pd.DataFrame(rows), per_listener, model_weeks
 
 
@@ -100,7 +135,7 @@ def weekly_curves(out: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
 
 
 def _pooled(per_listener: dict, weeks: list[str]) -> dict[str, Any]:
-    """Per arm, each listener's mean stream and save rate over ``weeks``, with intervals, and the
+    """Per arm, each listener's mean rates and session reward over ``weeks``, with intervals, and the
     difference from ``blend`` (listeners resampled within each arm)."""
     frames: dict[str, list[pd.DataFrame]] = {}
     for (week, policy), frame in per_listener.items():
@@ -109,14 +144,11 @@ def _pooled(per_listener: dict, weeks: list[str]) -> dict[str, Any]:
     means = {p: pd.concat(f).groupby(level=0).mean() for p, f in frames.items()}
     out: dict[str, Any] = {}
     for policy, frame in means.items():
-        out[policy] = {
-            m: bootstrap_mean(frame[c].to_numpy(), seed=1).as_dict(4)
-            for m, c in (("stream_rate", "streamed"), ("save_rate", "saved"))
-        }
+        out[policy] = {m: bootstrap_mean(frame[c].to_numpy(), seed=1).as_dict(4) for m, c in PER_LISTENER}
+        out[policy]["listeners"] = len(frame)
         if policy != "blend" and "blend" in means:
             out[policy]["minus_blend"] = {
-                m: _independent_difference(frame[c].to_numpy(), means["blend"][c].to_numpy())
-                for m, c in (("stream_rate", "streamed"), ("save_rate", "saved"))
+                m: _independent_difference(frame[c].to_numpy(), means["blend"][c].to_numpy()) for m, c in PER_LISTENER
             }
     return out
 
@@ -175,13 +207,56 @@ def off_policy_check(out: Path, min_ms: int = 30_000) -> list[dict[str, Any]]:
     return found
 
 
+def world_model_check(out: Path) -> list[dict[str, Any]]:
+    """Per week the agent served: the world model's p(listen) of each of the ``ahdqn`` arm's places beside the
+    simulator's true probability that it was streamed (open x look x stream), overall and by place."""
+    found = []
+    state = json.loads((out / "sim.json").read_text())
+    for week in state["weeks_done"]:
+        path = out / "warehouse" / "models" / "ahdqn" / f"week={week}" / "lists.parquet"
+        if not path.exists():
+            continue
+        lists = pd.read_parquet(path)[[USER_ID, POSITION, TRACK_ID, "p_listen"]]
+        resp = pd.read_parquet(out / "truth" / "responses" / f"{week}.parquet")
+        rows = lists.merge(resp, on=[USER_ID, POSITION, TRACK_ID], how="inner")  # the places it served
+        if not len(rows):
+            continue
+        truth = rows["p_open"] * rows["p_look"] * rows["p_stream"]
+        bucket = pd.cut(rows[POSITION], [0, 5, 10, 20, 30], labels=["1-5", "6-10", "11-20", "21-30"])
+        by_place = (
+            pd.DataFrame({"place": bucket, "predicted": rows["p_listen"], "true": truth, "streamed": rows["streamed"]})
+            .groupby("place", observed=True)
+            .mean()
+            .round(4)
+        )
+        found.append(
+            {
+                "week": week,
+                "places": len(rows),
+                "predicted": round(float(rows["p_listen"].mean()), 4),
+                "true": round(float(truth.mean()), 4),
+                "streamed": round(float(rows["streamed"].mean()), 4),
+                "correlation": round(float(np.corrcoef(rows["p_listen"], truth)[0, 1]), 4),
+                "by_place": by_place.reset_index().astype({"place": str}).to_dict("records"),
+            }
+        )
+    return found
+
+
 def _svg(curves: pd.DataFrame, metric: str) -> str:
     weeks = sorted(curves["week"].unique())
     if not weeks:
         return ""
     w, h, pad = 420, 180, 36
     top = max(float(curves[metric].max()) * 1.1, 1e-6)
-    colours = {"als": "#d62728", "blend": "#1f77b4", "bart": "#2ca02c", "fallback": "#999999"}
+    colours = {
+        "als": "#d62728",
+        "blend": "#1f77b4",
+        "bart": "#2ca02c",
+        "ahdqn": "#9467bd",
+        "random": "#8c564b",
+        "fallback": "#999999",
+    }
     x = {wk: pad + i * (w - 2 * pad) / max(len(weeks) - 1, 1) for i, wk in enumerate(weeks)}
     parts = [f'<svg width="{w}" height="{h}" role="img"><title>{metric}</title>']
     parts.append(f'<text x="{pad}" y="14" font-size="12">{metric} (0 to {top:.3f})</text>')
@@ -202,6 +277,7 @@ def write_loop_report(out: Path) -> tuple[Path, Path]:
     """``loop.json`` and ``loop.html`` in the simulation folder ``out``."""
     curves, summary = weekly_curves(out)
     checks = off_policy_check(out)
+    world = world_model_check(out)
     state = json.loads((out / "sim.json").read_text())
     data = {
         "settings": state["settings"],
@@ -210,6 +286,7 @@ def write_loop_report(out: Path) -> tuple[Path, Path]:
         "curves": curves.round(4).to_dict("records"),
         "last_week": summary,
         "off_policy": checks,
+        "world_model": world,
     }
     json_path = out / "loop.json"
     json_path.write_text(json.dumps(data, indent=2, default=str) + "\n")
@@ -220,6 +297,8 @@ def write_loop_report(out: Path) -> tuple[Path, Path]:
     body.append(html.escape(json.dumps(summary, indent=1)))
     body.append("</pre><h2>Off-policy estimates against the simulator's truth (stream rate per bandit place)</h2><pre>")
     body.append(html.escape(json.dumps(checks, indent=1)))
+    body.append("</pre><h2>The world model's p(listen) beside the simulator's truth (the agent's places)</h2><pre>")
+    body.append(html.escape(json.dumps(world, indent=1)))
     body.append("</pre>")
     html_path = out / "loop.html"
     html_path.write_text("<!doctype html><meta charset='utf-8'><title>loop</title>" + "".join(body))
@@ -237,7 +316,10 @@ def combined(folders: list[Path]) -> dict[str, Any]:
         for (week, policy), frame in per_listener.items():
             if week in model_weeks:
                 merged.setdefault(("pooled", policy), []).append(frame.set_axis([f"{i}/{u}" for u in frame.index]))
-        seeds[str(folder)] = {p: v["stream_rate"]["mean"] for p, v in _pooled(per_listener, model_weeks).items()}
+        seeds[str(folder)] = {
+            "weeks": model_weeks,
+            **{p: {m: v[m]["mean"] for m, _ in PER_LISTENER} for p, v in _pooled(per_listener, model_weeks).items()},
+        }
     frames = {key: pd.concat(f) for key, f in merged.items()}
     return {"seeds": seeds, "pooled": _pooled(frames, ["pooled"])}
 
