@@ -249,12 +249,19 @@ def listener_section(models: dict[str, Any], agent: dict[str, Any]) -> list[str]
                         m["baseline_auc"],
                     )
                 )
+    leaky = (models.get("user_model") or {}).get("leaky_rows", 0)
+    leak = (
+        f" {leaky} rows' ALS features come from a fit that saw them (no older fit in the warehouse): "
+        "these figures are optimistic."
+        if leaky
+        else ""
+    )
     if rows:
         cols = ["rows", "response", "n", "rate", "log loss", "per-track rate's log loss", "AUC", "per-track rate's AUC"]
         parts += [
             f"<h2>User model on {html.escape(user['week'])} (trained on the weeks before)</h2>",
             "<p>p(skip, listen, complete) of each Discover Weekly place and organic play, beside each track's own "
-            "rate of the response in the training rows (shrunk towards the overall rate).</p>",
+            "rate of the response in the training rows (shrunk towards the overall rate)." + leak + "</p>",
             pd.DataFrame(rows, columns=cols).to_html(index=False, float_format="%.4f"),
         ]
     content = models.get("content_model") or {}

@@ -94,6 +94,7 @@ def summary(warehouse: Path, week: str) -> str:
         refs = ", ".join(f"{name} {v['mean']:.3f}" for name, v in hits.items() if name != "rnn")
         k = runs["taste_vectors"]["evaluation"]["k"]
         lines.append(f"  taste RNN: next-song hit rate@{k} {hits['rnn']['mean']:.3f} (references: {refs})")
+    lines += listener_lines(runs.get("listener_models") or {})
     for job, m in runs.items():
         if isinstance(m, dict) and m.get("skipped"):
             lines.append(f"  {job}: skipped, {m['skipped']}")
@@ -103,6 +104,26 @@ def summary(warehouse: Path, week: str) -> str:
         "  settings: " + line if i == 0 else "    " + line for i, line in enumerate(setting_sources(load_config()))
     ]
     return "\n".join(lines)
+
+
+def listener_lines(m: dict) -> list[str]:
+    """The user model's and the content model's holdout figures beside their per-track references."""
+    out = []
+    held = (m.get("user_model") or {}).get("holdout") or {}
+    for surface in ("discover_weekly", "organic"):
+        listen = (held.get(surface) or {}).get("listen")
+        if listen and listen.get("auc") is not None:
+            out.append(
+                f"  user model on {held['week']} ({surface}): listen AUC {listen['auc']:.3f}, log loss "
+                f"{listen['log_loss']:.3f} (per-track rate: {listen['baseline_auc']:.3f}, {listen['baseline_log_loss']:.3f})"
+            )
+    content = ((m.get("content_model") or {}).get("holdout") or {}).get("all") or {}
+    if content.get("listeners"):
+        out.append(
+            f"  content model: per-listener AUC {content['auc']:.3f} {content['auc_ci95']} over "
+            f"{content['listeners']} listeners (per-track liked rate: {content['baseline_auc']:.3f})"
+        )
+    return out
 
 
 _START = re.compile(r"\[DAG TEST\] starting task_id=(\S+)")

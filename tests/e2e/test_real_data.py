@@ -274,17 +274,22 @@ def test_make_run_publishes_a_1998_week_without_audio_or_web(tmp_path):
         "song_vectors": few_sessions,
         "taste_vectors": f"song_vectors skipped: {few_sessions}",
         "taste_clusters": f"no audio_vectors for {WEEK} (audio_infer skipped: audio_train skipped: {too_few})",
-        "bandit": "no bart arm in experiment.arms=['blend']; 0 logged bandit exposures with a known outcome, "
-        "fewer than bandit.min_exposures=300",
+        "bandit": "no bart arm in experiment.arms=['blend'] (playlist.policy=greedy); 0 logged bandit exposures "
+        "with a known outcome, fewer than bandit.min_exposures=300",
+        "ahdqn": "no ahdqn arm in experiment.arms=['blend'] (playlist.policy=greedy)",
     }
     # without audio, culture, sequence and taste clusters
     assert runs["merge"]["rows"] == len(table) and len(runs["merge"]["notes"]) == 4
     assert f"audio_cnn: skipped, {too_few}" in done.stdout  # make's summary
     # Airflow itself records the skips (skip_on_exit_code), and make's summary shows its states
     skipped_tasks = (
-        "audio_features, audio_infer, audio_train, bandit, crawl, culture, song_vectors, taste_clusters, taste_vectors"
+        "ahdqn, audio_features, audio_infer, audio_train, bandit, crawl, culture, song_vectors, taste_clusters, "
+        "taste_vectors"
     )
-    assert f"Airflow task states: 7 success, 9 skipped ({skipped_tasks})" in done.stdout
+    assert f"Airflow task states: 8 success, 10 skipped ({skipped_tasks})" in done.stdout
+    # the listener models learn from the ratings' plays alone (no audio: no content model), judged on the last week
+    assert runs["listener_models"]["content_model"]["skipped"].startswith("0 liked or skipped pairs")
+    assert runs["listener_models"]["user_model"]["holdout"]["organic"]["rows"] > 0
     report = (warehouse / "reports" / f"week={WEEK}" / "report.html").read_text()
     assert "Skipped steps" in report and "need 10 to train" in report
 
