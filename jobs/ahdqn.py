@@ -57,6 +57,7 @@ from jobs.rl.history import History, content_scorer, model_folder
 from jobs.rl.world import PlaylistWorld, Pool, Rewards, in_order
 from jobs.runtime.cli import skipped, week_job
 from jobs.warehouse.store import Warehouse
+from jobs.warehouse.weeks import shift
 from schemas.columns import POSITION, TRACK_ID, USER_ID
 
 log = logging.getLogger("ahdqn")
@@ -104,19 +105,20 @@ def q_names(names: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def previous_agent(config: Config, week: str, names: tuple[str, ...]) -> tuple[um.DenseNet, str] | None:
-    """With ``rl.train: reuse``: the newest agent of the last ``rl.retrain_weeks`` weeks with these features."""
+    """With ``rl.train: reuse``: the newest agent before ``week`` when it was trained at most ``rl.retrain_weeks``
+    weeks before and reads the same inputs; else ``None`` (train afresh)."""
     if config.rl.train != "reuse":
         return None
     wh = Warehouse(config.paths.warehouse)
-    for w in reversed(wh.weeks("models/ahdqn", before=week)[-config.rl.retrain_weeks :]):
+    oldest = shift(week, -config.rl.retrain_weeks)
+    for w in reversed(wh.weeks("models/ahdqn", before=week)):
         folder = agent_folder(config, w)
         try:
             net = um.DenseNet.load(folder)
-            info = json.loads((folder / "info.json").read_text())
+            trained = json.loads((folder / "info.json").read_text()).get("trained_week", w)
         except (OSError, ValueError, KeyError):
             continue
-        if tuple(net.names) == names:
-            return net, info.get("trained_week", w)
+        return (net, trained) if tuple(net.names) == names and trained >= oldest else None
     return None
 
 

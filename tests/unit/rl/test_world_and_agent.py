@@ -87,3 +87,35 @@ def test_the_agent_learns_a_toy_world_where_one_action_is_clearly_best_and_train
     _, again, _ = train_agent(env, settings, seed=3)
     rows = q_input(toy_user_model, env.rows_at(0, 0, 0.0, 0.0))
     np.testing.assert_array_equal(q(rows), again(rows))
+
+
+def test_reuse_takes_the_newest_recent_agent_with_the_same_inputs(tmp_path):
+    import json
+
+    from jobs.ahdqn import agent_folder, previous_agent
+    from jobs.config import build_config
+    from jobs.rl.user_model import DenseNet
+
+    def config(train, retrain_weeks=4):
+        return build_config(
+            {"paths": {"warehouse": str(tmp_path)}, "rl": {"train": train, "retrain_weeks": retrain_weeks}}
+        )
+
+    names = ("a", "b")
+    net = DenseNet(
+        np.zeros(2, np.float32),
+        np.ones(2, np.float32),
+        ((np.ones((2, 1), np.float32), np.zeros(1, np.float32)),),
+        "linear",
+        names,
+    )
+    for week in ("2026-W44", "2026-W46"):
+        folder = agent_folder(config("reuse"), week)
+        folder.mkdir(parents=True)
+        net.save(folder)
+        (folder / "info.json").write_text(json.dumps({"week": week, "trained_week": week}))
+    found = previous_agent(config("reuse"), "2026-W48", names)
+    assert found is not None and found[1] == "2026-W46"
+    assert previous_agent(config("weekly"), "2026-W48", names) is None  # train: weekly always trains
+    assert previous_agent(config("reuse"), "2026-W48", ("other",)) is None  # inputs changed: retrain
+    assert previous_agent(config("reuse", retrain_weeks=1), "2026-W51", names) is None  # too old: retrain
