@@ -89,6 +89,25 @@ def _unit(frame: pd.DataFrame | None, key: str) -> dict[str, np.ndarray]:
     return {k: M[i] for k, i in ids.items()}
 
 
+def _rows(users, tracks, week, place, prev_listen, prev_skip, kind, dw: float, resp: np.ndarray) -> pd.DataFrame:  # noqa: ANN001
+    """Labelled rows: listener, track, week, place, the shares before it, the explanation's kind, surface, responses."""
+    return pd.DataFrame(
+        {
+            USER_ID: np.asarray(users),
+            TRACK_ID: np.asarray(tracks),
+            "week": week if isinstance(week, str) else np.asarray(week),
+            POSITION: np.asarray(place),
+            "prev_listen": np.asarray(prev_listen),
+            "prev_skip": np.asarray(prev_skip),
+            "kind": kind,
+            "dw": dw,
+            "skip": resp[:, 0],
+            "listen": resp[:, 1],
+            "complete": resp[:, 2],
+        }
+    )
+
+
 def procrustes(V: np.ndarray, ids: dict[str, int], ref_V: np.ndarray, ref_ids: dict[str, int]) -> np.ndarray:
     """The rotation ``R`` that best maps one ALS fit's item vectors onto another's over their shared items
     (orthogonal Procrustes: ``V[shared] @ R ~ ref_V[shared]``); the identity when they share too few or differ
@@ -199,20 +218,16 @@ class History:
             prev = list_history(exp, resp)
             kinds = [explanation_kind(s, r) for s, r in zip(exp[SOURCE], exp[REASON], strict=True)]
             parts.append(
-                pd.DataFrame(
-                    {
-                        USER_ID: exp[USER_ID].to_numpy(),
-                        TRACK_ID: exp[TRACK_ID].to_numpy(),
-                        "week": w,
-                        POSITION: exp[POSITION].to_numpy(),
-                        "prev_listen": prev["prev_listen"].to_numpy(),
-                        "prev_skip": prev["prev_skip"].to_numpy(),
-                        "kind": kinds,
-                        "dw": 1.0,
-                        "skip": resp[:, 0],
-                        "listen": resp[:, 1],
-                        "complete": resp[:, 2],
-                    }
+                _rows(
+                    exp[USER_ID],
+                    exp[TRACK_ID],
+                    w,
+                    exp[POSITION],
+                    prev["prev_listen"],
+                    prev["prev_skip"],
+                    kinds,
+                    1.0,
+                    resp,
                 )
             )
         self._exposure_rows = pd.concat(parts, ignore_index=True)
@@ -222,35 +237,25 @@ class History:
     def listen_ms(self) -> float:
         return self.rl.listen_seconds * 1000.0
 
+    def responses(self, plays: pd.DataFrame) -> np.ndarray:
+        """:func:`jobs.rl.responses.play_responses` of plays, with the catalog's durations."""
+        duration = self.duration.reindex(plays[TRACK_ID]).to_numpy(dtype=np.float64)
+        skipped = is_skipped(plays.get(CONTEXT), len(plays))
+        return play_responses(
+            plays[MS_PLAYED].to_numpy(), np.nan_to_num(duration), skipped, self.listen_ms, self.rl.complete_share
+        )
+
     def organic_rows(self) -> pd.DataFrame:
         """A seeded sample of the history weeks' plays that did not come from Discover Weekly, labelled."""
         p = self.plays[self.plays[PLAYED_AT] >= cutoff(self.first)]
         if CONTEXT in p.columns:
             p = p[p[CONTEXT].fillna("") != vocab.DISCOVER_WEEKLY_CONTEXT]
         p = p.reset_index(drop=True)
-        duration = self.duration.reindex(p[TRACK_ID]).to_numpy(dtype=np.float64)
-        resp = play_responses(
-            p[MS_PLAYED].to_numpy(),
-            np.nan_to_num(duration),
-            is_skipped(p.get(CONTEXT), len(p)),
-            self.listen_ms,
-            self.rl.complete_share,
-        )
+        resp = self.responses(p)
         places = session_places(p, resp)
-        rows = pd.DataFrame(
-            {
-                USER_ID: p[USER_ID],
-                TRACK_ID: p[TRACK_ID],
-                "week": p[PLAYED_AT].dt.strftime("%G-W%V"),
-                POSITION: places[POSITION].to_numpy(),
-                "prev_listen": places["prev_listen"].to_numpy(),
-                "prev_skip": places["prev_skip"].to_numpy(),
-                "kind": None,
-                "dw": 0.0,
-                "skip": resp[:, 0],
-                "listen": resp[:, 1],
-                "complete": resp[:, 2],
-            }
+        week = p[PLAYED_AT].dt.strftime("%G-W%V")
+        rows = _rows(
+            p[USER_ID], p[TRACK_ID], week, places[POSITION], places["prev_listen"], places["prev_skip"], None, 0.0, resp
         )
         if len(rows) > self.rl.max_play_rows:
             keep = np.sort(np.random.default_rng(self.rl.seed).choice(len(rows), self.rl.max_play_rows, replace=False))
@@ -372,14 +377,7 @@ class History:
         """Per (listener, track with audio) and week of first play in the history weeks: listened, completed,
         skipped (0/1 maxima over that week's plays; a save that week counts as completed)."""
         p = self.plays[self.plays[PLAYED_AT] >= cutoff(self.first)]
-        duration = self.duration.reindex(p[TRACK_ID]).to_numpy(dtype=np.float64)
-        resp = play_responses(
-            p[MS_PLAYED].to_numpy(),
-            np.nan_to_num(duration),
-            is_skipped(p.get(CONTEXT), len(p)),
-            self.listen_ms,
-            self.rl.complete_share,
-        )
+        resp = self.responses(p)
         frame = pd.DataFrame(
             {
                 USER_ID: p[USER_ID].to_numpy(),
