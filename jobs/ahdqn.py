@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from jobs.config import Config, MergeConf
+from jobs.evaluation.stats import paired_difference
 from jobs.feedback.arms import AHDQN, arm_of, configured_arms
 from jobs.feedback.bandit import explanation_kind
 from jobs.recsys.inputs import Inputs, prepare_inputs
@@ -123,12 +124,8 @@ def previous_agent(config: Config, week: str, names: tuple[str, ...]) -> tuple[u
 
 
 def _paired(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
-    d = a - b
-    half = 1.96 * d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else float("nan")
-    return {
-        "difference": round(float(d.mean()), 4),
-        "ci95": [round(float(d.mean() - half), 4), round(float(d.mean() + half), 4)],
-    }
+    d = paired_difference(a, b)
+    return {"difference": round(d.mean, 4), "ci95": [round(d.low, 4), round(d.high, 4)]}
 
 
 def judge(

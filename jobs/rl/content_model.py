@@ -8,7 +8,8 @@ attributes (:func:`jobs.rl.features.audio_columns`) and its unit audio-CNN vecto
 track the listener completed or saved, 0 for one they only skipped (tracks only partly played
 are left out). The output is a 0-1 score; a listener the network never saw gets the mean
 embedding. :func:`per_listener_auc` judges it per listener, in buckets of how many labelled
-tracks the listener had to learn from. Pure but for ``save``/``load`` of its folder.
+tracks the listener had to learn from (bootstrap intervals over listeners). Pure but for
+``save``/``load`` of its folder.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from jobs.evaluation.stats import bootstrap_mean, paired_difference
 from jobs.rl.user_model import CLIP, auc, seed_everything, standardiser
 from schemas.columns import USER_ID
 
@@ -136,15 +138,15 @@ def per_listener_auc(
 
 
 def _summary(model: list[float], base: list[float]) -> dict[str, Any]:
+    """Mean AUC with its bootstrap interval over listeners, and the paired interval of model minus baseline."""
     if not model:
         return {"listeners": 0}
-    m, b = np.asarray(model), np.asarray(base, dtype=np.float64)
-    half = lambda x: 1.96 * x.std(ddof=1) / np.sqrt(len(x)) if len(x) > 1 else float("nan")  # noqa: E731
-    d = m - b
+    auc_ci = bootstrap_mean(model)
+    diff = paired_difference(model, base)
     return {
-        "listeners": len(m),
-        "auc": round(float(m.mean()), 4),
-        "auc_ci95": [round(float(m.mean() - half(m)), 4), round(float(m.mean() + half(m)), 4)],
-        "baseline_auc": round(float(b.mean()), 4),
-        "difference_ci95": [round(float(d.mean() - half(d)), 4), round(float(d.mean() + half(d)), 4)],
+        "listeners": len(model),
+        "auc": round(auc_ci.mean, 4),
+        "auc_ci95": [round(auc_ci.low, 4), round(auc_ci.high, 4)],
+        "baseline_auc": round(float(np.mean(base)), 4),
+        "difference_ci95": [round(diff.low, 4), round(diff.high, 4)],
     }
