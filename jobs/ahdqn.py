@@ -37,7 +37,6 @@ import json
 import logging
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -54,7 +53,7 @@ from jobs.rl import user_model as um
 from jobs.rl.agent import DqnSettings, agent_choice, train_agent
 from jobs.rl.content_model import ContentNet
 from jobs.rl.features import row_names
-from jobs.rl.history import History, content_scorer, model_folder
+from jobs.rl.history import AGENT_LISTS, History, agent_folder, content_scorer, model_folder
 from jobs.rl.world import PlaylistWorld, Pool, Rewards, in_order
 from jobs.runtime.cli import skipped, week_job
 from jobs.warehouse.store import Warehouse
@@ -62,17 +61,12 @@ from jobs.warehouse.weeks import shift
 from schemas.columns import POSITION, TRACK_ID, USER_ID
 
 log = logging.getLogger("ahdqn")
-LISTS = "lists.parquet"
 EVAL_LISTENERS = 300  # listeners judged in the world model
 
 
 def agent_merge_conf(config: Config) -> MergeConf:
     """The blend settings of the agent's pool: ``merge.k + rl.pool`` candidates."""
     return config.merge.model_copy(update={"k": config.merge.k + config.rl.pool})
-
-
-def agent_folder(config: Config, week: str) -> Path:
-    return Warehouse(config.paths.warehouse).model_dir("ahdqn", week)
 
 
 def build_pools(hist: History, inp: Inputs, candidates: Playlists, week: str, k: int) -> dict[str, Pool]:
@@ -213,8 +207,8 @@ def run(config: Config, week: str) -> dict[str, Any]:
         trained_week = week
     q = um.DenseNet(q.mean, q.std, q.layers, q.output, q_names(names))
     t_train = time.perf_counter() - t1
-    judged_ids = [u for u in arm if u in pools] or [u for u in train_ids if u in pools]
-    judged_ids = judged_ids[:EVAL_LISTENERS] if not arm else [u for u in arm if u in pools]
+    # the arm's listeners, or (no listener drawn into the arm) a sample of the training ones
+    judged_ids = [u for u in arm if u in pools] if arm else [u for u in train_ids if u in pools][:EVAL_LISTENERS]
     env = world(judged_ids)
     t2 = time.perf_counter()
     evaluation, rollouts = judge(env, q, rl.seed)
@@ -234,7 +228,7 @@ def run(config: Config, week: str) -> dict[str, Any]:
         if model is not None:
             model.save(stage / "q_network.keras")
         q.save(stage)
-        lists.to_parquet(stage / LISTS, index=False)
+        lists.to_parquet(stage / AGENT_LISTS, index=False)
         (stage / "info.json").write_text(json.dumps({"week": week, "trained_week": trained_week}, indent=1) + "\n")
     return {
         "week": week,

@@ -32,6 +32,7 @@ from jobs.recsys.clusters import allotment_figures
 from jobs.recsys.inputs import Inputs, prepare_inputs
 from jobs.recsys.playlists import fallback_lists, playlists
 from jobs.recsys.ranking import Playlists, item_lists
+from jobs.rl.history import AGENT_LISTS, agent_folder
 from jobs.runtime.cli import week_job
 from jobs.warehouse.store import MissingInputError, Warehouse, current_run_id
 from schemas import vocab
@@ -147,11 +148,11 @@ def read_agent_lists(config: Config, week: str) -> tuple[dict[str, list[str]], s
     policy version; empty when no listener is in that arm or the job skipped."""
     if AHDQN not in configured_arms(config):
         return {}, None
-    folder = Warehouse(config.paths.warehouse).model_dir("ahdqn", week)
-    if not (folder / "lists.parquet").exists():
+    folder = agent_folder(config, week)
+    if not (folder / AGENT_LISTS).exists():
         return {}, None
     info = json.loads((folder / "info.json").read_text())
-    frame = pd.read_parquet(folder / "lists.parquet").sort_values([USER_ID, POSITION])
+    frame = pd.read_parquet(folder / AGENT_LISTS).sort_values([USER_ID, POSITION])
     return {u: g[TRACK_ID].tolist() for u, g in frame.groupby(USER_ID, sort=True)}, f"ahdqn-{info['trained_week']}"
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from jobs.evaluation.stats import bootstrap_mean, paired_difference
-from jobs.rl.user_model import CLIP, auc, seed_everything, standardiser
+from jobs.rl.user_model import CLIP, auc, forward, seed_everything, standardiser
 from schemas.columns import USER_ID
 
 HISTORY_BUCKETS = ((1, 9), (10, 49), (50, 199), (200, None))  # labelled tracks a listener learned from
@@ -44,11 +44,7 @@ class ContentNet:
         rows = np.array([self.listeners.get(u, -1) for u in users])
         emb = np.where((rows >= 0)[:, None], self.embedding[np.maximum(rows, 0)], fallback)
         h = np.hstack([emb, np.clip((np.asarray(X, dtype=np.float32) - self.mean) / self.std, -CLIP, CLIP)])
-        for i, (w, b) in enumerate(self.layers):
-            h = h @ w + b
-            if i < len(self.layers) - 1:
-                h = np.maximum(h, 0.0)
-        return (1.0 / (1.0 + np.exp(-h)))[:, 0]
+        return (1.0 / (1.0 + np.exp(-forward(h, self.layers))))[:, 0]
 
     def save(self, folder: Path) -> None:
         arrays = {"embedding": self.embedding, "mean": self.mean, "std": self.std}

@@ -426,6 +426,14 @@ def model_folder(config: Config, week: str) -> Path:
     return Warehouse(config.paths.warehouse).model_dir("listener_models", week)
 
 
+AGENT_LISTS = "lists.parquet"  # the ahdqn arm's lists in the agent's folder
+
+
+def agent_folder(config: Config, week: str) -> Path:
+    """Where the AH-DQN of ``week`` and its arm's lists live (``models/ahdqn/week=W``)."""
+    return Warehouse(config.paths.warehouse).model_dir("ahdqn", week)
+
+
 def content_scorer(hist: History, net: ContentNet) -> ContentScore:
     """The content model as :meth:`History.features` reads it: (listeners, tracks) -> (scores, has a score)."""
 

@@ -27,6 +27,15 @@ MIN_STD = 1e-3  # a column varying less in training is treated as constant (the 
 CLIP = 8.0  # standardised inputs are clipped here: no prediction from far outside what training saw
 
 
+def forward(h: np.ndarray, layers: tuple[tuple[np.ndarray, np.ndarray], ...]) -> np.ndarray:
+    """Dense layers with ReLU between them (none after the last): the output layer's pre-activation."""
+    for i, (w, b) in enumerate(layers):
+        h = h @ w + b
+        if i < len(layers) - 1:
+            h = np.maximum(h, 0.0)
+    return h
+
+
 @dataclass(frozen=True)
 class DenseNet:
     """A trained dense network as numpy arrays: standardisation, then ReLU layers, then the output layer."""
@@ -38,11 +47,7 @@ class DenseNet:
     names: tuple[str, ...] = ()
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
-        h = np.clip((np.asarray(X, dtype=np.float32) - self.mean) / self.std, -CLIP, CLIP)
-        for i, (w, b) in enumerate(self.layers):
-            h = h @ w + b
-            if i < len(self.layers) - 1:
-                h = np.maximum(h, 0.0)
+        h = forward(np.clip((np.asarray(X, dtype=np.float32) - self.mean) / self.std, -CLIP, CLIP), self.layers)
         return 1.0 / (1.0 + np.exp(-h)) if self.output == "sigmoid" else h
 
     @classmethod

@@ -92,8 +92,9 @@ def test_the_agent_learns_a_toy_world_where_one_action_is_clearly_best_and_train
 def test_reuse_takes_the_newest_recent_agent_with_the_same_inputs(tmp_path):
     import json
 
-    from jobs.ahdqn import agent_folder, previous_agent
+    from jobs.ahdqn import previous_agent
     from jobs.config import build_config
+    from jobs.rl.history import agent_folder
     from jobs.rl.user_model import DenseNet
 
     def config(train, retrain_weeks=4):
