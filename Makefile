@@ -229,4 +229,4 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports --no-cache
 
 clean:
-	rm -rf build .airflow data/warehouse data/checkpoints .pytest_cache
+	rm -rf build .airflow data/warehouse data/checkpoints data/cache .pytest_cache

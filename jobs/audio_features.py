@@ -34,6 +34,15 @@ atomically; counts, throughput and, when ``<data>/truth/track_attributes.csv`` e
 (the sample world), the attributes' ``accuracy_vs_truth`` go to
 ``run_metrics/week=W/audio_features.json``.
 
+Each clip is computed once: its result is kept in the clip cache
+(``<paths.cache>/audio/<feature version>/``, :mod:`jobs.audio.cache`) under the SHA-256
+of its bytes, and a later run (a rerun of the week, the next week) reads it back instead
+of decoding the file again. The feature version hashes the spectrogram settings, the
+feature code and the DSP libraries' versions, so a change to any of them, or to a
+clip's bytes, computes exactly what it changed. The tables are the same with or without
+the cache (``audio.cache: false`` turns it off; deleting the folder is always safe); the
+metrics say how many clips were ``computed`` and how many came ``from_cache``.
+
 Parallelism: a process pool on one machine (``audio.workers``, default all cores), not
 Spark. Decoding and librosa's DSP are per-file NumPy work with no shuffle; a pool keeps
 the clips in the processes that decode them, where Spark's ``mapInPandas`` would add a
@@ -62,6 +71,7 @@ still analysed, and the exit code is 1 if any failed (``make analyze FILES=...``
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import sys
@@ -74,9 +84,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from jobs.audio.cache import ClipCache
 from jobs.audio.checks import accuracy_vs_truth, inside_data_root
 from jobs.audio.spectrogram import Settings, pad_to_window
-from jobs.audio.workers import process_all, process_clip, warm_up
+from jobs.audio.workers import process_all, process_clip, split_cached, warm_up
 from jobs.config import Config
 from jobs.runtime.cli import week_job
 from jobs.warehouse.store import Warehouse
@@ -121,6 +132,8 @@ def run(config: Config, week: str, progress: bool = False) -> dict[str, Any]:
     tracks = read_catalog_table(config.paths.data, "tracks").sort_values(TRACK_ID, ignore_index=True)
     rejects: list[dict[str, Any]] = []
     tasks = []
+    cache = ClipCache.for_settings(config.paths.cache, settings) if config.audio.cache else None
+    cache_folder = str(cache.folder) if cache else ""
     for row in tracks.itertuples(index=False):
         if pd.isna(row.audio_path) or not str(row.audio_path).strip():
             rejects.append({TRACK_ID: row.track_id, AUDIO_PATH: None, REASON: vocab.NO_AUDIO})
@@ -129,15 +142,19 @@ def run(config: Config, week: str, progress: bool = False) -> dict[str, Any]:
         if path is None:
             rejects.append({TRACK_ID: row.track_id, AUDIO_PATH: row.audio_path, REASON: vocab.OUTSIDE_DATA_ROOT})
         else:
-            tasks.append((row.track_id, str(path), asdict(settings)))
+            tasks.append((row.track_id, str(path), asdict(settings), cache_folder))
     paths = {t[0]: t[1] for t in tasks}
     workers = config.audio.workers or os.cpu_count() or 1
     mels: list[tuple[str, np.ndarray]] = []
     attr_rows = []
+    from_cache = 0
     t_dsp = time.perf_counter()
-    if tasks:
+    cached, to_compute = split_cached(tasks)
+    if to_compute:
         warm_up(settings)
-    for done, result in enumerate(process_all(tasks, workers, config.audio.clip_timeout_seconds), start=1):
+    results = itertools.chain(cached, process_all(to_compute, workers, config.audio.clip_timeout_seconds))
+    for done, result in enumerate(results, start=1):
+        from_cache += bool(result.get("cached"))
         if REASON in result:
             rejects.append({TRACK_ID: result[TRACK_ID], AUDIO_PATH: paths[result[TRACK_ID]], REASON: result[REASON]})
         else:
@@ -145,7 +162,7 @@ def run(config: Config, week: str, progress: bool = False) -> dict[str, Any]:
             attr_rows.append({TRACK_ID: result[TRACK_ID], **result["attributes"]})
         if progress and (done % 100 == 0 or done == len(tasks)):
             rate = done / (time.perf_counter() - t_dsp)
-            log.info("%d/%d clips (%.1f clips/s)", done, len(tasks), rate)
+            log.info("%d/%d clips (%.1f clips/s, %d from the cache)", done, len(tasks), rate, from_cache)
     dsp_seconds = time.perf_counter() - t_dsp
     wh = Warehouse(config.paths.warehouse)
     mels.sort(key=lambda m: m[0])
@@ -166,6 +183,9 @@ def run(config: Config, week: str, progress: bool = False) -> dict[str, Any]:
         "dsp_seconds": round(dsp_seconds, 2),
         "clips_per_second": round(len(tasks) / max(dsp_seconds, 1e-9), 2),
         "clips_per_second_per_core": round(len(tasks) / max(dsp_seconds, 1e-9) / workers, 2),
+        "computed": len(tasks) - from_cache,
+        "from_cache": from_cache,
+        "cache": cache_folder or None,
         "settings": asdict(settings),
     }
     if not tasks:  # a skip: nothing to decode (the tables above are written, empty)

@@ -68,7 +68,8 @@ def make_config(data: Path, warehouse: Path, **sections):
     """A validated Config for tests, pointing at the given data and warehouse."""
     from jobs.config import build_config
 
-    raw = {"paths": {"data": str(data), "warehouse": str(warehouse), "checkpoints": str(warehouse / "_ckpt")}}
+    paths = {"data": str(data), "warehouse": str(warehouse), "checkpoints": str(warehouse / "_ckpt")}
+    raw = {"paths": {**paths, "cache": str(warehouse / "_cache")}}  # a test's own cache: none shared
     for name, values in sections.items():
         raw.setdefault(name, {}).update(values)
     return build_config(raw)

@@ -84,13 +84,19 @@ def loudness_confidence(y: np.ndarray, hop: int) -> float:
 
 
 def clip_features(
-    y: np.ndarray, settings: Settings, mel_db: np.ndarray | None = None, gammas: tuple[float, ...] | None = None
+    y: np.ndarray,
+    settings: Settings,
+    mel_db: np.ndarray | None = None,
+    gammas: tuple[float, ...] | None = None,
+    magnitude: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Everything the decisions need, computed once per clip: onsets, their autocorrelation and tempo
     salience, and the harmonic chroma (frames and mean) for each chroma compression in ``gammas``.
 
     ``mel_db`` is the clip's log-mel spectrogram in dB (:func:`~jobs.audio.spectrogram.log_mel`);
-    computed here when not given.
+    computed here when not given. ``magnitude`` is its ``|STFT|``
+    (:func:`~jobs.audio.spectrogram.stft_magnitude`), reused by the tuning estimate when
+    the settings' STFT is the one that estimate would compute (``n_fft`` 2048, hop 512).
     """
     from jobs.audio.spectrogram import log_mel
 
@@ -100,7 +106,8 @@ def clip_features(
     onset = rhythm.onset_envelope(np.asarray(mel_db, dtype=np.float32), sr, hop)
     ac = rhythm.autocorrelation(onset)
     fps = sr / hop
-    cqt = tonality.harmonic_cqt(y, sr, hop)
+    shared = magnitude is not None and settings.n_fft == tonality.TUNING_N_FFT and hop == settings.n_fft // 4
+    cqt = tonality.harmonic_cqt(y, sr, hop, tuning_stft=magnitude if shared else None)
     chroma = {g: tonality.chroma_frames(cqt, g) for g in (gammas or (tonality.CHROMA_GAMMA,))}
     return {
         "sr": sr,
@@ -142,9 +149,14 @@ def decide(features: dict[str, Any], params: Params = Params()) -> dict[str, Any
     }
 
 
-def attributes(y: np.ndarray, settings: Settings, mel_db: np.ndarray | None = None) -> dict[str, Any]:
-    """Tempo, key, mode, loudness and time signature of a clip, with confidences (an ``audio_attributes`` row)."""
-    d = decide(clip_features(y, settings, mel_db))
+def attributes(
+    y: np.ndarray, settings: Settings, mel_db: np.ndarray | None = None, magnitude: np.ndarray | None = None
+) -> dict[str, Any]:
+    """Tempo, key, mode, loudness and time signature of a clip, with confidences (an ``audio_attributes`` row).
+
+    ``mel_db`` and ``magnitude``: as :func:`clip_features` takes them.
+    """
+    d = decide(clip_features(y, settings, mel_db, magnitude=magnitude))
     return {
         "tempo_bpm": round(d["tempo_bpm"], 2),
         "tempo_confidence": round(d["tempo_confidence"], 3),

@@ -111,13 +111,27 @@ def load_clip(path: Path, settings: Settings) -> np.ndarray:
     return y.astype(np.float32, copy=False)
 
 
-def log_mel(y: np.ndarray, settings: Settings) -> np.ndarray:
-    """``(n_mels, frames)`` log-mel spectrogram in dB (ref = 1.0 full scale), float16."""
+def stft_magnitude(y: np.ndarray, settings: Settings) -> np.ndarray:
+    """``|STFT|`` at the configured ``n_fft`` and hop: computed once per clip, shared by the log-mel and the tuning."""
     import librosa
 
-    mel = librosa.feature.melspectrogram(
-        y=y, sr=settings.sample_rate, n_fft=settings.n_fft, hop_length=settings.hop_length, n_mels=settings.n_mels
-    )
+    return np.abs(librosa.stft(y, n_fft=settings.n_fft, hop_length=settings.hop_length))
+
+
+def log_mel(y: np.ndarray, settings: Settings, magnitude: np.ndarray | None = None) -> np.ndarray:
+    """``(n_mels, frames)`` log-mel spectrogram in dB (ref = 1.0 full scale), float16.
+
+    ``magnitude`` is the clip's :func:`stft_magnitude` when already computed (the same
+    spectrogram, bit for bit, without a second STFT).
+    """
+    import librosa
+
+    if magnitude is None:
+        mel = librosa.feature.melspectrogram(
+            y=y, sr=settings.sample_rate, n_fft=settings.n_fft, hop_length=settings.hop_length, n_mels=settings.n_mels
+        )
+    else:
+        mel = librosa.feature.melspectrogram(S=magnitude**2, sr=settings.sample_rate, n_mels=settings.n_mels)
     return librosa.power_to_db(mel, ref=1.0, top_db=None).clip(FLOOR_DB, None).astype(np.float16)
 
 

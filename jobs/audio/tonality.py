@@ -50,14 +50,22 @@ GAMMAS = (10.0, 100.0)
 KEY_PROFILE = "bgate"
 CHROMA_GAMMA = 100.0
 _BINS = 3  # CQT bins per semitone
+TUNING_N_FFT = 2048  # the tuning estimate's STFT (librosa's default), hop TUNING_N_FFT // 4
 _HPSS_KERNEL = 31
 
 
-def harmonic_cqt(y: np.ndarray, sr: int, hop: int) -> np.ndarray:
-    """Magnitude CQT (252 bins from C1, 36 per octave) at the estimated tuning, harmonic part only."""
+def harmonic_cqt(y: np.ndarray, sr: int, hop: int, tuning_stft: np.ndarray | None = None) -> np.ndarray:
+    """Magnitude CQT (252 bins from C1, 36 per octave) at the estimated tuning, harmonic part only.
+
+    ``tuning_stft``: the clip's ``|STFT|`` at :data:`TUNING_N_FFT` and a hop of a quarter of
+    it, when already computed (what the tuning estimate computes itself otherwise).
+    """
     import librosa
 
-    tuning = librosa.estimate_tuning(y=y, sr=sr, bins_per_octave=12 * _BINS)
+    if tuning_stft is None:
+        tuning = librosa.estimate_tuning(y=y, sr=sr, n_fft=TUNING_N_FFT, bins_per_octave=12 * _BINS)
+    else:
+        tuning = librosa.estimate_tuning(S=tuning_stft, sr=sr, bins_per_octave=12 * _BINS)
     cqt = np.abs(
         librosa.cqt(
             y,

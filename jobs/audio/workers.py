@@ -1,8 +1,9 @@
 """One clip's work and the process pool that runs it for every clip, surviving crashed and stuck workers.
 
-Reads the audio files named in the tasks; writes nothing. :func:`process_clip` turns one
-``(track_id, path, settings dict)`` task into a spectrogram and attributes, or a reject
-reason, and never raises; :func:`process_all` runs it over a pool on one machine (not
+Reads the audio files named in the tasks; writes only entries of the clip cache
+(:mod:`jobs.audio.cache`) when a task names one. :func:`process_clip` turns one
+``(track_id, path, settings dict[, cache folder])`` task into a spectrogram and
+attributes, or a reject reason, and never raises; :func:`process_all` runs it over a pool on one machine (not
 Spark: decoding and librosa's DSP are per-file NumPy work with no shuffle, and a pool
 keeps the clips in the processes that decode them). On a cluster the same
 :func:`process_clip` could be wrapped in Spark's ``mapInPandas`` over the catalog; that
@@ -17,6 +18,7 @@ code stops) and is rejected as ``timed_out``. Used by ``jobs.audio_features``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import multiprocessing
@@ -31,28 +33,66 @@ from typing import Any
 import numpy as np
 
 from jobs.audio.attributes import attributes
-from jobs.audio.spectrogram import RejectedClipError, Settings, load_clip, log_mel
+from jobs.audio.cache import ClipCache, content_hash
+from jobs.audio.spectrogram import RejectedClipError, Settings, load_clip, log_mel, stft_magnitude
 from schemas import vocab
 from schemas.columns import REASON, TRACK_ID
 
 log = logging.getLogger("audio_features")  # the job these messages belong to
 
 
-def process_clip(task: tuple[str, str, dict[str, Any]]) -> dict[str, Any]:
+Task = tuple  # (track_id, path, settings dict[, cache folder]): a tuple, so it pickles cheaply
+
+
+def process_clip(task: Task) -> dict[str, Any]:
     """One track: ``{"track_id", "mel", "attributes"}`` or ``{"track_id", "reason"}``. Never raises.
 
     ``mel`` is the clip's own length (unpadded, so the pool ships no padding between
-    processes); the writer pads it to the window (:func:`pad_to_window`).
+    processes); the writer pads it to the window (:func:`pad_to_window`). With a cache
+    folder as the task's fourth item (a :class:`~jobs.audio.cache.ClipCache` of the
+    settings' feature version) the result is stored there under the clip's content hash;
+    reading the cache is :func:`split_cached`'s work, before the pool.
     """
-    track_id, path, settings_dict = task
-    settings = Settings(**settings_dict)
+    track_id, path, settings_dict, *rest = task
+    result = _compute(track_id, Path(path), Settings(**settings_dict))
+    if rest and rest[0]:
+        with contextlib.suppress(OSError):  # missing or unreadable: nothing to key it by (the result says why)
+            ClipCache(rest[0]).put(content_hash(Path(path)), result)
+    return result
+
+
+def split_cached(tasks: list[Task]) -> tuple[list[dict[str, Any]], list[Task]]:
+    """The tasks' results already in their cache, and the tasks left to compute (in order).
+
+    Run in the calling process before the pool, so a week whose clips are all cached
+    starts no worker and compiles nothing.
+    """
+    done: list[dict[str, Any]] = []
+    left: list[Task] = []
+    for task in tasks:
+        track_id, path, _settings, *rest = task
+        hit = None
+        if rest and rest[0]:
+            try:
+                hit = ClipCache(rest[0]).get(content_hash(Path(path)))
+            except OSError:
+                hit = None
+        if hit is None:
+            left.append(task)
+        else:
+            done.append({TRACK_ID: track_id, **hit, "cached": True})
+    return done, left
+
+
+def _compute(track_id: str, path: Path, settings: Settings) -> dict[str, Any]:
     try:
-        y = load_clip(Path(path), settings)
-        mel = log_mel(y, settings)
+        y = load_clip(path, settings)
+        magnitude = stft_magnitude(y, settings)  # one STFT: the log-mel and the tuning estimate share it
+        mel = log_mel(y, settings, magnitude)
         return {
             TRACK_ID: track_id,
             "mel": mel[:, : settings.window_frames],
-            "attributes": attributes(y, settings, mel),
+            "attributes": attributes(y, settings, mel, magnitude),
         }
     except RejectedClipError as exc:
         return {TRACK_ID: track_id, REASON: str(exc)}
@@ -64,10 +104,21 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     # fork where there is one (Linux): workers start in milliseconds with the parent's modules
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork") if "fork" in methods else None
-    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_one_thread)
 
 
-def _in_worker(task: tuple[str, str, dict[str, Any]], timeout: float) -> dict[str, Any]:
+def _one_thread() -> None:
+    """A worker's BLAS and OpenMP pools shrink to one thread: the pool already has a process per core.
+
+    Without it every worker's BLAS starts a thread per core, and on 2 cores the clips ran at
+    3.6 a second instead of 9.5 (docs/measurements.md).
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
+
+def _in_worker(task: Task, timeout: float) -> dict[str, Any]:
     """:func:`process_clip` under a hard time limit, in a pool worker only.
 
     ``SIGALRM`` gets its default action (end the process), so even a decoder stuck in C
@@ -83,7 +134,7 @@ def _in_worker(task: tuple[str, str, dict[str, Any]], timeout: float) -> dict[st
         signal.alarm(0)
 
 
-def _alone(task: tuple[str, str, dict[str, Any]], timeout: float) -> dict[str, Any]:
+def _alone(task: Task, timeout: float) -> dict[str, Any]:
     """``process_clip`` in a process of its own; a worker that dies is a ``crashed_worker`` reject,
     one that ran out of time a ``timed_out`` one."""
     t0 = time.perf_counter()
@@ -109,9 +160,7 @@ def warm_up(settings: Settings) -> None:
     attributes(y, settings, log_mel(y, settings))
 
 
-def process_all(
-    tasks: list[tuple[str, str, dict[str, Any]]], workers: int, timeout: float = 120.0
-) -> Iterator[dict[str, Any]]:
+def process_all(tasks: list[Task], workers: int, timeout: float = 120.0) -> Iterator[dict[str, Any]]:
     """:func:`process_clip` of every task, in completion order, over a pool that survives crashes.
 
     At most ``2 * workers`` clips are in flight, so when a worker dies (``BrokenProcessPool``:
@@ -121,9 +170,9 @@ def process_all(
     """
     pending = list(reversed(tasks))  # pop() from the end keeps catalog order
     while pending:
-        suspects: list[tuple[str, str, dict[str, Any]]] = []
+        suspects: list[Task] = []
         with _pool(workers) as pool:
-            inflight: dict[Future, tuple[str, str, dict[str, Any]]] = {}
+            inflight: dict[Future, Task] = {}
             while (pending or inflight) and not suspects:
                 try:
                     while pending and len(inflight) < 2 * workers:

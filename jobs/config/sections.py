@@ -90,6 +90,11 @@ class Paths(_Section):
     data: AnchoredPath = Field(Path("data/sample"), description="input root: raw/plays/, catalog/, audio/, web/")
     warehouse: AnchoredPath = Field(Path("data/warehouse"), description="every output table lives under here")
     checkpoints: AnchoredPath = Field(Path("data/checkpoints"), description="Spark checkpoints (ALS lineage)")
+    cache: AnchoredPath = Field(
+        Path("data/cache"),
+        description="content-addressed caches (audio features by clip hash and feature version); "
+        "deletable at any time without changing any output",
+    )
 
 
 class SparkConf(_Section):
@@ -335,6 +340,9 @@ class AudioConf(_Section):
     workers: Int = Field(0, ge=0, description="processes for spectrograms; 0 = all cores")
     clip_timeout_seconds: Num = Field(
         120.0, ge=1, description="a clip taking longer ends its worker and is rejected (timed_out)"
+    )
+    cache: Bool = Field(
+        True, description="reuse a clip's features from <paths.cache>/audio while its bytes and the feature code match"
     )
 
 

@@ -306,3 +306,15 @@ def test_audio_paths_must_stay_inside_the_data_folder(tmp_path):
     assert audio_checks.inside_data_root(data, "linked/x.wav") == data / "linked" / "x.wav"
     for escape in ("../secret.wav", "../../x.flac", "audio/../../secret.wav", str(tmp_path / "secret.wav"), "."):
         assert audio_checks.inside_data_root(data, escape) is None, escape
+
+
+def test_one_stft_shared_by_the_log_mel_and_the_tuning_changes_nothing():
+    from jobs.audio import tonality
+
+    y = progression([(60, 64, 67), (65, 69, 72), (67, 71, 74)])
+    magnitude = sg.stft_magnitude(y, S)
+    np.testing.assert_array_equal(sg.log_mel(y, S, magnitude), sg.log_mel(y, S))
+    np.testing.assert_array_equal(
+        tonality.harmonic_cqt(y, SR, S.hop_length, tuning_stft=magnitude), tonality.harmonic_cqt(y, SR, S.hop_length)
+    )
+    assert attributes(y, S, sg.log_mel(y, S), magnitude) == attributes(y, S)
