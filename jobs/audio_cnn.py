@@ -28,6 +28,18 @@ train or infer, write the results).
   beside the artist's mean plays per track and, when ``<data>/truth/track_attributes.csv``
   exists, a genre oracle, with 95% intervals over listeners and paired differences.
 
+Warm start (``audio_cnn.warm_start``, on by default): training begins from the newest
+earlier week's model when it has the same architecture and spectrogram settings, its
+output layer turned onto this week's ALS axes (the orthogonal Procrustes map between the
+two weeks' normalised item vectors; every weekly fit has its own axes) and its band
+normalisation kept, for at most ``audio_cnn.warm_epochs`` epochs instead of
+``max_epochs``. The chain of warm starts is cut on a schedule: when it began
+``audio_cnn.full_retrain_weeks`` or more weeks ago, the week trains from random weights.
+``preprocessing.json`` records ``warm_from_week`` and ``full_train_week``; the metrics say
+which it was under ``warm_start``. A rerun of a week starts from the same earlier model,
+so it gives the same model. The cold-start evaluation always trains its own model from
+random weights (an earlier model has seen the held-out tracks).
+
 Spectrograms are stored padded to the whole window; :func:`load_spectrograms` keeps
 only their ``valid_frames``, so crops cut real audio.
 
@@ -69,13 +81,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jobs.audio.cnn import l2_normalise, l2_pooling_layer, predict, train_model
+from jobs.audio.cnn import architecture, l2_normalise, l2_pooling_layer, predict, train_model, warm_model
 from jobs.audio.cold_start import cold_start_eval
 from jobs.audio.spectrogram import Settings, mel_from_bytes
 from jobs.config import Config
 from jobs.evaluation.metrics import as_matrix
+from jobs.recsys.items import procrustes
 from jobs.runtime.cli import skipped, week_job
 from jobs.warehouse.store import Warehouse, check_one_rank
+from jobs.warehouse.weeks import shift
 from schemas import vocab
 from schemas.columns import TRACK_ID, VECTOR
 
@@ -160,21 +174,65 @@ def run_train(config: Config, week: str) -> dict[str, Any]:
     evaluation = (
         cold_start_eval(specs, items, counts, tracks, config, true_genres(config.paths.data)) if conf.evaluate else {}
     )
-    model, prep, history = train_model(
-        [specs[t] for t in train[TRACK_ID]], l2_normalise(as_matrix(train[VECTOR])), conf, conf.seed
-    )
+    targets = l2_normalise(as_matrix(train[VECTOR]))
+    shape = architecture(conf, next(iter(specs.values())).shape[1], targets.shape[1])
+    init, warm = previous_model(config, week, items, shape)
+    model, prep, history = train_model([specs[t] for t in train[TRACK_ID]], targets, conf, conf.seed, init)
     prep["spectrogram"] = asdict(Settings.from_conf(config.audio))
-    prep["rank"] = int(as_matrix(train[VECTOR]).shape[1])
+    prep["rank"] = int(targets.shape[1])
+    prep["architecture"] = shape
+    prep["full_train_week"] = warm.get("full_train_week", week)
+    prep["warm_from_week"] = warm.get("from_week")
     prep["als_median_norm"] = float(np.median(np.linalg.norm(as_matrix(items[VECTOR]), axis=1)))
     target = save_model(model, prep, warehouse, week)
     metrics = {
         "week": week,
         "tracks": len(train),
         "history": history,
+        "warm_start": warm,
         "cold_start": evaluation,
         "model": str(target),
     }
     return metrics
+
+
+def previous_model(
+    config: Config, week: str, items: pd.DataFrame, shape: dict[str, Any]
+) -> tuple[tuple[Any, dict[str, Any]] | None, dict[str, Any]]:
+    """The warm start of ``week``'s training: the newest earlier week's model, its output rotated onto this week's ALS axes.
+
+    ``(None, {"reason": ...})`` (train from random weights) when ``audio_cnn.warm_start`` is
+    off, no earlier week has a model, that model's architecture or spectrogram settings
+    differ, its chain of warm starts began ``audio_cnn.full_retrain_weeks`` or more weeks
+    ago (the scheduled full retrain), or its week's ALS vectors are gone. The rotation is
+    the orthogonal Procrustes map of the model's week's normalised item vectors onto this
+    week's over their shared tracks (each weekly ALS fit has its own axes).
+    """
+    conf, warehouse = config.audio_cnn, config.paths.warehouse
+    if not conf.warm_start:
+        return None, {"reason": "audio_cnn.warm_start is false"}
+    wh = Warehouse(warehouse)
+    earlier = wh.weeks("models/audio_cnn", before=week)
+    if not earlier:
+        return None, {"reason": "no earlier week has a model"}
+    w = earlier[-1]
+    try:
+        prep = json.loads((model_dir(warehouse, w) / "preprocessing.json").read_text())
+        if prep.get("architecture") != shape or prep.get("spectrogram") != asdict(Settings.from_conf(config.audio)):
+            return None, {"reason": f"the model of {w} has another architecture or spectrogram settings"}
+        full = prep.get("full_train_week", w)
+        if full <= shift(week, -conf.full_retrain_weeks):
+            return None, {"reason": f"scheduled full retrain: the chain of warm starts began in {full}"}
+        before = wh.read("item_factors", w)
+        model, _ = load_model(warehouse, w)
+    except (OSError, ValueError, KeyError, AudioCnnError) as exc:
+        return None, {"reason": f"the model of {w} cannot be read ({exc})"}
+    old_v, new_v = l2_normalise(as_matrix(before[VECTOR])), l2_normalise(as_matrix(items[VECTOR]))
+    rotation = procrustes(
+        old_v, {t: i for i, t in enumerate(before[TRACK_ID])}, new_v, {t: i for i, t in enumerate(items[TRACK_ID])}
+    )
+    log.info("warm start from the model of %s (full training in %s)", w, full)
+    return (warm_model(model, rotation), prep), {"from_week": w, "full_train_week": full}
 
 
 def load_model(warehouse: Path, week: str) -> tuple[Any, dict[str, Any]]:

@@ -146,7 +146,11 @@ def random_crop_epochs(
 
 
 def train_model(
-    specs: list[np.ndarray], targets: np.ndarray, conf: AudioCnnConf, seed: int
+    specs: list[np.ndarray],
+    targets: np.ndarray,
+    conf: AudioCnnConf,
+    seed: int,
+    init: tuple[Any, dict[str, Any]] | None = None,
 ) -> tuple[Any, dict[str, Any], dict[str, Any]]:
     """Train on random crops with a validation split by track; returns model, preprocessing, history.
 
@@ -155,6 +159,10 @@ def train_model(
     loss (``patience`` epochs without an improvement of 1e-5) restoring the best epoch's
     weights. Seeded (Python, NumPy and TensorFlow, deterministic ops): the same seed
     gives the same weights.
+
+    ``init`` (a model of the same architecture and its preprocessing, see
+    :func:`warm_model`) is a warm start: training continues from its weights, with its band
+    normalisation, for at most ``warm_epochs``.
     """
     import keras
     import tensorflow as tf
@@ -166,11 +174,16 @@ def train_model(
     order = rng.permutation(n)
     n_val = max(1, round(n * conf.validation_share))
     val_idx, train_idx = order[:n_val], order[n_val:]
-    mean, std = band_stats([specs[i] for i in train_idx])
+    if init is None:
+        mean, std = band_stats([specs[i] for i in train_idx])
+        pad_value = float(((FLOOR_DB - mean) / std).mean())
+        model, epochs = build_model(conf.crop_frames, specs[0].shape[1], targets.shape[1], conf), conf.max_epochs
+    else:
+        model, prep = init
+        mean, std = np.asarray(prep["band_mean"], np.float32), np.asarray(prep["band_std"], np.float32)
+        pad_value, epochs = float(prep["pad_value"]), conf.warm_epochs
     norm = [(s - mean) / std for s in specs]
-    pad_value = float(((FLOOR_DB - mean) / std).mean())
     frames = conf.crop_frames
-    model = build_model(frames, specs[0].shape[1], targets.shape[1], conf)
     x_val = np.stack([crop(norm[i], frames, None, pad_value) for i in val_idx])
     y_val = targets[val_idx]
     initial_val = float(model.evaluate(x_val, y_val, verbose=0))
@@ -181,9 +194,7 @@ def train_model(
     stop = keras.callbacks.EarlyStopping(
         monitor="val_loss", min_delta=1e-5, patience=conf.patience, restore_best_weights=True
     )
-    fit = model.fit(
-        train, epochs=conf.max_epochs, validation_data=(x_val, y_val), callbacks=[stop], shuffle=False, verbose=0
-    )
+    fit = model.fit(train, epochs=epochs, validation_data=(x_val, y_val), callbacks=[stop], shuffle=False, verbose=0)
     if not np.isfinite(fit.history["loss"]).all():  # diverged: its vectors would be NaN
         raise ConfigError(
             f"audio_cnn.learning_rate={conf.learning_rate:g}: the CNN's training loss became "
@@ -201,6 +212,7 @@ def train_model(
             "train_seconds": round(time.perf_counter() - t0, 2),
             "train_tracks": len(train_idx),
             "val_tracks": len(val_idx),
+            "warm_start": init is not None,
         }
     )
     prep = {"crop_frames": frames, "band_mean": mean.tolist(), "band_std": std.tolist(), "pad_value": pad_value}
@@ -224,3 +236,21 @@ def predict(model: Any, prep: dict[str, Any], specs: list[np.ndarray], batch: in
     np.add.at(summed, owner_arr, out)
     summed /= np.bincount(owner_arr, minlength=len(specs))[:, None]
     return l2_normalise(summed).astype(np.float32)
+
+
+def architecture(conf: AudioCnnConf, n_mels: int, rank: int) -> dict[str, Any]:
+    """What a model's weights are shaped by: a warm start needs the same."""
+    keys = ("crop_frames", "filters", "pools", "kernel_size", "dense_units", "dropout")
+    return {
+        **{k: list(v) if isinstance(v, tuple) else v for k, v in conf.model_dump(include=set(keys)).items()},
+        "n_mels": n_mels,
+        "rank": rank,
+    }
+
+
+def warm_model(model: Any, rotation: np.ndarray) -> Any:
+    """``model`` with its output layer rotated: it predicts ``f(x) @ rotation`` (last week's ALS axes onto this week's)."""
+    layer = model.get_layer("latent")
+    kernel, bias = layer.get_weights()
+    layer.set_weights([kernel @ rotation, bias @ rotation])
+    return model

@@ -365,6 +365,15 @@ class AudioCnnConf(_Section):
     evaluate: Bool = Field(True, description="cold-start evaluation each run (trains a second model)")
     holdout_share: Num = Field(0.15, gt=0, lt=1, description="tracks held out by the cold-start evaluation")
     eval_k: Int = Field(30, ge=1, description="cut-off of the cold-start metrics")
+    warm_start: Bool = Field(
+        True,
+        description="start from the newest earlier week's model (same architecture and settings), rotated onto "
+        "this week's ALS axes, instead of random weights",
+    )
+    warm_epochs: Int = Field(8, ge=1, description="upper bound on the epochs of a warm-started training")
+    full_retrain_weeks: Int = Field(
+        4, ge=1, description="train from random weights when the chain of warm starts began this many weeks ago"
+    )
 
     @field_validator("pools")
     @classmethod

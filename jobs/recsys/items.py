@@ -159,3 +159,17 @@ def _audio(track_ids: pd.Series, audio_vectors: pd.DataFrame | None) -> dict[str
     out = np.zeros((len(track_ids), matrix.shape[1]), dtype=np.float32)
     out[has] = matrix[rows[has].to_numpy(dtype=np.int64)]
     return {"audio": out, "has_audio": has}
+
+
+def procrustes(V: np.ndarray, ids: dict[str, int], ref_V: np.ndarray, ref_ids: dict[str, int]) -> np.ndarray:
+    """The rotation ``R`` that best maps one ALS fit's item vectors onto another's over their shared items
+    (orthogonal Procrustes: ``V[shared] @ R ~ ref_V[shared]``); the identity when they share too few or differ
+    in length. Each weekly fit's axes are its own: rotated onto the newest fit, coordinates of different
+    weeks mean the same thing, while dot products within a fit are unchanged."""
+    shared = sorted(set(ids) & set(ref_ids))
+    if V.shape[1] != ref_V.shape[1] or len(shared) < 2 * V.shape[1]:
+        return np.eye(V.shape[1], dtype=np.float32)
+    A = V[[ids[t] for t in shared]].astype(np.float64)
+    B = ref_V[[ref_ids[t] for t in shared]].astype(np.float64)
+    u, _, vt = np.linalg.svd(A.T @ B)
+    return (u @ vt).astype(np.float32)

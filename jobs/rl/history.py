@@ -15,7 +15,7 @@ RNN's ``taste_vectors`` and the ``song_vectors`` where they exist, and ``audio_a
   kind[, place, shares]). A row of week ``w`` uses the latest ALS fit of a week up to ``w``
   (fitted on plays before ``w``: it never saw the row's answer); a week older than every fit
   uses the oldest one, which did see it, and is counted in ``leaky_rows``. Every older fit is
-  rotated onto the newest (:func:`procrustes`), so the models read one coordinate system.
+  rotated onto the newest (:func:`jobs.recsys.items.procrustes`), so the models read one coordinate system.
 * :meth:`History.content_pairs`: (listener, track) pairs with audio, liked or not, for the
   content model; :func:`content_scorer` feeds the trained one back into :meth:`History.features`.
 """
@@ -35,6 +35,7 @@ import pandas as pd
 from jobs.config import Config
 from jobs.evaluation.metrics import as_matrix
 from jobs.feedback.bandit import explanation_kind
+from jobs.recsys.items import procrustes
 from jobs.rl import features as F
 from jobs.rl.content_model import ContentNet
 from jobs.rl.responses import exposure_responses, is_skipped, list_history, play_responses, session_places
@@ -106,20 +107,6 @@ def _rows(users, tracks, week, place, prev_listen, prev_skip, kind, dw: float, r
             "complete": resp[:, 2],
         }
     )
-
-
-def procrustes(V: np.ndarray, ids: dict[str, int], ref_V: np.ndarray, ref_ids: dict[str, int]) -> np.ndarray:
-    """The rotation ``R`` that best maps one ALS fit's item vectors onto another's over their shared items
-    (orthogonal Procrustes: ``V[shared] @ R ~ ref_V[shared]``); the identity when they share too few or differ
-    in length. Each weekly fit's axes are its own: rotated onto the newest fit, coordinates of different
-    weeks mean the same thing, while dot products within a fit are unchanged."""
-    shared = sorted(set(ids) & set(ref_ids))
-    if V.shape[1] != ref_V.shape[1] or len(shared) < 2 * V.shape[1]:
-        return np.eye(V.shape[1], dtype=np.float32)
-    A = V[[ids[t] for t in shared]].astype(np.float64)
-    B = ref_V[[ref_ids[t] for t in shared]].astype(np.float64)
-    u, _, vt = np.linalg.svd(A.T @ B)
-    return (u @ vt).astype(np.float32)
 
 
 class History:

@@ -293,3 +293,47 @@ def test_cold_start_eval_the_cnn_beats_random_in_one_als_space(tmp_path):
     assert out["held_out_tracks"] == 24 and out["listeners"] > 40
     assert m["audio_cnn"]["auc"] > m["random"]["auc"] + 0.15
     assert m["als_fold_in_upper_bound"]["auc"] > m["random"]["auc"] + 0.15
+
+
+def _next_week(config, week, rotation):
+    """``week`` with the item vectors of ``config``'s 2026-W47 turned by ``rotation`` (a new ALS fit's own axes)."""
+    from jobs import audio_features as af
+    from jobs.warehouse.store import Warehouse
+
+    wh = Warehouse(config.paths.warehouse)
+    items = wh.read("item_factors", "2026-W47")
+    items["vector"] = [np.asarray(v) @ rotation for v in items["vector"]]
+    wh.write("item_factors", week, items)
+    wh.write("play_counts", week, wh.read("play_counts", "2026-W47"))
+    specs = audio_cnn.load_spectrograms(config.paths.warehouse, "2026-W47")
+    af.write_spectrograms([(t, s.T.astype(np.float16)) for t, s in sorted(specs.items())], wh.root, week, frames=40)
+
+
+@pytest.mark.tf
+def test_a_week_warm_starts_from_the_last_model_turned_onto_its_axes_and_retrains_fully_on_schedule(tmp_path):
+    config = _training_week(tmp_path)
+    config = config.model_copy(
+        update={"audio_cnn": config.audio_cnn.model_copy(update={"max_epochs": 12, "warm_epochs": 2})}
+    )
+    first = audio_cnn.run_train(config, "2026-W47")
+    assert first["warm_start"] == {"reason": "no earlier week has a model"}
+    rotation, _ = np.linalg.qr(np.random.default_rng(5).normal(size=(4, 4)))
+    _next_week(config, "2026-W48", rotation)
+    second = audio_cnn.run_train(config, "2026-W48")
+    assert second["warm_start"] == {"from_week": "2026-W47", "full_train_week": "2026-W47"}
+    assert second["history"]["epochs"] <= 2 and second["history"]["warm_start"]
+    # turned onto the new axes, last week's model starts where it ended, not where random weights start
+    assert second["history"]["initial_val_loss"] == pytest.approx(first["history"]["best_val_loss"], rel=0.05)
+    assert second["history"]["initial_val_loss"] < 0.5 * first["history"]["initial_val_loss"]
+    prep = json.loads((audio_cnn.model_dir(config.paths.warehouse, "2026-W48") / "preprocessing.json").read_text())
+    assert (prep["warm_from_week"], prep["full_train_week"]) == ("2026-W47", "2026-W47")
+
+    every_two = config.model_copy(
+        update={"audio_cnn": config.audio_cnn.model_copy(update={"full_retrain_weeks": 2})}
+    )
+    _next_week(config, "2026-W49", rotation)
+    third = audio_cnn.run_train(every_two, "2026-W49")
+    assert third["warm_start"]["reason"].startswith("scheduled full retrain")
+    assert not third["history"]["warm_start"]
+    off = config.model_copy(update={"audio_cnn": config.audio_cnn.model_copy(update={"warm_start": False})})
+    assert audio_cnn.run_train(off, "2026-W48")["warm_start"] == {"reason": "audio_cnn.warm_start is false"}
