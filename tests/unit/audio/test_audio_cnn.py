@@ -328,9 +328,7 @@ def test_a_week_warm_starts_from_the_last_model_turned_onto_its_axes_and_retrain
     prep = json.loads((audio_cnn.model_dir(config.paths.warehouse, "2026-W48") / "preprocessing.json").read_text())
     assert (prep["warm_from_week"], prep["full_train_week"]) == ("2026-W47", "2026-W47")
 
-    every_two = config.model_copy(
-        update={"audio_cnn": config.audio_cnn.model_copy(update={"full_retrain_weeks": 2})}
-    )
+    every_two = config.model_copy(update={"audio_cnn": config.audio_cnn.model_copy(update={"full_retrain_weeks": 2})})
     _next_week(config, "2026-W49", rotation)
     third = audio_cnn.run_train(every_two, "2026-W49")
     assert third["warm_start"]["reason"].startswith("scheduled full retrain")
