@@ -38,6 +38,12 @@ systems from :mod:`jobs.culture.reference`: plain tf-idf over the text of the pa
 that name each artist (no spaCy) and neighbours drawn at random, each with a 95% bootstrap
 interval over artists, and the paired intervals of spaCy minus each.
 
+spaCy reads only pages it has not read before: each page's counts are kept under the
+hash of its text (:mod:`jobs.culture.page_cache`, in ``<paths.cache>/culture/``, with a
+version that covers the catalog's artists, the window and the model), so an unchanged
+page costs a file read and the tables are the same with or without the cache
+(``culture.cache: false`` turns it off); ``pages_from_cache`` in the metrics counts them.
+
 Run alone::
 
     python -m jobs.culture_terms --week 2026-W47
@@ -48,18 +54,21 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections import Counter
 from typing import Any
 
 import pandas as pd
 
 from jobs.config import Config
+from jobs.culture.page_cache import cache_folder, counts_by_page
 from jobs.culture.terms import (
     build_matcher,
     genre_references,
     load_nlp,
+    merge_counts,
     neighbour_genre_precision,
+    page_terms,
     similarity,
-    terms_near_mentions,
     weigh_terms,
 )
 from jobs.runtime.cli import week_job
@@ -83,11 +92,18 @@ def run(config: Config, week: str) -> dict[str, Any]:
     texts = [t for t in pages.loc[pages["outcome"].isin(USABLE_PAGE_OUTCOMES), "text"].dropna() if t.strip()]
     artists = read_catalog_table(config.paths.data, "artists")
     words = sum(len(t.split()) for t in texts)
+    from_cache = 0
     if texts:
-        nlp = load_nlp()
-        matcher = build_matcher(nlp, artists)
+
+        def extract(batch: list[str]) -> list[dict[str, Counter]]:
+            nlp = load_nlp()
+            matcher = build_matcher(nlp, artists)
+            return [page_terms(doc, matcher, conf) for doc in nlp.pipe(batch, batch_size=conf.batch_size)]
+
         t_nlp = time.perf_counter()
-        counts = terms_near_mentions(list(nlp.pipe(texts, batch_size=conf.batch_size)), matcher, conf)
+        folder = cache_folder(config.paths.cache, conf, artists) if conf.cache else None
+        per_page, from_cache = counts_by_page(texts, extract, folder)
+        counts = merge_counts(per_page)
     else:
         crawl_skipped = wh.read_metrics(week).get("crawl", {}).get("skipped")  # the crawl's own reason
         skipped = (
@@ -106,6 +122,7 @@ def run(config: Config, week: str) -> dict[str, Any]:
     metrics = {
         "week": week,
         "pages": len(texts),
+        "pages_from_cache": from_cache,
         "words": words,
         "artists_with_terms": int(terms[ARTIST_ID].nunique()),
         "terms": len(terms),

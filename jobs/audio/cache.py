@@ -13,19 +13,16 @@ An entry holds what :func:`jobs.audio.workers.process_clip` returns: the unpadde
 spectrogram (float16, the same bytes) and the attributes row; or the reject reason of a
 clip whose rejection follows from its bytes alone (:data:`CACHED_REJECTS`: not
 ``crashed_worker``, ``timed_out`` or ``failed:...``, which may not happen again). Entries
-are written to a temporary file and renamed, so a worker killed mid-write leaves no
-half entry, and two runs writing the same entry write the same bytes. An entry that cannot
+are written atomically by :class:`jobs.warehouse.cache.ContentStore`; an entry that cannot
 be read is a miss (and is computed again). Deleting the cache at any time changes no
 output, only the time the next run takes (``tests/unit/audio/test_audio_cache.py``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.metadata
+import io
 import json
 import logging
-import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -33,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from jobs.audio.spectrogram import Settings
+from jobs.warehouse.cache import ContentStore, code_version, sha256_file
 from schemas import vocab
 from schemas.columns import REASON
 
@@ -44,31 +42,13 @@ FEATURE_LIBRARIES = ("librosa", "numpy", "scipy", "soundfile", "pyloudnorm", "so
 CACHED_REJECTS = frozenset(
     {vocab.EMPTY_FILE, vocab.UNREADABLE, vocab.CORRUPT, vocab.CORRUPT_NON_FINITE, vocab.TOO_SHORT, vocab.SILENT}
 )
-_CHUNK = 1 << 20
+content_hash = sha256_file
 
 
 def feature_version(settings: Settings) -> str:
     """16 hex digits naming everything a clip's features depend on besides its bytes."""
-    digest = hashlib.sha256(json.dumps(asdict(settings), sort_keys=True).encode())
     here = Path(__file__).resolve().parent
-    for name in FEATURE_MODULES:
-        digest.update(name.encode() + b"\0" + (here / f"{name}.py").read_bytes())
-    for lib in FEATURE_LIBRARIES:
-        try:
-            version = importlib.metadata.version(lib)
-        except importlib.metadata.PackageNotFoundError:
-            version = "-"
-        digest.update(f"{lib}=={version}\0".encode())
-    return digest.hexdigest()[:16]
-
-
-def content_hash(path: Path) -> str:
-    """SHA-256 of the file's bytes (hex)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(_CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
+    return code_version(asdict(settings), [here / f"{name}.py" for name in FEATURE_MODULES], FEATURE_LIBRARIES)
 
 
 class ClipCache:
@@ -76,27 +56,25 @@ class ClipCache:
 
     def __init__(self, folder: Path | str):
         self.folder = Path(folder)
+        self.store = ContentStore(self.folder, ".npz")
 
     @classmethod
     def for_settings(cls, root: Path, settings: Settings) -> ClipCache:
         return cls(Path(root) / "audio" / feature_version(settings))
 
-    def _path(self, key: str) -> Path:
-        return self.folder / key[:2] / f"{key}.npz"
-
     def get(self, key: str) -> dict[str, Any] | None:
         """``{"mel", "attributes"}`` or ``{REASON}``; None when absent or unreadable."""
-        path = self._path(key)
-        if not path.exists():
+        blob = self.store.read(key)
+        if blob is None:
             return None
         try:
-            with np.load(path, allow_pickle=False) as z:
+            with np.load(io.BytesIO(blob), allow_pickle=False) as z:
                 meta = json.loads(bytes(z["meta"]).decode())
                 if REASON in meta:
                     return {REASON: meta[REASON]}
                 return {"mel": z["mel"].astype(np.float16, copy=False), "attributes": meta["attributes"]}
         except Exception as exc:  # noqa: BLE001 - a damaged entry is a miss, computed again
-            log.warning("clip cache entry %s unreadable (%s); computing the clip again", path, exc)
+            log.warning("clip cache entry %s unreadable (%s); computing the clip again", self.store.path(key), exc)
             return None
 
     def put(self, key: str, result: dict[str, Any]) -> None:
@@ -109,13 +87,6 @@ class ClipCache:
         else:
             meta = {"attributes": result["attributes"]}
             arrays = {"mel": np.ascontiguousarray(result["mel"], dtype=np.float16)}
-        path = self._path(key)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as f:
-                np.savez(f, meta=np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8), **arrays)
-            os.replace(tmp, path)
-        except OSError as exc:  # a full or read-only disk slows the next run; it never fails this one
-            log.warning("clip cache entry %s not written (%s)", path, exc)
-            tmp.unlink(missing_ok=True)
+        buffer = io.BytesIO()
+        np.savez(buffer, meta=np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8), **arrays)
+        self.store.write(key, buffer.getvalue())

@@ -416,6 +416,10 @@ class CultureConf(_Section):
     top_k: Int = Field(20, ge=1, description="terms kept per artist and term type")
     neighbours: Int = Field(10, ge=1, description="similar artists kept per artist")
     batch_size: Int = Field(64, ge=1, description="documents per nlp.pipe batch")
+    cache: Bool = Field(
+        True,
+        description="reuse a page's terms from <paths.cache>/culture while its text, the artists and the code match",
+    )
     min_term_count: Int = Field(1, ge=1, description="rarer terms are dropped")
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -63,11 +64,23 @@ def mentions(doc: Any, matches: list[tuple[int, int, int]]) -> list[tuple[int, i
 
 def terms_near_mentions(docs: list[Any], matcher: Any, conf: CultureConf) -> dict[str, Counter]:
     """Per artist id, counts of ``(term_type, term)`` found around its mentions in ``docs``."""
+    return merge_counts(page_terms(doc, matcher, conf) for doc in docs)
+
+
+def merge_counts(pages: Iterable[dict[str, Counter]]) -> dict[str, Counter]:
+    """The counts of several pages added up, in page order (so the same pages give the same order of terms)."""
     counts: dict[str, Counter] = defaultdict(Counter)
-    for doc in docs:
-        matches = matcher(doc)
-        if not matches:
-            continue
+    for page in pages:
+        for artist_id, c in page.items():
+            counts[artist_id].update(c)
+    return counts
+
+
+def page_terms(doc: Any, matcher: Any, conf: CultureConf) -> dict[str, Counter]:
+    """Per artist id, counts of ``(term_type, term)`` around its mentions in one page (a spaCy doc)."""
+    counts: dict[str, Counter] = defaultdict(Counter)
+    matches = matcher(doc)
+    if matches:
         in_name = np.zeros(len(doc), dtype=bool)
         names = set()
         for _, start, end in matches:
