@@ -119,9 +119,9 @@ endif
 	  date=$$($(PY) -m jobs.runtime.runinfo logical-date "$$week"); \
 	  mkdir -p $(AIRFLOW_HOME)/runs; log=$(AIRFLOW_HOME)/runs/$$week-$$(date -u +%Y%m%dT%H%M%SZ).log; \
 	  ln -sfn "$$log" $(AIRFLOW_HOME)/last_run.log; \
-	  echo ">> running DAG discover_weekly for $$week through Airflow (logical date $$date)"; \
+	  echo ">> running DAG discover_weekly for $$week through Airflow (logical date $$date, $$($(PY) -m jobs.runtime.runinfo parallelism))"; \
 	  start=$$(date +%s); \
-	  AIRFLOW__LOGGING__LOGGING_LEVEL=INFO airflow dags test discover_weekly "$$date" -c "{\"week\": \"$$week\"}" > "$$log" 2>&1 || \
+	  AIRFLOW__LOGGING__LOGGING_LEVEL=INFO $(PY) -m jobs.runtime.dagrun discover_weekly "$$date" "{\"week\": \"$$week\"}" "$$log" || \
 	    { $(PY) -m jobs.runtime.runinfo failed "$$log" || tail -n 60 "$$log"; echo "error: the DAG run failed; full log: $$log"; exit 1; }; \
 	  echo ">> DAG run finished in $$(( $$(date +%s) - start )) s (log: $$log)"; \
 	  $(PY) -m jobs.runtime.runinfo summary "$$week" || { echo "error: see the DAG run's log: $$log"; exit 1; }; \
@@ -153,7 +153,7 @@ evaluate: setup airflow-init
 	  $(PY) -m jobs.report --path-only --week "$$week" >/dev/null 2>&1 || $(MAKE) --no-print-directory run; \
 	  date=$$($(PY) -m jobs.runtime.runinfo logical-date "$$prev"); log=$(AIRFLOW_HOME)/last_eval_run.log; \
 	  echo ">> running DAG discover_weekly for $$prev (logical date $$date)"; \
-	  AIRFLOW__LOGGING__LOGGING_LEVEL=INFO airflow dags test discover_weekly "$$date" -c "{\"week\": \"$$prev\"}" > "$$log" 2>&1 || \
+	  AIRFLOW__LOGGING__LOGGING_LEVEL=INFO $(PY) -m jobs.runtime.dagrun discover_weekly "$$date" "{\"week\": \"$$prev\"}" "$$log" || \
 	    { $(PY) -m jobs.runtime.runinfo failed "$$log" || tail -n 40 "$$log"; echo "error: the DAG run for $$prev failed; full log: $$log"; exit 1; }; \
 	  $(PY) -m jobs.evaluate --week "$$prev" --out docs/evaluation.json; \
 	  $(PY) -m studies.measurements; \

@@ -201,7 +201,7 @@ def previous_model(
 ) -> tuple[tuple[Any, dict[str, Any]] | None, dict[str, Any]]:
     """The warm start of ``week``'s training: the newest earlier week's model, its output rotated onto this week's ALS axes.
 
-    ``(None, {"reason": ...})`` (train from random weights) when ``audio_cnn.warm_start`` is
+    ``(None, {"full_training": ...})`` (train from random weights) when ``audio_cnn.warm_start`` is
     off, no earlier week has a model, that model's architecture or spectrogram settings
     differ, its chain of warm starts began ``audio_cnn.full_retrain_weeks`` or more weeks
     ago (the scheduled full retrain), or its week's ALS vectors are gone. The rotation is
@@ -210,23 +210,23 @@ def previous_model(
     """
     conf, warehouse = config.audio_cnn, config.paths.warehouse
     if not conf.warm_start:
-        return None, {"reason": "audio_cnn.warm_start is false"}
+        return None, {"full_training": "audio_cnn.warm_start is false"}
     wh = Warehouse(warehouse)
     earlier = wh.weeks("models/audio_cnn", before=week)
     if not earlier:
-        return None, {"reason": "no earlier week has a model"}
+        return None, {"full_training": "no earlier week has a model"}
     w = earlier[-1]
     try:
         prep = json.loads((model_dir(warehouse, w) / "preprocessing.json").read_text())
         if prep.get("architecture") != shape or prep.get("spectrogram") != asdict(Settings.from_conf(config.audio)):
-            return None, {"reason": f"the model of {w} has another architecture or spectrogram settings"}
+            return None, {"full_training": f"the model of {w} has another architecture or spectrogram settings"}
         full = prep.get("full_train_week", w)
         if full <= shift(week, -conf.full_retrain_weeks):
-            return None, {"reason": f"scheduled full retrain: the chain of warm starts began in {full}"}
+            return None, {"full_training": f"scheduled full retrain: the chain of warm starts began in {full}"}
         before = wh.read("item_factors", w)
         model, _ = load_model(warehouse, w)
     except (OSError, ValueError, KeyError, AudioCnnError) as exc:
-        return None, {"reason": f"the model of {w} cannot be read ({exc})"}
+        return None, {"full_training": f"the model of {w} cannot be read ({exc})"}
     old_v, new_v = l2_normalise(as_matrix(before[VECTOR])), l2_normalise(as_matrix(items[VECTOR]))
     rotation = procrustes(
         old_v, {t: i for i, t in enumerate(before[TRACK_ID])}, new_v, {t: i for i, t in enumerate(items[TRACK_ID])}

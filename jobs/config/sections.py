@@ -115,6 +115,12 @@ class DagConf(_Section):
     paused_on_creation: Bool = Field(
         True, description="a scheduler (make airflow) creates the DAG paused: no Monday run until it is unpaused"
     )
+    parallelism: Int = Field(
+        2,
+        ge=1,
+        description="tasks at once in make run (a LocalExecutor with that many slots; 1 = one after another, "
+        "as plain airflow dags test)",
+    )
     start_date: Monday = Field(
         "1970-01-05",
         description="the DAG's start_date (00:00 UTC); early, so any week's Monday is a valid logical date (no catchup)",

@@ -3,7 +3,8 @@
 python -m jobs.runtime.runinfo publish-week        # the sample world's week to publish
 python -m jobs.runtime.runinfo logical-date WEEK   # Monday 06:00 UTC of WEEK (within Airflow's range) for `dags test`
 python -m jobs.runtime.runinfo summary WEEK        # where the table is, counts, ALS metrics, skipped steps
-python -m jobs.runtime.runinfo failed LOG          # the failed tasks of a `dags test` log, with their own output
+python -m jobs.runtime.runinfo failed LOG          # the failed tasks of a `dags test` log (or its task logs), with their own output
+python -m jobs.runtime.runinfo parallelism        # how make run runs the tasks (dag.parallelism)
 python -m jobs.runtime.runinfo run-id LOG          # the DAG run's id, read from a `dags test` log
 airflow tasks states-for-dag-run discover_weekly RUN_ID -o json | python -m jobs.runtime.runinfo states
                                                  # one line: Airflow's task states, the skipped tasks named
@@ -12,7 +13,9 @@ airflow tasks states-for-dag-run discover_weekly RUN_ID -o json | python -m jobs
 from __future__ import annotations
 
 import datetime as dt
+import glob
 import json
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -177,10 +180,47 @@ def task_tries(lines: list[str]) -> list[TaskTry]:
     return tries
 
 
-def failed_tasks(log: Path, lines: int = 30) -> str | None:
+def task_log_tries(run_logs: Path) -> list[TaskTry]:
+    """The last try of every task of one DAG run, from Airflow's task logs (JSON lines,
+    ``<run_logs>/task_id=T/attempt=N.log``): what a run under an executor leaves, where the
+    run's own log does not hold the tasks' output. A try that logged ``Task failed with
+    exception`` is ``failed``; its ``error_detail`` is the exception."""
+    tries = []
+    for folder in sorted(run_logs.glob("task_id=*")):
+        attempts = sorted(folder.glob("attempt=*.log"), key=lambda p: int(p.stem.split("=")[1]))
+        if not attempts:
+            continue
+        now = TaskTry(folder.name[len("task_id=") :], state="success", ended=True)
+        for line in attempts[-1].read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            text = str(event.get("event", ""))
+            if "airflow.task.hooks" in str(event.get("logger", "")):
+                if not text.startswith(_HOOK_NOISE):
+                    now.output.append(text)
+            elif text == "Task failed with exception":
+                now.state = "failed"
+                now.traceback = [f"{d.get('exc_type')}: {d.get('exc_value')}" for d in event.get("error_detail") or []]
+        tries.append(now)
+    return tries
+
+
+def failed_tasks(log: Path, lines: int = 30, airflow_home: Path | None = None) -> str | None:
     """The tasks whose last try failed in a ``make run`` log, each with the last ``lines`` of its
-    own output and the exception it ended with; None when the log names no failed task."""
-    last = {t.task_id: t for t in task_tries(log.read_text(encoding="utf-8", errors="replace").splitlines())}
+    own output and the exception it ended with; None when the log names no failed task.
+
+    A run under an executor (``dag.parallelism`` > 1) is read from its task logs under
+    ``airflow_home`` (default ``$AIRFLOW_HOME``) instead: see :func:`task_log_tries`."""
+    text = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    tries = task_tries(text)
+    found = run_id(log)
+    if not tries and found:
+        home = airflow_home or Path(os.environ.get("AIRFLOW_HOME", "~/airflow")).expanduser()
+        runs = list((home / "logs").glob(f"dag_id=*/run_id={glob.escape(found)}"))
+        tries = task_log_tries(runs[0]) if runs else []
+    last = {t.task_id: t for t in tries}
     failed = [t for t in last.values() if t.state == "failed"]
     if not failed:
         return None
@@ -225,6 +265,9 @@ def main(argv: list[str]) -> int:
         print(publish_week(config.paths.data))
     elif argv[:1] == ["logical-date"] and len(argv) == 2:
         print(logical_date(argv[1], config.dag.start_date))
+    elif argv[:1] == ["parallelism"] and len(argv) == 1:
+        n = config.dag.parallelism
+        print(f"{n} tasks at once, LocalExecutor" if n > 1 else "one task at a time")
     elif argv[:1] == ["previous-week"] and len(argv) == 2:
         print(shift(argv[1], -1))
     elif argv[:1] == ["failed"] and len(argv) == 2:

@@ -316,7 +316,7 @@ def test_a_week_warm_starts_from_the_last_model_turned_onto_its_axes_and_retrain
         update={"audio_cnn": config.audio_cnn.model_copy(update={"max_epochs": 12, "warm_epochs": 2})}
     )
     first = audio_cnn.run_train(config, "2026-W47")
-    assert first["warm_start"] == {"reason": "no earlier week has a model"}
+    assert first["warm_start"] == {"full_training": "no earlier week has a model"}
     rotation, _ = np.linalg.qr(np.random.default_rng(5).normal(size=(4, 4)))
     _next_week(config, "2026-W48", rotation)
     second = audio_cnn.run_train(config, "2026-W48")
@@ -331,7 +331,7 @@ def test_a_week_warm_starts_from_the_last_model_turned_onto_its_axes_and_retrain
     every_two = config.model_copy(update={"audio_cnn": config.audio_cnn.model_copy(update={"full_retrain_weeks": 2})})
     _next_week(config, "2026-W49", rotation)
     third = audio_cnn.run_train(every_two, "2026-W49")
-    assert third["warm_start"]["reason"].startswith("scheduled full retrain")
+    assert third["warm_start"]["full_training"].startswith("scheduled full retrain")
     assert not third["history"]["warm_start"]
     off = config.model_copy(update={"audio_cnn": config.audio_cnn.model_copy(update={"warm_start": False})})
-    assert audio_cnn.run_train(off, "2026-W48")["warm_start"] == {"reason": "audio_cnn.warm_start is false"}
+    assert audio_cnn.run_train(off, "2026-W48")["warm_start"] == {"full_training": "audio_cnn.warm_start is false"}
