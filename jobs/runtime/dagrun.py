@@ -70,10 +70,8 @@ def _end_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
     """SIGTERM to ``proc``'s process group, SIGKILL after ``grace`` seconds for what is left."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        pass
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
@@ -101,7 +99,9 @@ def execution_api(env: dict[str, str], port: int, log: Path) -> Iterator[None]:
                     break
             except OSError:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"the Airflow execution API gave no answer in {API_START_SECONDS} s; see {log}")
+                    raise RuntimeError(
+                        f"the Airflow execution API gave no answer in {API_START_SECONDS} s; see {log}"
+                    ) from None
                 time.sleep(0.5)
         yield
     finally:
