@@ -48,18 +48,22 @@ import pandas as pd
 
 from jobs.config import Config
 from jobs.evaluation.metrics import as_matrix
+from jobs.recsys.items import procrustes
 from jobs.runtime.cli import skipped, week_job
 from jobs.sequence.sessions import cut_sessions
 from jobs.sequence.taste import (
     hit_rates,
     listen_sequences,
     make_pairs,
+    rnn_weights,
     target_rows,
     taste_vectors,
     train_rnn,
+    turned_weights,
+    unit,
 )
 from jobs.warehouse.store import Warehouse, active_listeners
-from jobs.warehouse.weeks import cutoff
+from jobs.warehouse.weeks import cutoff, shift
 from schemas.columns import MS_PLAYED, PLAYED_AT, TRACK_ID, USER_ID, VECTOR
 
 log = logging.getLogger("taste_vectors")
@@ -97,13 +101,69 @@ def evaluate(
     return {"holdout_from": split.isoformat(), "training": history, **result}
 
 
+MODEL = "taste_rnn"  # models/taste_rnn/week=W: weights.npz, info.json
+
+
+def save_weights(wh: Warehouse, week: str, weights: dict[str, np.ndarray], info: dict[str, Any]) -> None:
+    """The week's RNN weights (the next week's warm start), published atomically."""
+    with wh.staged(wh.model_dir(MODEL, week)) as stage:
+        np.savez(stage / "weights.npz", **weights)
+        (stage / "info.json").write_text(json.dumps(info, indent=2) + "\n")
+
+
+def previous_weights(
+    config: Config, week: str, songs: pd.DataFrame
+) -> tuple[dict[str, np.ndarray] | None, dict[str, Any]]:
+    """The warm start: the newest earlier week's RNN weights, turned onto this week's song vector axes.
+
+    ``(None, {"full_training": why})`` when ``sequence.warm_start`` is off, no earlier week
+    has weights, their shapes differ (another ``dimension``, ``units``), the chain of warm
+    starts began ``sequence.full_retrain_weeks`` or more weeks ago, or that week's song
+    vectors are gone. The turn is the orthogonal Procrustes map of that week's unit song
+    vectors onto this week's over their shared songs (each word2vec fit has its own axes).
+    """
+    conf = config.sequence
+    if not conf.warm_start:
+        return None, {"full_training": "sequence.warm_start is false"}
+    wh = Warehouse(config.paths.warehouse)
+    earlier = wh.weeks(f"models/{MODEL}", before=week)
+    if not earlier:
+        return None, {"full_training": "no earlier week has RNN weights"}
+    w = earlier[-1]
+    folder = wh.model_dir(MODEL, w)
+    try:
+        info = json.loads((folder / "info.json").read_text())
+        with np.load(folder / "weights.npz") as z:
+            weights = {k: z[k] for k in z.files}
+        before = wh.read("song_vectors", w)
+    except (OSError, ValueError, KeyError) as exc:
+        return None, {"full_training": f"the RNN weights of {w} cannot be read ({exc})"}
+    dim = as_matrix(songs[VECTOR]).shape[1]
+    if weights["gru_kernel"].shape != (dim, 3 * conf.units) or weights["out_kernel"].shape != (conf.units, dim):
+        return None, {"full_training": f"the RNN of {w} has other shapes (dimension, units)"}
+    full = info.get("full_train_week", w)
+    if full <= shift(week, -conf.full_retrain_weeks):
+        return None, {"full_training": f"scheduled full retrain: the chain of warm starts began in {full}"}
+    old_v, new_v = unit(as_matrix(before[VECTOR])), unit(as_matrix(songs[VECTOR]))
+    rotation = procrustes(
+        old_v, {t: i for i, t in enumerate(before[TRACK_ID])}, new_v, {t: i for i, t in enumerate(songs[TRACK_ID])}
+    )
+    log.info("warm start from the RNN of %s (full training in %s)", w, full)
+    return turned_weights(weights, rotation), {"from_week": w, "full_train_week": full}
+
+
 def run(config: Config, week: str) -> dict[str, Any]:
     conf = config.sequence
     wh = Warehouse(config.paths.warehouse)
     upstream = wh.metrics_file("song_vectors", week)
     reason = json.loads(upstream.read_text()).get("skipped") if upstream.exists() else None
     if reason:
-        return skipped(wh, week, f"song_vectors skipped: {reason}", [wh.partition("taste_vectors", week)])
+        return skipped(
+            wh,
+            week,
+            f"song_vectors skipped: {reason}",
+            [wh.partition("taste_vectors", week), wh.model_dir(MODEL, week)],
+        )
     made_from = {"song_vectors": wh.digest("song_vectors", week)}  # before the read: a rewrite since shows
     songs = wh.read("song_vectors", week)
     song_ids = songs[TRACK_ID].tolist()
@@ -120,17 +180,19 @@ def run(config: Config, week: str) -> dict[str, Any]:
             wh,
             week,
             f"only {len(pairs['y'])} (history, next song) pairs; need {conf.min_sequences}",
-            [wh.partition("taste_vectors", week)],
+            [wh.partition("taste_vectors", week), wh.model_dir(MODEL, week)],
         )
     metrics: dict[str, Any] = {"week": week, "listens": len(listens), "pairs": len(pairs["y"]), "songs": len(song_ids)}
     if conf.evaluate:
         metrics["evaluation"] = evaluate(vectors, pairs, listens, split, config)
-    model, history = train_rnn(vectors, pairs, conf)
+    init, warm = previous_weights(config, week, songs)
+    model, history = train_rnn(vectors, pairs, conf, init)
+    save_weights(wh, week, rnn_weights(model), {"full_train_week": warm.get("full_train_week", week), **warm})
     active = active_listeners(plays, cut, config.als.window_weeks)
     frame = taste_vectors(model, listens, active, conf.history, song_ids)
     wh.write("taste_vectors", week, frame, made_from=made_from)
     metrics.update(
-        {"training": history, "listeners_active": len(active), "taste_vectors": len(frame)}
+        {"training": history, "warm_start": warm, "listeners_active": len(active), "taste_vectors": len(frame)}
         | {"active_without_history": len(active) - len(frame)}
     )
     return metrics

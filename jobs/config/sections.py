@@ -238,6 +238,17 @@ class SequenceConf(_Section):
     evaluate: Bool = Field(True, description="hold-out evaluation each run (trains a second RNN)")
     seed: Int = Field(13, description="seed of word2vec, the RNN and Annoy")
     n_trees: Int = Field(20, ge=1, description="Annoy trees (more: better recall, bigger index)")
+    warm_start: Bool = Field(
+        True,
+        description="the taste RNN starts from the newest earlier week's weights, turned onto this week's song "
+        "vector axes, instead of random weights",
+    )
+    warm_epochs: Int = Field(2, ge=1, description="upper bound on the epochs of a warm-started RNN training")
+    full_retrain_weeks: Int = Field(
+        4,
+        ge=1,
+        description="the RNN trains from random weights when its chain of warm starts began this many weeks ago",
+    )
 
 
 class PublishConf(_Section):

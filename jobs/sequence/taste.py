@@ -94,8 +94,38 @@ def build_model(vectors: np.ndarray, n: int, units: int, learning_rate: float) -
     return model
 
 
-def train_rnn(vectors: np.ndarray, pairs: dict[str, np.ndarray], conf: SequenceConf) -> tuple[Any, dict[str, Any]]:
-    """Fit on the pairs (the most recent ``max_pairs``), the last tenth by time validating; seeded."""
+def rnn_weights(model: Any) -> dict[str, np.ndarray]:
+    """The trained weights (the GRU's and the output layer's; the song table is this week's own)."""
+    gru, out = model.get_layer("gru").get_weights(), model.get_layer("next_song").get_weights()
+    return {"gru_kernel": gru[0], "gru_recurrent": gru[1], "gru_bias": gru[2], "out_kernel": out[0], "out_bias": out[1]}
+
+
+def turned_weights(weights: dict[str, np.ndarray], rotation: np.ndarray) -> dict[str, np.ndarray]:
+    """Weights of a model that reads and predicts song vectors ``v @ rotation`` as the given ones read ``v``.
+
+    A song vector of the new fit is ``x' = x R``; with the GRU's input kernel ``R.T K`` it
+    sees ``x' R.T K = x K``, the same hidden state, and the output layer's ``K R, b R``
+    predicts the new fit's vector of the song the old weights predicted.
+    """
+    return {
+        **weights,
+        "gru_kernel": rotation.T @ weights["gru_kernel"],
+        "out_kernel": weights["out_kernel"] @ rotation,
+        "out_bias": weights["out_bias"] @ rotation,
+    }
+
+
+def train_rnn(
+    vectors: np.ndarray,
+    pairs: dict[str, np.ndarray],
+    conf: SequenceConf,
+    init: dict[str, np.ndarray] | None = None,
+) -> tuple[Any, dict[str, Any]]:
+    """Fit on the pairs (the most recent ``max_pairs``), the last tenth by time validating; seeded.
+
+    ``init`` (:func:`rnn_weights`, turned onto these vectors' axes by :func:`turned_weights`)
+    is a warm start: training continues from those weights for at most ``warm_epochs``.
+    """
     import keras
     import tensorflow as tf
 
@@ -105,13 +135,16 @@ def train_rnn(vectors: np.ndarray, pairs: dict[str, np.ndarray], conf: SequenceC
     x, y = pairs["x"][order], unit(vectors)[pairs["y"][order] - 1]
     n_val = max(1, len(order) // 10)
     model = build_model(vectors, x.shape[1], conf.units, conf.learning_rate)
+    if init is not None:
+        model.get_layer("gru").set_weights([init["gru_kernel"], init["gru_recurrent"], init["gru_bias"]])
+        model.get_layer("next_song").set_weights([init["out_kernel"], init["out_bias"]])
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=2, min_delta=1e-4, restore_best_weights=True)
     t0 = time.perf_counter()
     fit = model.fit(
         x[:-n_val],
         y[:-n_val],
         batch_size=conf.batch_size,
-        epochs=conf.rnn_epochs,
+        epochs=conf.rnn_epochs if init is None else conf.warm_epochs,
         validation_data=(x[-n_val:], y[-n_val:]),
         callbacks=[stop],
         shuffle=True,
@@ -128,6 +161,7 @@ def train_rnn(vectors: np.ndarray, pairs: dict[str, np.ndarray], conf: SequenceC
         "train_loss": [round(float(v), 5) for v in fit.history["loss"]],
         "val_loss": [round(float(v), 5) for v in fit.history["val_loss"]],
         "train_seconds": round(time.perf_counter() - t0, 2),
+        "warm_start": init is not None,
     }
     return model, history
 

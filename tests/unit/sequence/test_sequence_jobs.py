@@ -11,6 +11,7 @@ import pytest
 from jobs import song_vectors, taste_vectors
 from jobs.sequence.ann import INDEX_FILE, META_FILE, load_index, query
 from jobs.warehouse.store import Warehouse
+from jobs.warehouse.weeks import shift
 from tests.conftest import make_config
 
 WEEK = "2026-W47"  # cutoff Monday 2026-11-16
@@ -93,6 +94,15 @@ def test_taste_vectors_job_writes_one_vector_per_active_listener(tmp_path):
     ev = metrics["evaluation"]
     assert set(ev["hit_rate"]) == {"rnn", "mean_of_history", "last_song", "popular"}
     assert ev["pairs"] > 0 and ev["k"] == 10
+    assert metrics["warm_start"] == {"full_training": "no earlier week has RNN weights"}
+    # the next week starts from these weights, turned onto its own song vectors
+    nxt = shift(WEEK, 1)
+    song_vectors.run(config, nxt)
+    later = taste_vectors.run(config, nxt)
+    assert later["warm_start"] == {"from_week": WEEK, "full_train_week": WEEK}
+    assert later["training"]["warm_start"] and later["training"]["epochs"] <= config.sequence.warm_epochs
+    every_week = config.model_copy(update={"sequence": config.sequence.model_copy(update={"full_retrain_weeks": 1})})
+    assert taste_vectors.run(every_week, nxt)["warm_start"]["full_training"].startswith("scheduled full retrain")
 
 
 def test_the_merge_refuses_taste_vectors_of_an_older_song_vectors_run_naming_the_job(tmp_path):

@@ -104,3 +104,23 @@ def test_a_diverging_training_fails_naming_the_setting_instead_of_writing_nan_ve
     conf = SequenceConf(history=3, units=8, rnn_epochs=3, batch_size=16, seed=9, learning_rate=1e300)
     with pytest.raises(ConfigError, match=r"sequence.learning_rate=1e\+300: .*not finite"):
         taste.train_rnn(vectors, pairs, conf)
+
+
+@pytest.mark.tf
+def test_turned_weights_predict_the_turned_vector_of_the_same_song():
+    vectors = np.random.default_rng(1).normal(size=(len(SONGS), 8)).astype(np.float32)
+    pairs = taste.make_pairs(taste.listen_sequences(_cycle_sessions(users=6), SONGS), 3)
+    conf = SequenceConf(history=3, units=8, rnn_epochs=3, batch_size=16, seed=9)
+    model, _ = taste.train_rnn(vectors, pairs, conf)
+    rotation, _ = np.linalg.qr(np.random.default_rng(2).normal(size=(8, 8)))
+    rotation = rotation.astype(np.float32)
+    # the same songs in a new fit's axes, read and predicted by the old weights turned onto them
+    turned = taste.build_model(vectors @ rotation, 3, conf.units, conf.learning_rate)
+    w = taste.turned_weights(taste.rnn_weights(model), rotation)
+    turned.get_layer("gru").set_weights([w["gru_kernel"], w["gru_recurrent"], w["gru_bias"]])
+    turned.get_layer("next_song").set_weights([w["out_kernel"], w["out_bias"]])
+    np.testing.assert_allclose(
+        taste.predict(turned, pairs["x"]), taste.predict(model, pairs["x"]) @ rotation, rtol=1e-4, atol=1e-4
+    )
+    _, history = taste.train_rnn(vectors @ rotation, pairs, conf.model_copy(update={"warm_epochs": 1}), w)
+    assert history["warm_start"] and history["epochs"] == 1
