@@ -166,6 +166,12 @@ class AlsConf(_Section):
 
 class MergeConf(_Section):
     k: Int = Field(30, ge=1, description="songs per playlist")
+    engine: Literal["local", "spark"] = Field(
+        "local",
+        description="where the playlists are computed: blocks of listeners in the merge's process (local), or "
+        "mapInPandas over blocks on spark.master (spark; same rows; for more listeners than one machine holds)",
+    )
+    spark_block: Int = Field(512, ge=1, description="with engine: spark, listeners per recommend_block call")
     artist_cap: Int = Field(2, ge=1, description="at most this many songs by one artist")
     min_plays: Int = Field(3, ge=0, description="counted plays in the window for a personal playlist")
     thin_history: Literal["fallback", "skip"] = Field(

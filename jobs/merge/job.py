@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from jobs.recsys.inputs import Inputs, prepare_inputs
 from jobs.recsys.playlists import fallback_lists, playlists
 from jobs.recsys.ranking import Playlists, item_lists
 from jobs.rl.history import AGENT_LISTS, agent_folder
-from jobs.runtime.cli import week_job
+from jobs.runtime.cli import week_job, with_spark
 from jobs.warehouse.store import MissingInputError, Warehouse, current_run_id
 from schemas import vocab
 from schemas.columns import ARTIST_ID, POSITION, REASON, SCORE, SOURCE, TRACK_ID, USER_ID
@@ -60,15 +60,20 @@ class MergeResult:
     excluded: dict[str, str]  # active listeners left out -> why (thin_history, too_few_unheard_tracks)
 
 
-def build_table(config: Config, week: str) -> MergeResult:
+def build_table(config: Config, week: str, spark: Any = None) -> MergeResult:
     """Compute the week's playlists (nothing written): the table, its counts, the eligible
     listeners and every active listener left out with why, so validation can account for
-    every active listener."""
+    every active listener. With a ``spark`` session the listeners' blocks run on it
+    (:mod:`jobs.merge.spark_engine`); the rows are the same."""
     conf = config.merge
     try:
         inp = prepare_inputs(config, week)
     except MissingInputError as exc:
         raise MergeError(str(exc)) from exc
+    if spark is not None:
+        from jobs.merge.spark_engine import block_runner
+
+        inp = replace(inp, engine=block_runner(spark, conf.spark_block))
     items, users, active, tracks = inp.items, inp.users, inp.active, inp.tracks
     heard_by_user = inp.heard_by_user
     artist_of = tracks.set_index(TRACK_ID)[ARTIST_ID]
@@ -234,7 +239,10 @@ def write_pending(
 
 def run(config: Config, week: str) -> dict[str, Any]:
     t0 = time.perf_counter()
-    result = build_table(config, week)
+    if config.merge.engine == "spark":
+        result = with_spark(config, "dw-merge", lambda spark: build_table(config, week, spark))
+    else:
+        result = build_table(config, week)
     path = write_pending(
         result.table,
         result.eligible,
@@ -252,6 +260,7 @@ def run(config: Config, week: str) -> dict[str, Any]:
             "pending": str(path),
             "seconds": round(seconds, 2),
             "users_per_second": round(counts["eligible"] / max(seconds, 1e-9), 1),
+            "engine": config.merge.engine,
         }
     )
     return counts

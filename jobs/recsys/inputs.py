@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -57,6 +59,8 @@ class Inputs:
     clusters: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # user -> (centroids, shares)
     top_confidence: dict[str, np.ndarray] = field(default_factory=dict)  # ALS confidence of each top_by_user item
     als_reg: float = 0.1  # ALS's regParam (the explanations' solve)
+    # computes playlists in place of the local blocks when set (merge.engine: spark; jobs.merge.spark_engine)
+    engine: Callable[..., Any] | None = None
 
 
 def prepare_inputs(config: Config, week: str) -> Inputs:

@@ -13,6 +13,7 @@ listeners with a thin history. Nothing is read or written.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from jobs.config import MergeConf
 from jobs.evaluation.metrics import as_matrix, score_floors
@@ -170,33 +171,54 @@ def _pick(
     )
 
 
+def select_users(inputs: Inputs, user_ids: list[str] | None = None) -> pd.DataFrame:
+    """The personal listeners (``user_ids``: only those), in the inputs' order."""
+    users = inputs.users if user_ids is None else inputs.users[inputs.users[USER_ID].isin(user_ids)]
+    return users.reset_index(drop=True)
+
+
+def listener_arguments(inputs: Inputs, users: pd.DataFrame) -> list[tuple]:
+    """Per listener, what :func:`recommend_block` takes of theirs: ``(vector, heard, top played, top artists,
+    artist shares, sequence candidates, taste clusters, top confidence)``; the rest is the catalog's."""
+    empty_i, empty_f = np.zeros(0, dtype=np.int64), np.zeros(0)
+    U = as_matrix(users[VECTOR])
+    return [
+        (
+            U[i],
+            inputs.heard_by_user.get(u, empty_i),
+            inputs.top_by_user.get(u, empty_i),
+            inputs.top_artists.get(u, empty_i),
+            inputs.shares.get(u, empty_f),
+            inputs.sequence.get(u, NONE),
+            inputs.clusters.get(u),
+            inputs.top_confidence.get(u, empty_f),
+        )
+        for i, u in enumerate(users[USER_ID])
+    ]
+
+
 def playlists(
     inputs: Inputs, blend: MergeConf, user_ids: list[str] | None = None, options_share: float | None = None
 ) -> Playlists:
     """Blended playlists ``user_id -> [Pick, ...]`` (best first) for personal listeners (``user_ids``: only
-    those); with ``options_share``, each pick's parts and true reasons (:func:`recommend_block`)."""
-    users = inputs.users if user_ids is None else inputs.users[inputs.users[USER_ID].isin(user_ids)]
-    users = users.reset_index(drop=True)
-    empty_i, empty_f = np.zeros(0, dtype=np.int64), np.zeros(0)
-    U = as_matrix(users[VECTOR])
+    those); with ``options_share``, each pick's parts and true reasons (:func:`recommend_block`).
+
+    Blocks of listeners go through :func:`recommend_block` here, or through ``inputs.engine``
+    when the merge set one (``merge.engine: spark``, :mod:`jobs.merge.spark_engine`): the same
+    picks either way."""
+    if inputs.engine is not None:
+        return inputs.engine(inputs, blend, user_ids, options_share)
+    users = select_users(inputs, user_ids)
+    args = listener_arguments(inputs, users)
     out: Playlists = {}
     block = max(16, min(2048, (1 << 24) // max(len(inputs.items.track_ids), 1)))  # ~64 MB of scores a block
     for start in range(0, len(users), block):
         ids = users[USER_ID].iloc[start : start + block].tolist()
+        cols = list(zip(*args[start : start + block], strict=True))
         lists = recommend_block(
-            U[start : start + block],
-            [inputs.heard_by_user.get(u, empty_i) for u in ids],
-            [inputs.top_by_user.get(u, empty_i) for u in ids],
-            inputs.items,
-            blend,
-            [inputs.top_artists.get(u, empty_i) for u in ids],
-            [inputs.shares.get(u, empty_f) for u in ids],
-            [inputs.sequence.get(u, NONE) for u in ids],
-            [inputs.clusters.get(u) for u in ids],
-            [inputs.top_confidence.get(u, empty_f) for u in ids],
-            inputs.als_reg,
-            options_share,
-        )
+            np.stack(cols[0]), list(cols[1]), list(cols[2]), inputs.items, blend, list(cols[3]), list(cols[4]),
+            list(cols[5]), list(cols[6]), list(cols[7]), inputs.als_reg, options_share,
+        )  # fmt: skip
         out.update(zip(ids, lists, strict=True))
     return out
 

@@ -1,0 +1,57 @@
+"""``merge.engine: spark``: the playlists computed by mapInPandas over blocks of listeners are the local engine's,
+row for row, for every arm (the bandit's candidates with their options included)."""
+
+import pandas as pd
+import pytest
+
+from jobs import als, ingest
+from jobs.merge import job as merge_job
+from jobs.merge import spark_engine
+from tests.conftest import make_config
+
+WEEK = "2026-W47"
+
+pytestmark = [pytest.mark.slow, pytest.mark.spark]
+
+
+@pytest.fixture(scope="module")
+def config(spark, tiny_world, tmp_path_factory):
+    warehouse = tmp_path_factory.mktemp("merge-spark") / "warehouse"
+    base = make_config(tiny_world, warehouse)
+    ingest.run(spark, base, WEEK)
+    als.run(spark, base, WEEK)
+    return make_config(
+        tiny_world, warehouse, experiment={"arms": ["als", "blend", "bart", "random"]}, merge={"spark_block": 7}
+    )
+
+
+def test_the_spark_engine_gives_the_local_engines_table_and_exposures(spark, config, monkeypatch):
+    local = merge_job.build_table(config, WEEK)
+    jobs_before = len(spark.sparkContext.statusTracker().getJobIdsForGroup())
+    listeners = []
+    real = spark_engine.spark_playlists
+
+    def counted(*args, **kwargs):
+        out = real(*args, **kwargs)
+        listeners.append(len(out))
+        return out
+
+    monkeypatch.setattr(spark_engine, "spark_playlists", counted)
+    on_spark = merge_job.build_table(config, WEEK, spark)
+    # every arm's playlists came from Spark jobs, not the local blocks
+    assert sum(listeners) >= local.counts["personal"] > 50 and len(listeners) >= 3
+    assert len(spark.sparkContext.statusTracker().getJobIdsForGroup()) > jobs_before
+    assert len(local.table) > 1000 and set(local.exposures["policy"]) >= {"als", "blend", "bart", "random"}
+    pd.testing.assert_frame_equal(on_spark.table, local.table)
+    pd.testing.assert_frame_equal(on_spark.exposures, local.exposures)
+    pd.testing.assert_frame_equal(
+        on_spark.actions.reset_index(drop=True), local.actions.reset_index(drop=True)
+    )  # the bandit's offered actions, from the candidates' options
+    assert on_spark.eligible == local.eligible and on_spark.excluded == local.excluded
+
+
+def test_the_merge_job_runs_on_spark_when_configured(config, monkeypatch, spark):
+    spark_config = config.model_copy(update={"merge": config.merge.model_copy(update={"engine": "spark"})})
+    monkeypatch.setattr(merge_job, "with_spark", lambda _config, _name, fn: fn(spark))  # the session fixture's
+    counts = merge_job.run(spark_config, WEEK)
+    assert counts["engine"] == "spark" and counts["rows"] == len(merge_job.build_table(config, WEEK).table)
