@@ -43,12 +43,13 @@ clip's bytes, computes exactly what it changed. The tables are the same with or 
 the cache (``audio.cache: false`` turns it off; deleting the folder is always safe); the
 metrics say how many clips were ``computed`` and how many came ``from_cache``.
 
-Parallelism: a process pool on one machine (``audio.workers``, default all cores), not
-Spark. Decoding and librosa's DSP are per-file NumPy work with no shuffle; a pool keeps
-the clips in the processes that decode them, where Spark's ``mapInPandas`` would add a
-JVM and Arrow round trips for nothing on one machine. On a cluster the same
-``process_clip`` (which never raises) could be wrapped in ``mapInPandas`` over the
-catalog; that is not done here. If a worker process dies (a decoder crash), the pool is
+Parallelism: a process pool on one machine (``audio.workers``, default all cores) by
+default. Decoding and librosa's DSP are per-file NumPy work with no shuffle; a pool keeps
+the clips in the processes that decode them, where Spark would add a JVM and Arrow round
+trips for nothing on one machine. With ``audio.engine: spark`` the same ``process_clip``
+runs in ``mapInPandas`` on ``spark.master``'s executors (:mod:`jobs.audio.spark_engine`;
+every executor must see the data root at the same path), for catalogs one machine cannot
+decode in time; the tables are the same. If a worker process dies (a decoder crash), the pool is
 restarted for the remaining files and the clips that were in flight are retried one by
 one; the one that kills its worker again is rejected as ``crashed_worker``. A clip that
 takes longer than ``audio.clip_timeout_seconds`` ends its worker the same way
@@ -89,7 +90,7 @@ from jobs.audio.checks import accuracy_vs_truth, inside_data_root
 from jobs.audio.spectrogram import Settings, pad_to_window
 from jobs.audio.workers import process_all, process_clip, split_cached, warm_up
 from jobs.config import Config
-from jobs.runtime.cli import week_job
+from jobs.runtime.cli import week_job, with_spark
 from jobs.warehouse.store import Warehouse
 from schemas import vocab
 from schemas.columns import AUDIO_PATH, REASON, TRACK_ID
@@ -150,9 +151,17 @@ def run(config: Config, week: str, progress: bool = False) -> dict[str, Any]:
     from_cache = 0
     t_dsp = time.perf_counter()
     cached, to_compute = split_cached(tasks)
-    if to_compute:
-        warm_up(settings)
-    results = itertools.chain(cached, process_all(to_compute, workers, config.audio.clip_timeout_seconds))
+    if config.audio.engine == "spark" and to_compute:
+        from jobs.audio.spark_engine import spark_process_all
+
+        computed = with_spark(
+            config, "dw-audio-features", lambda spark: list(spark_process_all(spark, to_compute, 4 * workers))
+        )
+    else:
+        if to_compute:
+            warm_up(settings)
+        computed = process_all(to_compute, workers, config.audio.clip_timeout_seconds)
+    results = itertools.chain(cached, computed)
     for done, result in enumerate(results, start=1):
         from_cache += bool(result.get("cached"))
         if REASON in result:
@@ -180,6 +189,7 @@ def run(config: Config, week: str, progress: bool = False) -> dict[str, Any]:
         "window_frames": settings.window_frames,
         "rejects": {str(k): int(v) for k, v in reasons.items()},
         "workers": workers,
+        "engine": config.audio.engine,
         "dsp_seconds": round(dsp_seconds, 2),
         "clips_per_second": round(len(tasks) / max(dsp_seconds, 1e-9), 2),
         "clips_per_second_per_core": round(len(tasks) / max(dsp_seconds, 1e-9) / workers, 2),

@@ -47,8 +47,7 @@ content_hash = sha256_file
 
 def feature_version(settings: Settings) -> str:
     """16 hex digits naming everything a clip's features depend on besides its bytes."""
-    here = Path(__file__).resolve().parent
-    return code_version(asdict(settings), [here / f"{name}.py" for name in FEATURE_MODULES], FEATURE_LIBRARIES)
+    return code_version(asdict(settings), [f"jobs.audio.{name}" for name in FEATURE_MODULES], FEATURE_LIBRARIES)
 
 
 class ClipCache:

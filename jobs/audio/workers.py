@@ -6,8 +6,7 @@ Reads the audio files named in the tasks; writes only entries of the clip cache
 attributes, or a reject reason, and never raises; :func:`process_all` runs it over a pool on one machine (not
 Spark: decoding and librosa's DSP are per-file NumPy work with no shuffle, and a pool
 keeps the clips in the processes that decode them). On a cluster the same
-:func:`process_clip` could be wrapped in Spark's ``mapInPandas`` over the catalog; that
-is not done here.
+:func:`process_clip` runs in Spark's ``mapInPandas`` (:mod:`jobs.audio.spark_engine`).
 
 If a worker process dies (a decoder crash), the pool is restarted for the remaining
 files and the clips that were in flight are retried one by one; the one that kills its

@@ -367,6 +367,11 @@ class AudioConf(_Section):
     cache: Bool = Field(
         True, description="reuse a clip's features from <paths.cache>/audio while its bytes and the feature code match"
     )
+    engine: Literal["local", "spark"] = Field(
+        "local",
+        description="where clips are decoded: a process pool of audio.workers (local), or mapInPandas on "
+        "spark.master's executors (spark; the same tables; every executor must see the data root)",
+    )
 
 
 class AudioCnnConf(_Section):

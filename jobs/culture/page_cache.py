@@ -34,8 +34,7 @@ def terms_version(conf: CultureConf, artists: pd.DataFrame) -> str:
         json.dumps(sorted(zip(artists[ARTIST_ID].astype(str), artists["name"].astype(str), strict=True))).encode()
     ).hexdigest()
     settings = {"window": conf.window, "window_tokens": conf.window_tokens, "artists": names}
-    here = Path(__file__).resolve().parent
-    return code_version(settings, [here / "terms.py"], LIBRARIES)
+    return code_version(settings, ["jobs.culture.terms"], LIBRARIES)
 
 
 def _encode(counts: dict[str, Counter]) -> bytes:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import importlib.util
 import json
 import logging
 import os
@@ -43,11 +44,20 @@ def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def code_version(settings: Any, sources: Iterable[Path], libraries: Iterable[str]) -> str:
-    """16 hex digits naming the settings (JSON-able), the source files' bytes and the libraries' installed versions."""
+def module_source(module: str) -> bytes:
+    """A module's source, read through its loader: from a file, or from the code zip Spark ships to executors."""
+    spec = importlib.util.find_spec(module)
+    source = spec.loader.get_source(module) if spec is not None and spec.loader is not None else None
+    if source is None:
+        raise ImportError(f"no source for {module}: its code version cannot be computed")
+    return source.encode("utf-8")
+
+
+def code_version(settings: Any, modules: Iterable[str], libraries: Iterable[str]) -> str:
+    """16 hex digits naming the settings (JSON-able), the modules' source and the libraries' installed versions."""
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
-    for path in sources:
-        digest.update(Path(path).name.encode() + b"\0" + Path(path).read_bytes())
+    for module in modules:
+        digest.update(module.encode() + b"\0" + module_source(module))
     for lib in libraries:
         try:
             version = importlib.metadata.version(lib)

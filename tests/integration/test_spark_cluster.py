@@ -1,5 +1,6 @@
-"""Ingest and ALS on a real Spark standalone cluster (a master and two workers on 127.0.0.1),
-submitted the way a cluster needs it (spark-submit with the code zip), against a local run."""
+"""Ingest, ALS, the merge and audio features on a real Spark standalone cluster (a master and two workers on
+127.0.0.1), submitted the way a cluster needs it (spark-submit with the code zip), against a local run
+(the merge and audio features with ``engine: spark`` against their local engines)."""
 
 import os
 import socket
@@ -108,7 +109,8 @@ def cluster(tmp_path_factory):
                 p.kill()
 
 
-def _submit(master: str, job: str, data: Path, warehouse: Path) -> None:
+def _submit(master: str, job: str, data: Path, warehouse: Path, **settings: str) -> None:
+    """``spark-submit jobs/<job>.py --week WEEK`` on ``master`` with the code zip; ``settings``: DW__ overrides."""
     env = {
         **os.environ,
         "DW_DATA": str(data),
@@ -118,6 +120,7 @@ def _submit(master: str, job: str, data: Path, warehouse: Path) -> None:
         "PYSPARK_PYTHON": sys.executable,
         "PYSPARK_DRIVER_PYTHON": sys.executable,
         "SPARK_LOCAL_IP": "127.0.0.1",
+        **settings,
     }
     zip_path = build_zip(ROOT, warehouse.parent / f"pipeline-{warehouse.name}.zip")
     cmd = [
@@ -159,3 +162,34 @@ def test_ingest_and_als_on_a_standalone_cluster_match_a_local_run(cluster, tiny_
     ma = pq.read_table(tmp_path / "cluster" / "als_metrics" / f"week={WEEK}").to_pandas().set_index(["model", "metric"])
     mb = pq.read_table(tmp_path / "local" / "als_metrics" / f"week={WEEK}").to_pandas().set_index(["model", "metric"])
     np.testing.assert_allclose(ma["value"], mb.loc[ma.index, "value"], atol=1e-3)
+
+
+def test_the_merge_and_audio_features_on_a_standalone_cluster_match_the_local_engines(cluster, tiny_world, tmp_path):
+    import shutil
+
+    from jobs import audio_features
+    from jobs.merge import job as merge_job
+    from tests.conftest import make_config
+
+    on_cluster, here = tmp_path / "cluster", tmp_path / "local"
+    _submit("local[2]", "ingest", tiny_world, on_cluster)
+    _submit("local[2]", "als", tiny_world, on_cluster)
+    shutil.copytree(on_cluster, here)  # the same ALS fit under both merges
+
+    _submit(cluster, "merge/__main__", tiny_world, on_cluster, DW__MERGE__ENGINE="spark")
+    merge_job.run(make_config(tiny_world, here), WEEK)  # the local engine, in this process
+    pending = f"discover_weekly/_pending-{WEEK}/table"
+    a = pq.read_table(on_cluster / pending).to_pandas()
+    b = pq.read_table(here / pending).to_pandas()
+    assert len(b) > 1000
+    pd.testing.assert_frame_equal(a, b)
+
+    cache = tmp_path / "cache-cluster"
+    _submit(cluster, "audio_features", tiny_world, on_cluster, DW__AUDIO__ENGINE="spark", DW__PATHS__CACHE=str(cache))
+    local = audio_features.run(make_config(tiny_world, here), WEEK)  # the process pool, its own cache
+    assert local["computed"] > 20
+    for table in ("spectrograms", "audio_attributes", "audio_rejects"):
+        x = pq.read_table(on_cluster / table / f"week={WEEK}").to_pandas()
+        y = pq.read_table(here / table / f"week={WEEK}").to_pandas()
+        pd.testing.assert_frame_equal(x, y)
+    assert len(list(cache.rglob("*.npz"))) == local["computed"] - local["rejects"].get("missing_file", 0)

@@ -91,17 +91,32 @@ def test_new_settings_are_a_new_feature_version_and_compute_every_clip(world):
     assert (metrics["computed"], metrics["from_cache"]) == (5, 0)
 
 
-def test_the_feature_version_follows_the_feature_code(monkeypatch, tmp_path):
+def test_the_feature_version_follows_the_feature_code(monkeypatch):
+    from jobs.warehouse import cache as store
+
     settings = sg.Settings.from_conf()
     before = clip_cache.feature_version(settings)
     assert clip_cache.feature_version(settings) == before  # stable
-    for name in clip_cache.FEATURE_MODULES:  # a copy of the modules with one estimator edited
-        shutil.copy(clip_cache.Path(clip_cache.__file__).parent / f"{name}.py", tmp_path / f"{name}.py")
-    monkeypatch.setattr(clip_cache, "__file__", str(tmp_path / "cache.py"))
-    assert clip_cache.feature_version(settings) == before
-    with open(tmp_path / "rhythm.py", "a") as f:
-        f.write("\n# an edit\n")
-    assert clip_cache.feature_version(settings) != before
+    real = store.module_source
+    monkeypatch.setattr(store, "module_source", lambda m: real(m) + (b"# an edit" if m == "jobs.audio.rhythm" else b""))
+    assert clip_cache.feature_version(settings) != before  # one estimator edited: every clip again
+    monkeypatch.setattr(store, "module_source", lambda m: real(m) + (b"# an edit" if m == "jobs.ingest" else b""))
+    assert clip_cache.feature_version(settings) == before  # code the features do not depend on
+
+
+def test_the_feature_version_is_read_from_a_code_zip_too(tmp_path):
+    import subprocess
+    import sys
+
+    from jobs.runtime.package import build_zip
+
+    zip_path = build_zip(clip_cache.Path(clip_cache.__file__).resolve().parents[2], tmp_path / "code.zip")
+    code = "from jobs.audio import cache, spectrogram as s; print(cache.__file__); print(cache.feature_version(s.Settings.from_conf()))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env={"PYTHONPATH": str(zip_path), "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    assert out[0].startswith(str(zip_path)) and out[1] == clip_cache.feature_version(sg.Settings.from_conf())
 
 
 def test_a_damaged_entry_is_computed_again(world):
@@ -122,3 +137,19 @@ def test_a_worker_failure_is_not_cached(tmp_path):
     cache.put("ef" * 32, {"reason": "silent"})
     assert cache.get("ab" * 32) is None and cache.get("cd" * 32) is None
     assert cache.get("ef" * 32) == {"reason": "silent"}
+
+
+@pytest.mark.spark
+def test_the_spark_engine_writes_the_pools_tables_and_fills_the_same_cache(world, spark, monkeypatch):
+    af.run(world, "2026-W47")
+    pool = tables_digest(world)
+    shutil.rmtree(world.paths.cache)
+    on_spark = world.model_copy(update={"audio": world.audio.model_copy(update={"engine": "spark"})})
+    sessions = []
+    monkeypatch.setattr(af, "with_spark", lambda _c, _n, fn: sessions.append(1) or fn(spark))  # the test session
+    metrics = af.run(on_spark, "2026-W47")
+    assert sessions == [1] and metrics["engine"] == "spark" and metrics["computed"] == 5
+    assert tables_digest(on_spark) == pool
+    assert len(list(world.paths.cache.rglob("*.npz"))) == 4  # the executors stored what they computed
+    again = af.run(on_spark, "2026-W47")
+    assert again["from_cache"] == 4 and sessions == [1, 1]  # only the missing file went to Spark
