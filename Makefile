@@ -1,7 +1,7 @@
 # Discover Weekly: the commands people type. `make run`, `make check` and `make test` set up everything they need.
 #
 #   make run [DATA=path] [WAREHOUSE=path] [WEEK=YYYY-Www]   run the weekly DAG through Airflow
-#   make check                                               lint + the fast tests (not marked slow), under 5 min
+#   make check                                               lint + the fast tests (not marked slow), ~3 min
 #   make test [PYTEST_ARGS=...]                              the whole test suite (what CI runs), ~21 min
 #   make query USER=<listener> [WEEK=YYYY-Www]               one listener's playlist
 #   make world [SIZE=tiny]                                   (re)generate the sample world
@@ -51,7 +51,7 @@ endif
 # `USER` is also the login name in every shell: only a USER given on the command line is a listener.
 LISTENER := $(if $(filter command line,$(origin USER)),$(USER),)
 
-.PHONY: help setup java-check airflow-init world import run check test lint query report evaluate lastfm eval-real tune simulate airflow bench bench-audio analyze clean
+.PHONY: help setup java-check blas-check airflow-init world import run check test lint query report evaluate lastfm eval-real tune simulate airflow bench bench-audio analyze clean
 
 help:
 	@sed -n '/^$$/q;s/^# \{0,1\}//p' Makefile
@@ -71,7 +71,13 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-setup: $(STAMP) java-check
+setup: $(STAMP) java-check blas-check
+
+# Spark's ALS calls a native BLAS when the system has one (libblas.so.3 and liblapack.so.3), else its Java
+# fallback (18% slower on the 1M-event fit, docs/measurements.md). A system package, so only said here.
+blas-check:
+	@if ! ldconfig -p 2>/dev/null | grep -q 'libblas\.so\.3' || ! ldconfig -p 2>/dev/null | grep -q 'liblapack\.so\.3'; then \
+	  echo "note: no native BLAS for Spark (libblas.so.3, liblapack.so.3): ALS uses Java's; on Debian/Ubuntu 'apt-get install libopenblas0-pthread' gives it one (optional)"; fi
 
 java-check:
 	@command -v java >/dev/null || { echo "error: Java 17 or newer is needed by Spark; install a JDK (e.g. apt-get install openjdk-17-jre-headless)"; exit 1; }

@@ -1,9 +1,9 @@
-"""The scale curve: worlds of about 1, 3 and 10 million play events, each run as a whole week.
+"""The scale curve: worlds of about 1, 3 and 10 million play events (30 million on request), each run as a whole week.
 
 For each size the generator writes a world (kept under ``data/bench/<size>/world`` and reused
 while its manifest matches), then the ``discover_weekly`` DAG runs for its latest week through
-Airflow (``airflow dags test``, the same command ``make run`` uses) into a fresh warehouse,
-while :func:`bench.peak_memory.measure` samples the summed RSS of the whole process tree.
+Airflow (``airflow dags test``, one task at a time as ``make run`` with ``dag.parallelism: 1``,
+so each stage's time is its own) into a fresh warehouse, while :func:`bench.peak_memory.measure` samples the summed RSS of the whole process tree.
 Per stage, the seconds each job measured itself (``run_metrics/week=W/*.json``) are collected.
 
 Audio and web grow with the catalog only as far as configured: ``audio_tracks`` clips (a
@@ -36,6 +36,8 @@ SIZES: dict[str, dict[str, Any]] = {
     "1m": {"users": 20_000, "artists": 1_600, "tracks": 10_000, "new_releases": 100},
     "3m": {"users": 60_000, "artists": 4_800, "tracks": 30_000, "new_releases": 100},
     "10m": {"users": 200_000, "artists": 16_000, "tracks": 100_000, "new_releases": 100},
+    # opt-in (--sizes 30m): not in the default run; docs/SCALE.md projects its peak from the 10m one
+    "30m": {"users": 600_000, "artists": 48_000, "tracks": 300_000, "new_releases": 100},
 }
 COMMON = {"plays_per_user_week": 4.7, "weeks": 8, "clip_seconds": 4.0, "audio_tracks": 400, "web_artists": 150}
 # the CNN trains for at most this many epochs in the bench (its cost does not grow with plays)
