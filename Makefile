@@ -170,11 +170,9 @@ evaluate: setup airflow-init
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# While you work: lint, then every test not marked slow (no DAG run, no world generation), one
-# pytest worker per core (pytest-xdist; CHECK_WORKERS=1 for one process).
-CHECK_WORKERS ?= auto
+# While you work: lint, then every test not marked slow (no DAG run, no world generation).
 check: setup lint
-	$(PY) -m pytest -m "not slow" $(if $(filter 1,$(CHECK_WORKERS)),,-n $(CHECK_WORKERS)) $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 # A real Airflow on this machine: API server + UI, scheduler (LocalExecutor) and DAG processor,
 # all on 127.0.0.1, with the project's DAGs and the metadata database of $(AIRFLOW_HOME)
