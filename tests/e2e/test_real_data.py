@@ -252,9 +252,10 @@ def test_make_run_publishes_a_1998_week_without_audio_or_web(tmp_path):
     # the DAG starting in 2026 (as it once did): the 1998 week is built all the same, by the week param
     done = _make_run(data, home, warehouse, week, {"DW__DAG__START_DATE": "2026-01-05"})
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert f"running DAG discover_weekly for {WEEK} through Airflow (logical date 2026-01-05T00:00:00+00:00)" in (
-        done.stdout
-    )
+    assert (
+        f"running DAG discover_weekly for {WEEK} through Airflow (logical date 2026-01-05T00:00:00+00:00, "
+        "2 tasks at once, LocalExecutor)"
+    ) in done.stdout
     table = pq.read_table(warehouse / "discover_weekly" / f"week={WEEK}").to_pandas()
     assert table["user_id"].nunique() == 40 and (table.groupby("user_id").size() == 30).all()
     assert set(table["source"]) <= {"als", "popular", "fallback"}  # no audio, no culture
