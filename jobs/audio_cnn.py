@@ -86,7 +86,7 @@ from jobs.audio.cold_start import cold_start_eval
 from jobs.audio.spectrogram import Settings, mel_from_bytes
 from jobs.config import Config
 from jobs.evaluation.metrics import as_matrix
-from jobs.recsys.items import procrustes
+from jobs.recsys.items import rotation_between
 from jobs.runtime.cli import skipped, week_job
 from jobs.warehouse.store import Warehouse, check_one_rank
 from jobs.warehouse.weeks import shift
@@ -227,10 +227,7 @@ def previous_model(
         model, _ = load_model(warehouse, w)
     except (OSError, ValueError, KeyError, AudioCnnError) as exc:
         return None, {"full_training": f"the model of {w} cannot be read ({exc})"}
-    old_v, new_v = l2_normalise(as_matrix(before[VECTOR])), l2_normalise(as_matrix(items[VECTOR]))
-    rotation = procrustes(
-        old_v, {t: i for i, t in enumerate(before[TRACK_ID])}, new_v, {t: i for i, t in enumerate(items[TRACK_ID])}
-    )
+    rotation = rotation_between(before, items, l2_normalise)
     log.info("warm start from the model of %s (full training in %s)", w, full)
     return (warm_model(model, rotation), prep), {"from_week": w, "full_train_week": full}
 

@@ -48,7 +48,7 @@ import pandas as pd
 
 from jobs.config import Config
 from jobs.evaluation.metrics import as_matrix
-from jobs.recsys.items import procrustes
+from jobs.recsys.items import rotation_between
 from jobs.runtime.cli import skipped, week_job
 from jobs.sequence.sessions import cut_sessions
 from jobs.sequence.taste import (
@@ -144,10 +144,7 @@ def previous_weights(
     full = info.get("full_train_week", w)
     if full <= shift(week, -conf.full_retrain_weeks):
         return None, {"full_training": f"scheduled full retrain: the chain of warm starts began in {full}"}
-    old_v, new_v = unit(as_matrix(before[VECTOR])), unit(as_matrix(songs[VECTOR]))
-    rotation = procrustes(
-        old_v, {t: i for i, t in enumerate(before[TRACK_ID])}, new_v, {t: i for i, t in enumerate(songs[TRACK_ID])}
-    )
+    rotation = rotation_between(before, songs, unit)
     log.info("warm start from the RNN of %s (full training in %s)", w, full)
     return turned_weights(weights, rotation), {"from_week": w, "full_train_week": full}
 

@@ -7,7 +7,7 @@ vector, artist, popularity, the blend's settings) is broadcast once; each listen
 row carrying what is only theirs (their vector, the items they heard, their most-played
 items and artists, their sequence candidates and taste clusters), repartitioned into
 blocks of ``merge.spark_block`` listeners. On the executors each block goes through the
-same pure :func:`~jobs.recsys.playlists.recommend_block` as the local engine, so a
+same pure :func:`~jobs.recsys.playlists.recommend_listeners` as the local engine, so a
 listener's picks are the same whichever engine ran them (``tests/integration/
 test_merge_spark.py`` compares the whole table on the sample).
 
@@ -29,7 +29,7 @@ import pandas as pd
 
 from jobs.config import MergeConf
 from jobs.recsys.inputs import Inputs
-from jobs.recsys.playlists import listener_arguments, recommend_block, select_users
+from jobs.recsys.playlists import listener_arguments, recommend_listeners, select_users
 from jobs.recsys.ranking import Playlists
 from schemas.columns import USER_ID
 
@@ -76,11 +76,7 @@ def spark_playlists(
         for batch in batches:
             for start in range(0, len(batch), max(block, 1)):  # an Arrow batch may hold several blocks
                 part = batch.iloc[start : start + block]
-                cols = list(zip(*(pickle.loads(a) for a in part["args"]), strict=True))
-                lists = recommend_block(
-                    np.stack(cols[0]), list(cols[1]), list(cols[2]), items, conf, list(cols[3]), list(cols[4]),
-                    list(cols[5]), list(cols[6]), list(cols[7]), reg, share,
-                )  # fmt: skip
+                lists = recommend_listeners([pickle.loads(a) for a in part["args"]], items, conf, reg, share)
                 yield pd.DataFrame({USER_ID: part[USER_ID].to_numpy(), "picks": [pickle.dumps(p) for p in lists]})
 
     out = frame.mapInPandas(blocks, SCHEMA).toPandas()

@@ -9,6 +9,7 @@ and writes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -173,3 +174,16 @@ def procrustes(V: np.ndarray, ids: dict[str, int], ref_V: np.ndarray, ref_ids: d
     B = ref_V[[ref_ids[t] for t in shared]].astype(np.float64)
     u, _, vt = np.linalg.svd(A.T @ B)
     return (u @ vt).astype(np.float32)
+
+
+def rotation_between(
+    before: pd.DataFrame, now: pd.DataFrame, normalise: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """:func:`procrustes` of two weeks' ``(track_id, vector)`` tables, each vector normalised first: turns a
+    model trained on ``before``'s axes onto ``now``'s (the warm starts of the audio CNN and the taste RNN)."""
+    return procrustes(
+        normalise(as_matrix(before[VECTOR])),
+        {t: i for i, t in enumerate(before[TRACK_ID])},
+        normalise(as_matrix(now[VECTOR])),
+        {t: i for i, t in enumerate(now[TRACK_ID])},
+    )

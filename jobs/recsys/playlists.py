@@ -214,13 +214,20 @@ def playlists(
     block = max(16, min(2048, (1 << 24) // max(len(inputs.items.track_ids), 1)))  # ~64 MB of scores a block
     for start in range(0, len(users), block):
         ids = users[USER_ID].iloc[start : start + block].tolist()
-        cols = list(zip(*args[start : start + block], strict=True))
-        lists = recommend_block(
-            np.stack(cols[0]), list(cols[1]), list(cols[2]), inputs.items, blend, list(cols[3]), list(cols[4]),
-            list(cols[5]), list(cols[6]), list(cols[7]), inputs.als_reg, options_share,
-        )  # fmt: skip
+        lists = recommend_listeners(args[start : start + block], inputs.items, blend, inputs.als_reg, options_share)
         out.update(zip(ids, lists, strict=True))
     return out
+
+
+def recommend_listeners(
+    args: list[tuple], items: Items, blend: MergeConf, als_reg: float, options_share: float | None
+) -> list[list[Pick]]:
+    """:func:`recommend_block` for listeners given as :func:`listener_arguments` rows (both engines call this)."""
+    cols = list(zip(*args, strict=True))
+    return recommend_block(
+        np.stack(cols[0]), list(cols[1]), list(cols[2]), items, blend, list(cols[3]), list(cols[4]),
+        list(cols[5]), list(cols[6]), list(cols[7]), als_reg, options_share,
+    )  # fmt: skip
 
 
 def fallback_lists(
