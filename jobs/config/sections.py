@@ -121,6 +121,11 @@ class DagConf(_Section):
         description="tasks at once in make run (a LocalExecutor with that many slots; 1 = one after another, "
         "as plain airflow dags test)",
     )
+    reuse: Bool = Field(
+        True,
+        description="a rerun of a week reuses a step's outputs when its inputs, settings and code are unchanged "
+        "(jobs.runtime.reuse); false computes every step again",
+    )
     start_date: Monday = Field(
         "1970-01-05",
         description="the DAG's start_date (00:00 UTC); early, so any week's Monday is a valid logical date (no catchup)",

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from jobs.config import Config, ConfigError, load_config
+from jobs.runtime import reuse
 from jobs.warehouse.atomic import LockTimeoutError, discard_dir
 from jobs.warehouse.catalog import CatalogError
 from jobs.warehouse.store import MissingInputError, Warehouse
@@ -109,15 +110,22 @@ def week_job(
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     log = logging.getLogger(name)
+    file = metrics(args) if callable(metrics) else metrics
     try:
         config = load_config(args.conf)
         t0 = time.perf_counter()
+        arguments = {k: v for k, v in vars(args).items() if k not in ("conf", "week")}
+        plan = reuse.plan(config, file, args.week, arguments) if file else None
+        recorded = plan.reusable() if plan else None
+        if recorded is not None:
+            return _reused(config, file, args.week, recorded, time.perf_counter() - t0, log)
+        if plan:
+            plan.forget()
         result = run(config, args.week, args)
     except (*EXPECTED_ERRORS, *errors) as exc:
         log.error("%s", exc)
         failed = getattr(exc, "metrics", None)  # what a failed run found (e.g. ingest's counts)
         if metrics is not None and isinstance(failed, dict):
-            file = metrics(args) if callable(metrics) else metrics
             Warehouse(config.paths.warehouse).write_metrics(file, args.week, failed)
         return 2
     except OSError as exc:  # a full disk, a read-only or forbidden warehouse: one line, not a traceback
@@ -135,14 +143,28 @@ def week_job(
         return 2
     if metrics is not None and isinstance(result, dict):
         result = {**result, "seconds": result.get("seconds", round(time.perf_counter() - t0, 2))}
-        file = metrics(args) if callable(metrics) else metrics
         Warehouse(config.paths.warehouse).write_metrics(file, args.week, result)
+        if plan:
+            plan.record(result)
     if show:
         show(result)
     else:
         log.info("%s done: %s", name, json.dumps(result, default=str))
     if isinstance(result, dict) and result.get("skipped"):
         log.warning("%s skipped (exit %d): %s", name, SKIPPED, result["skipped"])
+        return SKIPPED
+    return 0
+
+
+def _reused(config: Config, file: str, week: str, recorded: dict[str, Any], seconds: float, log: Any) -> int:
+    """A step whose inputs, settings and code are those of its recorded run: its recorded metrics
+    (``reused`` added), and the recorded run's exit code (a skip stays a skip)."""
+    result = {**recorded, "reused": {"seconds": recorded.get("seconds"), "check_seconds": round(seconds, 2)}}
+    result["seconds"] = round(seconds, 2)
+    Warehouse(config.paths.warehouse).write_metrics(file, week, result)
+    log.info("%s reused: inputs, settings and code as in the recorded run (dag.reuse)", file)
+    if recorded.get("skipped"):
+        log.warning("%s skipped (exit %d), as in the recorded run: %s", file, SKIPPED, recorded["skipped"])
         return SKIPPED
     return 0
 

@@ -2,7 +2,7 @@
 
 python -m jobs.runtime.runinfo publish-week        # the sample world's week to publish
 python -m jobs.runtime.runinfo logical-date WEEK   # Monday 06:00 UTC of WEEK (within Airflow's range) for `dags test`
-python -m jobs.runtime.runinfo summary WEEK        # where the table is, counts, ALS metrics, skipped steps
+python -m jobs.runtime.runinfo summary WEEK        # where the table is, counts, ALS metrics, skipped and reused steps
 python -m jobs.runtime.runinfo failed LOG          # the failed tasks of a `dags test` log (or its task logs), with their own output
 python -m jobs.runtime.runinfo parallelism        # how make run runs the tasks (dag.parallelism)
 python -m jobs.runtime.runinfo run-id LOG          # the DAG run's id, read from a `dags test` log
@@ -101,6 +101,9 @@ def summary(warehouse: Path, week: str) -> str:
     for job, m in runs.items():
         if isinstance(m, dict) and m.get("skipped"):
             lines.append(f"  {job}: skipped, {m['skipped']}")
+    reused = [job for job, m in runs.items() if isinstance(m, dict) and m.get("reused")]
+    if reused:
+        lines.append(f"  reused (inputs, settings and code as in their recorded run; dag.reuse): {', '.join(reused)}")
     from jobs.config import load_config, setting_sources
 
     lines += [

@@ -34,7 +34,8 @@ def _airflow(env, *args, timeout=900):
 
 @pytest.fixture(scope="module")
 def runs(tiny_world, tmp_path_factory):
-    """Run the DAG twice for the same week; keep a copy of the first table."""
+    """Run the DAG three times for the same week: computed, computed again with step reuse off,
+    then with reuse (the default); keep the tables and the metrics of the last run."""
     base = tmp_path_factory.mktemp("e2e")
     env = airflow_env(base / "airflow", tiny_world, base / "warehouse")
     _airflow(env, "db", "migrate")
@@ -43,12 +44,16 @@ def runs(tiny_world, tmp_path_factory):
     first = pq.read_table(part).to_pandas()
     first_schema = pq.read_schema(next(part.glob("*.parquet")))
     first_inode = (part / "part-0.parquet").stat().st_ino
-    _airflow(env, "dags", "test", "discover_weekly", LOGICAL_DATE)
+    _airflow({**env, "DW__DAG__REUSE": "false"}, "dags", "test", "discover_weekly", LOGICAL_DATE)
     second = pq.read_table(part).to_pandas()
+    second_inode = (part / "part-0.parquet").stat().st_ino
+    _airflow(env, "dags", "test", "discover_weekly", LOGICAL_DATE)
     return {
         "first": first,
         "second": second,
-        "inodes": (first_inode, (part / "part-0.parquet").stat().st_ino),
+        "third": pq.read_table(part).to_pandas(),
+        "third_metrics": Warehouse(base / "warehouse").read_metrics(WEEK),
+        "inodes": (first_inode, second_inode),
         "schema": first_schema,
         "warehouse": base / "warehouse",
         "data": tiny_world,
@@ -112,6 +117,25 @@ def test_rerun_replaces_the_week_with_identical_rows(runs):
     assert sorted(p.name for p in part.iterdir()) == ["_run.json", "part-0.parquet"]
     # nothing pending or staged is left beside it (the locks are hidden files)
     assert not [p for p in part.parent.iterdir() if p.name.startswith("_")]
+
+
+def test_a_rerun_reuses_every_step_whose_inputs_settings_and_code_are_unchanged(runs):
+    from jobs.runtime.reuse import STEPS
+
+    reused = {job for job, m in runs["third_metrics"].items() if m.get("reused")}
+    assert reused == {name for name, step in STEPS.items() if step.reusable}
+    assert {"crawl", "merge", "validate"} <= set(runs["third_metrics"]) - reused  # they always run
+    key = ["user_id", "position"]
+    pd.testing.assert_frame_equal(
+        runs["first"].sort_values(key, ignore_index=True), runs["third"].sort_values(key, ignore_index=True)
+    )
+    # every folder of the week belongs to one step, so a reused step's outputs are all checked
+    wh = runs["warehouse"]
+    owned = [name for step in STEPS.values() for name in step.outputs]
+    assert len(owned) == len(set(owned))
+    published = {"discover_weekly", "exposures", "bandit_actions", "run_metrics", "reports"}
+    found = {p.parent.relative_to(wh).as_posix() for p in wh.rglob(f"week={WEEK}") if not p.parent.name.startswith("_")}
+    assert found - published <= set(owned) and found - published, found
 
 
 def test_run_metrics_show_als_ranking_the_holdout_above_chance(runs):

@@ -79,6 +79,20 @@ def test_dag_structure(dagbag):
         assert task.retries == 2, task.task_id
 
 
+def test_the_reusable_steps_know_the_dags_edges(dagbag):
+    """A step's reuse key covers its upstream steps (jobs.runtime.reuse.STEPS): exactly the DAG's edges."""
+    from jobs.runtime.reuse import STEPS
+
+    dag = dagbag.dags["discover_weekly"]
+    by_task = {step.task: name for name, step in STEPS.items()}
+    for name, step in STEPS.items():
+        upstream = {by_task[t] for t in dag.get_task(step.task).upstream_task_ids if t in by_task}
+        assert upstream == set(step.upstream), name
+    # every task running a weekly job is a step, or always runs (it publishes the week)
+    jobs = {t.task_id for t in dag.tasks} - {"resolve_week", "package_code"}
+    assert jobs - set(by_task) == {"merge", "validate", "report"}
+
+
 def test_skippable_steps_end_skipped_and_the_merge_still_runs(dagbag):
     """Exit 99 (the jobs' SKIPPED) is Airflow's skipped state; steps after a possible skip run unless one failed."""
     from jobs.runtime.cli import SKIPPED

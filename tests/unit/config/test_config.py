@@ -83,7 +83,7 @@ def test_relative_paths_resolve_against_the_project_root():
         (
             {"dag": {"retry": 1}},
             "unknown key dag.retry; known: ['parallelism', 'paused_on_creation', 'retries', 'retry_delay_minutes', "
-            "'start_date']",
+            "'reuse', 'start_date']",
         ),
         # cross-field rules
         (
@@ -149,7 +149,7 @@ def test_the_shipped_configuration_resolves_to_the_values_recorded_before_pydant
     assert (now["spark"]["executor_memory"], now["dag"]) == (
         "2g",
         {"retries": 2, "retry_delay_minutes": 2.0, "paused_on_creation": True, "start_date": "1970-01-05"}
-        | {"parallelism": 2},  # make run's task slots (jobs.runtime.dagrun), added since
+        | {"parallelism": 2, "reuse": True},  # make run's task slots (jobs.runtime.dagrun), step reuse, added since
     )
 
 
