@@ -34,8 +34,8 @@ def markdown(result: dict[str, Any]) -> str:
             "## Scale: one whole week through Airflow (`airflow dags test`)",
             "",
             "| world | play events | listeners | tracks | DAG wall | peak RSS (tree) | ingest | ALS (fit) | merge | "
-            "validate | audio feat. | CNN | crawl | culture | implicit fit cg / cholesky |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "validate | audio feat. | CNN | crawl | culture | implicit fit cg / cholesky | measured |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in scale:
             s = r["stage_seconds"]
@@ -50,9 +50,28 @@ def markdown(result: dict[str, Any]) -> str:
                 f"{r['dag_wall_seconds'] / 60:.1f} min | {r['peak_tree_rss_gib']:.2f} GiB | {sec('ingest')} | "
                 f"{sec('als')} ({r['als_fit_seconds']:.0f} s) | {sec('merge')} | {sec('validate')} | "
                 f"{sec('audio_features')} | {sec('audio_cnn')} | {sec('crawl')} | {sec('culture')} | "
-                f"{imp.get('implicit_cg_seconds', '-')} s / {imp.get('implicit_cholesky_seconds', '-')} s |"
+                f"{imp.get('implicit_cg_seconds', '-')} s / {imp.get('implicit_cholesky_seconds', '-')} s | "
+                f"{r.get('measured', m['date'])[:10]} |"
             )
         lines += [""]
+        engines = [r for r in scale if (r.get("merge_engines") or {}).get("local")]
+        if engines:
+            lines += [
+                "## The merge on each engine (`merge.engine`, the same warehouse, after the week's run)",
+                "",
+                "| world | listeners | local: job / process | Spark `local[2]`: job / process | Spark / local | "
+                "same rows |",
+                "|---|---|---|---|---|---|",
+            ]
+            for r in engines:
+                e = r["merge_engines"]
+                lo, sp = e["local"], e["spark"]
+                lines.append(
+                    f"| {r['size']} | {r['listeners_published']:,} | {lo['job_seconds']:.1f} s / "
+                    f"{lo['wall_seconds']:.1f} s | {sp['job_seconds']:.1f} s / {sp['wall_seconds']:.1f} s | "
+                    f"{sp['job_seconds'] / max(lo['job_seconds'], 1e-9):.2f}x | {'yes' if e['same_rows'] else 'NO'} |"
+                )
+            lines += [""]
     for key, title in (("als_vs_implicit", "Spark ALS against implicit (same matrix, settings and split)"),):
         if result.get(key):
             lines += [

@@ -273,6 +273,9 @@ def main(argv: list[str] | None = None) -> int:
         save()
 
     def scale_runs() -> list[dict[str, Any]]:
+        # the sizes not asked for this time keep their last rows (each row says when it was measured)
+        order = list(scale_bench.SIZES)
+        kept = [r for r in previous.get("scale") or [] if r["size"] not in sizes]
         runs = []
         for size in sizes:
             print(f">> bench: scale {size}", flush=True)
@@ -283,10 +286,11 @@ def main(argv: list[str] | None = None) -> int:
                 traceback.print_exc()
                 result["errors"].append(f"scale {size}: {type(exc).__name__}: {exc}")
                 continue
+            run["measured"] = machine()["date"]
             runs.append(run)
-            result["scale"] = runs
+            result["scale"] = sorted(kept + runs, key=lambda r: order.index(r["size"]))
             save()
-        return runs
+        return result.get("scale") or runs
 
     logs = PROJECT_ROOT / "build" / "bench"
     logs.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,8 @@ while its manifest matches), then the ``discover_weekly`` DAG runs for its lates
 Airflow (``airflow dags test``, one task at a time as ``make run`` with ``dag.parallelism: 1``,
 so each stage's time is its own) into a fresh warehouse, while :func:`bench.peak_memory.measure` samples the summed RSS of the whole process tree.
 Per stage, the seconds each job measured itself (``run_metrics/week=W/*.json``) are collected.
+Then the merge runs again on the same warehouse with ``merge.engine`` local and spark, to time
+the two engines on the same input and check they leave the same table.
 
 Audio and web grow with the catalog only as far as configured: ``audio_tracks`` clips (a
 seeded sample of the played catalog, plus every new release) and pages about ``web_artists``
@@ -73,8 +75,11 @@ def dag_env(world: Path, work: Path, airflow_home: Path, extra: dict[str, str]) 
     return airflow_env(airflow_home, world, work / "warehouse", work / "checkpoints", {**BENCH_ENV, **extra})
 
 
-def run_week(size: str, root: Path, extra_env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Generate (or reuse) the world, run its week through Airflow, and collect timings."""
+def run_week(
+    size: str, root: Path, extra_env: dict[str, str] | None = None, merge_engines_too: bool = True
+) -> dict[str, Any]:
+    """Generate (or reuse) the world, run its week through Airflow, and collect timings; then the
+    merge on both engines (:func:`merge_engines`)."""
     world, manifest = ensure_world(size, root)
     work = root / size / "run"
     shutil.rmtree(work, ignore_errors=True)
@@ -109,7 +114,48 @@ def run_week(size: str, root: Path, extra_env: dict[str, str] | None = None) -> 
         "als_pairs": stages.get("als", {}).get("pairs"),
         "listeners_published": listeners,
         "warehouse": str(work / "warehouse"),
+        "merge_engines": _engines(env, work / "warehouse", week) if merge_engines_too else None,
     }
+
+
+def _engines(env: dict[str, str], warehouse: Path, week: str) -> dict[str, Any]:
+    try:
+        return merge_engines(env, warehouse, week)
+    except Exception as exc:  # noqa: BLE001 - the week's own numbers are worth keeping
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def merge_engines(env: dict[str, str], warehouse: Path, week: str) -> dict[str, Any]:
+    """The merge job again on the run's warehouse, with the local engine and then with Spark
+    (``local[2]``): each one's seconds (process start included) and whether they leave the same
+    table. Each run leaves the week's table pending; it is removed afterwards."""
+    import pyarrow.parquet as pq
+
+    from jobs.warehouse.atomic import discard_dir
+    from jobs.warehouse.store import Warehouse
+
+    wh = Warehouse(warehouse)
+    out: dict[str, Any] = {}
+    tables = {}
+    for engine in ("local", "spark"):
+        log = warehouse.parent / f"merge-{engine}.log"
+        cmd = [sys.executable, "-m", "jobs.merge", "--week", week]
+        run = measure(cmd, {**env, "DW__MERGE__ENGINE": engine, "DW__DAG__REUSE": "false"}, log)
+        if run["exit"] != 0:
+            raise RuntimeError(f"the {engine} merge failed (exit {run['exit']}); see {log}")
+        job = json.loads(wh.metrics_file("merge", week).read_text())
+        tables[engine] = pq.read_table(wh.pending(week) / "table").to_pandas()
+        out[engine] = {
+            "wall_seconds": run["wall_seconds"],
+            "job_seconds": job["seconds"],
+            "peak": run["peak_tree_rss_gib"],
+        }
+        discard_dir(wh.pending(week))
+    key = ["user_id", "position"]
+    a, b = (tables[e].sort_values(key, ignore_index=True) for e in ("local", "spark"))
+    out["same_rows"] = bool(a.shape == b.shape and a.equals(b))
+    out["rows"] = len(a)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

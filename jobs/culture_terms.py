@@ -43,6 +43,9 @@ hash of its text (:mod:`jobs.culture.page_cache`, in ``<paths.cache>/culture/``,
 version that covers the catalog's artists, the window and the model), so an unchanged
 page costs a file read and the tables are the same with or without the cache
 (``culture.cache: false`` turns it off); ``pages_from_cache`` in the metrics counts them.
+With ``culture.engine: spark`` those pages are read on Spark's executors
+(:mod:`jobs.culture.spark_engine`, the same tables); a week whose pages all come from the
+cache starts no session.
 
 Run alone::
 
@@ -71,7 +74,7 @@ from jobs.culture.terms import (
     similarity,
     weigh_terms,
 )
-from jobs.runtime.cli import week_job
+from jobs.runtime.cli import week_job, with_spark
 from jobs.warehouse.store import Warehouse
 from schemas.columns import ARTIST_ID
 from schemas.vocab import USABLE_PAGE_OUTCOMES
@@ -96,6 +99,14 @@ def run(config: Config, week: str) -> dict[str, Any]:
     if texts:
 
         def extract(batch: list[str]) -> list[dict[str, Counter]]:
+            if conf.engine == "spark":  # a session only when some page is not in the cache
+                from jobs.culture.spark_engine import spark_page_counts
+
+                return with_spark(
+                    config,
+                    "dw-culture",
+                    lambda spark: spark_page_counts(spark, batch, artists, conf, spark.sparkContext.defaultParallelism),
+                )
             nlp = load_nlp()
             matcher = build_matcher(nlp, artists)
             return [page_terms(doc, matcher, conf) for doc in nlp.pipe(batch, batch_size=conf.batch_size)]
@@ -128,6 +139,7 @@ def run(config: Config, week: str) -> dict[str, Any]:
         "terms": len(terms),
         "nlp_seconds": round(nlp_seconds, 2),
         "words_per_second": round(words / max(nlp_seconds, 1e-9), 1),
+        "engine": conf.engine,
         "seconds": round(time.perf_counter() - t0, 2),
     }
     if not texts:

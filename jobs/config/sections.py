@@ -454,6 +454,11 @@ class CultureConf(_Section):
         description="reuse a page's terms from <paths.cache>/culture while its text, the artists and the code match",
     )
     min_term_count: Int = Field(1, ge=1, description="rarer terms are dropped")
+    engine: Literal["local", "spark"] = Field(
+        "local",
+        description="where spaCy reads the pages not in the page cache: this process (local), or mapInPandas on "
+        "spark.master's executors, the model loaded once per executor worker (spark; the same tables)",
+    )
 
 
 class WorldConf(_Section):

@@ -37,11 +37,11 @@ def terms_version(conf: CultureConf, artists: pd.DataFrame) -> str:
     return code_version(settings, ["jobs.culture.terms"], LIBRARIES)
 
 
-def _encode(counts: dict[str, Counter]) -> bytes:
+def encode_counts(counts: dict[str, Counter]) -> bytes:
     return json.dumps([[a, [[t, term, n] for (t, term), n in c.items()]] for a, c in counts.items()]).encode()
 
 
-def _decode(blob: bytes) -> dict[str, Counter]:
+def decode_counts(blob: bytes) -> dict[str, Counter]:
     return {a: Counter({(t, term): n for t, term, n in rows}) for a, rows in json.loads(blob)}
 
 
@@ -58,7 +58,7 @@ def counts_by_page(
             blob = store.read(key)
             if blob is not None:
                 try:
-                    out[i] = _decode(blob)
+                    out[i] = decode_counts(blob)
                 except (ValueError, TypeError):
                     out[i] = None  # a damaged entry: read the page again
     todo = [i for i, c in enumerate(out) if c is None]
@@ -66,7 +66,7 @@ def counts_by_page(
         for i, counts in zip(todo, extract([texts[i] for i in todo]), strict=True):
             out[i] = counts
             if store is not None:
-                store.write(keys[i], _encode(counts))
+                store.write(keys[i], encode_counts(counts))
     return [c if c is not None else {} for c in out], len(texts) - len(todo)
 
 

@@ -52,6 +52,20 @@ def test_the_spark_engine_gives_the_local_engines_table_and_exposures(spark, con
 
 def test_the_merge_job_runs_on_spark_when_configured(config, monkeypatch, spark):
     spark_config = config.model_copy(update={"merge": config.merge.model_copy(update={"engine": "spark"})})
-    monkeypatch.setattr(merge_job, "with_spark", lambda _config, _name, fn: fn(spark))  # the session fixture's
+    sessions, blocks = [], []
+    real = spark_engine.spark_playlists
+
+    def session(_config, name, fn):  # the session fixture's, in place of a new one
+        sessions.append(name)
+        return fn(spark)
+
+    def counted(*args, **kwargs):
+        out = real(*args, **kwargs)
+        blocks.append(len(out))
+        return out
+
+    monkeypatch.setattr(merge_job, "with_spark", session)
+    monkeypatch.setattr(spark_engine, "spark_playlists", counted)
     counts = merge_job.run(spark_config, WEEK)
+    assert sessions == ["dw-merge"] and sum(blocks) >= counts["personal"] > 50  # the playlists came from Spark
     assert counts["engine"] == "spark" and counts["rows"] == len(merge_job.build_table(config, WEEK).table)
