@@ -168,7 +168,7 @@ evaluate: setup airflow-init
 
 # Markers (pyproject.toml): slow, spark, airflow, tf; e.g. make test PYTEST_ARGS='-m "spark and not slow"'.
 test: setup
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --durations=25 $(PYTEST_ARGS)
 
 # While you work: lint, then every test not marked slow (no DAG run, no world generation).
 check: setup lint

@@ -4,7 +4,8 @@ A rerun of a week used to recompute every step. Now each weekly step of the DAG 
 gets a *key* before it runs: the SHA-256 of
 
 * the step, its arguments and the week;
-* the configuration (every section but ``dag``, which says how tasks run, not what they compute);
+* the configuration, but for how tasks run (``dag``) and where outputs and caches live
+  (``paths.warehouse``, ``paths.checkpoints``, ``paths.cache``);
 * the code: the source of every module of ``jobs`` and ``schemas``, the Python version and the
   installed distributions' versions;
 * the input folder (``paths.data``): every file's path, size and modification time;
@@ -61,6 +62,9 @@ STAMPS = "_steps"
 FORMAT = 1  # the stamp's format: a new one makes every step run once
 NOT_CONTENT = {"_run.json"}  # which run wrote a partition, not what it holds
 NOT_INPUTS = {"run_metrics", "reports"}  # written for people; no step reads them
+# how tasks run and where the outputs and caches live: not what a step computes (a warehouse
+# moved with its stamps, e.g. `cp -a`, keeps its steps reusable)
+NOT_SETTINGS: dict[str, Any] = {"dag": True, "paths": {"warehouse", "checkpoints", "cache"}}
 
 
 @dataclass(frozen=True)
@@ -272,7 +276,7 @@ def plan(config: Config, name: str, week: str, arguments: dict[str, Any]) -> Pla
     upstream = {u: upstream_digest(wh, u, week) for u in step.upstream}
     key = None
     if all(upstream.values()):
-        settings = config.model_dump(mode="json", exclude={"dag"})
+        settings = config.model_dump(mode="json", exclude=NOT_SETTINGS)
         key = _sha(
             FORMAT,
             name,

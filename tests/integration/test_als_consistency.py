@@ -23,6 +23,9 @@ from jobs.recsys import als as als_recipe
 from jobs.warehouse.store import InconsistentInputError, Warehouse
 from tests.conftest import make_config
 
+# every test runs the whole ALS job (Spark), several seconds each: make test, not make check
+pytestmark = pytest.mark.slow
+
 WEEK = "2026-W47"
 CUT = dt.datetime(2026, 11, 16, tzinfo=dt.UTC)  # the week's cutoff: the holdout week is the one before it
 TABLES = ("play_counts", "user_factors", "item_factors", "als_metrics")

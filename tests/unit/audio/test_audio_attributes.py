@@ -23,6 +23,7 @@ def sine(freq, amplitude, seconds=10.0):
     return (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)
 
 
+@pytest.mark.slow  # a whole job or a training of several seconds: make test, not make check
 def test_a_sine_calibrated_to_minus_23_lufs_reads_minus_23_lufs():
     # BS.1770: a full-scale 997 Hz sine in one channel reads -3.01 LUFS, so 19.99 dB below full scale is -23
     y = sine(997, 10 ** (-19.99 / 20))

@@ -140,6 +140,7 @@ def test_a_worker_failure_is_not_cached(tmp_path):
 
 
 @pytest.mark.spark
+@pytest.mark.slow  # a whole job or a training of several seconds: make test, not make check
 def test_the_spark_engine_writes_the_pools_tables_and_fills_the_same_cache(world, spark, monkeypatch):
     af.run(world, "2026-W47")
     pool = tables_digest(world)

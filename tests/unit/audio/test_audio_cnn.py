@@ -310,6 +310,7 @@ def _next_week(config, week, rotation):
 
 
 @pytest.mark.tf
+@pytest.mark.slow  # a whole job or a training of several seconds: make test, not make check
 def test_a_week_warm_starts_from_the_last_model_turned_onto_its_axes_and_retrains_fully_on_schedule(tmp_path):
     config = _training_week(tmp_path)
     config = config.model_copy(

@@ -7,7 +7,7 @@ from jobs import culture_terms as culture
 from jobs.culture import spark_engine
 from tests.unit.culture.test_page_cache import TEXTS, _digest, _week
 
-pytestmark = pytest.mark.spark
+pytestmark = [pytest.mark.spark, pytest.mark.slow]  # Spark's Python workers load spaCy: make test
 
 
 @pytest.fixture

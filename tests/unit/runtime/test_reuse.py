@@ -209,3 +209,19 @@ def test_folder_digest_covers_stamped_and_unstamped_folders(tmp_path):
     (model / "w.npz").write_bytes(b"124")  # same size: an unstamped folder is hashed by its bytes
     assert reuse.folder_digest(model) != before
     assert reuse.folder_digest(tmp_path / "absent") is None
+
+
+def test_a_warehouse_moved_with_its_stamps_stays_reusable(env, jobs, monkeypatch):
+    import shutil
+
+    up, down = jobs
+    up(), down()
+    shutil.copytree(env / "wh", env / "moved")
+    monkeypatch.setenv("DW__PATHS__WAREHOUSE", str(env / "moved"))
+    monkeypatch.setenv("DW__PATHS__CACHE", str(env / "other-cache"))
+    up(), down()
+    assert (up.runs, down.runs) == (1, 1)
+    monkeypatch.setenv("DW__PATHS__DATA", str(env / "other-data"))  # other inputs
+    (env / "other-data").mkdir()
+    up(), down()
+    assert (up.runs, down.runs) == (2, 2)

@@ -81,6 +81,7 @@ def test_too_few_sessions_is_a_skip_that_removes_the_weeks_outputs_and_skips_the
 
 
 @pytest.mark.tf
+@pytest.mark.slow  # a whole job or a training of several seconds: make test, not make check
 def test_taste_vectors_job_writes_one_vector_per_active_listener(tmp_path):
     config = _world(tmp_path)
     small = config.sequence.model_copy(update={"units": 4, "rnn_epochs": 1, "holdout_days": 3})
@@ -105,6 +106,7 @@ def test_taste_vectors_job_writes_one_vector_per_active_listener(tmp_path):
     assert taste_vectors.run(every_week, nxt)["warm_start"]["full_training"].startswith("scheduled full retrain")
 
 
+@pytest.mark.slow  # a whole job or a training of several seconds: make test, not make check
 def test_the_merge_refuses_taste_vectors_of_an_older_song_vectors_run_naming_the_job(tmp_path):
     from jobs.recsys.inputs import read_sequence
     from jobs.warehouse.store import InconsistentInputError

@@ -64,6 +64,7 @@ def test_new_only_pairs_target_first_listens_with_the_whole_history_before():
 
 
 @pytest.mark.tf
+@pytest.mark.slow  # a whole job or a training of several seconds: make test, not make check
 def test_the_rnn_learns_a_deterministic_cycle_of_songs():
     vectors = np.random.default_rng(1).normal(size=(len(SONGS), 8)).astype(np.float32)
     listens = taste.listen_sequences(_cycle_sessions(), SONGS)
@@ -86,6 +87,7 @@ def test_the_rnn_learns_a_deterministic_cycle_of_songs():
 
 
 @pytest.mark.tf
+@pytest.mark.slow  # a whole job or a training of several seconds: make test, not make check
 def test_the_rnn_is_seeded():
     vectors = np.random.default_rng(1).normal(size=(len(SONGS), 8)).astype(np.float32)
     pairs = taste.make_pairs(taste.listen_sequences(_cycle_sessions(users=6), SONGS), 3)
@@ -107,6 +109,7 @@ def test_a_diverging_training_fails_naming_the_setting_instead_of_writing_nan_ve
 
 
 @pytest.mark.tf
+@pytest.mark.slow  # a whole job or a training of several seconds: make test, not make check
 def test_turned_weights_predict_the_turned_vector_of_the_same_song():
     vectors = np.random.default_rng(1).normal(size=(len(SONGS), 8)).astype(np.float32)
     pairs = taste.make_pairs(taste.listen_sequences(_cycle_sessions(users=6), SONGS), 3)
