@@ -276,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
         # the sizes not asked for this time keep their last rows (each row says when it was measured)
         order = list(scale_bench.SIZES)
         kept = [r for r in previous.get("scale") or [] if r["size"] not in sizes]
+        for r in kept:
+            r.setdefault("measured", (previous.get("machine") or {}).get("date", "?"))
         runs = []
         for size in sizes:
             print(f">> bench: scale {size}", flush=True)
