@@ -92,6 +92,14 @@ def sequence_term(idx: np.ndarray, cand: Candidates, weight: float) -> np.ndarra
     """``weight`` times the closeness of items ``idx`` to the taste vector (0 for items not among the candidates)."""
     term = np.zeros(len(idx), np.float64)
     if weight and len(cand[0]):
-        pos = pd.Series(cand[1], index=cand[0])
-        term = weight * pos.reindex(idx).fillna(0.0).to_numpy(dtype=np.float64)
+        # a sorted lookup (the candidates' items are distinct): the numbers pandas' reindex and
+        # fillna gave before, without building a Series per listener
+        items, close = np.asarray(cand[0]), np.asarray(cand[1])
+        order = np.argsort(items, kind="stable")
+        keys, values = items[order], close[order]
+        idx = np.asarray(idx)
+        at = np.minimum(np.searchsorted(keys, idx), len(keys) - 1)
+        found = values[at].copy()
+        found[(keys[at] != idx) | np.isnan(found)] = 0
+        term = weight * found.astype(np.float64)
     return term

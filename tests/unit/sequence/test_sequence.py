@@ -242,3 +242,21 @@ def test_above_the_configured_size_annoy_finds_the_audio_candidates_by_inner_pro
         assert len(filled) == 5 and np.allclose(got[r, filled], exact[r, filled])  # 5 tracks, exact products
         found += len(set(filled) & set(warm + np.argsort(-exact[r, warm:])[:5]))
     assert found == 25  # the 5 largest products of each: a search of 5x Annoy's default covers these 40 tracks
+
+
+def test_sequence_term_is_the_reindexed_closeness_times_the_weight_in_the_same_numbers():
+    from jobs.sequence.candidates import NONE, sequence_term
+
+    rng = np.random.default_rng(3)
+    for trial in range(50):
+        items = rng.choice(500, size=int(rng.integers(1, 60)), replace=False).astype(np.int64)
+        close = rng.random(len(items)).astype(np.float32)
+        if trial % 5 == 0:
+            close[0] = np.nan  # a closeness that is not a number counts as none
+        idx = rng.integers(0, 520, size=int(rng.integers(0, 80)))
+        weight = float(rng.random())
+        expected = weight * pd.Series(close, index=items).reindex(idx).fillna(0.0).to_numpy(dtype=np.float64)
+        got = sequence_term(idx, (items, close, np.zeros(len(items), np.int64)), weight)
+        assert got.dtype == np.float64 and np.array_equal(got, expected), trial
+    assert np.array_equal(sequence_term(np.array([1, 2]), NONE, 0.5), np.zeros(2))
+    assert np.array_equal(sequence_term(np.array([1]), (np.array([1]), np.array([0.5], np.float32), NONE[2]), 0.0), [0])
