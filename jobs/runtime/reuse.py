@@ -27,7 +27,7 @@ removes its stamp; a failed run leaves none.
 
 Steps that read the world outside the warehouse each time (``crawl``: the web) or publish
 the week (``merge``, ``validate``, ``report``) always run; the crawl's stamp still lets the
-culture step see that the pages did not change (its rows compared without their fetch time). Run metrics, reports, ``_run.json`` (which
+culture step see that the pages did not change. Run metrics, reports, ``_run.json`` (which
 run wrote a partition) and hidden names are not content. Deleting ``_steps`` (or the
 whole warehouse) makes the next run compute everything; the caches under ``paths.cache``
 are independent of this.
@@ -75,7 +75,6 @@ class Step:
     upstream: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()  # "<table>" or "models/<model>": their week=W folders; "plays": ingest's days
     reusable: bool = True
-    not_content: tuple[str, ...] = ()  # columns of its tables that say when, not what (the crawl's fetch time)
 
 
 # By the name of the step's run metrics (jobs.runtime.cli.week_job's ``metrics``). The upstream
@@ -86,7 +85,7 @@ STEPS: dict[str, Step] = {
     "audio_features": Step("audio_features", (), ("spectrograms", "audio_attributes", "audio_rejects")),
     "audio_cnn": Step("audio_train", ("als", "audio_features"), ("models/audio_cnn",)),
     "audio_infer": Step("audio_infer", ("audio_cnn",), ("track_vectors", "audio_vectors")),
-    "crawl": Step("crawl", (), ("pages",), reusable=False, not_content=("fetched_at",)),
+    "crawl": Step("crawl", (), ("pages",), reusable=False),
     "culture": Step("culture", ("crawl",), ("cultural_terms", "artist_similarity")),
     "song_vectors": Step("song_vectors", ("ingest",), ("song_vectors",)),
     "taste_vectors": Step("taste_vectors", ("song_vectors",), ("taste_vectors", "models/taste_rnn")),
@@ -201,28 +200,8 @@ def output_folders(wh: Warehouse, step: Step, week: str) -> dict[str, Path]:
     return out
 
 
-def table_digest(folder: Path, drop: tuple[str, ...]) -> str | None:
-    """A table partition's rows without the columns ``drop`` (``None``: absent)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    if not Path(folder).is_dir():
-        return None
-    table = pq.read_table(folder)
-    table = table.drop_columns([c for c in drop if c in table.column_names])
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()[:32]
-
-
 def outputs_digest(wh: Warehouse, step: Step, week: str) -> dict[str, str | None]:
-    """Each output folder of the week by content (:func:`folder_digest`; a step with
-    ``not_content`` columns: its tables' rows without them, :func:`table_digest`)."""
-    folders = output_folders(wh, step, week)
-    if step.not_content:
-        return {name: table_digest(path, step.not_content) for name, path in folders.items()}
-    return {name: folder_digest(path) for name, path in folders.items()}
+    return {name: folder_digest(path) for name, path in output_folders(wh, step, week).items()}
 
 
 def stamp_path(wh: Warehouse, name: str, week: str) -> Path:

@@ -225,31 +225,3 @@ def test_a_warehouse_moved_with_its_stamps_stays_reusable(env, jobs, monkeypatch
     (env / "other-data").mkdir()
     up(), down()
     assert (up.runs, down.runs) == (2, 2)
-
-
-def test_a_fetch_time_is_not_content_but_the_text_is(env, monkeypatch):
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    text = {"now": "Kalo Mira play techno"}
-    runs = iter(range(100))
-
-    def pages(wh, week):
-        folder = wh.partition("pages", week)
-        with wh.staged(folder) as stage:
-            table = pa.table({"text": [text["now"]], "fetched_at": [next(runs)]})
-            pq.write_table(table, stage / "part-0.parquet")
-        return {}
-
-    steps = {
-        "crawl": reuse.Step("crawl", (), ("pages",), reusable=False, not_content=("fetched_at",)),
-        "terms": reuse.Step("terms", ("crawl",), ("cultural_terms",)),
-    }
-    monkeypatch.setattr(reuse, "STEPS", steps)
-    crawl = Job("crawl", pages)
-    terms = Job("terms", lambda wh, w: {wh.partition("cultural_terms", w): "T"})
-    crawl(), terms(), crawl(), terms()
-    assert (crawl.runs, terms.runs) == (2, 1)  # fetched again: only the fetch time changed
-    text["now"] = "Kalo Mira play ambient"
-    crawl(), terms()
-    assert (crawl.runs, terms.runs) == (3, 2)
