@@ -53,6 +53,7 @@ from typing import Any
 
 from jobs.config import Config
 from jobs.warehouse.atomic import write_json_atomic
+from jobs.warehouse.cache import sha256_file
 from jobs.warehouse.sets import read_json
 from jobs.warehouse.store import Warehouse
 from jobs.warehouse.weeks import week_start
@@ -101,14 +102,6 @@ def _sha(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _file_sha(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def folder_digest(folder: Path) -> str | None:
     """What a warehouse folder holds (``None``: absent).
 
@@ -129,7 +122,7 @@ def folder_digest(folder: Path) -> str | None:
         if stamped and not p.name.startswith("_"):
             parts.append((rel, p.stat().st_size))
         else:
-            parts.append((rel, _file_sha(p)))
+            parts.append((rel, sha256_file(p)))
     return _sha(parts)[:32]
 
 
