@@ -1,7 +1,7 @@
 # Discover Weekly: the commands people type. `make run`, `make check` and `make test` set up everything they need.
 #
 #   make run [DATA=path] [WAREHOUSE=path] [WEEK=YYYY-Www]   run the weekly DAG through Airflow
-#   make check                                               lint + the fast tests (not marked slow), ~3 min
+#   make check                                               lint + the fast tests (not marked slow), ~2.5 min
 #   make test [PYTEST_ARGS=...]                              the whole test suite (what CI runs), ~41 min
 #   make query USER=<listener> [WEEK=YYYY-Www]               one listener's playlist
 #   make world [SIZE=tiny]                                   (re)generate the sample world
