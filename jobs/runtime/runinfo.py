@@ -68,9 +68,7 @@ def summary(warehouse: Path, week: str) -> str:
             lines.append(
                 f"  als: {m['users']} listeners x {m['tracks']} tracks, rank {m['rank']}, fit {m['fit_seconds']} s"
             )
-            for model, vals in m.get("evaluation", {}).items():
-                shown = ", ".join(f"{k}={v:.4f}" for k, v in vals.items() if k not in ("users", "holdout_pairs"))
-                lines.append(f"    {model:>12}: {shown}")
+            lines += evaluation_lines(m.get("evaluation") or {})
         else:
             lines.append(
                 f"  merge: {m['eligible']} playlists x {m['rows'] // max(m['eligible'], 1)}, sources {m['sources']}, "
@@ -110,6 +108,21 @@ def summary(warehouse: Path, week: str) -> str:
         "  settings: " + line if i == 0 else "    " + line for i, line in enumerate(setting_sources(load_config()))
     ]
     return "\n".join(lines)
+
+
+def evaluation_lines(evaluation: dict) -> list[str]:
+    """ALS's holdout figures per model; the reason when the evaluation was skipped; n/a for a null metric."""
+    if "skipped" in evaluation:
+        return [f"    evaluation skipped: {evaluation['skipped']}"]
+    out = []
+    for model, vals in evaluation.items():
+        shown = ", ".join(
+            f"{k}={'n/a' if v is None else format(v, '.4f')}"
+            for k, v in vals.items()
+            if k not in ("users", "holdout_pairs")
+        )
+        out.append(f"    {model:>12}: {shown}")
+    return out
 
 
 def listener_lines(m: dict) -> list[str]:

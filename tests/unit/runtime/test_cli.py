@@ -162,3 +162,14 @@ def test_a_corrupt_run_metrics_file_is_named(tmp_path):
     bad.write_text('{"rows": 3 "eligible": 1}')
     with pytest.raises(MissingInputError, match=f"{bad}: not valid JSON .*rerun the merge job for 2026-W47"):
         wh.read_metrics("2026-W47")
+
+
+def test_the_summary_shows_a_skipped_or_partial_als_evaluation():
+    """A week after the last plays has no holdout: make run's summary says so instead of failing."""
+    from jobs.runtime.runinfo import evaluation_lines
+
+    reason = "no counted plays in the holdout week 2026-11-16..2026-11-23"
+    assert evaluation_lines({"skipped": reason}) == [f"    evaluation skipped: {reason}"]
+    shown = evaluation_lines({"als": {"users": 9, "precision@10": 0.125, "mean_percentile_rank": None}})
+    assert shown == ["             als: precision@10=0.1250, mean_percentile_rank=n/a"]
+    assert evaluation_lines({}) == []
