@@ -21,11 +21,16 @@ Flow::
 
     resolve_week, package_code -> ingest -> als --------------+
     resolve_week -> audio_features --+-> audio_train -> audio_infer -+-> merge -> validate -> report
-                               als --+          audio_infer -> taste_clusters -+
+                               als --+          audio_infer -> taste_clusters -+                ^
+                                     +-> audio_eval ----------------------------------------------+
     resolve_week -> crawl -> culture --------------------------------+
            ingest -> song_vectors -> taste_vectors ------------------+
            ingest -> bandit ------------------------------------------+
     als, audio_infer, taste_vectors -> listener_models -> ahdqn -------+
+
+``audio_eval`` is the CNN's cold-start evaluation: it trains its own CNN from random weights,
+so it runs beside ``audio_train``, and only the report waits for it (the report runs when
+no upstream failed, a skipped evaluation included).
 
 ``listener_models`` trains the per-listener content model and the user model on the weeks
 before the run week; ``ahdqn`` builds the world model on the user model, trains the
@@ -145,10 +150,11 @@ with DAG(
 
     merge = job("merge", "merge", after_skips=True)
     validate = job("validate", "validate")
-    report = job("report", "report")
+    report = job("report", "report", after_skips=True)
     audio_features = job("audio_features", "audio_features --quiet")
     audio_train = job("audio_train", "audio_cnn train", after_skips=True)
     audio_infer = job("audio_infer", "audio_cnn infer", after_skips=True)
+    audio_eval = job("audio_eval", "audio_cnn evaluate", after_skips=True)
     crawl = job("crawl", "crawl")
     culture = job("culture", "culture_terms", after_skips=True)
     song_vectors = job("song_vectors", "song_vectors")
@@ -167,3 +173,4 @@ with DAG(
     [als, audio_infer, taste_vectors] >> listener_models
     [listener_models, taste_clusters, culture] >> ahdqn
     [als, audio_infer, taste_clusters, culture, taste_vectors, bandit, ahdqn] >> merge >> validate >> report
+    [als, audio_features] >> audio_eval >> report

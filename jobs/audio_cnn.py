@@ -16,8 +16,12 @@ train or infer, write the results).
 * ``models/audio_cnn/week=W/model.keras`` plus ``preprocessing.json`` (the spectrogram
   settings, crop length and per-band normalisation), so inference cannot disagree with
   training;
-* ``run_metrics/week=W/audio_cnn.json``: epochs, losses, time, and the cold-start
-  evaluation (:func:`~jobs.audio.cold_start.cold_start_eval`): 15% of the played tracks with audio are held
+* ``run_metrics/week=W/audio_cnn.json``: epochs, losses, time and the warm start.
+
+``evaluate --week W`` reads the same tables and writes ``run_metrics/week=W/audio_eval.json``,
+the cold-start evaluation (:func:`~jobs.audio.cold_start.cold_start_eval`); the DAG runs it as
+its own task (``audio_eval``) beside the training, off the path to the merge, and the report
+shows it: 15% of the played tracks with audio are held
   out as if new, ALS is refitted without any of their plays (the ``implicit``
   library's CPU ALS, the ``als`` section's rank, regularisation, alpha, eps,
   iterations and seed), a CNN is trained on the refit's vectors of the kept tracks,
@@ -56,7 +60,8 @@ Too little to learn from is not a failure: when fewer than 10 tracks have audio 
 ``audio_cnn.min_plays`` plays (real listening data usually has no audio at all), ``train``
 writes ``{"skipped": "only 0 tracks have audio and >= 5 plays; need 10 to train"}`` as its
 metrics and exits 99 (Airflow: skipped), ``infer`` then skips as well (``"audio_train skipped: ..."``), and the
-merge runs without audio candidates. A skip removes the step's outputs of an earlier run of
+merge runs without audio candidates. ``evaluate`` skips for the same reason, or when
+``audio_cnn.evaluate`` is false. A skip removes the step's outputs of an earlier run of
 the same week. Missing input tables or a model that does not fit still fail (exit 2).
 
 Both run as their own processes (the DAG starts them with bash), so the Airflow worker
@@ -66,6 +71,7 @@ Run alone::
 
     python -m jobs.audio_cnn train --week 2026-W47
     python -m jobs.audio_cnn infer --week 2026-W47
+    python -m jobs.audio_cnn evaluate --week 2026-W47
 """
 
 from __future__ import annotations
@@ -157,23 +163,14 @@ def true_genres(data: Path) -> pd.Series | None:
 
 def run_train(config: Config, week: str) -> dict[str, Any]:
     """Train the week's model; a skip (too few tracks with audio and plays) when there is too little to learn from."""
-    from jobs.warehouse.catalog import read_catalog_table
-
     conf = config.audio_cnn
     warehouse = config.paths.warehouse
     wh = Warehouse(warehouse)
     specs = load_spectrograms(warehouse, week)
     items = wh.read("item_factors", week)
-    counts = wh.read("play_counts", week)
-    tracks = read_catalog_table(config.paths.data, "tracks")
-    train = items[items[TRACK_ID].isin(specs) & (items["plays"] >= conf.min_plays)]
-    train = train.sort_values(TRACK_ID, ignore_index=True)
+    train = training_tracks(specs, items, conf.min_plays)
     if len(train) < MIN_TRAIN_TRACKS:
-        reason = f"only {len(train)} tracks have audio and >= {conf.min_plays} plays; need {MIN_TRAIN_TRACKS} to train"
-        return skipped(wh, week, reason, [model_dir(warehouse, week)])
-    evaluation = (
-        cold_start_eval(specs, items, counts, tracks, config, true_genres(config.paths.data)) if conf.evaluate else {}
-    )
+        return skipped(wh, week, too_few(len(train), conf.min_plays), [model_dir(warehouse, week)])
     targets = l2_normalise(as_matrix(train[VECTOR]))
     shape = architecture(conf, next(iter(specs.values())).shape[1], targets.shape[1])
     init, warm = previous_model(config, week, items, shape)
@@ -190,10 +187,43 @@ def run_train(config: Config, week: str) -> dict[str, Any]:
         "tracks": len(train),
         "history": history,
         "warm_start": warm,
-        "cold_start": evaluation,
         "model": str(target),
     }
     return metrics
+
+
+def training_tracks(specs: dict[str, np.ndarray], items: pd.DataFrame, min_plays: int) -> pd.DataFrame:
+    """The item factors of the tracks the CNN learns from: with audio and ``min_plays`` plays, by track id."""
+    train = items[items[TRACK_ID].isin(specs) & (items["plays"] >= min_plays)]
+    return train.sort_values(TRACK_ID, ignore_index=True)
+
+
+def too_few(tracks: int, min_plays: int) -> str:
+    return f"only {tracks} tracks have audio and >= {min_plays} plays; need {MIN_TRAIN_TRACKS} to train"
+
+
+def run_evaluate(config: Config, week: str) -> dict[str, Any]:
+    """The week's cold-start evaluation (:func:`~jobs.audio.cold_start.cold_start_eval`), apart from the training.
+
+    It reads what the training reads and trains its own CNN from random weights, so it runs
+    beside ``train`` (the DAG's ``audio_eval`` task), not before it. A skip when the training
+    would skip (too few tracks) or ``audio_cnn.evaluate`` is false.
+    """
+    from jobs.warehouse.catalog import read_catalog_table
+
+    conf = config.audio_cnn
+    wh = Warehouse(config.paths.warehouse)
+    if not conf.evaluate:
+        return skipped(wh, week, "audio_cnn.evaluate is false", [])
+    specs = load_spectrograms(config.paths.warehouse, week)
+    items = wh.read("item_factors", week)
+    train = training_tracks(specs, items, conf.min_plays)
+    if len(train) < MIN_TRAIN_TRACKS:
+        return skipped(wh, week, too_few(len(train), conf.min_plays), [])
+    counts = wh.read("play_counts", week)
+    tracks = read_catalog_table(config.paths.data, "tracks")
+    evaluation = cold_start_eval(specs, items, counts, tracks, config, true_genres(config.paths.data))
+    return {"week": week, **evaluation}
 
 
 def previous_model(
@@ -306,14 +336,19 @@ def infer_unless_skipped(config: Config, week: str) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    commands = {
+        "train": (run_train, "audio_cnn"),
+        "infer": (infer_unless_skipped, "audio_infer"),
+        "evaluate": (run_evaluate, "audio_eval"),
+    }
     return week_job(
         "audio_cnn",
-        "Train the audio CNN or infer track vectors with it.",
-        lambda config, week, args: (run_train if args.command == "train" else infer_unless_skipped)(config, week),
+        "Train the audio CNN, infer track vectors with it, or evaluate it on held-out tracks.",
+        lambda config, week, args: commands[args.command][0](config, week),
         argv,
         errors=(AudioCnnError,),
-        add_arguments=lambda p: p.add_argument("command", choices=["train", "infer"]),
-        metrics=lambda args: "audio_cnn" if args.command == "train" else "audio_infer",
+        add_arguments=lambda p: p.add_argument("command", choices=list(commands)),
+        metrics=lambda args: commands[args.command][1],
     )
 
 

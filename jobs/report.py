@@ -346,7 +346,7 @@ def build(config: Config, week: str) -> str:
     parts += audience_section(runs.get("validate", {}).get("accounting"), runs.get("merge", {}).get("personalisation"))
     eval_week = latest_evaluated_week(wh, week)
     eval_refs = wh.read_metrics(eval_week).get("offline_eval", {}).get("references") if eval_week else None
-    cold_start = runs.get("audio_cnn", {}).get("cold_start", {})
+    cold_start = runs.get("audio_eval", {})  # the CNN's cold-start evaluation (jobs.audio_cnn evaluate)
     blocks = [
         ("ALS holdout", runs.get("als", {}).get("references"), ("recall@", "ndcg@")),
         (f"offline evaluation of {eval_week}", eval_refs, ("recall@", "ndcg@", "precision@")),

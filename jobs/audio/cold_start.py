@@ -16,8 +16,8 @@ refit's vectors (:func:`jobs.audio.cnn.train_model`) and scores every scorer twi
   track's genre); 95% intervals over listeners and CNN-minus-reference paired intervals
   (:func:`jobs.evaluation.stats.compare`).
 
-``jobs.audio_cnn train`` writes its result under ``cold_start`` in
-``run_metrics/week=W/audio_cnn.json``.
+``jobs.audio_cnn evaluate`` (the DAG's ``audio_eval`` task) writes its result as
+``run_metrics/week=W/audio_eval.json``.
 """
 
 from __future__ import annotations

@@ -87,6 +87,7 @@ STEPS: dict[str, Step] = {
     "audio_features": Step("audio_features", (), ("spectrograms", "audio_attributes", "audio_rejects")),
     "audio_cnn": Step("audio_train", ("als", "audio_features"), ("models/audio_cnn",)),
     "audio_infer": Step("audio_infer", ("audio_cnn",), ("track_vectors", "audio_vectors")),
+    "audio_eval": Step("audio_eval", ("als", "audio_features")),  # its run metrics only
     "crawl": Step("crawl", (), ("pages",), reusable=False),
     "culture": Step("culture", ("crawl",), ("cultural_terms", "artist_similarity")),
     "song_vectors": Step("song_vectors", ("ingest",), ("song_vectors",)),

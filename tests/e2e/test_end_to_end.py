@@ -314,7 +314,7 @@ def test_guard_als_beats_most_popular_all_time_and_recent(runs):
     "once it passes.",
 )
 def test_guard_cnn_cold_start_beats_artist_popularity_over_the_whole_catalog(runs):
-    block = _metrics(runs, "audio_cnn")["cold_start"]["whole_catalog"]
+    block = _metrics(runs, "audio_eval")["whole_catalog"]
     _above(block, "artist_mean_popularity", "auc")
     _above(block, "artist_mean_popularity", "recall@30")
 

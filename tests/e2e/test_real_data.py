@@ -269,6 +269,7 @@ def test_make_run_publishes_a_1998_week_without_audio_or_web(tmp_path):
         "audio_features": "no audio: none of the catalog's 72 tracks has an audio_path",
         "audio_cnn": too_few,
         "audio_infer": f"audio_train skipped: {too_few}",
+        "audio_eval": too_few,
         "crawl": no_seeds,
         "culture": f"no page text: the crawl skipped ({no_seeds})",
         # ratings spread over weeks are no listening sessions: 16 pairs of ratings within 30 minutes
@@ -284,10 +285,10 @@ def test_make_run_publishes_a_1998_week_without_audio_or_web(tmp_path):
     assert f"audio_cnn: skipped, {too_few}" in done.stdout  # make's summary
     # Airflow itself records the skips (skip_on_exit_code), and make's summary shows its states
     skipped_tasks = (
-        "ahdqn, audio_features, audio_infer, audio_train, bandit, crawl, culture, song_vectors, taste_clusters, "
-        "taste_vectors"
+        "ahdqn, audio_eval, audio_features, audio_infer, audio_train, bandit, crawl, culture, song_vectors, "
+        "taste_clusters, taste_vectors"
     )
-    assert f"Airflow task states: 8 success, 10 skipped ({skipped_tasks})" in done.stdout
+    assert f"Airflow task states: 8 success, 11 skipped ({skipped_tasks})" in done.stdout
     # the listener models learn from the ratings' plays alone (no audio: no content model), judged on the last week
     assert runs["listener_models"]["content_model"]["skipped"].startswith("0 liked or skipped pairs")
     assert runs["listener_models"]["user_model"]["holdout"]["organic"]["rows"] > 0

@@ -58,10 +58,11 @@ def test_dag_structure(dagbag):
         "ahdqn": ["culture", "listener_models", "taste_clusters"],
         "taste_clusters": ["audio_infer"],
         "validate": ["merge"],
-        "report": ["validate"],
+        "report": ["audio_eval", "validate"],
         "audio_features": ["resolve_week"],
         "audio_train": ["als", "audio_features"],
         "audio_infer": ["audio_train"],
+        "audio_eval": ["als", "audio_features"],  # off the path to the merge
         "crawl": ["resolve_week"],
         "culture": ["crawl"],
         "song_vectors": ["ingest"],
@@ -103,12 +104,14 @@ def test_skippable_steps_end_skipped_and_the_merge_still_runs(dagbag):
     after_skips = {
         "audio_train",
         "audio_infer",
+        "audio_eval",
         "taste_clusters",
         "culture",
         "taste_vectors",
         "listener_models",
         "ahdqn",
         "merge",
+        "report",  # after validate, and after audio_eval even when it skipped
     }
     assert {t.task_id: t.trigger_rule.value for t in dag.tasks} == {
         t.task_id: "none_failed" if t.task_id in after_skips else "all_success" for t in dag.tasks

@@ -152,7 +152,7 @@ def test_the_weekly_dag_runs_with_its_metadata_in_postgres(postgres, tiny_world,
     assert runs == [("success", "manual")]
     states = dict(_query(postgres, "SELECT task_id, state FROM task_instance WHERE dag_id = 'discover_weekly'"))
     # every task succeeds but the bandit, which skips: no arm of the default experiment uses it
-    assert len(states) == 18 and states.pop("bandit") == states.pop("ahdqn") == "skipped", states
+    assert len(states) == 19 and states.pop("bandit") == states.pop("ahdqn") == "skipped", states
     assert set(states.values()) == {"success"}, states
     assert _query(postgres, "SELECT count(*) FROM serialized_dag WHERE dag_id = 'discover_weekly'") == [(1,)]
     assert _query(

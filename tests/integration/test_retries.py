@@ -41,7 +41,7 @@ def test_shipped_tasks_retry_with_backoff_by_default():
     assert dag.default_args["retries"] >= 1
     assert dag.default_args["retry_delay"] >= timedelta(minutes=1)
     assert dag.default_args["retry_exponential_backoff"]
-    assert len(dag.tasks) == 18
+    assert len(dag.tasks) == 19
     for task in dag.tasks:
         assert task.retries >= 1, task.task_id
         assert task.retry_delay == dag.default_args["retry_delay"], task.task_id

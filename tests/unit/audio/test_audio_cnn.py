@@ -225,6 +225,26 @@ def test_training_publishes_the_model_and_a_failed_save_leaves_no_staging_folder
     assert {p.name: p.read_bytes() for p in target.iterdir()} == published  # the last good model stays
 
 
+def test_the_cold_start_evaluation_is_its_own_step_and_skips_with_a_reason(tmp_path, monkeypatch):
+    """``audio_cnn evaluate`` (the DAG's audio_eval): off by setting, or too few tracks, is a skip naming why."""
+    from jobs.runtime.cli import SKIPPED
+
+    config = _training_week(tmp_path, n=24)
+    assert audio_cnn.run_evaluate(config, "2026-W47") == {"week": "2026-W47", "skipped": "audio_cnn.evaluate is false"}
+    assert "cold_start" not in audio_cnn.run_train(config, "2026-W47")  # the training no longer evaluates
+    few = _training_week(tmp_path / "few", n=6)
+    on = few.model_copy(update={"audio_cnn": few.audio_cnn.model_copy(update={"evaluate": True})})
+    need = "only 6 tracks have audio and >= 1 plays; need 10 to train"
+    assert audio_cnn.run_evaluate(on, "2026-W47") == {"week": "2026-W47", "skipped": need}
+    # the command line: exit 99 (Airflow's skipped) and the reason in run_metrics/.../audio_eval.json
+    env = {"DW_DATA": few.paths.data, "DW_WAREHOUSE": few.paths.warehouse, "DW__AUDIO_CNN__MIN_PLAYS": 1}
+    for k, v in {**env, "DW__AUDIO_CNN__EVALUATE": "true"}.items():
+        monkeypatch.setenv(k, str(v))
+    assert audio_cnn.main(["evaluate", "--week", "2026-W47"]) == SKIPPED
+    written = json.loads((few.paths.warehouse / "run_metrics" / "week=2026-W47" / "audio_eval.json").read_text())
+    assert written["skipped"] == need
+
+
 def _plays(seed=0, users=60, tracks=120, genres=4):
     """Listeners who mostly play one genre; returns play counts, the genre of each track and artists."""
     rng = np.random.default_rng(seed)
