@@ -132,11 +132,13 @@ with DAG(
     )
     als = SparkSubmitOperator(task_id="als", application=str(ROOT / "jobs" / "als.py"), name="dw-als", **spark_common)
 
-    def job(task_id: str, command: str, after_skips: bool = False) -> BashOperator:
+    def job(task_id: str, command: str, after_skips: bool = False, priority: int = 1) -> BashOperator:
         """A non-Spark job in its own process: ``python -m jobs.<command> --week W``.
 
         Exit 99 is a skip (:data:`jobs.runtime.cli.SKIPPED`). ``after_skips``: the task runs when
         no upstream failed, even if one skipped (it decides itself what a missing input means).
+        ``priority``: the task's own weight; Airflow adds its downstream tasks' weights and
+        gives a free slot to the ready task of the highest sum.
         """
         return BashOperator(
             task_id=task_id,
@@ -146,6 +148,7 @@ with DAG(
             append_env=True,
             skip_on_exit_code=SKIPPED,
             trigger_rule=TriggerRule.NONE_FAILED if after_skips else TriggerRule.ALL_SUCCESS,
+            priority_weight=priority,
         )
 
     merge = job("merge", "merge", after_skips=True)
@@ -161,7 +164,8 @@ with DAG(
     taste_vectors = job("taste_vectors", "taste_vectors", after_skips=True)
     taste_clusters = job("taste_clusters", "taste_clusters", after_skips=True)
     bandit = job("bandit", "bandit")
-    listener_models = job("listener_models", "listener_models", after_skips=True)
+    # ready with taste_clusters, which has as many tasks after it, and three times as long: first
+    listener_models = job("listener_models", "listener_models", after_skips=True, priority=3)
     ahdqn = job("ahdqn", "ahdqn", after_skips=True)
 
     [week, code] >> ingest >> als

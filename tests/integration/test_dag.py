@@ -118,6 +118,15 @@ def test_skippable_steps_end_skipped_and_the_merge_still_runs(dagbag):
     }
 
 
+def test_the_longer_of_two_tasks_ready_together_gets_a_free_slot_first(dagbag):
+    """After audio_infer, with audio_eval holding the other slot: listener_models (30 s) before taste_clusters (11 s)."""
+    dag = dagbag.dags["discover_weekly"]
+    assert {t.weight_rule for t in dag.tasks} == {"downstream"}  # a task's weight plus every task after it
+    weight = {t.task_id: t.priority_weight + sum(d.priority_weight for d in t.get_flat_relatives()) for t in dag.tasks}
+    assert weight["listener_models"] > weight["taste_clusters"]
+    assert weight["audio_train"] > weight["audio_eval"]  # the path to the merge before the evaluation
+
+
 def test_spark_jobs_go_through_spark_submit(dagbag):
     from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
