@@ -1,4 +1,4 @@
-"""Shared fixtures: one local Spark session per test run, and the tiny sample world."""
+"""Shared fixtures: one local Spark session per test run, the tiny sample world, and its week computed once."""
 
 from __future__ import annotations
 
@@ -43,6 +43,28 @@ def tiny_world(tmp_path_factory) -> Path:
     conf = build_config({"world": TINY}).world
     generate(conf, out)
     return out
+
+
+TINY_WEEK = "2026-W47"
+TINY_LOGICAL_DATE = "2026-11-16T06:00:00+00:00"
+
+
+@pytest.fixture(scope="session")
+def tiny_week(tiny_world, tmp_path_factory) -> Path:
+    """The tiny world's week computed once by the whole DAG (``airflow dags test``); its warehouse.
+
+    Read it, never change it. A test that runs the DAG again runs it on a copy
+    (:func:`tests.airflow_env.copy_warehouse`): step reuse (:mod:`jobs.runtime.reuse`) then runs
+    only the steps that always run, so a test of Airflow itself (its metadata in PostgreSQL, a
+    scheduler) does not compute the week again.
+    """
+    from tests.airflow_env import airflow_env, run_airflow
+
+    base = tmp_path_factory.mktemp("tiny-week")
+    env = airflow_env(base / "airflow", tiny_world, base / "warehouse")
+    run_airflow(env, "db", "migrate")
+    run_airflow(env, "dags", "test", "discover_weekly", TINY_LOGICAL_DATE)
+    return base / "warehouse"
 
 
 SHARED_DATA = ROOT.parent / "shared" / "data"

@@ -4,8 +4,8 @@ A rerun of a week used to recompute every step. Now each weekly step of the DAG 
 gets a *key* before it runs: the SHA-256 of
 
 * the step, its arguments and the week;
-* the configuration, but for how tasks run (``dag``) and where outputs and caches live
-  (``paths.warehouse``, ``paths.checkpoints``, ``paths.cache``);
+* the configuration, but for how tasks run (``dag``; Spark's master, memory and log level) and
+  where outputs and caches live (``paths.warehouse``, ``paths.checkpoints``, ``paths.cache``);
 * the code: the source of every module of ``jobs`` and ``schemas``, the Python version and the
   installed distributions' versions;
 * the input folder (``paths.data``): every file's path, size and modification time;
@@ -66,7 +66,11 @@ NOT_CONTENT = {"_run.json"}  # which run wrote a partition, not what it holds
 NOT_INPUTS = {"run_metrics", "reports"}  # written for people; no step reads them
 # how tasks run and where the outputs and caches live: not what a step computes (a warehouse
 # moved with its stamps, e.g. `cp -a`, keeps its steps reusable)
-NOT_SETTINGS: dict[str, Any] = {"dag": True, "paths": {"warehouse", "checkpoints", "cache"}}
+NOT_SETTINGS: dict[str, Any] = {
+    "dag": True,
+    "paths": {"warehouse", "checkpoints", "cache"},
+    "spark": {"master", "driver_memory", "executor_memory", "log_level"},  # the cluster test: same tables
+}
 
 
 @dataclass(frozen=True)

@@ -14,48 +14,39 @@ from jobs.warehouse.catalog import read_catalog
 from jobs.warehouse.store import Warehouse
 from schemas.metrics import check_references
 from schemas.tables import arrow_schema
-from tests.airflow_env import ROOT, airflow_env
-
-WEEK = "2026-W47"
-LOGICAL_DATE = "2026-11-16T06:00:00+00:00"
+from tests.airflow_env import ROOT, airflow_env, copy_warehouse, run_airflow
+from tests.conftest import TINY_LOGICAL_DATE as LOGICAL_DATE
+from tests.conftest import TINY_WEEK as WEEK
 
 pytestmark = [pytest.mark.slow, pytest.mark.airflow, pytest.mark.spark, pytest.mark.tf]
 
 
-def _airflow(env, *args, timeout=900):
-    proc = subprocess.run(
-        [sys.executable, "-m", "airflow", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout
-    )
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-80:])
-        pytest.fail(f"airflow {' '.join(args)} failed ({proc.returncode}):\n{tail}")
-    return proc
-
-
 @pytest.fixture(scope="module")
-def runs(tiny_world, tmp_path_factory):
-    """Run the DAG three times for the same week: computed, computed again with step reuse off,
-    then with reuse (the default); keep the tables and the metrics of the last run."""
+def runs(tiny_world, tiny_week, tmp_path_factory):
+    """The week as the DAG first computed it (the ``tiny_week`` fixture); then, on a copy of that
+    warehouse, computed again with step reuse off, then with reuse (the default). Keeps the tables
+    and the metrics of the last run."""
+    first_part = tiny_week / "discover_weekly" / f"week={WEEK}"
+    first = pq.read_table(first_part).to_pandas()
+    first_schema = pq.read_schema(next(first_part.glob("*.parquet")))
     base = tmp_path_factory.mktemp("e2e")
-    env = airflow_env(base / "airflow", tiny_world, base / "warehouse")
-    _airflow(env, "db", "migrate")
-    _airflow(env, "dags", "test", "discover_weekly", LOGICAL_DATE)
-    part = base / "warehouse" / "discover_weekly" / f"week={WEEK}"
-    first = pq.read_table(part).to_pandas()
-    first_schema = pq.read_schema(next(part.glob("*.parquet")))
+    warehouse = copy_warehouse(tiny_week, base / "warehouse")
+    env = airflow_env(base / "airflow", tiny_world, warehouse)
+    run_airflow(env, "db", "migrate")
+    part = warehouse / "discover_weekly" / f"week={WEEK}"
     first_inode = (part / "part-0.parquet").stat().st_ino
-    _airflow({**env, "DW__DAG__REUSE": "false"}, "dags", "test", "discover_weekly", LOGICAL_DATE)
+    run_airflow({**env, "DW__DAG__REUSE": "false"}, "dags", "test", "discover_weekly", LOGICAL_DATE)
     second = pq.read_table(part).to_pandas()
     second_inode = (part / "part-0.parquet").stat().st_ino
-    _airflow(env, "dags", "test", "discover_weekly", LOGICAL_DATE)
+    run_airflow(env, "dags", "test", "discover_weekly", LOGICAL_DATE)
     return {
         "first": first,
         "second": second,
         "third": pq.read_table(part).to_pandas(),
-        "third_metrics": Warehouse(base / "warehouse").read_metrics(WEEK),
+        "third_metrics": Warehouse(warehouse).read_metrics(WEEK),
         "inodes": (first_inode, second_inode),
         "schema": first_schema,
-        "warehouse": base / "warehouse",
+        "warehouse": warehouse,
         "data": tiny_world,
     }
 
@@ -339,7 +330,7 @@ def evaluated(runs):
     """What `make evaluate` does after the week's run: the DAG for the week before, then jobs.evaluate on it."""
     env = airflow_env(runs["warehouse"].parent / "airflow", runs["data"], runs["warehouse"])
     env = {**env, "DW__AUDIO_CNN__EVALUATE": "false"}  # W46's cold-start evaluation is not what is scored here
-    _airflow(env, "dags", "test", "discover_weekly", EVAL_DATE, "-c", json.dumps({"week": EVAL_WEEK}))
+    run_airflow(env, "dags", "test", "discover_weekly", EVAL_DATE, "-c", json.dumps({"week": EVAL_WEEK}))
     subprocess.run(
         [sys.executable, "-m", "jobs.evaluate", "--week", EVAL_WEEK], env=env, cwd=ROOT, check=True, capture_output=True
     )

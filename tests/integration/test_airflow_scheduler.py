@@ -13,7 +13,8 @@ import urllib.request
 import pyarrow.parquet as pq
 import pytest
 
-from tests.airflow_env import ROOT
+from jobs.warehouse.store import Warehouse
+from tests.airflow_env import ROOT, copy_warehouse
 
 WEEK = "2026-W47"
 pytestmark = [pytest.mark.slow, pytest.mark.airflow, pytest.mark.spark, pytest.mark.tf]
@@ -52,8 +53,10 @@ def _session_processes(sid: int) -> list[str]:
     return [line for line in listing.stdout.splitlines() if "Z" not in line.split()[1]]
 
 
-def test_make_airflow_runs_a_week_triggered_through_the_rest_api(tiny_world, tmp_path):
+def test_make_airflow_runs_a_week_triggered_through_the_rest_api(tiny_world, tiny_week, tmp_path):
+    """On a copy of the week computed once (``tiny_week``): the steps are reused, the scheduler is what is tested."""
     port = _free_port()
+    copy_warehouse(tiny_week, tmp_path / "wh")
     env = {
         **os.environ,
         "DW_AIRFLOW_HOME": str(tmp_path / "airflow"),
@@ -101,6 +104,8 @@ def test_make_airflow_runs_a_week_triggered_through_the_rest_api(tiny_world, tmp
         table = pq.read_table(tmp_path / "wh" / "discover_weekly" / f"week={WEEK}").to_pandas()
         assert (table.groupby("user_id").size() == 30).all() and table["user_id"].nunique() > 50
         assert (tmp_path / "wh" / "reports" / f"week={WEEK}" / "report.html").exists()
+        reused = {job for job, m in Warehouse(tmp_path / "wh").read_metrics(WEEK).items() if m.get("reused")}
+        assert {"ingest", "als", "audio_cnn", "taste_vectors"} <= reused
     finally:
         os.killpg(proc.pid, signal.SIGTERM)  # what Ctrl-C does: bin/airflow-local stops all it started
         try:

@@ -1,7 +1,8 @@
 """Airflow with PostgreSQL as its metadata database: a throw-away PostgreSQL server on 127.0.0.1,
 ``airflow db migrate`` against it, then the whole discover_weekly DAG through ``airflow dags test`` on
 the tiny world; the run, its task instances and the DAG's serialized form are rows in PostgreSQL, and
-no SQLite file is made.
+no SQLite file is made. The run starts from a copy of the week computed once (the ``tiny_week``
+fixture), so its steps are reused: it tests Airflow on PostgreSQL, not the jobs again.
 
 Needs the PostgreSQL server programs (initdb, pg_ctl, postgres; found on PATH, in /usr/local/bin or
 in /usr/lib/postgresql/<version>/bin); skipped with the reason when they are missing. PostgreSQL
@@ -23,7 +24,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from tests.airflow_env import ROOT, airflow_env
+from jobs.warehouse.store import Warehouse
+from tests.airflow_env import ROOT, airflow_env, copy_warehouse
 
 WEEK = "2026-W47"
 LOGICAL_DATE = "2026-11-16T06:00:00+00:00"
@@ -129,8 +131,8 @@ def _query(postgres, sql: str) -> list[tuple]:
         conn.close()
 
 
-def test_the_weekly_dag_runs_with_its_metadata_in_postgres(postgres, tiny_world, tmp_path):
-    home, warehouse = tmp_path / "airflow", tmp_path / "warehouse"
+def test_the_weekly_dag_runs_with_its_metadata_in_postgres(postgres, tiny_world, tiny_week, tmp_path):
+    home, warehouse = tmp_path / "airflow", copy_warehouse(tiny_week, tmp_path / "warehouse")
     env = airflow_env(home, tiny_world, warehouse)
     env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = postgres["url"]
     airflow = [sys.executable, "-m", "airflow"]
@@ -162,3 +164,5 @@ def test_the_weekly_dag_runs_with_its_metadata_in_postgres(postgres, tiny_world,
 
     table = pq.read_table(warehouse / "discover_weekly" / f"week={WEEK}").to_pandas()
     assert table["user_id"].nunique() > 50 and (table.groupby("user_id").size() == 30).all()
+    reused = {job for job, m in Warehouse(warehouse).read_metrics(WEEK).items() if m.get("reused")}
+    assert {"ingest", "als", "audio_cnn", "taste_vectors"} <= reused  # the copy's steps, not computed again

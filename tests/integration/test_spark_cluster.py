@@ -142,13 +142,13 @@ def _submit(master: str, job: str, data: Path, warehouse: Path, **settings: str)
         pytest.fail(f"{job} on {master} failed:\n{(proc.stdout + proc.stderr)[-4000:]}")
 
 
-def test_ingest_and_als_on_a_standalone_cluster_match_a_local_run(cluster, tiny_world, tmp_path):
-    for master, wh in ((cluster, tmp_path / "cluster"), ("local[2]", tmp_path / "local")):
-        _submit(master, "ingest", tiny_world, wh)
-        _submit(master, "als", tiny_world, wh)
+def test_ingest_and_als_on_a_standalone_cluster_match_a_local_run(cluster, tiny_world, tiny_week, tmp_path):
+    """The local run: the DAG's ingest and ALS on local[2] (the ``tiny_week`` fixture's warehouse)."""
+    _submit(cluster, "ingest", tiny_world, tmp_path / "cluster")
+    _submit(cluster, "als", tiny_world, tmp_path / "cluster")
     key = ["user_id", "track_id", "played_at"]
     a = pq.read_table(tmp_path / "cluster" / "plays").to_pandas().sort_values(key, ignore_index=True)
-    b = pq.read_table(tmp_path / "local" / "plays").to_pandas().sort_values(key, ignore_index=True)
+    b = pq.read_table(tiny_week / "plays").to_pandas().sort_values(key, ignore_index=True)
     pd.testing.assert_frame_equal(a, b)
 
     def scores(wh):
@@ -156,11 +156,11 @@ def test_ingest_and_als_on_a_standalone_cluster_match_a_local_run(cluster, tiny_
         v = pq.read_table(wh / "item_factors" / f"week={WEEK}").to_pandas().sort_values("track_id")
         return as_matrix(u["vector"]) @ as_matrix(v["vector"]).T
 
-    sa, sb = scores(tmp_path / "cluster"), scores(tmp_path / "local")
+    sa, sb = scores(tmp_path / "cluster"), scores(tiny_week)
     assert sa.shape == sb.shape
     np.testing.assert_allclose(sa, sb, atol=1e-3)
     ma = pq.read_table(tmp_path / "cluster" / "als_metrics" / f"week={WEEK}").to_pandas().set_index(["model", "metric"])
-    mb = pq.read_table(tmp_path / "local" / "als_metrics" / f"week={WEEK}").to_pandas().set_index(["model", "metric"])
+    mb = pq.read_table(tiny_week / "als_metrics" / f"week={WEEK}").to_pandas().set_index(["model", "metric"])
     np.testing.assert_allclose(ma["value"], mb.loc[ma.index, "value"], atol=1e-3)
 
 

@@ -77,15 +77,20 @@ def test_a_skip_is_reused_as_a_skip(env):
     assert metrics(env, "up")["skipped"] == "too little input"
 
 
-def test_another_setting_runs_the_steps_again_but_not_a_dag_setting(env, jobs, monkeypatch):
+def test_another_setting_runs_the_steps_again_but_not_how_tasks_and_spark_run(env, jobs, monkeypatch):
     up, down = jobs
     up(), down()
     monkeypatch.setenv("DW__DAG__PARALLELISM", "1")  # how tasks run, not what they compute
+    monkeypatch.setenv("DW__SPARK__DRIVER_MEMORY", "1g")  # nor Spark's memory, master or log level
+    monkeypatch.setenv("DW__SPARK__MASTER", "local[1]")
     up(), down()
     assert (up.runs, down.runs) == (1, 1)
-    monkeypatch.setenv("DW__ALS__RANK", "8")
+    monkeypatch.setenv("DW__SPARK__SHUFFLE_PARTITIONS", "3")  # a Spark setting that may change an output
     up(), down()
     assert (up.runs, down.runs) == (2, 2)
+    monkeypatch.setenv("DW__ALS__RANK", "8")
+    up(), down()
+    assert (up.runs, down.runs) == (3, 3)
 
 
 def test_a_changed_input_file_runs_the_steps_again(env, jobs):
