@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -33,16 +34,36 @@ def spark():
     session.stop()
 
 
+def once_per_run(tmp_path_factory, name: str, build) -> Path:
+    """``build(folder)`` (it returns a path) once per test run, also when pytest-xdist runs the tests in
+    several processes: the first to ask builds it in the run's shared temp folder under a lock, the
+    others wait for it and get the same path (so every process sees the same world and week)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return build(tmp_path_factory.mktemp(name))
+    import fcntl
+
+    shared = tmp_path_factory.getbasetemp().parent / name
+    with open(f"{shared}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = shared / ".built"
+        if not done.exists():
+            shutil.rmtree(shared, ignore_errors=True)
+            shared.mkdir()
+            done.write_text(str(build(shared)))
+        return Path(done.read_text())
+
+
 @pytest.fixture(scope="session")
 def tiny_world(tmp_path_factory) -> Path:
     """The tiny sample world (the size the end-to-end tests use), generated once."""
     from jobs.config import build_config
     from jobs.tools.world.cli import TINY, generate
 
-    out = tmp_path_factory.mktemp("world") / "sample"
-    conf = build_config({"world": TINY}).world
-    generate(conf, out)
-    return out
+    def build(folder: Path) -> Path:
+        generate(build_config({"world": TINY}).world, folder / "sample")
+        return folder / "sample"
+
+    return once_per_run(tmp_path_factory, "world", build)
 
 
 TINY_WEEK = "2026-W47"
@@ -60,11 +81,13 @@ def tiny_week(tiny_world, tmp_path_factory) -> Path:
     """
     from tests.airflow_env import airflow_env, run_airflow
 
-    base = tmp_path_factory.mktemp("tiny-week")
-    env = airflow_env(base / "airflow", tiny_world, base / "warehouse")
-    run_airflow(env, "db", "migrate")
-    run_airflow(env, "dags", "test", "discover_weekly", TINY_LOGICAL_DATE)
-    return base / "warehouse"
+    def build(base: Path) -> Path:
+        env = airflow_env(base / "airflow", tiny_world, base / "warehouse")
+        run_airflow(env, "db", "migrate")
+        run_airflow(env, "dags", "test", "discover_weekly", TINY_LOGICAL_DATE)
+        return base / "warehouse"
+
+    return once_per_run(tmp_path_factory, "tiny-week", build)
 
 
 SHARED_DATA = ROOT.parent / "shared" / "data"
