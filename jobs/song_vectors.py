@@ -14,6 +14,9 @@ the same atomic swap, the angular Annoy index over those vectors (``_annoy.ann``
 ``run_metrics/week=W/song_vectors.json``: sessions, listens, skips, documents, vocabulary,
 training and index times, and Annoy's recall@10 against exact search on up to 500 songs.
 
+With ``sequence.engine: spark`` the plays are cut into sessions on Spark and only the documents
+reach this process (:mod:`jobs.sequence.spark_engine`; the same documents, so the same vectors).
+
 Too little to learn from is a skip, not a failure (real data may have few sessions): with
 fewer than ``sequence.min_documents`` documents of two or more songs the job writes
 ``{"skipped": <why>}``, exits 99 (Airflow: skipped) and removes an earlier run's partition of the week; the
@@ -36,7 +39,7 @@ import numpy as np
 
 from jobs.config import Config
 from jobs.evaluation.metrics import as_matrix
-from jobs.runtime.cli import skipped, week_job
+from jobs.runtime.cli import skipped, week_job, with_spark
 from jobs.sequence.ann import build_index, query, save_index
 from jobs.sequence.sessions import (
     cut_sessions,
@@ -70,10 +73,32 @@ def annoy_recall(vectors: np.ndarray, index: Any, k: int = 10, sample: int = 500
     return {"k": k, "queries": len(rows), "recall": round(recall, 4), "query_ms": round(1e3 * seconds / len(rows), 4)}
 
 
+def session_documents_of(config: Config, wh: Warehouse, week: str) -> tuple[dict[str, Any], list[str], list[list[str]]]:
+    """The plays before the week cut into sessions: their counts, the top N listened songs, the session documents.
+
+    In this process, or on Spark with ``sequence.engine: spark`` (:mod:`jobs.sequence.spark_engine`,
+    the same values).
+    """
+    conf, min_ms = config.sequence, config.als.min_ms_played
+    if conf.engine == "spark":
+        from jobs.sequence.spark_engine import spark_session_documents
+
+        return with_spark(
+            config,
+            "dw-song-vectors",
+            lambda spark: spark_session_documents(
+                wh.spark_plays_before(spark, cutoff(week)), conf.session_gap_minutes, min_ms, conf.top_n
+            ),
+        )
+    plays = wh.plays_before(cutoff(week), columns=PLAY_COLUMNS)
+    sessions = cut_sessions(plays, conf.session_gap_minutes, min_ms)
+    keep = top_tracks(sessions[~sessions["skipped"]], conf.top_n)
+    return session_stats(sessions), keep, session_documents(sessions, set(keep))
+
+
 def run(config: Config, week: str) -> dict[str, Any]:
     conf = config.sequence
     wh = Warehouse(config.paths.warehouse)
-    plays = wh.plays_before(cutoff(week), columns=PLAY_COLUMNS)
     tracks = read_catalog_table(config.paths.data, "tracks")
     playlists, playlist_counts = read_playlists(Path(config.paths.data), set(tracks[TRACK_ID]))
     if playlist_counts.get("quarantined"):
@@ -85,14 +110,14 @@ def run(config: Config, week: str) -> dict[str, Any]:
             first["line"],
             first["raw"],
         )
-    sessions = cut_sessions(plays, conf.session_gap_minutes, config.als.min_ms_played)
-    keep = set(top_tracks(sessions[~sessions["skipped"]], conf.top_n))
-    docs_sessions = session_documents(sessions, keep)
+    stats, top, docs_sessions = session_documents_of(config, wh, week)
+    keep = set(top)
     docs_playlists = playlist_documents(playlists, keep)
     documents = docs_sessions + docs_playlists
     metrics: dict[str, Any] = {
         "week": week,
-        **session_stats(sessions),
+        **stats,
+        "engine": conf.engine,
         "playlists": playlist_counts,
         "top_n": len(keep),
         "documents": {"sessions": len(docs_sessions), "playlists": len(docs_playlists)},

@@ -23,6 +23,9 @@ two trainings can use: from the ``max_pairs``-th most recent one before the held
 on; training histories, the evaluation, listeners with and without a vector, seconds).
 Seeded: a rerun gives the same vectors.
 
+With ``sequence.engine: spark`` the plays are cut into sessions on Spark and only the listens of
+songs with a vector reach this process (:mod:`jobs.sequence.spark_engine`; the same listens).
+
 A skip, not a failure, when there is too little to learn from: the song vectors were
 skipped (their metrics say why) or there are fewer than ``sequence.min_sequences`` pairs;
 the week's earlier ``taste_vectors`` partition is then removed and the merge runs without
@@ -49,7 +52,7 @@ import pandas as pd
 from jobs.config import Config
 from jobs.evaluation.metrics import as_matrix
 from jobs.recsys.items import rotation_between
-from jobs.runtime.cli import skipped, week_job
+from jobs.runtime.cli import skipped, week_job, with_spark
 from jobs.sequence.sessions import cut_sessions
 from jobs.sequence.taste import (
     hit_rates,
@@ -149,6 +152,28 @@ def previous_weights(
     return turned_weights(weights, rotation), {"from_week": w, "full_train_week": full}
 
 
+def listens_of(config: Config, wh: Warehouse, cut: dt.datetime, song_ids: list[str]) -> tuple[pd.DataFrame, set[str]]:
+    """The listens of songs with a vector before ``cut``, in order, and the listeners active in the ALS window.
+
+    In this process, or on Spark with ``sequence.engine: spark`` (:mod:`jobs.sequence.spark_engine`,
+    the same values).
+    """
+    conf, min_ms, weeks = config.sequence, config.als.min_ms_played, config.als.window_weeks
+    if conf.engine == "spark":
+        from jobs.sequence.spark_engine import spark_listens
+
+        return with_spark(
+            config,
+            "dw-taste-vectors",
+            lambda spark: spark_listens(
+                wh.spark_plays_before(spark, cut), conf.session_gap_minutes, min_ms, song_ids, cut, weeks
+            ),
+        )
+    plays = wh.plays_before(cut, columns=(USER_ID, TRACK_ID, PLAYED_AT, MS_PLAYED))
+    sessions = cut_sessions(plays, conf.session_gap_minutes, min_ms)
+    return listen_sequences(sessions, song_ids), active_listeners(plays, cut, weeks)
+
+
 def run(config: Config, week: str) -> dict[str, Any]:
     conf = config.sequence
     wh = Warehouse(config.paths.warehouse)
@@ -166,9 +191,7 @@ def run(config: Config, week: str) -> dict[str, Any]:
     song_ids = songs[TRACK_ID].tolist()
     vectors = as_matrix(songs[VECTOR])
     cut = cutoff(week)
-    plays = wh.plays_before(cut, columns=(USER_ID, TRACK_ID, PLAYED_AT, MS_PLAYED))
-    sessions = cut_sessions(plays, conf.session_gap_minutes, config.als.min_ms_played)
-    listens = listen_sequences(sessions, song_ids)
+    listens, active = listens_of(config, wh, cut, song_ids)
     split = cut - dt.timedelta(days=conf.holdout_days)
     since = oldest_needed(listens, split if conf.evaluate else cut, conf)
     pairs = make_pairs(listens, conf.history, since=since, new_only=conf.new_songs_only)
@@ -179,13 +202,18 @@ def run(config: Config, week: str) -> dict[str, Any]:
             f"only {len(pairs['y'])} (history, next song) pairs; need {conf.min_sequences}",
             [wh.partition("taste_vectors", week), wh.model_dir(MODEL, week)],
         )
-    metrics: dict[str, Any] = {"week": week, "listens": len(listens), "pairs": len(pairs["y"]), "songs": len(song_ids)}
+    metrics: dict[str, Any] = {
+        "week": week,
+        "engine": conf.engine,
+        "listens": len(listens),
+        "pairs": len(pairs["y"]),
+        "songs": len(song_ids),
+    }
     if conf.evaluate:
         metrics["evaluation"] = evaluate(vectors, pairs, listens, split, config)
     init, warm = previous_weights(config, week, songs)
     model, history = train_rnn(vectors, pairs, conf, init)
     save_weights(wh, week, rnn_weights(model), {"full_train_week": warm.get("full_train_week", week), **warm})
-    active = active_listeners(plays, cut, config.als.window_weeks)
     frame = taste_vectors(model, listens, active, conf.history, song_ids)
     wh.write("taste_vectors", week, frame, made_from=made_from)
     metrics.update(

@@ -260,6 +260,11 @@ class SequenceConf(_Section):
         ge=1,
         description="the RNN trains from random weights when its chain of warm starts began this many weeks ago",
     )
+    engine: Literal["local", "spark"] = Field(
+        "local",
+        description="where the plays are cut into sessions: this process (local), or Spark (spark; only the "
+        "documents and the listens of songs with a vector reach the driver; the same vectors)",
+    )
 
 
 class PublishConf(_Section):

@@ -12,6 +12,8 @@ the next song's vector (their *taste vector*), and the songs nearest it come fro
 * :mod:`~jobs.sequence.taste`: the Keras GRU, its (history, next song) pairs, its
   hold-out evaluation beside naive references, and the taste vectors.
 * :mod:`~jobs.sequence.ann`: the angular Annoy index (build, save, load, query).
+* :mod:`~jobs.sequence.spark_engine`: the same sessions, documents and listens cut on Spark
+  (``sequence.engine: spark``).
 
 The jobs are :mod:`jobs.song_vectors` and :mod:`jobs.taste_vectors`; the blend's
 ``sequence`` source is :mod:`jobs.sequence.candidates`. User-made playlists are read by
