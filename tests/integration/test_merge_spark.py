@@ -27,7 +27,8 @@ def config(spark, tiny_world, tmp_path_factory):
 
 def test_the_spark_engine_gives_the_local_engines_table_and_exposures(spark, config, monkeypatch):
     local = merge_job.build_table(config, WEEK)
-    jobs_before = len(spark.sparkContext.statusTracker().getJobIdsForGroup())
+    # the newest job id (the tracker keeps only the last spark.ui.retainedJobs jobs: not their count)
+    last_job = max(spark.sparkContext.statusTracker().getJobIdsForGroup(), default=-1)
     listeners = []
     real = spark_engine.spark_playlists
 
@@ -40,7 +41,7 @@ def test_the_spark_engine_gives_the_local_engines_table_and_exposures(spark, con
     on_spark = merge_job.build_table(config, WEEK, spark)
     # every arm's playlists came from Spark jobs, not the local blocks
     assert sum(listeners) >= local.counts["personal"] > 50 and len(listeners) >= 3
-    assert len(spark.sparkContext.statusTracker().getJobIdsForGroup()) > jobs_before
+    assert max(spark.sparkContext.statusTracker().getJobIdsForGroup(), default=-1) > last_job
     assert len(local.table) > 1000 and set(local.exposures["policy"]) >= {"als", "blend", "bart", "random"}
     pd.testing.assert_frame_equal(on_spark.table, local.table)
     pd.testing.assert_frame_equal(on_spark.exposures, local.exposures)
