@@ -14,7 +14,7 @@ from jobs.sequence.taste import listen_sequences
 from jobs.warehouse.store import Warehouse, active_listeners
 from tests.unit.sequence.test_sequence_jobs import WEEK, _world
 
-pytestmark = pytest.mark.spark
+pytestmark = [pytest.mark.spark, pytest.mark.slow]  # Spark's window functions, 10 s to warm up: make test
 
 GAP, MIN_MS = 30.0, 30_000
 T0 = pd.Timestamp("2026-11-02 10:00", tz="UTC")
@@ -82,7 +82,6 @@ def test_listens_and_active_listeners_are_the_local_engines(spark):
     assert active == active_listeners(plays, cut, 2) == {"u1", "u2", "u3"}
 
 
-@pytest.mark.slow  # two whole jobs per engine, an RNN training each
 def test_both_jobs_give_the_same_vectors_on_either_engine(spark, tmp_path, monkeypatch):
     sessions = []
 
