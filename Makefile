@@ -2,7 +2,7 @@
 #
 #   make run [DATA=path] [WAREHOUSE=path] [WEEK=YYYY-Www]   run the weekly DAG through Airflow
 #   make check                                               lint + the fast tests (not marked slow), ~1.5 min
-#   make test [PYTEST_ARGS=...]                              the whole test suite (what CI runs), ~41 min
+#   make test [PYTEST_ARGS=...]                              the whole test suite (what CI runs), ~30 min
 #   make query USER=<listener> [WEEK=YYYY-Www]               one listener's playlist
 #   make world [SIZE=tiny]                                   (re)generate the sample world
 #   make import FORMAT=f SRC=path DEST=path [FORCE=1]        a real export (spotify, lastfm1k, listenbrainz, movielens) -> DEST for DATA=
