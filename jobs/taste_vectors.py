@@ -165,9 +165,7 @@ def listens_of(config: Config, wh: Warehouse, cut: dt.datetime, song_ids: list[s
         return with_spark(
             config,
             "dw-taste-vectors",
-            lambda spark: spark_listens(
-                wh.spark_plays_before(spark, cut), conf.session_gap_minutes, min_ms, song_ids, cut, weeks
-            ),
+            lambda spark: spark_listens(wh.spark_plays_before(spark, cut), min_ms, song_ids, cut, weeks),
         )
     plays = wh.plays_before(cut, columns=(USER_ID, TRACK_ID, PLAYED_AT, MS_PLAYED))
     sessions = cut_sessions(plays, conf.session_gap_minutes, min_ms)

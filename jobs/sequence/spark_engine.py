@@ -95,24 +95,22 @@ def spark_session_documents(
 
 
 def spark_listens(
-    plays: Any,
-    gap_minutes: float,
-    min_ms_played: int,
-    song_ids: list[str],
-    cut: dt.datetime,
-    window_weeks: int,
+    plays: Any, min_ms_played: int, song_ids: list[str], cut: dt.datetime, window_weeks: int
 ) -> tuple[pd.DataFrame, set[str]]:
     """What ``taste_vectors`` takes from the plays: :func:`~jobs.sequence.taste.listen_sequences` (user_id,
-    played_at, song: the 1-based row of ``song_ids``) and :func:`~jobs.warehouse.store.active_listeners`."""
+    played_at, song: the 1-based row of ``song_ids``) and :func:`~jobs.warehouse.store.active_listeners`.
+
+    The listens need no session boundaries: a play is a listen when it is not a skip.
+    """
     from pyspark.sql import functions as F
 
     spark = plays.sparkSession
     songs = spark.createDataFrame(
         pd.DataFrame({TRACK_ID: pd.Series(song_ids, dtype=object), "song": np.arange(1, len(song_ids) + 1)})
     )
-    sessions = spark_sessions(plays, gap_minutes, min_ms_played)
     listens = (
-        sessions.filter(~F.col("skipped"))
+        plays.filter(F.col(MS_PLAYED) >= F.lit(min_ms_played))
+        .withColumn(START_US, F.unix_micros(F.col(PLAYED_AT)))
         .join(F.broadcast(songs), TRACK_ID)
         .orderBy(USER_ID, START_US, TRACK_ID)
         .select(USER_ID, START_US, F.col("song").cast("long").alias("song"))

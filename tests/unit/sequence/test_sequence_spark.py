@@ -75,7 +75,7 @@ def test_listens_and_active_listeners_are_the_local_engines(spark):
     plays = _plays()
     song_ids = ["t1", "t2", "t4", "t6"]  # the songs with a vector, in the song table's order
     cut = dt.datetime(2026, 11, 16, tzinfo=dt.UTC)
-    listens, active = spark_engine.spark_listens(spark.createDataFrame(plays), GAP, MIN_MS, song_ids, cut, 2)
+    listens, active = spark_engine.spark_listens(spark.createDataFrame(plays), MIN_MS, song_ids, cut, 2)
     expected = listen_sequences(cut_sessions(plays, GAP, MIN_MS), song_ids)
     pd.testing.assert_frame_equal(listens, expected, check_dtype=False)
     assert listens["played_at"].dt.tz is not None and listens["song"].dtype == np.int64
