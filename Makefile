@@ -171,7 +171,7 @@ evaluate: setup airflow-init
 # world and its computed week are made once and shared (tests/conftest.py, once_per_run).
 TEST_WORKERS ?= 2
 test: setup
-	$(PY) -m pytest --durations=25 -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(PY) -m pytest --durations=25 -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # While you work: lint, then every test not marked slow (no DAG run, no world generation), in
 # CHECK_WORKERS processes (pytest-xdist; 2 here: 90 s against 125 s in one, as much of it waits on

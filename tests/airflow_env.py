@@ -13,7 +13,7 @@ import pytest
 from jobs.runtime.airflow_env import ROOT
 from jobs.runtime.airflow_env import airflow_env as _airflow_env
 
-__all__ = ["ROOT", "airflow_env", "copy_warehouse", "run_airflow"]
+__all__ = ["ROOT", "airflow_env", "copy_warehouse", "run_airflow", "run_dag"]
 
 
 def airflow_env(home: Path, data: Path, warehouse: Path) -> dict[str, str]:
@@ -30,6 +30,23 @@ def run_airflow(env: dict[str, str], *args: str, timeout: int = 900) -> subproce
         tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-80:])
         pytest.fail(f"airflow {' '.join(args)} failed ({proc.returncode}):\n{tail}")
     return proc
+
+
+def run_dag(env: dict[str, str], logical_date: str, log: Path, parallelism: int = 2, timeout: int = 900) -> None:
+    """One run of ``discover_weekly`` the way ``make run`` runs it (:mod:`jobs.runtime.dagrun`:
+    ``parallelism`` tasks at once under a LocalExecutor); a failure fails the test with the failed
+    tasks' own output (or the run log's last 80 lines)."""
+    cmd = [sys.executable, "-m", "jobs.runtime.dagrun", "discover_weekly", logical_date, "{}", str(log)]
+    proc = subprocess.run(
+        [*cmd, "--parallelism", str(parallelism)], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
+    if proc.returncode != 0:
+        from jobs.runtime.runinfo import failed_tasks
+
+        text = log.read_text(errors="replace") if log.exists() else ""
+        failed = failed_tasks(log, airflow_home=Path(env["AIRFLOW_HOME"])) if text else None
+        tail = failed or "\n".join((text + proc.stderr).splitlines()[-80:])
+        pytest.fail(f"the DAG run failed ({proc.returncode}); log {log}:\n{tail}")
 
 
 def copy_warehouse(source: Path, target: Path) -> Path:

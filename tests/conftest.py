@@ -72,19 +72,20 @@ TINY_LOGICAL_DATE = "2026-11-16T06:00:00+00:00"
 
 @pytest.fixture(scope="session")
 def tiny_week(tiny_world, tmp_path_factory) -> Path:
-    """The tiny world's week computed once by the whole DAG (``airflow dags test``); its warehouse.
+    """The tiny world's week computed once by the whole DAG (as ``make run`` runs it: two tasks at
+    once under a LocalExecutor); its warehouse.
 
     Read it, never change it. A test that runs the DAG again runs it on a copy
     (:func:`tests.airflow_env.copy_warehouse`): step reuse (:mod:`jobs.runtime.reuse`) then runs
     only the steps that always run, so a test of Airflow itself (its metadata in PostgreSQL, a
     scheduler) does not compute the week again.
     """
-    from tests.airflow_env import airflow_env, run_airflow
+    from tests.airflow_env import airflow_env, run_airflow, run_dag
 
     def build(base: Path) -> Path:
         env = airflow_env(base / "airflow", tiny_world, base / "warehouse")
         run_airflow(env, "db", "migrate")
-        run_airflow(env, "dags", "test", "discover_weekly", TINY_LOGICAL_DATE)
+        run_dag(env, TINY_LOGICAL_DATE, base / "dag.log")  # as make run does: two tasks at once
         return base / "warehouse"
 
     return once_per_run(tmp_path_factory, "tiny-week", build)
@@ -141,3 +142,29 @@ def pytest_collection_modifyitems(config, items):
     ]
     if missing:
         raise pytest.UsageError("tests without the markers they need (see pyproject.toml):\n  " + "\n  ".join(missing))
+    gone = [path for path in LONG_FILES if not (ROOT / path).is_file()]
+    if gone:
+        raise pytest.UsageError(f"tests/conftest.py LONG_FILES names files that are not there: {', '.join(gone)}")
+    slow = {item.nodeid.split("::")[0] for item in items if item.get_closest_marker("slow")}
+    items[:] = sorted(items, key=lambda item: _file_order(item.nodeid.split("::")[0], slow))
+
+
+# `make test` runs whole files in two processes (pytest-xdist, --dist loadfile --no-loadscope-reorder),
+# each taking the next file when it is done: the longest files go first, so that neither process
+# starts one at the end while the other waits. The first four each compute their own week (the first,
+# the tiny week the others share: tiny_week); seconds of a two-process run of 2026-12-07 beside them.
+LONG_FILES = (
+    "tests/e2e/test_end_to_end.py",  # the tiny week, its rerun without reuse, and with: ~550 s
+    "tests/integration/test_bench_smoke.py",  # its own world's week and the benchmarks: ~400 s
+    "tests/e2e/test_loop.py",  # two weeks of the loop: ~400 s
+    "tests/e2e/test_real_data.py",  # make run of a MovieLens week: ~250 s
+    "tests/integration/test_spark_cluster.py",  # a standalone cluster, on the tiny week: ~300 s
+)
+
+
+def _file_order(path: str, slow: set[str]) -> tuple[int, int]:
+    """The long files (in :data:`LONG_FILES`' order), then the other files with a slow test, then the rest;
+    within each, pytest's own order (the sort is stable)."""
+    if path in LONG_FILES:
+        return (0, LONG_FILES.index(path))
+    return (1, 0) if path in slow else (2, 0)

@@ -324,7 +324,3 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     print(describe(load_config(args.conf)))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

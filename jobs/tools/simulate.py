@@ -94,30 +94,92 @@ def steps(full: bool) -> list[str]:
     return [*FAST_STEPS[:4], *AUDIO_STEPS, *FAST_STEPS[4:]]
 
 
-def run_pipeline(week: str, env: dict[str, str], logs: Path, via: str, full: bool) -> dict[str, float]:
-    """Build and publish ``week``; seconds per step."""
+# the run metrics' name of a step whose name says otherwise (the names :data:`jobs.runtime.reuse.STEPS` uses)
+METRICS_NAME = {"audio_cnn train": "audio_cnn", "audio_cnn infer": "audio_infer", "culture_terms": "culture"}
+
+
+def step_name(step: str) -> str:
+    """A step's name in logs and times: its job (``audio_cnn train``: job and command)."""
+    words = step.split()
+    return " ".join(words[:2]) if words[0] == "audio_cnn" else words[0]
+
+
+def step_graph(full: bool) -> dict[str, list[str]]:
+    """Each step of a week (``--via jobs``, by :func:`step_name`) and the steps it waits for: the
+    DAG's edges (:data:`jobs.runtime.reuse.STEPS`); the merge waits for every other step, validate
+    for the merge."""
+    from jobs.runtime.reuse import STEPS
+
+    names = [step_name(step) for step in steps(full)]
+    by_metrics = {METRICS_NAME.get(name, name): name for name in names}
+    graph: dict[str, list[str]] = {}
+    for metrics, name in by_metrics.items():
+        if metrics == "merge":
+            graph[name] = [n for n in names if n not in ("merge", "validate")]
+        elif metrics == "validate":
+            graph[name] = ["merge"]
+        else:
+            graph[name] = [by_metrics[u] for u in STEPS[metrics].upstream if u in by_metrics]
+    return graph
+
+
+def run_pipeline(
+    week: str, env: dict[str, str], logs: Path, via: str, full: bool, parallel: int = 1
+) -> dict[str, float]:
+    """Build and publish ``week``; seconds per step (``--via jobs``: up to ``parallel`` steps at
+    once, each when the steps it reads are done; a skip counts as done)."""
     logs.mkdir(parents=True, exist_ok=True)
-    times: dict[str, float] = {}
     if via == "airflow":
         from jobs.warehouse.weeks import week_start
 
         date = f"{week_start(week).isoformat()}T06:00:00+00:00"
         cmds = {"dag": ["airflow", "dags", "test", "discover_weekly", date, "-c", json.dumps({"week": week})]}
-    else:
-        cmds = {}
-        for step in steps(full):
-            words = step.split()
-            name = " ".join(words[:2]) if words[0] == "audio_cnn" else words[0]
-            cmds[name] = [sys.executable, "-m", f"jobs.{words[0]}", *words[1:], "--week", week]
-    for name, cmd in cmds.items():
-        t0 = time.perf_counter()
-        path = logs / f"{week}-{name.replace(' ', '_')}.log"
-        with path.open("w") as fh:
-            done = subprocess.run(cmd, env=env, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, check=False)
-        times[name] = round(time.perf_counter() - t0, 1)
-        if done.returncode not in (0, SKIPPED):
-            tail = "\n".join(path.read_text(errors="replace").splitlines()[-25:])
-            raise SimulationError(f"{week}: {' '.join(cmd[1:4])} failed (exit {done.returncode}); log {path}:\n{tail}")
+        return run_commands(week, cmds, {"dag": []}, env, logs, 1)
+    cmds = {}
+    for step in steps(full):
+        words = step.split()
+        cmds[step_name(step)] = [sys.executable, "-m", f"jobs.{words[0]}", *words[1:], "--week", week]
+    return run_commands(week, cmds, step_graph(full), env, logs, max(1, parallel))
+
+
+def run_commands(
+    week: str,
+    cmds: dict[str, list[str]],
+    graph: dict[str, list[str]],
+    env: dict[str, str],
+    logs: Path,
+    parallel: int,
+) -> dict[str, float]:
+    """Run ``cmds`` (in their order where free to choose) once each of their ``graph`` predecessors
+    ended, at most ``parallel`` at a time; seconds per command. The first failure stops the start
+    of new ones, waits for those running, and raises :class:`SimulationError` with its log's tail."""
+    times: dict[str, float] = {}
+    running: dict[str, tuple[subprocess.Popen, Any, float, Path]] = {}
+    waiting = list(cmds)
+    failed: str | None = None
+    while waiting or running:
+        ready = [n for n in waiting if all(d in times for d in graph[n])] if failed is None else []
+        for name in ready[: parallel - len(running)]:
+            waiting.remove(name)
+            path = logs / f"{week}-{name.replace(' ', '_')}.log"
+            fh = path.open("w")
+            proc = subprocess.Popen(cmds[name], env=env, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT)
+            running[name] = (proc, fh, time.perf_counter(), path)
+        if not running:
+            break  # a failure left steps waiting
+        time.sleep(0.2)
+        for name, (proc, fh, t0, path) in list(running.items()):
+            code = proc.poll()
+            if code is None:
+                continue
+            fh.close()
+            del running[name]
+            times[name] = round(time.perf_counter() - t0, 1)
+            if code not in (0, SKIPPED) and failed is None:
+                tail = "\n".join(path.read_text(errors="replace").splitlines()[-25:])
+                failed = f"{week}: {' '.join(cmds[name][1:4])} failed (exit {code}); log {path}:\n{tail}"
+    if failed:
+        raise SimulationError(failed)
     return times
 
 
@@ -156,10 +218,12 @@ def simulate(
     full: bool = False,
     extra_env: dict[str, str] | None = None,
     sets: list[str] | None = None,
+    parallel: int | None = None,
 ) -> dict[str, Any]:
     """Run (or continue) the loop in ``out`` until ``weeks`` weeks are finished; returns the state.
 
-    ``sets``: ``section.key=value`` settings for every job (e.g. ``als.save_weight=0``)."""
+    ``sets``: ``section.key=value`` settings for every job (e.g. ``als.save_weight=0``);
+    ``parallel``: steps at once (default: the configuration's ``dag.parallelism``)."""
     out = out.resolve()
     settings = {"size": size, "seed": seed, "arms": arms, "via": via, "full": full}
     if sets:
@@ -196,7 +260,8 @@ def simulate(
     while len(done) < weeks:
         week = shift(first, len(done))
         t0 = time.perf_counter()
-        times = run_pipeline(week, env, out / "logs", via, full)
+        times = run_pipeline(week, env, out / "logs", via, full, parallel or load_config().dag.parallelism)
+        wall = time.perf_counter() - t0
         shown = pd.read_parquet(out / "warehouse" / "discover_weekly" / f"week={week}")
         lived = live_week(sim, week, shown, fatigue_after(out, sim, done), seed)
         write_week(lived, data, week)
@@ -210,7 +275,7 @@ def simulate(
         write_json_atomic(out / "sim.json", state)
         r = lived.responses
         print(
-            f"  {week} ({len(done)}/{weeks}): pipeline {sum(times.values()):.0f} s; "
+            f"  {week} ({len(done)}/{weeks}): pipeline {wall:.0f} s; "
             f"{r['user'].nunique() if len(r) else 0} playlists, stream rate "
             f"{(r['streamed'].mean() if len(r) else 0):.3f}, {int(r['saved'].sum()) if len(r) else 0} saves, "
             f"{len(lived.plays)} plays lived",
@@ -234,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--set", action="append", default=[], dest="sets", help="section.key=value for every job (repeatable)"
     )
+    parser.add_argument("--parallel", type=int, help="steps at once (default: the configuration's dag.parallelism)")
     parser.add_argument("--report", action="store_true", help="only write loop.json and loop.html from what is there")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -242,7 +308,17 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.report:
         t0 = time.perf_counter()
-        simulate(out, args.weeks, args.size, args.seed, args.arms, args.via, args.full, sets=args.sets)
+        simulate(
+            out,
+            args.weeks,
+            args.size,
+            args.seed,
+            args.arms,
+            args.via,
+            args.full,
+            sets=args.sets,
+            parallel=args.parallel,
+        )
         print(f">> {args.weeks} simulated weeks in {out} ({time.perf_counter() - t0:.0f} s)")
     paths = write_loop_report(out)
     print(f">> weekly curves: {paths[1]} (figures: {paths[0]})")

@@ -164,17 +164,17 @@ def test_ingest_and_als_on_a_standalone_cluster_match_a_local_run(cluster, tiny_
     np.testing.assert_allclose(ma["value"], mb.loc[ma.index, "value"], atol=1e-3)
 
 
-def test_the_merge_and_audio_features_on_a_standalone_cluster_match_the_local_engines(cluster, tiny_world, tmp_path):
-    import shutil
-
+def test_the_merge_and_audio_features_on_a_standalone_cluster_match_the_local_engines(
+    cluster, tiny_world, tiny_week, tmp_path
+):
     from jobs import audio_features
     from jobs.merge import job as merge_job
+    from tests.airflow_env import copy_warehouse
     from tests.conftest import make_config
 
-    on_cluster, here = tmp_path / "cluster", tmp_path / "local"
-    _submit("local[2]", "ingest", tiny_world, on_cluster)
-    _submit("local[2]", "als", tiny_world, on_cluster)
-    shutil.copytree(on_cluster, here)  # the same ALS fit under both merges
+    # both merges read the same inputs: the tiny week's ALS fit, audio vectors, culture, taste vectors
+    on_cluster = copy_warehouse(tiny_week, tmp_path / "cluster")
+    here = copy_warehouse(tiny_week, tmp_path / "local")
 
     _submit(cluster, "merge/__main__", tiny_world, on_cluster, DW__MERGE__ENGINE="spark")
     merge_job.run(make_config(tiny_world, here), WEEK)  # the local engine, in this process

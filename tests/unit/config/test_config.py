@@ -1,4 +1,5 @@
 import json
+import os
 import re
 from pathlib import Path
 
@@ -170,6 +171,18 @@ def test_every_setting_is_documented_and_the_description_reads_back():
     text = describe(config)
     assert "  rank: 7" in text and "# latent factors" in text
     assert build_config(yaml.safe_load(text)) == config
+
+
+def test_python_m_jobs_config_prints_every_setting_as_the_docs_say():
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DW__ALS__RANK": "9"}
+    done = subprocess.run(
+        [sys.executable, "-m", "jobs.config"], capture_output=True, text=True, env=env, cwd=PROJECT_ROOT, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == describe(load_config(environ=env)) + "\n" and "  rank: 9" in done.stdout
 
 
 @pytest.mark.parametrize("value", [".inf", "-.inf", ".nan"])
