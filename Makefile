@@ -167,15 +167,16 @@ evaluate: setup airflow-init
 	  $(PY) -m jobs.report --week "$$week"
 
 # Markers (pyproject.toml): slow, spark, airflow, tf; e.g. make test PYTEST_ARGS='-m "spark and not slow"'.
-# TEST_WORKERS processes (pytest-xdist), each taking whole test files (--dist loadfile); the tiny
-# world and its computed week are made once and shared (tests/conftest.py, once_per_run).
+# TEST_WORKERS processes (pytest-xdist), each taking whole test files (--dist loadfile), the longest
+# first (tests/conftest.py LONG_FILES; --no-loadscope-reorder keeps that order); the tiny world and
+# its computed week are made once and shared (tests/conftest.py, once_per_run).
 TEST_WORKERS ?= 2
 test: setup
 	$(PY) -m pytest --durations=25 -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # While you work: lint, then every test not marked slow (no DAG run, no world generation), in
 # CHECK_WORKERS processes (pytest-xdist; 2 here: 90 s against 125 s in one, as much of it waits on
-# timers and subprocesses). make test stays in one process: its DAG runs each use every core.
+# timers and subprocesses).
 CHECK_WORKERS ?= 2
 check: setup lint
 	$(PY) -m pytest -m "not slow" -n $(CHECK_WORKERS) $(PYTEST_ARGS)

@@ -13,7 +13,7 @@ merge asks them).
 
 Run alone::
 
-    python -m bench.annoy_recall [--sizes 1000 10000 100000] [--week 2026-W47]
+    python -m bench.annoy_recall [--sizes 1000 10000 100000] [--week 2026-W47] [--audio-sizes 10000 1000000]
 """
 
 from __future__ import annotations
@@ -67,13 +67,16 @@ def measure(vectors: np.ndarray, queries: np.ndarray, k: int, n_trees: int, repe
     }
 
 
-def audio_candidates(n_cold: int, listeners: int = 200, m: int = 300, dim: int = 32) -> dict[str, Any]:
+def audio_candidates(n_cold: int, listeners: int = 200, m: int = 300, dim: int = 32, final: int = 30) -> dict[str, Any]:
     """The merge's audio path above ``merge.annoy_min_cold``: Annoy by inner product against the exact product.
 
     ``n_cold`` never-played tracks (clustered, norms 0.5..2), ``listeners`` user vectors; the
     exact path is one float32 product over all of them plus a partial sort per listener, the
     Annoy path the index build (once a week) plus one query per listener
-    (:func:`jobs.recsys.scoring.dot_scores`). Recall: of each listener's exact best ``m``.
+    (:func:`jobs.recsys.scoring.dot_scores`). Recall: of each listener's exact best ``m``
+    (the candidates), and of the exact best ``final`` (a playlist's length) among the ``final``
+    best of Annoy's candidates by the same score: what a listener whose list the audio decides
+    would miss.
     """
     from jobs.sequence.ann import build_inner_product_index, query_inner_product
 
@@ -91,6 +94,10 @@ def audio_candidates(n_cold: int, listeners: int = 200, m: int = 300, dim: int =
     approx = [query_inner_product(index, u, m, 100 * m) for u in users]
     query_s = time.perf_counter() - t0
     recall = float(np.mean([len(set(a.tolist()) & set(e.tolist())) / m for a, e in zip(approx, exact, strict=True)]))
+    best = np.argsort(-np.take_along_axis(scores, exact, axis=1), axis=1)[:, :final]
+    exact_final = [set(row[b].tolist()) for row, b in zip(exact, best, strict=True)]
+    approx_final = [set(a[np.argsort(-scores[r, a])[:final]].tolist()) for r, a in enumerate(approx)]
+    recall_final = float(np.mean([len(a & e) / final for a, e in zip(approx_final, exact_final, strict=True)]))
     return {
         "cold_tracks": n_cold,
         "listeners": listeners,
@@ -99,13 +106,21 @@ def audio_candidates(n_cold: int, listeners: int = 200, m: int = 300, dim: int =
         "annoy_ms_per_listener": round(1e3 * query_s / listeners, 3),
         "annoy_build_seconds": round(build_s, 2),
         "recall": round(recall, 4),
+        f"recall_final_{final}": round(recall_final, 4),
     }
 
 
 def run(
-    sizes: list[int], k: int = 10, queries: int = 1000, repeats: int = 3, song_vectors: np.ndarray | None = None
+    sizes: list[int],
+    k: int = 10,
+    queries: int = 1000,
+    repeats: int = 3,
+    song_vectors: np.ndarray | None = None,
+    audio_sizes: list[int] | None = None,
 ) -> dict[str, Any]:
-    """Every size (synthetic) and the week's song vectors when given; the configured dimension and trees."""
+    """Every size (synthetic) and the week's song vectors when given; the configured dimension and trees.
+    The merge's audio candidates (:func:`audio_candidates`) at ``audio_sizes`` never-played tracks
+    (default: the sizes of at least 10,000)."""
     conf = build_config({}).sequence
     out: dict[str, Any] = {}
     if song_vectors is not None and len(song_vectors) > k:
@@ -116,7 +131,9 @@ def run(
     for n in sizes:
         both = clustered(n + queries, conf.dimension, seed=n)  # queries around the same centres
         out[f"synthetic {n:,}"] = measure(both[:n], both[n:], k, conf.n_trees, repeats, conf.seed)
-    out["audio_candidates"] = [audio_candidates(n) for n in sizes if n >= 10_000]
+    if audio_sizes is None:
+        audio_sizes = [n for n in sizes if n >= 10_000]
+    out["audio_candidates"] = [audio_candidates(n) for n in audio_sizes]
     return out
 
 
@@ -125,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000])
     parser.add_argument("--week", help="also measure on this week's song_vectors from the configured warehouse")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--audio-sizes", type=int, nargs="+", help="never-played tracks for the merge's audio path")
     args = parser.parse_args(argv)
     songs = None
     if args.week:
@@ -133,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
 
         frame = Warehouse(load_config().paths.warehouse).read_optional("song_vectors", args.week)
         songs = None if frame is None else as_matrix(frame["vector"])
-    print(json.dumps(run(args.sizes, repeats=args.repeats, song_vectors=songs), indent=1))
+    found = run(args.sizes, repeats=args.repeats, song_vectors=songs, audio_sizes=args.audio_sizes)
+    print(json.dumps(found, indent=1))
     return 0
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 TARGETS = {
-    "10m_week_minutes": 30.0,
+    "10m_week_minutes": 10.0,  # a week costs what is new (was 30)
     "10m_week_peak_gib": 12.0,
     "als_fit_vs_implicit": 3.0,
     "top_k_speedup": 5.0,
@@ -120,13 +120,16 @@ def markdown(result: dict[str, Any]) -> str:
                 "The merge's audio candidates above `merge.annoy_min_cold` never-played tracks: Annoy by inner "
                 "product (300 per listener) against scoring them all.",
                 "",
-                "| never-played tracks | exact per listener | Annoy per listener | Annoy build | recall of the best 300 |",
-                "|---|---|---|---|---|",
+                "| never-played tracks | exact per listener | Annoy per listener | Annoy build | recall of the best 300 "
+                "| recall of the final 30 |",
+                "|---|---|---|---|---|---|",
             ]
             for r in a["audio_candidates"]:
+                final = r.get("recall_final_30")
                 lines.append(
                     f"| {r['cold_tracks']:,} | {r['exact_ms_per_listener']:.2f} ms | {r['annoy_ms_per_listener']:.2f} ms "
-                    f"| {r['annoy_build_seconds']:.1f} s | {r['recall']:.3f} |"
+                    f"| {r['annoy_build_seconds']:.1f} s | {r['recall']:.3f} | "
+                    f"{'-' if final is None else f'{final:.3f}'} |"
                 )
         lines += [""]
     if result.get("als_tuning"):
@@ -213,14 +216,14 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
         out.append(
             {
                 "target": f"10M-event week, raw logs to published table, < {TARGETS['10m_week_minutes']:.0f} min",
-                "measured": f"{big['dag_wall_seconds'] / 60:.1f} min",
+                "measured": f"{big['dag_wall_seconds'] / 60:.1f} min (measured {big.get('measured', '?')})",
                 "met": big["dag_wall_seconds"] / 60 < TARGETS["10m_week_minutes"],
             }
         )
         out.append(
             {
                 "target": f"10M-event week peak memory < {TARGETS['10m_week_peak_gib']:.0f} GiB",
-                "measured": f"{big['peak_tree_rss_gib']:.2f} GiB",
+                "measured": f"{big['peak_tree_rss_gib']:.2f} GiB (measured {big.get('measured', '?')})",
                 "met": big["peak_tree_rss_gib"] < TARGETS["10m_week_peak_gib"],
             }
         )

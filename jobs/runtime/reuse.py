@@ -4,8 +4,11 @@ A rerun of a week used to recompute every step. Now each weekly step of the DAG 
 gets a *key* before it runs: the SHA-256 of
 
 * the step, its arguments and the week;
-* the configuration, but for how tasks run (``dag``; Spark's master, memory and log level) and
-  where outputs and caches live (``paths.warehouse``, ``paths.checkpoints``, ``paths.cache``);
+* the configuration, but for how tasks run (``dag``; Spark's master, memory and log level),
+  where a job computes (the ``engine`` of ``merge``, ``sequence``, ``audio`` and ``culture``,
+  and ``merge.spark_block``: either engine leaves the same tables, so switching one reuses the
+  week; its run metrics then name the engine that computed it) and where outputs and caches
+  live (``paths.warehouse``, ``paths.checkpoints``, ``paths.cache``);
 * the code: the source of every module of ``jobs`` and ``schemas``, the Python version and the
   installed distributions' versions;
 * the input folder (``paths.data``): every file's path, size and modification time;
@@ -70,6 +73,11 @@ NOT_SETTINGS: dict[str, Any] = {
     "dag": True,
     "paths": {"warehouse", "checkpoints", "cache"},
     "spark": {"master", "driver_memory", "executor_memory", "log_level"},  # the cluster test: same tables
+    # where a job computes: each engine leaves the same tables (the engines' tests compare them)
+    "merge": {"engine", "spark_block"},
+    "sequence": {"engine"},
+    "audio": {"engine"},
+    "culture": {"engine"},
 }
 
 

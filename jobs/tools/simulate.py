@@ -157,27 +157,33 @@ def run_commands(
     running: dict[str, tuple[subprocess.Popen, Any, float, Path]] = {}
     waiting = list(cmds)
     failed: str | None = None
-    while waiting or running:
-        ready = [n for n in waiting if all(d in times for d in graph[n])] if failed is None else []
-        for name in ready[: parallel - len(running)]:
-            waiting.remove(name)
-            path = logs / f"{week}-{name.replace(' ', '_')}.log"
-            fh = path.open("w")
-            proc = subprocess.Popen(cmds[name], env=env, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT)
-            running[name] = (proc, fh, time.perf_counter(), path)
-        if not running:
-            break  # a failure left steps waiting
-        time.sleep(0.2)
-        for name, (proc, fh, t0, path) in list(running.items()):
-            code = proc.poll()
-            if code is None:
-                continue
+    try:
+        while waiting or running:
+            ready = [n for n in waiting if all(d in times for d in graph[n])] if failed is None else []
+            for name in ready[: parallel - len(running)]:
+                waiting.remove(name)
+                path = logs / f"{week}-{name.replace(' ', '_')}.log"
+                fh = path.open("w")
+                proc = subprocess.Popen(cmds[name], env=env, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT)
+                running[name] = (proc, fh, time.perf_counter(), path)
+            if not running:
+                break  # a failure left steps waiting
+            time.sleep(0.2)
+            for name, (proc, fh, t0, path) in list(running.items()):
+                code = proc.poll()
+                if code is None:
+                    continue
+                fh.close()
+                del running[name]
+                times[name] = round(time.perf_counter() - t0, 1)
+                if code not in (0, SKIPPED) and failed is None:
+                    tail = "\n".join(path.read_text(errors="replace").splitlines()[-25:])
+                    failed = f"{week}: {' '.join(cmds[name][1:4])} failed (exit {code}); log {path}:\n{tail}"
+    finally:  # interrupted (Ctrl-C): no step is left running
+        for proc, fh, _, _ in running.values():
+            proc.terminate()
+            proc.wait()
             fh.close()
-            del running[name]
-            times[name] = round(time.perf_counter() - t0, 1)
-            if code not in (0, SKIPPED) and failed is None:
-                tail = "\n".join(path.read_text(errors="replace").splitlines()[-25:])
-                failed = f"{week}: {' '.join(cmds[name][1:4])} failed (exit {code}); log {path}:\n{tail}"
     if failed:
         raise SimulationError(failed)
     return times

@@ -244,6 +244,15 @@ def test_above_the_configured_size_annoy_finds_the_audio_candidates_by_inner_pro
     assert found == 25  # the 5 largest products of each: a search of 5x Annoy's default covers these 40 tracks
 
 
+def test_the_bench_scores_annoys_candidates_on_the_final_list_too():
+    from bench.annoy_recall import audio_candidates
+
+    whole = audio_candidates(300, listeners=5, m=300, dim=8)  # the candidates are the whole catalog
+    assert whole["recall"] == 1.0 and whole["recall_final_30"] == 1.0
+    part = audio_candidates(4000, listeners=10, m=40, dim=8, final=10)
+    assert 0.5 < part["recall"] <= 1 and 0.5 < part["recall_final_10"] <= 1
+
+
 def test_sequence_term_is_the_reindexed_closeness_times_the_weight_in_the_same_numbers():
     from jobs.sequence.candidates import NONE, sequence_term
 

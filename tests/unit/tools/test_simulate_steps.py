@@ -66,3 +66,25 @@ def test_a_failed_step_stops_new_ones_and_names_its_log(tmp_path):
     names = {n for n, _, _ in _events(log)}
     assert names == {"a", "slow"}  # b never started; slow was waited for
     assert ("slow", "end") in {(n, e) for n, e, _ in _events(log)}
+
+
+def test_an_interrupted_week_leaves_no_step_running(tmp_path, monkeypatch):
+    import subprocess
+    import time
+    from types import SimpleNamespace
+
+    started, real = [], subprocess.Popen
+
+    def popen(*args, **kwargs):
+        started.append(real(*args, **kwargs))
+        return started[-1]
+
+    def interrupt(_seconds):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(simulate.subprocess, "Popen", popen)
+    monkeypatch.setattr(simulate, "time", SimpleNamespace(perf_counter=time.perf_counter, sleep=interrupt))
+    cmds = {"long": [sys.executable, "-c", "import time; time.sleep(60)"]}
+    with pytest.raises(KeyboardInterrupt):
+        simulate.run_commands("2026-W47", cmds, {"long": []}, {}, tmp_path, parallel=1)
+    assert len(started) == 1 and started[0].poll() is not None  # ended, not left behind
