@@ -68,6 +68,8 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 	$(PY) -m pip install --quiet -r requirements.txt -c constraints.txt
 	@echo ">> installing this project in editable mode (jobs, schemas, bench, studies importable from anywhere)"
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	@echo ">> compiling librosa's numba functions once, into their on-disk cache (jobs compiling them at the same time can corrupt it)"
+	$(PY) -m jobs.audio.workers
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 

@@ -330,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     section("spectrograms", lambda: bench_spectrograms(world, root / "_spectrograms", week, clips, repeats))
     section("spacy", lambda: bench_spacy(world, warehouse, root / "_spacy", week, repeats))
     section("merge", lambda: bench_merge(world, warehouse, week, repeats))
-    # the merge's audio candidates up to merge.annoy_min_cold (1M never-played tracks), where Annoy takes over
+    # the merge's audio candidates by Annoy against exact scoring (merge.annoy_min_cold chose between them from these)
     audio_sizes = [] if args.smoke else [10_000, 100_000, 1_000_000]
     section(
         "annoy",

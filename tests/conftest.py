@@ -152,13 +152,13 @@ def pytest_collection_modifyitems(config, items):
 # `make test` runs whole files in two processes (pytest-xdist, --dist loadfile --no-loadscope-reorder),
 # each taking the next file when it is done: the longest files go first, so that neither process
 # starts one at the end while the other waits. The first four each compute their own week (the first,
-# the tiny week the others share: tiny_week); seconds of a two-process run of 2026-12-07 beside them.
+# the tiny week the others share: tiny_week); seconds in a two-process run of 2026-12-07, all four together.
 LONG_FILES = (
-    "tests/e2e/test_end_to_end.py",  # the tiny week, its rerun without reuse, and with: ~550 s
-    "tests/integration/test_bench_smoke.py",  # its own world's week and the benchmarks: ~400 s
-    "tests/e2e/test_loop.py",  # two weeks of the loop: ~400 s
-    "tests/e2e/test_real_data.py",  # make run of a MovieLens week: ~250 s
-    "tests/integration/test_spark_cluster.py",  # a standalone cluster, on the tiny week: ~300 s
+    "tests/e2e/test_end_to_end.py",  # the tiny week, its recompute and rerun, and the week before: ~970 s
+    "tests/integration/test_bench_smoke.py",  # its own world's week and the benchmarks: ~520 s
+    "tests/e2e/test_loop.py",  # two weeks of the loop: ~380 s
+    "tests/e2e/test_real_data.py",  # make run of a MovieLens week: ~280 s
+    "tests/integration/test_spark_cluster.py",  # a standalone cluster, on the tiny week: ~430 s
 )
 
 

@@ -12,7 +12,8 @@ If a worker process dies (a decoder crash), the pool is restarted for the remain
 files and the clips that were in flight are retried one by one; the one that kills its
 worker again is rejected as ``crashed_worker``. A clip that takes longer than the
 per-clip timeout ends its worker the same way (``SIGALRM``, so even a decoder stuck in C
-code stops) and is rejected as ``timed_out``. Used by ``jobs.audio_features``.
+code stops) and is rejected as ``timed_out``. Used by ``jobs.audio_features``;
+``python -m jobs.audio.workers`` (run by ``make setup``) only fills librosa's numba cache.
 """
 
 from __future__ import annotations
@@ -152,7 +153,10 @@ def warm_up(settings: Settings) -> None:
 
     librosa's numba functions compile (and write their on-disk cache) once, here, and the
     forked workers inherit them; concurrent first compiles can corrupt that cache. No file
-    is read, so no bad input can crash the parent.
+    is read, so no bad input can crash the parent. ``make setup`` runs it once after installing
+    (``python -m jobs.audio.workers``), so that two jobs starting together on a fresh venv (the
+    DAG's audio features beside the bench's, in two test processes) never both compile: that
+    killed one of them with SIGSEGV on a clean clone.
     """
     sr = settings.sample_rate
     t = np.arange(int(3 * sr)) / sr
@@ -193,3 +197,15 @@ def process_all(tasks: list[Task], workers: int, timeout: float = 120.0) -> Iter
             log.warning("a worker process died; retrying the %d clips in flight one by one", len(suspects))
         for task in sorted(suspects, key=lambda t: t[0]):
             yield _alone(task, timeout)
+
+
+def main() -> int:
+    """``python -m jobs.audio.workers``: fill librosa's on-disk numba cache (:func:`warm_up`, default settings)."""
+    t0 = time.perf_counter()
+    warm_up(Settings.from_conf())
+    print(f">> librosa's numba functions compiled into their cache ({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
