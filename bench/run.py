@@ -288,10 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         for size in sizes:
             print(f">> bench: scale {size}", flush=True)
             try:
-                if size == "smoke":  # the harness, not its numbers: two tasks at once, as make run
-                    run = scale_bench.run_week(size, root, scale_bench.SMOKE_ENV, parallelism=2)
-                else:
-                    run = scale_bench.run_week(size, root)
+                run = scale_bench.run_week(size, root, scale_bench.SMOKE_ENV if size == "smoke" else None)
                 run["implicit"] = implicit_at_scale(run)
             except Exception as exc:  # noqa: BLE001 - keep the other sizes' numbers
                 traceback.print_exc()

@@ -76,16 +76,10 @@ def dag_env(world: Path, work: Path, airflow_home: Path, extra: dict[str, str]) 
 
 
 def run_week(
-    size: str,
-    root: Path,
-    extra_env: dict[str, str] | None = None,
-    merge_engines_too: bool = True,
-    parallelism: int = 1,
+    size: str, root: Path, extra_env: dict[str, str] | None = None, merge_engines_too: bool = True
 ) -> dict[str, Any]:
     """Generate (or reuse) the world, run its week through Airflow, and collect timings; then the
-    merge on both engines (:func:`merge_engines`). ``parallelism`` > 1 runs the DAG as ``make run``
-    does (:mod:`jobs.runtime.dagrun`, that many tasks at once): each stage's seconds then include
-    its neighbours' load; the smoke run uses it to finish sooner."""
+    merge on both engines (:func:`merge_engines`)."""
     world, manifest = ensure_world(size, root)
     work = root / size / "run"
     shutil.rmtree(work, ignore_errors=True)
@@ -99,13 +93,7 @@ def run_week(
             raise RuntimeError(f"airflow db migrate failed; see {airflow_home / 'migrate.log'}")
     week = manifest["publish_week"]
     log = work / "dag.log"
-    if parallelism > 1:
-        cmd = [sys.executable, "-m", "jobs.runtime.dagrun", "discover_weekly", logical_date(week), "{}", str(log)]
-        run = measure([*cmd, "--parallelism", str(parallelism)], env, work / "dagrun.log")
-    else:
-        run = measure(
-            [sys.executable, "-m", "airflow", "dags", "test", "discover_weekly", logical_date(week)], env, log
-        )
+    run = measure([sys.executable, "-m", "airflow", "dags", "test", "discover_weekly", logical_date(week)], env, log)
     if run["exit"] != 0:
         raise RuntimeError(f"the DAG run for {size} failed (exit {run['exit']}); see {log}")
     metrics_dir = work / "warehouse" / "run_metrics" / f"week={week}"
@@ -120,7 +108,6 @@ def run_week(
         "world": manifest["sizes"],
         "generate_seconds": manifest.get("generate_seconds"),
         "dag_wall_seconds": run["wall_seconds"],
-        "dag_parallelism": parallelism,
         "peak_tree_rss_gib": run["peak_tree_rss_gib"],
         "stage_seconds": {name: m.get("seconds") for name, m in stages.items() if "seconds" in m},
         "als_fit_seconds": stages.get("als", {}).get("fit_seconds"),

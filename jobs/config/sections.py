@@ -211,12 +211,9 @@ class MergeConf(_Section):
     new_release_days: Int = Field(14, ge=0, description="released this many days before the week: a new release")
     w_sequence: Num = Field(0.4, ge=0, description="blend weight of the 0..1 closeness to the taste vector (sequence)")
     sequence_candidates: Int = Field(100, ge=0, description="unheard songs nearest the taste vector per listener")
-    annoy_min_cold: Int = (
-        Field(  # make bench, 2026-12-07: at 1M exact is 20.5 ms a listener, Annoy keeps 0.78 of the 30
-            10_000_000,
-            ge=0,
-            description="more never-played tracks: Annoy finds audio candidates (faster, lower recall)",
-        )
+    # make bench, 2026-12-07: at 1M never-played tracks exact is 20.5 ms a listener, Annoy keeps 0.78 of the final 30
+    annoy_min_cold: Int = Field(
+        10_000_000, ge=0, description="more never-played tracks: Annoy finds audio candidates (faster, lower recall)"
     )
     audio_candidates: Int = Field(300, ge=1, description="never-played tracks one listener's Annoy query returns")
     cluster_allotment: Num = Field(  # 0.25: the smallest tried; every strength cost recall on W44-W45
