@@ -22,7 +22,7 @@ the events before the run week's cutoff (Monday 00:00 UTC), validates each row a
 * ``<warehouse>/run_metrics/week=YYYY-Www/ingest.json``: counts per reason and per file
   (by path under ``raw/plays/``), the files ignored or skipped, hints on likely causes
   (e.g. epoch seconds where milliseconds are due), the days whose partitions changed
-  or were removed, and under ``saves`` the saves' own counts (read, good, quarantined by
+  or were removed, the files parsed and read from the parse cache (``parse_cache``), and under ``saves`` the saves' own counts (read, good, quarantined by
   reason and file, after the cutoff, duplicates dropped, written).
 
 While it runs, Spark reads the raw files through symlinks in
@@ -49,6 +49,13 @@ file deleted) is removed (``days_removed``); either can change the inputs of wee
 are already published, which the metrics then say. Days on or after the cutoff are never
 touched.
 
+Parsed once. A raw file's parsed rows (text fields, file and line, parse errors) depend only
+on its path and bytes, so they are read from ``<paths.cache>/ingest/`` when the file was seen
+before (:mod:`jobs.warehouse.raw_cache`) and only new or changed files are parsed; validation,
+de-duplication and the fingerprints still cover every row each run. ``parse_cache`` in the
+metrics counts the files parsed and read from the cache; ``ingest.cache: false`` parses
+everything. The tables are the same either way.
+
 The raw files are found and read by :mod:`jobs.warehouse.raw_plays`.
 
 Run alone::
@@ -60,7 +67,6 @@ Run alone::
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
 import sys
 import time
@@ -69,6 +75,7 @@ from typing import Any
 
 from jobs.config import Config
 from jobs.runtime.cli import week_job, with_spark
+from jobs.warehouse import raw_cache
 from jobs.warehouse.play_days import (
     flatten_spark_output,
     publish_days,
@@ -85,10 +92,6 @@ from jobs.warehouse.raw_plays import (
     RawFiles,
     links_folder,
     list_raw_files,
-    parse_csv,
-    parse_json,
-    read_parquet_files,
-    read_text_lines,
     under_raw_dir,
 )
 from jobs.warehouse.saves import ingest_saves
@@ -113,7 +116,6 @@ def run(spark: Any, config: Config, week: str) -> dict[str, Any]:
 
 
 def _ingest(spark: Any, config: Config, week: str, wh: Warehouse, found: RawFiles, links: Path) -> dict[str, Any]:
-    from pyspark.sql import DataFrame
     from pyspark.sql import functions as F
 
     from jobs.warehouse.catalog import read_catalog_table
@@ -129,27 +131,11 @@ def _ingest(spark: Any, config: Config, week: str, wh: Warehouse, found: RawFile
     tracks = read_catalog_table(config.paths.data, "tracks")
     track_ids = spark.createDataFrame(tracks[[TRACK_ID]].astype(str))
 
-    parts = []
-    text_files = by_format["csv"] + by_format["json"]
-    if text_files:
-        lines = read_text_lines(spark, text_files, links).cache()
-        is_csv = F.lower(SOURCE_FILE).rlike(r"\.csv(\.gz)?$")
-        csv_lines = lines.filter(is_csv)
-        json_lines = lines.filter(~is_csv)
-        if by_format["csv"]:
-            parsed = parse_csv(csv_lines)
-            if parsed is not None:
-                parts.append(parsed)
-        if by_format["json"]:
-            parts.append(parse_json(json_lines))
-    file_errors: dict[str, str] = {}
-    if by_format["parquet"]:
-        pq_rows, file_errors = read_parquet_files(spark, by_format["parquet"], links)
-        if pq_rows is not None:
-            parts.append(pq_rows)
-    if not parts:
+    store = raw_cache.store_for(config.paths.cache) if config.ingest.cache else None
+    parsed = raw_cache.parse_with_cache(spark, by_format, links, store)
+    rows, file_errors = parsed.rows, parsed.errors
+    if rows is None:
         raise IngestError(f"{raw_dir}: no readable play logs (found {found.count()} files)")
-    rows = functools.reduce(DataFrame.unionByName, parts)
 
     max_future = config.ingest.max_future_days
     checked = validate(rows, track_ids, service_start, cut, config.ingest.max_ms_played, max_future).cache()
@@ -226,6 +212,7 @@ def _ingest(spark: Any, config: Config, week: str, wh: Warehouse, found: RawFile
         "skipped_files": found.skipped,
         "ignored_files": len(found.ignored),
         "files": {k: len(v) for k, v in by_format.items()},
+        "parse_cache": parsed.metrics,
         "saves": saves.metrics,
     }
     problem = bad_share_problem(counts, total, config.ingest.max_bad_share, by_file, notes)

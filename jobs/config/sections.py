@@ -137,6 +137,11 @@ class IngestConf(_Section):
     service_start: IsoDate = Field("2008-10-07", description="plays before this date are impossible")
     max_ms_played: Int = Field(86_400_000, ge=1, description="a single play longer than this (24 h) is absurd")
     max_future_days: Int = Field(366, ge=0, description="plays this many days after the week are bad")
+    cache: Bool = Field(
+        True,
+        description="reuse a raw file's parsed rows from <paths.cache>/ingest while its path, its bytes and the "
+        "parser's code match (validation still runs on every row each week)",
+    )
 
 
 class AlsConf(_Section):

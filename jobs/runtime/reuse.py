@@ -73,11 +73,13 @@ NOT_SETTINGS: dict[str, Any] = {
     "dag": True,
     "paths": {"warehouse", "checkpoints", "cache"},
     "spark": {"master", "driver_memory", "executor_memory", "log_level"},  # the cluster test: same tables
-    # where a job computes: each engine leaves the same tables (the engines' tests compare them)
+    # where a job computes: each engine leaves the same tables (the engines' tests compare them);
+    # whether a cache saves work: the same tables with it and without (the caches' tests)
     "merge": {"engine", "spark_block"},
     "sequence": {"engine"},
-    "audio": {"engine"},
-    "culture": {"engine"},
+    "ingest": {"cache"},
+    "audio": {"engine", "cache"},
+    "culture": {"engine", "cache"},
 }
 
 

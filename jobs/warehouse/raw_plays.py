@@ -461,3 +461,32 @@ def read_parquet_files(spark: Any, files: list[str], links: Path) -> tuple[Any, 
             log.warning("%s: Spark cannot read it: %s", path, str(exc).splitlines()[0] if str(exc) else exc)
             errors[source_uri(path)] = f"{vocab.UNREADABLE_PARQUET}:{java_cause(exc)}"
     return (functools.reduce(DataFrame.unionByName, parts) if parts else None), errors
+
+
+def parse_files(spark: Any, by_format: dict[str, list[str]], links: Path) -> tuple[Any, dict[str, str]]:
+    """Every row of the given raw files, parsed (see the module docstring), and the file-level errors.
+
+    ``by_format``: paths by format, as :class:`RawFiles` has them. Returns the rows of all of
+    them as one frame (None when no file gave a frame) and, keyed by :func:`source_uri`, the
+    Parquet files that cannot be used at all. Read through links made in ``links``.
+    """
+    from pyspark.sql import DataFrame
+    from pyspark.sql import functions as F
+
+    parts = []
+    text_files = by_format.get("csv", []) + by_format.get("json", [])
+    if text_files:
+        lines = read_text_lines(spark, text_files, links).cache()
+        is_csv = F.lower(SOURCE_FILE).rlike(r"\.csv(\.gz)?$")
+        if by_format.get("csv"):
+            parsed = parse_csv(lines.filter(is_csv))
+            if parsed is not None:
+                parts.append(parsed)
+        if by_format.get("json"):
+            parts.append(parse_json(lines.filter(~is_csv)))
+    errors: dict[str, str] = {}
+    if by_format.get("parquet"):
+        pq_rows, errors = read_parquet_files(spark, by_format["parquet"], links)
+        if pq_rows is not None:
+            parts.append(pq_rows)
+    return (functools.reduce(DataFrame.unionByName, parts) if parts else None), errors

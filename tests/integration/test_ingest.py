@@ -521,3 +521,66 @@ def test_run_keeps_each_formats_context_and_publishes_saves(spark, tmp_path):
     again = ingest.run(spark, config, "2026-W47")
     assert again["days_changed"] == ["2026-11-12"]
     assert ingest.run(spark, config, "2026-W47")["days_changed"] == []
+
+
+def _published(wh):
+    """The plays and the week's quarantine, sorted: what a reader of the warehouse sees."""
+    plays = pq.read_table(wh / "plays").to_pandas().sort_values(["played_at", "user_id", "track_id"])
+    q = pq.read_table(wh / "quarantine" / "week=2026-W47").to_pandas().sort_values(["source_file", "line"])
+    return plays.reset_index(drop=True), q.reset_index(drop=True)
+
+
+def _same_tables(a, b):
+    pd.testing.assert_frame_equal(a[0], b[0])
+    pd.testing.assert_frame_equal(a[1], b[1])
+
+
+def _without_timing(metrics):
+    return {k: v for k, v in metrics.items() if k not in ("seconds", "parse_cache")}
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_the_parse_cache_parses_only_new_or_changed_files_and_changes_no_table(spark, tmp_path):
+    from jobs.warehouse import raw_cache
+
+    data = tmp_path / "data"
+    _raw_world(data)
+    raw = data / "raw" / "plays"
+    cache = tmp_path / "cache"
+
+    def run(name, **ingest_settings):
+        config = make_config(data, tmp_path / name, ingest={"max_bad_share": 1.0, **ingest_settings})
+        config = config.model_copy(update={"paths": config.paths.model_copy(update={"cache": cache})})
+        metrics = ingest.run(spark, config, "2026-W47")
+        return metrics, _published(tmp_path / name)
+
+    first, first_tables = run("wh1")
+    # four usable files parsed and stored; the Parquet file without the contract's columns is no entry
+    assert first["parse_cache"] == {"files_parsed": 5, "files_from_cache": 0}
+    entries = sorted((cache / "ingest").rglob("*.parquet"))
+    assert len(entries) == 4
+
+    again, again_tables = run("wh2")
+    assert again["parse_cache"] == {"files_parsed": 1, "files_from_cache": 4}
+    _same_tables(first_tables, again_tables)
+    assert _without_timing(again) == _without_timing(first)
+
+    # without the cache: the same tables and counts, and nothing read from it
+    off, off_tables = run("wh3", cache=False)
+    assert off["parse_cache"] == {"files_parsed": 5, "files_from_cache": 0}
+    _same_tables(first_tables, off_tables)
+    assert _without_timing(off) == _without_timing(first)
+
+    # a changed file is parsed again, alone; a damaged entry is a miss, not a failure
+    (raw / "2026-11-10.csv.gz").write_bytes(
+        gzip.compress(b"track_id,user_id,ms_played,played_at\nt2,u3,91000,2026-11-10T12:00:00Z\n")
+    )
+    json_entry = raw_cache.store_for(cache).path(raw_cache.entry_key(str(raw / "2026-11-11.jsonl")))
+    json_entry.write_bytes(b"not parquet")
+    changed, changed_tables = run("wh4")
+    assert changed["parse_cache"] == {"files_parsed": 3, "files_from_cache": 2}
+    assert changed_tables[0]["ms_played"].tolist() == [
+        91000 if u == "u3" else ms for u, ms in zip(first_tables[0]["user_id"], first_tables[0]["ms_played"])
+    ]
+    assert not list(cache.rglob("_new-*"))  # no scratch folder left behind

@@ -85,6 +85,8 @@ def test_another_setting_runs_the_steps_again_but_not_how_tasks_and_spark_run(en
     monkeypatch.setenv("DW__SPARK__MASTER", "local[1]")
     for section in ("MERGE", "SEQUENCE", "AUDIO", "CULTURE"):  # nor where a job computes: the same tables
         monkeypatch.setenv(f"DW__{section}__ENGINE", "spark")
+    for section in ("INGEST", "AUDIO", "CULTURE"):  # nor whether a cache saves the work: the same tables
+        monkeypatch.setenv(f"DW__{section}__CACHE", "false")
     up(), down()
     assert (up.runs, down.runs) == (1, 1)
     monkeypatch.setenv("DW__SPARK__SHUFFLE_PARTITIONS", "3")  # a Spark setting that may change an output
