@@ -101,6 +101,16 @@ def window_counts(plays: Any, start: dt.datetime, end: dt.datetime, min_ms: int,
     return counted.groupBy(USER_ID, TRACK_ID).agg(F.count("*").alias("plays"), F.sum(w).alias("weight"))
 
 
+def has_counted_plays(plays: Any, start: dt.datetime, end: dt.datetime, min_ms: int) -> bool:
+    """Whether ``[start, end)`` has a counted play (so :func:`window_counts` has a row), without aggregating."""
+    from pyspark.sql import functions as F
+
+    counted = plays.filter(
+        (F.col(PLAYED_AT) >= F.lit(start)) & (F.col(PLAYED_AT) < F.lit(end)) & ~is_skip(plays, min_ms)
+    )
+    return bool(counted.limit(1).count())
+
+
 def track_listeners(plays: Any, start: dt.datetime, end: dt.datetime, min_ms: int) -> pd.Series:
     """Listeners with a counted play per track in ``[start, end)``, as a pandas Series (track_id -> listeners):
     popularity counts listeners, never plays (:mod:`jobs.recsys.baselines`)."""
@@ -379,19 +389,22 @@ def holdout_evaluation(
     spark = plays.sparkSession
     eval_cut = cut - dt.timedelta(weeks=1)
     eval_start = start - dt.timedelta(weeks=1)
+    # the skips first, each from a scan that stops at the first counted play (the next week's
+    # evaluation has no holdout week yet: it skips in seconds, without aggregating any window)
+    if not has_counted_plays(plays, eval_start, eval_cut, conf.min_ms_played):
+        return {
+            "skipped": f"no counted plays in the evaluation window {eval_start:%Y-%m-%d}..{eval_cut:%Y-%m-%d}"
+        }, None
+    if not has_counted_plays(plays, eval_cut, cut, conf.min_ms_played):
+        return {"skipped": f"no counted plays in the holdout week {eval_cut:%Y-%m-%d}..{cut:%Y-%m-%d}"}, None
     eval_counts = window_counts(plays, eval_start, eval_cut, conf.min_ms_played, conf.decay_half_life_days).cache()
     try:
-        if not eval_counts.limit(1).count():
-            return {
-                "skipped": f"no counted plays in the evaluation window {eval_start:%Y-%m-%d}..{eval_cut:%Y-%m-%d}"
-            }, None
         holdout_all = window_counts(plays, eval_cut, cut, conf.min_ms_played, 0).select(USER_ID, TRACK_ID)
         history = plays.filter(F.col(PLAYED_AT) < F.lit(eval_cut)).select(USER_ID, TRACK_ID).distinct()
         holdout = holdout_all.join(history, [USER_ID, TRACK_ID], "left_anti")
         holdout_pd = holdout.toPandas()
         if holdout_pd.empty:
-            what = "first-time plays" if holdout_all.limit(1).count() else "counted plays"
-            return {"skipped": f"no {what} in the holdout week {eval_cut:%Y-%m-%d}..{cut:%Y-%m-%d}"}, None
+            return {"skipped": f"no first-time plays in the holdout week {eval_cut:%Y-%m-%d}..{cut:%Y-%m-%d}"}, None
         rng = np.random.default_rng(conf.seed)
         eval_users = sorted(holdout_pd[USER_ID].unique())
         if len(eval_users) > conf.eval_max_users:
