@@ -12,8 +12,10 @@ de-duplication and publishing still run over every row, with the week's catalog,
 settings, so the tables are the same with the cache, without it, or after it was deleted
 (tests/integration/test_ingest.py).
 
-Not cached: a Parquet file that cannot be used (a file-level error such as
-``missing_columns:``), checked again each run from its schema alone, and a file without rows. An entry is
+Every raw file is still read once a run, to hash it. Not cached: a Parquet file that cannot be
+used (a file-level error such as ``missing_columns:``), checked again each run from its schema
+alone, and a file without rows. Spark reads the entries while the job runs: delete the cache
+between runs (deleting it under a running ingest fails that run, which publishes nothing). An entry is
 one Parquet file written by Spark and renamed into place, so a killed run leaves at most the
 scratch folder (``_new-*``, safe to delete) and never half an entry. ``ingest.cache: false``
 parses every file each run and writes nothing here.
@@ -43,9 +45,20 @@ PARSED_SCHEMA = ", ".join(f"`{c}` {'long' if c == 'line' else 'string'}" for c i
 _ENTRY = "_entry"
 
 
+# what shapes a parsed row: the parsers, the error codes and column names they write, the Spark
+# session's time zone (Parquet timestamps read back as text), and the libraries that read the files
+PARSER_MODULES = (
+    "jobs.warehouse.raw_plays",
+    "jobs.warehouse.raw_cache",
+    "jobs.warehouse.spark",
+    "schemas.vocab",
+    "schemas.columns",
+)
+
+
 def parser_version() -> str:
-    """The version folder: the parsing code's source and Spark's version (the parser's functions)."""
-    return code_version({}, ["jobs.warehouse.raw_plays", "jobs.warehouse.raw_cache"], ["pyspark"])
+    """The version folder: the parsing code's source and the versions of Spark and pyarrow."""
+    return code_version({}, PARSER_MODULES, ["pyspark", "pyarrow"])
 
 
 def entry_key(path: str) -> str:
@@ -115,10 +128,10 @@ def _store(fresh: Any, wanted: dict[str, str], store: ContentStore) -> list[str]
 
     if not wanted:
         return []
-    store.folder.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix="_new-", dir=store.folder))
-    stored = []
+    scratch, stored = None, []
     try:
+        store.folder.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix="_new-", dir=store.folder))
         if fresh is not None:
             by_source = F.create_map(*[F.lit(x) for k, f in sorted(wanted.items()) for x in (source_uri(f), k)])
             (
@@ -141,10 +154,11 @@ def _store(fresh: Any, wanted: dict[str, str], store: ContentStore) -> list[str]
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(files[0], target)
             stored.append(path)
-    except OSError as exc:
+    except Exception as exc:  # noqa: BLE001 - a full or read-only cache (OSError, or Spark's own error) costs time only
         log.warning("parsed raw files not cached in %s (%s); parsing them again next run", store.folder, exc)
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
     return stored
 
 
@@ -152,9 +166,9 @@ def _readable(entry: Path) -> bool:
     """An entry whose footer reads and whose columns are the parsed rows' (else a miss: parsed again)."""
     import pyarrow.parquet as pq
 
-    if not entry.is_file():
-        return False
     try:
+        if not entry.is_file():
+            return False
         names = pq.read_schema(entry).names
     except Exception as exc:  # noqa: BLE001 - a damaged entry is a miss, never a failed run
         log.warning("cache entry %s unreadable (%s); parsing its file again", entry, exc)
