@@ -22,8 +22,9 @@ the events before the run week's cutoff (Monday 00:00 UTC), validates each row a
 * ``<warehouse>/run_metrics/week=YYYY-Www/ingest.json``: counts per reason and per file
   (by path under ``raw/plays/``), the files ignored or skipped, hints on likely causes
   (e.g. epoch seconds where milliseconds are due), the days whose partitions changed
-  or were removed, the files parsed and read from the parse cache (``parse_cache``), and under ``saves`` the saves' own counts (read, good, quarantined by
-  reason and file, after the cutoff, duplicates dropped, written).
+  or were removed, the files parsed and read from the parse cache (``parse_cache``), and
+  under ``saves`` the saves' own counts (read, good, quarantined by reason and file, after
+  the cutoff, duplicates dropped, written).
 
 While it runs, Spark reads the raw files through symlinks in
 ``<warehouse>/quarantine/_raw-links-<week>-*`` (any file name works, no ``.crc`` is
