@@ -550,8 +550,8 @@ def test_the_parse_cache_parses_only_new_or_changed_files_and_changes_no_table(s
     cache = tmp_path / "cache"
 
     def run(name, **ingest_settings):
-        config = make_config(data, tmp_path / name, ingest={"max_bad_share": 1.0, **ingest_settings})
-        config = config.model_copy(update={"paths": config.paths.model_copy(update={"cache": cache})})
+        ingest_settings = {"max_bad_share": 1.0, **ingest_settings}
+        config = make_config(data, tmp_path / name, ingest=ingest_settings, paths={"cache": str(cache)})
         metrics = ingest.run(spark, config, "2026-W47")
         return metrics, _published(tmp_path / name)
 
