@@ -42,7 +42,7 @@ from jobs.rl.responses import exposure_responses, is_skipped, list_history, play
 from jobs.warehouse.catalog import read_catalog
 from jobs.warehouse.saves import read_saves
 from jobs.warehouse.store import Warehouse
-from jobs.warehouse.weeks import cutoff, shift, week_start
+from jobs.warehouse.weeks import cutoff, shift, week_of, week_start
 from schemas import vocab
 from schemas.columns import (
     ARTIST_ID,
@@ -90,6 +90,19 @@ def _unit(frame: pd.DataFrame | None, key: str) -> dict[str, np.ndarray]:
     return {k: M[i] for k, i in ids.items()}
 
 
+def _days(stamps: pd.Series) -> np.ndarray:
+    """UTC day numbers (days since 1970-01-01) of timezone-aware timestamps."""
+    return stamps.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[D]").astype(np.int64)
+
+
+def _week_labels(days: np.ndarray) -> np.ndarray:
+    """The ISO week (``YYYY-Www``) of each UTC day number, formatted once per distinct day."""
+    distinct, at = np.unique(np.asarray(days, dtype=np.int64), return_inverse=True)
+    epoch = dt.date(1970, 1, 1)
+    labels = np.array([week_of(epoch + dt.timedelta(days=int(d))) for d in distinct], dtype=object)
+    return labels[at.reshape(-1)]
+
+
 def _rows(users, tracks, week, place, prev_listen, prev_skip, kind, dw: float, resp: np.ndarray) -> pd.DataFrame:  # noqa: ANN001
     """Labelled rows: listener, track, week, place, the shares before it, the explanation's kind, surface, responses."""
     return pd.DataFrame(
@@ -107,6 +120,58 @@ def _rows(users, tracks, week, place, prev_listen, prev_skip, kind, dw: float, r
             "complete": resp[:, 2],
         }
     )
+
+
+@dataclass(frozen=True)
+class _PlayCodes:
+    """Plays as integer codes sorted by time: listener and track codes, each (listener, track) pair as
+    ``user * n_tracks + track`` and the time of its first play; for per-week counts without copying the plays."""
+
+    users: pd.Index
+    tracks: pd.Index
+    when: np.ndarray  # int64 ns since the epoch (UTC), ascending
+    pair: np.ndarray  # the pair of each play, in the order of ``when``
+    first_pair: np.ndarray  # the distinct pairs, in the order of their first play
+    first_when: np.ndarray  # ... and that first play's time
+
+    @classmethod
+    def of(cls, plays: pd.DataFrame) -> _PlayCodes:
+        user, users = pd.factorize(plays[USER_ID], sort=True)
+        track, tracks = pd.factorize(plays[TRACK_ID], sort=True)
+        when = plays[PLAYED_AT].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[ns]")
+        when = when.astype(np.int64)
+        order = np.argsort(when, kind="stable")
+        pair = user.astype(np.int64)[order] * max(len(tracks), 1) + track[order]
+        first_pair, first_at = np.unique(pair, return_index=True)
+        by_time = np.argsort(first_at, kind="stable")
+        return cls(users, tracks, when[order], pair, first_pair[by_time], when[order][first_at[by_time]])
+
+    @property
+    def n_tracks(self) -> int:
+        return max(len(self.tracks), 1)
+
+    @staticmethod
+    def _ns(at: dt.datetime) -> int:
+        return int(pd.Timestamp(at).value)
+
+    def first_pairs(self, cut: dt.datetime) -> np.ndarray:
+        """The pairs first played before ``cut``."""
+        return self.first_pair[: np.searchsorted(self.first_when, self._ns(cut), side="left")]
+
+    def pairs_between(self, start: dt.datetime, cut: dt.datetime) -> np.ndarray:
+        """The pair of every play in ``[start, cut)``."""
+        lo, hi = np.searchsorted(self.when, [self._ns(start), self._ns(cut)], side="left")
+        return self.pair[lo:hi]
+
+    def users_between(self, start: dt.datetime, cut: dt.datetime) -> np.ndarray:
+        """The listener code of every play in ``[start, cut)``."""
+        return self.pairs_between(start, cut) // self.n_tracks
+
+    def per_user(self, codes: np.ndarray) -> np.ndarray:
+        return np.bincount(codes, minlength=len(self.users)).astype(np.int64)
+
+    def per_track(self, pairs: np.ndarray) -> np.ndarray:
+        return np.bincount(pairs % self.n_tracks, minlength=len(self.tracks)).astype(np.int64)
 
 
 class History:
@@ -141,6 +206,7 @@ class History:
         self._fits: dict[str, Fit] = {}
         self._context: dict[str, pd.DataFrame] = {}
         self._items: dict[str, pd.DataFrame] = {}
+        self._codes: _PlayCodes | None = None
         self._exposure_rows: pd.DataFrame | None = None
         self.content: ContentScore | None = None
         self.leaky_rows = 0
@@ -240,7 +306,7 @@ class History:
         p = p.reset_index(drop=True)
         resp = self.responses(p)
         places = session_places(p, resp)
-        week = p[PLAYED_AT].dt.strftime("%G-W%V")
+        week = _week_labels(_days(p[PLAYED_AT]))
         rows = _rows(
             p[USER_ID], p[TRACK_ID], week, places[POSITION], places["prev_listen"], places["prev_skip"], None, 0.0, resp
         )
@@ -254,17 +320,29 @@ class History:
         return pd.concat([self.exposure_rows(), self.organic_rows()], ignore_index=True)
 
     # --- per-week context and item statistics -------------------------------------------
+    def _play_codes(self) -> _PlayCodes:
+        """The plays as integer codes, sorted by time (built once, for :meth:`context_at` and :meth:`items_at`)."""
+        if self._codes is None:
+            self._codes = _PlayCodes.of(self.plays)
+        return self._codes
+
     def context_at(self, week: str) -> pd.DataFrame:
         """Per listener at ``week``: tracks heard, plays of the last 28 days, earlier exposures, listens, skips."""
         if week not in self._context:
+            codes = self._play_codes()
             cut = cutoff(week)
-            before = self.plays[self.plays[PLAYED_AT] < cut]
-            heard = before.groupby(USER_ID)[TRACK_ID].nunique()
-            recent = before[before[PLAYED_AT] >= cut - dt.timedelta(days=RECENT_DAYS)].groupby(USER_ID).size()
+            heard = codes.per_user(codes.first_pairs(cut) // codes.n_tracks)
+            frame = pd.DataFrame(
+                {
+                    "heard": heard,
+                    "recent": codes.per_user(codes.users_between(cut - dt.timedelta(days=RECENT_DAYS), cut)),
+                },
+                index=codes.users,
+            )
+            frame = frame[frame["heard"] > 0]
             ex = self.exposure_rows()
             ex = ex[ex["week"] < week]
             dw = ex.groupby(USER_ID)[["listen", "skip"]].agg(["sum", "count"]) if len(ex) else None
-            frame = pd.DataFrame({"heard": heard, "recent": recent}).fillna(0.0)
             if dw is not None:
                 frame = frame.join(
                     pd.DataFrame(
@@ -282,14 +360,12 @@ class History:
     def items_at(self, week: str) -> pd.DataFrame:
         """Per track at ``week``: listeners in the last 28 days, and whether anyone ever played it."""
         if week not in self._items:
+            codes = self._play_codes()
             cut = cutoff(week)
-            before = self.plays[self.plays[PLAYED_AT] < cut]
-            recent = (
-                before[before[PLAYED_AT] >= cut - dt.timedelta(days=RECENT_DAYS)].groupby(TRACK_ID)[USER_ID].nunique()
-            )
-            index = pd.Index(before[TRACK_ID].unique())
+            recent = codes.per_track(np.unique(codes.pairs_between(cut - dt.timedelta(days=RECENT_DAYS), cut)))
+            played = codes.per_track(codes.first_pairs(cut)) > 0
             self._items[week] = pd.DataFrame(
-                {"popularity": recent.reindex(index, fill_value=0).astype(np.float64), "played": True}, index=index
+                {"popularity": recent[played].astype(np.float64), "played": True}, index=codes.tracks[played]
             )
         return self._items[week]
 
@@ -369,16 +445,16 @@ class History:
             {
                 USER_ID: p[USER_ID].to_numpy(),
                 TRACK_ID: p[TRACK_ID].to_numpy(),
-                "week": p[PLAYED_AT].dt.strftime("%G-W%V").to_numpy(),
+                "day": _days(p[PLAYED_AT]),
                 "skipped": resp[:, 0],
                 "listened": resp[:, 1],
                 "completed": resp[:, 2],
             }
         )
         if len(self.saves):
-            s = self.saves
-            at = pd.to_datetime(s[SAVED_AT], utc=True)
-            s = s[at >= cutoff(self.first)]
+            at = pd.to_datetime(self.saves[SAVED_AT], utc=True)
+            kept = at >= cutoff(self.first)
+            s, at = self.saves[kept], at[kept]
             frame = pd.concat(
                 [
                     frame,
@@ -386,7 +462,7 @@ class History:
                         {
                             USER_ID: s[USER_ID].to_numpy(),
                             TRACK_ID: s[TRACK_ID].to_numpy(),
-                            "week": pd.to_datetime(s[SAVED_AT], utc=True).dt.strftime("%G-W%V").to_numpy(),
+                            "day": _days(at),
                             "skipped": 0.0,
                             "listened": 1.0,
                             "completed": 1.0,
@@ -397,13 +473,14 @@ class History:
         pairs = (
             frame.groupby([USER_ID, TRACK_ID], sort=True)
             .agg(
-                week=("week", "min"),
+                day=("day", "min"),
                 skipped=("skipped", "max"),
                 listened=("listened", "max"),
                 completed=("completed", "max"),
             )
             .reset_index()
         )
+        pairs.insert(2, "week", _week_labels(pairs.pop("day").to_numpy()))
         _, ok = self.content_features(pairs[TRACK_ID].to_numpy())
         return pairs[ok].reset_index(drop=True)
 

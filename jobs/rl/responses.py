@@ -48,15 +48,24 @@ def session_places(plays: pd.DataFrame, responses: np.ndarray) -> pd.DataFrame:
 
     ``plays`` has ``user_id`` and ``played_at``; ``responses`` its rows' :func:`play_responses`. The result
     is aligned with ``plays``' index."""
-    order = plays.sort_values([USER_ID, PLAYED_AT], kind="stable").index
-    p = plays.loc[order]
-    when = pd.to_datetime(p[PLAYED_AT], utc=True)
-    new = (p[USER_ID] != p[USER_ID].shift()) | (when.diff() > SESSION_GAP)
-    session = new.cumsum().to_numpy()
-    place = p.groupby(session).cumcount().to_numpy() + 1
-    resp = pd.DataFrame(responses, index=plays.index).loc[order]
-    listens = resp[1].groupby(session).cumsum().to_numpy() - resp[1].to_numpy()
-    skips = resp[0].groupby(session).cumsum().to_numpy() - resp[0].to_numpy()
+    n = len(plays)
+    user = pd.factorize(plays[USER_ID])[0]
+    when = pd.to_datetime(plays[PLAYED_AT], utc=True).dt.tz_localize(None).to_numpy().astype("datetime64[ns]")
+    when = when.astype(np.int64)
+    order = np.lexsort((when, user))  # each listener's plays together, in time order (stable)
+    u, w = user[order], when[order]
+    new = np.ones(n, dtype=bool)
+    new[1:] = (u[1:] != u[:-1]) | (np.diff(w) > SESSION_GAP.value)
+    starts = np.flatnonzero(new)
+    session = np.cumsum(new) - 1  # each sorted play's session, 0-based
+    place = np.arange(n) - starts[session] + 1
+
+    def earlier(x: np.ndarray) -> np.ndarray:  # the sum of x over the session's earlier plays
+        total = np.cumsum(x, dtype=np.float64)
+        return total - (total - x)[starts][session] - x
+
+    r = np.asarray(responses, dtype=np.float64)[order]
+    listens, skips = earlier(r[:, 1]), earlier(r[:, 0])
     before = np.maximum(place - 1, 1)
     out = pd.DataFrame(
         {
@@ -64,7 +73,7 @@ def session_places(plays: pd.DataFrame, responses: np.ndarray) -> pd.DataFrame:
             "prev_listen": np.where(place > 1, listens / before, 0.0),
             "prev_skip": np.where(place > 1, skips / before, 0.0),
         },
-        index=order,
+        index=plays.index[order],
     )
     return out.loc[plays.index]
 
