@@ -17,6 +17,19 @@ import pandas as pd
 from schemas.columns import MS_PLAYED, PLAYED_AT, PLAYLIST_ID, POSITION, TRACK_ID, USER_ID
 
 
+def listener_time_order(plays: pd.DataFrame) -> np.ndarray:
+    """The row order of a stable sort of ``plays`` by listener, time and track id (``sort_values`` on the
+    three columns, on integer codes: sorted codes keep the ids' order)."""
+    when = pd.to_datetime(plays[PLAYED_AT], utc=True).dt.tz_localize(None).to_numpy().astype("datetime64[ns]")
+    return np.lexsort(
+        (
+            pd.factorize(plays[TRACK_ID], sort=True)[0],
+            when.astype(np.int64),
+            pd.factorize(plays[USER_ID], sort=True)[0],
+        )
+    )
+
+
 def cut_sessions(plays: pd.DataFrame, gap_minutes: float, min_ms_played: int) -> pd.DataFrame:
     """``plays`` (user_id, track_id, played_at, ms_played) with ``session``, ``position`` and ``skipped``.
 
@@ -26,9 +39,8 @@ def cut_sessions(plays: pd.DataFrame, gap_minutes: float, min_ms_played: int) ->
     session starts at a listener's first play and whenever the pause since the previous
     play ended is longer than ``gap_minutes`` (a pause of exactly the limit does not split).
     """
-    out = plays[[USER_ID, TRACK_ID, PLAYED_AT, MS_PLAYED]].sort_values(
-        [USER_ID, PLAYED_AT, TRACK_ID], kind="stable", ignore_index=True
-    )
+    out = plays[[USER_ID, TRACK_ID, PLAYED_AT, MS_PLAYED]]
+    out = out.iloc[listener_time_order(out)].reset_index(drop=True)
     start = pd.to_datetime(out[PLAYED_AT], utc=True)
     end = start + pd.to_timedelta(out[MS_PLAYED].astype("int64"), unit="ms")
     same_user = out[USER_ID].eq(out[USER_ID].shift())
@@ -50,8 +62,8 @@ def top_tracks(listens: pd.DataFrame, n: int) -> list[str]:
 def session_documents(sessions: pd.DataFrame, keep: set[str]) -> list[list[str]]:
     """Each session's listens (not skips) among ``keep``, in order; sessions with fewer than 2 such songs dropped."""
     listens = sessions[~sessions["skipped"] & sessions[TRACK_ID].isin(keep)]
-    docs = listens.groupby("session", sort=True)[TRACK_ID].agg(list)
-    return [d for d in docs if len(d) >= 2]
+    order = np.argsort(listens["session"].to_numpy(), kind="stable")
+    return _documents(listens["session"].to_numpy()[order], listens[TRACK_ID].to_numpy()[order])
 
 
 def playlist_documents(playlists: pd.DataFrame | None, keep: set[str]) -> list[list[str]]:
@@ -59,8 +71,14 @@ def playlist_documents(playlists: pd.DataFrame | None, keep: set[str]) -> list[l
     if playlists is None or playlists.empty:
         return []
     rows = playlists[playlists[TRACK_ID].isin(keep)].sort_values([PLAYLIST_ID, POSITION], kind="stable")
-    docs = rows.groupby(PLAYLIST_ID, sort=True)[TRACK_ID].agg(list)
-    return [d for d in docs if len(d) >= 2]
+    return _documents(pd.factorize(rows[PLAYLIST_ID], sort=True)[0], rows[TRACK_ID].to_numpy())
+
+
+def _documents(keys: np.ndarray, tracks: np.ndarray) -> list[list[str]]:
+    """The runs of equal ``keys`` (sorted) as lists of their ``tracks``, in order; runs of fewer than 2 dropped."""
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, dtype=np.int64)
+    ends = np.r_[starts[1:], len(keys)].astype(np.int64)
+    return [tracks[a:b].tolist() for a, b in zip(starts, ends, strict=True) if b - a >= 2]
 
 
 def session_stats(sessions: pd.DataFrame) -> dict[str, float]:

@@ -29,6 +29,7 @@ import pandas as pd
 
 from jobs.config import ConfigError, SequenceConf
 from jobs.evaluation.stats import bootstrap_mean, paired_difference
+from jobs.sequence.sessions import listener_time_order
 from jobs.sequence.word2vec import nearest
 from schemas.columns import PLAYED_AT, TRACK_ID, USER_ID, VECTOR
 
@@ -43,7 +44,7 @@ def listen_sequences(sessions: pd.DataFrame, song_ids: list[str]) -> pd.DataFram
     listens = sessions[~sessions["skipped"]]
     song = listens[TRACK_ID].map(row)
     out = listens.assign(song=song)[song.notna().to_numpy()]
-    out = out.sort_values([USER_ID, PLAYED_AT, TRACK_ID], kind="stable", ignore_index=True)
+    out = out.iloc[listener_time_order(out)].reset_index(drop=True)
     return out[[USER_ID, PLAYED_AT, "song"]].astype({"song": np.int64})
 
 
