@@ -38,12 +38,11 @@ def seed_contributions(
     ``c_j = 1 + alpha * log(1 + plays / eps)``. The Gram matrix ``Y'Y`` is over every
     played (warm) item; see the module docstring for the formula.
     """
-    Y = items.vectors.astype(np.float64)
-    ys = Y[seeds]
+    ys = items.vectors[seeds].astype(np.float64)  # only the rows used: the whole catalog is a copy per listener
     c = np.asarray(confidence, dtype=np.float64)
-    k = Y.shape[1]
+    k = items.vectors.shape[1]
     A = items.gram + ys.T @ ((c - 1.0)[:, None] * ys) + reg * max(len(seeds), 1) * np.eye(k)
-    return (Y[picked] @ np.linalg.solve(A, ys.T)) * c[None, :]
+    return (items.vectors[picked].astype(np.float64) @ np.linalg.solve(A, ys.T)) * c[None, :]
 
 
 def explain(

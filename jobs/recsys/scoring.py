@@ -156,7 +156,7 @@ def score_parts(
     :func:`sequence_term`) and the popularity prior; they add up to the score."""
     culture = blend.w_culture * pref[items.artist_idx[idx]]
     seq = np.zeros(len(idx)) if sequence is None else sequence
-    prior = popularity_term(items, blend)[idx]
+    prior = popularity_term(items, blend, idx)
     s = score[idx]
     return np.stack([s - culture - seq - prior, culture, seq, prior])
 
@@ -186,14 +186,16 @@ def source_of(
     return np.where(np.isfinite(score[idx]), code, codes[0])
 
 
-def popularity_term(items: Items, blend: MergeConf) -> np.ndarray:
-    """The popularity prior's part of every item's score: ``w_popularity`` times its listeners over the
-    top's, times :attr:`Items.prior_scale` (a prior few listeners back counts for less)."""
+def popularity_term(items: Items, blend: MergeConf, idx: np.ndarray | None = None) -> np.ndarray:
+    """The popularity prior's part of the score of every item (or of items ``idx``): ``w_popularity`` times
+    its listeners over the top's, times :attr:`Items.prior_scale` (a prior few listeners back counts for less)."""
     prior = items.prior
     top = prior.max(initial=0.0)
     weight = blend.w_popularity * items.prior_scale
+    if idx is not None:
+        prior = prior[idx]
     if not weight or top <= 0:
-        return np.zeros(len(items.track_ids))
+        return np.zeros(len(prior))
     return (weight / top * prior).astype(np.float32).astype(np.float64)
 
 
