@@ -157,19 +157,20 @@ def build_inputs(
     users = user_f[user_f[USER_ID].isin(personal)].reset_index(drop=True)
     top = counts.assign(i=counts[TRACK_ID].map(index)).dropna(subset=["i"])
     top = top.sort_values([USER_ID, "plays", TRACK_ID], ascending=[True, False, True])
-    top_by_user = {u: g.to_numpy(dtype=np.int64)[:20] for u, g in top.groupby(USER_ID, sort=False)["i"]}
+    top_users = top[USER_ID].to_numpy()
+    top_by_user = runs_by_key(top_users, top["i"].to_numpy(dtype=np.int64), 20)
     weight = top["weight"] if "weight" in top.columns else top["plays"]
-    top = top.assign(c=1.0 + config.als.alpha * np.log1p(weight.astype(np.float64) / config.als.eps))
-    top_confidence = {u: g.to_numpy(dtype=np.float64)[:20] for u, g in top.groupby(USER_ID, sort=False)["c"]}
+    confidence = 1.0 + config.als.alpha * np.log1p(weight.astype(np.float64) / config.als.eps)
+    top_confidence = runs_by_key(top_users, confidence.to_numpy(dtype=np.float64), 20)
     artist_of = tracks.set_index(TRACK_ID)[ARTIST_ID]
     by_artist = counts.assign(a=counts[TRACK_ID].map(artist_of).map(artist_index)).dropna(subset=["a"])
     by_artist = by_artist.groupby([USER_ID, "a"])["plays"].sum().reset_index()
     by_artist = by_artist.sort_values([USER_ID, "plays", "a"], ascending=[True, False, True])
-    top_artists, shares = {}, {}
-    for u, g in by_artist.groupby(USER_ID, sort=False):
-        g = g.head(conf.top_artists)
-        top_artists[u] = g["a"].to_numpy(dtype=np.int64)
-        shares[u] = (g["plays"] / g["plays"].sum()).to_numpy(dtype=np.float64)
+    by_artist = by_artist[by_artist.groupby(USER_ID, sort=False).cumcount().to_numpy() < conf.top_artists]
+    artist_users = by_artist[USER_ID].to_numpy()
+    top_artists = runs_by_key(artist_users, by_artist["a"].to_numpy(dtype=np.int64))
+    played = runs_by_key(artist_users, by_artist["plays"].to_numpy())
+    shares = {u: (p / p.sum()).astype(np.float64) for u, p in played.items()}
     clusters = {}
     if taste is not None and audio is not None:
         for u, g in taste.sort_values([USER_ID, "cluster"]).groupby(USER_ID, sort=False):
@@ -192,10 +193,25 @@ def build_inputs(
 
 
 def heard_by_user_of(heard: pd.DataFrame, items: Items) -> dict[str, np.ndarray]:
-    """Per listener, the sorted item indices of the tracks they have heard."""
+    """Per listener (in id order), the sorted item indices of the tracks they have heard."""
     index = pd.Series(np.arange(len(items.track_ids)), index=items.track_ids)
     heard_idx = heard.assign(i=heard[TRACK_ID].map(index)).dropna(subset=["i"])
-    return {u: np.sort(g.to_numpy(dtype=np.int64)) for u, g in heard_idx.groupby(USER_ID)["i"]}
+    users, user_ids = pd.factorize(heard_idx[USER_ID], sort=True)
+    item = heard_idx["i"].to_numpy(dtype=np.int64)
+    order = np.lexsort((item, users))
+    return runs_by_key(np.asarray(user_ids, dtype=object)[users[order]], item[order])
+
+
+def runs_by_key(keys: np.ndarray, values: np.ndarray, limit: int | None = None) -> dict[Any, np.ndarray]:
+    """``{key: its values}`` for ``keys`` in which equal keys are adjacent (a sorted frame's column), in
+    order of first appearance; each key's first ``limit`` values when given. One dict, no pandas groups."""
+    if not len(keys):
+        return {}
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    ends = np.r_[starts[1:], len(keys)]
+    if limit is not None:
+        ends = np.minimum(ends, starts + limit)
+    return {keys[a]: values[a:b].copy() for a, b in zip(starts.tolist(), ends.tolist(), strict=True)}
 
 
 def read_sequence(
