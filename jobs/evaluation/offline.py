@@ -72,11 +72,16 @@ def most_popular(
     items = inputs.items
     scores = items.popularity if scores is None else scores
     order = np.lexsort((np.arange(len(items.track_ids)), -scores))
+    head = order[: 10 * k + 100]  # the walk almost always ends in it; else the whole order, the same picks
     out = {}
     for uid in inputs.users[USER_ID] if users is None else users:
-        unheard = np.ones(len(items.track_ids), dtype=bool)
-        unheard[inputs.heard_by_user.get(uid, np.zeros(0, dtype=np.int64))] = False
-        out[uid] = pick_diverse(order[unheard[order]], items.artist_idx, items.song_key, k, cap)
+        heard = inputs.heard_by_user.get(uid, np.zeros(0, dtype=np.int64))
+        chosen = pick_diverse(head[~np.isin(head, heard)], items.artist_idx, items.song_key, k, cap)
+        if len(chosen) < k and len(head) < len(order):
+            unheard = np.ones(len(items.track_ids), dtype=bool)
+            unheard[heard] = False
+            chosen = pick_diverse(order[unheard[order]], items.artist_idx, items.song_key, k, cap)
+        out[uid] = chosen
     return out
 
 

@@ -29,7 +29,7 @@ from jobs.feedback.arms import AHDQN, configured_arms
 from jobs.feedback.bandit import RewardModel
 from jobs.feedback.policies import GREEDY, PolicyLists, policy_playlists
 from jobs.recsys.clusters import allotment_figures
-from jobs.recsys.inputs import Inputs, prepare_inputs
+from jobs.recsys.inputs import Inputs, prepare_inputs, runs_by_key
 from jobs.recsys.playlists import fallback_lists, playlists
 from jobs.recsys.ranking import Playlists, item_lists
 from jobs.rl.history import AGENT_LISTS, agent_folder
@@ -194,7 +194,7 @@ def exposure_log(
 def personal_figures(inp: Inputs, conf: MergeConf, table: pd.DataFrame) -> dict[str, Any]:
     """How personal the week's playlists are (:func:`~jobs.evaluation.audience.personalisation`),
     beside most popular's lists (by listeners, unheard, the same diversity rules) for the same listeners."""
-    lists = {u: g.tolist() for u, g in table.groupby(USER_ID, sort=True)[TRACK_ID]}
+    lists = runs_by_key(table[USER_ID].to_numpy(), table[TRACK_ID].to_numpy())  # the table is sorted by listener
     ids = inp.items.track_ids
     popular = {
         u: [ids[i] for i in picks] for u, picks in most_popular(inp, conf.k, conf.artist_cap, users=lists).items()
