@@ -42,7 +42,7 @@ from jobs.rl.responses import exposure_responses, is_skipped, list_history, play
 from jobs.warehouse.catalog import read_catalog
 from jobs.warehouse.saves import read_saves
 from jobs.warehouse.store import Warehouse
-from jobs.warehouse.weeks import cutoff, shift, week_of, week_start
+from jobs.warehouse.weeks import cutoff, shift, utc_nanoseconds, week_of, week_start
 from schemas import vocab
 from schemas.columns import (
     ARTIST_ID,
@@ -92,7 +92,7 @@ def _unit(frame: pd.DataFrame | None, key: str) -> dict[str, np.ndarray]:
 
 def _days(stamps: pd.Series) -> np.ndarray:
     """UTC day numbers (days since 1970-01-01) of timezone-aware timestamps."""
-    return stamps.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[D]").astype(np.int64)
+    return utc_nanoseconds(stamps) // (86_400 * 10**9)
 
 
 def _week_labels(days: np.ndarray) -> np.ndarray:
@@ -138,8 +138,7 @@ class _PlayCodes:
     def of(cls, plays: pd.DataFrame) -> _PlayCodes:
         user, users = pd.factorize(plays[USER_ID], sort=True)
         track, tracks = pd.factorize(plays[TRACK_ID], sort=True)
-        when = plays[PLAYED_AT].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[ns]")
-        when = when.astype(np.int64)
+        when = utc_nanoseconds(plays[PLAYED_AT])
         order = np.argsort(when, kind="stable")
         pair = user.astype(np.int64)[order] * max(len(tracks), 1) + track[order]
         first_pair, first_at = np.unique(pair, return_index=True)

@@ -16,6 +16,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from jobs.warehouse.weeks import utc_nanoseconds
 from schemas import vocab
 from schemas.columns import CONTEXT, MS_PLAYED, PLAYED_AT, POSITION, SAVED_AT, TRACK_ID, USER_ID
 
@@ -50,8 +51,7 @@ def session_places(plays: pd.DataFrame, responses: np.ndarray) -> pd.DataFrame:
     is aligned with ``plays``' index."""
     n = len(plays)
     user = pd.factorize(plays[USER_ID])[0]
-    when = pd.to_datetime(plays[PLAYED_AT], utc=True).dt.tz_localize(None).to_numpy().astype("datetime64[ns]")
-    when = when.astype(np.int64)
+    when = utc_nanoseconds(plays[PLAYED_AT])
     order = np.lexsort((when, user))  # each listener's plays together, in time order (stable)
     u, w = user[order], when[order]
     new = np.ones(n, dtype=bool)

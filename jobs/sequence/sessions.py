@@ -14,17 +14,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from jobs.warehouse.weeks import utc_nanoseconds
 from schemas.columns import MS_PLAYED, PLAYED_AT, PLAYLIST_ID, POSITION, TRACK_ID, USER_ID
 
 
 def listener_time_order(plays: pd.DataFrame) -> np.ndarray:
     """The row order of a stable sort of ``plays`` by listener, time and track id (``sort_values`` on the
     three columns, on integer codes: sorted codes keep the ids' order)."""
-    when = pd.to_datetime(plays[PLAYED_AT], utc=True).dt.tz_localize(None).to_numpy().astype("datetime64[ns]")
     return np.lexsort(
         (
             pd.factorize(plays[TRACK_ID], sort=True)[0],
-            when.astype(np.int64),
+            utc_nanoseconds(plays[PLAYED_AT]),
             pd.factorize(plays[USER_ID], sort=True)[0],
         )
     )

@@ -10,6 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+import numpy as np
+import pandas as pd
+
 _WEEK = re.compile(r"([0-9]{4})-W([0-9]{2})")  # ASCII digits only, the whole string (no trailing newline)
 
 
@@ -58,3 +61,10 @@ def resolve_week(param: str | None, logical_date: dt.datetime | None) -> str:
     if logical_date is None:
         raise ValueError("no week param and no logical date: cannot tell which week to build")
     return week_of(logical_date)
+
+
+def utc_nanoseconds(stamps: pd.Series) -> np.ndarray:
+    """Nanoseconds since 1970-01-01 UTC of timestamps (naive ones are read as UTC), as int64: for sorting
+    and counting by time on plain arrays."""
+    naive = pd.to_datetime(stamps, utc=True).dt.tz_localize(None)
+    return naive.to_numpy().astype("datetime64[ns]").astype(np.int64)
