@@ -14,7 +14,9 @@ for run week ``W`` with cutoff ``C`` (Monday 00:00 UTC):
    (preference 0, confidence ``1 + alpha * |r|``), both only among the listeners and tracks
    with counted plays (:mod:`jobs.recsys.als`, :func:`~jobs.recsys.als.window_ratings`);
 3. fits ``ALS(implicitPrefs=True)`` with rank, regParam, alpha, iterations and seed from
-   ``conf/``, a checkpoint directory set;
+   ``conf/``, a checkpoint directory set; a fit of the same ratings and settings made before
+   is read back from ``<paths.cache>/als`` instead (:mod:`jobs.recsys.fit_cache`; ``als.cache``),
+   which is how step 4 reads last week's fit once last week ran;
 4. evaluates the same recipe offline: fitted on the window ending a week earlier, it
    ranks each listener's unheard tracks and is scored on the first-time plays of the
    last week (precision@k, recall@k, NDCG@k, mean percentile rank), beside two naive
@@ -32,7 +34,9 @@ staging, a failed swap) leaves the old four and the old manifest; every reader o
 tables (and of ``track_vectors`` / ``audio_vectors``, stamped with the fit they came from)
 refuses partitions of another fit with one line naming the tables and fit ids (exit 2).
 Then ``run_metrics/.../als.json`` (with the ``fit_id``, and under ``signals`` the two weights,
-the saved pairs in the window, the pairs rated and those rated negative for repeated skips).
+the saved pairs in the window, the pairs rated and those rated negative for repeated skips;
+under ``fit_cache`` whether each fit was read back, ``hit``, or fitted, ``miss``), and the
+fits not read back into ``<paths.cache>/als``.
 
 Degenerate weeks: no counted play in the window leaves nothing to factorise, so the job
 fails (``AlsError``, exit 2) and the old fit stays; with any counted play it fits (one
@@ -67,6 +71,7 @@ from jobs.recsys.als import (
     window_ratings,
     window_saves,
 )
+from jobs.recsys.fit_cache import CachedFit
 from jobs.runtime.cli import week_job, with_spark
 from jobs.warehouse.saves import read_saves
 from jobs.warehouse.store import MissingInputError, Warehouse, current_run_id
@@ -95,10 +100,13 @@ def run(spark: Any, config: Config, week: str) -> dict[str, Any]:
     plays = wh.spark_plays_before(spark, cut).cache()
     saves_pd = read_saves(wh, week)  # empty when the week has no saves partition
     saves = spark.createDataFrame(saves_pd, spark_schema("saves")).cache() if len(saves_pd) else None
+    # a fit of ratings fitted before (last week's, for the evaluation) is read back
+    fitter = CachedFit(fit_als, config.paths.cache / "als" if conf.cache else None)
 
     # offline evaluation: the same recipe, one week earlier, scored on last week's first plays
     t_eval = time.perf_counter()
-    evaluation, references = holdout_evaluation(plays, conf, start, cut, saves)
+    evaluation, references = holdout_evaluation(plays, conf, start, cut, saves, fit=fitter)
+    eval_fit = fitter.outcomes[-1] if fitter.outcomes else "none"
     eval_seconds = time.perf_counter() - t_eval
     if "skipped" in evaluation:
         log.warning("evaluation skipped: %s", evaluation["skipped"])
@@ -118,7 +126,7 @@ def run(spark: Any, config: Config, week: str) -> dict[str, Any]:
         "skip_pairs": rated.filter("rating < 0").count(),  # rated negative: repeated skips, no counted play
     }
     t_fit = time.perf_counter()
-    user_f, item_f = fit_als(counts, conf, rated)
+    user_f, item_f = fitter(counts, conf, rated)
     fit_seconds = time.perf_counter() - t_fit
     counts_pd = counts.toPandas().sort_values([USER_ID, TRACK_ID], ignore_index=True)
     item_plays = counts_pd.groupby(TRACK_ID)["plays"].sum()
@@ -150,6 +158,11 @@ def run(spark: Any, config: Config, week: str) -> dict[str, Any]:
         "run_id": fit["run_id"],
         "fit_seconds": round(fit_seconds, 2),
         "eval_seconds": round(eval_seconds, 2),
+        # "hit": read back from the fit cache (same ratings and settings); "off" without it
+        "fit_cache": {
+            "fit": fitter.outcomes[-1] if conf.cache else "off",
+            "evaluation": eval_fit if conf.cache else "off",
+        },
         "evaluation": evaluation,
         **({"references": references} if references else {}),
         "seconds": round(time.perf_counter() - t0, 2),

@@ -158,6 +158,11 @@ class AlsConf(_Section):
     seed: Int = Field(42, description="random seed of the factor initialisation")
     num_blocks: Int = Field(2, ge=1, description="user and item blocks")
     checkpoint_interval: Int = Field(5, description="checkpoint the lineage every N iterations")
+    cache: Bool = Field(
+        True,
+        description="reuse a fit's factors from <paths.cache>/als while its ratings, the settings above and the "
+        "code match (the evaluation then reads back last week's fit)",
+    )
     eval_k: Int = Field(30, ge=1, description="cut-off of the holdout metrics")
     eval_max_users: Int = Field(5000, ge=1, description="users sampled (seeded) for the holdout metrics")
     save_weight: Num = Field(

@@ -372,12 +372,14 @@ def holdout_comparison(scored: dict[str, Any]) -> dict[str, Any]:
 
 
 def holdout_evaluation(
-    plays: Any, conf: AlsConf, start: dt.datetime, cut: dt.datetime, saves: Any = None
+    plays: Any, conf: AlsConf, start: dt.datetime, cut: dt.datetime, saves: Any = None, fit: Any = None
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """Fit on the window ending a week before ``cut`` and score on the last week's first-time plays.
 
     The fit is the job's recipe (:func:`window_ratings`: the saves of ``saves`` and the skips in
-    that earlier window count as in the real fit).
+    that earlier window count as in the real fit), made by ``fit(counts, conf, rated)``
+    (:func:`fit_als` by default; the job passes one that reads a fit of the same ratings back,
+    :mod:`jobs.recsys.fit_cache`).
 
     Returns the metrics per model (a metric with no defined value is ``None``) and the
     comparison block of ALS beside most-popular all-time (the evaluation window) and of the
@@ -398,6 +400,7 @@ def holdout_evaluation(
     if not has_counted_plays(plays, eval_cut, cut, conf.min_ms_played):
         return {"skipped": f"no counted plays in the holdout week {eval_cut:%Y-%m-%d}..{cut:%Y-%m-%d}"}, None
     eval_counts = window_counts(plays, eval_start, eval_cut, conf.min_ms_played, conf.decay_half_life_days).cache()
+    rated = None
     try:
         holdout_all = window_counts(plays, eval_cut, cut, conf.min_ms_played, 0).select(USER_ID, TRACK_ID)
         history = plays.filter(F.col(PLAYED_AT) < F.lit(eval_cut)).select(USER_ID, TRACK_ID).distinct()
@@ -411,12 +414,20 @@ def holdout_evaluation(
             eval_users = sorted(rng.choice(eval_users, conf.eval_max_users, replace=False))
         holdout_pd = holdout_pd[holdout_pd[USER_ID].isin(eval_users)]
         users_df = spark.createDataFrame(pd.DataFrame({USER_ID: eval_users}, dtype=str))
-        seen_pd = history.join(users_df, USER_ID).toPandas()
+        # the sampled listeners' plays first, then their distinct pairs (not all history's, again)
+        seen_pd = (
+            plays.filter(F.col(PLAYED_AT) < F.lit(eval_cut))
+            .join(F.broadcast(users_df), USER_ID)
+            .select(USER_ID, TRACK_ID)
+            .distinct()
+            .toPandas()
+        )
         # the references: listeners per track over all history before the holdout, and over its last weeks
         popularity = track_listeners(plays, dt.datetime(1970, 1, 1, tzinfo=dt.UTC), eval_cut, conf.min_ms_played)
         recent = track_listeners(plays, eval_cut - dt.timedelta(weeks=RECENT_WEEKS), eval_cut, conf.min_ms_played)
-        rated = window_ratings(plays, eval_counts, conf, eval_start, eval_cut, saves)
-        u_eval, i_eval = fit_als(eval_counts, conf, rated)
+        # cached: a cached fit reads it for its key, then (when not found) fits it
+        rated = window_ratings(plays, eval_counts, conf, eval_start, eval_cut, saves).cache()
+        u_eval, i_eval = (fit or fit_als)(eval_counts, conf, rated)
         if not u_eval[USER_ID].isin(holdout_pd[USER_ID]).any():
             return {
                 "skipped": "no listener with first-time plays in the holdout week was in the evaluation window"
@@ -431,6 +442,8 @@ def holdout_evaluation(
         return evaluation, holdout_comparison(scored)
     finally:
         eval_counts.unpersist()
+        if rated is not None:
+            rated.unpersist()
 
 
 def metric_rows(evaluation: dict[str, Any]) -> pd.DataFrame:

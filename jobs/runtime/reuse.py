@@ -78,6 +78,7 @@ NOT_SETTINGS: dict[str, Any] = {
     "merge": {"engine", "spark_block"},
     "sequence": {"engine"},
     "ingest": {"cache"},
+    "als": {"cache"},
     "audio": {"engine", "cache"},
     "culture": {"engine", "cache"},
 }

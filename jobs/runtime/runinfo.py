@@ -65,8 +65,10 @@ def summary(warehouse: Path, week: str) -> str:
                 f"{m['reasons']}, {m['duplicates_dropped']} duplicates dropped ({m['seconds']} s)"
             )
         elif stage == "als":
+            read_back = [f"the {fit}'s" for fit, got in (m.get("fit_cache") or {}).items() if got == "hit"]
             lines.append(
                 f"  als: {m['users']} listeners x {m['tracks']} tracks, rank {m['rank']}, fit {m['fit_seconds']} s"
+                + (f" ({' and '.join(read_back)} factors read from the fit cache)" if read_back else "")
             )
             lines += evaluation_lines(m.get("evaluation") or {})
         else:

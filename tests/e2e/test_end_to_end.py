@@ -26,8 +26,9 @@ def runs(tiny_world, tiny_week, tmp_path_factory):
     """The week as the DAG first computed it (the ``tiny_week`` fixture: two tasks at once, as
     ``make run`` runs it); then, on a copy of that warehouse, computed again with step reuse off
     and one task after another (``airflow dags test``), so the order the tasks ran in cannot
-    change a row; then again with reuse (the default). Keeps the tables and the metrics of the
-    last run."""
+    change a row (the caches under ``paths.cache`` stay: audio features read their clips, ALS
+    its two fits back); then again with reuse (the default). Keeps the tables and the metrics
+    of the last run."""
     first_part = tiny_week / "discover_weekly" / f"week={WEEK}"
     first = pq.read_table(first_part).to_pandas()
     first_schema = pq.read_schema(next(first_part.glob("*.parquet")))

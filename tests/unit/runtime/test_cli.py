@@ -173,3 +173,18 @@ def test_the_summary_shows_a_skipped_or_partial_als_evaluation():
     shown = evaluation_lines({"als": {"users": 9, "precision@10": 0.125, "mean_percentile_rank": None}})
     assert shown == ["             als: precision@10=0.1250, mean_percentile_rank=n/a"]
     assert evaluation_lines({}) == []
+
+
+def test_the_summary_says_which_als_fits_were_read_from_the_fit_cache(tmp_path):
+    from jobs.runtime.runinfo import summary
+    from jobs.warehouse.store import Warehouse
+
+    wh = Warehouse(tmp_path)
+    wh.partition("discover_weekly", "2026-W47").mkdir(parents=True)
+    als = {"users": 9, "tracks": 12, "rank": 4, "fit_seconds": 1.5, "evaluation": {}}
+    wh.write_metrics("als", "2026-W47", {**als, "fit_cache": {"fit": "miss", "evaluation": "hit"}})
+    assert "  als: 9 listeners x 12 tracks, rank 4, fit 1.5 s (the evaluation's factors read from the fit cache)" in (
+        summary(tmp_path, "2026-W47").splitlines()
+    )
+    wh.write_metrics("als", "2026-W47", {**als, "fit_cache": {"fit": "off", "evaluation": "off"}})
+    assert "  als: 9 listeners x 12 tracks, rank 4, fit 1.5 s" in summary(tmp_path, "2026-W47").splitlines()
