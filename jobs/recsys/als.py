@@ -51,10 +51,13 @@ import pandas as pd
 from jobs.config import AlsConf
 from jobs.evaluation.metrics import (
     as_matrix,
+    best_first,
     ndcg_at_k,
     percentile_ranks,
+    percentile_ranks_sorted,
     precision_at_k,
     recall_at_k,
+    top_k_in_order,
     top_k_masked,
 )
 from jobs.evaluation.stats import compare
@@ -292,6 +295,8 @@ def holdout_scores(
     refs = {"most_popular": popularity_scores(item_ids, popularity)}
     if recent is not None:
         refs["most_popular_recent"] = popularity_scores(item_ids, popularity, recent)
+    # a reference ranks every listener's items alike: its order and sorted scores, once
+    ranked = {m: (p, best_first(p), np.sort(p)) for m, p in refs.items()}
     seen_by_user = seen.groupby(USER_ID)[TRACK_ID].agg(set).to_dict()
     truth_by_user = holdout.groupby(USER_ID)[TRACK_ID].agg(set).to_dict()
     names = (f"precision@{k}", f"recall@{k}", f"ndcg@{k}", "percentile_rank")
@@ -303,23 +308,32 @@ def holdout_scores(
         ids = users[USER_ID].iloc[start : start + block].tolist()
         scores = U[start : start + block] @ V.T if n_items else np.zeros((len(ids), 0))
         exclude = np.zeros((len(ids), n_items), dtype=bool)
+        excluded = []
         for r, uid in enumerate(ids):
-            cols = [item_index[t] for t in seen_by_user.get(uid, ()) if t in item_index]
+            cols = np.array(
+                sorted({item_index[t] for t in seen_by_user.get(uid, ()) if t in item_index}), dtype=np.int64
+            )
             exclude[r, cols] = True
+            excluded.append(cols)
         truths = []
         for uid in ids:
             truth = {item_index.get(t, -1 - j) for j, t in enumerate(sorted(truth_by_user[uid]))}
             targets = [t for t in truth if t >= 0]
             truths.append((truth, targets))
             pair_users += [uid] * len(targets)
-        systems = {"als": scores, **{m: np.broadcast_to(p, scores.shape) for m, p in refs.items()}}
-        for model, sc in systems.items():
-            recs = top_k_masked(sc, exclude, k)
-            out = values[model]
+
+        def score(model: str, truth: set[int], recs: np.ndarray, ranks: list[float]) -> None:
+            for name, metric in zip(names, metrics, strict=False):
+                values[model][name].append(metric([recs], [truth], k))
+            values[model]["percentile_rank"] += ranks
+
+        recs = top_k_masked(scores, exclude, k)
+        for r, (truth, targets) in enumerate(truths):
+            score("als", truth, recs[r], percentile_ranks(scores[r], ~exclude[r], targets))
+        for model, (p, order, ascending) in ranked.items():
             for r, (truth, targets) in enumerate(truths):
-                for name, metric in zip(names, metrics, strict=False):
-                    out[name].append(metric([recs[r]], [truth], k))
-                out["percentile_rank"] += percentile_ranks(sc[r], ~exclude[r], targets)
+                ranks = percentile_ranks_sorted(p, ascending, excluded[r], targets)
+                score(model, truth, top_k_in_order(order, excluded[r], k), ranks)
     return {
         "users": users[USER_ID].tolist(),
         "pair_users": pair_users,

@@ -11,8 +11,8 @@ Reads and writes ``<paths.cache>/als/<version>/<hh>/<key>.parquet``
 (:class:`jobs.warehouse.cache.ContentStore`) and nothing else:
 
 * the *version* names the settings that shape a fit (rank, iterations, regularisation, alpha,
-  seed, blocks, checkpoint interval), the source of :mod:`jobs.recsys.als` and the installed
-  pyspark;
+  seed, blocks, checkpoint interval), the source of the functions of :mod:`jobs.recsys.als` that
+  turn ratings into factors (the ratings themselves are the key) and the installed pyspark;
 * the *key* is :func:`ratings_key`: the SHA-256 of the number of rated triples, the listeners
   and tracks the fit indexes, and two order-free sums of 64- and 32-bit hashes of each, computed
   by Spark where the ratings are (one pass over the cached ratings);
@@ -30,6 +30,7 @@ time is safe; ``als.cache: false`` turns it off. Nothing to run alone: :mod:`job
 from __future__ import annotations
 
 import hashlib
+import inspect
 import io
 import logging
 from collections.abc import Callable
@@ -49,11 +50,17 @@ log = logging.getLogger(__name__)
 Factors = tuple[pd.DataFrame, pd.DataFrame]
 FitFn = Callable[[Any, AlsConf, Any], Factors]
 SHAPING = ("rank", "max_iter", "reg_param", "alpha", "seed", "num_blocks", "checkpoint_interval")
+FITTING = ("fit_als", "fit_model", "index_ids", "factors_of")  # jobs.recsys.als: the ratings to factors
 
 
 def fit_version(conf: AlsConf) -> str:
-    """16 hex digits naming what shapes a fit besides its ratings: the settings, the code and pyspark."""
-    return code_version({name: getattr(conf, name) for name in SHAPING}, ["jobs.recsys.als"], ["pyspark"])
+    """16 hex digits naming what shapes a fit besides its ratings: the settings, the source of the
+    functions that fit (:data:`FITTING`; not the rest of :mod:`jobs.recsys.als`, such as the
+    evaluation's scoring) and pyspark's version."""
+    from jobs.recsys import als
+
+    code = [inspect.getsource(getattr(als, name)) for name in FITTING]
+    return code_version({"settings": {name: getattr(conf, name) for name in SHAPING}, "code": code}, [], ["pyspark"])
 
 
 def ratings_key(counts: Any, rated: Any) -> str:

@@ -3,7 +3,16 @@ import math
 import numpy as np
 import pytest
 
-from jobs.evaluation.metrics import ndcg_at_k, percentile_ranks, precision_at_k, recall_at_k, top_k_masked
+from jobs.evaluation.metrics import (
+    best_first,
+    ndcg_at_k,
+    percentile_ranks,
+    percentile_ranks_sorted,
+    precision_at_k,
+    recall_at_k,
+    top_k_in_order,
+    top_k_masked,
+)
 
 
 def test_ranking_metrics_on_a_hand_worked_example():
@@ -47,3 +56,30 @@ def test_auc_counts_ties_half_and_is_undefined_without_both_classes():
     assert auc(scores, np.array([True, True, False, False])) == pytest.approx((2 + 1.5) / 4)
     assert auc(scores, np.array([False, False, False, True])) == 0.0
     assert np.isnan(auc(scores, np.zeros(4, dtype=bool))) and np.isnan(auc(scores, np.ones(4, dtype=bool)))
+
+
+def test_top_k_keeps_the_lower_indices_of_a_crowded_tie_row_by_row():
+    scores = np.array([[5.0, 3.0, 3.0, 3.0, 1.0], [3.0, 9.0, 3.0, 2.0, 3.0], [1.0, 2.0, 3.0, 4.0, 5.0]])
+    exclude = np.zeros_like(scores, dtype=bool)
+    exclude[1, 0] = True
+    # row 0: two places for three 3.0s; row 1: one place for two 3.0s (index 0 excluded); row 2: no tie
+    assert top_k_masked(scores, exclude, 3).tolist() == [[0, 1, 2], [1, 2, 4], [4, 3, 2]]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_shared_order_gives_the_masked_top_k_and_percentile_ranks(seed):
+    """A reference scores every listener alike: walking its order and counting in its sorted scores
+    gives what the per-row functions give, ties, exclusions and too few items left included."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(5, 60))
+    scores = rng.integers(0, 6, n).astype(np.float64)  # many ties
+    order, ascending = best_first(scores), np.sort(scores)
+    for _ in range(20):
+        excluded = np.sort(rng.choice(n, int(rng.integers(0, n)), replace=False))
+        mask = np.zeros(n, dtype=bool)
+        mask[excluded] = True
+        k = int(rng.integers(1, n + 3))
+        expected = top_k_masked(scores[None, :], mask[None, :], k)[0]
+        assert top_k_in_order(order, excluded, k).tolist() == expected.tolist()
+        targets = [int(t) for t in rng.choice(np.flatnonzero(~mask), min(3, int((~mask).sum())), replace=False)]
+        assert percentile_ranks_sorted(scores, ascending, excluded, targets) == percentile_ranks(scores, ~mask, targets)

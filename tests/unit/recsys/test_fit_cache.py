@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs.recsys import fit_cache
+from jobs.recsys.fit_cache import fit_version
 
 RATED = pd.DataFrame(
     {
@@ -81,3 +82,14 @@ def test_the_evaluation_reads_back_last_weeks_fit_and_no_table_changes(spark, tm
     for name in TABLES:
         read = [pq.read_table(c.paths.warehouse / name / f"week={WEEK}").to_pandas() for c in (config, plain)]
         pd.testing.assert_frame_equal(read[0], read[1], check_exact=True, obj=name)
+
+
+def test_the_version_names_what_shapes_a_fit_and_nothing_else():
+    from jobs.config import AlsConf
+
+    base = AlsConf()
+    # the window and the weights change the ratings (the key); the evaluation's settings change no fit
+    same = base.model_copy(update={"eval_k": 10, "eval_max_users": 9, "window_weeks": 4, "cache": False})
+    assert fit_version(base) == fit_version(same)
+    for change in ({"rank": 16}, {"max_iter": 5}, {"reg_param": 0.2}, {"alpha": 2.0}, {"seed": 7}):
+        assert fit_version(base.model_copy(update=change)) != fit_version(base), change
