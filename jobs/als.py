@@ -35,8 +35,9 @@ tables (and of ``track_vectors`` / ``audio_vectors``, stamped with the fit they 
 refuses partitions of another fit with one line naming the tables and fit ids (exit 2).
 Then ``run_metrics/.../als.json`` (with the ``fit_id``, and under ``signals`` the two weights,
 the saved pairs in the window, the pairs rated and those rated negative for repeated skips;
-under ``fit_cache`` whether each fit was read back, ``hit``, or fitted, ``miss``), and the
-fits not read back into ``<paths.cache>/als``.
+under ``fit_cache`` whether each fit, the week's and the evaluation's, was read back, ``hit``,
+or fitted, ``miss``; ``off`` with ``als.cache: false``, ``none`` when the evaluation was skipped
+before its fit), and the fits not read back into ``<paths.cache>/als``.
 
 Degenerate weeks: no counted play in the window leaves nothing to factorise, so the job
 fails (``AlsError``, exit 2) and the old fit stays; with any counted play it fits (one

@@ -92,8 +92,8 @@ class Paths(_Section):
     checkpoints: AnchoredPath = Field(Path("data/checkpoints"), description="Spark checkpoints (ALS lineage)")
     cache: AnchoredPath = Field(
         Path("data/cache"),
-        description="content-addressed caches (raw files' parsed rows, audio features, pages' terms, each by "
-        "content hash and code version); deletable between runs without changing any output",
+        description="content-addressed caches (raw files' parsed rows, audio features, pages' terms, ALS fits, "
+        "each by content hash and code version); deletable between runs without changing any output",
     )
 
 

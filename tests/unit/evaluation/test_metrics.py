@@ -59,11 +59,12 @@ def test_auc_counts_ties_half_and_is_undefined_without_both_classes():
 
 
 def test_top_k_keeps_the_lower_indices_of_a_crowded_tie_row_by_row():
-    scores = np.array([[5.0, 3.0, 3.0, 3.0, 1.0], [3.0, 9.0, 3.0, 2.0, 3.0], [1.0, 2.0, 3.0, 4.0, 5.0]])
+    scores = np.array([[5.0, 3.0, 3.0, 3.0, 1.0], [3.0, 9.0, 3.0, 3.0, 3.0], [1.0, 2.0, 3.0, 4.0, 5.0]])
     exclude = np.zeros_like(scores, dtype=bool)
     exclude[1, 0] = True
-    # row 0: two places for three 3.0s; row 1: one place for two 3.0s (index 0 excluded); row 2: no tie
-    assert top_k_masked(scores, exclude, 3).tolist() == [[0, 1, 2], [1, 2, 4], [4, 3, 2]]
+    # row 0: two places for three 3.0s; row 1: two places for three 3.0s once index 0 is excluded;
+    # row 2: no tie
+    assert top_k_masked(scores, exclude, 3).tolist() == [[0, 1, 2], [1, 2, 3], [4, 3, 2]]
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -75,11 +76,11 @@ def test_a_shared_order_gives_the_masked_top_k_and_percentile_ranks(seed):
     scores = rng.integers(0, 6, n).astype(np.float64)  # many ties
     order, ascending = best_first(scores), np.sort(scores)
     for _ in range(20):
-        excluded = np.sort(rng.choice(n, int(rng.integers(0, n)), replace=False))
+        excluded = np.sort(rng.choice(n, int(rng.integers(0, n + 1)), replace=False))  # all of them too
         mask = np.zeros(n, dtype=bool)
         mask[excluded] = True
         k = int(rng.integers(1, n + 3))
         expected = top_k_masked(scores[None, :], mask[None, :], k)[0]
         assert top_k_in_order(order, excluded, k).tolist() == expected.tolist()
-        targets = [int(t) for t in rng.choice(np.flatnonzero(~mask), min(3, int((~mask).sum())), replace=False)]
+        targets = [int(t) for t in rng.choice(n, 3, replace=False)]  # an excluded one too
         assert percentile_ranks_sorted(scores, ascending, excluded, targets) == percentile_ranks(scores, ~mask, targets)

@@ -91,5 +91,37 @@ def test_the_version_names_what_shapes_a_fit_and_nothing_else():
     # the window and the weights change the ratings (the key); the evaluation's settings change no fit
     same = base.model_copy(update={"eval_k": 10, "eval_max_users": 9, "window_weeks": 4, "cache": False})
     assert fit_version(base) == fit_version(same)
-    for change in ({"rank": 16}, {"max_iter": 5}, {"reg_param": 0.2}, {"alpha": 2.0}, {"seed": 7}):
+    changes = ({"rank": 16}, {"max_iter": 5}, {"reg_param": 0.2}, {"alpha": 2.0}, {"seed": 7}, {"num_blocks": 3})
+    for change in (*changes, {"checkpoint_interval": 2}):
         assert fit_version(base.model_copy(update=change)) != fit_version(base), change
+
+
+@pytest.mark.spark
+def test_a_fit_is_stored_read_back_refitted_when_its_entry_is_unreadable_and_skipped_without_a_folder(spark, tmp_path):
+    from jobs.config import AlsConf
+
+    calls = []
+    users = pd.DataFrame({"user_id": ["u0", "u1"], "vector": [np.ones(2, np.float32), np.zeros(2, np.float32)]})
+    items = pd.DataFrame({"track_id": ["t0"], "vector": [np.full(2, 0.5, np.float32)]})
+
+    def fit(counts, conf, rated):
+        calls.append(conf.rank)
+        return users, items
+
+    rated = spark.createDataFrame(RATED)
+    counts = rated.filter("rating > 0")
+    cached = fit_cache.CachedFit(fit, tmp_path)
+    first, second = cached(counts, AlsConf(), rated), cached(counts, AlsConf(), rated)
+    assert cached.outcomes == ["miss", "hit"] and len(calls) == 1
+    for got in (first, second):
+        pd.testing.assert_frame_equal(got[0], users)
+        pd.testing.assert_frame_equal(got[1], items)
+    (entry,) = tmp_path.rglob("*.parquet")
+    entry.write_bytes(b"not parquet")  # a torn or foreign file: fitted again and stored again
+    cached(counts, AlsConf(), rated)
+    assert cached.outcomes[-1] == "miss" and len(calls) == 2 and entry.read_bytes()[:4] == b"PAR1"
+    cached(counts, AlsConf(rank=8), rated)  # another setting: another version folder
+    assert cached.outcomes[-1] == "miss" and len(list(tmp_path.rglob("*.parquet"))) == 2
+    plain = fit_cache.CachedFit(fit, None)
+    plain(counts, AlsConf(), rated)
+    assert plain.outcomes == [] and len(calls) == 4
