@@ -93,12 +93,12 @@ def encode_factors(users: pd.DataFrame, items: pd.DataFrame) -> bytes:
         {
             "side": [0] * len(users) + [1] * len(items),
             "id": users[USER_ID].tolist() + items[TRACK_ID].tolist(),
-            "vector": users[VECTOR].tolist() + items[VECTOR].tolist(),
+            VECTOR: users[VECTOR].tolist() + items[VECTOR].tolist(),
         }
     )
     table = pa.Table.from_pandas(
         frame,
-        schema=pa.schema([("side", pa.int8()), ("id", pa.string()), ("vector", pa.list_(pa.float32()))]),
+        schema=pa.schema([("side", pa.int8()), ("id", pa.string()), (VECTOR, pa.list_(pa.float32()))]),
         preserve_index=False,
     )
     sink = io.BytesIO()
@@ -112,8 +112,8 @@ def decode_factors(blob: bytes) -> Factors:
     users = frame[frame["side"] == 0]
     items = frame[frame["side"] == 1]
     return (
-        pd.DataFrame({USER_ID: users["id"].to_numpy(), VECTOR: users["vector"].to_numpy()}),
-        pd.DataFrame({TRACK_ID: items["id"].to_numpy(), VECTOR: items["vector"].to_numpy()}),
+        pd.DataFrame({USER_ID: users["id"].to_numpy(), VECTOR: users[VECTOR].to_numpy()}),
+        pd.DataFrame({TRACK_ID: items["id"].to_numpy(), VECTOR: items[VECTOR].to_numpy()}),
     )
 
 
