@@ -303,6 +303,12 @@ def holdout_scores(
     metrics = (precision_at_k, recall_at_k, ndcg_at_k)
     values: dict[str, dict[str, list[float]]] = {m: {n: [] for n in names} for m in ("als", *refs)}
     pair_users: list[str] = []
+
+    def score(model: str, truth: set[int], recs: np.ndarray, ranks: list[float]) -> None:
+        for name, metric in zip(names, metrics, strict=False):
+            values[model][name].append(metric([recs], [truth], k))
+        values[model]["percentile_rank"] += ranks
+
     block = 1024
     for start in range(0, len(users), block):
         ids = users[USER_ID].iloc[start : start + block].tolist()
@@ -321,11 +327,6 @@ def holdout_scores(
             targets = [t for t in truth if t >= 0]
             truths.append((truth, targets))
             pair_users += [uid] * len(targets)
-
-        def score(model: str, truth: set[int], recs: np.ndarray, ranks: list[float]) -> None:
-            for name, metric in zip(names, metrics, strict=False):
-                values[model][name].append(metric([recs], [truth], k))
-            values[model]["percentile_rank"] += ranks
 
         recs = top_k_masked(scores, exclude, k)
         for r, (truth, targets) in enumerate(truths):
