@@ -187,6 +187,12 @@ class MergeConf(_Section):
         "mapInPandas over blocks on spark.master (spark; same rows; for more listeners than one machine holds)",
     )
     spark_block: Int = Field(512, ge=1, description="with engine: spark, listeners per recommend_block call")
+    workers: Int = Field(
+        0,
+        ge=0,
+        description="with engine: local, processes that compute blocks of listeners at once (forked; same rows); "
+        "0 = every core, 1 = in the merge's process",
+    )
     artist_cap: Int = Field(2, ge=1, description="at most this many songs by one artist")
     min_plays: Int = Field(3, ge=0, description="counted plays in the window for a personal playlist")
     thin_history: Literal["fallback", "skip"] = Field(

@@ -73,14 +73,15 @@ def most_popular(
     scores = items.popularity if scores is None else scores
     order = np.lexsort((np.arange(len(items.track_ids)), -scores))
     head = order[: 10 * k + 100]  # the walk almost always ends in it; else the whole order, the same picks
+    heard_now = np.zeros(len(items.track_ids), dtype=bool)  # the listener's heard items, set and cleared per listener
     out = {}
     for uid in inputs.users[USER_ID] if users is None else users:
         heard = inputs.heard_by_user.get(uid, np.zeros(0, dtype=np.int64))
-        chosen = pick_diverse(head[~np.isin(head, heard)], items.artist_idx, items.song_key, k, cap)
+        heard_now[heard] = True
+        chosen = pick_diverse(head[~heard_now[head]], items.artist_idx, items.song_key, k, cap)
         if len(chosen) < k and len(head) < len(order):
-            unheard = np.ones(len(items.track_ids), dtype=bool)
-            unheard[heard] = False
-            chosen = pick_diverse(order[unheard[order]], items.artist_idx, items.song_key, k, cap)
+            chosen = pick_diverse(order[~heard_now[order]], items.artist_idx, items.song_key, k, cap)
+        heard_now[heard] = False
         out[uid] = chosen
     return out
 

@@ -57,29 +57,33 @@ def explain(
     most (``sources``) and the listener's most-played tracks ``anchors`` (with their ALS ``confidence``;
     equal when not given)."""
     anchors = np.asarray(anchors, dtype=np.int64)
+    picked = np.asarray(picked, dtype=np.int64)
+    closest = np.full(len(picked), -1)
+    seed_artist = np.full(len(picked), -1)
     if len(anchors) and len(picked):
-        closest = anchors[np.argmax(items.normed[anchors] @ items.normed[picked].T, axis=0)]
+        near = [r for r, s in enumerate(sources) if s in (vocab.AUDIO, vocab.CULTURE)]
+        if near:  # "Sounds like": the most-played track nearest the pick
+            closest[near] = anchors[np.argmax(items.normed[anchors] @ items.normed[picked[near]].T, axis=0)]
+        als = [r for r, s in enumerate(sources) if s == vocab.ALS]
         warm = ~items.cold()[anchors]
-        given = confidence is not None and len(confidence) == len(anchors)
-        conf = np.asarray(confidence, dtype=np.float64) if given else np.ones(len(anchors))
-        seeds, conf = anchors[warm], conf[warm]
-        contrib = seed_contributions(picked, seeds, conf, items, reg) if len(seeds) else None
-    else:
-        closest, seeds, contrib = np.full(len(picked), -1), anchors, None
+        if als and warm.any():
+            given = confidence is not None and len(confidence) == len(anchors)
+            conf = np.asarray(confidence, dtype=np.float64) if given else np.ones(len(anchors))
+            seed_artist[als] = top_seed_artist(
+                seed_contributions(picked[als], anchors[warm], conf[warm], items, reg), items.artist_idx[anchors[warm]]
+            )
     reasons = []
-    for r, (item, source, anchor) in enumerate(zip(picked, sources, closest, strict=True)):
+    for item, source, anchor, seed in zip(
+        picked.tolist(), sources, closest.tolist(), seed_artist.tolist(), strict=True
+    ):
         artist = items.artist_idx[item]
         if source == vocab.POPULAR:
             reasons.append(POPULAR_REASON)
         elif source == vocab.CULTURE and items.artist_terms is not None and items.artist_terms[artist]:
             reasons.append(f"Fans describe it as {items.artist_terms[artist]}")
-        elif source == vocab.ALS and contrib is not None:
-            by_artist: dict[int, float] = {}
-            for a, v in zip(items.artist_idx[seeds].tolist(), contrib[r].tolist(), strict=True):
-                by_artist[a] = by_artist.get(a, 0.0) + v
-            seed_artist = min(by_artist, key=lambda a: (-by_artist[a], a))  # ties: the smaller index
-            name = items.artist_names[seed_artist]
-            reasons.append(f"More from {name}, whom you play" if seed_artist == artist else f"Because you play {name}")
+        elif source == vocab.ALS and seed >= 0:
+            name = items.artist_names[seed]
+            reasons.append(f"More from {name}, whom you play" if seed == artist else f"Because you play {name}")
         elif anchor < 0:
             reasons.append("Picked for your taste")
         elif source in (vocab.AUDIO, vocab.CULTURE) and items.titles is not None:
@@ -91,3 +95,13 @@ def explain(
         else:
             reasons.append("Picked for your taste")
     return reasons
+
+
+def top_seed_artist(contrib: np.ndarray, seed_artists: np.ndarray) -> np.ndarray:
+    """Per row of ``contrib`` (picks x seeds), the artist whose seeds' terms add up to the most; ties: the
+    smaller artist index. The terms of an artist add up in seed order."""
+    artists, column = np.unique(seed_artists, return_inverse=True)
+    total = np.zeros((len(contrib), len(artists)))
+    for j, c in enumerate(column.tolist()):
+        total[:, c] += contrib[:, j]
+    return artists[np.argmax(total, axis=1)]

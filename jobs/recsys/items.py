@@ -65,6 +65,11 @@ class Items:
         return self.popularity if self.recent is None else self.recent
 
     @cached_property
+    def prior_top(self) -> float:
+        """The most listeners :attr:`prior` counts for one item (0 with no items): the prior's scale."""
+        return float(self.prior.max(initial=0.0))
+
+    @cached_property
     def gram(self) -> np.ndarray:
         """``Y'Y`` over the played (warm) items' ALS vectors, float64: the shared part of every
         listener's ALS solve (:func:`jobs.recsys.explanations.seed_contributions`)."""

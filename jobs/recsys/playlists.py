@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from jobs.config import MergeConf
 from jobs.evaluation.metrics import as_matrix, score_floors
@@ -198,10 +199,16 @@ def listener_arguments(inputs: Inputs, users: pd.DataFrame) -> list[tuple]:
 
 
 def playlists(
-    inputs: Inputs, blend: MergeConf, user_ids: list[str] | None = None, options_share: float | None = None
+    inputs: Inputs,
+    blend: MergeConf,
+    user_ids: list[str] | None = None,
+    options_share: float | None = None,
+    block: int | None = None,
 ) -> Playlists:
     """Blended playlists ``user_id -> [Pick, ...]`` (best first) for personal listeners (``user_ids``: only
-    those); with ``options_share``, each pick's parts and true reasons (:func:`recommend_block`).
+    those); with ``options_share``, each pick's parts and true reasons (:func:`recommend_block`), in
+    blocks of ``block`` listeners (default :func:`block_size`; a block's size moves the scores' last
+    digits, as BLAS tiles the product by it).
 
     Blocks of listeners go through :func:`recommend_block` here, or through ``inputs.engine``
     when the merge set one (``merge.engine: spark``, :mod:`jobs.merge.spark_engine`): the same
@@ -211,7 +218,7 @@ def playlists(
     users = select_users(inputs, user_ids)
     args = listener_arguments(inputs, users)
     out: Playlists = {}
-    block = max(16, min(2048, (1 << 24) // max(len(inputs.items.track_ids), 1)))  # ~64 MB of scores a block
+    block = block or block_size(inputs.items)
     for start in range(0, len(users), block):
         ids = users[USER_ID].iloc[start : start + block].tolist()
         lists = recommend_listeners(args[start : start + block], inputs.items, blend, inputs.als_reg, options_share)
@@ -219,15 +226,25 @@ def playlists(
     return out
 
 
+def block_size(items: Items) -> int:
+    """Listeners per :func:`recommend_block` call: about 64 MB of float32 scores, 16 to 2,048 listeners."""
+    return max(16, min(2048, (1 << 24) // max(len(items.track_ids), 1)))
+
+
 def recommend_listeners(
     args: list[tuple], items: Items, blend: MergeConf, als_reg: float, options_share: float | None
 ) -> list[list[Pick]]:
-    """:func:`recommend_block` for listeners given as :func:`listener_arguments` rows (both engines call this)."""
+    """:func:`recommend_block` for listeners given as :func:`listener_arguments` rows (every engine calls this).
+
+    BLAS runs on one thread: how many threads split a matrix product moves the scores' last
+    digits, so a block's picks would depend on the machine's cores and on the engine (the
+    pool of :mod:`jobs.merge.pool_engine` and Spark's executors have a process per core)."""
     cols = list(zip(*args, strict=True))
-    return recommend_block(
-        np.stack(cols[0]), list(cols[1]), list(cols[2]), items, blend, list(cols[3]), list(cols[4]),
-        list(cols[5]), list(cols[6]), list(cols[7]), als_reg, options_share,
-    )  # fmt: skip
+    with threadpool_limits(1):
+        return recommend_block(
+            np.stack(cols[0]), list(cols[1]), list(cols[2]), items, blend, list(cols[3]), list(cols[4]),
+            list(cols[5]), list(cols[6]), list(cols[7]), als_reg, options_share,
+        )  # fmt: skip
 
 
 def fallback_lists(

@@ -189,8 +189,7 @@ def source_of(
 def popularity_term(items: Items, blend: MergeConf, idx: np.ndarray | None = None) -> np.ndarray:
     """The popularity prior's part of the score of every item (or of items ``idx``): ``w_popularity`` times
     its listeners over the top's, times :attr:`Items.prior_scale` (a prior few listeners back counts for less)."""
-    prior = items.prior
-    top = prior.max(initial=0.0)
+    prior, top = items.prior, items.prior_top
     weight = blend.w_popularity * items.prior_scale
     if idx is not None:
         prior = prior[idx]

@@ -6,7 +6,7 @@ gets a *key* before it runs: the SHA-256 of
 * the step, its arguments and the week;
 * the configuration, but for how tasks run (``dag``; Spark's master, memory and log level),
   where a job computes (the ``engine`` of ``merge``, ``sequence``, ``audio`` and ``culture``,
-  and ``merge.spark_block``: either engine leaves the same tables, so switching one reuses the
+  with ``merge.spark_block`` and ``merge.workers``: either engine leaves the same tables, so switching one reuses the
   week; its run metrics then name the engine that computed it) and where outputs and caches
   live (``paths.warehouse``, ``paths.checkpoints``, ``paths.cache``);
 * the code: the source of every module of ``jobs`` and ``schemas``, the Python version and the
@@ -75,7 +75,7 @@ NOT_SETTINGS: dict[str, Any] = {
     "spark": {"master", "driver_memory", "executor_memory", "log_level"},  # the cluster test: same tables
     # where a job computes: each engine leaves the same tables (the engines' tests compare them);
     # whether a cache saves work: the same tables with it and without (the caches' tests)
-    "merge": {"engine", "spark_block"},
+    "merge": {"engine", "spark_block", "workers"},
     "sequence": {"engine"},
     "ingest": {"cache"},
     "als": {"cache"},

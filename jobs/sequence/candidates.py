@@ -48,13 +48,16 @@ def sequence_candidates(
     item_song = {t: i for i, t in enumerate(songs[TRACK_ID])}
     unit = as_matrix(songs[VECTOR])
     unit = unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-12)
+    heard_now = np.zeros(len(items.track_ids), dtype=bool)  # the listener's heard items, set and cleared per listener
     out: dict[str, Candidates] = {}
     for uid, vector, recent in zip(taste[USER_ID], taste[VECTOR], taste["recent"], strict=True):
         heard = heard_by_user.get(uid, np.zeros(0, np.int64))
         rows, close = query(index, np.asarray(vector, np.float32), min(len(songs), m + len(heard)))
         idx = song_item[rows]
         keep = (idx >= 0) & (close > 0)
-        keep[keep] = ~np.isin(idx[keep], heard, assume_unique=True)
+        heard_now[heard] = True
+        keep[keep] = ~heard_now[idx[keep]]
+        heard_now[heard] = False
         rows, idx, close = rows[keep][:m], idx[keep][:m], close[keep][:m]
         if not len(idx):
             continue

@@ -27,10 +27,10 @@ def config(spark, tiny_world, tmp_path_factory):
 
 
 def _same_up_to_blas(a: pd.DataFrame, b: pd.DataFrame) -> None:
-    """The same rows; the bandit's float32 feature vectors to 1e-4 relative. A Python worker of Spark
-    may run BLAS on another number of threads than this process (Spark sets one per task unless told,
-    and a reused worker keeps what an earlier task set), which moves a normalised score's last
-    digits (seen: 0.0012594834 against 0.0012594685), never which tracks a playlist holds."""
+    """The same rows; the bandit's float32 feature vectors to 1e-4 relative. Spark's blocks hold
+    ``merge.spark_block`` listeners, the local engine's more, and BLAS tiles a product by its rows,
+    which moves a normalised score's last digits (seen: 0.0012594834 against 0.0012594685), never
+    which tracks a playlist holds."""
     a, b = a.reset_index(drop=True), b.reset_index(drop=True)
     vectors = [c for c in ("features",) if c in a.columns]
     pd.testing.assert_frame_equal(a.drop(columns=vectors), b.drop(columns=vectors))
