@@ -60,7 +60,7 @@ def markdown(result: dict[str, Any]) -> str:
                 "## The merge on each engine (`merge.engine`, the same warehouse, after the week's run)",
                 "",
                 "| world | listeners | local: job / process | Spark `local[2]`: job / process | Spark / local | "
-                "same rows |",
+                "same rows (scores to 1e-5) |",
                 "|---|---|---|---|---|---|",
             ]
             for r in engines:

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,7 @@ from jobs.evaluation.offline import (
 from jobs.evaluation.stats import compare
 from jobs.recsys.inputs import prepare_inputs
 from jobs.recsys.playlists import playlists
+from jobs.recsys.pool import pool_runner, workers_of
 from jobs.recsys.ranking import item_lists
 from jobs.recsys.scoring import blend_scores
 from jobs.runtime.cli import week_job
@@ -86,6 +88,8 @@ def run(config: Config, week: str) -> dict[str, Any]:
     wh = Warehouse(config.paths.warehouse)
     conf = config.merge
     inputs = prepare_inputs(config, week)
+    if (workers := workers_of(conf.workers)) > 1:  # the blends' playlists on every core, the same picks
+        inputs = replace(inputs, engine=pool_runner(workers))
     truth_pairs = first_plays(wh, week, config.als.min_ms_played)
     index = {t: i for i, t in enumerate(inputs.items.track_ids)}
     truth_pairs = truth_pairs[truth_pairs[TRACK_ID].isin(index)]

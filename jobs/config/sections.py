@@ -183,8 +183,9 @@ class MergeConf(_Section):
     k: Int = Field(30, ge=1, description="songs per playlist")
     engine: Literal["local", "spark"] = Field(
         "local",
-        description="where the playlists are computed: blocks of listeners in the merge's process (local), or "
-        "mapInPandas over blocks on spark.master (spark; same rows; for more listeners than one machine holds)",
+        description="where the playlists are computed: blocks of listeners on this machine (local: merge.workers "
+        "processes), or mapInPandas over blocks on spark.master (spark; same rows; for more listeners than one "
+        "machine holds)",
     )
     spark_block: Int = Field(512, ge=1, description="with engine: spark, listeners per recommend_block call")
     workers: Int = Field(

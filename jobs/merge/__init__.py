@@ -37,7 +37,7 @@ The package is the thin job; the recommender itself is a library other jobs shar
   ``fallback`` lists), :func:`~jobs.merge.job.write_pending`, :func:`~jobs.merge.job.run`
   and the command line :func:`~jobs.merge.job.main`.
 * ``jobs/merge/__main__.py``: ``python -m jobs.merge``.
-* :mod:`jobs.merge.pool_engine`: the local engine's blocks on ``merge.workers`` forked
+* :mod:`jobs.recsys.pool`: the local engine's blocks on ``merge.workers`` forked
   processes (default: one per core; the same rows); :mod:`jobs.merge.spark_engine`: the
   blocks in ``mapInPandas`` (``merge.engine: spark``).
 * :mod:`jobs.recsys`: items (``items``), the blended scores and ranking

@@ -14,7 +14,6 @@ Run alone::
 from __future__ import annotations
 
 import json
-import os
 import time
 import zlib
 from dataclasses import dataclass, replace
@@ -29,10 +28,10 @@ from jobs.evaluation.offline import most_popular
 from jobs.feedback.arms import AHDQN, configured_arms
 from jobs.feedback.bandit import RewardModel
 from jobs.feedback.policies import GREEDY, PolicyLists, policy_playlists
-from jobs.merge.pool_engine import WorkerDiedError, pool_runner, workers_of
 from jobs.recsys.clusters import allotment_figures
 from jobs.recsys.inputs import Inputs, prepare_inputs, runs_by_key
 from jobs.recsys.playlists import fallback_lists, playlists
+from jobs.recsys.pool import WorkerDiedError, pool_runner, workers_of
 from jobs.recsys.ranking import Playlists, item_lists
 from jobs.rl.history import AGENT_LISTS, agent_folder
 from jobs.runtime.cli import week_job, with_spark
@@ -76,7 +75,7 @@ def build_table(config: Config, week: str, spark: Any = None) -> MergeResult:
         from jobs.merge.spark_engine import block_runner
 
         inp = replace(inp, engine=block_runner(spark, conf.spark_block))
-    elif (workers := workers_of(conf.workers, os.cpu_count())) > 1:
+    elif (workers := workers_of(conf.workers)) > 1:
         inp = replace(inp, engine=pool_runner(workers))
     items, users, active, tracks = inp.items, inp.users, inp.active, inp.tracks
     heard_by_user = inp.heard_by_user

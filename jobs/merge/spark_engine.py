@@ -8,8 +8,9 @@ row carrying what is only theirs (their vector, the items they heard, their most
 items and artists, their sequence candidates and taste clusters), repartitioned into
 blocks of ``merge.spark_block`` listeners. On the executors each block goes through the
 same pure :func:`~jobs.recsys.playlists.recommend_listeners` as the local engine, so a
-listener's picks are the same whichever engine ran them (``tests/integration/
-test_merge_spark.py`` compares the whole table on the sample).
+listener's tracks, sources and reasons are the same whichever engine ran them, and the
+scores up to their last digits: BLAS tiles a product by its rows, and Spark's blocks are
+not the local engine's (``tests/integration/test_merge_spark.py`` compares the whole table).
 
 What stays on the driver is what the whole week needs at once: the bandit and the
 agent's arms (they call back into this engine for their candidates), the fallback lists,

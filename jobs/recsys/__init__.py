@@ -19,6 +19,8 @@ evaluation (:mod:`jobs.evaluate`) rebuilds the same rankings and its variants wi
 * :mod:`~jobs.recsys.explanations`: :func:`explain`, a reason per pick.
 * :mod:`~jobs.recsys.playlists`: :func:`recommend_block`, playlists for a block of
   listeners (scores, diversity, popular fill, reasons), and :func:`playlists` over a week.
+* :mod:`~jobs.recsys.pool`: :func:`pooled_playlists`, the same blocks on ``merge.workers``
+  forked processes (the same picks bit for bit).
 * :mod:`~jobs.recsys.inputs`: :class:`Inputs` and :func:`prepare_inputs`, the
   week's tables read from the warehouse and indexed for the blend.
 

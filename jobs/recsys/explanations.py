@@ -61,17 +61,17 @@ def explain(
     closest = np.full(len(picked), -1)
     seed_artist = np.full(len(picked), -1)
     if len(anchors) and len(picked):
+        # each product over every pick, as one matrix (its shape sets BLAS's path, so a row's last digits)
         near = [r for r, s in enumerate(sources) if s in (vocab.AUDIO, vocab.CULTURE)]
         if near:  # "Sounds like": the most-played track nearest the pick
-            closest[near] = anchors[np.argmax(items.normed[anchors] @ items.normed[picked[near]].T, axis=0)]
+            closest[near] = anchors[np.argmax(items.normed[anchors] @ items.normed[picked].T, axis=0)][near]
         als = [r for r, s in enumerate(sources) if s == vocab.ALS]
         warm = ~items.cold()[anchors]
         if als and warm.any():
             given = confidence is not None and len(confidence) == len(anchors)
             conf = np.asarray(confidence, dtype=np.float64) if given else np.ones(len(anchors))
-            seed_artist[als] = top_seed_artist(
-                seed_contributions(picked[als], anchors[warm], conf[warm], items, reg), items.artist_idx[anchors[warm]]
-            )
+            contrib = seed_contributions(picked, anchors[warm], conf[warm], items, reg)
+            seed_artist[als] = top_seed_artist(contrib[als], items.artist_idx[anchors[warm]])
     reasons = []
     for item, source, anchor, seed in zip(
         picked.tolist(), sources, closest.tolist(), seed_artist.tolist(), strict=True

@@ -211,8 +211,10 @@ def playlists(
     digits, as BLAS tiles the product by it).
 
     Blocks of listeners go through :func:`recommend_block` here, or through ``inputs.engine``
-    when the merge set one (``merge.engine: spark``, :mod:`jobs.merge.spark_engine`): the same
-    picks either way."""
+    when the caller set one: forked processes (``merge.workers``, :mod:`jobs.recsys.pool`; the
+    same blocks, the same picks bit for bit) or Spark (``merge.engine: spark``,
+    :mod:`jobs.merge.spark_engine`; blocks of ``merge.spark_block``). An engine cuts its own
+    blocks: ``block`` is this function's."""
     if inputs.engine is not None:
         return inputs.engine(inputs, blend, user_ids, options_share)
     users = select_users(inputs, user_ids)
@@ -238,7 +240,7 @@ def recommend_listeners(
 
     BLAS runs on one thread: how many threads split a matrix product moves the scores' last
     digits, so a block's picks would depend on the machine's cores and on the engine (the
-    pool of :mod:`jobs.merge.pool_engine` and Spark's executors have a process per core)."""
+    pool of :mod:`jobs.recsys.pool` and Spark's executors have a process per core)."""
     cols = list(zip(*args, strict=True))
     with threadpool_limits(1):
         return recommend_block(

@@ -1,5 +1,6 @@
 """``merge.engine: spark``: the playlists computed by mapInPandas over blocks of listeners are the local engine's,
-row for row, for every arm (the bandit's candidates with their options included)."""
+row for row, for every arm (the bandit's candidates with their options included); ``merge.workers``: the local
+engine's blocks on forked processes give the one-process table exactly."""
 
 import numpy as np
 import pandas as pd
@@ -82,3 +83,34 @@ def test_the_merge_job_runs_on_spark_when_configured(config, monkeypatch, spark)
     counts = merge_job.run(spark_config, WEEK)
     assert sessions == ["dw-merge"] and sum(blocks) >= counts["personal"] > 50  # the playlists came from Spark
     assert counts["engine"] == "spark" and counts["rows"] == len(merge_job.build_table(config, WEEK).table)
+
+
+def test_the_local_engine_on_two_workers_gives_one_process_table_bit_for_bit(config, monkeypatch):
+    """``merge.workers: 2`` (blocks of 9 listeners, so the tiny world has many) against ``merge.workers: 1``
+    with the same blocks: every arm, the exposures and the bandit's actions, exactly."""
+    from jobs.recsys import playlists as playlists_module
+    from jobs.recsys import pool
+
+    monkeypatch.setattr(playlists_module, "block_size", lambda _items: 9)
+    monkeypatch.setattr(pool, "block_size", lambda _items: 9)
+    pools = []
+    real = pool.ProcessPoolExecutor
+
+    def counted(*args, **kwargs):
+        pools.append(args[0] if args else kwargs["max_workers"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pool, "ProcessPoolExecutor", counted)
+
+    def with_workers(n):
+        return config.model_copy(update={"merge": config.merge.model_copy(update={"workers": n})})
+
+    one = merge_job.build_table(with_workers(1), WEEK)
+    assert pools == []
+    two = merge_job.build_table(with_workers(2), WEEK)
+    assert len(pools) >= 3 and set(pools) == {2}  # every arm's playlists (and the cluster figures') on the pool
+    assert len(one.table) > 1000 and set(one.exposures["policy"]) >= {"als", "blend", "bart", "random"}
+    pd.testing.assert_frame_equal(two.table, one.table, check_exact=True)
+    pd.testing.assert_frame_equal(two.exposures, one.exposures, check_exact=True)
+    pd.testing.assert_frame_equal(two.actions, one.actions, check_exact=True)
+    assert two.eligible == one.eligible and two.excluded == one.excluded and two.counts == one.counts

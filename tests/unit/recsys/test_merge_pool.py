@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from jobs.config import MergeConf
-from jobs.merge import pool_engine
-from jobs.merge.pool_engine import WorkerDiedError, pooled_playlists, workers_of
+from jobs.recsys import pool
 from jobs.recsys.inputs import Inputs
 from jobs.recsys.playlists import playlists
+from jobs.recsys.pool import WorkerDiedError, pooled_playlists, workers_of
 from schemas.columns import USER_ID, VECTOR
 from tests.unit.recsys.test_merge_ranking import _world
 
@@ -59,7 +59,7 @@ def test_one_block_or_one_worker_stays_in_the_merge_process(monkeypatch):
     def no_pool(*_args, **_kwargs):
         raise AssertionError("no process pool for one block or one worker")
 
-    monkeypatch.setattr(pool_engine, "ProcessPoolExecutor", no_pool)
+    monkeypatch.setattr(pool, "ProcessPoolExecutor", no_pool)
     assert pooled_playlists(inputs, BLEND, workers=2, block=25) == playlists(inputs, BLEND)  # one block
     assert pooled_playlists(inputs, BLEND, workers=1, block=4) == playlists(inputs, BLEND, block=4)  # one worker
 
@@ -68,12 +68,23 @@ def _die(_bounds):
     os._exit(3)
 
 
+def _pids(bounds):
+    return [[os.getpid()]] * (bounds[1] - bounds[0])
+
+
+def test_the_blocks_run_in_other_processes(monkeypatch):
+    monkeypatch.setattr(pool, "_block", _pids)
+    ran_in = {picks[0] for picks in pooled_playlists(_inputs(), BLEND, workers=2, block=4).values()}
+    assert ran_in and os.getpid() not in ran_in and len(ran_in) <= 2
+
+
 def test_a_dead_worker_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr(pool_engine, "_block", _die)
+    monkeypatch.setattr(pool, "_block", _die)
     with pytest.raises(WorkerDiedError, match=r"merge\.workers: 1"):
         pooled_playlists(_inputs(), BLEND, workers=2, block=4)
-    assert pool_engine._WORK is None  # the inputs are not held after the pool
+    assert pool._WORK is None  # the inputs are not held after the pool
 
 
-def test_zero_workers_means_every_core():
-    assert workers_of(0, 8) == 8 and workers_of(0, None) == 1 and workers_of(3, 8) == 3
+def test_zero_workers_means_every_core_this_process_may_use():
+    assert workers_of(0, 8) == 8 and workers_of(3, 8) == 3 and workers_of(0, 0) == 1
+    assert workers_of(0) == len(os.sched_getaffinity(0))

@@ -1,40 +1,46 @@
-"""The merge's playlists on every core of one machine (``merge.workers``): blocks of listeners in forked processes.
+"""Playlists on every core of one machine (``merge.workers``): blocks of listeners in forked processes.
 
-Reads and writes nothing: it takes the week's :class:`~jobs.recsys.inputs.Inputs` (read by
-the merge job) and returns the same ``Playlists`` as
-:func:`jobs.recsys.playlists.playlists`. The listeners are cut into the same blocks
-(:func:`~jobs.recsys.playlists.block_size`); each block goes through the same pure
-:func:`~jobs.recsys.playlists.recommend_listeners` in one of ``workers`` processes forked
-from the merge's, so they share its inputs (copy on write) and only the picks travel
-back, in block order. A listener's picks are, bit for bit, the ones the merge's own process would
-compute (``tests/unit/recsys/test_merge_pool.py``): every block runs BLAS on one thread
-whichever process runs it.
+Reads and writes nothing: it takes a week's :class:`~jobs.recsys.inputs.Inputs` and returns
+the same ``Playlists`` as :func:`jobs.recsys.playlists.playlists`. The listeners are cut
+into the same blocks (:func:`~jobs.recsys.playlists.block_size`); each block goes through
+the same pure :func:`~jobs.recsys.playlists.recommend_listeners` in one of ``workers``
+processes forked from the caller's, so they share its inputs (copy on write) and only
+the picks travel back, in block order. A listener's picks are, bit for bit, the ones the
+caller's own process would compute (``tests/unit/recsys/test_merge_pool.py``; the merge's
+whole table in ``tests/integration/test_merge_spark.py``): every block runs BLAS on one
+thread whichever process runs it. A worker ends with its parent.
 
-Used by :mod:`jobs.merge.job` for the local engine when ``merge.workers`` (0: every core)
-comes to two or more and the week has two or more blocks; with one block, or where
-processes cannot be forked, the blocks run in the merge's process.
+The merge (:mod:`jobs.merge.job`, local engine) and the offline evaluation
+(:mod:`jobs.evaluate`) set :func:`pool_runner` as their inputs' engine when
+``merge.workers`` (0: every core this process may use) comes to two or more; with one
+block, or where processes cannot be forked, the blocks run in the caller's process.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import multiprocessing
+import os
+import signal
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
-from typing import Any
 
 from jobs.config import MergeConf
 from jobs.recsys.inputs import Inputs
+from jobs.recsys.items import Items
 from jobs.recsys.playlists import block_size, listener_arguments, playlists, recommend_listeners, select_users
 from jobs.recsys.ranking import Pick, Playlists
 from schemas.columns import USER_ID
 
 _WORK: tuple | None = None  # (arguments, items, blend, als_reg, options_share), set before the workers fork
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent ends
 
 
 class WorkerDiedError(RuntimeError):
-    """A worker process of the merge's pool ended without its block's picks (killed: memory, a signal)."""
+    """A worker process of the pool ended without its block's picks (killed: memory, a signal)."""
 
 
 def pool_runner(workers: int, block: int | None = None) -> Callable[..., Playlists]:
@@ -79,12 +85,33 @@ def pooled_playlists(
     return dict(zip(users[USER_ID].tolist(), lists, strict=True))
 
 
+def warm_caches(items: Items, blend: MergeConf) -> None:
+    """Fill the catalog's cached properties in the parent, so no worker builds its own copy."""
+    _ = (items.normed, items.gram, items.prior_top, items.popularity_order, items.items_by_artist)
+    if int(items.cold().sum()) > blend.annoy_min_cold:
+        _ = items.cold_index
+
+
+def _end_with_parent(parent: int) -> None:
+    """A worker gets SIGKILL when the process that forked it ends (Linux), so a parent killed for
+    memory leaves no worker behind holding its copy-on-write pages."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent ended before the signal was asked for
+        os._exit(1)
+
+
 def _block(bounds: tuple[int, int]) -> list[list[Pick]]:
     arguments, items, blend, als_reg, options_share = _WORK  # type: ignore[misc]
     start, stop = bounds
     return recommend_listeners(arguments[start:stop], items, blend, als_reg, options_share)
 
 
-def workers_of(configured: int, cores: Any) -> int:
-    """``merge.workers``, with 0 meaning every core (``cores``: ``os.cpu_count()``, which may be ``None``)."""
-    return configured or int(cores or 1)
+def workers_of(configured: int, cores: int | None = None) -> int:
+    """``merge.workers``, with 0 meaning every core this process may run on (``cores``; default: its CPU
+    affinity, which a container's CPU set limits, else ``os.cpu_count()``)."""
+    if configured:
+        return configured
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, int(cores or 1))
