@@ -68,12 +68,12 @@ def pooled_playlists(
     bounds = [(start, min(start + block, len(users))) for start in range(0, len(users), block)]
     if workers < 2 or len(bounds) < 2 or "fork" not in multiprocessing.get_all_start_methods():
         return playlists(replace(inputs, engine=None), blend, user_ids, options_share, block)
+    warm_caches(inputs.items, blend)
     _WORK = (listener_arguments(inputs, users), inputs.items, blend, inputs.als_reg, options_share)
     try:
         ctx = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(
-            min(workers, len(bounds)),
-            mp_context=ctx,
+            min(workers, len(bounds)), mp_context=ctx, initializer=_end_with_parent, initargs=(os.getpid(),)
         ) as pool:
             lists = [picks for part in pool.map(_block, bounds) for picks in part]
     except BrokenProcessPool as exc:
